@@ -1,0 +1,42 @@
+"""Migration function: runs Alembic to head and provisions the services' login roles with the
+passwords kept in Secrets Manager. Invoked after every deploy (idempotent)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from runner import provision_service_roles, upgrade
+
+from therapy_platform.adapters.database import database_url, make_engine
+from therapy_platform.settings import DatabaseSettings
+
+logger = Logger(service="db-migrate")
+
+
+def _role_credentials() -> dict[str, tuple[str, str]]:
+    arns: dict[str, str] = json.loads(os.environ["SERVICE_SECRET_ARNS"])
+    credentials = {}
+    for owner, arn in arns.items():
+        secret = parameters.get_secret(arn, transform="json", force_fetch=True)
+        if not isinstance(secret, dict):
+            raise ValueError(f"secret for {owner} is not a JSON object")
+        credentials[owner] = (str(secret["username"]), str(secret["password"]))
+    return credentials
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = DatabaseSettings.from_env()  # DB_SECRET_ARN is the admin secret here
+    engine = make_engine(database_url(settings), use_ssl=settings.ssl)
+    try:
+        revision = upgrade(engine, str((event or {}).get("revision", "head")))
+        roles = provision_service_roles(engine, _role_credentials())
+    finally:
+        engine.dispose()
+    logger.info("database migrated", extra={"revision": revision, "roles": roles})
+    return {"revision": revision, "roles": roles}

@@ -1,0 +1,103 @@
+"""The shared REST resolver: every API function builds its app here, so request validation,
+error bodies and the mapping of domain errors to HTTP statuses live in exactly one place."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from therapy_platform.domain.errors import (
+    ConflictError,
+    DependencyUnavailableError,
+    DomainError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
+    NotFoundError: HTTPStatus.NOT_FOUND,
+    ConflictError: HTTPStatus.CONFLICT,
+    InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    DependencyUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+
+def error_response(status: HTTPStatus, code: str, message: str, **extra: Any) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=int(status),
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": code, "message": message, **extra},
+    )
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    # ("body", "postcode") -> "postcode"; ("query", "limit") -> "limit"; nested -> "a.b.0"
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_error_response(error: RequestValidationError) -> Response[dict[str, Any]]:
+    details = list(error.errors())
+    if any(detail.get("type") == "json_invalid" for detail in details):
+        return error_response(
+            HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON"
+        )
+    fields = [
+        {
+            "field": _field_name(tuple(detail.get("loc", ()))),
+            "location": str(detail.get("loc", ("body",))[0]),
+            "message": str(detail.get("msg", "invalid value")),
+            "type": str(detail.get("type", "value_error")),
+        }
+        for detail in details
+    ]
+    names = ", ".join(sorted({field["field"] for field in fields}))
+    return error_response(
+        HTTPStatus.UNPROCESSABLE_ENTITY, "validation_failed", f"invalid or missing fields: {names}", fields=fields
+    )
+
+
+def create_resolver(logger: Logger) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+        return validation_error_response(error)
+
+    @app.exception_handler(DomainError)
+    def _domain_error(error: DomainError) -> Response[dict[str, Any]]:
+        status = next(
+            (status for kind, status in STATUS_BY_ERROR.items() if isinstance(error, kind)),
+            HTTPStatus.BAD_REQUEST,
+        )
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            logger.warning("dependency unavailable", extra={"error": error.message})
+        return error_response(status, error.code, error.message, **error.details)
+
+    @app.not_found
+    def _route_not_found(_: RouteNotFoundError) -> Response[dict[str, Any]]:
+        return error_response(
+            HTTPStatus.NOT_FOUND,
+            "route_not_found",
+            f"no route {app.current_event.http_method} {app.current_event.path}",
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[dict[str, Any]]:
+        # A bug, never bad input: log it with the stack trace, tell the caller nothing internal.
+        logger.exception("unhandled error")
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred; it has been logged",
+            request_id=app.lambda_context.aws_request_id if app.lambda_context else None,
+        )
+
+    return app

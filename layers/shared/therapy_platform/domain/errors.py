@@ -1,0 +1,36 @@
+"""Domain errors. The API layer maps each one to an HTTP status in exactly one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: a request the domain refuses, with a message staff can read."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class NotFoundError(DomainError):
+    code = "not_found"
+
+
+class ConflictError(DomainError):
+    """The request is valid but clashes with the current state (HTTP 409)."""
+
+    code = "conflict"
+
+
+class InvalidInputError(DomainError):
+    """Input passed the schema but breaks a business rule (HTTP 422)."""
+
+    code = "invalid_input"
+
+
+class DependencyUnavailableError(DomainError):
+    """A backing service (database, bus, broker) cannot be reached right now (HTTP 503)."""
+
+    code = "dependency_unavailable"

@@ -1,0 +1,84 @@
+"""Small interfaces the use cases depend on. Adapters implement them for PostgreSQL,
+EventBridge and Kafka; tests implement them in memory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from therapy_platform.domain.events import BusMessage, EventEnvelope
+from therapy_platform.domain.patients import Patient
+
+
+class PatientRepository(Protocol):
+    def add(self, patient: Patient) -> None: ...
+
+    def get(self, patient_id: uuid.UUID) -> Patient | None: ...
+
+
+class Outbox(Protocol):
+    """Events written in the same transaction as the change they describe."""
+
+    def add(self, key: str, envelope: EventEnvelope) -> None: ...
+
+
+class PatientUnitOfWork(Protocol):
+    patients: PatientRepository
+    outbox: Outbox
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    id: int
+    message: BusMessage
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """Result of publishing one message: `error` is None when the bus accepted it."""
+
+    record_id: int
+    error: str | None = None
+
+
+class OutboxBatch(Protocol):
+    """Unpublished outbox rows, locked so that concurrent relays skip them."""
+
+    records: Sequence[OutboxRecord]
+
+    def mark_published(self, record_ids: Sequence[int]) -> None: ...
+
+    def record_failures(self, failures: Sequence[PublishOutcome]) -> None: ...
+
+
+class OutboxStore(Protocol):
+    def claim(self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None) -> OutboxBatchContext: ...
+
+
+class OutboxBatchContext(Protocol):
+    def __enter__(self) -> OutboxBatch: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, records: Sequence[OutboxRecord]) -> list[PublishOutcome]: ...
+
+
+class EventSink(Protocol):
+    """Where bridged events go (Kafka). `send_all` returns one error (or None) per message."""
+
+    def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]: ...

@@ -1,0 +1,72 @@
+"""Environment-variable models: every function reads its configuration through these, so a
+missing or malformed variable fails at cold start with a message naming it."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+class EnvModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def from_env(cls) -> Self:
+        # Field aliases are the environment variable names.
+        values = {
+            (field.alias or name): os.environ[field.alias or name]
+            for name, field in cls.model_fields.items()
+            if (field.alias or name) in os.environ and os.environ[field.alias or name] != ""
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            names = ", ".join(str(e["loc"][0]) for e in error.errors())
+            raise SettingsError(f"{cls.__name__}: missing or invalid environment variables: {names}") from error
+
+
+class DatabaseSettings(EnvModel):
+    """How a function reaches PostgreSQL.
+
+    Either `DATABASE_URL` (any SQLAlchemy pg8000 URL; used by tests and tools), or a Secrets
+    Manager secret holding `username` and `password` (optionally `host`, `port`, `dbname`)
+    plus `DB_HOST`/`DB_PORT`/`DB_NAME` (Aurora through RDS Proxy in AWS, embedded PostgreSQL
+    locally).
+    """
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    secret_arn: str | None = Field(default=None, alias="DB_SECRET_ARN")
+    host: str | None = Field(default=None, alias="DB_HOST")
+    port: int = Field(default=5432, alias="DB_PORT")
+    name: str = Field(default="platform", alias="DB_NAME")
+    ssl: bool = Field(default=False, alias="DB_SSL")
+    service_schema: str | None = Field(default=None, alias="DB_SCHEMA")
+
+
+class EventBusSettings(EnvModel):
+    bus_name: str = Field(alias="EVENT_BUS_NAME")
+    source: str = Field(alias="EVENT_SOURCE")
+
+
+class KafkaSettings(EnvModel):
+    bootstrap_servers: str = Field(alias="KAFKA_BOOTSTRAP_SERVERS")
+    security_protocol: str = Field(default="PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")
+    request_timeout_ms: int = Field(default=5000, alias="KAFKA_REQUEST_TIMEOUT_MS")
+
+
+class BridgeSettings(EnvModel):
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
+    retry_base_seconds: int = Field(default=2, ge=1, le=900, alias="RETRY_BASE_SECONDS")
+    retry_max_seconds: int = Field(default=300, ge=1, le=43200, alias="RETRY_MAX_SECONDS")
+
+
+@cache
+def database_settings() -> DatabaseSettings:
+    return DatabaseSettings.from_env()

@@ -1,0 +1,86 @@
+"""SMTP sink: German mail with umlauts goes through smtplib and comes back intact from the Maildir."""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from collections.abc import Iterator
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+import pytest
+from cloud_fixtures import service_running
+from localcloud import smtp
+from localcloud.process import is_alive, read_pid
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def running_smtp() -> Iterator[bool]:
+    with service_running(smtp) as already_running:
+        yield already_running
+
+
+def german_message(token: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = Address("Praxis Dr. Jäger", addr_spec="praxis@example.de")
+    msg["To"] = Address("Jürgen Größe", addr_spec="juergen@example.de")
+    msg["Subject"] = f"Ihr Therapieplatz: Bestätigung für Jürgen Größe [{token}]"
+    msg.set_content("Sehr geehrter Herr Größe,\n\nIhr Erstgespräch in München ist bestätigt.\n\nGrüße\n")
+    return msg
+
+
+def find(token: str) -> list[EmailMessage]:
+    return [m for m in smtp.read_messages() if token in str(m["Subject"])]
+
+
+def test_german_mail_round_trip_without_auth() -> None:
+    token = uuid.uuid4().hex
+    with smtplib.SMTP("127.0.0.1", smtp.port(), timeout=5) as client:
+        client.send_message(german_message(token), to_addrs=["juergen@example.de", "akte@example.de"])
+
+    [stored] = find(token)
+    assert stored["Subject"] == f"Ihr Therapieplatz: Bestätigung für Jürgen Größe [{token}]"
+    assert stored["From"].addresses == (Address("Praxis Dr. Jäger", addr_spec="praxis@example.de"),)
+    assert stored["To"].addresses == (Address("Jürgen Größe", addr_spec="juergen@example.de"),)
+    assert "Erstgespräch in München" in stored.get_content()
+    # Envelope recipients are kept too (Bcc is not in the headers).
+    assert stored["X-Original-To"] == "juergen@example.de, akte@example.de"
+    assert stored["Return-Path"] == "<praxis@example.de>"
+    assert smtp.maildir_path().is_dir()
+
+
+def test_any_login_is_accepted() -> None:
+    token = uuid.uuid4().hex
+    with smtplib.SMTP("127.0.0.1", smtp.port(), timeout=5) as client:
+        client.login("ses-user", "whatever")
+        client.send_message(german_message(token))
+    assert len(find(token)) == 1
+
+
+def test_clear_empties_the_maildir(running_smtp: bool) -> None:
+    if running_smtp:
+        pytest.skip("the SMTP sink was already running: keep the developer's mail")
+    with smtplib.SMTP("127.0.0.1", smtp.port(), timeout=5) as client:
+        client.send_message(german_message(uuid.uuid4().hex))
+    assert smtp.clear() >= 1
+    assert smtp.read_messages() == []
+
+
+def test_stop_refuses_connections_and_keeps_mail() -> None:
+    token = uuid.uuid4().hex
+    with smtplib.SMTP("127.0.0.1", smtp.port(), timeout=5) as client:
+        client.send_message(german_message(token))
+    pid = read_pid(smtp.SERVICE)
+    assert pid is not None
+
+    assert smtp.stop() is True
+    assert not is_alive(pid)
+    assert not smtp.is_healthy()
+    with pytest.raises(ConnectionRefusedError):
+        smtplib.SMTP("127.0.0.1", smtp.port(), timeout=5)
+
+    smtp.start()
+    assert smtp.is_healthy()
+    assert len(find(token)) == 1
