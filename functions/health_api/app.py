@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 from sqlalchemy import text
-
 from therapy_platform.adapters.database import default_engine
 from therapy_platform.adapters.kafka import KafkaEventSink
 from therapy_platform.api.rest import create_resolver
@@ -37,7 +36,7 @@ def _probe(check: Callable[[], Any]) -> ComponentHealth:
     started = time.perf_counter()
     try:
         check()
-    except Exception as error:  # noqa: BLE001 - any failure means the component is unavailable
+    except Exception as error:
         return ComponentHealth(
             status="unavailable",
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
@@ -55,7 +54,9 @@ def _check_bus() -> None:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("events", config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}))
+    client = boto3.client(
+        "events", config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1})
+    )
     client.describe_event_bus(Name=EventBusSettings.from_env().bus_name)
 
 

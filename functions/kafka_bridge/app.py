@@ -13,7 +13,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from therapy_platform.adapters.kafka import KafkaEventSink
 from therapy_platform.adapters.sqs import SqsQueueAdapter
 from therapy_platform.logic.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds
@@ -51,10 +50,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     failures = [message_id for message_id, _ in report.retry]
     bodies = {item.message_id: item.body for item in queued}
     for message_id, reason in report.poison:
-        logger.error("poison message sent to the dead-letter queue", extra={"message_id": message_id, "reason": reason})
+        logger.error(
+            "poison message sent to the dead-letter queue", extra={"message_id": message_id, "reason": reason}
+        )
         try:
             _queues().send_to_dead_letter(settings.dead_letter_queue_url, bodies[message_id], reason)
-        except Exception:  # noqa: BLE001 - if the DLQ is unreachable, SQS redrive takes it there later
+        except Exception:
             logger.exception("could not dead-letter the message; leaving it to SQS redrive")
             failures.append(message_id)
     for message_id, error in report.retry:
@@ -63,7 +64,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         receipt, queue_arn = receipts[message_id]
         _queues().delay_retry(queue_arn, receipt, delay)
-        logger.warning("broker did not take the event; retrying", extra={"message_id": message_id, "error": error, "retry_in_s": delay})
+        logger.warning(
+            "broker did not take the event; retrying",
+            extra={"message_id": message_id, "error": error, "retry_in_s": delay},
+        )
     logger.info(
         "bridge batch done",
         extra={"delivered": len(report.delivered), "retry": len(report.retry), "poison": len(report.poison)},

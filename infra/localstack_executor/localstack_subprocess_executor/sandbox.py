@@ -5,6 +5,7 @@ Stdlib only, so it can be tested without LocalStack. The LocalStack glue lives i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -16,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -259,10 +260,9 @@ class Sandbox:
         """Spawn the child and give its init phase up to `init_timeout_s` (errors surface on invoke)."""
         with self._invoke_lock:
             child = self._spawn()
-            try:
+            # On a slow or dead init the first invoke keeps waiting for (or reports) the outcome.
+            with contextlib.suppress(TimeoutError, _ChildGoneError):
                 self._await_init(child, time.monotonic() + self.config.init_timeout_s)
-            except (TimeoutError, _ChildGoneError):
-                pass  # the first invoke keeps waiting for (or reports) the init outcome
 
     def stop(self) -> None:
         """Kill the child; safe to call from another thread while an invocation is running."""
@@ -351,7 +351,9 @@ class Sandbox:
         child.init_reported = True  # the INIT_REPORT line already carries it
         # Lambda retries the init on the next invoke: drop this child so a fresh one is spawned.
         self._discard(child)
-        logs = self._compose(child, preamble, request_id, started, "", status=f"error\tError Type: {error_type}")
+        logs = self._compose(
+            child, preamble, request_id, started, "", status=f"error\tError Type: {error_type}"
+        )
         return InvokeOutcome(request_id, "init_error", json.dumps(error).encode("utf-8"), logs)
 
     def _timeout_outcome(
@@ -363,8 +365,11 @@ class Sandbox:
             preamble = self._take_preamble(child)
         self._discard(child)
         handler_logs = child.logs.take_after_eof(_LOG_TAIL_WAIT_S)
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        handler_logs = _with_newline(handler_logs) + f"{stamp} {request_id} Task timed out after {timeout_s:.2f} seconds\n"
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        handler_logs = (
+            _with_newline(handler_logs)
+            + f"{stamp} {request_id} Task timed out after {timeout_s:.2f} seconds\n"
+        )
         body = {
             "errorType": "Sandbox.Timedout",
             "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
@@ -385,7 +390,9 @@ class Sandbox:
         if returncode == 0:
             reason = f"RequestId: {request_id} Error: Runtime exited without providing a reason"
         else:
-            reason = f"RequestId: {request_id} Error: Runtime exited with error: {_signal_description(returncode)}"
+            reason = (
+                f"RequestId: {request_id} Error: Runtime exited with error: {_signal_description(returncode)}"
+            )
         handler_logs = _with_newline(handler_logs) + f"{reason}\nRuntime.ExitError\n"
         body = {"errorType": "Runtime.ExitError", "errorMessage": reason}
         logs = self._compose(
@@ -488,25 +495,17 @@ class Sandbox:
         if child.closed:
             return
         child.closed = True
-        try:
+        with contextlib.suppress(OSError):
             os.close(child.request_fd)
-        except OSError:
-            pass
         # Lambda's Python runtime gets no graceful shutdown either. Only signal the group while the
         # leader is unreaped: then its pid (= group id) cannot have been reused.
         if child.process.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.process.pid, signal.SIGKILL)  # also ends whatever the handler spawned
-            except (ProcessLookupError, PermissionError):
-                pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             child.process.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with contextlib.suppress(OSError):
             os.close(child.responses.fd)
-        except OSError:
-            pass
 
     def _remember(self, logs: str) -> None:
         with self._state_lock:

@@ -29,7 +29,9 @@ class EnvModel(BaseModel):
             return cls.model_validate(values)
         except ValidationError as error:
             names = ", ".join(str(e["loc"][0]) for e in error.errors())
-            raise SettingsError(f"{cls.__name__}: missing or invalid environment variables: {names}") from error
+            raise SettingsError(
+                f"{cls.__name__}: missing or invalid environment variables: {names}"
+            ) from error
 
 
 class DatabaseSettings(EnvModel):

@@ -46,7 +46,7 @@ class EventBridgePublisher:
         ]
         try:
             response = self._client.put_events(Entries=entries)
-        except Exception as error:  # noqa: BLE001 - any transport/service failure keeps the rows for retry
+        except Exception as error:
             return [PublishOutcome(record.id, f"{type(error).__name__}: {error}") for record in chunk]
         results = response.get("Entries", [])
         outcomes = []

@@ -44,7 +44,7 @@ class KafkaEventSink:
         if self._producer is not None:
             try:
                 self._producer.close(timeout=1)
-            except Exception:  # noqa: BLE001 - closing a broken producer may fail; it is dropped anyway
+            except Exception:
                 LOGGER.debug("closing the Kafka producer failed", exc_info=True)
             self._producer = None
 
@@ -56,7 +56,7 @@ class KafkaEventSink:
             producer = self._get_producer()
             futures = [producer.send(topic, key=key.encode(), value=value) for topic, key, value in messages]
             producer.flush(timeout=self._settings.request_timeout_ms / 1000)
-        except Exception as error:  # noqa: BLE001 - broker unreachable: every message is retried later
+        except Exception as error:
             self.reset()
             return [f"{type(error).__name__}: {error}"] * len(messages)
         errors: list[str | None] = []

@@ -87,7 +87,9 @@ class SqlOutboxStore:
             records = [
                 OutboxRecord(
                     id=row.id,
-                    message=BusMessage(key=row.aggregate_key, envelope=EventEnvelope.model_validate(row.envelope)),
+                    message=BusMessage(
+                        key=row.aggregate_key, envelope=EventEnvelope.model_validate(row.envelope)
+                    ),
                 )
                 for row in rows
             ]

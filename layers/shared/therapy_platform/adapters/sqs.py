@@ -23,9 +23,9 @@ class SqsQueueAdapter:
         if queue_arn not in self._urls:
             # arn:aws:sqs:<region>:<account>:<name>
             _, _, _, _, account, name = queue_arn.split(":", 5)
-            self._urls[queue_arn] = self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
-                "QueueUrl"
-            ]
+            self._urls[queue_arn] = self._client.get_queue_url(
+                QueueName=name, QueueOwnerAWSAccountId=account
+            )["QueueUrl"]
         return self._urls[queue_arn]
 
     def send_to_dead_letter(self, dead_letter_queue_url: str, body: str, reason: str) -> None:
@@ -39,7 +39,9 @@ class SqsQueueAdapter:
         """Keep a message invisible for `delay_seconds` before SQS offers it again."""
         try:
             self._client.change_message_visibility(
-                QueueUrl=self._url_for_arn(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds
+                QueueUrl=self._url_for_arn(queue_arn),
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=delay_seconds,
             )
-        except Exception:  # noqa: BLE001 - without the backoff SQS still retries after its visibility timeout
+        except Exception:
             LOGGER.warning("could not set retry backoff", exc_info=True)

@@ -46,9 +46,7 @@ def _field_name(location: tuple[Any, ...]) -> str:
 def validation_error_response(error: RequestValidationError) -> Response[dict[str, Any]]:
     details = list(error.errors())
     if any(detail.get("type") == "json_invalid" for detail in details):
-        return error_response(
-            HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON"
-        )
+        return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON")
     fields = [
         {
             "field": _field_name(tuple(detail.get("loc", ()))),
@@ -60,7 +58,10 @@ def validation_error_response(error: RequestValidationError) -> Response[dict[st
     ]
     names = ", ".join(sorted({field["field"] for field in fields}))
     return error_response(
-        HTTPStatus.UNPROCESSABLE_ENTITY, "validation_failed", f"invalid or missing fields: {names}", fields=fields
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        f"invalid or missing fields: {names}",
+        fields=fields,
     )
 
 

@@ -50,7 +50,9 @@ class BusMessage(BaseModel):
     envelope: EventEnvelope
 
 
-def new_envelope(event_type: str, producer: str, payload: dict[str, Any], *, now: datetime | None = None) -> EventEnvelope:
+def new_envelope(
+    event_type: str, producer: str, payload: dict[str, Any], *, now: datetime | None = None
+) -> EventEnvelope:
     return EventEnvelope(
         eventId=uuid.uuid4(),
         eventType=event_type,

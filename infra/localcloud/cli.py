@@ -1,0 +1,149 @@
+"""`localcloud`: the project's local cloud without Docker.
+
+localcloud up        start PostgreSQL, Tansu, SMTP and LocalStack, deploy the stack, migrate
+localcloud down      stop every server the project started (by PID)
+localcloud status    what runs, where, and the API URL
+localcloud deploy    sam build + sam deploy to LocalStack + migrations
+localcloud invoke F  invoke function F (logical id from template.yaml) with an event file
+localcloud logs F    the function's recent CloudWatch Logs lines
+localcloud demo      up + seed + drive a request through the skeleton + summary
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from localcloud import kafka, localstack, postgres, smtp, stack
+from localcloud.paths import LOG_DIR, PROJECT_ROOT, STATE_DIR
+
+SERVERS = (("postgres", postgres), ("kafka", kafka), ("smtp", smtp), ("localstack", localstack))
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def up(*, deploy: bool = True) -> dict[str, float]:
+    """Idempotent: running servers are left alone; deploy is a no-op when nothing changed."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    localstack.install()
+    timings["install"] = time.perf_counter() - started
+    for name, module in SERVERS:
+        began = time.perf_counter()
+        module.start()
+        timings[name] = time.perf_counter() - began
+        _say(f"  {name:<11} up ({timings[name]:.1f} s)")
+    kafka.create_topics(stack.KAFKA_TOPICS)
+    if deploy:
+        began = time.perf_counter()
+        info = stack.deploy()
+        timings["deploy"] = time.perf_counter() - began
+        _say(f"  stack       deployed ({timings['deploy']:.1f} s); API: {info.api_base_url}")
+    timings["total"] = time.perf_counter() - started
+    return timings
+
+
+def down() -> None:
+    for name, module in reversed(SERVERS):
+        stopped = module.stop()
+        _say(f"  {name:<11} {'stopped' if stopped else 'was not running'}")
+
+
+def status() -> int:
+    healthy = True
+    for name, module in SERVERS:
+        ok = module.is_healthy()
+        healthy &= ok
+        _say(f"  {name:<11} {'healthy' if ok else 'DOWN'}")
+    try:
+        info = stack.StackInfo.load()
+        _say(f"  API         {info.api_base_url}")
+    except RuntimeError as error:
+        _say(f"  API         {error}")
+    return 0 if healthy else 1
+
+
+def _load_event(path: str | None) -> Any:
+    if path is None:
+        return {}
+    if path == "-":
+        return json.load(sys.stdin)
+    candidate = Path(path)
+    if not candidate.exists():
+        candidate = PROJECT_ROOT / "events" / path
+    return json.loads(candidate.read_text())
+
+
+def invoke_command(function: str, event_path: str | None) -> int:
+    result = stack.invoke(function, _load_event(event_path))
+    _say(f"function : {result.function_name}")
+    _say(f"status   : {result.status_code}{' (' + result.error + ')' if result.error else ''}")
+    _say(f"duration : {result.duration_ms:.0f} ms")
+    _say("result   :")
+    _say(
+        json.dumps(result.payload, indent=2, ensure_ascii=False)
+        if not isinstance(result.payload, str)
+        else result.payload
+    )
+    logs = result.logs or "\n".join(stack.recent_logs(function, since_s=120, limit=50))
+    _say("logs     :")
+    _say(logs.rstrip() or "(none)")
+    return 1 if result.error else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="localcloud", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="start servers, deploy and migrate")
+    up_parser.add_argument("--no-deploy", action="store_true", help="start the servers only")
+    commands.add_parser("down", help="stop every server the project started")
+    commands.add_parser("status", help="health of each server and the API URL")
+    commands.add_parser("deploy", help="sam build + deploy to LocalStack + migrate")
+    invoke_parser = commands.add_parser("invoke", help="invoke a function with an event file")
+    invoke_parser.add_argument("function", help="logical id in template.yaml, e.g. PatientsApiFunction")
+    invoke_parser.add_argument("--event", "-e", help="JSON file (path, name under events/, or - for stdin)")
+    logs_parser = commands.add_parser("logs", help="recent CloudWatch Logs of a function")
+    logs_parser.add_argument("function")
+    logs_parser.add_argument("--minutes", type=int, default=60)
+    commands.add_parser("demo", help="the main job: stack up, seed, drive requests, summary")
+    args = parser.parse_args(argv)
+
+    if args.command == "up":
+        _say("Starting the local cloud (state in .state/, logs in .state/logs/) ...")
+        up(deploy=not args.no_deploy)
+        return 0
+    if args.command == "down":
+        down()
+        return 0
+    if args.command == "status":
+        return status()
+    if args.command == "deploy":
+        info = stack.deploy()
+        _say(f"API base URL: {info.api_base_url}")
+        return 0
+    if args.command == "invoke":
+        return invoke_command(args.function, args.event)
+    if args.command == "logs":
+        for line in stack.recent_logs(args.function, since_s=args.minutes * 60, limit=500):
+            _say(line)
+        return 0
+    if args.command == "demo":
+        from localcloud import demo
+
+        return demo.run(up)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+__all__ = ["LOG_DIR", "STATE_DIR", "main"]
+
+if __name__ == "__main__":
+    sys.exit(main())

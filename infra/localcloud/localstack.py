@@ -1,0 +1,216 @@
+"""LocalStack on the host, without Docker: install into its own virtualenv, start, stop, health.
+
+LocalStack needs Python 3.13 and a few dependency pins, so it lives in `.state/localstack-venv`,
+apart from the project's Python 3.11 venv. Lambda functions run through the project's
+`subprocess` runtime executor plugin (infra/localstack_executor) in `.state/lambda-runtime`, a
+Python 3.11 venv holding only what Lambda's Python runtime ships (boto3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from localcloud.paths import PROJECT_ROOT, STATE_DIR, service_dir
+from localcloud.process import DaemonInfo, read_pid, start_daemon, stop_daemon
+
+NAME = "localstack"
+LOCALSTACK_VERSION = "2026.3.0"
+# Newer releases of these break LocalStack's start-up on this machine (see docs/local-cloud.md).
+LOCALSTACK_PINS = ("cbor2<6", "pyopenssl<25", "cryptography<45", "service_identity")
+LAMBDA_RUNTIME = "python3.11"
+# What Lambda's python3.11 runtime bundles; keep in step with the project's boto3 pin.
+LAMBDA_RUNTIME_PACKAGES = ("boto3==1.44.5",)
+
+LOCALSTACK_VENV = STATE_DIR / "localstack-venv"
+LAMBDA_RUNTIME_VENV = STATE_DIR / "lambda-runtime"
+EXECUTOR_SOURCE = PROJECT_ROOT / "infra" / "localstack_executor"
+_STAMP = ".localcloud-install.json"
+_PYENV_313 = Path("/root/.pyenv/versions/3.13.0/bin/python")
+DEFAULT_PORT = 4566
+# Environments idle this long are stopped; each one is a Python process holding the function's imports.
+DEFAULT_KEEPALIVE_MS = 300_000
+
+
+class LocalStackInstallError(RuntimeError):
+    """A virtualenv for LocalStack or the Lambda runtime could not be prepared."""
+
+
+def port() -> int:
+    return int(os.environ.get("LOCALSTACK_PORT", DEFAULT_PORT))
+
+
+def endpoint_url() -> str:
+    return f"http://127.0.0.1:{port()}"
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+# install
+
+
+def _python_version(executable: str | Path) -> str | None:
+    """`X.Y` of an interpreter, or None if it does not run (pyenv shims exist for versions not selected)."""
+    try:
+        result = subprocess.run(  # noqa: S603 - a local interpreter path
+            [str(executable), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _find_python(version: str, preferred: list[Path]) -> Path:
+    candidates = [*preferred]
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        candidates.append(Path(on_path))
+    candidates.append(Path(sys.executable))
+    for candidate in candidates:
+        if candidate.exists() and _python_version(candidate) == version:
+            return candidate
+    raise LocalStackInstallError(
+        f"Python {version} is needed but none was found (tried {', '.join(map(str, candidates))})."
+    )
+
+
+def _executor_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(EXECUTOR_SOURCE.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
+            digest.update(str(path.relative_to(EXECUTOR_SOURCE)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _inputs_hash(base_python: Path, requirements: list[str], extra: str = "") -> str:
+    payload = json.dumps({"python": str(base_python), "requirements": requirements, "extra": extra})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _up_to_date(venv: Path, inputs: str) -> bool:
+    stamp = venv / _STAMP
+    if not stamp.exists() or not venv_python(venv).exists():
+        return False
+    try:
+        return bool(json.loads(stamp.read_text()).get("inputs") == inputs)
+    except ValueError:
+        return False
+
+
+def _run(argv: list[str], log: Path) -> None:
+    with open(log, "ab") as out:
+        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise LocalStackInstallError(f"{' '.join(argv[:4])} ... failed (exit {result.returncode}); see {log}")
+
+
+def _ensure_venv(venv: Path, base_python: Path, version: str, log: Path) -> Path:
+    python = venv_python(venv)
+    if python.exists() and _python_version(python) != version:
+        shutil.rmtree(venv)  # made by another interpreter: rebuild rather than mix site-packages
+    if not python.exists():
+        _run([str(base_python), "-m", "venv", str(venv)], log)
+    return python
+
+
+def install(*, force: bool = False) -> None:
+    """Create/refresh both virtualenvs. Cheap when nothing changed (a stamp holds a hash of the inputs)."""
+    log_dir = STATE_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / "localstack-install.log"
+
+    base_313 = _find_python("3.13", [_PYENV_313])
+    requirements = [f"localstack-core=={LOCALSTACK_VERSION}", *LOCALSTACK_PINS]
+    inputs = _inputs_hash(base_313, requirements, _executor_digest())
+    if force or not _up_to_date(LOCALSTACK_VENV, inputs):
+        python = _ensure_venv(LOCALSTACK_VENV, base_313, "3.13", log)
+        _run([str(python), "-m", "pip", "install", "--quiet", *requirements], log)
+        # Non-editable, and reinstalled whenever its source changed (same version number every time).
+        _run(
+            [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(EXECUTOR_SOURCE)],
+            log,
+        )
+        (LOCALSTACK_VENV / _STAMP).write_text(json.dumps({"inputs": inputs}))
+
+    runtime_version = LAMBDA_RUNTIME.removeprefix("python")
+    base_runtime = _find_python(runtime_version, [])
+    runtime_inputs = _inputs_hash(base_runtime, list(LAMBDA_RUNTIME_PACKAGES))
+    if force or not _up_to_date(LAMBDA_RUNTIME_VENV, runtime_inputs):
+        python = _ensure_venv(LAMBDA_RUNTIME_VENV, base_runtime, runtime_version, log)
+        _run([str(python), "-m", "pip", "install", "--quiet", *LAMBDA_RUNTIME_PACKAGES], log)
+        (LAMBDA_RUNTIME_VENV / _STAMP).write_text(json.dumps({"inputs": runtime_inputs}))
+
+
+# run
+
+
+def is_healthy() -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint_url()}/_localstack/health", timeout=2) as response:  # noqa: S310
+            body = json.loads(response.read() or b"{}")
+            return response.status == 200 and isinstance(body.get("services"), dict)
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+def daemon_env() -> dict[str, str]:
+    state = service_dir(NAME)
+    tmp = state / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        {
+            # The sandbox looks like a container to LocalStack; it must act as a host process.
+            "OVERRIDE_IN_DOCKER": "0",
+            "GATEWAY_LISTEN": f"127.0.0.1:{port()}",
+            "FILESYSTEM_ROOT": str(state / "filesystem"),
+            "LOCALSTACK_VOLUME_DIR": str(state / "volume"),
+            # LocalStack's DNS server would bind 0.0.0.0:53; nothing here needs it.
+            "DNS_ADDRESS": "0",
+            # Unzipped function code lands under TMPDIR/lambda: keep it inside .state.
+            "TMPDIR": str(tmp),
+            "LAMBDA_RUNTIME_EXECUTOR": "subprocess",
+            "SUBPROCESS_EXECUTOR_PYTHONS": json.dumps({LAMBDA_RUNTIME: str(venv_python(LAMBDA_RUNTIME_VENV))}),
+            "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", str(DEFAULT_KEEPALIVE_MS)),
+        }
+    )
+    # The caller's AWS settings are for clients, not for the emulator itself.
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        env.pop(key, None)
+    return env
+
+
+def start(*, timeout_s: float = 90.0) -> DaemonInfo:
+    """Start LocalStack on 127.0.0.1 (idempotent); installs first if needed."""
+    install()
+    return start_daemon(
+        NAME,
+        [str(venv_python(LOCALSTACK_VENV)), "-m", "localstack.runtime.main"],
+        env=daemon_env(),
+        cwd=service_dir(NAME),
+        healthy=is_healthy,
+        timeout_s=timeout_s,
+    )
+
+
+def stop() -> bool:
+    """Stop LocalStack if we started it; its Lambda child processes share its process group."""
+    return stop_daemon(NAME)
+
+
+def is_running() -> bool:
+    return read_pid(NAME) is not None

@@ -1,0 +1,184 @@
+"""Build and deploy template.yaml to LocalStack with `sam`, run the migrations, and invoke
+any function of the stack with a sample event (the Docker-free `sam local invoke`)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import make_url
+
+from localcloud import kafka, postgres
+from localcloud.aws import REGION, aws_env, client, localstack_url
+from localcloud.paths import PROJECT_ROOT, STATE_DIR
+
+CONFIG_ENV = "local"
+STACK_FILE = STATE_DIR / "stack.json"
+KAFKA_TOPICS = (
+    "patient-events",
+    "therapist-events",
+    "search-events",
+    "bundle-events",
+    "communication-events",
+)
+
+
+@dataclass
+class StackInfo:
+    stack_name: str
+    api_id: str
+    stage: str
+    api_base_url: str
+    outputs: dict[str, str]
+    functions: dict[str, str] = field(default_factory=dict)
+
+    def save(self) -> None:
+        STACK_FILE.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls) -> StackInfo:
+        if not STACK_FILE.exists():
+            raise RuntimeError("the stack is not deployed yet: run `localcloud up` first")
+        return cls(**json.loads(STACK_FILE.read_text()))
+
+
+def _samconfig() -> dict[str, Any]:
+    with open(PROJECT_ROOT / "samconfig.toml", "rb") as handle:
+        return tomllib.load(handle)
+
+
+def _deploy_parameters() -> dict[str, Any]:
+    params: dict[str, Any] = _samconfig()[CONFIG_ENV]["deploy"]["parameters"]
+    return params
+
+
+def _sam(*args: str) -> None:
+    sam = Path(sys.executable).with_name("sam")
+    env = {**os.environ, **aws_env()}
+    subprocess.run([str(sam), *args], cwd=PROJECT_ROOT, env=env, check=True)  # noqa: S603
+
+
+def build() -> None:
+    _sam("build", "--config-env", CONFIG_ENV)
+
+
+def deploy() -> StackInfo:
+    """sam build + sam deploy (local environment) + migrations; returns the stack's facts."""
+    params = _deploy_parameters()
+    s3 = client("s3")
+    bucket = params["s3_bucket"]
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    build()
+    admin_password = make_url(postgres.admin_url()).password or ""
+    overrides = [
+        *params["parameter_overrides"],
+        f"ExternalDbPort={postgres.port()}",
+        f"KafkaBootstrapServers={kafka.bootstrap_servers()}",
+        f"ExternalDbAdminPassword={admin_password}",
+    ]
+    _sam("deploy", "--config-env", CONFIG_ENV, "--no-progressbar", "--parameter-overrides", *overrides)
+    info = describe()
+    info.save()
+    kafka.create_topics(KAFKA_TOPICS)
+    migrate(info)
+    return info
+
+
+def describe() -> StackInfo:
+    stack_name = _deploy_parameters()["stack_name"]
+    cloudformation = client("cloudformation")
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+    resources = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+    functions = {
+        resource["LogicalResourceId"]: resource["PhysicalResourceId"]
+        for resource in resources
+        if resource["ResourceType"] == "AWS::Lambda::Function"
+    }
+    api_id, stage = outputs["ApiId"], outputs["ApiStage"]
+    # No DNS for *.localstack.cloud here: LocalStack's path form reaches the same API.
+    base_url = f"{localstack_url()}/_aws/execute-api/{api_id}/{stage}"
+    return StackInfo(stack_name, api_id, stage, base_url, outputs, functions)
+
+
+def migrate(info: StackInfo | None = None) -> dict[str, Any]:
+    result = invoke("DbMigrateFunction", {}, info=info)
+    if result.error:
+        raise RuntimeError(f"migration failed: {result.payload}\n{result.logs}")
+    payload: dict[str, Any] = result.payload
+    return payload
+
+
+@dataclass
+class InvokeResult:
+    function_name: str
+    status_code: int
+    payload: Any
+    error: str | None
+    logs: str
+    duration_ms: float
+
+
+def resolve_function(name: str, info: StackInfo | None = None) -> str:
+    """Logical id from template.yaml (e.g. PatientsApiFunction) or a physical name."""
+    info = info or StackInfo.load()
+    if name in info.functions:
+        return info.functions[name]
+    if name in info.functions.values():
+        return name
+    known = ", ".join(sorted(info.functions))
+    raise KeyError(f"no function {name!r} in the stack; known: {known}")
+
+
+def invoke(name: str, event: Any, *, info: StackInfo | None = None, timeout_s: int = 900) -> InvokeResult:
+    from botocore.config import Config
+
+    function_name = resolve_function(name, info)
+    lambda_client = client("lambda", config=Config(read_timeout=timeout_s, retries={"max_attempts": 0}))
+    started = time.perf_counter()
+    response = lambda_client.invoke(
+        FunctionName=function_name, Payload=json.dumps(event).encode(), LogType="Tail"
+    )
+    duration_ms = (time.perf_counter() - started) * 1000
+    raw = response["Payload"].read()
+    try:
+        payload = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        payload = raw.decode(errors="replace")
+    logs = (
+        base64.b64decode(response["LogResult"]).decode(errors="replace") if response.get("LogResult") else ""
+    )
+    return InvokeResult(
+        function_name=function_name,
+        status_code=int(response["StatusCode"]),
+        payload=payload,
+        error=response.get("FunctionError"),
+        logs=logs,
+        duration_ms=duration_ms,
+    )
+
+
+def recent_logs(
+    name: str, *, since_s: int = 3600, limit: int = 200, info: StackInfo | None = None
+) -> list[str]:
+    """The function's latest CloudWatch Logs lines."""
+    function_name = resolve_function(name, info)
+    logs = client("logs")
+    try:
+        events = logs.filter_log_events(
+            logGroupName=f"/aws/lambda/{function_name}",
+            startTime=int((time.time() - since_s) * 1000),
+            limit=limit,
+        )["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+    return [str(event["message"]).rstrip() for event in events]

@@ -1,0 +1,14 @@
+"""The catalogue of domain events: event type -> payload model. The JSON Schemas in
+events/schemas/ are generated from it (infra/tools/event_schemas.py) and checked in CI."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import BaseModel
+
+from therapy_platform.domain.patients import Patient
+
+EVENT_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
+    "patient.created": Patient,
+}
