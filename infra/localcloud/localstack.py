@@ -141,7 +141,16 @@ def install(*, force: bool = False) -> None:
         _run([str(python), "-m", "pip", "install", "--quiet", *requirements], log)
         # Non-editable, and reinstalled whenever its source changed (same version number every time).
         _run(
-            [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(EXECUTOR_SOURCE)],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--force-reinstall",
+                str(EXECUTOR_SOURCE),
+            ],
             log,
         )
         (LOCALSTACK_VENV / _STAMP).write_text(json.dumps({"inputs": inputs}))
@@ -184,7 +193,9 @@ def daemon_env() -> dict[str, str]:
             # Unzipped function code lands under TMPDIR/lambda: keep it inside .state.
             "TMPDIR": str(tmp),
             "LAMBDA_RUNTIME_EXECUTOR": "subprocess",
-            "SUBPROCESS_EXECUTOR_PYTHONS": json.dumps({LAMBDA_RUNTIME: str(venv_python(LAMBDA_RUNTIME_VENV))}),
+            "SUBPROCESS_EXECUTOR_PYTHONS": json.dumps(
+                {LAMBDA_RUNTIME: str(venv_python(LAMBDA_RUNTIME_VENV))}
+            ),
             "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", str(DEFAULT_KEEPALIVE_MS)),
         }
     )
@@ -208,7 +219,8 @@ def start(*, timeout_s: float = 90.0) -> DaemonInfo:
 
 
 def stop() -> bool:
-    """Stop LocalStack if we started it; its Lambda child processes share its process group."""
+    """Stop LocalStack if we started it. Lambda children run in their own sessions, but each exits by
+    itself once its request pipe from LocalStack closes (after a running invocation finishes)."""
     return stop_daemon(NAME)
 
 

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fakes import FakeBus, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from therapy_platform.domain.patients import PatientDraft
+from therapy_platform.logic.outbox_relay import relay_outbox
+from therapy_platform.logic.patients import register_patient
+
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+def _register(database: InMemoryDatabase, count: int) -> None:
+    for index in range(count):
+        draft = PatientDraft(first_name=f"Patient{index}", last_name="Müller", postcode="10115")
+        register_patient(InMemoryPatientUnitOfWork(database), draft, now=NOW)
+
+
+def test_patient_and_event_are_committed_together() -> None:
+    database = InMemoryDatabase()
+    patient, event = register_patient(
+        InMemoryPatientUnitOfWork(database), PatientDraft(first_name="A", last_name="B", postcode="10115"), now=NOW
+    )
+    assert list(database.patients) == [patient.id]
+    assert [(row.key, row.envelope) for row in database.outbox] == [(str(patient.id), event)]
+    assert event.event_type == "patient.created"
+
+
+def test_a_crash_while_writing_the_outbox_leaves_no_patient() -> None:
+    database = InMemoryDatabase()
+    with pytest.raises(RuntimeError):
+        register_patient(
+            InMemoryPatientUnitOfWork(database, fail_on_outbox=True),
+            PatientDraft(first_name="A", last_name="B", postcode="10115"),
+            now=NOW,
+        )
+    assert database.patients == {}
+    assert database.outbox == []
+
+
+def test_relay_publishes_everything_once() -> None:
+    database, bus = InMemoryDatabase(), FakeBus()
+    _register(database, 250)
+    report = relay_outbox(InMemoryOutboxStore(database), bus, batch_size=100)
+    assert (report.published, report.failed) == (250, 0)
+    assert len({message.envelope.event_id for message in bus.messages}) == 250
+    assert relay_outbox(InMemoryOutboxStore(database), bus).published == 0
+
+
+def test_unreachable_bus_loses_nothing_and_the_next_run_catches_up() -> None:
+    database, bus = InMemoryDatabase(), FakeBus()
+    _register(database, 30)
+    bus.down = True
+    report = relay_outbox(InMemoryOutboxStore(database), bus, batch_size=10)
+    assert report.published == 0 and report.failed == 10  # stops after the first failing batch
+    assert all(not row.published for row in database.outbox)
+    assert database.outbox[0].last_error and "unreachable" in database.outbox[0].last_error
+    bus.down = False
+    assert relay_outbox(InMemoryOutboxStore(database), bus, batch_size=10).published == 30
+    assert all(row.published for row in database.outbox)
+
+
+@settings(max_examples=50, deadline=None)
+@given(outages=st.lists(st.booleans(), min_size=1, max_size=8), count=st.integers(min_value=0, max_value=40))
+def test_whatever_the_outages_every_event_arrives_exactly_once_from_the_relay(outages: list[bool], count: int) -> None:
+    database, bus = InMemoryDatabase(), FakeBus()
+    _register(database, count)
+    for down in outages:
+        bus.down = down
+        relay_outbox(InMemoryOutboxStore(database), bus, batch_size=7)
+    bus.down = False
+    relay_outbox(InMemoryOutboxStore(database), bus, batch_size=7)
+    ids = [message.envelope.event_id for message in bus.messages]
+    assert len(ids) == len(set(ids)) == count
