@@ -38,7 +38,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     queued = [
         QueuedEvent(
             message_id=record.messageId,
-            body=record.body,
+            body=str(record.body),
             receive_count=int(record.attributes.ApproximateReceiveCount),
         )
         for record in batch.Records

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +23,7 @@ from localcloud.paths import PROJECT_ROOT, STATE_DIR, service_dir
 from localcloud.process import DaemonInfo, read_pid, start_daemon, stop_daemon
 
 NAME = "localstack"
+SERVICE = NAME  # the attribute name the other localcloud service modules use
 LOCALSTACK_VERSION = "2026.3.0"
 # Newer releases of these break LocalStack's start-up on this machine (see docs/local-cloud.md).
 LOCALSTACK_PINS = ("cbor2<6", "pyopenssl<25", "cryptography<45", "service_identity")
@@ -33,6 +35,7 @@ LOCALSTACK_VENV = STATE_DIR / "localstack-venv"
 LAMBDA_RUNTIME_VENV = STATE_DIR / "lambda-runtime"
 EXECUTOR_SOURCE = PROJECT_ROOT / "infra" / "localstack_executor"
 _STAMP = ".localcloud-install.json"
+_BUILD_LEFTOVERS = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", "*.pyc")
 _PYENV_313 = Path("/root/.pyenv/versions/3.13.0/bin/python")
 DEFAULT_PORT = 4566
 # Environments idle this long are stopped; each one is a Python process holding the function's imports.
@@ -90,8 +93,9 @@ def _find_python(version: str, preferred: list[Path]) -> Path:
 def _executor_digest() -> str:
     digest = hashlib.sha256()
     for path in sorted(EXECUTOR_SOURCE.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
-            digest.update(str(path.relative_to(EXECUTOR_SOURCE)).encode())
+        relative = path.relative_to(EXECUTOR_SOURCE)
+        if path.is_file() and not any(_BUILD_LEFTOVERS(str(path.parent), list(relative.parts))):
+            digest.update(str(relative).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -134,25 +138,19 @@ def install(*, force: bool = False) -> None:
     log = log_dir / "localstack-install.log"
 
     base_313 = _find_python("3.13", [_PYENV_313])
-    requirements = [f"localstack-core=={LOCALSTACK_VERSION}", *LOCALSTACK_PINS]
+    # The bare distribution is only the CLI: the emulator itself needs the `runtime` extra.
+    requirements = [f"localstack-core[runtime]=={LOCALSTACK_VERSION}", *LOCALSTACK_PINS]
     inputs = _inputs_hash(base_313, requirements, _executor_digest())
     if force or not _up_to_date(LOCALSTACK_VENV, inputs):
         python = _ensure_venv(LOCALSTACK_VENV, base_313, "3.13", log)
         _run([str(python), "-m", "pip", "install", "--quiet", *requirements], log)
         # Non-editable, and reinstalled whenever its source changed (same version number every time).
-        _run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--force-reinstall",
-                str(EXECUTOR_SOURCE),
-            ],
-            log,
-        )
+        # Built from a copy: setuptools would leave build/ and *.egg-info in the source tree.
+        with tempfile.TemporaryDirectory(prefix="localstack-executor-") as tmp:
+            source = Path(tmp) / "src"
+            shutil.copytree(EXECUTOR_SOURCE, source, ignore=_BUILD_LEFTOVERS)
+            pip = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall"]
+            _run([*pip, str(source)], log)
         (LOCALSTACK_VENV / _STAMP).write_text(json.dumps({"inputs": inputs}))
 
     runtime_version = LAMBDA_RUNTIME.removeprefix("python")
@@ -186,6 +184,8 @@ def daemon_env() -> dict[str, str]:
             # The sandbox looks like a container to LocalStack; it must act as a host process.
             "OVERRIDE_IN_DOCKER": "0",
             "GATEWAY_LISTEN": f"127.0.0.1:{port()}",
+            # The default (twisted) server ignores GATEWAY_LISTEN's host and binds 0.0.0.0; hypercorn honours it.
+            "GATEWAY_SERVER": "hypercorn",
             "FILESYSTEM_ROOT": str(state / "filesystem"),
             "LOCALSTACK_VOLUME_DIR": str(state / "volume"),
             # LocalStack's DNS server would bind 0.0.0.0:53; nothing here needs it.

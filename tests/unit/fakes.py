@@ -108,7 +108,9 @@ class InMemoryOutboxStore:
         self._database = database
 
     @contextmanager
-    def claim(self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None) -> Iterator[InMemoryOutboxBatch]:
+    def claim(
+        self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None
+    ) -> Iterator[InMemoryOutboxBatch]:
         rows = [
             row
             for row in self._database.outbox

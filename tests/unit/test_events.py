@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 from pydantic import ValidationError
-from tools import event_schemas
-
 from therapy_platform.domain.events import (
     TOPIC_BY_PREFIX,
     BusMessage,
@@ -17,6 +15,7 @@ from therapy_platform.domain.events import (
     new_envelope,
     topic_for,
 )
+from tools import event_schemas
 
 
 def test_envelope_uses_the_seed_field_names_on_the_wire() -> None:
@@ -30,7 +29,11 @@ def test_envelope_uses_the_seed_field_names_on_the_wire() -> None:
 def test_envelope_rejects_malformed_event_types() -> None:
     with pytest.raises(ValidationError):
         EventEnvelope(
-            eventId=uuid.uuid4(), eventType="PatientCreated", timestamp=datetime.now(UTC), producer="x", payload={}
+            event_id=uuid.uuid4(),
+            event_type="PatientCreated",
+            timestamp=datetime.now(UTC),
+            producer="x",
+            payload={},
         )
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from fakes import FakeKafka
 from hypothesis import given
 from hypothesis import strategies as st
-
 from therapy_platform.domain.events import BusMessage, new_envelope
 from therapy_platform.logic.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds
 
@@ -40,7 +39,9 @@ def test_poison_messages_are_named_with_a_reason_and_do_not_block_the_rest() -> 
     bad = [
         QueuedEvent("not-json", "{oops"),
         QueuedEvent("no-detail", json.dumps({"detail-type": "x"})),
-        QueuedEvent("bad-envelope", json.dumps({"detail": {"key": "k", "envelope": {"eventType": "patient.created"}}})),
+        QueuedEvent(
+            "bad-envelope", json.dumps({"detail": {"key": "k", "envelope": {"eventType": "patient.created"}}})
+        ),
         _queued("unknown-type", "invoice.paid"),
     ]
     report = bridge_batch([*bad, _queued("good")], kafka)
@@ -60,7 +61,9 @@ def test_broker_down_means_retry_not_poison() -> None:
     assert not report.delivered and not report.poison
 
 
-@given(receive_count=st.integers(min_value=1, max_value=10_000), base=st.integers(1, 60), cap=st.integers(1, 900))
+@given(
+    receive_count=st.integers(min_value=1, max_value=10_000), base=st.integers(1, 60), cap=st.integers(1, 900)
+)
 def test_retry_delay_grows_and_never_exceeds_the_cap(receive_count: int, base: int, cap: int) -> None:
     delay = retry_delay_seconds(receive_count, base=base, cap=cap)
     assert 1 <= delay <= max(cap, 1)

@@ -6,7 +6,6 @@ import pytest
 from fakes import FakeBus, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from therapy_platform.domain.patients import PatientDraft
 from therapy_platform.logic.outbox_relay import relay_outbox
 from therapy_platform.logic.patients import register_patient
@@ -23,7 +22,9 @@ def _register(database: InMemoryDatabase, count: int) -> None:
 def test_patient_and_event_are_committed_together() -> None:
     database = InMemoryDatabase()
     patient, event = register_patient(
-        InMemoryPatientUnitOfWork(database), PatientDraft(first_name="A", last_name="B", postcode="10115"), now=NOW
+        InMemoryPatientUnitOfWork(database),
+        PatientDraft(first_name="A", last_name="B", postcode="10115"),
+        now=NOW,
     )
     assert list(database.patients) == [patient.id]
     assert [(row.key, row.envelope) for row in database.outbox] == [(str(patient.id), event)]
@@ -66,7 +67,9 @@ def test_unreachable_bus_loses_nothing_and_the_next_run_catches_up() -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(outages=st.lists(st.booleans(), min_size=1, max_size=8), count=st.integers(min_value=0, max_value=40))
-def test_whatever_the_outages_every_event_arrives_exactly_once_from_the_relay(outages: list[bool], count: int) -> None:
+def test_whatever_the_outages_every_event_arrives_exactly_once_from_the_relay(
+    outages: list[bool], count: int
+) -> None:
     database, bus = InMemoryDatabase(), FakeBus()
     _register(database, count)
     for down in outages:

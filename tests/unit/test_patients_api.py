@@ -63,7 +63,9 @@ def test_invalid_fields_get_422_naming_each_field(
 
 
 @pytest.mark.parametrize("raw", ["{not json", "", "[1, 2]", "null", '"text"'])
-def test_malformed_or_non_object_bodies_are_4xx(api: tuple[object, InMemoryDatabase, FakeBus], raw: str) -> None:
+def test_malformed_or_non_object_bodies_are_4xx(
+    api: tuple[object, InMemoryDatabase, FakeBus], raw: str
+) -> None:
     handler, database, _ = api
     status, error = call(handler, api_event("POST", "/api/v2/patients", raw_body=raw))
     assert status in (400, 422)

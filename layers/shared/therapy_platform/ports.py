@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -26,8 +27,11 @@ class Outbox(Protocol):
 
 
 class PatientUnitOfWork(Protocol):
-    patients: PatientRepository
-    outbox: Outbox
+    @property
+    def patients(self) -> PatientRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     def __enter__(self) -> Self: ...
 
@@ -55,7 +59,8 @@ class PublishOutcome:
 class OutboxBatch(Protocol):
     """Unpublished outbox rows, locked so that concurrent relays skip them."""
 
-    records: Sequence[OutboxRecord]
+    @property
+    def records(self) -> Sequence[OutboxRecord]: ...
 
     def mark_published(self, record_ids: Sequence[int]) -> None: ...
 
@@ -63,15 +68,9 @@ class OutboxBatch(Protocol):
 
 
 class OutboxStore(Protocol):
-    def claim(self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None) -> OutboxBatchContext: ...
-
-
-class OutboxBatchContext(Protocol):
-    def __enter__(self) -> OutboxBatch: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
+    def claim(
+        self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None
+    ) -> AbstractContextManager[OutboxBatch]: ...
 
 
 class EventPublisher(Protocol):

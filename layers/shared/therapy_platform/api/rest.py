@@ -68,11 +68,11 @@ def validation_error_response(error: RequestValidationError) -> Response[dict[st
 def create_resolver(logger: Logger) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
-    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
         return validation_error_response(error)
 
-    @app.exception_handler(DomainError)
+    @app.exception_handler(DomainError)  # type: ignore[untyped-decorator]
     def _domain_error(error: DomainError) -> Response[dict[str, Any]]:
         status = next(
             (status for kind, status in STATUS_BY_ERROR.items() if isinstance(error, kind)),
@@ -90,7 +90,7 @@ def create_resolver(logger: Logger) -> APIGatewayRestResolver:
             f"no route {app.current_event.http_method} {app.current_event.path}",
         )
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _unexpected(error: Exception) -> Response[dict[str, Any]]:
         # A bug, never bad input: log it with the stack trace, tell the caller nothing internal.
         logger.exception("unhandled error")

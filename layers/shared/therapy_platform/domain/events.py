@@ -54,8 +54,8 @@ def new_envelope(
     event_type: str, producer: str, payload: dict[str, Any], *, now: datetime | None = None
 ) -> EventEnvelope:
     return EventEnvelope(
-        eventId=uuid.uuid4(),
-        eventType=event_type,
+        event_id=uuid.uuid4(),
+        event_type=event_type,
         timestamp=now or datetime.now(UTC),
         producer=producer,
         payload=payload,

@@ -61,12 +61,12 @@ def bridge_batch(events: Sequence[QueuedEvent], sink: EventSink) -> BridgeReport
             continue
         value = json.dumps(message.envelope.to_wire(), separators=(",", ":")).encode()
         sendable.append((event.message_id, (topic_for(message.envelope.event_type), message.key, value)))
-    errors = sink.send_all([triple for _, triple in sendable])
-    for (message_id, _), error in zip(sendable, errors, strict=True):
-        if error is None:
+    send_errors = sink.send_all([triple for _, triple in sendable])
+    for (message_id, _), send_error in zip(sendable, send_errors, strict=True):
+        if send_error is None:
             report.delivered.append(message_id)
         else:
-            report.retry.append((message_id, error))
+            report.retry.append((message_id, send_error))
     return report
 
 

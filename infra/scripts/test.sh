@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: static checks, then unit, integration and end-to-end tests against the
+# local cloud (started here if it is not running, and stopped again at the end in that case).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export SAM_CLI_TELEMETRY=0 PYTHONDONTWRITEBYTECODE=1
+bin=.venv/bin
+
+infra/scripts/install.sh
+
+echo "== ruff";              $bin/ruff check .
+echo "== mypy";              $bin/mypy
+echo "== sam validate --lint"; $bin/sam validate --lint
+echo "== event schemas";     PYTHONPATH=infra:layers/shared $bin/python -m tools.event_schemas --check
+
+started_here=no
+if ! $bin/localcloud status >/dev/null 2>&1; then
+  started_here=yes
+fi
+cleanup() {
+  if [ "$started_here" = yes ]; then
+    echo "== stopping the local cloud"
+    $bin/localcloud down || true
+  fi
+}
+trap cleanup EXIT
+
+echo "== local cloud up (PostgreSQL, Tansu, SMTP, LocalStack; sam build + deploy)"
+$bin/localcloud up
+
+echo "== pytest (unit, integration, end-to-end)"
+$bin/python -m pytest tests "$@"

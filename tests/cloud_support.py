@@ -1,0 +1,60 @@
+"""Helpers for tests that talk to the running local cloud (SQS queues, Kafka topics)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from localcloud import kafka
+from localcloud.aws import client
+
+
+def drain_queue(queue_url: str, expected: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    """Receive (and delete) messages until `expected` arrived or the time is up."""
+    sqs = client("sqs")
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    while len(messages) < expected and time.monotonic() < deadline:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        for message in batch:
+            messages.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def consume_until(
+    topic: str, done: Callable[[dict[str, dict[str, Any]]], bool], timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    """Read `topic` from the beginning; returns {eventId: {key, envelope}} once done() holds."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout_s
+    consumer = None
+    try:
+        while time.monotonic() < deadline and not done(seen):
+            if consumer is None:
+                try:
+                    consumer = KafkaConsumer(
+                        bootstrap_servers=kafka.bootstrap_servers(), enable_auto_commit=False
+                    )
+                    partitions = consumer.partitions_for_topic(topic) or {0}
+                    assigned = [TopicPartition(topic, p) for p in partitions]
+                    consumer.assign(assigned)
+                    consumer.seek_to_beginning(*assigned)
+                except Exception:  # broker just restarted: try again shortly
+                    consumer = None
+                    time.sleep(1)
+                    continue
+            for batch in consumer.poll(timeout_ms=1000).values():
+                for record in batch:
+                    envelope = json.loads(record.value)
+                    seen[envelope["eventId"]] = {"key": record.key.decode(), "envelope": envelope}
+    finally:
+        if consumer is not None:
+            consumer.close()
+    return seen

@@ -1,0 +1,135 @@
+"""HTTP through LocalStack's API Gateway -> Lambda -> PostgreSQL + outbox -> EventBridge ->
+SQS -> Kafka bridge -> Kafka, and the reliability the skeleton must show."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cloud_support import consume_until
+from localcloud import kafka, stack
+from localcloud.aws import client
+
+pytestmark = pytest.mark.e2e
+
+PATIENT = {"first_name": "Jürgen", "last_name": "Weiß", "postcode": "01067", "city": "Dresden"}
+
+
+def _post(base_url: str, body: Any = None, raw: str | None = None) -> requests.Response:
+    if raw is not None:
+        return requests.post(
+            f"{base_url}/api/v2/patients", data=raw, headers={"Content-Type": "application/json"}, timeout=60
+        )
+    return requests.post(f"{base_url}/api/v2/patients", json=body, timeout=60)
+
+
+def test_post_then_get_and_the_event_reaches_kafka(base_url: str) -> None:
+    created = _post(base_url, PATIENT)
+    assert created.status_code == 201, created.text
+    patient = created.json()
+    assert patient["last_name"] == "Weiß" and patient["postcode"] == "01067"
+    assert created.headers["Location"].endswith(patient["id"])
+
+    read = requests.get(f"{base_url}/api/v2/patients/{patient['id']}", timeout=30)
+    assert read.status_code == 200 and read.json() == patient
+
+    events = consume_until(
+        "patient-events", lambda seen: any(e["key"] == patient["id"] for e in seen.values()), timeout_s=60
+    )
+    (event,) = [e for e in events.values() if e["key"] == patient["id"]]
+    envelope = event["envelope"]
+    assert set(envelope) == {"eventId", "eventType", "version", "timestamp", "producer", "payload"}
+    assert envelope["eventType"] == "patient.created"
+    assert envelope["producer"] == "patient-service"
+    assert envelope["payload"]["id"] == patient["id"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "error"),
+    [
+        ('{"first_name": "A", ', 400, "malformed_json"),
+        ('{"first_name": "A", "last_name": "B", "postcode": "1234"}', 422, "validation_failed"),
+        ('{"first_name": 5, "last_name": "B", "postcode": "12345"}', 422, "validation_failed"),
+        ("[]", 422, "validation_failed"),
+    ],
+)
+def test_bad_input_through_the_gateway_is_4xx_naming_the_problem(
+    base_url: str, raw: str, status: int, error: str
+) -> None:
+    response = _post(base_url, raw=raw)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == error
+    if error == "validation_failed":
+        assert body["fields"] and all(field["field"] for field in body["fields"])
+
+
+def test_unknown_routes_and_patients_are_404(base_url: str) -> None:
+    assert requests.get(f"{base_url}/api/v2/patients/{uuid.uuid4()}", timeout=30).status_code == 404
+    unknown = requests.get(f"{base_url}/api/v2/no-such-thing", timeout=30)
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["error"] == "route_not_found"
+
+
+def test_health_reports_database_bus_and_broker(base_url: str) -> None:
+    response = requests.get(f"{base_url}/health", timeout=60)
+    assert response.status_code == 200, response.text
+    components = response.json()["components"]
+    assert {name: c["status"] for name, c in components.items()} == {
+        "database": "ok",
+        "bus": "ok",
+        "broker": "ok",
+    }
+
+
+def test_operator_invoke_runs_any_function_with_a_sample_event(deployed: stack.StackInfo) -> None:
+    sample = Path(__file__).resolve().parents[2] / "events" / "health_api" / "get_health.json"
+    health = stack.invoke("HealthFunction", json.loads(sample.read_text()))
+    assert health.error is None and health.payload["statusCode"] == 200
+    relay = stack.invoke("PatientOutboxRelayFunction", {"batch_size": 50})
+    assert (
+        relay.error is None and relay.payload["schema"] == "patient_service" and relay.payload["failed"] == 0
+    )
+
+
+def test_no_event_is_lost_while_the_broker_is_down(base_url: str) -> None:
+    kafka.stop()
+    try:
+        ids = []
+        for index in range(100):
+            response = _post(base_url, {**PATIENT, "first_name": f"Ausfall{index}"})
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+    finally:
+        kafka.start()
+        kafka.create_topics(stack.KAFKA_TOPICS)
+    events = consume_until(
+        "patient-events", lambda seen: set(ids) <= {e["key"] for e in seen.values()}, timeout_s=240
+    )
+    keys = [e["key"] for e in events.values() if e["key"] in set(ids)]
+    assert set(keys) == set(ids)
+    # Duplicates are allowed only as redeliveries of the same event: one eventId per patient here.
+    assert len(keys) == len(set(keys))
+
+
+def test_a_poison_message_ends_in_the_dead_letter_queue(deployed: stack.StackInfo) -> None:
+    sqs = client("sqs")
+    marker = f"poison-{uuid.uuid4()}"
+    sqs.send_message(QueueUrl=deployed.outputs["KafkaBridgeQueueUrl"], MessageBody=marker)
+    dead_letter_url = deployed.outputs["KafkaBridgeDeadLetterQueueUrl"]
+    deadline = time.monotonic() + 60
+    found = None
+    while found is None and time.monotonic() < deadline:
+        for message in sqs.receive_message(
+            QueueUrl=dead_letter_url, MaxNumberOfMessages=10, WaitTimeSeconds=2, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            if message["Body"] == marker:
+                found = message
+                sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+    assert found is not None, "the poison message never reached the dead-letter queue"
+    assert "not JSON" in found["MessageAttributes"]["dead_letter_reason"]["StringValue"]
