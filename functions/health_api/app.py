@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 from sqlalchemy import text
+
 from therapy_platform.adapters.database import default_engine
 from therapy_platform.adapters.kafka import KafkaEventSink
 from therapy_platform.api.rest import create_resolver

@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from therapy_platform.adapters.kafka import KafkaEventSink
 from therapy_platform.adapters.sqs import SqsQueueAdapter
 from therapy_platform.logic.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds

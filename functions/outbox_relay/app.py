@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
+
 from therapy_platform.adapters.database import default_engine
 from therapy_platform.adapters.eventbridge import EventBridgePublisher
 from therapy_platform.adapters.outbox import SqlOutboxStore

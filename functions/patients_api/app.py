@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from therapy_platform.adapters.database import default_engine
 from therapy_platform.adapters.eventbridge import EventBridgePublisher
 from therapy_platform.adapters.outbox import SqlOutboxStore

@@ -184,7 +184,7 @@ def daemon_env() -> dict[str, str]:
             # The sandbox looks like a container to LocalStack; it must act as a host process.
             "OVERRIDE_IN_DOCKER": "0",
             "GATEWAY_LISTEN": f"127.0.0.1:{port()}",
-            # The default (twisted) server ignores GATEWAY_LISTEN's host and binds 0.0.0.0; hypercorn honours it.
+            # The default server (twisted) binds 0.0.0.0 whatever GATEWAY_LISTEN says; hypercorn doesn't.
             "GATEWAY_SERVER": "hypercorn",
             "FILESYSTEM_ROOT": str(state / "filesystem"),
             "LOCALSTACK_VOLUME_DIR": str(state / "volume"),

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from runner import provision_service_roles, upgrade
 from therapy_platform.adapters.database import database_url, make_engine
 from therapy_platform.settings import DatabaseSettings

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+
 from localcloud import cli, kafka, localstack, postgres, smtp, stack
 from localcloud.process import read_pid
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from cloud_support import consume_until
 from localcloud import kafka, stack
 from localcloud.aws import client

@@ -1,4 +1,4 @@
-"""The executor package is not installed in the project venv: its stdlib-only parts are imported from source."""
+"""The executor package is not installed in the project venv: its stdlib-only modules load from source."""
 
 from __future__ import annotations
 

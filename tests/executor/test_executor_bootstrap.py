@@ -13,8 +13,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from localstack_subprocess_executor.bootstrap import PROTOCOL_FDS_ENV, log_marker
-from localstack_subprocess_executor.sandbox import BOOTSTRAP_PATH, InvokeOutcome, Sandbox, SandboxConfig
+
+# Loaded from infra/localstack_executor (see conftest.py); outside mypy_path on purpose.
+from localstack_subprocess_executor.bootstrap import (  # type: ignore[import-not-found]
+    PROTOCOL_FDS_ENV,
+    log_marker,
+)
+from localstack_subprocess_executor.sandbox import (  # type: ignore[import-not-found]
+    BOOTSTRAP_PATH,
+    InvokeOutcome,
+    Sandbox,
+    SandboxConfig,
+)
 
 ARN = "arn:aws:lambda:eu-central-1:000000000000:function:unit-fn"
 

@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
 from localcloud import localstack
 from localcloud.process import read_pid
 
@@ -50,7 +49,7 @@ def _client(endpoint: str, service: str) -> Any:
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 - LocalStack's dummy credentials
+        aws_secret_access_key="test",
     )
 
 

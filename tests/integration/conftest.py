@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, create_engine, make_url, text
+
 from localcloud import kafka, localstack, postgres
 from localcloud.aws import client
 from localcloud.process import read_pid
 from runner import upgrade
 from schemas import access_role
-from sqlalchemy import Engine, create_engine, make_url, text
 
 TEST_DATABASE = "platform_test"
 

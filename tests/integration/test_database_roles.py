@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from runner import upgrade
-from schemas import SERVICE_SCHEMAS
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
+
+from runner import upgrade
+from schemas import SERVICE_SCHEMAS
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from sqlalchemy import Engine, text
+
 from cloud_support import drain_queue
 from localcloud.aws import aws_env, client
-from sqlalchemy import Engine, text
 from support import api_event, call, load_function
 from therapy_platform.adapters.database import make_engine
 from therapy_platform.adapters.eventbridge import EventBridgePublisher

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 from pydantic import ValidationError
+
 from therapy_platform.domain.events import (
     TOPIC_BY_PREFIX,
     BusMessage,

@@ -3,9 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fakes import FakeKafka
 from hypothesis import given
 from hypothesis import strategies as st
+
+from fakes import FakeKafka
 from therapy_platform.domain.events import BusMessage, new_envelope
 from therapy_platform.logic.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from fakes import FakeBus, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from fakes import FakeBus, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
 from therapy_platform.domain.patients import PatientDraft
 from therapy_platform.logic.outbox_relay import relay_outbox
 from therapy_platform.logic.patients import register_patient

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
 from therapy_platform.domain.patients import Patient, PatientDraft, PatientStatus
 
 VALID = {"first_name": "Jürgen", "last_name": "Weiß", "postcode": "01067"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from schemas import HEALTH_ROLE, SERVICE_SCHEMAS, access_role
 
 revision = "0001"
