@@ -12,15 +12,14 @@ import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from localcloud import localstack
+
+from localcloud import aws, localstack
 from localcloud.process import read_pid
 
 pytestmark = pytest.mark.integration
 
-REGION = "eu-central-1"
 ROLE = "arn:aws:iam::000000000000:role/lambda-test-role"
 
 
@@ -44,13 +43,8 @@ def localstack_endpoint() -> Iterator[str]:
 
 
 def _client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    assert endpoint == aws.localstack_url()  # both follow LOCALSTACK_PORT
+    return aws.client(service)
 
 
 @pytest.fixture(scope="session")
@@ -63,16 +57,29 @@ def logs_client(localstack_endpoint: str) -> Any:
     return _client(localstack_endpoint, "logs")
 
 
+LAYERS = (
+    {
+        "python/shared_helpers.py": "GREETING = 'hello from the layer'\n",
+        "python/lib/python3.11/site-packages/vendored_dep.py": "SOURCE = 'site-packages of layer 1'\n",
+        "python/layer_order.py": "WINNER = 'first layer'\n",
+    },
+    # Lambda unzips layers into /opt in order: the later layer's file wins.
+    {"python/layer_order.py": "WINNER = 'second layer'\n"},
+)
+
+
 @pytest.fixture(scope="session")
-def layer_arn(lambda_client: Any) -> Iterator[str]:
-    name = f"exec-test-layer-{uuid.uuid4().hex[:8]}"
-    response = lambda_client.publish_layer_version(
-        LayerName=name,
-        Content={"ZipFile": _zip({"python/shared_helpers.py": "GREETING = 'hello from the layer'\n"})},
-        CompatibleRuntimes=["python3.11"],
-    )
-    yield response["LayerVersionArn"]
-    lambda_client.delete_layer_version(LayerName=name, VersionNumber=response["Version"])
+def layer_arns(lambda_client: Any) -> Iterator[list[str]]:
+    published: list[tuple[str, int, str]] = []
+    for files in LAYERS:
+        name = f"exec-test-layer-{uuid.uuid4().hex[:8]}"
+        response = lambda_client.publish_layer_version(
+            LayerName=name, Content={"ZipFile": _zip(files)}, CompatibleRuntimes=["python3.11"]
+        )
+        published.append((name, response["Version"], response["LayerVersionArn"]))
+    yield [arn for _, _, arn in published]
+    for name, version, _ in published:
+        lambda_client.delete_layer_version(LayerName=name, VersionNumber=version)
 
 
 CreateFunction = Callable[..., str]
@@ -127,19 +134,24 @@ def test_plugin_is_registered_in_localstack_venv() -> None:
 
 
 def test_invoke_with_layer_env_and_sdk(
-    lambda_client: Any, create_function: CreateFunction, layer_arn: str
+    lambda_client: Any, create_function: CreateFunction, layer_arns: list[str]
 ) -> None:
     name = create_function(
         """
         import os
         import boto3
+        import layer_order
         import shared_helpers
+        import vendored_dep
 
         def handler(event, context):
             identity = boto3.client("sts").get_caller_identity()
             return {
                 "echo": event,
                 "greeting": shared_helpers.GREETING,
+                "site_packages": vendored_dep.SOURCE,
+                "layer_winner": layer_order.WINNER,
+                "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
                 "custom_env": os.environ.get("APP_SETTING"),
                 "function_name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
                 "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
@@ -151,7 +163,7 @@ def test_invoke_with_layer_env_and_sdk(
                 "boto3": boto3.__version__,
             }
         """,
-        Layers=[layer_arn],
+        Layers=layer_arns,
         Environment={"Variables": {"APP_SETTING": "matching-enabled"}},
         MemorySize=256,
     )
@@ -159,6 +171,9 @@ def test_invoke_with_layer_env_and_sdk(
     assert "FunctionError" not in response, body
     assert body["echo"] == {"patient": "p-1"}
     assert body["greeting"] == "hello from the layer"
+    assert body["site_packages"] == "site-packages of layer 1"
+    assert body["layer_winner"] == "second layer"
+    assert body["init_type"] == "on-demand"
     assert body["custom_env"] == "matching-enabled"
     assert body["function_name"] == name == body["context_name"]
     assert body["endpoint"] == localstack.endpoint_url()
