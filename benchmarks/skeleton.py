@@ -8,6 +8,7 @@ benchmarks/results/skeleton.json. Needs nothing running: it brings the stack up 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -24,8 +25,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 for extra in ("infra", "layers/shared", "tests"):
     sys.path.insert(0, str(ROOT / extra))
-
-import contextlib
 
 import psutil  # noqa: E402
 import requests  # noqa: E402

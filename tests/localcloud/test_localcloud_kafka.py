@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from cloud_fixtures import port_refuses, service_running
 from kafka import KafkaConsumer, KafkaProducer
+
 from localcloud import kafka
 from localcloud.process import is_alive, read_pid
 

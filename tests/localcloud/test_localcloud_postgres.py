@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from cloud_fixtures import child_pids, port_refuses, service_running
+
 from localcloud import postgres
 from localcloud.process import is_alive, read_pid
 

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 from cloud_fixtures import service_running
+
 from localcloud import smtp
 from localcloud.process import is_alive, read_pid
 
