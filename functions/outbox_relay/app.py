@@ -14,7 +14,7 @@ from therapy_platform.adapters.database import default_engine
 from therapy_platform.adapters.eventbridge import EventBridgePublisher
 from therapy_platform.adapters.outbox import SqlOutboxStore
 from therapy_platform.logic.outbox_relay import relay_outbox
-from therapy_platform.settings import DatabaseSettings, EventBusSettings, SettingsError
+from therapy_platform.settings import DatabaseSettings, EventPublisherSettings, SettingsError
 
 logger = Logger(service="outbox-relay")
 
@@ -34,7 +34,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     schema = DatabaseSettings.from_env().service_schema
     if not schema:
         raise SettingsError("DB_SCHEMA must name the service schema whose outbox this relay drains")
-    bus = EventBusSettings.from_env()
+    bus = EventPublisherSettings.from_env()
     report = relay_outbox(
         SqlOutboxStore(default_engine(), schema),
         EventBridgePublisher.from_settings(bus.bus_name, bus.source),

@@ -25,7 +25,7 @@ from therapy_platform.domain.patients import Patient, PatientDraft
 from therapy_platform.logic.outbox_relay import relay_outbox
 from therapy_platform.logic.patients import get_patient, register_patient
 from therapy_platform.ports import EventPublisher, OutboxStore, PatientUnitOfWork
-from therapy_platform.settings import EventBusSettings
+from therapy_platform.settings import EventPublisherSettings
 
 logger = Logger(service="patient-service")
 app = create_resolver(logger)
@@ -42,7 +42,7 @@ class Dependencies:
 
 @cache
 def _publisher() -> EventBridgePublisher:
-    settings = EventBusSettings.from_env()
+    settings = EventPublisherSettings.from_env()
     return EventBridgePublisher.from_settings(settings.bus_name, settings.source)
 
 

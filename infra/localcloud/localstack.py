@@ -192,6 +192,11 @@ def daemon_env() -> dict[str, str]:
             "DNS_ADDRESS": "0",
             # Unzipped function code lands under TMPDIR/lambda: keep it inside .state.
             "TMPDIR": str(tmp),
+            # URLs LocalStack hands out (queue URLs, API URLs) must resolve here: no *.localstack.cloud DNS.
+            "LOCALSTACK_HOST": f"127.0.0.1:{port()}",
+            "SQS_ENDPOINT_STRATEGY": "path",
+            # No usage analytics: this machine has no route to the internet anyway.
+            "DISABLE_EVENTS": "1",
             "LAMBDA_RUNTIME_EXECUTOR": "subprocess",
             "SUBPROCESS_EXECUTOR_PYTHONS": json.dumps(
                 {LAMBDA_RUNTIME: str(venv_python(LAMBDA_RUNTIME_VENV))}

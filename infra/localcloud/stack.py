@@ -78,6 +78,7 @@ def deploy() -> StackInfo:
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     build()
+    _clear_failed_stack(params["stack_name"])
     admin_password = make_url(postgres.admin_url()).password or ""
     overrides = [
         *params["parameter_overrides"],
@@ -91,6 +92,33 @@ def deploy() -> StackInfo:
     kafka.create_topics(KAFKA_TOPICS)
     migrate(info)
     return info
+
+
+def _clear_failed_stack(stack_name: str) -> None:
+    """A first deploy that failed leaves the stack in ROLLBACK_COMPLETE, which cannot be updated;
+    LocalStack's rollback may also leave named resources behind. Remove both so a retry works."""
+    cloudformation = client("cloudformation")
+    try:
+        status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+    except cloudformation.exceptions.ClientError:
+        status = None
+    if status not in (None, "ROLLBACK_COMPLETE", "DELETE_COMPLETE"):
+        return
+    if status == "ROLLBACK_COMPLETE":
+        cloudformation.delete_stack(StackName=stack_name)
+        cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack_name)
+    environment = next(
+        item.split("=", 1)[1] for item in _deploy_parameters()["parameter_overrides"] if item.startswith("Environment=")
+    )
+    events = client("events")
+    bus = f"therapy-platform-{environment}"
+    if any(b["Name"] == bus for b in events.list_event_buses(NamePrefix=bus)["EventBuses"]):
+        for rule in events.list_rules(EventBusName=bus)["Rules"]:
+            targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+            if targets:
+                events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=[t["Id"] for t in targets])
+            events.delete_rule(Name=rule["Name"], EventBusName=bus)
+        events.delete_event_bus(Name=bus)
 
 
 def describe() -> StackInfo:

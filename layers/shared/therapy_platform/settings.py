@@ -54,7 +54,12 @@ class DatabaseSettings(EnvModel):
 
 class EventBusSettings(EnvModel):
     bus_name: str = Field(alias="EVENT_BUS_NAME")
-    source: str = Field(alias="EVENT_SOURCE")
+
+
+class EventPublisherSettings(EventBusSettings):
+    """A service that publishes names itself: rules match `therapy-platform.<service>`."""
+
+    source: str = Field(alias="EVENT_SOURCE", pattern=r"^therapy-platform\.[a-z-]+$")
 
 
 class KafkaSettings(EnvModel):

@@ -35,7 +35,6 @@ class KafkaEventSink:
                 linger_ms=5,
                 request_timeout_ms=timeout,
                 max_block_ms=timeout,
-                api_version_auto_timeout_ms=timeout,
                 reconnect_backoff_max_ms=1000,
             )
         return self._producer

@@ -3,11 +3,12 @@ error bodies and the mapping of domain errors to HTTP statuses live in exactly o
 
 from __future__ import annotations
 
+import os
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
@@ -66,7 +67,13 @@ def validation_error_response(error: RequestValidationError) -> Response[dict[st
 
 
 def create_resolver(logger: Logger) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    # The staff frontend runs in a browser on another origin (ALLOWED_ORIGIN, "*" locally).
+    cors = CORSConfig(
+        allow_origin=os.environ.get("ALLOWED_ORIGIN", "*"),
+        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
+        max_age=600,
+    )
+    app = APIGatewayRestResolver(enable_validation=True, cors=cors)
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
