@@ -107,9 +107,8 @@ def _clear_failed_stack(stack_name: str) -> None:
     if status == "ROLLBACK_COMPLETE":
         cloudformation.delete_stack(StackName=stack_name)
         cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack_name)
-    environment = next(
-        item.split("=", 1)[1] for item in _deploy_parameters()["parameter_overrides"] if item.startswith("Environment=")
-    )
+    overrides = _deploy_parameters()["parameter_overrides"]
+    environment = next(item.split("=", 1)[1] for item in overrides if item.startswith("Environment="))
     events = client("events")
     bus = f"therapy-platform-{environment}"
     if any(b["Name"] == bus for b in events.list_event_buses(NamePrefix=bus)["EventBuses"]):
