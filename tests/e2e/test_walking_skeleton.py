@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,35 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(deployed: stack.StackInf
                 sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
     assert found is not None, "the poison message never reached the dead-letter queue"
     assert "not JSON" in found["MessageAttributes"]["dead_letter_reason"]["StringValue"]
+
+
+def test_the_scheduled_relay_publishes_what_the_api_could_not(deployed: stack.StackInfo) -> None:
+    """An event committed while the bus was unreachable sits in the outbox; the EventBridge
+    schedule (rate 1 minute) runs the relay, and the event reaches Kafka with no one invoking it."""
+    from sqlalchemy import create_engine
+
+    from localcloud import postgres
+    from therapy_platform.adapters.patients import SqlPatientUnitOfWork
+    from therapy_platform.domain.patients import PatientDraft
+    from therapy_platform.logic.patients import register_patient
+
+    engine = create_engine(postgres.admin_url())
+    draft = PatientDraft(first_name="Verspätet", last_name="Schmidt", postcode="04109", city="Leipzig")
+    patient, event = register_patient(SqlPatientUnitOfWork(engine), draft, now=datetime.now(UTC))
+    engine.dispose()
+    events = consume_until(
+        "patient-events", lambda seen: str(event.event_id) in seen, timeout_s=150
+    )
+    assert events[str(event.event_id)]["key"] == str(patient.id)
+
+
+def test_operator_cli_prints_result_and_logs(
+    deployed: stack.StackInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from localcloud import cli
+
+    assert cli.main(["invoke", "RouteNotFoundFunction", "--event", "route_not_found/unknown_route.json"]) == 0
+    printed = capsys.readouterr().out
+    assert '"statusCode": 404' in printed
+    assert "route_not_found" in printed
+    assert "START RequestId" in printed or "END RequestId" in printed or "REPORT RequestId" in printed
