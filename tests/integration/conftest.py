@@ -6,6 +6,7 @@ already, and stopped at the end only if this session started them.
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +21,8 @@ from localcloud.process import read_pid
 from runner import upgrade
 from schemas import access_role
 
-TEST_DATABASE = "platform_test"
+# Helpers working in parallel point this at their own database.
+TEST_DATABASE = os.environ.get("TEST_DATABASE", "platform_test")
 
 
 def _ensure_running(module: Any) -> Iterator[None]:

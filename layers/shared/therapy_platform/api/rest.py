@@ -66,6 +66,19 @@ def validation_error_response(error: RequestValidationError) -> Response[dict[st
     )
 
 
+def current_actor(app: APIGatewayRestResolver) -> str:
+    """Who is acting, for audit records: the authenticated staff user when an authorizer is in
+    front of the API (Cognito claims), else the X-Staff-User header, else "unknown-staff"."""
+    context = app.current_event.request_context
+    authorizer = context.authorizer.raw_event if context.authorizer else {}
+    claims = authorizer.get("claims") or {}
+    for key in ("email", "cognito:username", "sub"):
+        if claims.get(key):
+            return str(claims[key])
+    header = app.current_event.headers.get("x-staff-user") or app.current_event.headers.get("X-Staff-User")
+    return header.strip()[:100] if header and header.strip() else "unknown-staff"
+
+
 def create_resolver(logger: Logger) -> APIGatewayRestResolver:
     # The staff frontend runs in a browser on another origin (ALLOWED_ORIGIN, "*" locally).
     cors = CORSConfig(

@@ -1,5 +1,4 @@
-"""Small interfaces the use cases depend on. Adapters implement them for PostgreSQL,
-EventBridge and Kafka; tests implement them in memory."""
+"""Ports for events: the transactional outbox, the relay's store, the bus and the Kafka sink."""
 
 from __future__ import annotations
 
@@ -7,39 +6,15 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from therapy_platform.domain.events import BusMessage, EventEnvelope
-from therapy_platform.domain.patients import Patient
-
-
-class PatientRepository(Protocol):
-    def add(self, patient: Patient) -> None: ...
-
-    def get(self, patient_id: uuid.UUID) -> Patient | None: ...
 
 
 class Outbox(Protocol):
     """Events written in the same transaction as the change they describe."""
 
     def add(self, key: str, envelope: EventEnvelope) -> None: ...
-
-
-class PatientUnitOfWork(Protocol):
-    @property
-    def patients(self) -> PatientRepository: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 @dataclass(frozen=True)
