@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import make_url
 
-from localcloud import kafka, postgres
+from localcloud import kafka, localstack, postgres
 from localcloud.aws import REGION, aws_env, client, localstack_url
 from localcloud.paths import PROJECT_ROOT, STATE_DIR
 
@@ -86,7 +86,20 @@ def deploy() -> StackInfo:
         f"KafkaBootstrapServers={kafka.bootstrap_servers()}",
         f"ExternalDbAdminPassword={admin_password}",
     ]
-    _sam("deploy", "--config-env", CONFIG_ENV, "--no-progressbar", "--parameter-overrides", *overrides)
+    deploy_args = ("deploy", "--config-env", CONFIG_ENV, "--no-progressbar", "--parameter-overrides")
+    deploy_args += tuple(overrides)
+    try:
+        _sam(*deploy_args)
+    except subprocess.CalledProcessError:
+        # LocalStack's CloudFormation engine cannot apply some updates (e.g. a new API deployment
+        # re-creates the stage) and leaves a half-rolled-back stack. Locally nothing of value
+        # lives in LocalStack (data is in PostgreSQL; secrets are re-provisioned by the
+        # migration), so start it afresh and create the stack anew.
+        print("localcloud: the stack update failed; restarting LocalStack and creating it anew", flush=True)
+        localstack.stop()
+        localstack.start()
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        _sam(*deploy_args)
     info = describe()
     info.save()
     kafka.create_topics(KAFKA_TOPICS)

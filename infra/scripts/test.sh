@@ -12,6 +12,7 @@ echo "== ruff";              $bin/ruff check .
 echo "== mypy";              $bin/mypy
 echo "== sam validate --lint"; $bin/sam validate --lint
 echo "== event schemas";     PYTHONPATH=infra:layers/shared $bin/python -m tools.event_schemas --check
+echo "== OpenAPI document";  PYTHONPATH=infra:layers/shared $bin/python -m tools.openapi --check
 
 started_here=no
 if ! $bin/localcloud status >/dev/null 2>&1; then

@@ -167,3 +167,28 @@ def test_operator_cli_prints_result_and_logs(
     assert '"statusCode": 404' in printed
     assert "route_not_found" in printed
     assert "START RequestId" in printed or "END RequestId" in printed or "REPORT RequestId" in printed
+
+
+def test_a_new_patient_reaches_the_matching_read_model(base_url: str) -> None:
+    """Patient service -> outbox -> bus -> rule -> queue -> MatchingReadModelFunction ->
+    matching_service.patient_profiles: the matching service learns of patients without reading
+    the patient schema."""
+    from sqlalchemy import create_engine, text
+
+    from localcloud import postgres
+
+    created = _post(base_url, {**PATIENT, "first_name": "Lesemodell"}).json()
+    engine = create_engine(postgres.admin_url())
+    deadline = time.monotonic() + 60
+    row = None
+    while row is None and time.monotonic() < deadline:
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT data FROM matching_service.patient_profiles WHERE id = :id"),
+                {"id": created["id"]},
+            ).first()
+        if row is None:
+            time.sleep(1)
+    engine.dispose()
+    assert row is not None, "the read model never saw the patient"
+    assert row.data["first_name"] == "Lesemodell"

@@ -1,0 +1,45 @@
+"""Keeps the matching service's read models of patients and therapists up to date from the
+`patient.*` / `therapist.*` events on the bus (delivered through SQS, at least once)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from therapy_platform.adapters.database import default_engine
+from therapy_platform.adapters.read_models import SqlProfileStore
+from therapy_platform.domain.events import BusMessage
+from therapy_platform.logic.read_models import apply_profile_event
+
+logger = Logger(service="matching-read-models")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def _store() -> SqlProfileStore:
+    return SqlProfileStore(default_engine())
+
+
+def record_handler(record: SQSRecord) -> None:
+    # A body that is not a bus message raises: the record fails, is retried and, after
+    # maxReceiveCount, lands in the read-model queue's DLQ for staff to inspect.
+    message = BusMessage.model_validate(json.loads(record.body)["detail"])
+    changed = apply_profile_event(_store(), message.envelope)
+    logger.info(
+        "profile event applied",
+        extra={"event_type": message.envelope.event_type, "key": message.key, "changed": changed},
+    )
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

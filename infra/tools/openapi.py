@@ -1,0 +1,143 @@
+"""Generates the API's OpenAPI 3 document from the code: every function of template.yaml with
+API routes is imported and asked for its Powertools OpenAPI schema; the parts are merged into
+one document, with the shared error shape (api/rest.py) on every operation.
+
+    python -m tools.openapi            write functions/api_docs/openapi.json
+    python -m tools.openapi --check    fail when the committed document and the code differ
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+SPEC = ROOT / "functions" / "api_docs" / "openapi.json"
+TITLE = "Therapy matching platform API"
+VERSION = "2.0.0"
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorResponse",
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "Stable machine-readable code, e.g. validation_failed"},
+        "message": {"type": "string", "description": "What went wrong, for people"},
+        "fields": {
+            "type": "array",
+            "description": "With validation_failed: one entry per offending field",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "location": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+ERROR_RESPONSES = {
+    "400": "Malformed JSON body",
+    "404": "Unknown resource or route",
+    "409": "Conflicts with the current state",
+    "422": "Invalid or missing fields (each named)",
+    "503": "A backing service is unavailable; retry later",
+}
+
+
+def api_functions() -> list[tuple[str, Path, str]]:
+    """(logical id, code dir, handler module) of every function that serves API routes."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(TEMPLATE.read_text())
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        events = properties.get("Events", {})
+        if any(event.get("Type") == "Api" for event in events.values()) and logical_id != "ApiDocsFunction":
+            module = properties["Handler"].rsplit(".", 1)[0]
+            found.append((logical_id, ROOT / properties["CodeUri"], module))
+    return sorted(found)
+
+
+def _load_app(logical_id: str, code_dir: Path, module: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"openapi_{logical_id}", code_dir / f"{module}.py")
+    assert spec and spec.loader
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = loaded
+    spec.loader.exec_module(loaded)
+    return loaded.app
+
+
+def _merge_into(target: dict[str, Any], part: dict[str, Any], where: str) -> None:
+    for name, value in part.items():
+        if name in target and target[name] != value:
+            raise ValueError(f"OpenAPI conflict at {where}.{name}: two functions define it differently")
+        target[name] = value
+
+
+def build() -> dict[str, Any]:
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "openapi")
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": "Staff API of the psychotherapy matching platform. Generated from the code "
+            "(infra/tools/openapi.py); errors share one shape, ErrorResponse.",
+        },
+        "paths": {},
+        "components": {"schemas": {"ErrorResponse": ERROR_SCHEMA}},
+    }
+    for logical_id, code_dir, module in api_functions():
+        schema = _load_app(logical_id, code_dir, module).get_openapi_schema(title=TITLE, version=VERSION)
+        part = json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
+        for path, operations in part.get("paths", {}).items():
+            for method, operation in operations.items():
+                operation.setdefault("tags", [logical_id.removesuffix("Function")])
+                responses = operation.setdefault("responses", {})
+                for status, description in ERROR_RESPONSES.items():
+                    responses[status] = {"description": description, "content": ERROR_CONTENT}
+                document["paths"].setdefault(path, {})[method] = operation
+        schemas = part.get("components", {}).get("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        _merge_into(document["components"]["schemas"], schemas, "components.schemas")
+    document["paths"] = dict(sorted(document["paths"].items()))
+    return document
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="fail if the committed document is out of date")
+    args = parser.parse_args(argv)
+    text = render(build())
+    if args.check:
+        if not SPEC.exists() or SPEC.read_text() != text:
+            print(f"{SPEC.relative_to(ROOT)} is out of date: run python -m tools.openapi", file=sys.stderr)
+            return 1
+        return 0
+    SPEC.write_text(text)
+    print(f"wrote {SPEC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Fuzz the deployed API with schemathesis, driven by the committed OpenAPI document:
+no request, however odd, may produce a server error (5xx)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from localcloud import stack
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "functions" / "api_docs" / "openapi.json"
+REPORT_DIR = ROOT / ".state" / "schemathesis"
+
+
+def test_the_served_document_is_the_committed_one(base_url: str) -> None:
+    import requests
+
+    served = requests.get(f"{base_url}/api/v2/openapi.json", timeout=30)
+    assert served.status_code == 200
+    assert served.json() == __import__("json").loads(SPEC.read_text())
+    docs = requests.get(f"{base_url}/api/v2/docs", timeout=30)
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+
+
+def test_schemathesis_finds_no_server_error(deployed: stack.StackInfo) -> None:
+    schemathesis = Path(sys.executable).with_name("st")
+    result = subprocess.run(
+        [
+            str(schemathesis),
+            "run",
+            str(SPEC),
+            "--url",
+            deployed.api_base_url,
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "30",
+            "--seed",
+            "20261122",
+            "--request-timeout",
+            "60",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(REPORT_DIR),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    summary = result.stdout[-6000:]
+    assert result.returncode == 0, f"schemathesis found problems:\n{summary}\n{result.stderr[-2000:]}"
