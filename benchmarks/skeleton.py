@@ -103,7 +103,13 @@ def measure_startup(skip_fresh: bool) -> dict[str, float]:
 
 
 def measure_latency(base_url: str, count: int, cold_starts: int) -> dict[str, float]:
-    body = {"first_name": "Bench", "last_name": "Müller", "postcode": "10115", "city": "Berlin"}
+    body = {
+        "first_name": "Bench",
+        "last_name": "Müller",
+        "postcode": "10115",
+        "city": "Berlin",
+        "symptoms": ["depression"],
+    }
     lambda_client = client("lambda")
     function = stack.resolve_function("PatientsApiFunction")
     cold: list[float] = []
@@ -151,15 +157,21 @@ def measure_outbox_to_kafka(count: int) -> dict[str, float]:
 
     from cloud_support import consume_until
     from therapy_platform.adapters.patients import SqlPatientUnitOfWork
+    from therapy_platform.adapters.postcodes import postcode_directory
     from therapy_platform.domain.patients import PatientDraft
+    from therapy_platform.domain.symptoms import Symptom
     from therapy_platform.logic.patients import register_patient
 
     engine = create_engine(postgres.admin_url())
     keys: set[str] = set()
     now = datetime.now(UTC)
     for index in range(count):
-        draft = PatientDraft(first_name=f"Durchsatz{index}", last_name="Schäfer", postcode="50667")
-        patient, _ = register_patient(SqlPatientUnitOfWork(engine), draft, now=now)
+        draft = PatientDraft(
+            first_name=f"Durchsatz{index}", last_name="Schäfer", postcode="50667", symptoms=[Symptom.BURNOUT]
+        )
+        patient, _ = register_patient(
+            SqlPatientUnitOfWork(engine), draft, geocoder=postcode_directory(), now=now
+        )
         keys.add(str(patient.id))
     engine.dispose()
 

@@ -1,63 +1,80 @@
-"""Patient service REST API: POST /api/v2/patients, GET /api/v2/patients/{patient_id}."""
+"""Patient service REST API (`/api/v2/patients`).
+
+POST   /api/v2/patients                register (201 + Location)
+GET    /api/v2/patients                list: filters, sort, page/limit, total
+GET    /api/v2/patients/{patient_id}   read
+PUT    /api/v2/patients/{patient_id}   full update
+PATCH  /api/v2/patients/{patient_id}   partial update (null clears optional fields)
+DELETE /api/v2/patients/{patient_id}   GDPR erasure (409 while a search is unfinished)
+
+Erased patients answer 410 Gone on every route. Every access is audited with the acting staff
+member (`current_actor`). Unknown query parameters are refused (422) so that a mistyped filter
+never silently lists everyone.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
-from typing import Annotated
+from datetime import date
+from http import HTTPStatus
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.eventbridge import EventBridgePublisher
-from therapy_platform.adapters.outbox import SqlOutboxStore
 from therapy_platform.adapters.patients import SqlPatientUnitOfWork
-from therapy_platform.adapters.tables import PATIENT_SCHEMA
-from therapy_platform.api.rest import create_resolver
-from therapy_platform.domain.patients import Patient, PatientDraft
-from therapy_platform.logic.outbox_relay import relay_outbox
-from therapy_platform.logic.patients import get_patient, register_patient
-from therapy_platform.ports import EventPublisher, OutboxStore, PatientUnitOfWork
-from therapy_platform.settings import EventPublisherSettings
+from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.api.query import refuse_unknown_parameters
+from therapy_platform.api.rest import create_resolver, current_actor, error_response
+from therapy_platform.api.services import default_dependencies
+from therapy_platform.domain.patients import (
+    ErasureRequest,
+    Patient,
+    PatientDeleted,
+    PatientDraft,
+    PatientErasedError,
+    PatientPatch,
+    PatientQuery,
+    PatientReplacement,
+    PatientSort,
+    PatientStatus,
+    validated,
+)
+from therapy_platform.logic.patients import (
+    erase_patient,
+    get_patient,
+    list_patients,
+    patch_patient,
+    register_patient,
+    replace_patient,
+)
 
 logger = Logger(service="patient-service")
 app = create_resolver(logger)
 
+PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
 
-@dataclass
-class Dependencies:
-    """Adapters the routes use; unit tests swap in in-memory fakes."""
-
-    unit_of_work: Callable[[], PatientUnitOfWork]
-    outbox_store: Callable[[], OutboxStore]
-    publisher: Callable[[], EventPublisher]
+# The adapters the routes use; unit tests swap in in-memory fakes (and a fixed clock).
+deps = default_dependencies(SqlPatientUnitOfWork)
 
 
-@cache
-def _publisher() -> EventBridgePublisher:
-    settings = EventPublisherSettings.from_env()
-    return EventBridgePublisher.from_settings(settings.bus_name, settings.source)
-
-
-deps = Dependencies(
-    unit_of_work=lambda: SqlPatientUnitOfWork(default_engine()),
-    outbox_store=lambda: SqlOutboxStore(default_engine(), PATIENT_SCHEMA),
-    publisher=_publisher,
-)
+@app.exception_handler(PatientErasedError)  # type: ignore[untyped-decorator]
+def _erased(error: PatientErasedError) -> Response[dict[str, Any]]:
+    # More specific than the shared NotFoundError -> 404 mapping: the record existed.
+    return error_response(HTTPStatus.GONE, error.code, error.message, **error.details)
 
 
 @app.post("/api/v2/patients")
 def create_patient(draft: PatientDraft) -> Response[Patient]:
-    patient, event = register_patient(deps.unit_of_work(), draft, now=datetime.now(UTC))
+    refuse_unknown_parameters(app)
+    patient, event = register_patient(
+        deps.unit_of_work(), draft, geocoder=deps.geocoder(), now=deps.clock(), actor=current_actor(app)
+    )
     logger.info("patient registered", extra={"patient_id": str(patient.id)})
-    _publish_now(event.event_id)
+    deps.publish_now([event], logger)
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
@@ -66,20 +83,97 @@ def create_patient(draft: PatientDraft) -> Response[Patient]:
     )
 
 
+@app.get("/api/v2/patients")
+def read_patients(
+    status: Annotated[
+        list[PatientStatus] | None, Query(description="Repeat to match any of several statuses")
+    ] = None,
+    postcode_prefix: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,5}$", description="First 1-5 digits of the postcode")
+    ] = None,
+    insurer: Annotated[str | None, Query(max_length=100, description="Part of the insurer's name")] = None,
+    name: Annotated[
+        str | None, Query(max_length=100, description="Words found in first or last name (any case)")
+    ] = None,
+    created_from: Annotated[date | None, Query(description="Registered on or after (UTC date)")] = None,
+    created_to: Annotated[date | None, Query(description="Registered on or before (UTC date)")] = None,
+    sort: Annotated[
+        PatientSort, Query(description="Sort key; '-' for descending")
+    ] = PatientSort.CREATED_AT_DESC,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[Patient]:
+    refuse_unknown_parameters(app, PatientQuery.model_fields)
+    query = validated(
+        PatientQuery,
+        {
+            "status": tuple(status or ()),
+            "postcode_prefix": postcode_prefix,
+            "insurer": insurer,
+            "name": name,
+            "created_from": created_from,
+            "created_to": created_to,
+            "sort": sort,
+            "page": page,
+            "limit": limit,
+        },
+        location="query",
+    )
+    items, total = list_patients(deps.unit_of_work(), query, actor=current_actor(app), now=deps.clock())
+    return Page[Patient](items=items, total=total, page=query.page, limit=query.limit)
+
+
 @app.get("/api/v2/patients/<patient_id>")
-def read_patient(patient_id: Annotated[uuid.UUID, Path(description="Patient id (UUID)")]) -> Patient:
-    return get_patient(deps.unit_of_work(), patient_id)
+def read_patient(patient_id: PatientId) -> Patient:
+    refuse_unknown_parameters(app)
+    return get_patient(deps.unit_of_work(), patient_id, actor=current_actor(app), now=deps.clock())
 
 
-def _publish_now(event_id: uuid.UUID) -> None:
-    """Publish the event we just committed without waiting for the scheduled relay.
-    Best effort: if the bus is unreachable the row stays in the outbox for the relay."""
-    try:
-        report = relay_outbox(deps.outbox_store(), deps.publisher(), event_ids=[event_id])
-        if report.failed:
-            logger.warning("event left in outbox for the relay", extra={"errors": report.errors})
-    except Exception:
-        logger.warning("immediate publish failed; the scheduled relay will retry", exc_info=True)
+@app.put("/api/v2/patients/<patient_id>")
+def replace(patient_id: PatientId, replacement: PatientReplacement) -> Patient:
+    refuse_unknown_parameters(app)
+    patient, event = replace_patient(
+        deps.unit_of_work(),
+        patient_id,
+        replacement,
+        geocoder=deps.geocoder(),
+        now=deps.clock(),
+        actor=current_actor(app),
+    )
+    deps.publish_now([event], logger)
+    return patient
+
+
+@app.patch("/api/v2/patients/<patient_id>")
+def patch(patient_id: PatientId, changes: PatientPatch) -> Patient:
+    refuse_unknown_parameters(app)
+    patient, event = patch_patient(
+        deps.unit_of_work(),
+        patient_id,
+        changes,
+        geocoder=deps.geocoder(),
+        now=deps.clock(),
+        actor=current_actor(app),
+    )
+    deps.publish_now([event], logger)
+    return patient
+
+
+@app.delete("/api/v2/patients/<patient_id>")
+def erase(
+    patient_id: PatientId,
+    reason: Annotated[
+        str | None, Query(max_length=500, description="Why (e.g. the request's reference); no personal data")
+    ] = None,
+) -> PatientDeleted:
+    refuse_unknown_parameters(app, ["reason"])
+    request = validated(ErasureRequest, {"reason": reason}, location="query")
+    deleted, event = erase_patient(
+        deps.unit_of_work(), patient_id, now=deps.clock(), actor=current_actor(app), reason=request.reason
+    )
+    logger.info("patient erased", extra={"patient_id": str(patient_id)})
+    deps.publish_now([event], logger)
+    return deleted
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

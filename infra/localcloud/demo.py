@@ -1,5 +1,5 @@
-"""The main job: bring the local cloud up, seed a small realistic data set, drive a request
-through the walking skeleton (API Gateway -> Lambda -> PostgreSQL + outbox -> EventBridge ->
+"""The main job: bring the local cloud up, seed a small realistic data set through the services'
+APIs, drive a request through the architecture (API Gateway -> Lambda -> PostgreSQL + outbox -> EventBridge ->
 SQS -> Kafka bridge -> Kafka) and print a readable summary."""
 
 from __future__ import annotations
@@ -18,68 +18,274 @@ SEED_FILE = STATE_DIR / "seed.json"
 
 SEED_PATIENTS: list[dict[str, Any]] = [
     {
+        "salutation": "Herr",
+        "gender": "male",
         "first_name": "Jürgen",
         "last_name": "Weiß",
         "birth_date": "1978-03-14",
+        "street": "Invalidenstraße 12",
         "postcode": "10115",
         "city": "Berlin",
         "email": "juergen.weiss@example.org",
         "phone": "+49 30 1234567",
+        "health_insurer": "AOK Nordost",
+        "symptoms": ["depression", "sleep", "burnout"],
+        "previous_therapy": True,
+        "last_therapy_session": "2019-05-20",
+        "therapy_procedures": ["VT", "TP"],
+        "availability": {"mon": ["08:00-12:00"], "thu": ["14:00-18:00"]},
     },
     {
+        "salutation": "Frau",
+        "gender": "female",
         "first_name": "Änne",
         "last_name": "Müller",
         "birth_date": "1991-11-02",
         "postcode": "52062",
         "city": "Aachen",
         "email": "aenne.mueller@example.org",
+        "health_insurer": "Techniker Krankenkasse",
+        "symptoms": ["anxiety", "panic"],
+        "preferred_therapist_gender": "female",
+        "open_to_group_therapy": True,
+        "travel_mode": "car",
+        "max_travel_km": 40,
     },
     {
+        "salutation": "Frau",
+        "gender": "female",
         "first_name": "Özlem",
         "last_name": "Yılmaz",  # noqa: RUF001 - a real Turkish name
         "birth_date": "1985-06-21",
         "postcode": "50667",
         "city": "Köln",
         "phone": "0221 987654",
+        "health_insurer": "BARMER",
+        "symptoms": ["trauma", "anxiety"],
+        "languages": ["tr", "de"],
+        "needs_shared_language": True,
+        "therapy_procedures": ["VT"],
     },
     {
+        "salutation": "Herr",
+        "gender": "male",
         "first_name": "Lukas",
         "last_name": "Schröder",
         "birth_date": "2001-01-30",
         "postcode": "80331",
         "city": "München",
         "email": "lukas.schroeder@example.org",
+        "health_insurer": "DAK-Gesundheit",
+        "symptoms": ["adhd", "self_esteem"],
+        "availability": {"tue": ["16:00-20:00"], "fri": ["08:00-12:00"]},
     },
-    {"first_name": "Maria", "last_name": "Groß", "postcode": "01067", "city": "Dresden"},
+    {
+        "first_name": "Maria",
+        "last_name": "Groß",
+        "gender": "female",
+        "postcode": "01067",
+        "city": "Dresden",
+        "health_insurer": "IKK classic",
+        "symptoms": ["eating_disorder"],
+        "group_only": True,
+    },
+]
+
+
+def _therapist(
+    salutation: str,
+    gender: str,
+    title: str | None,
+    first: str,
+    last: str,
+    street: str,
+    postcode: str,
+    city: str,
+    email: str | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "salutation": salutation,
+        "gender": gender,
+        "title": title,
+        "first_name": first,
+        "last_name": last,
+        "street": street,
+        "postcode": postcode,
+        "city": city,
+        "email": email,
+        "phone": extra.pop("phone", "030 4401234"),
+        "statutory_seat": True,
+        "procedures": extra.pop("procedures", ["VT"]),
+        "phone_windows": extra.pop("phone_windows", {"mon": ["08:00-08:50"], "thu": ["12:00-12:50"]}),
+        "working_hours": {"mon": ["08:00-18:00"], "tue": ["08:00-18:00"], "thu": ["10:00-19:00"]},
+        **extra,
+    }
+
+
+# Practices near the seed patients (therapists sharing an email are one practice).
+SEED_THERAPISTS: list[dict[str, Any]] = [
+    _therapist(
+        "Frau",
+        "female",
+        "Dr.",
+        "Katharina",
+        "Schäfer",
+        "Torstraße 140",
+        "10119",
+        "Berlin",
+        "praxis@schaefer-psychotherapie.example.de",
+        procedures=["VT", "TP"],
+        potentially_available=True,
+    ),
+    _therapist(
+        "Herr",
+        "male",
+        "Dipl.-Psych.",
+        "Jörg",
+        "Köhler",
+        "Torstraße 140",
+        "10119",
+        "Berlin",
+        "praxis@schaefer-psychotherapie.example.de",
+        procedures=["VT"],
+    ),
+    _therapist(
+        "Frau",
+        "female",
+        None,
+        "Lea",
+        "Brandt",
+        "Schönhauser Allee 36",
+        "10435",
+        "Berlin",
+        "l.brandt@psychotherapie-prenzlauer-berg.example.de",
+        procedures=["TP"],
+        languages=["de", "en"],
+    ),
+    _therapist(
+        "Frau",
+        "female",
+        "Prof. Dr.",
+        "Renée",
+        "Fuchs",
+        "Pontstraße 12",
+        "52062",
+        "Aachen",
+        "kontakt@praxis-fuchs-aachen.example.de",
+        procedures=["VT"],
+        offers_group_therapy=True,
+    ),
+    _therapist(
+        "Herr",
+        "male",
+        "Dr.",
+        "Mehmet",
+        "Öztürk",
+        "Ehrenstraße 55",
+        "50672",
+        "Köln",
+        "praxis@oeztuerk-koeln.example.de",
+        procedures=["VT"],
+        languages=["de", "tr"],
+    ),
+    _therapist(
+        "Frau",
+        "female",
+        None,
+        "Sabine",
+        "Groß",
+        "Sendlinger Straße 20",
+        "80331",
+        "München",
+        None,
+        procedures=["VT", "TP"],
+        phone="089 2601234",
+    ),
+    _therapist(
+        "Herr",
+        "male",
+        "Dr.",
+        "Björn",
+        "Vogel",
+        "Königsbrücker Straße 9",
+        "01099",
+        "Dresden",
+        "praxis@vogel-dresden.example.de",
+        procedures=["VT"],
+        offers_group_therapy=True,
+    ),
+    _therapist(
+        "Frau",
+        "female",
+        "Dipl.-Psych.",
+        "Gül",
+        "Kaya",
+        "Jungfernstieg 30",
+        "20354",
+        "Hamburg",
+        "praxis@kaya-hamburg.example.de",
+        procedures=["TP", "AP"],
+        languages=["de", "en", "tr"],
+    ),
 ]
 
 DRIVE_PATIENT = {
+    "salutation": "Herr",
+    "gender": "male",
     "first_name": "Søren",
     "last_name": "Bäcker",
     "birth_date": "1969-08-08",
+    "street": "Mönckebergstraße 7",
     "postcode": "20095",
     "city": "Hamburg",
     "email": "soeren.baecker@example.org",
+    "health_insurer": "HEK - Hanseatische Krankenkasse",
+    "symptoms": ["grief", "depression"],
+    "languages": ["de", "en"],
 }
 
 
-def _post_patient(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = requests.post(f"{base_url}/api/v2/patients", json=body, timeout=60)
+def _post(base_url: str, resource: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = requests.post(f"{base_url}/api/v2/{resource}", json=body, timeout=60)
     if response.status_code != 201:
-        raise RuntimeError(f"POST /api/v2/patients answered {response.status_code}: {response.text}")
+        raise RuntimeError(f"POST /api/v2/{resource} answered {response.status_code}: {response.text}")
     created: dict[str, Any] = response.json()
     return created
 
 
-def _seed(base_url: str) -> tuple[list[str], bool]:
-    """Seed once; a second run finds the seeded patients and creates none."""
+def _seed(base_url: str) -> tuple[dict[str, list[str]], bool]:
+    """Seed once through the services' APIs; a second run finds the seed and creates nothing."""
     if SEED_FILE.exists():
-        ids: list[str] = json.loads(SEED_FILE.read_text())
-        if ids and requests.get(f"{base_url}/api/v2/patients/{ids[0]}", timeout=30).status_code == 200:
-            return ids, False
-    ids = [_post_patient(base_url, patient)["id"] for patient in SEED_PATIENTS]
-    SEED_FILE.write_text(json.dumps(ids))
-    return ids, True
+        seeded: dict[str, list[str]] = json.loads(SEED_FILE.read_text())
+        first = seeded.get("patients", [None])[0] if isinstance(seeded, dict) else None
+        if first and requests.get(f"{base_url}/api/v2/patients/{first}", timeout=30).status_code == 200:
+            return seeded, False
+    seeded = {
+        "therapists": [_post(base_url, "therapists", therapist)["id"] for therapist in SEED_THERAPISTS],
+        "patients": [_post(base_url, "patients", patient)["id"] for patient in SEED_PATIENTS],
+    }
+    SEED_FILE.write_text(json.dumps(seeded))
+    return seeded, True
+
+
+def _read_model_counts() -> dict[str, int]:
+    """How many profiles the matching service's read models hold (fed by events)."""
+    from sqlalchemy import create_engine, text
+
+    from localcloud import postgres
+
+    engine = create_engine(postgres.admin_url())
+    try:
+        with engine.connect() as connection:
+            return {
+                table: int(
+                    connection.execute(text(f"SELECT count(*) FROM matching_service.{table}")).scalar_one()
+                )
+                for table in ("patient_profiles", "therapist_profiles")
+            }
+    finally:
+        engine.dispose()
 
 
 def _await_events(keys: set[str], timeout_s: float) -> dict[str, dict[str, Any]]:
@@ -116,12 +322,13 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     info = stack.StackInfo.load()
     base_url = info.api_base_url
 
-    print("2/4  Checking health and seeding patients", flush=True)
+    print("2/4  Checking health and seeding therapists and patients through the APIs", flush=True)
     health = requests.get(f"{base_url}/health", timeout=60)
-    seed_ids, seeded_now = _seed(base_url)
+    seeded, seeded_now = _seed(base_url)
+    seed_ids = seeded["patients"]
 
     print("3/4  Driving a request: POST a patient, GET it back", flush=True)
-    created = _post_patient(base_url, DRIVE_PATIENT)
+    created = _post(base_url, "patients", DRIVE_PATIENT)
     read_back = requests.get(f"{base_url}/api/v2/patients/{created['id']}", timeout=30)
 
     print("4/4  Waiting for the events on Kafka topic patient-events", flush=True)
@@ -136,9 +343,12 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     states = ", ".join(f"{name} {state.get('status')}" for name, state in components.items())
     print(f"Health           {health.status_code} ({states})")
     seed_note = "created now" if seeded_now else "already there from an earlier run"
-    print(f"Seed patients    {len(seed_ids)} ({seed_note})")
+    print(f"Seed data        {len(seeded['therapists'])} therapists, {len(seed_ids)} patients ({seed_note})")
     where = f"{created['postcode']} {created['city']}"
+    location = created.get("location") or {}
     print(f"Created patient  {created['first_name']} {created['last_name']} ({where}) id={created['id']}")
+    point = f"{location.get('latitude')}, {location.get('longitude')}"
+    print(f"   located at    {point} ({location.get('precision')})")
     print(f"Read back        GET -> {read_back.status_code}")
     print(f"Kafka events     {len(events)}/{len(expected)} patient.created events seen on patient-events")
     for key, envelope in sorted(events.items(), key=lambda item: item[1]["timestamp"]):
@@ -147,6 +357,13 @@ def run(up: Callable[..., dict[str, float]]) -> int:
             f"   {envelope['eventType']:<16} key={key} eventId={envelope['eventId']} "
             f"{payload.get('first_name')} {payload.get('last_name')}"
         )
+    time.sleep(2)  # the read-model consumer runs right behind the Kafka bridge
+    counts = _read_model_counts()
+    print(
+        f"Read models      matching_service: {counts['patient_profiles']} patient and "
+        f"{counts['therapist_profiles']} therapist profiles (fed by events)"
+    )
+    print(f"API docs         {base_url}/api/v2/docs  (OpenAPI: {base_url}/api/v2/openapi.json)")
     print(f"Mail (Maildir)   {smtp.maildir_path()}  ({len(smtp.read_messages())} messages)")
     print(f"Server logs      {LOG_DIR}")
     print("Function logs    .venv/bin/localcloud logs PatientsApiFunction")

@@ -49,6 +49,7 @@ ERROR_RESPONSES = {
     "400": "Malformed JSON body",
     "404": "Unknown resource or route",
     "409": "Conflicts with the current state",
+    "415": "The body is not JSON (Content-Type must be application/json)",
     "422": "Invalid or missing fields (each named)",
     "503": "A backing service is unavailable; retry later",
 }

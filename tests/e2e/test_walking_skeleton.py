@@ -19,7 +19,13 @@ from localcloud.aws import client
 
 pytestmark = pytest.mark.e2e
 
-PATIENT = {"first_name": "Jürgen", "last_name": "Weiß", "postcode": "01067", "city": "Dresden"}
+PATIENT = {
+    "first_name": "Jürgen",
+    "last_name": "Weiß",
+    "postcode": "01067",
+    "city": "Dresden",
+    "symptoms": ["depression", "sleep"],
+}
 
 
 def _post(base_url: str, body: Any = None, raw: str | None = None) -> requests.Response:
@@ -144,12 +150,22 @@ def test_the_scheduled_relay_publishes_what_the_api_could_not(deployed: stack.St
 
     from localcloud import postgres
     from therapy_platform.adapters.patients import SqlPatientUnitOfWork
+    from therapy_platform.adapters.postcodes import postcode_directory
     from therapy_platform.domain.patients import PatientDraft
+    from therapy_platform.domain.symptoms import Symptom
     from therapy_platform.logic.patients import register_patient
 
     engine = create_engine(postgres.admin_url())
-    draft = PatientDraft(first_name="Verspätet", last_name="Schmidt", postcode="04109", city="Leipzig")
-    patient, event = register_patient(SqlPatientUnitOfWork(engine), draft, now=datetime.now(UTC))
+    draft = PatientDraft(
+        first_name="Verspätet",
+        last_name="Schmidt",
+        postcode="04109",
+        city="Leipzig",
+        symptoms=[Symptom.ANXIETY],
+    )
+    patient, event = register_patient(
+        SqlPatientUnitOfWork(engine), draft, geocoder=postcode_directory(), now=datetime.now(UTC)
+    )
     engine.dispose()
     events = consume_until(
         "patient-events", lambda seen: str(event.event_id) in seen, timeout_s=150

@@ -26,6 +26,7 @@ from therapy_platform.logic.outbox_relay import relay_outbox
 pytestmark = pytest.mark.integration
 
 SOURCE = "therapy-platform.patient-service"
+NEEDS = {"symptoms": ["depression"]}
 
 
 @dataclass
@@ -64,7 +65,7 @@ def _outbox_row(admin_engine: Engine, key: str) -> Any:
 
 
 def test_create_stores_patient_and_publishes_its_event(api: PatientsApi, admin_engine: Engine) -> None:
-    status, body = api.post({"first_name": "Jürgen", "last_name": "Weiß", "postcode": "01067"})
+    status, body = api.post({**NEEDS, "first_name": "Jürgen", "last_name": "Weiß", "postcode": "01067"})
     assert status == 201
     row = _outbox_row(admin_engine, body["id"])
     assert row.event_type == "patient.created" and row.published_at is not None
@@ -93,7 +94,7 @@ def test_bus_outage_keeps_events_in_the_outbox_until_the_relay_runs(
     )
     ids = []
     for index in range(5):
-        status, body = api.post({"first_name": f"P{index}", "last_name": "Öz", "postcode": "10115"})
+        status, body = api.post({**NEEDS, "first_name": f"P{index}", "last_name": "Öz", "postcode": "10115"})
         assert status == 201  # the change is committed even though the bus is down
         ids.append(body["id"])
     for key in ids:
@@ -119,7 +120,7 @@ def test_a_crash_after_the_insert_leaves_neither_patient_nor_event(
 
     monkeypatch.setattr(outbox_module.SqlOutbox, "add", explode)
     marker = f"Crash{uuid.uuid4().hex[:8]}"
-    status, body = api.post({"first_name": marker, "last_name": "X", "postcode": "10115"})
+    status, body = api.post({**NEEDS, "first_name": marker, "last_name": "X", "postcode": "10115"})
     assert status == 500 and body["error"] == "internal_error"
     with admin_engine.connect() as connection:
         patients = connection.execute(
@@ -135,6 +136,6 @@ def test_a_crash_after_the_insert_leaves_neither_patient_nor_event(
 def test_database_down_is_503_not_500(monkeypatch: pytest.MonkeyPatch, api: PatientsApi) -> None:
     dead = make_engine("postgresql+pg8000://nobody:nothing@127.0.0.1:9/none")
     monkeypatch.setattr(api.module.deps, "unit_of_work", lambda: SqlPatientUnitOfWork(dead))
-    status, body = api.post({"first_name": "A", "last_name": "B", "postcode": "10115"})
+    status, body = api.post({**NEEDS, "first_name": "A", "last_name": "B", "postcode": "10115"})
     assert status == 503 and body["error"] == "dependency_unavailable"
     assert json.dumps(body).find("nothing") == -1  # no credentials leak into the answer

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from therapy_platform.domain.events import BusMessage, EventEnvelope
-from therapy_platform.domain.patients import Patient
-from therapy_platform.ports import OutboxRecord, PublishOutcome
+from therapy_platform.domain.geo import Location, LocationPrecision
+from therapy_platform.domain.patients import Patient, PatientQuery, PatientSort
+from therapy_platform.ports import OutboxRecord, PatientAuditEntry, PublishOutcome
 
 
 @dataclass
@@ -27,19 +29,91 @@ class StoredEvent:
 @dataclass
 class InMemoryDatabase:
     patients: dict[uuid.UUID, Patient] = field(default_factory=dict)
+    erased: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    patient_audit: list[PatientAuditEntry] = field(default_factory=list)
     outbox: list[StoredEvent] = field(default_factory=list)
 
 
+def _patient_matches(patient: Patient, query: PatientQuery) -> bool:
+    """The SQL filters of adapters/patients.py, in Python."""
+    start, end = query.created_bounds()
+    return (
+        (not query.status or patient.status in query.status)
+        and (not query.postcode_prefix or patient.postcode.startswith(query.postcode_prefix))
+        and (not query.insurer or query.insurer.casefold() in (patient.health_insurer or "").casefold())
+        and all(
+            term.casefold() in f"{patient.first_name}\n{patient.last_name}".casefold()
+            for term in query.name_terms
+        )
+        and (start is None or patient.created_at >= start)
+        and (end is None or patient.created_at < end)
+    )
+
+
+def _patients_sorted(patients: list[Patient], sort: PatientSort) -> list[Patient]:
+    """ORDER BY key [DESC] NULLS LAST, id: Python's sort is stable even reversed, so ties keep
+    ascending ids in both directions."""
+
+    def key(patient: Patient) -> Any:
+        if sort.field == "last_name":
+            return (patient.last_name.lower(), patient.first_name.lower())
+        return getattr(patient, sort.field)
+
+    by_id = sorted(patients, key=lambda patient: patient.id)
+    present = [patient for patient in by_id if getattr(patient, sort.field) is not None]
+    missing = [patient for patient in by_id if getattr(patient, sort.field) is None]
+    return sorted(present, key=key, reverse=sort.descending) + missing
+
+
 class InMemoryPatientRepository:
-    def __init__(self, staged: dict[uuid.UUID, Patient], committed: dict[uuid.UUID, Patient]) -> None:
-        self._staged = staged
-        self._committed = committed
+    def __init__(self, unit: InMemoryPatientUnitOfWork) -> None:
+        self._unit = unit
+
+    def _live(self) -> dict[uuid.UUID, Patient]:
+        database, unit = self._unit.database, self._unit
+        merged = {**database.patients, **unit.staged_patients}
+        return {key: value for key, value in merged.items() if key not in unit.staged_erasures}
 
     def add(self, patient: Patient) -> None:
-        self._staged[patient.id] = patient
+        self._unit.staged_patients[patient.id] = patient
 
-    def get(self, patient_id: uuid.UUID) -> Patient | None:
-        return self._staged.get(patient_id) or self._committed.get(patient_id)
+    def get(self, patient_id: uuid.UUID, *, for_update: bool = False) -> Patient | None:
+        return self._live().get(patient_id)
+
+    def erased_at(self, patient_id: uuid.UUID) -> datetime | None:
+        return self._unit.staged_erasures.get(patient_id) or self._unit.database.erased.get(patient_id)
+
+    def update(self, patient: Patient) -> None:
+        if patient.id in self._live():
+            self._unit.staged_patients[patient.id] = patient
+
+    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime) -> None:
+        self._unit.staged_erasures[patient_id] = erased_at
+
+    def search(self, query: PatientQuery) -> tuple[list[Patient], int]:
+        found = _patients_sorted([p for p in self._live().values() if _patient_matches(p, query)], query.sort)
+        return found[query.offset : query.offset + query.limit], len(found)
+
+    def find_by_identity(self, *, email: str, last_name: str, birth_date: date) -> list[Patient]:
+        return [
+            patient
+            for patient in self._live().values()
+            if (patient.email or "").lower() == email.lower()
+            and patient.last_name.lower() == last_name.lower()
+            and patient.birth_date == birth_date
+        ]
+
+
+class InMemoryAuditLog:
+    def __init__(self, staged: list[PatientAuditEntry], redactions: set[uuid.UUID]) -> None:
+        self._staged = staged
+        self._redactions = redactions
+
+    def record(self, entries: Sequence[PatientAuditEntry]) -> None:
+        self._staged.extend(entries)
+
+    def redact(self, entity_id: uuid.UUID) -> None:
+        self._redactions.add(entity_id)
 
 
 class InMemoryOutbox:
@@ -53,32 +127,74 @@ class InMemoryOutbox:
         self._staged.append((key, envelope))
 
 
+def _blank(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if values is None else dict.fromkeys(values)
+
+
 class InMemoryPatientUnitOfWork:
     """Stages writes and applies them only on commit, like a database transaction."""
 
     def __init__(self, database: InMemoryDatabase, *, fail_on_outbox: bool = False) -> None:
-        self._database = database
+        self.database = database
         self._fail_on_outbox = fail_on_outbox
 
     def __enter__(self) -> Self:
-        self._staged_patients: dict[uuid.UUID, Patient] = {}
+        self.staged_patients: dict[uuid.UUID, Patient] = {}
+        self.staged_erasures: dict[uuid.UUID, datetime] = {}
+        self._staged_audit: list[PatientAuditEntry] = []
+        self._staged_redactions: set[uuid.UUID] = set()
         self._staged_events: list[tuple[str, EventEnvelope]] = []
-        self.patients = InMemoryPatientRepository(self._staged_patients, self._database.patients)
+        self.patients = InMemoryPatientRepository(self)
+        self.audit = InMemoryAuditLog(self._staged_audit, self._staged_redactions)
         self.outbox = InMemoryOutbox(self._staged_events, self._fail_on_outbox)
         return self
 
     def commit(self) -> None:
-        self._database.patients.update(self._staged_patients)
+        database = self.database
+        database.patients.update(self.staged_patients)
+        for patient_id, erased_at in self.staged_erasures.items():
+            database.patients.pop(patient_id, None)
+            database.erased[patient_id] = erased_at
+            database.outbox[:] = [row for row in database.outbox if row.key != str(patient_id)]
+        database.patient_audit[:] = [
+            replace(entry, before=_blank(entry.before), after=_blank(entry.after))
+            if entry.entity_id in self._staged_redactions
+            else entry
+            for entry in database.patient_audit
+        ]
+        database.patient_audit.extend(self._staged_audit)
         for key, envelope in self._staged_events:
-            self._database.outbox.append(StoredEvent(len(self._database.outbox) + 1, key, envelope))
-        self._staged_patients.clear()
+            next_id = max((row.id for row in database.outbox), default=0) + 1
+            database.outbox.append(StoredEvent(next_id, key, envelope))
+        self._clear()
+
+    def _clear(self) -> None:
+        self.staged_patients.clear()
+        self.staged_erasures.clear()
+        self._staged_audit.clear()
+        self._staged_redactions.clear()
         self._staged_events.clear()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._staged_patients.clear()
-        self._staged_events.clear()
+        self._clear()
+
+
+class FakeGeocoder:
+    """Knows the postcodes it was given; anything else is unknown. Counts its lookups."""
+
+    def __init__(self, known: dict[str, tuple[float, float]] | None = None) -> None:
+        self.known = known if known is not None else {"10115": (52.5323, 13.3846), "52062": (50.7766, 6.0834)}
+        self.calls: list[tuple[str, str | None, str | None]] = []
+
+    def locate(self, *, postcode: str, street: str | None = None, city: str | None = None) -> Location:
+        self.calls.append((postcode, street, city))
+        point = self.known.get(postcode)
+        if point is None:
+            return Location.unknown()
+        precision = LocationPrecision.ADDRESS if street else LocationPrecision.POSTCODE
+        return Location(latitude=point[0], longitude=point[1], precision=precision)
 
 
 class InMemoryOutboxBatch:

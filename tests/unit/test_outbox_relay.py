@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakes import FakeBus, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
+from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
 from therapy_platform.domain.patients import PatientDraft
+from therapy_platform.domain.symptoms import Symptom
 from therapy_platform.logic.outbox_relay import relay_outbox
 from therapy_platform.logic.patients import register_patient
 
@@ -16,15 +17,18 @@ NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
 def _register(database: InMemoryDatabase, count: int) -> None:
     for index in range(count):
-        draft = PatientDraft(first_name=f"Patient{index}", last_name="Müller", postcode="10115")
-        register_patient(InMemoryPatientUnitOfWork(database), draft, now=NOW)
+        draft = PatientDraft(
+            first_name=f"Patient{index}", last_name="Müller", postcode="10115", symptoms=[Symptom.PANIC]
+        )
+        register_patient(InMemoryPatientUnitOfWork(database), draft, geocoder=FakeGeocoder(), now=NOW)
 
 
 def test_patient_and_event_are_committed_together() -> None:
     database = InMemoryDatabase()
     patient, event = register_patient(
         InMemoryPatientUnitOfWork(database),
-        PatientDraft(first_name="A", last_name="B", postcode="10115"),
+        PatientDraft(first_name="A", last_name="B", postcode="10115", symptoms=[Symptom.PANIC]),
+        geocoder=FakeGeocoder(),
         now=NOW,
     )
     assert list(database.patients) == [patient.id]
@@ -37,7 +41,8 @@ def test_a_crash_while_writing_the_outbox_leaves_no_patient() -> None:
     with pytest.raises(RuntimeError):
         register_patient(
             InMemoryPatientUnitOfWork(database, fail_on_outbox=True),
-            PatientDraft(first_name="A", last_name="B", postcode="10115"),
+            PatientDraft(first_name="A", last_name="B", postcode="10115", symptoms=[Symptom.PANIC]),
+            geocoder=FakeGeocoder(),
             now=NOW,
         )
     assert database.patients == {}

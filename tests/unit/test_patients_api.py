@@ -1,88 +1,376 @@
-"""The patient API handler with in-memory adapters: routing, validation and error mapping."""
+"""The patient API handler with in-memory adapters: routing, validation, error mapping, audit,
+events, erasure."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from fakes import FakeBus, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
+from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
 from support import api_event, call, load_function
+from therapy_platform.ports import PatientAuditAction
 
-VALID = {"first_name": "Änne", "last_name": "Müller", "postcode": "52062", "city": "Aachen"}
+VALID: dict[str, Any] = {
+    "first_name": "Änne",
+    "last_name": "Müller",
+    "postcode": "52062",
+    "city": "Aachen",
+    "symptoms": ["anxiety", "panic"],
+}
+STAFF = "anna.staff@example.org"
+
+
+@dataclass
+class Api:
+    handler: Any
+    database: InMemoryDatabase
+    bus: FakeBus
+    geocoder: FakeGeocoder
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, str] | None = None,
+        multi: dict[str, list[str]] | None = None,
+        raw: str | None = None,
+    ) -> tuple[int, Any]:
+        event = api_event(method, path, body, raw_body=raw, query=query)
+        event["headers"]["X-Staff-User"] = STAFF
+        if multi is not None:
+            event["queryStringParameters"] = {key: values[-1] for key, values in multi.items()}
+            event["multiValueQueryStringParameters"] = multi
+        return call(self.handler, event)
+
+    def create(self, **fields: Any) -> dict[str, Any]:
+        status, body = self.request("POST", "/api/v2/patients", {**VALID, **fields})
+        assert status == 201, body
+        return dict(body)
+
+    def events(self, event_type: str | None = None) -> list[Any]:
+        return [row.envelope for row in self.database.outbox if event_type in (None, row.envelope.event_type)]
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, InMemoryDatabase, FakeBus]]:
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     module = load_function("patients_api")
-    database, bus = InMemoryDatabase(), FakeBus()
+    database, bus, geocoder = InMemoryDatabase(), FakeBus(), FakeGeocoder()
     monkeypatch.setattr(module.deps, "unit_of_work", lambda: InMemoryPatientUnitOfWork(database))
     monkeypatch.setattr(module.deps, "outbox_store", lambda: InMemoryOutboxStore(database))
     monkeypatch.setattr(module.deps, "publisher", lambda: bus)
-    yield module.lambda_handler, database, bus
+    monkeypatch.setattr(module.deps, "geocoder", lambda: geocoder)
+    yield Api(module.lambda_handler, database, bus, geocoder)
 
 
-def test_create_then_read(api: tuple[object, InMemoryDatabase, FakeBus]) -> None:
-    handler, database, bus = api
-    status, body = call(handler, api_event("POST", "/api/v2/patients", VALID))
+# --- create and read ---------------------------------------------------------------------------
+
+
+def test_create_then_read(api: Api) -> None:
+    status, body = api.request("POST", "/api/v2/patients", VALID)
     assert status == 201
     assert body["last_name"] == "Müller" and body["status"] == "open"
-    assert [message.key for message in bus.messages] == [body["id"]]  # published right away
-    assert database.outbox[0].published
-    status, read = call(handler, api_event("GET", f"/api/v2/patients/{body['id']}"))
+    assert body["location"] == {"latitude": 50.7766, "longitude": 6.0834, "precision": "postcode"}
+    assert body["location_flagged"] is False
+    assert [message.key for message in api.bus.messages] == [body["id"]]  # published right away
+    assert api.database.outbox[0].published
+    assert api.database.outbox[0].envelope.payload == body
+    status, read = api.request("GET", f"/api/v2/patients/{body['id']}")
     assert (status, read) == (200, body)
 
 
-def test_event_stays_in_outbox_when_bus_is_down(api: tuple[object, InMemoryDatabase, FakeBus]) -> None:
-    handler, database, bus = api
-    bus.down = True
-    status, _ = call(handler, api_event("POST", "/api/v2/patients", VALID))
-    assert status == 201
-    assert len(database.outbox) == 1 and not database.outbox[0].published
+def test_an_unlocatable_postcode_is_stored_and_flagged(api: Api) -> None:
+    body = api.create(postcode="99999")
+    assert body["location"]["precision"] == "unknown" and body["location_flagged"] is True
+
+
+def test_every_access_is_audited_with_the_staff_member(api: Api) -> None:
+    created = api.create()
+    api.request("GET", f"/api/v2/patients/{created['id']}")
+    api.request("GET", "/api/v2/patients")
+    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"city": "Köln"})
+    actions = [(entry.actor, entry.action, str(entry.entity_id)) for entry in api.database.patient_audit]
+    assert actions == [
+        (STAFF, PatientAuditAction.CREATE, created["id"]),
+        (STAFF, PatientAuditAction.READ, created["id"]),
+        (STAFF, PatientAuditAction.LIST, created["id"]),
+        (STAFF, PatientAuditAction.UPDATE, created["id"]),
+    ]
+    update = api.database.patient_audit[-1]
+    assert update.before == {"city": "Aachen"} and update.after == {"city": "Köln"}
+
+
+def test_event_stays_in_outbox_when_bus_is_down(api: Api) -> None:
+    api.bus.down = True
+    api.create()
+    assert len(api.database.outbox) == 1 and not api.database.outbox[0].published
 
 
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
         ({**VALID, "postcode": "1234"}, {"postcode"}),
-        ({"first_name": "A"}, {"last_name", "postcode"}),
+        ({"first_name": "A"}, {"last_name", "postcode", "symptoms"}),
         ({**VALID, "first_name": 42}, {"first_name"}),
         ({**VALID, "birth_date": "tomorrow"}, {"birth_date"}),
         ({**VALID, "favourite_colour": "blue"}, {"favourite_colour"}),
+        ({**VALID, "symptoms": ["depression"] * 7}, {"symptoms"}),
+        ({**VALID, "availability": {"mon": ["10:00-09:00"]}}, {"availability.mon.0"}),
+        ({**VALID, "group_only": True, "open_to_group_therapy": False}, {"group_only"}),
+        ({**VALID, "last_therapy_session": "2020-01-01"}, {"last_therapy_session"}),
+        ({**VALID, "status": "searching"}, {"status"}),
     ],
 )
-def test_invalid_fields_get_422_naming_each_field(
-    api: tuple[object, InMemoryDatabase, FakeBus], body: dict[str, object], fields: set[str]
-) -> None:
-    handler, database, _ = api
-    status, error = call(handler, api_event("POST", "/api/v2/patients", body))
+def test_invalid_fields_get_422_naming_each_field(api: Api, body: dict[str, Any], fields: set[str]) -> None:
+    status, error = api.request("POST", "/api/v2/patients", body)
     assert status == 422
     assert error["error"] == "validation_failed"
     assert {entry["field"] for entry in error["fields"]} == fields
-    assert database.patients == {} and database.outbox == []
+    assert api.database.patients == {} and api.database.outbox == [] and api.database.patient_audit == []
 
 
 @pytest.mark.parametrize("raw", ["{not json", "", "[1, 2]", "null", '"text"'])
-def test_malformed_or_non_object_bodies_are_4xx(
-    api: tuple[object, InMemoryDatabase, FakeBus], raw: str
-) -> None:
-    handler, database, _ = api
-    status, error = call(handler, api_event("POST", "/api/v2/patients", raw_body=raw))
+def test_malformed_or_non_object_bodies_are_4xx(api: Api, raw: str) -> None:
+    status, error = api.request("POST", "/api/v2/patients", raw=raw)
     assert status in (400, 422)
     assert error["error"] in {"malformed_json", "validation_failed"}
-    assert database.patients == {}
+    assert api.database.patients == {}
 
 
-def test_unknown_patient_is_404_and_bad_id_is_422(api: tuple[object, InMemoryDatabase, FakeBus]) -> None:
-    handler, _, _ = api
-    status, error = call(handler, api_event("GET", f"/api/v2/patients/{uuid.uuid4()}"))
+def test_unknown_patient_is_404_and_bad_id_is_422(api: Api) -> None:
+    status, error = api.request("GET", f"/api/v2/patients/{uuid.uuid4()}")
     assert status == 404 and error["error"] == "not_found"
-    status, error = call(handler, api_event("GET", "/api/v2/patients/42"))
+    status, error = api.request("GET", "/api/v2/patients/42")
     assert status == 422 and error["fields"][0]["field"] == "patient_id"
 
 
-def test_unknown_route_is_404(api: tuple[object, InMemoryDatabase, FakeBus]) -> None:
-    handler, _, _ = api
-    status, error = call(handler, api_event("DELETE", "/api/v2/nothing-here"))
+def test_unknown_route_is_404(api: Api) -> None:
+    status, error = api.request("DELETE", "/api/v2/nothing-here")
     assert status == 404 and error["error"] == "route_not_found"
+
+
+# --- list --------------------------------------------------------------------------------------
+
+
+def test_list_filters_sorts_and_pages(api: Api) -> None:
+    api.create(first_name="Anna", last_name="Zeller", postcode="10115", health_insurer="AOK Nordost")
+    api.create(
+        first_name="Bernd", last_name="Abel", postcode="10117", health_insurer="Techniker Krankenkasse"
+    )
+    api.create(first_name="Carla", last_name="Meier", postcode="52062", health_insurer="AOK Rheinland")
+    status, page = api.request("GET", "/api/v2/patients", query={"sort": "last_name", "limit": "2"})
+    assert status == 200
+    assert [item["last_name"] for item in page["items"]] == ["Abel", "Meier"]
+    assert (page["total"], page["page"], page["limit"]) == (3, 1, 2)
+    status, page = api.request(
+        "GET", "/api/v2/patients", query={"sort": "last_name", "limit": "2", "page": "2"}
+    )
+    assert [item["last_name"] for item in page["items"]] == ["Zeller"] and page["total"] == 3
+    _, page = api.request("GET", "/api/v2/patients", query={"postcode_prefix": "101", "insurer": "aok"})
+    assert [item["first_name"] for item in page["items"]] == ["Anna"]
+    _, page = api.request("GET", "/api/v2/patients", query={"name": "ZELL ann"})
+    assert [item["first_name"] for item in page["items"]] == ["Anna"]
+
+
+def test_list_accepts_several_statuses(api: Api) -> None:
+    first, second, _ = api.create(), api.create(), api.create()
+    api.request("PATCH", f"/api/v2/patients/{first['id']}", {"status": "searching"})
+    api.request("PATCH", f"/api/v2/patients/{second['id']}", {"status": "in_therapy"})
+    _, page = api.request("GET", "/api/v2/patients", multi={"status": ["searching", "in_therapy"]})
+    assert {item["id"] for item in page["items"]} == {first["id"], second["id"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"sort": "favourite_colour"}, "sort"),
+        ({"status": "waiting"}, "status.0"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "201"}, "limit"),
+        ({"page": "0"}, "page"),
+        ({"page": "99999999999999999999"}, "page"),
+        ({"postcode_prefix": "1a"}, "postcode_prefix"),
+        ({"created_from": "2026-13-01"}, "created_from"),
+        ({"created_from": "2026-05-02", "created_to": "2026-05-01"}, "created_to"),
+        ({"name": "a\x00b"}, "name"),
+        ({"name": ""}, "name"),
+        ({"stauts": "open"}, "stauts"),
+    ],
+)
+def test_bad_list_parameters_are_422_naming_the_parameter(
+    api: Api, query: dict[str, str], field: str
+) -> None:
+    status, error = api.request("GET", "/api/v2/patients", query=query)
+    assert status == 422, error
+    assert error["error"] == "validation_failed"
+    assert [entry["field"] for entry in error["fields"]] == [field]
+
+
+def test_created_range_filters_by_utc_dates(api: Api) -> None:
+    created = api.create()
+    day = created["created_at"][:10]
+    _, page = api.request("GET", "/api/v2/patients", query={"created_from": day, "created_to": day})
+    assert page["total"] == 1
+    _, page = api.request("GET", "/api/v2/patients", query={"created_to": "2000-01-01"})
+    assert page["total"] == 0
+
+
+# --- updates -----------------------------------------------------------------------------------
+
+
+def test_put_replaces_every_field_and_keeps_status_when_omitted(api: Api) -> None:
+    created = api.create(phone="0241 123456", max_travel_km=50)
+    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"status": "searching"})
+    status, body = api.request("PUT", f"/api/v2/patients/{created['id']}", {**VALID, "city": "Düren"})
+    assert status == 200
+    assert body["city"] == "Düren" and body["phone"] is None and body["max_travel_km"] == 25
+    assert body["status"] == "searching" and body["created_at"] == created["created_at"]
+    assert body["updated_at"] > created["updated_at"]
+    status, body = api.request("PUT", f"/api/v2/patients/{created['id']}", {**VALID, "status": "open"})
+    assert body["status"] == "open"
+    updated = api.events("patient.updated")
+    assert [event.payload["city"] for event in updated][-1] == "Aachen"
+
+
+def test_put_without_required_fields_is_422(api: Api) -> None:
+    created = api.create()
+    status, error = api.request("PUT", f"/api/v2/patients/{created['id']}", {"city": "Köln"})
+    assert status == 422
+    assert {entry["field"] for entry in error["fields"]} == {
+        "first_name",
+        "last_name",
+        "postcode",
+        "symptoms",
+    }
+
+
+def test_patch_changes_only_sent_fields_and_null_clears(api: Api) -> None:
+    created = api.create(phone="0241 123456", email="aenne@example.org", max_travel_km=50)
+    status, body = api.request(
+        "PATCH",
+        f"/api/v2/patients/{created['id']}",
+        {"phone": None, "max_travel_km": None, "gender": "female"},
+    )
+    assert status == 200
+    assert body["phone"] is None and body["max_travel_km"] == 25 and body["gender"] == "female"
+    assert body["email"] == "aenne@example.org" and body["city"] == "Aachen"
+    (event,) = api.events("patient.updated")
+    assert event.payload == body
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        ({"first_name": None}, {"first_name"}),
+        ({"symptoms": []}, {"symptoms"}),
+        ({"unknown": 1}, {"unknown"}),
+        ({"id": str(uuid.uuid4())}, {"id"}),
+        ({"last_therapy_session": "2020-01-01"}, {"last_therapy_session"}),
+        ({"group_only": True, "open_to_group_therapy": False}, {"group_only"}),
+    ],
+)
+def test_bad_patches_are_422_and_change_nothing(api: Api, changes: dict[str, Any], fields: set[str]) -> None:
+    created = api.create()
+    status, error = api.request("PATCH", f"/api/v2/patients/{created['id']}", changes)
+    assert status == 422
+    assert error["error"] == "validation_failed"
+    assert {entry["field"] for entry in error["fields"]} == fields
+    assert api.events("patient.updated") == []
+    _, read = api.request("GET", f"/api/v2/patients/{created['id']}")
+    assert read == created
+
+
+def test_an_update_that_changes_nothing_emits_no_event(api: Api) -> None:
+    created = api.create()
+    status, body = api.request("PATCH", f"/api/v2/patients/{created['id']}", {"city": "Aachen"})
+    assert status == 200 and body == created
+    assert api.events("patient.updated") == []
+
+
+def test_address_changes_are_geocoded_again(api: Api) -> None:
+    created = api.create(postcode="99999")
+    assert created["location_flagged"]
+    calls = len(api.geocoder.calls)
+    _, body = api.request("PATCH", f"/api/v2/patients/{created['id']}", {"postcode": "10115"})
+    assert body["location"]["precision"] == "postcode" and not body["location_flagged"]
+    _, body = api.request("PATCH", f"/api/v2/patients/{created['id']}", {"notes": "ruft abends an"})
+    assert len(api.geocoder.calls) == calls + 1  # unchanged, known address: no new lookup
+
+
+def test_updating_an_unknown_patient_is_404(api: Api) -> None:
+    status, _ = api.request("PATCH", f"/api/v2/patients/{uuid.uuid4()}", {"city": "Köln"})
+    assert status == 404
+    status, _ = api.request("PUT", f"/api/v2/patients/{uuid.uuid4()}", VALID)
+    assert status == 404
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+
+def test_erasure_is_refused_while_a_search_is_unfinished(api: Api) -> None:
+    created = api.create()
+    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"status": "searching"})
+    status, error = api.request("DELETE", f"/api/v2/patients/{created['id']}")
+    assert status == 409 and error["error"] == "conflict"
+    assert "search is not finished" in error["message"] and error["patient_status"] == "searching"
+    assert api.request("GET", f"/api/v2/patients/{created['id']}")[0] == 200
+
+
+def test_erasure_removes_personal_data_and_then_answers_410(api: Api) -> None:
+    created = api.create(email="aenne@example.org")
+    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"city": "Köln"})
+    status, body = api.request(
+        "DELETE", f"/api/v2/patients/{created['id']}", query={"reason": "Antrag 2026-117"}
+    )
+    assert status == 200 and body["id"] == created["id"] and body["erased_at"]
+    # Only the deletion event remains, carrying no personal data.
+    (event,) = api.events()
+    assert event.event_type == "patient.deleted" and event.payload == body
+    assert api.bus.messages[-1].envelope.event_type == "patient.deleted"
+    # The audit trail keeps who/what/when but none of the values.
+    assert all(
+        all(value is None for value in (entry.before or {}).values())
+        and all(value is None for value in (entry.after or {}).values())
+        for entry in api.database.patient_audit
+        if entry.action is not PatientAuditAction.ERASE
+    )
+    erase = api.database.patient_audit[-1]
+    assert erase.action is PatientAuditAction.ERASE and erase.reason == "Antrag 2026-117"
+    for method, payload in (("GET", None), ("PATCH", {"city": "Bonn"}), ("PUT", VALID), ("DELETE", None)):
+        status, error = api.request(method, f"/api/v2/patients/{created['id']}", payload)
+        assert (
+            status == 410 and error["error"] == "patient_erased" and error["erased_at"] == body["erased_at"]
+        )
+    _, page = api.request("GET", "/api/v2/patients")
+    assert page["total"] == 0
+
+
+@pytest.mark.parametrize("status_before", ["open", "in_therapy", "therapy_finished", "search_cancelled"])
+def test_erasure_is_allowed_without_an_unfinished_search(api: Api, status_before: str) -> None:
+    created = api.create()
+    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"status": status_before})
+    assert api.request("DELETE", f"/api/v2/patients/{created['id']}")[0] == 200
+
+
+def test_erasure_reason_is_checked(api: Api) -> None:
+    created = api.create()
+    status, error = api.request("DELETE", f"/api/v2/patients/{created['id']}", query={"reason": "x" * 501})
+    assert status == 422 and error["fields"][0]["field"] == "reason"
+    status, error = api.request("DELETE", f"/api/v2/patients/{created['id']}", query={"why": "x"})
+    assert status == 422 and error["fields"][0]["field"] == "why"
+
+
+def test_unknown_patient_cannot_be_erased(api: Api) -> None:
+    assert api.request("DELETE", f"/api/v2/patients/{uuid.uuid4()}")[0] == 404
+
+
+def test_timestamps_are_utc(api: Api) -> None:
+    created = api.create()
+    stamp = datetime.fromisoformat(created["created_at"].replace("Z", "+00:00"))
+    assert stamp.utcoffset() == timedelta(0) and abs(datetime.now(UTC) - stamp) < timedelta(minutes=1)

@@ -28,7 +28,7 @@ class EnvModel(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as error:
-            names = ", ".join(str(e["loc"][0]) for e in error.errors())
+            names = ", ".join(str(e["loc"][0]) if e["loc"] else cls.__name__ for e in error.errors())
             raise SettingsError(
                 f"{cls.__name__}: missing or invalid environment variables: {names}"
             ) from error

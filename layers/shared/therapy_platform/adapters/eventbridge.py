@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from therapy_platform.ports import OutboxRecord, PublishOutcome
+from therapy_platform.settings import EventPublisherSettings
 
 PUT_EVENTS_MAX_ENTRIES = 10
 
@@ -58,3 +60,11 @@ class EventBridgePublisher:
                 message = f"{result.get('ErrorCode', 'Unknown')}: {result.get('ErrorMessage', '')}"
                 outcomes.append(PublishOutcome(record.id, message))
         return outcomes
+
+
+@cache
+def default_publisher() -> EventBridgePublisher:
+    """The bus this function publishes to (EVENT_BUS_NAME, EVENT_SOURCE): one client per warm
+    Lambda environment."""
+    settings = EventPublisherSettings.from_env()
+    return EventBridgePublisher.from_settings(settings.bus_name, settings.source)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Final, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-DEFAULT_LIMIT: Final = 50
-MAX_LIMIT: Final = 200
+from therapy_platform.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MAX_PAGE", "Page"]
 
 Item = TypeVar("Item")
 

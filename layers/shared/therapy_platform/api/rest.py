@@ -3,14 +3,20 @@ error bodies and the mapping of domain errors to HTTP statuses live in exactly o
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from therapy_platform.domain.errors import (
     ConflictError,
@@ -79,18 +85,64 @@ def current_actor(app: APIGatewayRestResolver) -> str:
     return header.strip()[:100] if header and header.strip() else "unknown-staff"
 
 
+class PlatformRestResolver(APIGatewayRestResolver):
+    """Every body this API accepts is JSON. Other media types are refused with 415 before the
+    framework parses the body: its form and multipart parsers would fail deep inside it."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        headers = event.get("headers") or {}
+        content_type = next(
+            (str(value) for name, value in headers.items() if name.lower() == "content-type"), ""
+        )
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if (
+            event.get("body")
+            and media_type
+            and media_type != "application/json"
+            and not media_type.endswith("+json")
+        ):
+            body = {
+                "error": "unsupported_media_type",
+                "message": f"send the body as JSON (Content-Type: application/json), not {media_type}",
+            }
+            return {
+                "statusCode": int(HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+                "headers": {
+                    "Content-Type": content_types.APPLICATION_JSON,
+                    "Access-Control-Allow-Origin": os.environ.get("ALLOWED_ORIGIN", "*"),
+                },
+                "body": json.dumps(body),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
+
+
 def create_resolver(logger: Logger) -> APIGatewayRestResolver:
     # The staff frontend runs in a browser on another origin (ALLOWED_ORIGIN, "*" locally).
     cors = CORSConfig(
         allow_origin=os.environ.get("ALLOWED_ORIGIN", "*"),
-        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
+        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id", "X-Staff-User"],
         max_age=600,
     )
-    app = APIGatewayRestResolver(enable_validation=True, cors=cors)
+    app = PlatformRestResolver(enable_validation=True, cors=cors)
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
         return validation_error_response(error)
+
+    @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as JSON with Content-Type: application/json",
+        )
+
+    @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
+    def _undecodable_body(_: UnicodeDecodeError) -> Response[dict[str, Any]]:
+        return error_response(
+            HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid UTF-8 JSON"
+        )
 
     @app.exception_handler(DomainError)  # type: ignore[untyped-decorator]
     def _domain_error(error: DomainError) -> Response[dict[str, Any]]:

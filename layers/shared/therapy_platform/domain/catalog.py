@@ -7,8 +7,15 @@ from typing import Final
 
 from pydantic import BaseModel
 
-from therapy_platform.domain.patients import Patient
+from therapy_platform.domain.patients import Patient, PatientDeleted
+from therapy_platform.domain.therapists import Therapist
 
 EVENT_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "patient.created": Patient,
+    "patient.updated": Patient,
+    "patient.deleted": PatientDeleted,
+    "therapist.created": Therapist,
+    "therapist.updated": Therapist,
+    "therapist.blocked": Therapist,
+    "therapist.unblocked": Therapist,
 }

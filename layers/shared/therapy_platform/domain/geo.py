@@ -1,23 +1,40 @@
-"""Locations and how precise they are. An unknown location never passes a distance check."""
+"""Locations, distances and travel-time estimates. Pure: no I/O, no configuration.
+
+An unknown location never passes a distance check: `within_reach` is False whenever either
+side is unknown, and `distance_km` refuses to produce a number for it.
+
+Distance is geodesic (WGS84 ellipsoid, Karney's algorithm through geographiclib): the length
+of the shortest path over the earth's surface, i.e. "as the crow flies". Travel minutes are an
+*estimate* from that distance per travel mode; see `estimate_minutes` and docs/geocoding.md.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
+from geographiclib.geodesic import Geodesic  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class LocationPrecision(StrEnum):
-    ADDRESS = "address"  # geocoded from the full address
+    ADDRESS = "address"  # geocoded from the full address (or exact coordinates given by a caller)
     POSTCODE = "postcode"  # centroid of the postcode area
     UNKNOWN = "unknown"  # could not be located: flagged for staff
+
+
+class TravelMode(StrEnum):
+    CAR = "car"
+    TRANSIT = "transit"  # public transport
 
 
 class Location(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
+    latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
     precision: LocationPrecision
 
     @model_validator(mode="after")
@@ -33,6 +50,176 @@ class Location(BaseModel):
     def is_known(self) -> bool:
         return self.precision is not LocationPrecision.UNKNOWN
 
+    @property
+    def needs_review(self) -> bool:
+        """Staff must look at records whose location could not be determined."""
+        return not self.is_known
+
     @classmethod
     def unknown(cls) -> Location:
         return cls(precision=LocationPrecision.UNKNOWN)
+
+    @classmethod
+    def at(cls, latitude: float, longitude: float, precision: LocationPrecision) -> Location:
+        return cls(latitude=latitude, longitude=longitude, precision=precision)
+
+
+class UnknownLocationError(ValueError):
+    """A distance was asked for a location that has no coordinates."""
+
+
+_WGS84 = Geodesic.WGS84
+
+
+def geodesic_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Geodesic distance in km between two WGS84 points."""
+    if (lat1, lon1) == (lat2, lon2):
+        return 0.0
+    metres: float = _WGS84.Inverse(lat1, lon1, lat2, lon2, Geodesic.DISTANCE)["s12"]
+    return metres / 1000.0
+
+
+_MEAN_EARTH_RADIUS_KM = 6371.0088
+# A sphere of the mean radius is within 0.56 % of the ellipsoid for any pair of points; with
+# this margin a spherical distance decides clear cases exactly as the geodesic would.
+_SPHERE_MARGIN = 0.0075
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    half_dphi, half_dlambda = (phi2 - phi1) / 2, math.radians(lon2 - lon1) / 2
+    h = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
+    return 2 * _MEAN_EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def distance_km(a: Location, b: Location) -> float:
+    """Geodesic km between two known locations; UnknownLocationError if either is unknown."""
+    if a.latitude is None or a.longitude is None or b.latitude is None or b.longitude is None:
+        raise UnknownLocationError("an unknown location has no distance to anything")
+    return geodesic_km(a.latitude, a.longitude, b.latitude, b.longitude)
+
+
+# ---------------------------------------------------------------- travel-time estimation
+
+
+@dataclass(frozen=True)
+class SpeedBand:
+    """Average door-to-door speed over one stretch of the route, in km of route per hour."""
+
+    up_to_route_km: float  # this band covers route km up to here (math.inf for the last band)
+    km_per_hour: float
+
+
+@dataclass(frozen=True)
+class TravelProfile:
+    """How a mode turns geodesic km into minutes.
+
+    route km = geodesic km x `detour_factor` (roads and lines are not straight);
+    minutes  = `fixed_minutes` (getting going and arriving) + the route driven through the
+               speed bands in order (slow first km in town, faster further out).
+    Cumulative bands make the estimate continuous and non-decreasing in distance.
+    """
+
+    detour_factor: float
+    fixed_minutes: float
+    bands: tuple[SpeedBand, ...]
+
+
+TRAVEL_PROFILES: Final[dict[TravelMode, TravelProfile]] = {
+    # Walk to the car, park and walk to the practice: 5 min. First 5 route km in town at
+    # 25 km/h (lights, junctions), the next 15 km on arterials and country roads at 50 km/h,
+    # anything further mostly on motorways at 90 km/h average.
+    TravelMode.CAR: TravelProfile(
+        detour_factor=1.3,
+        fixed_minutes=5.0,
+        bands=(SpeedBand(5.0, 25.0), SpeedBand(20.0, 50.0), SpeedBand(math.inf, 90.0)),
+    ),
+    # Walk to the stop and wait (half a 20-minute headway): 10 min. Bus or tram with frequent
+    # stops at 15 km/h for the first 5 route km, S-Bahn / regional bus at 30 km/h up to 20 km,
+    # regional and long-distance rail at 60 km/h average including changes beyond that.
+    TravelMode.TRANSIT: TravelProfile(
+        detour_factor=1.4,
+        fixed_minutes=10.0,
+        bands=(SpeedBand(5.0, 15.0), SpeedBand(20.0, 30.0), SpeedBand(math.inf, 60.0)),
+    ),
+}
+
+
+def route_km(geodesic: float, mode: TravelMode) -> float:
+    """Estimated length of the route actually travelled."""
+    return geodesic * TRAVEL_PROFILES[mode].detour_factor
+
+
+def estimate_minutes(geodesic: float, mode: TravelMode) -> int:
+    """Estimated door-to-door travel minutes for a geodesic distance, rounded up.
+
+    0 km is 0 minutes (the same place). The model is tuned for the distances matching cares
+    about (up to about 60 km); it overestimates long trips, where real routes are straighter
+    and faster than the motorway average used here.
+    """
+    if not math.isfinite(geodesic) or geodesic < 0:
+        raise ValueError(f"distance must be a finite, non-negative number of km, not {geodesic!r}")
+    if geodesic == 0:
+        return 0
+    profile = TRAVEL_PROFILES[mode]
+    remaining = route_km(geodesic, mode)
+    minutes = profile.fixed_minutes
+    band_start = 0.0
+    for band in profile.bands:
+        stretch = min(remaining, band.up_to_route_km - band_start)
+        minutes += stretch / band.km_per_hour * 60.0
+        remaining -= stretch
+        band_start = band.up_to_route_km
+        if remaining <= 0:
+            break
+    # Round away float noise first so 12.0000000001 does not become 13.
+    return math.ceil(round(minutes, 6))
+
+
+class TravelEstimate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    mode: TravelMode
+    km: float = Field(ge=0, description="Geodesic distance in km, rounded to 10 m")
+    minutes: int = Field(ge=0, description="Estimated door-to-door travel time, rounded up")
+
+
+def estimate_travel(a: Location, b: Location, mode: TravelMode) -> TravelEstimate:
+    """Distance and travel time between two known locations (UnknownLocationError otherwise)."""
+    km = distance_km(a, b)
+    return TravelEstimate(mode=mode, km=round(km, 2), minutes=estimate_minutes(km, mode))
+
+
+def within_reach(
+    patient_location: Location,
+    therapist_location: Location,
+    max_km: float,
+    mode: TravelMode,
+    *,
+    max_minutes: int | None = None,
+) -> bool:
+    """Whether a therapist is close enough for a patient.
+
+    `max_km` bounds the geodesic distance (the "radius" patients know from directory searches
+    and the km the API shows). `max_minutes`, when given, additionally bounds the estimated
+    travel time for the patient's `mode`. False whenever either location is unknown: an
+    unlocated record must never be matched on distance.
+    """
+    if math.isnan(max_km):
+        raise ValueError("max_km must be a number")
+    if max_km < 0:
+        raise ValueError("max_km must not be negative")
+    a, b = patient_location, therapist_location
+    if a.latitude is None or a.longitude is None or b.latitude is None or b.longitude is None:
+        return False
+    # Matching runs this for many pairs: a spherical distance (50x cheaper) settles every pair
+    # that is not within 0.75 % of the radius; only those borderline pairs need the geodesic.
+    rough = _haversine_km(a.latitude, a.longitude, b.latitude, b.longitude)
+    if rough > max_km * (1 + _SPHERE_MARGIN) + 1e-9:
+        return False
+    if max_minutes is None and rough < max_km * (1 - _SPHERE_MARGIN) - 1e-9:
+        return True
+    km = geodesic_km(a.latitude, a.longitude, b.latitude, b.longitude)
+    if km > max_km:
+        return False
+    return max_minutes is None or estimate_minutes(km, mode) <= max_minutes

@@ -10,18 +10,41 @@ from therapy_platform.ports.events import (
     OutboxStore,
     PublishOutcome,
 )
-from therapy_platform.ports.geocoding import Geocoder
-from therapy_platform.ports.patients import PatientRepository, PatientUnitOfWork
+from therapy_platform.ports.geocoding import (
+    AddressGeocoder,
+    CacheHit,
+    Geocoder,
+    GeocodingCache,
+    PostcodeLookup,
+)
+from therapy_platform.ports.patients import (
+    PatientAuditAction,
+    PatientAuditEntry,
+    PatientAuditLog,
+    PatientRepository,
+    PatientUnitOfWork,
+)
+from therapy_platform.ports.therapists import TherapistAuditLog, TherapistRepository, TherapistUnitOfWork
 
 __all__ = [
+    "AddressGeocoder",
+    "CacheHit",
     "EventPublisher",
     "EventSink",
     "Geocoder",
+    "GeocodingCache",
     "Outbox",
     "OutboxBatch",
     "OutboxRecord",
     "OutboxStore",
+    "PatientAuditAction",
+    "PatientAuditEntry",
+    "PatientAuditLog",
     "PatientRepository",
     "PatientUnitOfWork",
+    "PostcodeLookup",
     "PublishOutcome",
+    "TherapistAuditLog",
+    "TherapistRepository",
+    "TherapistUnitOfWork",
 ]

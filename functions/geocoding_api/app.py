@@ -1,0 +1,87 @@
+"""Geocoding service REST API (/api/v2/geocoding/...):
+
+POST /api/v2/geocoding/geocode              {street?, postcode, city?} -> GeocodeResult
+GET  /api/v2/geocoding/reverse?lat=&lon=    -> ReverseResult
+GET  /api/v2/geocoding/postcodes/{postcode} -> PostcodeInfo (404 unknown postcode)
+POST /api/v2/geocoding/distance             {from, to, mode} -> DistanceResult (422 unknown side)
+
+Read-only for the platform's entities: it changes none, so it emits no events. Its only
+writes are cache rows in `geocoding_service.geocode_cache`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from therapy_platform.adapters.database import default_engine
+from therapy_platform.adapters.geocoding import geocoding_service
+from therapy_platform.api.rest import create_resolver
+from therapy_platform.domain.geocoding import (
+    AddressQuery,
+    DistanceRequest,
+    DistanceResult,
+    GeocodeResult,
+    Point,
+    PostcodeInfo,
+    ReverseResult,
+)
+from therapy_platform.logic.geocoding import GeocodingService
+
+logger = Logger(service="geocoding-service")
+app = create_resolver(logger)
+
+
+@dataclass
+class Dependencies:
+    """Adapters the routes use; unit tests swap in in-memory fakes."""
+
+    service: Callable[[], GeocodingService]
+
+
+@cache
+def _service() -> GeocodingService:
+    return geocoding_service(default_engine())
+
+
+deps = Dependencies(service=_service)
+
+
+@app.post("/api/v2/geocoding/geocode")
+def geocode(query: AddressQuery) -> GeocodeResult:
+    result = deps.service().geocode(query)
+    if result.needs_review:
+        logger.info("address could not be located", extra={"postcode": query.postcode})
+    return result
+
+
+@app.get("/api/v2/geocoding/reverse")
+def reverse(
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="WGS84 latitude")],
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="WGS84 longitude")],
+) -> ReverseResult:
+    return deps.service().reverse(Point(lat=lat, lon=lon))
+
+
+@app.get("/api/v2/geocoding/postcodes/<postcode>")
+def postcode(
+    postcode: Annotated[str, Path(pattern=r"^\d{5}$", description="German postcode (PLZ), 5 digits")],
+) -> PostcodeInfo:
+    return deps.service().postcode(postcode)
+
+
+@app.post("/api/v2/geocoding/distance")
+def distance(request: DistanceRequest) -> DistanceResult:
+    return deps.service().distance(request)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
+    return app.resolve(event, context)

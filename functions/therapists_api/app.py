@@ -1,0 +1,201 @@
+"""Therapist service REST API (/api/v2/therapists).
+
+Deleting a therapist is a soft delete: the status becomes `inactive` and every field is kept.
+Bundles, responses, cooling periods and the matching service's history refer to the therapist,
+and staff may still need the contact data to close open bundles; an inactive therapist simply
+never receives new bundles. `POST .../reactivate` undoes it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Final
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from therapy_platform.adapters.therapists import SqlTherapistUnitOfWork
+from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.api.query import refuse_unknown_parameters
+from therapy_platform.api.rest import create_resolver, current_actor
+from therapy_platform.api.services import default_dependencies
+from therapy_platform.domain.languages import LanguageCode
+from therapy_platform.domain.therapists import (
+    CoolingPeriod,
+    CoolingPeriodChange,
+    SortKey,
+    StatusChange,
+    Therapist,
+    TherapistAction,
+    TherapistDraft,
+    TherapistPatch,
+    TherapistQuery,
+    TherapistStatus,
+    TherapistValidationError,
+)
+from therapy_platform.domain.therapy import TherapyProcedure
+from therapy_platform.domain.validation import validate_as
+from therapy_platform.logic import therapists as use_cases
+
+logger = Logger(service="therapist-service")
+app = create_resolver(logger)
+
+BASE: Final = "/api/v2/therapists"
+TherapistId = Annotated[uuid.UUID, Path(description="Therapist id (UUID)")]
+
+# The adapters the routes use; unit tests swap in in-memory fakes (and a fixed clock).
+deps = default_dependencies(SqlTherapistUnitOfWork)
+
+
+@app.post(BASE)
+def create_therapist(draft: TherapistDraft) -> Response[Therapist]:
+    outcome = use_cases.create_therapist(
+        deps.unit_of_work(), deps.geocoder(), draft, actor=current_actor(app), now=deps.clock()
+    )
+    logger.info("therapist created", extra={"therapist_id": str(outcome.therapist.id)})
+    deps.publish_now(outcome.events, logger)
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=outcome.therapist,
+        headers={"Location": f"{BASE}/{outcome.therapist.id}"},
+    )
+
+
+LIST_PARAMETERS: Final = frozenset(
+    {
+        "status",
+        "postcode_prefix",
+        "procedure",
+        "language",
+        "offers_group_therapy",
+        "potentially_available",
+        "in_cooling_period",
+        "q",
+        "page",
+        "limit",
+        "sort",
+    }
+)
+
+
+@app.get(BASE)
+def list_therapists(
+    status: Annotated[TherapistStatus | None, Query(description="active, blocked or inactive")] = None,
+    postcode_prefix: Annotated[
+        str | None, Query(pattern=r"^\d{1,5}$", description="1-5 leading digits of the postcode")
+    ] = None,
+    procedure: Annotated[TherapyProcedure | None, Query(description="Offers this procedure")] = None,
+    language: Annotated[LanguageCode | None, Query(description="Speaks this ISO 639-1 language")] = None,
+    offers_group_therapy: Annotated[bool | None, Query()] = None,
+    potentially_available: Annotated[bool | None, Query()] = None,
+    in_cooling_period: Annotated[
+        bool | None, Query(description="true: cooling period ends after today; false: contactable today")
+    ] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Free text in name, city or email")] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    sort: Annotated[SortKey, Query(description="Sort key; a leading - sorts descending")] = "created_at",
+) -> Page[Therapist]:
+    refuse_unknown_parameters(app, LIST_PARAMETERS)
+    # A value the query model refuses (e.g. a language that is not ISO 639-1): 422 naming it.
+    query = validate_as(
+        TherapistQuery,
+        {
+            "status": status,
+            "postcode_prefix": postcode_prefix,
+            "procedure": procedure,
+            "language": language,
+            "offers_group_therapy": offers_group_therapy,
+            "potentially_available": potentially_available,
+            "in_cooling_period": in_cooling_period,
+            "q": q,
+            "page": page,
+            "limit": limit,
+            "sort": sort,
+        },
+        TherapistValidationError,
+        location="query",
+    )
+    items, total = use_cases.list_therapists(deps.unit_of_work(), query, now=deps.clock())
+    return Page[Therapist](items=list(items), total=total, page=page, limit=limit)
+
+
+@app.get(f"{BASE}/<therapist_id>")
+def read_therapist(therapist_id: TherapistId) -> Therapist:
+    return use_cases.get_therapist(deps.unit_of_work(), therapist_id)
+
+
+@app.put(f"{BASE}/<therapist_id>")
+def replace_therapist(therapist_id: TherapistId, draft: TherapistDraft) -> Therapist:
+    outcome = use_cases.replace_therapist(
+        deps.unit_of_work(), deps.geocoder(), therapist_id, draft, actor=current_actor(app), now=deps.clock()
+    )
+    deps.publish_now(outcome.events, logger)
+    return outcome.therapist
+
+
+@app.patch(f"{BASE}/<therapist_id>")
+def patch_therapist(therapist_id: TherapistId, patch: TherapistPatch) -> Therapist:
+    outcome = use_cases.patch_therapist(
+        deps.unit_of_work(), deps.geocoder(), therapist_id, patch, actor=current_actor(app), now=deps.clock()
+    )
+    deps.publish_now(outcome.events, logger)
+    return outcome.therapist
+
+
+@app.delete(f"{BASE}/<therapist_id>")
+def delete_therapist(
+    therapist_id: TherapistId,
+    reason: Annotated[str | None, Query(max_length=500, description="Why (kept in the audit log)")] = None,
+) -> Therapist:
+    """Soft delete: status inactive, data kept (see the module docstring). Repeating it is harmless."""
+    return _change_status(
+        therapist_id, TherapistAction.DEACTIVATE, (reason or "").strip() or "deleted by staff"
+    )
+
+
+@app.post(f"{BASE}/<therapist_id>/block")
+def block_therapist(therapist_id: TherapistId, change: StatusChange) -> Therapist:
+    return _change_status(therapist_id, TherapistAction.BLOCK, change.reason)
+
+
+@app.post(f"{BASE}/<therapist_id>/unblock")
+def unblock_therapist(therapist_id: TherapistId, change: StatusChange) -> Therapist:
+    return _change_status(therapist_id, TherapistAction.UNBLOCK, change.reason)
+
+
+@app.post(f"{BASE}/<therapist_id>/reactivate")
+def reactivate_therapist(therapist_id: TherapistId, change: StatusChange) -> Therapist:
+    return _change_status(therapist_id, TherapistAction.REACTIVATE, change.reason)
+
+
+def _change_status(therapist_id: uuid.UUID, action: TherapistAction, reason: str) -> Therapist:
+    outcome = use_cases.change_status(
+        deps.unit_of_work(), therapist_id, action, reason=reason, actor=current_actor(app), now=deps.clock()
+    )
+    logger.info("therapist status changed", extra={"therapist_id": str(therapist_id), "action": str(action)})
+    deps.publish_now(outcome.events, logger)
+    return outcome.therapist
+
+
+@app.get(f"{BASE}/<therapist_id>/cooling-period")
+def read_cooling_period(therapist_id: TherapistId) -> CoolingPeriod:
+    return use_cases.get_cooling_period(deps.unit_of_work(), therapist_id, now=deps.clock())
+
+
+@app.put(f"{BASE}/<therapist_id>/cooling-period")
+def set_cooling_period(therapist_id: TherapistId, change: CoolingPeriodChange) -> CoolingPeriod:
+    cooling, outcome = use_cases.set_cooling_period(
+        deps.unit_of_work(), therapist_id, change, actor=current_actor(app), now=deps.clock()
+    )
+    deps.publish_now(outcome.events, logger)
+    return cooling
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
+    return app.resolve(event, context)

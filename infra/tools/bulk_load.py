@@ -1,0 +1,270 @@
+"""Operator bulk load: create or update records from a CSV or JSON file.
+
+    python -m tools.bulk_load therapists FILE.csv|FILE.json [--actor NAME] [--dry-run]
+
+(run from infra/ or with infra/ on PYTHONPATH). Connects with DATABASE_URL, by default the local
+PostgreSQL's admin URL (`localcloud.postgres.admin_url()`); against a deployed database use the
+service's own role, e.g. therapist_service_app for therapists.
+
+CSV: a header row with the field names of the API (e.g. first_name, last_name, postcode, email,
+procedures), comma or semicolon separated, UTF-8 (a BOM is fine). Blank cells mean "not given";
+lists as "VT, TP"; schedules as JSON text ({"mon": ["08:00-09:00"]}); flags true/false or ja/nein.
+JSON: a list of objects with the same keys, or {"<kind>": [...]}.
+
+Each row is its own transaction: a rejected row never undoes others. Rows that change something
+write their events to the service's outbox; the scheduled outbox relay publishes them. Exit code:
+0 all rows loaded, 1 some rows rejected, 2 the file or arguments are unusable, 3 interrupted.
+
+Adding a kind: write its use case on `logic.bulk_load.load_rows` (one transaction per row, the
+shared `BulkReport`, `BulkLoadInterruptedError` when the database goes away), and register a
+`Loader` in `LOADERS` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import Engine
+
+from therapy_platform.adapters.database import make_engine
+from therapy_platform.adapters.patients import SqlPatientUnitOfWork
+from therapy_platform.adapters.postcodes import postcode_directory
+from therapy_platform.adapters.therapists import SqlTherapistUnitOfWork
+from therapy_platform.domain.errors import DomainError
+from therapy_platform.domain.therapists import TherapistImportRow
+from therapy_platform.logic.bulk_load import BulkLoadInterruptedError, BulkReport
+from therapy_platform.logic.patients import BULK_COLUMNS as PATIENT_BULK_COLUMNS
+from therapy_platform.logic.patients import bulk_upsert as bulk_upsert_patients
+from therapy_platform.logic.therapists import bulk_upsert
+
+EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    engine: Engine
+    actor: str
+    now: datetime
+    first_row_number: int
+    on_progress: Callable[[int], None]
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Loader:
+    description: str
+    columns: frozenset[str]  # accepted keys; a file with any other column is refused up front
+    load: Callable[[Iterable[object], LoadRun], BulkReport]
+
+
+class _DryRunTherapistUnitOfWork(SqlTherapistUnitOfWork):
+    """Runs every statement, then rolls back on leaving: validation and matching, no writes.
+    (Rows of the same file do not see each other in a dry run.)"""
+
+    def commit(self) -> None:
+        pass
+
+
+def _load_therapists(rows: Iterable[object], run: LoadRun) -> BulkReport:
+    unit_of_work = (_DryRunTherapistUnitOfWork if run.dry_run else SqlTherapistUnitOfWork)(run.engine)
+    return bulk_upsert(
+        unit_of_work,
+        # Offline postcode centroids: fast and never rate-limited, right for thousands of rows.
+        postcode_directory(),
+        rows,
+        actor=run.actor,
+        now=run.now,
+        first_row_number=run.first_row_number,
+        on_progress=run.on_progress,
+    )
+
+
+class _DryRunPatientUnitOfWork(SqlPatientUnitOfWork):
+    """Validation and matching without writes (rolled back on leaving)."""
+
+    def commit(self) -> None:
+        pass
+
+
+def _load_patients(rows: Iterable[object], run: LoadRun) -> BulkReport:
+    unit_of_work = _DryRunPatientUnitOfWork if run.dry_run else SqlPatientUnitOfWork
+    return bulk_upsert_patients(
+        lambda: unit_of_work(run.engine),
+        cast(Iterable[Mapping[str, Any]], rows),  # non-objects are rejected per row
+        geocoder=postcode_directory(),
+        now=run.now,
+        actor=run.actor,
+        first_row_number=run.first_row_number,
+        on_progress=run.on_progress,
+    )
+
+
+LOADERS: dict[str, Loader] = {
+    "therapists": Loader(
+        description="therapists (matched by directory_id, else email + last name + postcode)",
+        columns=frozenset(TherapistImportRow.model_fields),
+        load=_load_therapists,
+    ),
+    "patients": Loader(
+        description="patients (matched by email + last name + birth date; those three are required)",
+        columns=PATIENT_BULK_COLUMNS,
+        load=_load_patients,
+    ),
+}
+
+
+class UnusableFileError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class InputRows:
+    rows: list[object]
+    first_row_number: int  # so reported row numbers match what the operator sees in the file
+    columns: frozenset[str]
+
+
+def read_rows(path: Path, kind: str) -> InputRows:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return _read_json(path, kind)
+        if suffix == ".csv":
+            return _read_csv(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise UnusableFileError(f"cannot read {path}: {error}") from error
+    raise UnusableFileError(f"{path}: expected a .csv or .json file")
+
+
+def _read_json(path: Path, kind: str) -> InputRows:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as error:
+        raise UnusableFileError(f"{path} is not valid JSON: {error}") from error
+    if isinstance(data, dict) and isinstance(data.get(kind), list):
+        data = data[kind]
+    if not isinstance(data, list):
+        raise UnusableFileError(f'{path}: expected a list of objects (or {{"{kind}": [...]}})')
+    columns = frozenset(key for row in data if isinstance(row, Mapping) for key in row)
+    return InputRows(data, 1, columns)
+
+
+def _read_csv(path: Path) -> InputRows:
+    text = path.read_text(encoding="utf-8-sig")
+    header = text.split("\n", 1)[0]
+    # German spreadsheets export with semicolons; pick whichever separates the header.
+    delimiter = max(",;\t", key=header.count)
+    # Cells beyond the header land under "extra_cells", which the row model rejects by name.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, restkey="extra_cells")
+    columns = frozenset(name.strip() for name in reader.fieldnames or [])
+    rows: list[object] = [{(key or "").strip(): value for key, value in record.items()} for record in reader]
+    # Row numbers count the header as row 1, like a spreadsheet.
+    return InputRows(rows, 2, columns)
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from localcloud import postgres
+
+    return postgres.admin_url()
+
+
+def _print_summary(
+    console: Console, kind: str, report: BulkReport, *, dry_run: bool, shown: int = 50
+) -> None:
+    console.print(
+        f"{kind}: bulk load{' (dry run, nothing written)' if dry_run else ''}", style="bold", markup=False
+    )
+    table = Table()
+    table.add_column("result")
+    table.add_column("rows", justify="right")
+    table.add_row("created", str(report.created))
+    table.add_row("updated", str(report.updated))
+    table.add_row("unchanged", str(report.unchanged))
+    table.add_row("rejected", str(len(report.rejected)), style="red" if report.rejected else None)
+    console.print(table)
+    for number, reason in report.rejected[:shown]:
+        console.print(f"  row {number}: {reason}", style="red", markup=False, highlight=False)
+    if len(report.rejected) > shown:
+        console.print(f"  ... and {len(report.rejected) - shown} more rejected rows", style="red")
+
+
+def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bulk_load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=sorted(LOADERS), help="what the file holds")
+    parser.add_argument("file", type=Path, help="a .csv or .json file")
+    parser.add_argument(
+        "--actor", default=None, help="who runs the load (audit log); default: operator:$USER"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="validate and match every row, write nothing")
+    args = parser.parse_args(argv)
+    console = console or Console()
+    loader = LOADERS[args.kind]
+
+    try:
+        rows = read_rows(args.file, args.kind)
+    except UnusableFileError as error:
+        console.print(f"error: {error}", style="red", markup=False)
+        return EXIT_UNUSABLE
+    unknown = sorted(rows.columns - loader.columns)
+    if unknown:
+        console.print(
+            f"error: {args.file} has columns {args.kind} do not have: {', '.join(unknown)}\n"
+            f"known columns: {', '.join(sorted(loader.columns))}",
+            style="red",
+            markup=False,
+        )
+        return EXIT_UNUSABLE
+
+    engine = make_engine(_database_url())
+    actor = args.actor or f"operator:{getpass.getuser()}"
+    progress = Progress(
+        TextColumn(f"loading {args.kind}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    try:
+        with progress:
+            task = progress.add_task("load", total=len(rows.rows))
+            run = LoadRun(
+                engine=engine,
+                actor=actor,
+                now=datetime.now(UTC),
+                first_row_number=rows.first_row_number,
+                on_progress=lambda _: progress.advance(task),
+                dry_run=args.dry_run,
+            )
+            report = loader.load(rows.rows, run)
+    except BulkLoadInterruptedError as error:
+        _print_summary(console, args.kind, error.report, dry_run=args.dry_run)
+        console.print(f"error: {error.message}", style="red", markup=False)
+        return EXIT_INTERRUPTED
+    except DomainError as error:
+        console.print(f"error: {error.message}", style="red", markup=False)
+        return EXIT_INTERRUPTED
+    finally:
+        engine.dispose()
+    _print_summary(console, args.kind, report, dry_run=args.dry_run)
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
