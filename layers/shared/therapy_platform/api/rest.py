@@ -85,11 +85,94 @@ def current_actor(app: APIGatewayRestResolver) -> str:
     return header.strip()[:100] if header and header.strip() else "unknown-staff"
 
 
+def _unstorable_text(value: str) -> bool:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate cannot be encoded as UTF-8.
+    return "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value)
+
+
+def _unstorable_paths(value: Any, path: str) -> list[str]:
+    """JSON paths (a.b.0) of every key or string that no database could store."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if _unstorable_text(value):
+            found.append(path or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if _unstorable_text(str(key)):
+                found.append(child)
+            found.extend(_unstorable_paths(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_unstorable_paths(item, f"{path}.{index}" if path else str(index)))
+    return found
+
+
+def _raw_response(status: HTTPStatus, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": int(status),
+        "headers": {
+            "Content-Type": content_types.APPLICATION_JSON,
+            "Access-Control-Allow-Origin": os.environ.get("ALLOWED_ORIGIN", "*"),
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
 class PlatformRestResolver(APIGatewayRestResolver):
-    """Every body this API accepts is JSON. Other media types are refused with 415 before the
-    framework parses the body: its form and multipart parsers would fail deep inside it."""
+    """Checks every request needs before the framework parses it:
+    - bodies are JSON: other media types get 415 (the framework's form and multipart parsers
+      would fail deep inside it);
+    - no text may contain NUL or a lone surrogate (PostgreSQL cannot store them): 422 naming
+      each field, for every service at once instead of in every model."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        unstorable = self._unstorable_fields(event)
+        if unstorable:
+            fields = [
+                {
+                    "field": name,
+                    "location": location,
+                    "message": "contains a NUL character or invalid Unicode",
+                    "type": "invalid_text",
+                }
+                for location, name in unstorable
+            ]
+            names = ", ".join(sorted({name for _, name in unstorable}))
+            return _raw_response(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                {
+                    "error": "validation_failed",
+                    "message": f"invalid or missing fields: {names}",
+                    "fields": fields,
+                },
+            )
+        return self._resolve_json_only(event, context)
+
+    @staticmethod
+    def _unstorable_fields(event: Mapping[str, Any]) -> list[tuple[str, str]]:
+        found = [
+            ("query", name)
+            for name, values in (event.get("multiValueQueryStringParameters") or {}).items()
+            for value in (values or [])
+            if _unstorable_text(str(name)) or _unstorable_text(str(value))
+        ]
+        found += [
+            ("query", name)
+            for name, value in (event.get("queryStringParameters") or {}).items()
+            if _unstorable_text(str(name)) or _unstorable_text(str(value))
+        ]
+        body = event.get("body")
+        if isinstance(body, str) and body and not event.get("isBase64Encoded"):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                return found  # malformed JSON: the resolver answers 400
+            found += [("body", path) for path in _unstorable_paths(parsed, "")]
+        return list(dict.fromkeys(found))
+
+    def _resolve_json_only(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         headers = event.get("headers") or {}
         content_type = next(
             (str(value) for name, value in headers.items() if name.lower() == "content-type"), ""
@@ -101,19 +184,13 @@ class PlatformRestResolver(APIGatewayRestResolver):
             and media_type != "application/json"
             and not media_type.endswith("+json")
         ):
-            body = {
-                "error": "unsupported_media_type",
-                "message": f"send the body as JSON (Content-Type: application/json), not {media_type}",
-            }
-            return {
-                "statusCode": int(HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
-                "headers": {
-                    "Content-Type": content_types.APPLICATION_JSON,
-                    "Access-Control-Allow-Origin": os.environ.get("ALLOWED_ORIGIN", "*"),
+            return _raw_response(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                {
+                    "error": "unsupported_media_type",
+                    "message": f"send the body as JSON (Content-Type: application/json), not {media_type}",
                 },
-                "body": json.dumps(body),
-                "isBase64Encoded": False,
-            }
+            )
         return super().resolve(event, context)
 
 
