@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     logs_parser = commands.add_parser("logs", help="recent CloudWatch Logs of a function")
     logs_parser.add_argument("function")
     logs_parser.add_argument("--minutes", type=int, default=60)
+    redrive_parser = commands.add_parser("redrive", help="move a dead-letter queue's messages back")
+    redrive_parser.add_argument(
+        "queue", help="dead-letter queue name or URL, e.g. therapy-platform-local-kafka-bridge-dlq"
+    )
     commands.add_parser("demo", help="the main job: stack up, seed, drive requests, summary")
     args = parser.parse_args(argv)
 
@@ -134,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "logs":
         for line in stack.recent_logs(args.function, since_s=args.minutes * 60, limit=500):
             _say(line)
+        return 0
+    if args.command == "redrive":
+        result = stack.redrive(args.queue)
+        _say(f"moved {result.moved} message(s) from {result.dead_letter_queue} back to its source queue")
         return 0
     if args.command == "demo":
         from localcloud import demo

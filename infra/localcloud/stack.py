@@ -222,3 +222,44 @@ def recent_logs(
     except logs.exceptions.ResourceNotFoundException:
         return []
     return [str(event["message"]).rstrip() for event in events]
+
+
+@dataclass
+class RedriveResult:
+    dead_letter_queue: str
+    moved: int
+    task_handle: str
+
+
+def redrive(dead_letter_queue: str, *, timeout_s: float = 60.0) -> RedriveResult:
+    """Move every message of a dead-letter queue back to the queue it came from (after the cause
+    is fixed, e.g. a long broker outage). Uses SQS's own message move task, as the console does."""
+    sqs = client("sqs")
+    url = (
+        dead_letter_queue
+        if dead_letter_queue.startswith("http")
+        else sqs.get_queue_url(QueueName=dead_letter_queue)["QueueUrl"]
+    )
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"]
+    )["Attributes"]
+    sources = sqs.list_dead_letter_source_queues(QueueUrl=url).get("queueUrls", [])
+    if len(sources) != 1:
+        raise RuntimeError(f"{url} must be the dead-letter queue of exactly one queue, not {len(sources)}")
+    destination = sqs.get_queue_attributes(QueueUrl=sources[0], AttributeNames=["QueueArn"])["Attributes"]
+    waiting = int(attributes["ApproximateNumberOfMessages"])
+    handle = sqs.start_message_move_task(
+        SourceArn=attributes["QueueArn"], DestinationArn=destination["QueueArn"]
+    )["TaskHandle"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        tasks = sqs.list_message_move_tasks(SourceArn=attributes["QueueArn"]).get("Results", [])
+        current = next(
+            (task for task in tasks if task.get("TaskHandle") == handle), tasks[0] if tasks else {}
+        )
+        if current.get("Status") in ("COMPLETED", "FAILED", "CANCELLED"):
+            if current["Status"] != "COMPLETED":
+                raise RuntimeError(f"redrive {current['Status']}: {current.get('FailureReason', '')}")
+            return RedriveResult(url, int(current.get("ApproximateNumberOfMessagesMoved", waiting)), handle)
+        time.sleep(0.5)
+    raise RuntimeError(f"redrive of {url} did not finish within {timeout_s:.0f} s")

@@ -208,3 +208,19 @@ def test_a_new_patient_reaches_the_matching_read_model(base_url: str) -> None:
     engine.dispose()
     assert row is not None, "the read model never saw the patient"
     assert row.data["first_name"] == "Lesemodell"
+
+
+def test_operators_can_redrive_dead_lettered_events_to_kafka(deployed: stack.StackInfo) -> None:
+    """An event that exhausted its retries (e.g. a broker outage of many hours) waits in the
+    bridge's DLQ; `localcloud redrive` sends it back through the bridge to Kafka."""
+    sample = Path(__file__).resolve().parents[2] / "events" / "kafka_bridge" / "sqs_batch.json"
+    body = json.loads(json.loads(sample.read_text())["Records"][0]["body"])
+    event_id = str(uuid.uuid4())
+    body["detail"]["envelope"]["eventId"] = event_id
+    dead_letter_url = deployed.outputs["KafkaBridgeDeadLetterQueueUrl"]
+    client("sqs").send_message(QueueUrl=dead_letter_url, MessageBody=json.dumps(body))
+
+    result = stack.redrive(dead_letter_url)
+    assert result.moved >= 1
+    events = consume_until("patient-events", lambda seen: event_id in seen, timeout_s=60)
+    assert event_id in events
