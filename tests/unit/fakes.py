@@ -126,6 +126,10 @@ class InMemoryOutbox:
             raise RuntimeError("simulated crash while writing the outbox")
         self._staged.append((key, envelope))
 
+    def add_many(self, events: Sequence[tuple[str, EventEnvelope]]) -> None:
+        for key, envelope in events:
+            self.add(key, envelope)
+
 
 def _blank(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if values is None else dict.fromkeys(values)

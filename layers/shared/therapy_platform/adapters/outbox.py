@@ -35,6 +35,22 @@ class SqlOutbox:
             )
         )
 
+    def add_many(self, events: Sequence[tuple[str, EventEnvelope]]) -> None:
+        """Many events in multi-row INSERTs (a national round writes tens of thousands)."""
+        rows = [
+            {
+                "event_id": envelope.event_id,
+                "event_type": envelope.event_type,
+                "aggregate_key": key,
+                "envelope": envelope.to_wire(),
+                "created_at": envelope.timestamp,
+                "attempts": 0,
+            }
+            for key, envelope in events
+        ]
+        for start in range(0, len(rows), 1000):
+            self._connection.execute(self._table.insert().values(rows[start : start + 1000]))
+
 
 class SqlOutboxBatch:
     def __init__(self, connection: Connection, schema: str, records: Sequence[OutboxRecord]) -> None:

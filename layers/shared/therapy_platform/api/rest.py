@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from therapy_platform.domain.errors import (
+    BadRequestError,
     ConflictError,
     DependencyUnavailableError,
     DomainError,
@@ -28,6 +29,7 @@ from therapy_platform.domain.errors import (
 
 STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     NotFoundError: HTTPStatus.NOT_FOUND,
+    BadRequestError: HTTPStatus.BAD_REQUEST,
     ConflictError: HTTPStatus.CONFLICT,
     InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
     DependencyUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,

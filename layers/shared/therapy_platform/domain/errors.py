@@ -24,6 +24,13 @@ class ConflictError(DomainError):
     code = "conflict"
 
 
+class BadRequestError(DomainError):
+    """The request contradicts what it refers to, e.g. a response that does not list exactly
+    the bundle's members (HTTP 400)."""
+
+    code = "bad_request"
+
+
 class InvalidInputError(DomainError):
     """Input passed the schema but breaks a business rule (HTTP 422)."""
 

@@ -16,6 +16,8 @@ class Outbox(Protocol):
 
     def add(self, key: str, envelope: EventEnvelope) -> None: ...
 
+    def add_many(self, events: Sequence[tuple[str, EventEnvelope]]) -> None: ...
+
 
 @dataclass(frozen=True)
 class OutboxRecord:
