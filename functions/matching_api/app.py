@@ -48,6 +48,7 @@ from therapy_platform.domain.matching.searches import (
 )
 from therapy_platform.logic import bundles as bundle_cases
 from therapy_platform.logic import searches as search_cases
+from therapy_platform.logic.matching_jobs import bundle_timings, matching_config
 from therapy_platform.settings import MatchingSettings
 
 logger = Logger(service="matching-service")
@@ -70,20 +71,11 @@ def settings() -> MatchingSettings:
 
 
 def config() -> MatchingConfig:
-    s = settings()
-    return MatchingConfig(
-        min_bundle_size=s.min_bundle_size,
-        max_bundle_size=s.max_bundle_size,
-        max_open_bundles_per_search=s.max_open_bundles_per_search,
-        cooling_days=s.cooling_days,
-    )
+    return matching_config(settings())
 
 
 def timings() -> bundle_cases.BundleTimings:
-    s = settings()
-    return bundle_cases.BundleTimings(
-        reminder_after_days=s.reminder_after_days, expire_after_days=s.expire_after_days
-    )
+    return bundle_timings(settings())
 
 
 def _created(body: object, location: str) -> Response[object]:

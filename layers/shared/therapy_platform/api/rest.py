@@ -36,7 +36,8 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
 }
 
 
-def error_response(status: HTTPStatus, code: str, message: str, **extra: Any) -> Response[dict[str, Any]]:
+def error_response(status: HTTPStatus, code: str, message: str, /, **extra: Any) -> Response[dict[str, Any]]:
+    # Positional-only: a domain error's details may well name a field `status` or `message`.
     return Response(
         status_code=int(status),
         content_type=content_types.APPLICATION_JSON,

@@ -7,6 +7,13 @@ from typing import Final
 
 from pydantic import BaseModel
 
+from therapy_platform.domain.matching.bundles import (
+    Bundle,
+    BundleSent,
+    CoolingPeriodStarted,
+    ResponseRecorded,
+)
+from therapy_platform.domain.matching.searches import PatientSearch, SearchStatusChanged
 from therapy_platform.domain.patients import Patient, PatientDeleted
 from therapy_platform.domain.therapists import Therapist
 
@@ -18,4 +25,12 @@ EVENT_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "therapist.updated": Therapist,
     "therapist.blocked": Therapist,
     "therapist.unblocked": Therapist,
+    "search.created": PatientSearch,
+    "search.updated": PatientSearch,
+    "search.status_changed": SearchStatusChanged,
+    "bundle.created": Bundle,
+    "bundle.sent": BundleSent,
+    "bundle.response_received": ResponseRecorded,
+    "bundle.expired": Bundle,
+    "cooling.period_started": CoolingPeriodStarted,
 }

@@ -339,3 +339,38 @@ def _upsert_row(
         unit_of_work(), draft, geocoder=geocoder, now=now, actor=actor, status=patch.status, reason=reason
     )
     return "created", event
+
+
+# The patient's status follows their search (domain.md, state machines).
+STATUS_BY_SEARCH_STATUS: Final[dict[str, PatientStatus]] = {
+    "active": PatientStatus.SEARCHING,
+    "paused": PatientStatus.OPEN,
+    "placed": PatientStatus.IN_THERAPY,
+    "cancelled": PatientStatus.SEARCH_CANCELLED,
+}
+
+
+def follow_search_status(
+    uow: PatientUnitOfWork, patient_id: uuid.UUID, search_status: str, *, geocoder: Geocoder, now: datetime
+) -> tuple[Patient, EventEnvelope | None] | None:
+    """`search.status_changed`: set the patient's status from the search's. A redelivery
+    changes nothing; an erased or unknown patient is left alone (None)."""
+    status = STATUS_BY_SEARCH_STATUS.get(search_status)
+    if status is None:
+        return None
+    with uow:
+        current = uow.patients.get(patient_id, for_update=True)
+        if current is None:
+            return None
+        if current.status is status:
+            return current, None
+        return _save_revision(
+            uow,
+            current,
+            validated(PatientDraft, current.profile()),
+            status,
+            geocoder=geocoder,
+            now=now,
+            actor="system:matching",
+            reason=f"search {search_status}",
+        )

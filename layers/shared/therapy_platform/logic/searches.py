@@ -214,7 +214,7 @@ def create_search(
             raise ConflictError(
                 f"patient {draft.patient_id} already has an unfinished search "
                 f"{existing['id']} ({existing['status']})",
-                details={"search_id": str(existing["id"]), "status": existing["status"]},
+                details={"search_id": str(existing["id"]), "search_status": existing["status"]},
             )
         search_id = uuid.uuid4()
         store.add_search(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 from therapy_platform.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError
@@ -385,3 +385,35 @@ def bulk_upsert(
         first_row_number=first_row_number,
         on_progress=on_progress,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Events from the matching service
+# ---------------------------------------------------------------------------------------------
+
+
+def apply_matching_cooling(
+    uow: TherapistUnitOfWork, therapist_id: uuid.UUID, until: date, *, cause: str, now: datetime
+) -> Outcome | None:
+    """`cooling.period_started`: the therapist answered (or ignored) a bundle, so no contact
+    before `until`. A later date staff set by hand stays (cooling only ever grows here); a
+    redelivery changes nothing. None when the therapist no longer exists."""
+    with uow:
+        current = uow.therapists.get_for_update(therapist_id)
+        if current is None:
+            return None
+        if current.next_contact_allowed_on is not None and current.next_contact_allowed_on >= until:
+            return Outcome(current)
+        updated = current.with_cooling_period(until, now=now)
+        event = _store_change(
+            uow,
+            current,
+            updated,
+            ["next_contact_allowed_on"],
+            action="set_cooling_period",
+            actor="system:matching",
+            now=now,
+            reason=f"cooling period after bundle {cause}",
+        )
+        uow.commit()
+    return Outcome(updated, (event,))

@@ -1,0 +1,259 @@
+"""The matching engine through the deployed local stack: patients and therapists registered
+through their APIs reach the matching read models, searches, a round on demand (dry run, then
+sent at once), bundle detail without names, responses with placement, repeat, conflict and
+alert; the patient service and the therapist service follow the events; Kafka carries them;
+two rounds invoked at the same moment never double-book a practice."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from cloud_support import consume_until
+from localcloud import postgres, stack
+
+pytestmark = pytest.mark.e2e
+
+STAFF = {"X-Staff-User": "e2e-matching@praxisvermittlung.example.de"}
+# Small towns far apart: each run picks one, so leftovers of earlier runs rarely compete.
+TOWNS = ["97070", "93047", "87435", "54290", "24103", "18055", "06108", "36037", "66111", "26122"]
+
+
+def _post(base_url: str, path: str, body: Any) -> requests.Response:
+    return requests.post(f"{base_url}{path}", json=body, headers=STAFF, timeout=60)
+
+
+def _eventually(probe: Callable[[], Any], timeout_s: float = 90, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+@pytest.fixture
+def region(base_url: str) -> Iterator[dict[str, Any]]:
+    postcode = random.choice(TOWNS)
+    made: dict[str, Any] = {"postcode": postcode, "searches": []}
+    yield made
+    for search_id in made["searches"]:  # leave nothing active for later runs
+        requests.patch(
+            f"{base_url}/api/v2/patient-searches/{search_id}",
+            json={"status": "cancelled"},
+            headers=STAFF,
+            timeout=30,
+        )
+
+
+def _therapist(base_url: str, postcode: str, **extra: Any) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    body = {
+        "first_name": "Jörg",
+        "last_name": f"Weißmann{tag}",
+        "postcode": postcode,
+        "email": f"praxis-{tag}@example.de",
+        "procedures": ["VT", "TP"],
+        "phone_windows": {"mon": ["08:00-09:00"]},
+        **extra,
+    }
+    response = _post(base_url, "/api/v2/therapists", body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _search(base_url: str, region: dict[str, Any], n: int) -> dict[str, Any]:
+    patient = _post(
+        base_url,
+        "/api/v2/patients",
+        {
+            "first_name": "Ümit",
+            "last_name": f"Özdemir{n}",
+            "postcode": region["postcode"],
+            "birth_date": "1988-04-02",
+            "gender": "male",
+            "symptoms": ["depression", "anxiety"],
+            "max_travel_km": 10,
+            "health_insurer": "AOK Bayern",
+        },
+    )
+    assert patient.status_code == 201, patient.text
+    patient_id = patient.json()["id"]
+
+    def create() -> requests.Response | None:
+        response = _post(base_url, "/api/v2/patient-searches", {"patient_id": patient_id})
+        return None if response.status_code == 404 else response  # the read model is a moment behind
+
+    created = _eventually(create)
+    assert created is not None and created.status_code == 201, created.text if created else "never known"
+    region["searches"].append(created.json()["id"])
+    return {"patient_id": patient_id, **created.json()}
+
+
+def _known_therapists(base_url: str, ids: list[str]) -> None:
+    def known() -> bool:
+        response = _post(base_url, "/api/v2/bundles/create", {"dry_run": True, "therapist_ids": ids})
+        return response.status_code == 200 and response.json()["therapists_considered"] >= len(ids)
+
+    assert _eventually(known), "therapists never reached the matching read model"
+
+
+def test_search_round_response_conflict_and_followers(base_url: str, region: dict[str, Any]) -> None:
+    first = _therapist(base_url, region["postcode"])
+    second = _therapist(base_url, region["postcode"])
+    searches = [_search(base_url, region, n) for n in range(3)]
+    again = _post(base_url, "/api/v2/patient-searches", {"patient_id": searches[0]["patient_id"]})
+    assert again.status_code == 409 and "unfinished search" in again.json()["message"]
+    therapist_ids = [first["id"], second["id"]]
+    _known_therapists(base_url, therapist_ids)
+
+    dry = _post(base_url, "/api/v2/bundles/create", {"dry_run": True, "therapist_ids": therapist_ids})
+    assert dry.status_code == 200 and dry.json()["round_id"] is None
+    assert {b["therapist_id"] for b in dry.json()["bundles"]} == set(therapist_ids)
+    nothing = requests.get(f"{base_url}/api/v2/bundles", params={"therapist_id": first["id"]}, timeout=30)
+    assert nothing.json()["total"] == 0
+
+    round_ = _post(
+        base_url, "/api/v2/bundles/create", {"therapist_ids": therapist_ids, "send_immediately": True}
+    )
+    assert round_.status_code == 201, round_.text
+    bundles = {b["therapist_id"]: b for b in round_.json()["bundles"]}
+    assert {b["status"] for b in bundles.values()} == {"sent"}
+    ours = {s["id"] for s in searches}
+    assert {m["search_id"] for m in bundles[first["id"]]["members"]} == ours
+
+    bundle_a = bundles[first["id"]]["bundle_id"]
+    detail = requests.get(f"{base_url}/api/v2/bundles/{bundle_a}", timeout=30)
+    assert detail.status_code == 200
+    assert "Özdemir" not in detail.text and "Ümit" not in detail.text  # data-minimised
+    summary = detail.json()["members"][0]["patient"]
+    assert (
+        summary["age"] >= 37
+        and summary["distance_band"] == "up to 5 km"
+        and summary["reference"].startswith("B")
+    )
+
+    target = searches[0]["id"]
+    outcomes = [
+        {"search_id": s["id"], "outcome": "accepted" if s["id"] == target else "rejected_capacity"}
+        for s in searches
+    ]
+    missing = requests.put(
+        f"{base_url}/api/v2/bundles/{bundle_a}/response",
+        json={"members": outcomes[:2]},
+        headers=STAFF,
+        timeout=30,
+    )
+    assert missing.status_code == 400 and missing.json()["missing"] == [searches[2]["id"]]
+    answered = requests.put(
+        f"{base_url}/api/v2/bundles/{bundle_a}/response",
+        json={"members": outcomes},
+        headers=STAFF,
+        timeout=30,
+    )
+    assert answered.status_code == 200, answered.text
+    body = answered.json()
+    assert body["bundle"]["response_type"] == "partial_acceptance"
+    assert [p["search_id"] for p in body["placements"]] == [target]
+    assert [w["therapist_id"] for w in body["withdrawals"]] == [second["id"]]
+    repeat = requests.put(
+        f"{base_url}/api/v2/bundles/{bundle_a}/response",
+        json={"members": outcomes},
+        headers=STAFF,
+        timeout=30,
+    )
+    assert repeat.status_code == 200 and repeat.json()["repeated"] is True
+    different = [{**o, "outcome": "rejected_other"} for o in outcomes]
+    assert (
+        requests.put(
+            f"{base_url}/api/v2/bundles/{bundle_a}/response",
+            json={"members": different},
+            headers=STAFF,
+            timeout=30,
+        ).status_code
+        == 409
+    )
+
+    bundle_b = bundles[second["id"]]["bundle_id"]
+    late = requests.put(
+        f"{base_url}/api/v2/bundles/{bundle_b}/response",
+        json={"members": outcomes},
+        headers=STAFF,
+        timeout=30,
+    )
+    assert late.status_code == 200 and [c["search_id"] for c in late.json()["conflicts"]] == [target]
+    alerts = requests.get(f"{base_url}/api/v2/alerts", timeout=30).json()
+    assert any(a["search_id"] == target and a["therapist_id"] == second["id"] for a in alerts)
+
+    # the patient service and the therapist service follow the events
+    patient = searches[0]["patient_id"]
+    in_therapy = _eventually(
+        lambda: (
+            requests.get(f"{base_url}/api/v2/patients/{patient}", headers=STAFF, timeout=30).json()["status"]
+            == "in_therapy"
+        )
+    )
+    assert in_therapy, "the patient service never saw search.status_changed"
+    cooled = _eventually(
+        lambda: requests.get(f"{base_url}/api/v2/therapists/{first['id']}/cooling-period", timeout=30).json()[
+            "in_cooling_period"
+        ]
+    )
+    assert cooled, "the therapist service never stored the cooling period"
+
+    def answered_on_kafka(seen: dict[str, dict[str, Any]]) -> bool:
+        return any(
+            m["envelope"]["eventType"] == "bundle.response_received" and m["key"] == bundle_a
+            for m in seen.values()
+        )
+
+    assert answered_on_kafka(consume_until("bundle-events", answered_on_kafka, timeout_s=120))
+
+
+def test_two_rounds_at_the_same_moment_never_double_book(
+    deployed: stack.StackInfo, base_url: str, region: dict[str, Any]
+) -> None:
+    shared = f"gemeinschaftspraxis-{uuid.uuid4().hex[:6]}@example.de"
+    therapists = [_therapist(base_url, region["postcode"], email=shared) for _ in range(2)]
+    therapists += [_therapist(base_url, region["postcode"]) for _ in range(3)]
+    for n in range(12):  # 12 searches x 3 open bundles: enough for four full bundles
+        _search(base_url, region, n)
+    ids = [t["id"] for t in therapists]
+    _known_therapists(base_url, ids)
+    event = {"therapist_ids": ids}
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda _: stack.invoke("BundleRoundFunction", event, info=deployed), range(2))
+        )
+    assert all(r.error is None for r in results), [r.payload for r in results]
+    assert sum(r.payload["bundles"] for r in results) == 4  # one per practice: the shared one counts once
+    engine = create_engine(postgres.admin_url())
+    try:
+        with engine.connect() as connection:
+            open_bundles = connection.execute(
+                text(
+                    "SELECT practice_key, count(*) FROM matching_service.bundles "
+                    "WHERE status IN ('draft','sent') AND therapist_id = ANY(:ids) GROUP BY practice_key"
+                ),
+                {"ids": [uuid.UUID(i) for i in ids]},
+            ).all()
+            per_search = connection.execute(
+                text(
+                    "SELECT max(n) FROM (SELECT count(*) AS n FROM matching_service.bundle_members m "
+                    "JOIN matching_service.bundles b ON b.id = m.bundle_id "
+                    "WHERE b.status IN ('draft','sent') AND m.search_id = ANY(:s) GROUP BY m.search_id) x"
+                ),
+                {"s": [uuid.UUID(s) for s in region["searches"]]},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert len(open_bundles) == 4 and all(count == 1 for _, count in open_bundles)
+    assert per_search <= 3  # the open-bundle limit
