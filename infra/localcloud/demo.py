@@ -15,6 +15,7 @@ from localcloud import kafka, smtp, stack
 from localcloud.paths import LOG_DIR, STATE_DIR
 
 SEED_FILE = STATE_DIR / "seed.json"
+STAFF = {"X-Staff-User": "demo@praxisvermittlung.example.de"}
 
 SEED_PATIENTS: list[dict[str, Any]] = [
     {
@@ -89,6 +90,33 @@ SEED_PATIENTS: list[dict[str, Any]] = [
         "symptoms": ["eating_disorder"],
         "group_only": True,
     },
+]
+
+
+def _waiting(first: str, last: str, gender: str, birth: str, postcode: str, **extra: Any) -> dict[str, Any]:
+    """A Berlin patient waiting for a place (the round below builds bundles for them)."""
+    return {
+        "salutation": {"female": "Frau", "male": "Herr"}.get(gender),
+        "gender": gender,
+        "first_name": first,
+        "last_name": last,
+        "birth_date": birth,
+        "postcode": postcode,
+        "city": "Berlin",
+        "health_insurer": extra.pop("health_insurer", "AOK Nordost"),
+        "symptoms": extra.pop("symptoms", ["depression", "anxiety"]),
+        "max_travel_km": 15,
+        **extra,
+    }
+
+
+# Berlin patients waiting near the two Berlin practices, so that a round has enough candidates.
+SEED_WAITING: list[dict[str, Any]] = [
+    _waiting("Björn", "Großmann", "male", "1969-08-09", "10437", symptoms=["burnout", "sleep"]),
+    _waiting("Zoë", "Lindemann", "female", "1996-02-17", "10405", health_insurer="Techniker Krankenkasse"),
+    _waiting("Jürgen", "Nußbaum", "male", "1958-12-01", "10115", previous_therapy=True),
+    _waiting("Chiara", "D'Angelo", "female", "2003-05-05", "10178", symptoms=["social_anxiety"]),
+    _waiting("Aylin", "Kaya", "diverse", "1990-09-30", "10119", languages=["de", "tr"]),
 ]
 
 
@@ -260,13 +288,55 @@ def _seed(base_url: str) -> tuple[dict[str, list[str]], bool]:
         seeded: dict[str, list[str]] = json.loads(SEED_FILE.read_text())
         first = seeded.get("patients", [None])[0] if isinstance(seeded, dict) else None
         if first and requests.get(f"{base_url}/api/v2/patients/{first}", timeout=30).status_code == 200:
+            if not seeded.get("waiting"):  # a seed from before the Berlin waiting patients existed
+                seeded["waiting"] = [_post(base_url, "patients", patient)["id"] for patient in SEED_WAITING]
+                seeded["patients"] += seeded["waiting"]
+                SEED_FILE.write_text(json.dumps(seeded))
             return seeded, False
     seeded = {
         "therapists": [_post(base_url, "therapists", therapist)["id"] for therapist in SEED_THERAPISTS],
         "patients": [_post(base_url, "patients", patient)["id"] for patient in SEED_PATIENTS],
+        "waiting": [_post(base_url, "patients", patient)["id"] for patient in SEED_WAITING],
     }
+    seeded["patients"] += seeded["waiting"]
     SEED_FILE.write_text(json.dumps(seeded))
     return seeded, True
+
+
+def _start_searches(base_url: str, patient_ids: list[str], timeout_s: float = 90) -> dict[str, int]:
+    """A search per seeded patient. The matching service learns of a new patient through events
+    (404 until then, so retry); 409 means the search exists from an earlier run."""
+    outcome = {"started": 0, "existing": 0, "not_ready": 0}
+    deadline = time.monotonic() + timeout_s
+    for patient_id in patient_ids:
+        while True:
+            response = requests.post(
+                f"{base_url}/api/v2/patient-searches",
+                json={"patient_id": patient_id},
+                headers=STAFF,
+                timeout=60,
+            )
+            if response.status_code != 404 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        if response.status_code == 201:
+            outcome["started"] += 1
+        elif response.status_code == 409:
+            outcome["existing"] += 1
+        else:
+            outcome["not_ready"] += 1
+    return outcome
+
+
+def _round(base_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A bundle round on demand, sent at once; then every bundle waiting for an answer."""
+    response = requests.post(
+        f"{base_url}/api/v2/bundles/create", json={"send_immediately": True}, headers=STAFF, timeout=120
+    )
+    if response.status_code != 201:
+        raise RuntimeError(f"POST /api/v2/bundles/create answered {response.status_code}: {response.text}")
+    sent = requests.get(f"{base_url}/api/v2/bundles", params={"status": "sent", "limit": "50"}, timeout=60)
+    return response.json(), sent.json()["items"]
 
 
 def _read_model_counts() -> dict[str, int]:
@@ -322,18 +392,24 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     info = stack.StackInfo.load()
     base_url = info.api_base_url
 
-    print("2/4  Checking health and seeding therapists and patients through the APIs", flush=True)
+    print("2/6  Checking health and seeding therapists and patients through the APIs", flush=True)
     health = requests.get(f"{base_url}/health", timeout=60)
     seeded, seeded_now = _seed(base_url)
     seed_ids = seeded["patients"]
 
-    print("3/4  Driving a request: POST a patient, GET it back", flush=True)
+    print("3/6  Driving a request: POST a patient, GET it back", flush=True)
     created = _post(base_url, "patients", DRIVE_PATIENT)
     read_back = requests.get(f"{base_url}/api/v2/patients/{created['id']}", timeout=30)
 
-    print("4/4  Waiting for the events on Kafka topic patient-events", flush=True)
+    print("4/6  Waiting for the events on Kafka topic patient-events", flush=True)
     expected = {created["id"], *(seed_ids if seeded_now else [])}
     events = _await_events(expected, timeout_s=90)
+
+    print("5/6  Starting a patient search for every seeded patient", flush=True)
+    searches = _start_searches(base_url, seed_ids)
+
+    print("6/6  Running a bundle round (POST /api/v2/bundles/create, sent at once)", flush=True)
+    round_result, open_bundles = _round(base_url)
 
     line = "-" * 78
     print(f"\n{line}\nTherapy matching platform - local stack summary\n{line}")
@@ -363,6 +439,21 @@ def run(up: Callable[..., dict[str, float]]) -> int:
         f"Read models      matching_service: {counts['patient_profiles']} patient and "
         f"{counts['therapist_profiles']} therapist profiles (fed by events)"
     )
+    print(
+        f"Searches         {searches['started']} started now, {searches['existing']} from earlier runs, "
+        f"{searches['not_ready']} not ready (e.g. address not located)"
+    )
+    made = round_result["bundles"]
+    print(
+        f"Bundle round     {len(made)} new bundles from {round_result['therapists_considered']} therapists "
+        f"and {round_result['searches_considered']} searches; {len(open_bundles)} bundles await an answer"
+    )
+    for bundle in open_bundles[:10]:
+        references = ", ".join(m["reference"] for m in bundle["members"])
+        print(
+            f"   {bundle['reference']:<6} to therapist {bundle['therapist_id']} by {bundle['channel']}: "
+            f"{len(bundle['members'])} patients ({references})"
+        )
     print(f"API docs         {base_url}/api/v2/docs  (OpenAPI: {base_url}/api/v2/openapi.json)")
     print(f"Mail (Maildir)   {smtp.maildir_path()}  ({len(smtp.read_messages())} messages)")
     print(f"Server logs      {LOG_DIR}")
@@ -370,7 +461,12 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     print("Invoke any fn    .venv/bin/localcloud invoke HealthFunction --event health_api/get_health.json")
     print("Stop everything  .venv/bin/localcloud down")
     print(line)
-    ok = health.status_code == 200 and read_back.status_code == 200 and expected <= set(events)
+    ok = (
+        health.status_code == 200
+        and read_back.status_code == 200
+        and expected <= set(events)
+        and len(open_bundles) > 0
+    )
     if not ok:
         print("DEMO FAILED: see the lines above and the logs.")
     return 0 if ok else 1
