@@ -50,6 +50,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"error": "validation_failed", "fields": problems}
     trigger = "schedule" if event.get("source") == "aws.events" else "operator"
     started = datetime.now(UTC)
+    phases: dict[str, float] = {}
     result = run_round(
         SqlMatchingUnitOfWork(default_engine()),
         request,
@@ -57,6 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         trigger=trigger,
         now=started,
         config=matching_config(settings()),
+        phases=phases,
     )
     published = 0
     if 0 < len(result.events) <= PUBLISH_NOW_LIMIT:
@@ -81,6 +83,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "events_written": len(result.events),
         "events_published_now": published,
         "seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
+        "phases": phases,
     }
     logger.info("bundle round finished", extra=summary)
     if round_result.dry_run:

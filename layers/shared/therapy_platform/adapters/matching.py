@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Float,
+    Text,
     and_,
     cast,
     exists,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from therapy_platform.adapters.bulk import bulk_insert
 from therapy_platform.adapters.matching_tables import (
     MATCHING_SCHEMA,
     bundle_members,
@@ -78,7 +80,6 @@ from therapy_platform.domain.matching.searches import (
 
 # Any constant works as long as every bundle-creating code path uses the same one.
 BUNDLE_CREATION_LOCK: Final = 7_270_001
-_CHUNK: Final = 1000  # rows per multi-row INSERT (well under PostgreSQL's 65,535 parameters)
 _OPEN = [s.value for s in OPEN_BUNDLE_STATUSES]
 # Degrees per km, conservative so a bounding box never cuts off a reachable patient.
 _DEG_LAT_PER_KM: Final = 1 / 110.5
@@ -105,16 +106,40 @@ _PATIENT_MATCH_FIELDS: Final = (
 )
 
 
-def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), _CHUNK):
-        yield rows[start : start + _CHUNK]
+# The therapist fields a round reads (not phone numbers, addresses, websites).
+_THERAPIST_MATCH_FIELDS: Final = (
+    "id",
+    "last_name",
+    "created_at",
+    "status",
+    "location",
+    "email",
+    "practice_key",
+    "title",
+    "gender",
+    "next_contact_allowed_on",
+    "procedures",
+    "languages",
+    "preferred_patient_gender",
+    "preferred_age_min",
+    "preferred_age_max",
+    "offers_group_therapy",
+    "group_only",
+    "working_hours",
+    "symptom_preferences",
+    "potentially_available",
+)
+
+
+def _subset(table: Any, fields: Sequence[str]) -> ColumnElement[Any]:
+    pairs: list[Any] = []
+    for name in fields:
+        pairs.extend([literal(name), table.c.data[name]])
+    return func.jsonb_build_object(*pairs)
 
 
 def _patient_match_data() -> ColumnElement[Any]:
-    pairs: list[Any] = []
-    for name in _PATIENT_MATCH_FIELDS:
-        pairs.extend([literal(name), patient_profiles.c.data[name]])
-    return func.jsonb_build_object(*pairs)
+    return _subset(patient_profiles, _PATIENT_MATCH_FIELDS)
 
 
 def _lat(table: Any) -> ColumnElement[float]:
@@ -422,7 +447,7 @@ class SqlMatchingStore:
         rows = self._connection.execute(
             select(
                 therapist_profiles.c.id,
-                therapist_profiles.c.data,
+                _subset(therapist_profiles, _THERAPIST_MATCH_FIELDS).label("data"),
                 therapist_profiles.c.source_timestamp,
                 therapist_cooling.c.next_contact_allowed_on,
                 therapist_cooling.c.set_at,
@@ -474,7 +499,8 @@ class SqlMatchingStore:
                 searches.c.id,
                 searches.c.patient_id,
                 searches.c.status,
-                searches.c.created_at,
+                # As text: datetime.fromisoformat is far faster than pg8000's strptime per row.
+                cast(searches.c.created_at, Text).label("created_at"),
                 searches.c.total_requested_contacts,
                 _patient_match_data().label("data"),
             )
@@ -494,7 +520,7 @@ class SqlMatchingStore:
                 id=row.id,
                 patient_id=row.patient_id,
                 status=row.status,
-                created_at=row.created_at,
+                created_at=datetime.fromisoformat(row.created_at),
                 contact_budget=row.total_requested_contacts,
                 contacts_used=used,
                 open_bundle_count=open_count,
@@ -524,15 +550,18 @@ class SqlMatchingStore:
     def _contacted_practices(
         self, patient_ids: Sequence[uuid.UUID], *, everything: bool
     ) -> dict[uuid.UUID, frozenset[str]]:
+        # string_agg, split here: pg8000 parses array columns character by character.
         statement = (
-            select(bundle_members.c.patient_id, func.array_agg(func.distinct(bundles.c.practice_key)))
+            select(
+                bundle_members.c.patient_id, func.string_agg(func.distinct(bundles.c.practice_key), "\x1e")
+            )
             .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
             .where(bundles.c.status != BundleStatus.DISCARDED)
             .group_by(bundle_members.c.patient_id)
         )
         if not everything:
             statement = statement.where(bundle_members.c.patient_id.in_(list(set(patient_ids))))
-        return {row[0]: frozenset(row[1]) for row in self._connection.execute(statement)}
+        return {row[0]: frozenset(row[1].split("\x1e")) for row in self._connection.execute(statement)}
 
     def _exclusion_ids(
         self, search_ids: Sequence[uuid.UUID], *, everything: bool
@@ -584,12 +613,10 @@ class SqlMatchingStore:
                     "skipped_filters": [f.value for f in plan.skipped_filters],
                 }
             )
-        numbers: dict[uuid.UUID, int] = {}
-        for chunk in _chunks(bundle_rows):
-            for returned in self._connection.execute(
-                insert(bundles).values(list(chunk)).returning(bundles.c.id, bundles.c.number)
-            ):
-                numbers[returned.id] = returned.number
+        numbers = {
+            returned.id: returned.number
+            for returned in bulk_insert(self._connection, bundles, bundle_rows, returning=("id", "number"))
+        }
         member_rows: list[dict[str, Any]] = []
         for plan, bundle_row in zip(planned, bundle_rows, strict=True):
             for member in plan.members:
@@ -603,15 +630,52 @@ class SqlMatchingStore:
                         "status": MemberStatus.PENDING.value,
                     }
                 )
-        for chunk in _chunks(member_rows):
-            self._connection.execute(insert(bundle_members).values(list(chunk)))
+        bulk_insert(self._connection, bundle_members, member_rows)
         members_by_bundle: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for member_row in member_rows:
             members_by_bundle[member_row["bundle_id"]].append(member_row)
+        # Built without validation: every value was made right here (a national round builds 20,000).
         stored = []
-        for bundle_row in bundle_rows:
-            full = {**bundle_row, "number": numbers[bundle_row["id"]]}
-            stored.append(_bundle_model(full, members_by_bundle[bundle_row["id"]], needs_follow_up=False))
+        for plan, bundle_row in zip(planned, bundle_rows, strict=True):
+            number = numbers[bundle_row["id"]]
+            members = [
+                BundleMember.model_construct(
+                    id=m["id"],
+                    search_id=m["search_id"],
+                    patient_id=m["patient_id"],
+                    position=m["position"],
+                    reference=member_reference(number, m["position"]),
+                    status=MemberStatus.PENDING,
+                    outcome=None,
+                    responded_at=None,
+                    notes=None,
+                    patient=None,
+                )
+                for m in members_by_bundle[bundle_row["id"]]
+            ]
+            stored.append(
+                Bundle.model_construct(
+                    **{
+                        **_BUNDLE_DEFAULTS,
+                        "id": bundle_row["id"],
+                        "number": number,
+                        "reference": bundle_reference(number),
+                        "therapist_id": plan.therapist_id,
+                        "practice_key": plan.practice_key,
+                        "kind": kind,
+                        "status": BundleStatus.DRAFT,
+                        "round_id": round_id,
+                        "created_at": now,
+                        "created_by": actor,
+                        "updated_at": now,
+                        "size": len(members),
+                        "applied_filters": list(plan.applied_filters),
+                        "skipped_filters": list(plan.skipped_filters),
+                        "needs_follow_up": False,
+                        "members": members,
+                    },
+                )
+            )
         return stored
 
     def bundle(
@@ -802,9 +866,7 @@ class SqlMatchingStore:
         ]
 
     def audit(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        rows = [dict(entry) for entry in entries]
-        for chunk in _chunks(rows):
-            self._connection.execute(insert(matching_audit_log).values(list(chunk)))
+        bulk_insert(self._connection, matching_audit_log, [dict(entry) for entry in entries])
 
     def audit_entries(self, entity_id: uuid.UUID) -> list[dict[str, Any]]:
         rows = self._connection.execute(
@@ -824,6 +886,9 @@ class SqlMatchingStore:
             )
         )
         return [{"id": row.id, "data": row.data} for row in rows]
+
+
+_BUNDLE_DEFAULTS: Final = {name: None for name in Bundle.model_fields}
 
 
 def _bounding_box(therapists: Sequence[TherapistCandidate]) -> tuple[float, float, float, float] | None:

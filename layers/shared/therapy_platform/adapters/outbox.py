@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, case, func, select, update
 
+from therapy_platform.adapters.bulk import bulk_insert
 from therapy_platform.adapters.database import transaction
 from therapy_platform.adapters.tables import outbox_table
 from therapy_platform.domain.events import BusMessage, EventEnvelope
@@ -48,8 +49,7 @@ class SqlOutbox:
             }
             for key, envelope in events
         ]
-        for start in range(0, len(rows), 1000):
-            self._connection.execute(self._table.insert().values(rows[start : start + 1000]))
+        bulk_insert(self._connection, self._table, rows)
 
 
 class SqlOutboxBatch:

@@ -10,7 +10,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Final
 
 from therapy_platform.domain.geo import Location, LocationPrecision, TravelMode
 from therapy_platform.domain.matching.models import (
@@ -19,21 +20,41 @@ from therapy_platform.domain.matching.models import (
     TherapistGenderWish,
     solo_practice_key,
 )
-from therapy_platform.domain.schedule import windows_in_minutes
+from therapy_platform.domain.schedule import Weekday, parse_window
 from therapy_platform.domain.therapy import Gender, TherapyProcedure
 
 Profile = Mapping[str, Any]
+# Dictionary lookups instead of Enum(value) calls: a national round converts half a million values.
+_WEEKDAYS: Final = {day.value: day for day in Weekday}
+_GENDERS: Final = {gender.value: gender for gender in Gender}
 
 
 def location_of(profile: Profile) -> Location:
     raw = profile.get("location") or {}
-    if raw.get("latitude") is None or raw.get("longitude") is None:
+    latitude, longitude = raw.get("latitude"), raw.get("longitude")
+    if latitude is None or longitude is None:
         return Location.unknown()
-    return Location(
-        latitude=float(raw["latitude"]),
-        longitude=float(raw["longitude"]),
-        precision=LocationPrecision(raw.get("precision") or LocationPrecision.POSTCODE),
+    return _location(float(latitude), float(longitude), raw.get("precision") or LocationPrecision.POSTCODE)
+
+
+@lru_cache(maxsize=65_536)
+def _location(latitude: float, longitude: float, precision: str) -> Location:
+    # Most records sit on a postcode centroid, so one Location per distinct point serves many;
+    # validated by the producer, so constructed without validation (a national round saves seconds).
+    return Location.model_construct(
+        latitude=latitude, longitude=longitude, precision=LocationPrecision(precision)
     )
+
+
+@lru_cache(maxsize=4096)
+def _frozen(values: tuple[str, ...]) -> frozenset[str]:
+    """Shared frozensets for the few distinct language / symptom lists."""
+    return frozenset(values)
+
+
+@lru_cache(maxsize=64)
+def _procedures(values: tuple[str, ...]) -> frozenset[TherapyProcedure]:
+    return frozenset(TherapyProcedure(p) for p in values)
 
 
 def _date(value: Any) -> date | None:
@@ -46,17 +67,25 @@ def _datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def _schedule(raw: Mapping[str, list[str]] | None) -> dict[Any, tuple[tuple[int, int], ...]]:
+def _schedule(raw: Mapping[str, list[str]] | None) -> Mapping[Any, tuple[tuple[int, int], ...]]:
+    """A stored weekly schedule as minutes. The producer validated it; here each day's list of
+    window strings is parsed once per distinct list (they repeat a lot across 100,000 records)."""
     if not raw:
         return {}
-    return {day: tuple(windows) for day, windows in windows_in_minutes(raw).items()}
+    parsed = {}
+    for day, windows in raw.items():
+        if windows:
+            parsed[_WEEKDAYS[day]] = _day_windows(tuple(windows))
+    return parsed
+
+
+@lru_cache(maxsize=65_536)
+def _day_windows(windows: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    return tuple(sorted(parse_window(window) for window in windows))
 
 
 def _gender(value: Any) -> Gender:
-    try:
-        return Gender(value)
-    except ValueError:
-        return Gender.UNSPECIFIED
+    return _GENDERS.get(value, Gender.UNSPECIFIED)
 
 
 @dataclass(frozen=True)
@@ -90,15 +119,15 @@ def therapist_candidate(profile: Profile, state: TherapistState = TherapistState
         gender=_gender(profile.get("gender")),
         next_contact_allowed_on=cooling,
         has_open_bundle=state.has_open_bundle,
-        procedures=frozenset(TherapyProcedure(p) for p in profile.get("procedures") or ()),
-        languages=frozenset(profile.get("languages") or ("de",)),
+        procedures=_procedures(tuple(profile.get("procedures") or ())),
+        languages=_frozen(tuple(profile.get("languages") or ("de",))),
         preferred_patient_gender=_gender(preferred_gender) if preferred_gender else None,
         preferred_age_min=profile.get("preferred_age_min"),
         preferred_age_max=profile.get("preferred_age_max"),
         offers_group_therapy=bool(profile.get("offers_group_therapy")),
         group_only=bool(profile.get("group_only")),
         working_hours=_schedule(profile.get("working_hours")),
-        symptom_preferences=frozenset(profile.get("symptom_preferences") or ()),
+        symptom_preferences=_frozen(tuple(profile.get("symptom_preferences") or ())),
         potentially_available=bool(profile.get("potentially_available")),
     )
 
@@ -121,7 +150,7 @@ class SearchState:
 def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
     wish = patient.get("preferred_therapist_gender") or TherapistGenderWish.ANY
     shared = patient.get("shared_language_required")
-    languages = frozenset(patient.get("languages") or ("de",))
+    languages = _frozen(tuple(patient.get("languages") or ("de",)))
     if shared is None:
         shared = patient.get("needs_shared_language")
     if shared is None:
@@ -135,9 +164,7 @@ def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
         birth_date=_date(patient.get("birth_date")),
         gender=_gender(patient.get("gender")),
         preferred_therapist_gender=str(wish),
-        therapy_procedures=frozenset(
-            TherapyProcedure(p) for p in (patient.get("therapy_procedures") or list(TherapyProcedure))
-        ),
+        therapy_procedures=_procedures(tuple(patient.get("therapy_procedures") or list(TherapyProcedure))),
         languages=languages,
         needs_shared_language=bool(shared),
         open_to_group_therapy=bool(patient.get("open_to_group_therapy")),
@@ -145,7 +172,7 @@ def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
         max_travel_km=float(patient.get("max_travel_km") or 25),
         travel_mode=TravelMode(patient.get("travel_mode") or TravelMode.TRANSIT),
         availability=_schedule(patient.get("availability")),
-        symptoms=frozenset(patient.get("symptoms") or ()),
+        symptoms=_frozen(tuple(patient.get("symptoms") or ())),
         patient_excluded_therapist_ids=frozenset(
             uuid.UUID(str(t)) for t in patient.get("excluded_therapist_ids") or ()
         ),

@@ -1,0 +1,334 @@
+"""A whole bundle round against PostgreSQL at national scale: read, match, write, events.
+
+For each size (10 %, 25 %, 50 %, 100 % of 35,000 therapists in about 20,000 practices and
+100,000 active searches) the script seeds a separate database (`platform_bench`) with the
+matching service's own tables exactly as production holds them (read-model payloads,
+searches, historic and open bundles, cooling periods, exclusions), then runs the round use
+case (`logic.bundles.run_round`, the code `BundleRoundFunction` runs) in a fresh subprocess
+and reports wall time per phase and the subprocess's peak memory (max RSS). At full size it
+also times a one-region round (postcode prefix 10, Berlin) before the national one.
+
+    .venv/bin/python benchmarks/matching_national.py [--fractions 0.1 0.25 0.5 1.0]
+
+Prints the figures and writes benchmarks/results/matching_national.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in ("infra", "infra/migrations", "layers/shared", "benchmarks"):
+    sys.path.insert(0, str(ROOT / extra))
+
+from datagen import DataGenerator  # noqa: E402
+from sqlalchemy import Engine, create_engine, insert, text  # noqa: E402
+
+from localcloud import postgres  # noqa: E402
+from therapy_platform.adapters.matching_tables import (  # noqa: E402
+    bundle_members,
+    bundles,
+    patient_profiles,
+    search_exclusions,
+    searches,
+    therapist_profiles,
+)
+from therapy_platform.adapters.postcodes import postcode_directory  # noqa: E402
+
+DATABASE = "platform_bench_matching"
+RESULTS = ROOT / "benchmarks" / "results" / "matching_national.json"
+THERAPISTS, PRACTICES, SEARCHES = 35_000, 20_000, 100_000
+NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday, the scheduled round's hour
+TODAY = date(2026, 11, 23)
+
+
+def _chunks(rows: list[dict[str, Any]], size: int = 2000) -> Any:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _engine() -> Engine:
+    return create_engine(postgres.admin_url(DATABASE))
+
+
+def create_database() -> None:
+    from runner import upgrade
+
+    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+    server.dispose()
+    engine = _engine()
+    upgrade(engine)
+    engine.dispose()
+
+
+def seed(fraction: float) -> dict[str, int]:
+    """Fill the matching tables for `fraction` of the national size; returns row counts."""
+    generator = DataGenerator(seed=7)
+    directory = postcode_directory()
+    therapist_count = int(THERAPISTS * fraction)
+    search_count = int(SEARCHES * fraction)
+    engine = _engine()
+    therapist_rows: list[dict[str, Any]] = []
+    practice_of: list[str] = []
+    open_bundle_practices: dict[str, uuid.UUID] = {}
+    for n, draft in enumerate(generator.therapists(therapist_count, practices=int(PRACTICES * fraction))):
+        state = generator.therapist_state(TODAY)
+        therapist_id = uuid.UUID(int=n + 1)
+        location = directory.centroid(draft["postcode"])
+        practice = (draft["email"] or f"therapist:{therapist_id}").lower()
+        practice_of.append(practice)
+        data = {
+            **draft,
+            "id": str(therapist_id),
+            "city": None,
+            "fax": None,
+            "website": None,
+            "directory_id": None,
+            "status": state["status"],
+            "block_reason": "Beschwerde" if state["status"] == "blocked" else None,
+            "next_contact_allowed_on": state["next_contact_allowed_on"],
+            "staff_edited_fields": [],
+            "location": location.model_dump(mode="json"),
+            "location_flagged": not location.is_known,
+            "practice_key": draft["email"].lower() if draft["email"] else None,
+            "created_at": (NOW - timedelta(days=3000 - n % 3000)).isoformat(),
+            "updated_at": (NOW - timedelta(days=2)).isoformat(),
+        }
+        if state["has_open_bundle"] and practice not in open_bundle_practices:
+            open_bundle_practices[practice] = therapist_id
+        therapist_rows.append(_profile_row(therapist_id, data))
+    patient_rows: list[dict[str, Any]] = []
+    search_rows: list[dict[str, Any]] = []
+    exclusion_rows: list[dict[str, Any]] = []
+    wanted_open: list[tuple[uuid.UUID, uuid.UUID, int]] = []
+    history: list[tuple[uuid.UUID, uuid.UUID, list[int]]] = []
+    for n, draft in enumerate(generator.patients(search_count, TODAY)):
+        state = generator.search_state(TODAY, therapist_count=therapist_count)
+        patient_id, search_id = uuid.UUID(int=10**9 + n), uuid.UUID(int=2 * 10**9 + n)
+        location = directory.centroid(draft["postcode"])
+        data = {
+            **draft,
+            "id": str(patient_id),
+            "city": None,
+            "phone": None,
+            "insurance_type": "statutory",
+            "needs_shared_language": state["needs_shared_language"],
+            "shared_language_required": state["needs_shared_language"]
+            if state["needs_shared_language"] is not None
+            else "de" not in draft["languages"],
+            "excluded_therapist_ids": [],
+            "notes": None,
+            "status": "searching",
+            "location": location.model_dump(mode="json"),
+            "location_flagged": not location.is_known,
+            "created_at": state["created_at"],
+            "updated_at": state["created_at"],
+        }
+        patient_rows.append(_profile_row(patient_id, data))
+        search_rows.append(
+            {
+                "id": search_id,
+                "patient_id": patient_id,
+                "status": {"paused": "paused", "placed": "placed"}.get(state["status"], "active"),
+                "created_at": datetime.fromisoformat(state["created_at"]),
+                "updated_at": NOW - timedelta(days=1),
+                "total_requested_contacts": state["total_requested_contacts"],
+            }
+        )
+        for index in state["excluded_therapist_indexes"]:
+            exclusion_rows.append(
+                {
+                    "search_id": search_id,
+                    "therapist_id": uuid.UUID(int=index + 1),
+                    "reason": "bad experience",
+                    "excluded_at": NOW,
+                    "excluded_by": "bench",
+                }
+            )
+        if state["open_bundle_count"]:
+            wanted_open.append((search_id, patient_id, state["open_bundle_count"]))
+        if state["contacted_therapist_indexes"]:
+            history.append((search_id, patient_id, state["contacted_therapist_indexes"]))
+    bundle_rows, member_rows = _bundles(open_bundle_practices, wanted_open, history, practice_of)
+    with engine.begin() as connection:
+        for table, rows in (
+            (therapist_profiles, therapist_rows),
+            (patient_profiles, patient_rows),
+            (searches, search_rows),
+            (search_exclusions, exclusion_rows),
+            (bundles, bundle_rows),
+            (bundle_members, member_rows),
+        ):
+            for chunk in _chunks(rows):
+                connection.execute(insert(table).values(chunk))
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+    return {
+        "therapists": len(therapist_rows),
+        "practices": len(set(practice_of)),
+        "searches": len(search_rows),
+        "existing_bundles": len(bundle_rows),
+        "existing_members": len(member_rows),
+    }
+
+
+def _profile_row(entity_id: uuid.UUID, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": entity_id,
+        "data": data,
+        "source_event_id": uuid.uuid4(),
+        "source_timestamp": NOW - timedelta(days=1),
+        "updated_at": NOW - timedelta(days=1),
+    }
+
+
+def _bundles(
+    open_practices: dict[str, uuid.UUID],
+    wanted_open: list[tuple[uuid.UUID, uuid.UUID, int]],
+    history: list[tuple[uuid.UUID, uuid.UUID, list[int]]],
+    practice_of: list[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Open (sent) bundles of the practices that have one, filled with searches that have open
+    bundles; answered bundles carrying the searches' earlier contacts."""
+    bundle_rows: list[dict[str, Any]] = []
+    member_rows: list[dict[str, Any]] = []
+
+    def bundle(therapist_id: uuid.UUID, practice: str, status: str) -> dict[str, Any]:
+        row = {
+            "id": uuid.uuid4(),
+            "therapist_id": therapist_id,
+            "practice_key": practice,
+            "kind": "round",
+            "status": status,
+            "created_at": NOW - timedelta(days=5),
+            "created_by": "bench",
+            "updated_at": NOW - timedelta(days=5),
+            "sent_at": NOW - timedelta(days=5),
+            "applied_filters": [],
+            "skipped_filters": [],
+        }
+        bundle_rows.append(row)
+        return row
+
+    open_rows = [bundle(t, p, "sent") for p, t in open_practices.items()]
+    fill = {row["id"]: 0 for row in open_rows}
+    cursor = 0
+    for search_id, patient_id, count in wanted_open:
+        for _ in range(count):
+            if not open_rows:
+                break
+            row = open_rows[cursor % len(open_rows)]
+            cursor += 1
+            if fill[row["id"]] >= 6:
+                continue
+            fill[row["id"]] += 1
+            member_rows.append(_member(row["id"], search_id, patient_id, fill[row["id"]], "pending"))
+    answered: dict[str, dict[str, Any]] = {}
+    answered_fill: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for search_id, patient_id, indexes in history:
+        for index in indexes:
+            practice = practice_of[index]
+            current = answered.get(practice)
+            if current is None or len(answered_fill[current["id"]]) >= 6:
+                current = answered[practice] = bundle(uuid.UUID(int=index + 1), practice, "answered")
+                answered_fill[current["id"]] = set()
+            row = current
+            if search_id in answered_fill[row["id"]]:
+                continue
+            answered_fill[row["id"]].add(search_id)
+            member_rows.append(
+                _member(row["id"], search_id, patient_id, len(answered_fill[row["id"]]), "rejected")
+            )
+    return bundle_rows, member_rows
+
+
+def _member(
+    bundle_id: uuid.UUID, search_id: uuid.UUID, patient_id: uuid.UUID, position: int, status: str
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "bundle_id": bundle_id,
+        "search_id": search_id,
+        "patient_id": patient_id,
+        "position": position,
+        "status": status,
+    }
+
+
+CHILD = """
+import json, resource, sys, time
+sys.path[:0] = {paths!r}
+from sqlalchemy import create_engine
+from therapy_platform.adapters.matching import SqlMatchingUnitOfWork
+from therapy_platform.domain.matching.bundles import RoundRequest
+from therapy_platform.logic.bundles import run_round
+from datetime import datetime
+engine = create_engine({url!r})
+phases = {{}}
+started = time.perf_counter()
+request = RoundRequest.model_validate({request!r})
+result = run_round(SqlMatchingUnitOfWork(engine), request, actor="system:bench", trigger="operator",
+                   now=datetime.fromisoformat({now!r}), phases=phases)
+wall = time.perf_counter() - started
+print(json.dumps({{"wall_s": round(wall, 3), "phases": phases, "bundles": len(result.value.bundles),
+    "members": sum(len(b.members) for b in result.value.bundles), "events": len(result.events),
+    "therapists_read": result.value.therapists_considered, "searches_read": result.value.searches_considered,
+    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}))
+"""
+
+
+def measure(request: dict[str, Any]) -> dict[str, Any]:
+    paths = [str(ROOT / p) for p in ("layers/shared",)]
+    code = CHILD.format(paths=paths, url=postgres.admin_url(DATABASE), request=request, now=NOW.isoformat())
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
+    args = parser.parse_args()
+    if not postgres.is_healthy():
+        postgres.start()
+    runs: list[dict[str, Any]] = []
+    for fraction in args.fractions:
+        create_database()
+        started = time.perf_counter()
+        counts = seed(fraction)
+        seeded_s = round(time.perf_counter() - started, 1)
+        run: dict[str, Any] = {"fraction": fraction, "data": counts, "seed_s": seeded_s}
+        if fraction == 1.0:
+            run["region_10"] = measure({"postcode_prefix": "10"})
+            print(f"region 10 (Berlin): {run['region_10']}", flush=True)
+        run["national"] = measure({})
+        runs.append(run)
+        print(f"{int(fraction * 100):>3} %  {counts}  national: {run['national']}", flush=True)
+    report = {
+        "benchmark": "matching_national",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": 2, "python": platform.python_version()},
+        "targets": {"national_wall_s": 30, "national_peak_rss_mb": 1536, "region_wall_s": 1},
+        "runs": runs,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
