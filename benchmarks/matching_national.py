@@ -270,12 +270,13 @@ def _member(
 CHILD = """
 import json, resource, sys, time
 sys.path[:0] = {paths!r}
-from sqlalchemy import create_engine
+
 from therapy_platform.adapters.matching import SqlMatchingUnitOfWork
 from therapy_platform.domain.matching.bundles import RoundRequest
 from therapy_platform.logic.bundles import run_round
 from datetime import datetime
-engine = create_engine({url!r})
+from therapy_platform.adapters.database import make_engine
+engine = make_engine({url!r})
 phases = {{}}
 started = time.perf_counter()
 request = RoundRequest.model_validate({request!r})

@@ -7,6 +7,7 @@ export SAM_CLI_TELEMETRY=0 PYTHONDONTWRITEBYTECODE=1
 bin=.venv/bin
 
 infra/scripts/install.sh
+infra/scripts/install_chromium.sh
 
 echo "== ruff";              $bin/ruff check .
 echo "== mypy";              $bin/mypy

@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from matching_world import NOW, World, reset_matching
 from sqlalchemy import Engine, create_engine, text
 
+from matching_world import NOW, World, reset_matching
 from therapy_platform.domain.errors import BadRequestError, ConflictError, InvalidInputError, NotFoundError
 from therapy_platform.domain.matching.bundles import (
     BundleQuery,

@@ -6,13 +6,14 @@ invocation at a time per environment, and RDS Proxy pools connections in front o
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, create_engine, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from therapy_platform.domain.errors import DependencyUnavailableError
@@ -54,7 +55,7 @@ def make_engine(url: URL | str, *, use_ssl: bool = False, pool_size: int = 1) ->
     connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S}
     if use_ssl:
         connect_args["ssl_context"] = ssl.create_default_context()
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
@@ -62,6 +63,16 @@ def make_engine(url: URL | str, *, use_ssl: bool = False, pool_size: int = 1) ->
         pool_recycle=300,
         connect_args=connect_args,
     )
+    event.listen(engine, "connect", _no_delay)
+    return engine
+
+
+def _no_delay(dbapi_connection: Any, _record: Any) -> None:
+    """pg8000 leaves Nagle's algorithm on: a statement with a large parameter (a bulk insert, an
+    email body) then waits ~40 ms for the server's delayed ACK. Send small writes at once."""
+    sock = getattr(dbapi_connection, "_usock", None)
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 @cache

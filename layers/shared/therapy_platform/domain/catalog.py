@@ -7,6 +7,7 @@ from typing import Final
 
 from pydantic import BaseModel
 
+from therapy_platform.domain.emails import EmailEvent
 from therapy_platform.domain.matching.bundles import (
     Bundle,
     BundleSent,
@@ -33,4 +34,7 @@ EVENT_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "bundle.response_received": ResponseRecorded,
     "bundle.expired": Bundle,
     "cooling.period_started": CoolingPeriodStarted,
+    "email.queued": EmailEvent,
+    "email.sent": EmailEvent,
+    "email.failed": EmailEvent,
 }

@@ -1,0 +1,266 @@
+"""Mail adapters: the MIME message, SMTP (against an in-process aiosmtpd server), SES (stubbed
+client and moto), the SQS email queue (moto)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+import boto3
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from botocore.exceptions import ClientError, EndpointConnectionError
+from moto import mock_aws
+
+from communication_fakes import ADDRESSING
+from therapy_platform.adapters.email_queue import EmailQueueError, SqsEmailQueue
+from therapy_platform.adapters.mail import SesTransport, SmtpTransport, mime_message, transport_from_settings
+from therapy_platform.domain.emails import Email, EmailKind, OutgoingEmail, RecipientType
+from therapy_platform.mail_settings import MailSettings
+from therapy_platform.ports.communication import DeliveryError
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def _email(recipient: str = "praxis@example.org", **changes: object) -> Email:
+    values: dict[str, object] = {
+        "kind": EmailKind.BUNDLE_INQUIRY,
+        "recipient": recipient,
+        "recipient_name": "Dr. Jörg Müller",
+        "recipient_type": RecipientType.THERAPIST,
+        "subject": "Anfrage Therapieplatz: 3 Personen suchen einen Platz (Ref: B77)",
+        "html": "<p>Sehr geehrter Herr Dr. Müller, Grüße</p>",
+        "text": "Sehr geehrter Herr Dr. Müller,\n\nMit freundlichen Grüßen\n",
+        "bundle_reference": "B77",
+    }
+    outgoing = OutgoingEmail.model_validate({**values, **changes})
+    return Email.draft(outgoing, ADDRESSING, now=NOW).queued(NOW)
+
+
+def _parsed(message: EmailMessage) -> EmailMessage:
+    parsed = message_from_bytes(message.as_bytes(), policy=default_policy)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_mime_message_has_both_parts_and_the_reply_headers() -> None:
+    email = _email()
+    parsed = _parsed(mime_message(email))
+    # A long Message-ID is folded onto its own line, as RFC 5322 allows; readers unfold it.
+    assert parsed["Message-ID"].strip() == f"<B77.{email.id}@antwort.vermittlung.test>"
+    assert parsed["Reply-To"] == "antwort+B77@antwort.vermittlung.test"
+    assert parsed["Subject"] == email.subject
+    assert parsed["To"] == '"Dr. Jörg Müller" <praxis@example.org>'
+    assert parsed["X-Email-Id"] == str(email.id) and parsed["X-Bundle-Reference"] == "B77"
+    assert parsed["Auto-Submitted"] is None
+    text = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    assert text is not None and html is not None
+    assert "Mit freundlichen Grüßen" in text.get_content()
+    assert "Grüße" in html.get_content()
+    # On the wire the non-ASCII parts are encoded, so any server takes the message.
+    assert mime_message(email).as_bytes().isascii()
+
+
+def test_staff_alerts_are_marked_auto_generated() -> None:
+    alert = _email(
+        kind=EmailKind.STAFF_SEND_FAILED_ALERT, recipient_type=RecipientType.STAFF, bundle_reference=None
+    )
+    parsed = _parsed(mime_message(alert))
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed["Reply-To"] == "antwort@antwort.vermittlung.test"
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+class _Handler:
+    """Refuses `unknown@...` for good (550) and `busy@...` for now (451); keeps the rest."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("unknown@"):
+            return "550 5.1.1 User unknown"
+        if address.startswith("busy@"):
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        content = envelope.original_content or b""
+        self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), content))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[_Handler, int]]:
+    handler = _Handler()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def test_smtp_delivers_with_the_envelope_sender_and_reuses_the_connection(
+    smtp_server: tuple[_Handler, int],
+) -> None:
+    handler, port = smtp_server
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5)
+    first, second = _email(), _email("zweite@example.org")
+    assert transport.send(first) is None
+    assert transport.send(second) is None
+    transport.close()
+    assert [(sender, recipients) for sender, recipients, _ in handler.messages] == [
+        ("team@vermittlung.test", ["praxis@example.org"]),
+        ("team@vermittlung.test", ["zweite@example.org"]),
+    ]
+    parsed = message_from_bytes(handler.messages[0][2], policy=default_policy)
+    assert parsed["Message-ID"].strip() == first.message_id
+
+
+def test_smtp_classifies_refusals(smtp_server: tuple[_Handler, int]) -> None:
+    _, port = smtp_server
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5)
+    with pytest.raises(DeliveryError) as refused:
+        transport.send(_email("unknown@example.org"))
+    assert refused.value.permanent and "550" in str(refused.value)
+    with pytest.raises(DeliveryError) as busy:
+        transport.send(_email("busy@example.org"))
+    assert not busy.value.permanent and "451" in str(busy.value)
+    # The connection survives a refused recipient.
+    transport.send(_email())
+    transport.close()
+
+
+def test_smtp_unreachable_is_transient() -> None:
+    transport = SmtpTransport("127.0.0.1", _free_port(), timeout_seconds=2)
+    with pytest.raises(DeliveryError) as error:
+        transport.send(_email())
+    assert not error.value.permanent and "unreachable" in str(error.value)
+
+
+def test_smtp_reconnects_when_the_server_dropped_an_idle_connection(
+    smtp_server: tuple[_Handler, int],
+) -> None:
+    handler, port = smtp_server
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5)
+    transport.send(_email())
+    assert transport._client is not None
+    transport._client.sock.close()  # type: ignore[union-attr]  # the server hung up meanwhile
+    transport.send(_email())
+    transport.close()
+    assert len(handler.messages) == 2
+
+
+# --------------------------------------------------------------------------- SES
+
+
+class _StubSes:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.requests: list[dict[str, Any]] = []
+
+    def send_email(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        if self.error:
+            raise self.error
+        return {"MessageId": "0100018c-ses"}
+
+
+def _client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "nope"}}, "SendEmail")
+
+
+def test_ses_sends_the_raw_message_with_reply_to_and_configuration_set() -> None:
+    client = _StubSes()
+    email = _email()
+    assert SesTransport(client, configuration_set="platform").send(email) == "0100018c-ses"
+    request = client.requests[0]
+    assert request["Destination"] == {"ToAddresses": ["praxis@example.org"]}
+    assert request["ReplyToAddresses"] == ["antwort+B77@antwort.vermittlung.test"]
+    assert request["ConfigurationSetName"] == "platform"
+    assert email.message_id.encode() in request["Content"]["Raw"]["Data"]
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (_client_error("MessageRejected"), True),
+        (_client_error("MailFromDomainNotVerifiedException"), True),
+        (_client_error("TooManyRequestsException"), False),
+        (_client_error("SendingPausedException"), False),
+        (EndpointConnectionError(endpoint_url="https://email.eu-central-1.amazonaws.com"), False),
+    ],
+)
+def test_ses_errors_are_classified(error: Exception, permanent: bool) -> None:
+    with pytest.raises(DeliveryError) as raised:
+        SesTransport(_StubSes(error)).send(_email())
+    assert raised.value.permanent is permanent
+
+
+def test_ses_through_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    with mock_aws():
+        client = boto3.client("sesv2", region_name="eu-central-1")
+        client.create_email_identity(EmailIdentity="vermittlung.test")
+        message_id = SesTransport(client).send(_email())
+        assert message_id
+
+
+def test_the_transport_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    base = {"MAIL_FROM": "team@vermittlung.test", "REPLY_DOMAIN": "antwort.vermittlung.test"}
+    assert isinstance(transport_from_settings(MailSettings.model_validate(base)), SmtpTransport)
+    ses = MailSettings.model_validate({**base, "MAIL_TRANSPORT": "ses"})
+    assert isinstance(transport_from_settings(ses), SesTransport)
+
+
+# --------------------------------------------------------------------------- SQS queue
+
+
+def test_sqs_queue_sends_one_message_per_email_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-central-1")
+        url = sqs.create_queue(QueueName="emails")["QueueUrl"]
+        ids = [uuid.uuid4() for _ in range(23)]
+        SqsEmailQueue(sqs, url).enqueue(ids)
+        bodies: list[str] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                break
+            bodies.extend(message["Body"] for message in batch)
+            for message in batch:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        assert sorted(json.loads(body)["email_id"] for body in bodies) == sorted(map(str, ids))
+
+
+def test_sqs_queue_names_what_it_could_not_send() -> None:
+    class Refusing:
+        def send_message_batch(self, **request: Any) -> dict[str, Any]:
+            return {"Successful": [], "Failed": [{"Id": "1", "Code": "x", "SenderFault": False}]}
+
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    with pytest.raises(EmailQueueError) as error:
+        SqsEmailQueue(Refusing(), "https://sqs/emails").enqueue(ids)
+    assert str(ids[1]) in str(error.value) and str(ids[0]) not in str(error.value)
