@@ -3,7 +3,10 @@
 Used by the benchmarks (and later by the matching engine's national-scale benchmark):
 - `therapists(n, practices=...)`: therapist drafts grouped into practices (shared email),
   mixes of procedures, genders, titles, languages, age preferences, group offers, phone windows;
-- `patients(n)`: patient drafts with symptoms, procedures, availability, travel limits.
+- `patients(n)`: patient drafts with symptoms, procedures, availability, travel limits;
+- `therapist_state(today)`, `search_state(today, ...)`: the operational side matching reads
+  (status, cooling dates, open bundles, waiting time, contact budgets, exclusions, practices
+  contacted before), kept apart from the drafts so the drafts stay valid API input.
 Postcodes are drawn from the shipped table weighted towards cities (postcodes sharing a
 2-digit region), never from the 94 unlocatable placeholders unless asked.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from therapy_platform.adapters.postcodes import postcode_directory
@@ -251,6 +254,65 @@ class DataGenerator:
             "availability": {day: [self._window(8, 20, 4)] for day in self.random.sample(WEEKDAYS, 3)},
         }
 
-    def patients(self, count: int) -> Iterator[dict[str, Any]]:
+    def patients(self, count: int, today: date | None = None) -> Iterator[dict[str, Any]]:
         for _ in range(count):
-            yield self.patient()
+            yield self.patient(today)
+
+    # ------------------------------------------------------------ operational state (matching)
+
+    def therapist_state(self, today: date) -> dict[str, Any]:
+        """Status, cooling and open bundle of one therapist on `today`: 3 % blocked or inactive,
+        about 18 % answered a bundle in the last 28 days (in cooling), 6 % have a draft or sent
+        bundle waiting for an answer."""
+        roll = self.random.random()
+        status = "blocked" if roll < 0.01 else "inactive" if roll < 0.03 else "active"
+        cooling = self.random.random()
+        if cooling < 0.18:
+            next_contact: date | None = today + timedelta(days=self.random.randint(1, 28))
+        elif cooling < 0.45:
+            next_contact = today - timedelta(days=self.random.randint(0, 400))  # cooling over
+        else:
+            next_contact = None
+        return {
+            "status": status,
+            "next_contact_allowed_on": next_contact.isoformat() if next_contact else None,
+            "has_open_bundle": self.random.random() < 0.06,
+        }
+
+    def search_state(self, today: date, *, therapist_count: int) -> dict[str, Any]:
+        """One search of a patient on `today`: waiting up to 18 months (recent searches more
+        common), 94 % active, a contact budget of 3 to 12 partly used, 0 to 3 open bundles,
+        1 to 3 practices contacted before when contacts were used, rarely (2 %) a therapist
+        excluded; therapists as indexes into the generated therapists, so a caller can map
+        them to its own ids and practice keys.
+        `needs_shared_language` is the patient's override of the derived language rule
+        (None: derived), set for 4 % who want therapy in their other language."""
+        waited_days = min(540, int(self.random.expovariate(1 / 120)))
+        created = datetime(today.year, today.month, today.day, 7, tzinfo=UTC) - timedelta(
+            days=waited_days, minutes=self.random.randint(1, 24 * 60 - 1)
+        )
+        roll = self.random.random()
+        status = "active" if roll < 0.94 else "paused" if roll < 0.97 else "placed"
+        budget = self.random.choice([3, 6, 6, 6, 9, 12])
+        used = min(budget, int(self.random.expovariate(1 / 2))) if waited_days > 14 else 0
+        open_bundles = self.random.choice([0, 0, 0, 0, 1, 1, 2, 3]) if waited_days > 7 else 0
+        contacted = (
+            [self.random.randrange(therapist_count) for _ in range(self.random.randint(1, 3))]
+            if used and therapist_count
+            else []
+        )
+        excluded = (
+            [self.random.randrange(therapist_count)]
+            if therapist_count and self.random.random() < 0.02
+            else []
+        )
+        return {
+            "created_at": created.isoformat(),
+            "status": status,
+            "total_requested_contacts": budget,
+            "contacts_used": used,
+            "open_bundle_count": open_bundles,
+            "needs_shared_language": True if self.random.random() < 0.04 else None,
+            "excluded_therapist_indexes": excluded,
+            "contacted_therapist_indexes": contacted,
+        }

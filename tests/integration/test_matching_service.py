@@ -143,6 +143,10 @@ def test_round_builds_one_bundle_per_practice_longest_waiting_first(world: World
     searches = {w: world.search(waited_days=w) for w in waits}
     dry = round_now(world, dry_run=True)
     assert dry.round_id is None and len(dry.bundles) == 1
+    assert not dry.pairs_explained and dry.pairs == []  # an unlimited round does not explain its pairs
+    limited = round_now(world, dry_run=True, therapist_ids=[therapist.id])
+    assert limited.pairs_explained and not limited.pairs_truncated
+    assert {p.search_id for p in limited.pairs} == {s.id for s in searches.values()}
     assert bundle_cases.list_bundles(world.uow(), BundleQuery(), now=NOW)[1] == 0
     result = round_now(world)
     [bundle] = result.bundles

@@ -8,8 +8,8 @@ from collections import Counter
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from matching_strategies import TODAY, worlds
 
+from matching_strategies import TODAY, worlds
 from therapy_platform.domain.matching import (
     DEFAULT_CONFIG,
     Reason,

@@ -95,6 +95,18 @@ class InMemoryTherapistRepository:
             key=lambda t: (t.created_at, t.id),
         )
 
+    def find_by_name(self, *, first_name: str, last_name: str, postcode: str) -> Sequence[Therapist]:
+        return sorted(
+            (
+                t
+                for t in self._all()
+                if t.first_name.casefold() == first_name.strip().casefold()
+                and t.last_name.casefold() == last_name.strip().casefold()
+                and t.postcode == postcode
+            ),
+            key=lambda t: (t.created_at, t.id),
+        )
+
 
 class InMemoryTherapistAuditLog:
     def __init__(self, staged: list[TherapistAuditEntry]) -> None:

@@ -89,3 +89,9 @@ class MatchingSettings(EnvModel):
     reminder_after_days: int = Field(default=7, ge=1, le=60, alias="REMINDER_AFTER_DAYS")
     expire_after_days: int = Field(default=14, ge=1, le=120, alias="EXPIRE_AFTER_DAYS")
     send_round_immediately: bool = Field(default=False, alias="SEND_ROUND_IMMEDIATELY")
+
+
+class RawStoreSettings(EnvModel):
+    """The S3 bucket holding raw directory answers (written by the scraper, read by the import)."""
+
+    bucket: str = Field(alias="RAW_BUCKET", min_length=3)

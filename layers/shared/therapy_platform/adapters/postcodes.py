@@ -89,6 +89,11 @@ class PostcodeDirectory:
     def postcodes(self, *, locatable_only: bool = False) -> list[str]:
         return sorted(code for code, point in self._centroids.items() if point or not locatable_only)
 
+    def centroids_with_prefix(self, prefix: str) -> list[tuple[float, float]]:
+        """Centroids of the locatable postcodes starting with `prefix` (the directory scraper
+        tiles a 2-digit region with them)."""
+        return [point for code, point in sorted(self._centroids.items()) if point and code.startswith(prefix)]
+
     def is_locatable(self, postcode: str) -> bool:
         return self._centroids.get(postcode) is not None
 

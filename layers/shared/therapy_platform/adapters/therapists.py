@@ -141,6 +141,28 @@ class SqlTherapistRepository:
         wanted = last_name.strip().casefold()
         return [therapist for therapist in map(_from_row, rows) if therapist.last_name.casefold() == wanted]
 
+    def find_by_name(self, *, first_name: str, last_name: str, postcode: str) -> Sequence[Therapist]:
+        # Few therapists share a postcode (the postcode index narrows); names compare case-folded
+        # in Python, like find_by_contact. Only the names are read first: an import asks this for
+        # every new entry, and whole records are built only for the (rare) matches.
+        first, last = first_name.strip().casefold(), last_name.strip().casefold()
+        names = self._connection.execute(
+            select(therapists.c.id, therapists.c.first_name, therapists.c.last_name).where(
+                therapists.c.postcode == postcode
+            )
+        )
+        ids = [
+            row.id for row in names if row.first_name.casefold() == first and row.last_name.casefold() == last
+        ]
+        if not ids:
+            return []
+        rows = self._connection.execute(
+            select(therapists)
+            .where(therapists.c.id.in_(ids))
+            .order_by(therapists.c.created_at, therapists.c.id)
+        ).mappings()
+        return [_from_row(row) for row in rows]
+
 
 class SqlTherapistAuditLog:
     def __init__(self, connection: Connection) -> None:

@@ -79,7 +79,7 @@ def geodesic_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return metres / 1000.0
 
 
-_MEAN_EARTH_RADIUS_KM = 6371.0088
+MEAN_EARTH_RADIUS_KM: Final = 6371.0088
 # A sphere of the mean radius is within 0.56 % of the ellipsoid for any pair of points; with
 # this margin a spherical distance decides clear cases exactly as the geodesic would.
 _SPHERE_MARGIN = 0.0075
@@ -89,7 +89,7 @@ def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     phi1, phi2 = math.radians(lat1), math.radians(lat2)
     half_dphi, half_dlambda = (phi2 - phi1) / 2, math.radians(lon2 - lon1) / 2
     h = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
-    return 2 * _MEAN_EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+    return 2 * MEAN_EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 def distance_km(a: Location, b: Location) -> float:
@@ -190,6 +190,15 @@ def estimate_travel(a: Location, b: Location, mode: TravelMode) -> TravelEstimat
     return TravelEstimate(mode=mode, km=round(km, 2), minutes=estimate_minutes(km, mode))
 
 
+def spherical_reach_limits(max_km: float, *, has_minutes: bool) -> tuple[float, float]:
+    """The spherical (mean-radius sphere) distances by which `within_reach` decides without the
+    geodesic: beyond the first a pair is out of reach, below the second (-inf with a minutes
+    limit, which always needs the geodesic) in reach. Bulk matching screens pairs with these."""
+    out_above = max_km * (1 + _SPHERE_MARGIN) + 1e-9
+    in_below = -math.inf if has_minutes else max_km * (1 - _SPHERE_MARGIN) - 1e-9
+    return out_above, in_below
+
+
 def within_reach(
     patient_location: Location,
     therapist_location: Location,
@@ -215,9 +224,10 @@ def within_reach(
     # Matching runs this for many pairs: a spherical distance (50x cheaper) settles every pair
     # that is not within 0.75 % of the radius; only those borderline pairs need the geodesic.
     rough = _haversine_km(a.latitude, a.longitude, b.latitude, b.longitude)
-    if rough > max_km * (1 + _SPHERE_MARGIN) + 1e-9:
+    out_above, in_below = spherical_reach_limits(max_km, has_minutes=max_minutes is not None)
+    if rough > out_above:
         return False
-    if max_minutes is None and rough < max_km * (1 - _SPHERE_MARGIN) - 1e-9:
+    if rough < in_below:
         return True
     km = geodesic_km(a.latitude, a.longitude, b.latitude, b.longitude)
     if km > max_km:

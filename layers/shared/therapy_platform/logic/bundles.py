@@ -73,6 +73,7 @@ class BundleTimings:
 
 
 DEFAULT_TIMINGS: Final = BundleTimings()
+MAX_EXPLAINED_PAIRS: Final = 5_000  # keeps a dry run's answer well under the 6 MB Lambda response limit
 
 
 # ------------------------------------------------------------------ helpers
@@ -251,7 +252,11 @@ def run_round(
             therapist_ids=request.therapist_ids, postcode_prefix=request.postcode_prefix
         )
         clock.lap("read")
-        plan = plan_round(therapists, searches, today, config, explain=request.dry_run)
+        # Explaining every pair of a national round would be tens of millions of decisions: only
+        # rounds limited to therapists or a region explain theirs.
+        limited = request.therapist_ids is not None or request.postcode_prefix is not None
+        explain = request.dry_run and limited
+        plan = plan_round(therapists, searches, today, config, explain=explain)
         clock.lap("plan")
         result = RoundResult(
             run_date=today,
@@ -264,7 +269,9 @@ def run_round(
             searches_left_out=[
                 LeftOutSearch(search_id=d.search_id, reason=d.reason) for d in plan.searches_left_out
             ],
-            pairs=_pairs(plan.pairs),
+            pairs=_pairs(plan.pairs[:MAX_EXPLAINED_PAIRS]),
+            pairs_explained=explain,
+            pairs_truncated=len(plan.pairs) > MAX_EXPLAINED_PAIRS,
             therapists_considered=len(therapists),
             searches_considered=len(searches),
         )

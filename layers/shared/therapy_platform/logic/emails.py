@@ -123,6 +123,28 @@ def _offer(
     return True
 
 
+def stage_email(
+    uow: CommunicationUnitOfWork, outgoing: OutgoingEmail, addressing: Addressing, *, now: datetime
+) -> tuple[Email, bool]:
+    """`queue_email` inside the caller's open unit of work, for use cases that change more than
+    the email (an event's effects commit together): stores the queued email and its
+    `email.queued` event; the caller commits, then hands the emails to `offer_emails`. Returns
+    the existing email and False when one with the same idempotency key was stored before."""
+    return _store_queued(uow, outgoing, addressing, now)
+
+
+def offer_emails(
+    unit_of_work: Callable[[], CommunicationUnitOfWork],
+    queue: EmailQueue,
+    emails: Sequence[Email],
+    *,
+    now: datetime,
+) -> bool:
+    """Put committed queued emails on the queue. False if the queue refused: the sweeper
+    offers them again."""
+    return _offer(unit_of_work, queue, emails, now)
+
+
 @dataclass(frozen=True)
 class QueueResult:
     email: Email

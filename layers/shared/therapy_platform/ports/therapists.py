@@ -32,6 +32,10 @@ class TherapistRepository(Protocol):
         """Therapists with this email (case-insensitive), last name (case-insensitive) and postcode."""
         ...
 
+    def find_by_name(self, *, first_name: str, last_name: str, postcode: str) -> Sequence[Therapist]:
+        """Therapists with this first and last name (case-insensitive) and postcode."""
+        ...
+
 
 class TherapistAuditLog(Protocol):
     def add(self, entry: TherapistAuditEntry) -> None: ...

@@ -297,7 +297,11 @@ class RoundResult(BaseModel):
     bundles: list[ProposedBundle]
     therapists_left_out: list[LeftOutTherapist]
     searches_left_out: list[LeftOutSearch]
-    pairs: list[PairReason] = Field(default_factory=list)  # dry runs: why each candidate was left out
+    # Dry runs limited to therapists or a region: why each candidate was left out (at most
+    # MAX_EXPLAINED_PAIRS; `pairs_truncated` says when more were left out than listed).
+    pairs: list[PairReason] = Field(default_factory=list)
+    pairs_explained: bool = False
+    pairs_truncated: bool = False
     therapists_considered: int
     searches_considered: int
     skipped_by_concurrency: int = 0

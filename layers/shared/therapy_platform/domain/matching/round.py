@@ -3,19 +3,45 @@
 `plan_round` is deterministic: inputs are grouped and sorted by id before anything is decided,
 so the same therapists, searches, configuration and date give the same plan in any input order.
 
-Speed: pairs are not formed all against all. Practices are bucketed on a latitude/longitude
-grid; each search looks only at the cells its own travel radius can reach, and the hard
-constraints (distance last) run on those pairs only.
+Speed (a national round: 35,000 therapists, 100,000 searches, some 22 million pairs that
+the grid brings together, in about 7 s; see benchmarks/matching_round.py): pairs are not
+formed all against all. Practices are numbered in latitude/longitude grid order, so each
+search looks only at the runs of practices in the cells its travel radius can reach. The
+hard constraints but distance are bit masks over that numbering (`compact.PracticeIndex`),
+distance is screened by chord length (`compact.ReachScreen`, exact geodesic only near the
+limit), NumPy expands the passing runs into pairs when it is installed (`bulk`; the pure
+search `_find_candidates` gives the same answers and serves `explain`), and progressive
+filtering asks each soft preference only what the bundle depends on (`compact.choose_members`).
+Every shortcut gives the answers of the rules in `rules.py`;
+tests/unit/test_matching_round_reference.py compares whole plans with a straightforward
+implementation of them.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import compress, repeat
+from operator import itemgetter
+from typing import Any
 
+try:  # NumPy finds the candidate pairs of a national round in a fraction of the time
+    from therapy_platform.domain.matching import bulk
+except ImportError:  # pragma: no cover - the pure-Python search below gives the same answers
+    bulk = None  # type: ignore[assignment]
+from therapy_platform.domain.matching.compact import (
+    Candidates,
+    PracticeIndex,
+    ReachScreen,
+    SearchTable,
+    choose_members,
+    soft_filters_by_position,
+    unit_vector,
+)
 from therapy_platform.domain.matching.models import (
     DEFAULT_CONFIG,
     MatchingConfig,
@@ -37,11 +63,7 @@ from therapy_platform.domain.matching.rules import (
     waiting_order,
 )
 
-_CELL_LAT_DEG = 0.2  # about 22 km
-_CELL_LON_DEG = 0.3  # about 21 km at 51 degrees north
-_KM_PER_DEG_LAT_MIN = 110.5  # a degree of latitude is at least this long anywhere
-_KM_PER_DEG_LON_EQUATOR = 111.33
-_REACH_MARGIN = 1.01  # the grid only preselects; the exact distance check follows
+USE_NUMPY = True  # tests switch it off to compare both candidate searches
 
 
 @dataclass(frozen=True)
@@ -90,36 +112,6 @@ class RoundPlan:
     pairs: tuple[PairDecision, ...]  # empty unless explain=True; pairs out of grid reach omitted
 
 
-class _Grid:
-    def __init__(self, practices: Sequence[Practice]) -> None:
-        self._cells: dict[tuple[int, int], list[int]] = {}
-        for index, practice in enumerate(practices):
-            location = practice.owner.location
-            assert location.latitude is not None and location.longitude is not None  # eligible: known
-            self._cells.setdefault(self._cell(location.latitude, location.longitude), []).append(index)
-
-    @staticmethod
-    def _cell(latitude: float, longitude: float) -> tuple[int, int]:
-        return math.floor(latitude / _CELL_LAT_DEG), math.floor(longitude / _CELL_LON_DEG)
-
-    def near(self, latitude: float, longitude: float, radius_km: float) -> list[int]:
-        """Indexes of practices in every cell a circle of `radius_km` may touch (a superset)."""
-        radius_km = radius_km * _REACH_MARGIN + 0.1
-        dlat = radius_km / _KM_PER_DEG_LAT_MIN
-        widest = min(89.0, max(abs(latitude - dlat), abs(latitude + dlat)))
-        dlon = radius_km / (_KM_PER_DEG_LON_EQUATOR * math.cos(math.radians(widest)))
-        row_low, col_low = self._cell(latitude - dlat, longitude - min(dlon, 180.0))
-        row_high, col_high = self._cell(latitude + dlat, longitude + min(dlon, 180.0))
-        found: list[int] = []
-        cells = self._cells
-        for row in range(row_low, row_high + 1):
-            for col in range(col_low, col_high + 1):
-                bucket = cells.get((row, col))
-                if bucket:
-                    found.extend(bucket)
-        return found
-
-
 def plan_round(
     therapists: Iterable[TherapistCandidate],
     searches: Iterable[SearchCandidate],
@@ -154,84 +146,84 @@ def plan_round(
             eligible.append(search)
         else:
             searches_left_out[search.id] = ineligible
+    # Searches and patients as small integers (what the rules key by id, keyed alike).
+    first_with_id: dict[uuid.UUID, int] = {}
+    search_key = [first_with_id.setdefault(search.id, position) for position, search in enumerate(eligible)]
+    patient_codes: dict[uuid.UUID, int] = {}
+    patient_key = [patient_codes.setdefault(search.patient_id, len(patient_codes)) for search in eligible]
 
     pairs: list[PairDecision] = []
-    candidates: list[list[SearchCandidate]] = [[] for _ in practices]
-    matched_somewhere: set[uuid.UUID] = set()
-    failed_other_than_distance: set[uuid.UUID] = set()
-    grid = _Grid(practices)
-    for search in eligible:  # in waiting order, so every candidate list is in waiting order too
-        latitude, longitude = search.location.latitude, search.location.longitude
-        assert latitude is not None and longitude is not None  # eligible: known location
-        for index in grid.near(latitude, longitude, search.max_travel_km):
-            failure = hard_constraint_failure(practices[index], search, today)
-            if failure is None:
-                candidates[index].append(search)
-                matched_somewhere.add(search.id)
-            else:
-                if failure is not Reason.OUT_OF_REACH:
-                    failed_other_than_distance.add(search.id)
-                if explain:
-                    pairs.append(PairDecision(practices[index].owner.id, search.id, failure))
+    index = PracticeIndex(practices)
+    table = SearchTable(eligible, today)
+    if explain or bulk is None or not USE_NUMPY:
+        candidates = _find_candidates(index, table, search_key, pairs if explain else None)
+    else:
+        candidates = bulk.find_candidates(index, table, search_key)
 
-    slots = {search.id: remaining_slots(search, config) for search in eligible}
-    order = sorted(
-        range(len(practices)),
-        key=lambda i: (not practices[i].owner.potentially_available, len(candidates[i]), practices[i].key),
+    slots = [remaining_slots(search, config) for search in eligible]  # by search key
+    open_slot = bytearray(slots[key] > 0 for key in search_key)  # by position
+    positions_of_key: dict[int, list[int]] = {}
+    for position, key in enumerate(search_key):
+        positions_of_key.setdefault(key, []).append(position)
+    patient_searches = Counter(patient_key)
+    shares_patient = (
+        bytes(patient_searches[key] > 1 for key in patient_key)
+        if len(patient_searches) < len(patient_key)
+        else None
     )
+    in_a_bundle = bytearray(len(eligible))
     bundles: list[PlannedBundle] = []
-    in_a_bundle: set[uuid.UUID] = set()
-    for index in order:
-        practice = practices[index]
+    by_slot = index.practices
+    order = sorted(
+        range(index.size),
+        key=lambda s: (not by_slot[s].owner.potentially_available, len(candidates[s]), by_slot[s].key),
+    )
+    for slot in order:
+        practice = by_slot[slot]
         owner_id = practice.owner.id
-        available: list[SearchCandidate] = []
-        patients: set[uuid.UUID] = set()
-        for search in candidates[index]:
-            reason: Reason | None
-            if slots[search.id] <= 0:
-                reason = Reason.SEARCH_LIMIT_REACHED
-            elif search.patient_id in patients:
-                reason = Reason.PATIENT_ALREADY_IN_BUNDLE
-            else:
-                reason = None
-                available.append(search)
-                patients.add(search.patient_id)
-            if reason is not None and explain:
-                pairs.append(PairDecision(owner_id, search.id, reason))
-        if len(available) < config.min_bundle_size:
+        filters = soft_filters_by_position(practice.owner, table, config, learned)
+        if explain:
+            chosen_or_none = _explained_members(
+                practice, candidates[slot], eligible, slots, search_key, patient_key, filters, config, pairs
+            )
+        else:
+            chosen_or_none = choose_members(
+                _available(candidates[slot], open_slot, patient_key, shares_patient),
+                filters,
+                config.min_bundle_size,
+                config.max_bundle_size,
+            )
+        if chosen_or_none is None:
             therapists_left_out.append(TherapistDecision(owner_id, Reason.TOO_FEW_CANDIDATES))
             continue
-        filtered = progressive_filter(
-            available, soft_filters_for(practice.owner, config, today, learned), config.min_bundle_size
-        )
-        chosen = filtered.kept[: config.max_bundle_size]
-        for search in chosen:
-            slots[search.id] -= 1
-            in_a_bundle.add(search.id)
+        chosen, applied, skipped = chosen_or_none
+        for position in chosen:
+            key = search_key[position]
+            slots[key] -= 1
+            in_a_bundle[key] = 1
+            if slots[key] <= 0:
+                for same in positions_of_key[key]:
+                    open_slot[same] = 0
         bundles.append(
             PlannedBundle(
                 therapist_id=owner_id,
                 practice_key=practice.key,
                 members=tuple(
-                    PlannedMember(search.id, search.patient_id, position)
-                    for position, search in enumerate(chosen, start=1)
+                    PlannedMember(eligible[p].id, eligible[p].patient_id, number)
+                    for number, p in enumerate(chosen, start=1)
                 ),
-                applied_filters=filtered.applied,
-                skipped_filters=filtered.skipped,
+                applied_filters=applied,
+                skipped_filters=skipped,
             )
         )
-        if explain:
-            for sid, name in filtered.dropped:
-                pairs.append(PairDecision(owner_id, sid, Reason.SOFT_FILTER, name))
-            for search in filtered.kept[len(chosen) :]:
-                pairs.append(PairDecision(owner_id, search.id, Reason.BUNDLE_FULL))
 
-    for search in eligible:
-        if search.id in in_a_bundle:
+    for position, search in enumerate(eligible):
+        key = search_key[position]
+        if in_a_bundle[key]:
             continue
-        if search.id in matched_somewhere:
+        if candidates.matched_somewhere[key]:
             searches_left_out[search.id] = Reason.NOT_CHOSEN
-        elif search.id in failed_other_than_distance:
+        elif candidates.failed_other_than_distance[key]:
             searches_left_out[search.id] = Reason.NO_MATCHING_THERAPIST
         else:
             searches_left_out[search.id] = Reason.NO_THERAPIST_IN_REACH
@@ -244,6 +236,187 @@ def plan_round(
         ),
         pairs=tuple(pairs),
     )
+
+
+def _on_search(
+    predicate: Callable[[int], Any], position_of: dict[int, int]
+) -> Callable[[SearchCandidate], bool]:
+    return lambda search: bool(predicate(position_of[id(search)]))
+
+
+def _available(
+    candidates: list[int], open_slot: bytearray, patient_key: Sequence[int], shares_patient: bytes | None
+) -> Iterator[int]:
+    """The candidates that may still enter a bundle (slots left, one search per patient), as
+    the rule walks them: a search without slots is passed over before its patient counts."""
+    with_slots = compress(candidates, map(open_slot.__getitem__, candidates))
+    if shares_patient is None:  # no patient has two searches in this round
+        return with_slots
+    return _one_per_patient(with_slots, patient_key, shares_patient)
+
+
+def _one_per_patient(
+    positions: Iterator[int], patient_key: Sequence[int], shares_patient: bytes
+) -> Iterator[int]:
+    patients: set[int] = set()
+    for position in positions:
+        if shares_patient[position]:
+            patient = patient_key[position]
+            if patient in patients:
+                continue
+            patients.add(patient)
+        yield position
+
+
+def _explained_members(
+    practice: Practice,
+    candidates: list[int],
+    eligible: Sequence[SearchCandidate],
+    slots: Sequence[int],
+    search_key: Sequence[int],
+    patient_key: Sequence[int],
+    filters: Sequence[tuple[SoftFilter, Callable[[int], Any]]],
+    config: MatchingConfig,
+    pairs: list[PairDecision],
+) -> tuple[list[int], tuple[SoftFilter, ...], tuple[SoftFilter, ...]] | None:
+    """The members of one practice's bundle as the rules decide them, every search left out
+    added to `pairs` with its reason (None: too few candidates)."""
+    owner_id = practice.owner.id
+    available: list[int] = []
+    patients: set[int] = set()
+    for position in candidates:
+        reason: Reason | None
+        if slots[search_key[position]] <= 0:
+            reason = Reason.SEARCH_LIMIT_REACHED
+        elif patient_key[position] in patients:
+            reason = Reason.PATIENT_ALREADY_IN_BUNDLE
+        else:
+            reason = None
+            available.append(position)
+            patients.add(patient_key[position])
+        if reason is not None:
+            pairs.append(PairDecision(owner_id, eligible[position].id, reason))
+    if len(available) < config.min_bundle_size:
+        return None
+    # The rule itself, over the same (fast) predicates, for the full account of drops.
+    position_of = {id(eligible[p]): p for p in available}
+    outcome = progressive_filter(
+        [eligible[p] for p in available],
+        [(name, _on_search(predicate, position_of)) for name, predicate in filters],
+        config.min_bundle_size,
+    )
+    chosen = [position_of[id(search)] for search in outcome.kept[: config.max_bundle_size]]
+    for sid, name in outcome.dropped:
+        pairs.append(PairDecision(owner_id, sid, Reason.SOFT_FILTER, name))
+    for search in outcome.kept[len(chosen) :]:
+        pairs.append(PairDecision(owner_id, search.id, Reason.BUNDLE_FULL))
+    return chosen, outcome.applied, outcome.skipped
+
+
+_BITS_TO_BYTES = bytes.maketrans(b"01", b"\x00\x01")
+
+
+def _find_candidates(
+    index: PracticeIndex, table: SearchTable, search_key: Sequence[int], pairs: list[PairDecision] | None
+) -> Candidates:
+    """Every (practice, search) pair the grid brings together, decided as
+    `hard_constraint_failure` decides it: the masks of `index` for every rule but distance,
+    then the chord screen (and `in_reach` near the limit) for what passes. With `pairs`, every
+    pair that fails is added with its reason, in the order the grid visits them.
+
+    The inner loops run in C (map, compress, math.dist): a national round has some ten
+    million pairs that pass every rule but distance."""
+    searches = table.searches
+    candidates = Candidates(index.size, len(searches))
+    matched, failed_other = candidates.matched_somewhere, candidates.failed_other_than_distance
+    points = index.points
+    by_slot = index.practices
+    append_to = candidates.__getitem__
+    for position, search in enumerate(searches):  # waiting order: every candidate list is too
+        latitude, longitude = search.location.latitude, search.location.longitude
+        assert latitude is not None and longitude is not None  # eligible: known location
+        runs = index.runs(latitude, longitude, search.max_travel_km)
+        if not runs:
+            continue
+        age = table.ages[position]
+        here = unit_vector(latitude, longitude)
+        if pairs is not None:
+            passed, broke = _explain(index, search, age, runs, here, pairs, candidates, position)
+            matched[search_key[position]] |= passed
+            failed_other[search_key[position]] |= broke
+            continue
+        passing = index.passing(search, age)
+        screen = ReachScreen(search)
+        surely_in, surely_out = screen.surely_in.__gt__, screen.surely_out.__ge__
+        found = 0
+        for start, end in runs:
+            everyone = (1 << (end - start)) - 1
+            bits = (passing >> start) & everyone
+            if bits != everyone:
+                failed_other[search_key[position]] = 1
+            if not bits:
+                continue
+            slots = list(compress(range(start, end), bin(bits)[:1:-1].encode().translate(_BITS_TO_BYTES)))
+            chords = list(
+                map(
+                    math.dist,
+                    repeat(here),
+                    itemgetter(*slots)(points) if len(slots) > 1 else [points[slots[0]]],
+                )
+            )
+            inside = list(compress(slots, map(surely_in, chords)))
+            deque(map(list.append, map(append_to, inside), repeat(position)), maxlen=0)
+            found += len(inside)
+            if sum(map(surely_out, chords)) > len(inside):  # some pairs near the limit
+                for slot, chord in zip(slots, chords, strict=True):
+                    if (
+                        not surely_in(chord)
+                        and surely_out(chord)
+                        and screen.decide(chord, by_slot[slot].owner, search)
+                    ):
+                        candidates[slot].append(position)
+                        found += 1
+        if found:
+            matched[search_key[position]] = 1
+    return candidates
+
+
+def _explain(
+    index: PracticeIndex,
+    search: SearchCandidate,
+    age: int | None,
+    runs: list[tuple[int, int]],
+    here: tuple[float, float, float],
+    pairs: list[PairDecision],
+    candidates: Candidates,
+    position: int,
+) -> tuple[bool, bool]:
+    """`_find_candidates` for one search, visiting every pair in grid order to name the first
+    rule each failing pair breaks. Returns (passed somewhere, broke a rule other than distance)."""
+    checks = index.checks(search, age)
+    screen = ReachScreen(search)
+    by_slot = index.practices
+    matched = failed_other = False
+    for start, end in runs:
+        everyone = (1 << (end - start)) - 1
+        run_checks = [(reason, (mask >> start) & everyone) for reason, mask in checks]
+        for offset in range(end - start):
+            slot = start + offset
+            owner = by_slot[slot].owner
+            failure = next((reason for reason, mask in run_checks if not (mask >> offset) & 1), None)
+            if failure is None:
+                chord = math.dist(here, index.points[slot])
+                if chord > screen.surely_out or (
+                    chord >= screen.surely_in and not screen.decide(chord, owner, search)
+                ):
+                    failure = Reason.OUT_OF_REACH
+            if failure is None:
+                candidates[slot].append(position)
+                matched = True
+            else:
+                pairs.append(PairDecision(owner.id, search.id, failure))
+                failed_other = failed_other or failure is not Reason.OUT_OF_REACH
+    return matched, failed_other
 
 
 @dataclass(frozen=True)

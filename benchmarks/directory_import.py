@@ -1,0 +1,169 @@
+"""Figures for the 116117 directory import at national scale.
+
+1. Import 35,000 directory entries (made-up data in the directory's shape on the real postcode
+   geography, about 4 % of them entries the import must skip) with the operators' command
+   (`python -m tools.import_directory FILE`): wall time and peak memory (RSS of the process).
+2. Import the same file again: wall time and the number of rows written, counted by
+   PostgreSQL itself (pg_stat_user_tables) for the therapist tables, listings, audit log and
+   outbox. Target: zero. The import report itself (one row plus its skipped items) is counted
+   apart: it is the record that the import ran.
+
+Runs against a separate database (`platform_bench_directory`) on the local PostgreSQL, which it
+starts if needed. Prints the figures and writes benchmarks/results/directory_import.json.
+
+    .venv/bin/python benchmarks/directory_import.py [--entries 35000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in ("infra", "infra/migrations", "layers/shared"):
+    sys.path.insert(0, str(ROOT / extra))
+
+import psutil  # type: ignore[import-untyped]  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from localcloud import postgres  # noqa: E402
+from localcloud.directory_data import DirectoryDataGenerator, answers  # noqa: E402
+from runner import upgrade  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "directory_import.json"
+DATABASE = "platform_bench_directory"
+ENTRY_TABLES = ("therapists", "audit_log", "outbox", "directory_listings")
+REPORT_TABLES = ("directory_imports", "directory_import_items")
+
+
+def fresh_database() -> str:
+    postgres.start()
+    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+    server.dispose()
+    url = postgres.admin_url(DATABASE)
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def rows_written(url: str) -> dict[str, int]:
+    """Inserted + updated + deleted rows per therapist_service table since the database began
+    (statistics of finished backends; the import process has exited when this is read)."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_stat_clear_snapshot()"))
+        rows = connection.execute(
+            text(
+                "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del AS written FROM pg_stat_user_tables"
+                " WHERE schemaname = 'therapist_service'"
+            )
+        ).all()
+    engine.dispose()
+    return {row.relname: int(row.written) for row in rows}
+
+
+def run_import(path: Path, url: str) -> dict[str, Any]:
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers' / 'shared'}"}
+    before = rows_written(url)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.import_directory", str(path), "--actor", "benchmark"],
+        cwd=ROOT / "infra",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    watched = psutil.Process(process.pid)
+    peak = 0
+    output: list[str] = []
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    output.append(process.stdout.read() if process.stdout else "")
+    if process.returncode not in (0, 1):  # 1: some entries skipped, as the data intends
+        raise RuntimeError(f"import failed ({process.returncode}):\n{''.join(output)[-3000:]}")
+    time.sleep(1.5)  # statistics of the finished backend reach the shared counters
+    after = rows_written(url)
+    written = {table: after.get(table, 0) - before.get(table, 0) for table in after}
+    return {
+        "seconds": round(elapsed, 2),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "rows_written": sum(written.get(table, 0) for table in ENTRY_TABLES),
+        "rows_written_by_table": {table: written.get(table, 0) for table in ENTRY_TABLES},
+        "report_rows_written": sum(written.get(table, 0) for table in REPORT_TABLES),
+    }
+
+
+def last_report(url: str) -> dict[str, Any]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT counts, skip_reasons FROM therapist_service.directory_imports"
+                " ORDER BY started_at DESC LIMIT 1"
+            )
+        ).one()
+    engine.dispose()
+    return {"counts": row.counts, "skip_reasons": row.skip_reasons}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--entries", type=int, default=35_000)
+    parser.add_argument("--seed", type=int, default=20261122)
+    args = parser.parse_args()
+
+    url = fresh_database()
+    data = DirectoryDataGenerator(args.seed).dataset(args.entries)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
+        json.dump(answers(data), handle, ensure_ascii=False)
+        path = Path(handle.name)
+    size_mb = path.stat().st_size / 2**20
+    print(f"{len(data['entries'])} entries, {size_mb:.1f} MB; first import ...", flush=True)
+    first = run_import(path, url)
+    first["report"] = last_report(url)
+    print(json.dumps(first), flush=True)
+    print("second import of the same file ...", flush=True)
+    second = run_import(path, url)
+    second["report"] = last_report(url)
+    print(json.dumps(second), flush=True)
+    path.unlink(missing_ok=True)
+
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        # Other work on the machine slows the first import (CPU-bound per-entry transactions).
+        "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]},
+        "entries": len(data["entries"]),
+        "file_mb": round(size_mb, 1),
+        "first_import": {**first, "entries_per_s": round(len(data["entries"]) / first["seconds"], 1)},
+        "second_import": second,
+        "run_id": str(uuid.uuid4()),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

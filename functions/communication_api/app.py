@@ -1,0 +1,110 @@
+"""Communication service REST API for staff: a bundle's communication history and the phone
+calls to make.
+
+- GET /api/v2/communications?bundle_reference=B123: emails, calls and replies of a bundle,
+  newest first;
+- GET /api/v2/phone-calls: calls by `status`, `date` (a day in Germany), `therapist_id`,
+  `bundle_reference`, in slot order;
+- GET /api/v2/phone-calls/{call_id}: one call;
+- POST /api/v2/phone-calls/{call_id}/complete: outcome + notes, emits `phone_call.completed`
+  (409 unless the call is scheduled).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Final
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from therapy_platform.adapters.communication_state import SqlCommunicationStateUnitOfWork
+from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.api.query import refuse_unknown_parameters
+from therapy_platform.api.rest import create_resolver, current_actor
+from therapy_platform.api.services import default_dependencies
+from therapy_platform.domain.communication import BundleCommunication
+from therapy_platform.domain.emails import BUNDLE_REFERENCE_PATTERN
+from therapy_platform.domain.phone_calls import (
+    CallCompletion,
+    PhoneCallQuery,
+    PhoneCallStatus,
+    PhoneCallTask,
+)
+from therapy_platform.domain.validation import validate_as
+from therapy_platform.logic import phone_calls as use_cases
+
+logger = Logger(service="communication-service")
+app = create_resolver(logger)
+
+CALLS: Final = "/api/v2/phone-calls"
+CallId = Annotated[uuid.UUID, Path(description="Phone call id (UUID)")]
+BundleReferenceQuery = Annotated[
+    str, Query(pattern=BUNDLE_REFERENCE_PATTERN, description='The bundle\'s reference, e.g. "B1042"')
+]
+
+# The adapters the routes use; unit tests swap in in-memory fakes (and a fixed clock).
+deps = default_dependencies(SqlCommunicationStateUnitOfWork)
+
+
+@app.get("/api/v2/communications")
+def bundle_communication(
+    bundle_reference: BundleReferenceQuery,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> BundleCommunication:
+    refuse_unknown_parameters(app, frozenset({"bundle_reference", "page", "limit"}))
+    return use_cases.bundle_communication(deps.unit_of_work(), bundle_reference, page=page, limit=limit)
+
+
+@app.get(CALLS)
+def list_calls(
+    status: Annotated[PhoneCallStatus | None, Query(description="scheduled, completed or cancelled")] = None,
+    date: Annotated[
+        dt.date | None, Query(description="Calls whose slot starts on this day (Germany)")
+    ] = None,
+    therapist_id: Annotated[uuid.UUID | None, Query()] = None,
+    bundle_reference: Annotated[str | None, Query(pattern=BUNDLE_REFERENCE_PATTERN)] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[PhoneCallTask]:
+    refuse_unknown_parameters(
+        app, frozenset({"status", "date", "therapist_id", "bundle_reference", "page", "limit"})
+    )
+    query = validate_as(
+        PhoneCallQuery,
+        {
+            "status": status,
+            "day": date,
+            "therapist_id": therapist_id,
+            "bundle_reference": bundle_reference,
+            "page": page,
+            "limit": limit,
+        },
+        location="query",
+    )
+    items, total = use_cases.list_calls(deps.unit_of_work(), query)
+    return Page[PhoneCallTask](items=items, total=total, page=page, limit=limit)
+
+
+@app.get(f"{CALLS}/<call_id>")
+def read_call(call_id: CallId) -> PhoneCallTask:
+    return use_cases.get_call(deps.unit_of_work(), call_id)
+
+
+@app.post(f"{CALLS}/<call_id>/complete")
+def complete_call(call_id: CallId, completion: CallCompletion) -> PhoneCallTask:
+    task, event = use_cases.complete_call(
+        deps.unit_of_work(), call_id, completion, actor=current_actor(app), now=deps.clock()
+    )
+    logger.info("phone call completed", extra={"call_id": str(call_id), "outcome": completion.outcome.value})
+    deps.publish_now([event], logger)
+    return task
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
+    return app.resolve(event, context)

@@ -1,0 +1,72 @@
+"""Therapist service: the directory import reports (/api/v2/imports).
+
+GET /api/v2/imports               newest first: Page[ImportReportSummary]
+GET /api/v2/imports/{import_id}   one report with one page of its items (skipped entries with
+                                  their reasons, therapists that vanished from the directory
+                                  and were marked for review, therapists back in it)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Final
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from therapy_platform.adapters.database import default_engine
+from therapy_platform.adapters.directory_imports import SqlImportReportStore
+from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.api.query import refuse_unknown_parameters
+from therapy_platform.api.rest import create_resolver
+from therapy_platform.domain.directory_runs import ImportReport, ImportReportSummary, ItemOutcome
+from therapy_platform.logic import directory_import as use_cases
+from therapy_platform.ports.directory import ImportReportStore
+
+logger = Logger(service="therapist-service")
+app = create_resolver(logger)
+
+BASE: Final = "/api/v2/imports"
+ImportId = Annotated[uuid.UUID, Path(description="Import report id (UUID)")]
+
+
+@dataclass
+class Dependencies:
+    """Unit tests swap in an in-memory report store."""
+
+    reports: Callable[[], ImportReportStore] = field(default=lambda: SqlImportReportStore(default_engine()))
+
+
+deps = Dependencies()
+
+
+@app.get(BASE)
+def list_imports(
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[ImportReportSummary]:
+    refuse_unknown_parameters(app, {"page", "limit"})
+    items, total = use_cases.list_imports(deps.reports(), page=page, limit=limit)
+    return Page[ImportReportSummary](items=list(items), total=total, page=page, limit=limit)
+
+
+@app.get(f"{BASE}/<import_id>")
+def read_import(
+    import_id: ImportId,
+    outcome: Annotated[
+        ItemOutcome | None, Query(description="Only items with this outcome: skipped, vanished, reappeared")
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page of the items")] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
+) -> ImportReport:
+    refuse_unknown_parameters(app, {"outcome", "page", "limit"})
+    return use_cases.get_import(deps.reports(), import_id, outcome=outcome, page=page, limit=limit)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
+    return app.resolve(event, context)

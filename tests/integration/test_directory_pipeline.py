@@ -1,0 +1,478 @@
+"""The 116117 directory pipeline against real servers: the local directory server
+(infra/localcloud/directory_server.py, with made-up data in the directory's shape), LocalStack's
+S3 with EventBridge notifications, and PostgreSQL with each service's own role.
+
+A scheduled run lands raw data in S3; the S3 event (through EventBridge and SQS) drives the
+import, which fills the therapist pool and stores a report readable through the imports API;
+re-importing writes nothing; the client stays polite under 429, 5xx, slow answers and robots
+rules; operators import a folder with the same report."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from sqlalchemy import Engine, event, text
+
+from cloud_support import drain_queue
+from localcloud import directory
+from localcloud.aws import aws_env, client
+from localcloud.directory_data import DirectoryDataGenerator, answers
+from localcloud.process import read_pid
+from support import FakeLambdaContext, api_event, call, load_function
+from therapy_platform.adapters.database import make_engine
+from therapy_platform.adapters.directory_imports import SqlDirectoryImportUnitOfWork, SqlImportReportStore
+from therapy_platform.adapters.outbox import SqlOutboxStore
+from therapy_platform.adapters.postcodes import postcode_directory
+from therapy_platform.adapters.raw_store import S3RawStore
+from therapy_platform.adapters.scrape_runs import SqlScrapeRunStore
+from therapy_platform.domain.therapists import TherapistPatch, platform_today
+from therapy_platform.logic.directory_import import ImportSource, import_directory_file
+from therapy_platform.logic.therapists import patch_therapist
+from tools.import_directory import EXIT_SKIPPED, main
+
+pytestmark = pytest.mark.integration
+
+AGENT = "therapy-matching-platform-tests/1.0 (integration tests; ops@example.org)"
+THERAPISTS = "therapist_service"
+REPORT_TABLES = ("directory_imports", "directory_import_items")
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def directory_server() -> Iterator[None]:
+    """The local directory with a small, deterministic Aachen-area dataset."""
+    started_here = not (read_pid(directory.SERVICE) is not None and directory.is_healthy())
+    if started_here:
+        directory.start(entries=10)
+    directory.load_dataset(DirectoryDataGenerator(7, prefixes=["52"]).dataset(150))
+    directory.reset()
+    yield
+    if started_here:
+        directory.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_directory(directory_server: None) -> None:
+    directory.reset()
+
+
+@pytest.fixture(scope="module")
+def therapist_engine(service_url: Callable[[str], str]) -> Iterator[Engine]:
+    engine = make_engine(service_url(THERAPISTS), pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def scraping_engine(service_url: Callable[[str], str]) -> Iterator[Engine]:
+    engine = make_engine(service_url("scraping_service"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(admin_engine: Engine) -> None:
+    with admin_engine.begin() as connection:
+        connection.execute(
+            text(
+                f"TRUNCATE {THERAPISTS}.therapists, {THERAPISTS}.audit_log, {THERAPISTS}.outbox,"
+                f" {THERAPISTS}.directory_listings, {THERAPISTS}.directory_imports,"
+                f" {THERAPISTS}.directory_import_items, scraping_service.runs"
+            )
+        )
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, localstack_server: None) -> None:
+    for name, value in aws_env().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def raw_bucket(aws: None) -> Iterator[tuple[str, str]]:
+    """A bucket sending its events to EventBridge, and a queue the `Object Created` rule fills
+    (the template's wiring): (bucket, queue url)."""
+    suffix = uuid.uuid4().hex[:8]
+    s3, events, sqs = client("s3"), client("events"), client("sqs")
+    bucket = f"directory-raw-{suffix}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    queue_url = sqs.create_queue(QueueName=f"directory-import-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    rule = f"raw-created-{suffix}"
+    events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": "raw/"}]}},
+            }
+        ),
+    )
+    events.put_targets(Rule=rule, Targets=[{"Id": "import-queue", "Arn": queue_arn}])
+    yield bucket, queue_url
+    events.remove_targets(Rule=rule, Ids=["import-queue"])
+    events.delete_rule(Name=rule)
+    sqs.delete_queue(QueueUrl=queue_url)
+    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=item["Key"])
+    s3.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def scraper(monkeypatch: pytest.MonkeyPatch, raw_bucket: tuple[str, str], scraping_engine: Engine) -> Any:
+    bucket, _ = raw_bucket
+    for name, value in {
+        "RAW_BUCKET": bucket,
+        "DIRECTORY_BASE_URL": directory.url(),
+        "DIRECTORY_USER_AGENT": AGENT,
+        "DIRECTORY_MIN_INTERVAL_SECONDS": "0.05",
+        "DIRECTORY_BACKOFF_SECONDS": "0.2",
+        "DIRECTORY_BACKOFF_MAX_SECONDS": "5",
+        "DIRECTORY_TIMEOUT_SECONDS": "1",
+        "DIRECTORY_MAX_RETRIES": "3",
+        "DIRECTORY_RESERVE_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    module = load_function("directory_scraper")
+    monkeypatch.setattr(module.deps, "runs", lambda: SqlScrapeRunStore(scraping_engine))
+    monkeypatch.setattr(module.deps, "raw_store", lambda: S3RawStore(client("s3"), bucket))
+    return module
+
+
+class WriteCounter:
+    """Counts the INSERT/UPDATE/DELETE statements an engine runs outside the report tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._seen)
+        self._engine = engine
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        verb = statement.lstrip().split(" ", 1)[0].upper()
+        if verb in ("INSERT", "UPDATE", "DELETE") and not any(table in statement for table in REPORT_TABLES):
+            self.statements.append(statement)
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._seen)
+
+
+@pytest.fixture
+def importer(
+    monkeypatch: pytest.MonkeyPatch, therapist_engine: Engine, aws: None, event_bus: tuple[str, str]
+) -> Any:
+    from therapy_platform.adapters.eventbridge import EventBridgePublisher
+
+    module = load_function("directory_import")
+    bus, _ = event_bus
+    publisher = EventBridgePublisher(client("events"), bus, "therapy-platform.therapist-service")
+    monkeypatch.setattr(
+        module.deps.service, "unit_of_work", lambda: SqlDirectoryImportUnitOfWork(therapist_engine)
+    )
+    monkeypatch.setattr(
+        module.deps.service, "outbox_store", lambda: SqlOutboxStore(therapist_engine, THERAPISTS)
+    )
+    monkeypatch.setattr(module.deps.service, "publisher", lambda: publisher)
+    monkeypatch.setattr(module.deps, "reports", lambda: SqlImportReportStore(therapist_engine))
+    monkeypatch.setattr(module.deps, "raw_store", lambda bucket: S3RawStore(client("s3"), bucket))
+    return module
+
+
+@pytest.fixture
+def imports_api(monkeypatch: pytest.MonkeyPatch, therapist_engine: Engine) -> Any:
+    module = load_function("imports_api")
+    monkeypatch.setattr(module.deps, "reports", lambda: SqlImportReportStore(therapist_engine))
+    return module
+
+
+def _rows(engine: Engine, sql: str) -> list[Any]:
+    with engine.connect() as connection:
+        return list(connection.execute(text(sql)))
+
+
+def _sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "local",
+                "body": json.dumps(message),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-central-1:000000000000:directory-import",
+                "awsRegion": "eu-central-1",
+            }
+            for message in messages
+        ]
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_scheduled_run_lands_in_s3_and_its_event_imports_the_pool(
+    scraper: Any,
+    importer: Any,
+    imports_api: Any,
+    raw_bucket: tuple[str, str],
+    admin_engine: Engine,
+    therapist_engine: Engine,
+    event_bus: tuple[str, str],
+) -> None:
+    _, queue_url = raw_bucket
+    run = scraper.lambda_handler({"region": {"prefix": "52", "radius_km": 15}}, FakeLambdaContext())
+    assert run["status"] == "succeeded", run["error_messages"]
+    assert run["raw_object_key"] == f"raw/{platform_today(datetime.now(UTC)).isoformat()}/52.json"
+    assert run["entries"] > 0 and run["enriched"] > 0
+    (stored,) = _rows(admin_engine, "SELECT * FROM scraping_service.runs")
+    assert (stored.status, stored.pages, stored.entries, stored.raw_object_key) == (
+        "succeeded",
+        run["pages"],
+        run["entries"],
+        run["raw_object_key"],
+    )
+    assert stored.finished_at >= stored.started_at
+    # Every request identified us; robots.txt was read before anything else.
+    log = directory.requests_log()
+    assert log[0]["path"] == "/robots.txt" and {entry["user_agent"] for entry in log} == {AGENT}
+    assert any(entry["path"].startswith("/praxis/") for entry in log)  # enrichment ran
+
+    # S3 -> EventBridge -> SQS: the message the import function receives.
+    (message,) = drain_queue(queue_url, expected=1)
+    assert message["detail"]["object"]["key"] == run["raw_object_key"]
+    assert importer.lambda_handler(_sqs_event([message]), FakeLambdaContext()) == {"batchItemFailures": []}
+
+    (report,) = _rows(admin_engine, f"SELECT * FROM {THERAPISTS}.directory_imports")
+    counts = report.counts
+    therapists = _rows(admin_engine, f"SELECT * FROM {THERAPISTS}.therapists")
+    assert counts["new"] == len(therapists) > 20
+    assert report.complete_source and report.region == "52"
+    # The dataset's bad entries are all reported with their reasons.
+    assert {"malformed_entry", "missing_field", "invalid_value", "not_for_adults"} <= set(report.skip_reasons)
+    assert all(row.directory_id and row.postcode.startswith(("4", "5")) for row in therapists)
+    enriched = _rows(
+        admin_engine,
+        f"SELECT provenance FROM {THERAPISTS}.directory_listings WHERE provenance->>'email' LIKE 'website:%'",
+    )
+    assert enriched, "emails found on practice websites are imported with their source"
+    # Events reached the bus (published right after the import).
+    _, bus_queue = event_bus
+    delivered = drain_queue(bus_queue, expected=len(therapists), timeout_s=60)
+    unpublished = _rows(
+        admin_engine, f"SELECT last_error FROM {THERAPISTS}.outbox WHERE published_at IS NULL"
+    )
+    assert unpublished == []
+    assert len(delivered) == len(therapists), (len(delivered), len(therapists))
+    assert {d["detail-type"] for d in delivered} == {"therapist.imported"}
+
+    # The report through the API, with every skip reason.
+    status, listing = call(imports_api.lambda_handler, api_event("GET", "/api/v2/imports"))
+    assert status == 200 and listing["items"][0]["id"] == str(report.id)
+    status, detail = call(
+        imports_api.lambda_handler,
+        api_event("GET", f"/api/v2/imports/{report.id}", query={"outcome": "skipped", "limit": "200"}),
+    )
+    assert status == 200 and detail["items_total"] == counts["skipped"]
+    assert {item["reason"] for item in detail["items"]} == set(report.skip_reasons)
+
+    # The same S3 event again (SQS delivers at least once): nothing happens.
+    counter = WriteCounter(therapist_engine)
+    try:
+        importer.lambda_handler(_sqs_event([message]), FakeLambdaContext())
+        assert counter.statements == []
+        assert len(_rows(admin_engine, f"SELECT id FROM {THERAPISTS}.directory_imports")) == 1
+
+        # A new run of the same region (same data, new object version): a new report, no writes.
+        second = scraper.lambda_handler({"region": {"prefix": "52", "radius_km": 15}}, FakeLambdaContext())
+        assert second["status"] == "succeeded"
+        (message2,) = drain_queue(queue_url, expected=1)
+        importer.lambda_handler(_sqs_event([message2]), FakeLambdaContext())
+        assert counter.statements == []
+    finally:
+        counter.close()
+    latest = _rows(
+        admin_engine, f"SELECT counts FROM {THERAPISTS}.directory_imports ORDER BY started_at DESC"
+    )
+    assert latest[0].counts["unchanged"] == counts["new"] and latest[0].counts["new"] == 0
+
+
+def test_the_client_stays_polite_under_429_5xx_and_slow_answers(scraper: Any, admin_engine: Engine) -> None:
+    directory.add_faults(
+        {"path": "/api/data", "status": 429, "retry_after": "1"},
+        {"path": "/api/data", "status": 503},
+        {"path": "/api/data", "delay": 2.5},  # longer than the 1 s timeout: retried
+        {"path": "/api/data", "status": 200, "body": "<html>Wartungsarbeiten</html>"},
+    )
+    run = scraper.lambda_handler({"region": {"prefix": "52", "radius_km": 15}}, FakeLambdaContext())
+    api = [entry for entry in directory.requests_log() if entry["path"] == "/api/data"]
+    # 429 (waited >= 1 s as asked), 503 (backoff), the slow answer timed out, then the broken
+    # page; the other points of the region answer normally.
+    assert [entry["status"] for entry in api[:2]] == [429, 503]
+    assert api[1]["at"] - api[0]["at"] >= 1.0
+    assert run["status"] == "partial"  # the broken page: stored, but never used to mark vanished
+    assert any("not JSON" in message for message in run["error_messages"])
+    times = sorted(entry["at"] for entry in directory.requests_log())
+    gaps = sorted(later - earlier for earlier, later in pairwise(times))
+    assert gaps[0] >= 0.04, gaps[:5]  # 0.05 s apart when sent (arrival jitter allowed)
+    (stored,) = _rows(admin_engine, "SELECT status, errors FROM scraping_service.runs")
+    assert (stored.status, stored.errors) == ("partial", len(run["error_messages"]))
+
+
+def test_robots_rules_stop_the_run_before_any_search(scraper: Any) -> None:
+    directory.set_robots("User-agent: *\nDisallow: /api/\n")
+    run = scraper.lambda_handler({"region": "52062-r3"}, FakeLambdaContext())
+    assert run["status"] == "failed" and run["raw_object_key"] is None
+    assert [entry["path"] for entry in directory.requests_log()] == ["/robots.txt"]
+
+
+def test_the_hard_cap_ends_a_run_as_partial(scraper: Any) -> None:
+    run = scraper.lambda_handler(
+        {"region": {"prefix": "52", "radius_km": 5}, "max_requests": 4}, FakeLambdaContext()
+    )
+    assert run["status"] == "partial" and run["requests"] == 4
+    assert any("cap of 4" in message for message in run["error_messages"])
+    assert len(directory.requests_log()) == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Import rules in SQL
+# ---------------------------------------------------------------------------------------------
+
+
+def _file(*pages: list[Any], region: str | None = "52", complete: bool = True) -> bytes:
+    from therapy_platform.domain.directory import RawPage, RawRun, Region, SearchPoint
+
+    point = SearchPoint(latitude=50.7766, longitude=6.0834)
+    return RawRun(
+        region=Region.parse({"prefix": region, "radius_km": 20}) if region else None,
+        radius_km=20,
+        points=[point],
+        complete=complete,
+        pages=[
+            RawPage(point=point, answer={"arztPraxisDatas": page, "moreResults": False}) for page in pages
+        ],
+    ).to_json_bytes()
+
+
+def _entry(directory_id: str, **overrides: Any) -> dict[str, Any]:
+    from test_directory_domain import entry
+
+    return entry(id=directory_id, **overrides)
+
+
+def test_staff_edits_survive_and_vanished_therapists_are_marked_in_sql(
+    therapist_engine: Engine, admin_engine: Engine
+) -> None:
+    def run(data: bytes) -> Any:
+        return import_directory_file(
+            SqlDirectoryImportUnitOfWork(therapist_engine),
+            SqlImportReportStore(therapist_engine),
+            postcode_directory(),
+            data,
+            source=ImportSource("/operator/file.json"),
+            now=NOW,
+        )
+
+    first = run(_file([_entry("e1"), _entry("e2", vorname="Jürgen", name="Weiß", plz="52064")]))
+    assert first.report.counts.new == 2
+    (anne,) = _rows(admin_engine, f"SELECT id FROM {THERAPISTS}.therapists WHERE directory_id = 'e1'")
+    patch_therapist(
+        SqlDirectoryImportUnitOfWork(therapist_engine),
+        postcode_directory(),
+        anne.id,
+        TherapistPatch.model_validate({"email": "staff@praxis.example"}),
+        actor="staff",
+        now=NOW,
+    )
+    second = run(_file([_entry("e1", email="neu@praxis.example", fax="0241 4711")]))
+    assert (second.report.counts.updated, second.report.counts.vanished) == (1, 1)
+    (row,) = _rows(admin_engine, f"SELECT email, fax FROM {THERAPISTS}.therapists WHERE directory_id = 'e1'")
+    assert (row.email, row.fax) == ("staff@praxis.example", "0241 4711")
+    (gone,) = _rows(
+        admin_engine,
+        f"SELECT l.review_reason, t.status FROM {THERAPISTS}.directory_listings l"
+        f" JOIN {THERAPISTS}.therapists t ON t.id = l.therapist_id WHERE l.directory_id = 'e2'",
+    )
+    assert (gone.review_reason, gone.status) == ("vanished_from_directory", "active")
+    actions = [
+        r.action for r in _rows(admin_engine, f"SELECT action FROM {THERAPISTS}.audit_log ORDER BY id")
+    ]
+    assert actions == [
+        "directory_import",
+        "directory_import",
+        "patch",
+        "directory_update",
+        "directory_vanished",
+    ]
+
+
+def test_the_operator_command_imports_a_folder_with_the_same_report(
+    tmp_path: Path, service_url: Callable[[str], str], admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = DirectoryDataGenerator(11, prefixes=["10"]).dataset(120)
+    pages = answers(data, base=directory.url())
+    (tmp_path / "raw" / "2026-11-22").mkdir(parents=True)
+    # The dataset's duplicate id (other data) sits on the last page, its original on the first:
+    # one file holds both, so the duplicate is reported rather than flip-flopping across files.
+    (tmp_path / "raw" / "2026-11-22" / "10.json").write_text(
+        json.dumps([pages[0], pages[-1]]), encoding="utf-8"
+    )
+    (tmp_path / "raw" / "2026-11-22" / "12.json").write_text(json.dumps(pages[1:-1]), encoding="utf-8")
+    (tmp_path / "raw" / "broken.json").write_text("{kaputt", encoding="utf-8")
+    monkeypatch.setenv("DATABASE_URL", service_url(THERAPISTS))
+    console = Console(record=True, width=160)
+    code = main([str(tmp_path), "--actor", "operator:test"], console=console)
+    output = console.export_text()
+    assert code == 2  # the broken file is unusable (the others imported, with skips)
+    assert "not JSON" in output and "skipped, malformed_entry" in output and "skipped, duplicate" in output
+    reports = _rows(admin_engine, f"SELECT status, counts, actor FROM {THERAPISTS}.directory_imports")
+    assert sorted(r.status for r in reports) == ["failed", "finished", "finished"]
+    assert {r.actor for r in reports} == {"operator:test"}
+    created = sum(r.counts.get("new", 0) for r in reports)
+    assert created == len(_rows(admin_engine, f"SELECT id FROM {THERAPISTS}.therapists")) > 50
+    # Again: every entry unchanged, and the exit code says entries were skipped.
+    (tmp_path / "raw" / "broken.json").unlink()
+    assert main([str(tmp_path)], console=Console(record=True)) == EXIT_SKIPPED
+    latest = _rows(
+        admin_engine, f"SELECT counts FROM {THERAPISTS}.directory_imports ORDER BY started_at DESC LIMIT 2"
+    )
+    assert sum(r.counts["new"] + r.counts["updated"] for r in latest) == 0
+
+
+def test_event_payloads_are_complete_therapists(therapist_engine: Engine, admin_engine: Engine) -> None:
+    outcome = import_directory_file(
+        SqlDirectoryImportUnitOfWork(therapist_engine),
+        SqlImportReportStore(therapist_engine),
+        postcode_directory(),
+        _file([_entry("e1")], region=None),
+        source=ImportSource("x"),
+        now=NOW,
+    )
+    (row,) = _rows(admin_engine, f"SELECT event_type, envelope FROM {THERAPISTS}.outbox")
+    assert row.event_type == "therapist.imported"
+    from therapy_platform.domain.therapists import Therapist
+
+    therapist = Therapist.model_validate(row.envelope["payload"])
+    assert therapist.directory_id == "e1" and outcome.event_ids == [uuid.UUID(row.envelope["eventId"])]

@@ -1,0 +1,496 @@
+"""In-memory implementations of the communication service's follow-up ports (tracked bundles,
+phone calls, contacts, replies, processed events), on top of communication_fakes' emails."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from communication_fakes import (
+    ADDRESSING,
+    LEGAL,
+    Clock,
+    CommunicationDatabase,
+    FakeQueue,
+    InMemoryCommunicationUnitOfWork,
+)
+from therapy_platform.domain.communication import (
+    ContactChange,
+    EmailHistoryItem,
+    FollowUpPolicy,
+    PatientContact,
+    PatientContactState,
+    TrackedBundle,
+)
+from therapy_platform.domain.email_content import TherapistContact
+from therapy_platform.domain.emails import Addressing, EmailStatus, RecipientType
+from therapy_platform.domain.phone_calls import (
+    CallPlanningPolicy,
+    PhoneCallQuery,
+    PhoneCallStatus,
+    PhoneCallTask,
+    WorkingCalendar,
+)
+from therapy_platform.domain.replies import InboundReply
+from therapy_platform.logic.communication_events import CommunicationContext
+from therapy_platform.ports.communication_state import InboxMessage
+from therapy_platform.rendering import EmailRenderer
+
+
+@dataclass
+class State:
+    processed: set[uuid.UUID] = field(default_factory=set)
+    bundles: dict[uuid.UUID, TrackedBundle] = field(default_factory=dict)
+    calls: dict[uuid.UUID, PhoneCallTask] = field(default_factory=dict)
+    patients: dict[uuid.UUID, tuple[dict[str, Any] | None, datetime]] = field(default_factory=dict)
+    therapists: dict[uuid.UUID, tuple[dict[str, Any] | None, datetime]] = field(default_factory=dict)
+    replies: dict[str, InboundReply] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    redacted: set[uuid.UUID] = field(default_factory=set)
+
+
+@dataclass
+class StateDatabase(CommunicationDatabase):
+    state: State = field(default_factory=State)
+
+
+class _Part:
+    def __init__(self, unit: InMemoryStateUnitOfWork) -> None:
+        self.unit = unit
+
+    @property
+    def s(self) -> State:
+        return self.unit.staged_state
+
+
+class InMemoryProcessed(_Part):
+    def first_time(self, event_id: uuid.UUID, consumer: str, at: datetime) -> bool:
+        if event_id in self.s.processed:
+            return False
+        self.s.processed.add(event_id)
+        return True
+
+
+class InMemoryBundles(_Part):
+    def get(self, bundle_id: uuid.UUID, *, for_update: bool = False) -> TrackedBundle | None:
+        return self.s.bundles.get(bundle_id)
+
+    def by_reference(self, reference: str) -> TrackedBundle | None:
+        return next((b for b in self.s.bundles.values() if b.reference == reference), None)
+
+    def save(self, bundle: TrackedBundle) -> None:
+        self.s.bundles[bundle.id] = bundle
+
+    def due_for_reminder(self, *, sent_before: datetime, limit: int) -> list[uuid.UUID]:
+        due = [
+            b
+            for b in self.s.bundles.values()
+            if b.sent_at is not None
+            and b.sent_at <= sent_before
+            and b.answered_at is None
+            and b.expired_at is None
+            and b.reminder_sent_at is None
+        ]
+        return [b.id for b in sorted(due, key=lambda b: (b.sent_at, b.id))][:limit]
+
+    def with_member(self, therapist_id: uuid.UUID, search_id: uuid.UUID) -> TrackedBundle | None:
+        found = [
+            b
+            for b in self.s.bundles.values()
+            if b.therapist_id == therapist_id and any(m.search_id == search_id for m in b.members)
+        ]
+        return max(found, key=lambda b: b.sent_at or datetime.min.replace(tzinfo=UTC), default=None)
+
+    def latest_to(self, therapist_id: uuid.UUID) -> TrackedBundle | None:
+        found = [b for b in self.s.bundles.values() if b.therapist_id == therapist_id and b.therapist]
+        return max(found, key=lambda b: b.sent_at or datetime.min.replace(tzinfo=UTC), default=None)
+
+
+class InMemoryCalls(_Part):
+    def lock_schedule(self) -> None:
+        """One process, one thread: nothing to serialise."""
+
+    def taken_slots(self, start: datetime, end: datetime) -> set[datetime]:
+        return {
+            c.slot_start
+            for c in self.s.calls.values()
+            if c.status is PhoneCallStatus.SCHEDULED and start <= c.slot_start < end
+        }
+
+    def add(self, task: PhoneCallTask) -> bool:
+        if task.idempotency_key and self.find_by_idempotency_key(task.idempotency_key):
+            return False
+        # The database's partial unique index: one scheduled call per slot.
+        assert task.slot_start not in self.taken_slots(task.slot_start, task.slot_end), "slot taken twice"
+        self.s.calls[task.id] = task
+        return True
+
+    def find_by_idempotency_key(self, key: str) -> PhoneCallTask | None:
+        return next((c for c in self.s.calls.values() if c.idempotency_key == key), None)
+
+    def get(self, task_id: uuid.UUID, *, for_update: bool = False) -> PhoneCallTask | None:
+        return self.s.calls.get(task_id)
+
+    def update(self, task: PhoneCallTask) -> None:
+        self.s.calls[task.id] = task
+
+    def cancel_scheduled_for_bundle(self, bundle_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+        ids = [
+            c.id
+            for c in self.s.calls.values()
+            if c.bundle_id == bundle_id and c.status is PhoneCallStatus.SCHEDULED
+        ]
+        for call_id in ids:
+            self.s.calls[call_id] = self.s.calls[call_id].model_copy(
+                update={"status": PhoneCallStatus.CANCELLED, "updated_at": at}
+            )
+        return ids
+
+    def find(self, query: PhoneCallQuery) -> tuple[list[PhoneCallTask], int]:
+        bounds = query.day_bounds()
+        found = [
+            c
+            for c in self.s.calls.values()
+            if (query.status is None or c.status is query.status)
+            and (bounds is None or bounds[0] <= c.slot_start < bounds[1])
+            and (query.therapist_id is None or c.therapist_id == query.therapist_id)
+            and (query.bundle_reference is None or c.bundle_reference == query.bundle_reference)
+        ]
+        found.sort(key=lambda c: (c.slot_start, str(c.id)))
+        return found[query.offset : query.offset + query.limit], len(found)
+
+    def for_bundle(self, reference: str, limit: int) -> list[PhoneCallTask]:
+        found = [c for c in self.s.calls.values() if c.bundle_reference == reference]
+        return sorted(found, key=lambda c: c.created_at, reverse=True)[:limit]
+
+
+class InMemoryContacts(_Part):
+    @staticmethod
+    def _apply(table: dict[uuid.UUID, tuple[dict[str, Any] | None, datetime]], change: ContactChange) -> bool:
+        current = table.get(change.entity_id)
+        if current is not None:
+            data, stamp = current
+            if data is None:
+                return False
+            if change.data is not None and stamp >= change.occurred_at:
+                return False
+        table[change.entity_id] = (change.data, change.occurred_at)
+        return True
+
+    def apply_patient(self, change: ContactChange) -> bool:
+        return self._apply(self.s.patients, change)
+
+    def apply_therapist(self, change: ContactChange) -> bool:
+        return self._apply(self.s.therapists, change)
+
+    def patient(self, patient_id: uuid.UUID) -> PatientContactState:
+        if patient_id not in self.s.patients:
+            return PatientContactState(known=False)
+        data = self.s.patients[patient_id][0]
+        return PatientContactState(known=True, contact=PatientContact.model_validate(data) if data else None)
+
+    def therapist(self, therapist_id: uuid.UUID) -> TherapistContact | None:
+        data = self.s.therapists.get(therapist_id, (None, None))[0]
+        return TherapistContact.model_validate(data) if data else None
+
+
+class InMemoryReplies(_Part):
+    def add(self, reply: InboundReply) -> bool:
+        if reply.message_id in self.s.replies:
+            return False
+        self.s.replies[reply.message_id] = reply
+        return True
+
+    def for_bundle(self, reference: str, limit: int) -> list[InboundReply]:
+        found = [r for r in self.s.replies.values() if r.bundle_reference == reference]
+        return sorted(found, key=lambda r: r.received_at, reverse=True)[:limit]
+
+
+class InMemoryHistory(_Part):
+    def _emails(self) -> list[Any]:
+        return list({**self.unit.database.emails, **self.unit.staged}.values())
+
+    def for_bundle(self, reference: str, limit: int) -> list[EmailHistoryItem]:
+        found = [e for e in self._emails() if e.bundle_reference == reference]
+        found.sort(key=lambda e: e.created_at, reverse=True)
+        return [
+            EmailHistoryItem(
+                id=e.id,
+                at=e.created_at,
+                kind=e.kind,
+                status=e.status,
+                recipient_type=e.recipient_type,
+                recipient=e.recipient,
+                subject=e.subject,
+                attempts=e.attempts,
+                sent_at=e.sent_at,
+                failed_at=e.failed_at,
+                last_error=e.last_error,
+            )
+            for e in found[:limit]
+        ]
+
+    def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
+        by_id = {e.message_id: e.id for e in self._emails()}
+        return next((by_id[m] for m in message_ids if m in by_id), None)
+
+    def redact_patient(self, patient_id: uuid.UUID, at: datetime) -> int:
+        found = [
+            e
+            for e in self._emails()
+            if e.recipient_type is RecipientType.PATIENT
+            and e.recipient_id == patient_id
+            and e.status in (EmailStatus.DRAFT, EmailStatus.SENT, EmailStatus.FAILED)
+        ]
+        for email in found:
+            self.unit.staged[email.id] = email.model_copy(
+                update={
+                    "recipient": "geloescht@invalid",
+                    "recipient_name": None,
+                    "subject": "[gelöscht]",
+                    "html": "",
+                    "text": "",
+                }
+            )
+        return len(found)
+
+
+class InMemoryAudit(_Part):
+    def record(self, **entry: Any) -> None:
+        self.s.audit.append(entry)
+
+
+class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
+    database: StateDatabase
+
+    def __init__(self, database: StateDatabase) -> None:
+        super().__init__(database)
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        self.staged_state = copy.copy(self.database.state)
+        for name in (
+            "processed",
+            "bundles",
+            "calls",
+            "patients",
+            "therapists",
+            "replies",
+            "audit",
+            "redacted",
+        ):
+            setattr(self.staged_state, name, copy.copy(getattr(self.database.state, name)))
+        self.processed = InMemoryProcessed(self)
+        self.bundles = InMemoryBundles(self)
+        self.calls = InMemoryCalls(self)
+        self.contacts = InMemoryContacts(self)
+        self.replies = InMemoryReplies(self)
+        self.history = InMemoryHistory(self)
+        self.audit = InMemoryAudit(self)
+        return self
+
+    def commit(self) -> None:
+        super().commit()
+        self.database.state = self.staged_state
+        self.staged_state = copy.copy(self.database.state)
+        for name in (
+            "processed",
+            "bundles",
+            "calls",
+            "patients",
+            "therapists",
+            "replies",
+            "audit",
+            "redacted",
+        ):
+            setattr(self.staged_state, name, copy.copy(getattr(self.database.state, name)))
+
+
+@dataclass
+class StateWorld:
+    database: StateDatabase
+    queue: FakeQueue
+    clock: Clock
+    context: CommunicationContext
+
+
+def state_world(
+    *,
+    now: datetime | None = None,
+    addressing: Addressing = ADDRESSING,
+    calls: CallPlanningPolicy | None = None,
+    follow_up: FollowUpPolicy | None = None,
+) -> StateWorld:
+    database = StateDatabase()
+    queue, clock = FakeQueue(), Clock(now)
+    policy = calls or CallPlanningPolicy()
+    context = CommunicationContext(
+        unit_of_work=lambda: InMemoryStateUnitOfWork(database),
+        queue=queue,
+        renderer=EmailRenderer(LEGAL),
+        addressing=addressing,
+        calls=policy,
+        follow_up=follow_up or FollowUpPolicy(),
+        calendar=WorkingCalendar.for_policy(policy),
+        clock=clock,
+    )
+    return StateWorld(database, queue, clock, context)
+
+
+class FakeInbox:
+    def __init__(self) -> None:
+        self.new: dict[str, InboxMessage] = {}
+        self.done_keys: list[tuple[str, bool]] = []
+
+    def deliver(self, key: str, raw: bytes, at: datetime) -> None:
+        self.new[key] = InboxMessage(key=key, raw=raw, received_at=at)
+
+    def new_messages(self, limit: int) -> list[InboxMessage]:
+        return [self.new[key] for key in sorted(self.new)][:limit]
+
+    def done(self, key: str, *, stored: bool) -> None:
+        self.new.pop(key, None)
+        self.done_keys.append((key, stored))
+
+
+# --------------------------------------------------------------------------- event builders
+
+
+def envelope(
+    event_type: str, payload: dict[str, Any], *, at: datetime, event_id: uuid.UUID | None = None
+) -> Any:
+    from therapy_platform.domain.events import EventEnvelope
+
+    producer = {
+        "bundle": "matching-service",
+        "search": "matching-service",
+        "patient": "patient-service",
+        "therapist": "therapist-service",
+    }[event_type.split(".")[0]]
+    return EventEnvelope(
+        event_id=event_id or uuid.uuid4(),
+        event_type=event_type,
+        timestamp=at,
+        producer=producer,
+        payload=payload,
+    )
+
+
+def bundle_sent_payload(
+    *,
+    number: int,
+    sent_at: datetime,
+    email: str | None = "praxis@example.org",
+    phone: str | None = "030 1234567",
+    phone_windows: dict[str, list[str]] | None = None,
+    members: int = 3,
+    therapist_id: uuid.UUID | None = None,
+    bundle_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    bundle_id = bundle_id or uuid.uuid4()
+    therapist_id = therapist_id or uuid.uuid4()
+    reference = f"B{number}"
+    return {
+        "id": str(bundle_id),
+        "number": number,
+        "reference": reference,
+        "therapist_id": str(therapist_id),
+        "practice_key": "praxis@example.org",
+        "kind": "round",
+        "status": "sent",
+        "created_at": sent_at.isoformat(),
+        "created_by": "round",
+        "updated_at": sent_at.isoformat(),
+        "sent_at": sent_at.isoformat(),
+        "channel": "email" if email else "phone",
+        "size": members,
+        "members": [
+            {
+                "id": str(uuid.uuid4()),
+                "search_id": str(uuid.uuid4()),
+                "patient_id": str(uuid.uuid4()),
+                "position": position,
+                "reference": f"{reference}-{position}",
+                "status": "pending",
+                "patient": {
+                    "reference": f"{reference}-{position}",
+                    "age": 30 + position,
+                    "gender": "female" if position % 2 else "male",
+                    "symptoms": ["anxiety", "sleep"],
+                    "health_insurer": "AOK Nordost",
+                    "insurance_type": "statutory",
+                    "previous_therapy": position == 2,
+                    "open_to_group_therapy": True,
+                    "group_only": False,
+                    "availability": {"mon": ["08:00-12:00"]},
+                    "distance_band": "5-10 km",
+                },
+            }
+            for position in range(1, members + 1)
+        ],
+        "therapist": {
+            "id": str(therapist_id),
+            "salutation": "Frau",
+            "gender": "female",
+            "title": "Dr.",
+            "first_name": "Anna",
+            "last_name": "Müller",
+            "email": email,
+            "phone": phone,
+            "phone_windows": phone_windows or {},
+        },
+    }
+
+
+def closed_bundle_payload(sent: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The Bundle of bundle.response_received / bundle.expired for a bundle.sent payload."""
+    bundle = {key: value for key, value in sent.items() if key != "therapist"}
+    bundle["members"] = [{k: v for k, v in m.items() if k != "patient"} for m in sent["members"]]
+    bundle.update(changes)
+    return bundle
+
+
+def patient_payload(
+    patient_id: uuid.UUID,
+    *,
+    email: str | None = "patientin@example.org",
+    flagged: bool = False,
+    **changes: Any,
+) -> dict[str, Any]:
+    return {
+        "id": str(patient_id),
+        "salutation": "Frau",
+        "gender": "female",
+        "first_name": "Jana",
+        "last_name": "Schröder",
+        "postcode": "10115",
+        "city": "Berlin",
+        "email": email,
+        "max_travel_km": 20,
+        "status": "open",
+        "location_flagged": flagged,
+        **changes,
+    }
+
+
+def therapist_payload(therapist_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
+    return {
+        "id": str(therapist_id),
+        "salutation": "Herr",
+        "gender": "male",
+        "title": "Dipl.-Psych.",
+        "first_name": "Jörg",
+        "last_name": "Weiß",
+        "street": "Hauptstraße 5",
+        "postcode": "10827",
+        "city": "Berlin",
+        "phone": "030 7654321",
+        "email": "weiss@example.org",
+        "website": "https://praxis-weiss.example.org",
+        "phone_windows": {"tue": ["09:00-10:00"]},
+        **changes,
+    }

@@ -1,0 +1,71 @@
+"""The sample events under events/ for the communication functions stay valid: each runs
+through its function (in-memory fakes) with the expected result."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from communication_state_fakes import FakeInbox, state_world
+from fakes import FakeBus
+from support import FakeLambdaContext, call, load_function
+from therapy_platform.domain.emails import EmailKind
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
+
+
+def sample(path: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / path).read_text(encoding="utf-8")))
+
+
+def test_the_event_samples_run_in_order_without_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = state_world(now=NOW)
+    app = load_function("communication_events")
+    monkeypatch.setattr(app.dependencies, "context", lambda: w.context)
+    for name in ("sqs_bundle_sent.json", "sqs_people_and_placement.json", "sqs_bundle_closed.json"):
+        response = app.lambda_handler(sample(f"communication_events/{name}"), FakeLambdaContext())
+        assert response == {"batchItemFailures": []}, name
+    kinds = sorted(email.kind.value for email in w.database.emails.values())
+    assert kinds == sorted(
+        [
+            EmailKind.BUNDLE_INQUIRY.value,
+            EmailKind.STAFF_UNKNOWN_LOCATION_ALERT.value,
+            EmailKind.WITHDRAWAL_NOTICE.value,
+            EmailKind.PATIENT_PLACE_FOUND.value,
+        ]
+    )
+    assert [call.status.value for call in w.database.state.calls.values()] == ["cancelled"]
+
+
+def test_the_scheduled_samples_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = state_world(now=NOW)
+    reminders, intake = load_function("bundle_reminders"), load_function("reply_intake")
+    monkeypatch.setattr(reminders.dependencies, "context", lambda: w.context)
+    monkeypatch.setattr(intake.dependencies, "unit_of_work", w.context.unit_of_work)
+    monkeypatch.setattr(intake.dependencies, "inbox", FakeInbox)
+    monkeypatch.setattr(intake.dependencies, "addressing", lambda: w.context.addressing)
+    reminded = reminders.lambda_handler(sample("bundle_reminders/scheduled.json"), FakeLambdaContext())
+    taken_in = intake.lambda_handler(sample("reply_intake/scheduled.json"), FakeLambdaContext())
+    assert (reminded["due"], taken_in["looked_at"]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("bundle_history.json", 200),
+        ("list_calls.json", 200),
+        ("read_call.json", 404),
+        ("complete_call.json", 404),
+    ],
+)
+def test_the_api_samples_answer(name: str, status: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = state_world(now=NOW)
+    app = load_function("communication_api")
+    monkeypatch.setattr(app.deps, "unit_of_work", w.context.unit_of_work)
+    monkeypatch.setattr(app.deps, "publisher", FakeBus)
+    assert call(app.lambda_handler, sample(f"communication_api/{name}"))[0] == status

@@ -1,0 +1,356 @@
+"""Politeness of the directory client without a network: robots rules, fixed rate per host,
+retries with exponential backoff that honour Retry-After, the hard cap, the user agent; the
+directory search and the practice-website enrichment on top (beautifulsoup4)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from therapy_platform.adapters.directory_client import DirectoryClient, DirectorySettings
+from therapy_platform.adapters.enrichment import WebsiteContactEnricher
+from therapy_platform.adapters.polite_http import PoliteSession, RequestBudget, retry_after_seconds
+from therapy_platform.domain.contact_text import email_candidates, phone_hours, pick_email
+from therapy_platform.domain.directory import SearchPoint
+from therapy_platform.domain.directory_runs import (
+    BudgetExhaustedError,
+    DirectoryUnavailableError,
+    MalformedAnswerError,
+    RobotsDisallowedError,
+)
+from therapy_platform.domain.therapists import TherapistDraft
+from therapy_platform.settings import SettingsError
+
+AGENT = "therapy-matching-platform-test/1.0 (ops@example.org)"
+Answer = tuple[int, str | bytes, dict[str, str]] | Exception
+
+
+def response(
+    url: str, status: int, body: str | bytes, headers: dict[str, str] | None = None
+) -> requests.Response:
+    result = requests.Response()
+    result.status_code = status
+    result._content = body.encode("utf-8") if isinstance(body, str) else body
+    result.headers.update({"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+    result.encoding = "utf-8"
+    result.url = url
+    return result
+
+
+@dataclass
+class FakeClock:
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@dataclass
+class FakeHttp:
+    """A requests.Session stand-in: answers per URL path (queue; the last one repeats)."""
+
+    clock: FakeClock
+    routes: dict[str, list[Answer]] = field(default_factory=dict)
+    calls: list[tuple[float, str, dict[str, str], dict[str, str]]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def get(
+        self, url: str, *, params: dict[str, str], timeout: float, headers: dict[str, str]
+    ) -> requests.Response:
+        self.calls.append((self.clock.now, url, params, {**self.headers, **headers}))
+        path = url.split("://", 1)[1].split("/", 1)[1] if "/" in url.split("://", 1)[1] else ""
+        queue = self.routes.get("/" + path) or self.routes.get(url) or [(404, "", {})]
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, Exception):
+            raise answer
+        status, body, extra = answer
+        return response(url, status, body, extra)
+
+    def paths(self) -> list[str]:
+        return ["/" + call[1].split("://", 1)[1].split("/", 1)[1] for call in self.calls]
+
+
+def polite(
+    http: FakeHttp,
+    clock: FakeClock,
+    *,
+    max_requests: int = 50,
+    deadline: float | None = None,
+    **overrides: Any,
+) -> PoliteSession:
+    settings: dict[str, Any] = {
+        "user_agent": AGENT,
+        "min_interval": 2.0,
+        "timeout": 5.0,
+        "max_retries": 3,
+        "backoff_base": 1.0,
+        "backoff_max": 30.0,
+        **overrides,
+    }
+    return PoliteSession(
+        budget=RequestBudget(max_requests, deadline=deadline, clock=clock),
+        session=http,  # type: ignore[arg-type]
+        sleep=clock.sleep,
+        **settings,
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def page(*entries: Any, more: bool = False) -> Answer:
+    return (200, json.dumps({"arztPraxisDatas": list(entries), "moreResults": more}), {})
+
+
+BASE = "http://directory.test"
+POINT = SearchPoint(latitude=50.77, longitude=6.08)
+
+
+def test_every_request_identifies_us_and_robots_comes_first(clock: FakeClock) -> None:
+    http = FakeHttp(clock, {"/robots.txt": [(404, "", {})], "/api/data": [page()]})
+    client = DirectoryClient(polite(http, clock), f"{BASE}/api/data")
+    assert client.search(POINT, 10, 0) == {"arztPraxisDatas": [], "moreResults": False}
+    assert http.paths() == ["/robots.txt", "/api/data"]
+    assert http.headers["User-Agent"] == AGENT
+    assert http.calls[1][2] == {"lat": "50.770000", "lon": "6.080000", "r": "10", "page": "0"}
+    assert client.requests_made == 2
+
+
+def test_robots_rules_are_obeyed_and_crawl_delay_slows_us_down(clock: FakeClock) -> None:
+    robots = "User-agent: *\nDisallow: /api/\nCrawl-delay: 7\n"
+    http = FakeHttp(
+        clock, {"/robots.txt": [(200, robots, {})], "/api/data": [page()], "/praxis/": [(200, "<p>", {})]}
+    )
+    session = polite(http, clock)
+    with pytest.raises(RobotsDisallowedError):
+        session.get(f"{BASE}/api/data")
+    session.get(f"{BASE}/praxis/")
+    session.get(f"{BASE}/praxis/")
+    assert "/api/data" not in http.paths()
+    gaps = [b[0] - a[0] for a, b in pairwise(http.calls)]
+    assert all(gap >= 7 for gap in gaps)
+
+
+def test_an_unreachable_robots_txt_allows_nothing(clock: FakeClock) -> None:
+    http = FakeHttp(clock, {"/robots.txt": [(503, "", {})], "/api/data": [page()]})
+    with pytest.raises(RobotsDisallowedError):
+        polite(http, clock, max_retries=1).get(f"{BASE}/api/data")
+    assert "/api/data" not in http.paths()
+
+
+def test_a_fixed_interval_separates_requests_to_one_host(clock: FakeClock) -> None:
+    http = FakeHttp(clock, {"/robots.txt": [(404, "", {})], "/api/data": [page()]})
+    session = polite(http, clock, min_interval=3.0)
+    for _ in range(4):
+        session.get(f"{BASE}/api/data")
+    times = [call[0] for call in http.calls]
+    assert all(later - earlier >= 3.0 for earlier, later in pairwise(times))
+
+
+def test_429_and_5xx_are_retried_with_backoff_honouring_retry_after(clock: FakeClock) -> None:
+    http = FakeHttp(
+        clock,
+        {
+            "/robots.txt": [(404, "", {})],
+            "/api/data": [(429, "", {"Retry-After": "9"}), (503, "", {}), (502, "", {}), page()],
+        },
+    )
+    client = DirectoryClient(polite(http, clock, min_interval=0.0), f"{BASE}/api/data")
+    assert client.search(POINT, 10, 0)["moreResults"] is False
+    api = [call[0] for call in http.calls if call[1].endswith("/api/data")]
+    gaps = [later - earlier for earlier, later in pairwise(api)]
+    assert gaps[0] >= 9  # the host asked for 9 s; the backoff alone would be 1 s
+    assert gaps[1] >= 2 and gaps[2] >= 4  # then exponential: base * 2**attempt
+
+
+def test_retries_end_and_say_why(clock: FakeClock) -> None:
+    http = FakeHttp(clock, {"/robots.txt": [(404, "", {})], "/api/data": [(500, "", {})]})
+    with pytest.raises(DirectoryUnavailableError, match="HTTP 500 after 4 attempts"):
+        polite(http, clock).get(f"{BASE}/api/data")
+
+
+def test_timeouts_and_connection_errors_are_retried(clock: FakeClock) -> None:
+    http = FakeHttp(
+        clock,
+        {
+            "/robots.txt": [(404, "", {})],
+            "/api/data": [requests.Timeout("slow"), requests.ConnectionError("x"), page()],
+        },
+    )
+    assert polite(http, clock).get(f"{BASE}/api/data").status_code == 200
+
+
+def test_a_host_asking_for_a_very_long_pause_is_left_alone(clock: FakeClock) -> None:
+    http = FakeHttp(
+        clock, {"/robots.txt": [(404, "", {})], "/api/data": [(429, "", {"Retry-After": "3600"})]}
+    )
+    with pytest.raises(DirectoryUnavailableError, match="asks to wait 3600"):
+        polite(http, clock).get(f"{BASE}/api/data")
+    assert http.paths().count("/api/data") == 1
+
+
+def test_the_hard_cap_and_the_deadline_end_a_run(clock: FakeClock) -> None:
+    http = FakeHttp(clock, {"/robots.txt": [(404, "", {})], "/api/data": [page()]})
+    session = polite(http, clock, max_requests=3, min_interval=0.0)
+    session.get(f"{BASE}/api/data")
+    session.get(f"{BASE}/api/data")
+    with pytest.raises(BudgetExhaustedError, match="cap of 3"):
+        session.get(f"{BASE}/api/data")
+    slow_http = FakeHttp(clock, {"/robots.txt": [(404, "", {})], "/api/data": [page()]})
+    late = polite(slow_http, clock, deadline=clock.now + 1, min_interval=5)
+    with pytest.raises(BudgetExhaustedError, match="time limit"):
+        late.get(f"{BASE}/api/data")  # robots.txt fits; the next slot (5 s later) does not
+    assert slow_http.paths() == ["/robots.txt"]
+
+
+def test_an_answer_that_is_not_json_is_kept_for_the_report(clock: FakeClock) -> None:
+    http = FakeHttp(clock, {"/robots.txt": [(404, "", {})], "/api/data": [(200, "<html>Wartung</html>", {})]})
+    with pytest.raises(MalformedAnswerError) as raised:
+        DirectoryClient(polite(http, clock), f"{BASE}/api/data").search(POINT, 10, 3)
+    assert raised.value.text == "<html>Wartung</html>" and "page 3" in raised.value.message
+
+
+def test_retry_after_as_http_date() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("Sun, 22 Nov 2026 08:00:30 GMT", now=now) == 30
+    assert retry_after_seconds("12") == 12
+    assert retry_after_seconds("soon") is None
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"DIRECTORY_USER_AGENT": "python-requests/2.32"}, "DIRECTORY_USER_AGENT"),
+        ({"DIRECTORY_MIN_INTERVAL_SECONDS": "0.5"}, "DIRECTORY_MIN_INTERVAL_SECONDS"),
+    ],
+)
+def test_settings_refuse_anonymous_agents_and_a_fast_rate_on_the_public_site(
+    env: dict[str, str], problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=problem):
+        DirectorySettings.from_env()
+
+
+def test_a_local_directory_may_be_asked_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIRECTORY_BASE_URL", "http://127.0.0.1:8117")
+    monkeypatch.setenv("DIRECTORY_MIN_INTERVAL_SECONDS", "0")
+    assert DirectorySettings.from_env().search_url == "http://127.0.0.1:8117/api/data"
+
+
+# ---------------------------------------------------------------------------------------------
+# Practice websites
+# ---------------------------------------------------------------------------------------------
+
+HOME = """<!doctype html><html><head><title>Praxis Weiß</title><script>var x='spam@tracker.example'</script>
+</head><body><h1>Praxis Dr. Jürgen Weiß</h1><a href="/kontakt.html">Kontakt</a></body></html>"""
+CONTACT = """<html><body><p>E-Mail: <a href="mailto:Info@Praxis-Weiss.example?subject=Termin">schreiben</a>,
+technik@hoster.example</p><h2>Telefonische Sprechzeiten</h2><p>Mo, Mi und Do 12.30 - 13.00 Uhr;
+Di 8-9 Uhr</p><h2>Sprechzeiten</h2><p>Mo-Fr 9-18 Uhr</p></body></html>"""
+
+
+def test_the_practice_website_gives_email_and_phone_hours_with_their_source(clock: FakeClock) -> None:
+    site = "https://www.praxis-weiss.example"
+    http = FakeHttp(
+        clock,
+        {
+            f"{site}/robots.txt": [(404, "", {})],
+            f"{site}/": [(200, HOME, {"Content-Type": "text/html; charset=utf-8"})],
+            f"{site}/kontakt.html": [(200, CONTACT, {"Content-Type": "text/html"})],
+        },
+    )
+    enricher = WebsiteContactEnricher(polite(http, clock), max_fetches=10)
+    found = enricher.enrich("www.praxis-weiss.example/")
+    assert found is not None and found.email is not None and found.phone_windows is not None
+    assert (found.email.value, found.email.source) == ("info@praxis-weiss.example", f"{site}/kontakt.html")
+    assert found.phone_windows.value == {
+        "mon": ["12:30-13:00"],
+        "tue": ["08:00-09:00"],
+        "wed": ["12:30-13:00"],
+        "thu": ["12:30-13:00"],
+    }
+    assert enricher.fetches == 2
+
+
+def test_a_website_that_cannot_be_read_gives_nothing(clock: FakeClock) -> None:
+    site = "https://down.example"
+    http = FakeHttp(clock, {f"{site}/robots.txt": [(404, "", {})], f"{site}/": [(500, "", {})]})
+    enricher = WebsiteContactEnricher(polite(http, clock, max_retries=1), max_fetches=10)
+    assert enricher.enrich(site) is None
+    capped = WebsiteContactEnricher(polite(http, clock), max_fetches=0)
+    assert capped.enrich(site) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Contact text rules
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Telefonzeiten: Mo-Fr 8-9 Uhr", {d: ["08:00-09:00"] for d in ("mon", "tue", "wed", "thu", "fri")}),
+        (
+            "telefonisch erreichbar Dienstag bis Donnerstag 08:00\u201308:50 Uhr",
+            {d: ["08:00-08:50"] for d in ("tue", "wed", "thu")},
+        ),
+        ("Telefonische Sprechzeiten: Sa 25:00-26:00, Fr 12-13", {"fri": ["12:00-13:00"]}),
+        ("Sprechzeiten: Mo 9-18 Uhr. Tel. 0241 - 123456", {}),
+        ("Telefonsprechstunde Montag 12:00-12:50 und 13:00-13:30", {"mon": ["12:00-12:50", "13:00-13:30"]}),
+    ],
+)
+def test_phone_hours_in_german_text(text: str, expected: dict[str, list[str]]) -> None:
+    assert phone_hours(text) == expected
+
+
+def test_emails_prefer_mailto_and_the_practice_domain() -> None:
+    found = email_candidates(
+        "Schreiben Sie an kontakt [at] praxis-kuehn.example oder logo@2x.png", ["a@gmail.example"]
+    )
+    assert found == ["a@gmail.example", "kontakt@praxis-kuehn.example"]
+    assert pick_email(found, "https://www.praxis-kuehn.example/") == "kontakt@praxis-kuehn.example"
+    assert pick_email(found, None) == "a@gmail.example"
+    assert pick_email([], "x") is None
+
+
+day_words = st.sampled_from(
+    ["Mo", "Di.", "Mittwoch", "Do", "Fr", "Sa", "So", "Montag bis Freitag", "Mo-Do", "Mo, Mi und Fr"]
+)
+clock_words = st.builds(
+    lambda h1, m1, h2, m2, sep: f"{h1}{m1} {sep} {h2}{m2} Uhr",
+    st.integers(0, 30),
+    st.sampled_from(["", ":00", ".30", ":45", ":75"]),
+    st.integers(0, 30),
+    st.sampled_from(["", ":00", ".15", ":50"]),
+    st.sampled_from(["-", "\u2013", "bis"]),
+)
+noise = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+
+
+@settings(max_examples=300)
+@given(parts=st.lists(st.one_of(day_words, clock_words, noise), max_size=12))
+def test_phone_hours_of_any_text_are_a_valid_week(parts: list[str]) -> None:
+    text = "Telefonische Sprechzeiten: " + " ".join(parts)
+    week = phone_hours(text)
+    # Whatever the page says, the result is storable as the therapist's phone windows.
+    TherapistDraft.model_validate(
+        {"first_name": "A", "last_name": "B", "postcode": "10115", "phone_windows": week}
+    )
+    assert all(week.values())
