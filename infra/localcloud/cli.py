@@ -18,10 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localcloud import kafka, localstack, postgres, smtp, stack
+from localcloud import directory, kafka, localstack, postgres, smtp, stack
 from localcloud.paths import LOG_DIR, PROJECT_ROOT, STATE_DIR
 
-SERVERS = (("postgres", postgres), ("kafka", kafka), ("smtp", smtp), ("localstack", localstack))
+SERVERS = (
+    ("postgres", postgres),
+    ("kafka", kafka),
+    ("smtp", smtp),
+    ("directory", directory),  # the local stand-in for the 116117 directory
+    ("localstack", localstack),
+)
 
 
 def _say(message: str) -> None:

@@ -1,6 +1,9 @@
-"""The main job: bring the local cloud up, seed a small realistic data set through the services'
-APIs, drive a request through the architecture (API Gateway -> Lambda -> PostgreSQL + outbox -> EventBridge ->
-SQS -> Kafka bridge -> Kafka) and print a readable summary."""
+"""The main job: bring the local cloud up, fill the therapist pool from the (local) 116117
+directory the way the weekly schedule does (scraper -> S3 -> import), seed patients through the
+patient API, drive a request through the architecture (API Gateway -> Lambda -> PostgreSQL +
+outbox -> EventBridge -> SQS -> Kafka bridge -> Kafka), start searches, run a bundle round sent
+at once, wait for the inquiry emails in the local SMTP server's Maildir and the phone-call tasks,
+and print a readable summary."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from localcloud import kafka, smtp, stack
 from localcloud.paths import LOG_DIR, STATE_DIR
 
 SEED_FILE = STATE_DIR / "seed.json"
+DIRECTORY_REGION = "10"  # Berlin: the local directory server's practices (localcloud.directory)
 STAFF = {"X-Staff-User": "demo@praxisvermittlung.example.de"}
 
 SEED_PATIENTS: list[dict[str, Any]] = [
@@ -110,7 +114,7 @@ def _waiting(first: str, last: str, gender: str, birth: str, postcode: str, **ex
     }
 
 
-# Berlin patients waiting near the two Berlin practices, so that a round has enough candidates.
+# Berlin patients waiting near the practices the directory import brings (postcodes 10xxx).
 SEED_WAITING: list[dict[str, Any]] = [
     _waiting("Björn", "Großmann", "male", "1969-08-09", "10437", symptoms=["burnout", "sleep"]),
     _waiting("Zoë", "Lindemann", "female", "1996-02-17", "10405", health_insurer="Techniker Krankenkasse"),
@@ -119,144 +123,6 @@ SEED_WAITING: list[dict[str, Any]] = [
     _waiting("Aylin", "Kaya", "diverse", "1990-09-30", "10119", languages=["de", "tr"]),
 ]
 
-
-def _therapist(
-    salutation: str,
-    gender: str,
-    title: str | None,
-    first: str,
-    last: str,
-    street: str,
-    postcode: str,
-    city: str,
-    email: str | None,
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "salutation": salutation,
-        "gender": gender,
-        "title": title,
-        "first_name": first,
-        "last_name": last,
-        "street": street,
-        "postcode": postcode,
-        "city": city,
-        "email": email,
-        "phone": extra.pop("phone", "030 4401234"),
-        "statutory_seat": True,
-        "procedures": extra.pop("procedures", ["VT"]),
-        "phone_windows": extra.pop("phone_windows", {"mon": ["08:00-08:50"], "thu": ["12:00-12:50"]}),
-        "working_hours": {"mon": ["08:00-18:00"], "tue": ["08:00-18:00"], "thu": ["10:00-19:00"]},
-        **extra,
-    }
-
-
-# Practices near the seed patients (therapists sharing an email are one practice).
-SEED_THERAPISTS: list[dict[str, Any]] = [
-    _therapist(
-        "Frau",
-        "female",
-        "Dr.",
-        "Katharina",
-        "Schäfer",
-        "Torstraße 140",
-        "10119",
-        "Berlin",
-        "praxis@schaefer-psychotherapie.example.de",
-        procedures=["VT", "TP"],
-        potentially_available=True,
-    ),
-    _therapist(
-        "Herr",
-        "male",
-        "Dipl.-Psych.",
-        "Jörg",
-        "Köhler",
-        "Torstraße 140",
-        "10119",
-        "Berlin",
-        "praxis@schaefer-psychotherapie.example.de",
-        procedures=["VT"],
-    ),
-    _therapist(
-        "Frau",
-        "female",
-        None,
-        "Lea",
-        "Brandt",
-        "Schönhauser Allee 36",
-        "10435",
-        "Berlin",
-        "l.brandt@psychotherapie-prenzlauer-berg.example.de",
-        procedures=["TP"],
-        languages=["de", "en"],
-    ),
-    _therapist(
-        "Frau",
-        "female",
-        "Prof. Dr.",
-        "Renée",
-        "Fuchs",
-        "Pontstraße 12",
-        "52062",
-        "Aachen",
-        "kontakt@praxis-fuchs-aachen.example.de",
-        procedures=["VT"],
-        offers_group_therapy=True,
-    ),
-    _therapist(
-        "Herr",
-        "male",
-        "Dr.",
-        "Mehmet",
-        "Öztürk",
-        "Ehrenstraße 55",
-        "50672",
-        "Köln",
-        "praxis@oeztuerk-koeln.example.de",
-        procedures=["VT"],
-        languages=["de", "tr"],
-    ),
-    _therapist(
-        "Frau",
-        "female",
-        None,
-        "Sabine",
-        "Groß",
-        "Sendlinger Straße 20",
-        "80331",
-        "München",
-        None,
-        procedures=["VT", "TP"],
-        phone="089 2601234",
-    ),
-    _therapist(
-        "Herr",
-        "male",
-        "Dr.",
-        "Björn",
-        "Vogel",
-        "Königsbrücker Straße 9",
-        "01099",
-        "Dresden",
-        "praxis@vogel-dresden.example.de",
-        procedures=["VT"],
-        offers_group_therapy=True,
-    ),
-    _therapist(
-        "Frau",
-        "female",
-        "Dipl.-Psych.",
-        "Gül",
-        "Kaya",
-        "Jungfernstieg 30",
-        "20354",
-        "Hamburg",
-        "praxis@kaya-hamburg.example.de",
-        procedures=["TP", "AP"],
-        languages=["de", "en", "tr"],
-    ),
-]
 
 DRIVE_PATIENT = {
     "salutation": "Herr",
@@ -294,7 +160,6 @@ def _seed(base_url: str) -> tuple[dict[str, list[str]], bool]:
                 SEED_FILE.write_text(json.dumps(seeded))
             return seeded, False
     seeded = {
-        "therapists": [_post(base_url, "therapists", therapist)["id"] for therapist in SEED_THERAPISTS],
         "patients": [_post(base_url, "patients", patient)["id"] for patient in SEED_PATIENTS],
         "waiting": [_post(base_url, "patients", patient)["id"] for patient in SEED_WAITING],
     }
@@ -384,32 +249,106 @@ def _await_events(keys: set[str], timeout_s: float) -> dict[str, dict[str, Any]]
     return seen
 
 
+def _import_directory(base_url: str, timeout_s: float = 600) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the weekly schedule for the region does, now: invoke the scraper with the schedule's
+    own input; its raw file in S3 triggers the import (S3 -> EventBridge -> SQS -> import
+    function). Returns the scraper's run and the import report (an unchanged file imported
+    before has its earlier report)."""
+    event = {**stack.directory_schedule_input(DIRECTORY_REGION), "trigger": "demo"}
+    run = stack.invoke("DirectoryScraperFunction", event)
+    if run.error or not isinstance(run.payload, dict) or run.payload.get("status") == "failed":
+        raise RuntimeError(f"the directory scraper failed: {run.payload}\n{run.logs}")
+    key = run.payload["raw_object_key"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        listing = requests.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60)
+        if listing.status_code == 200:
+            done = [
+                item
+                for item in listing.json()["items"]
+                if item["source"].endswith(key) and item["status"] != "running"
+            ]
+            if done:
+                return run.payload, done[0]
+        time.sleep(2)
+    raise RuntimeError(f"no import report for {key} within {timeout_s:.0f} s")
+
+
+def _await_therapist_profiles(expected: int, timeout_s: float = 180) -> int:
+    """The matching service learns of imported therapists through events: wait for them."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        count = _read_model_counts()["therapist_profiles"]
+        if count >= expected or time.monotonic() > deadline:
+            return count
+        time.sleep(2)
+
+
+def _reply_tag(message: Any) -> str:
+    """The bundle reference an email carries in its Reply-To (antwort+B123@...)."""
+    reply_to = str(message.get("Reply-To", ""))
+    return reply_to.split("+", 1)[1].split("@", 1)[0] if "+" in reply_to else ""
+
+
+def _await_follow_up(
+    base_url: str, bundles: list[dict[str, Any]], timeout_s: float = 180
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inquiry emails in the Maildir for bundles sent by email, phone-call tasks for the others.
+    Returns (reference -> email, reference -> call task) for those that arrived in time."""
+    by_email = {b["reference"] for b in bundles if b["channel"] == "email"}
+    by_phone = {b["reference"] for b in bundles if b["channel"] != "email"}
+    emails: dict[str, Any] = {}
+    calls: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for message in smtp.read_messages():
+            if _reply_tag(message) in by_email:
+                emails.setdefault(_reply_tag(message), message)
+        for reference in by_phone - set(calls):
+            found = requests.get(
+                f"{base_url}/api/v2/phone-calls", params={"bundle_reference": reference}, timeout=60
+            )
+            if found.status_code == 200 and found.json()["items"]:
+                calls[reference] = found.json()["items"][0]
+        if by_email <= set(emails) and by_phone <= set(calls):
+            break
+        time.sleep(2)
+    return emails, calls
+
+
 def run(up: Callable[..., dict[str, float]]) -> int:
     print(
-        "1/4  Bringing the local cloud up (PostgreSQL, Tansu Kafka, SMTP, LocalStack; sam deploy)", flush=True
+        "1/7  Bringing the local cloud up (PostgreSQL, Tansu Kafka, SMTP, directory, LocalStack; sam deploy)",
+        flush=True,
     )
     timings = up()
     info = stack.StackInfo.load()
     base_url = info.api_base_url
-
-    print("2/6  Checking health and seeding therapists and patients through the APIs", flush=True)
     health = requests.get(f"{base_url}/health", timeout=60)
+
+    print(f"2/7  Importing the therapist pool: the 116117 schedule for region {DIRECTORY_REGION}", flush=True)
+    scrape, report = _import_directory(base_url)
+    pool = requests.get(f"{base_url}/api/v2/therapists", params={"limit": "1"}, timeout=60).json()["total"]
+    profiles = _await_therapist_profiles(pool)
+
+    print("3/7  Seeding patients and driving a request: POST a patient, GET it back", flush=True)
     seeded, seeded_now = _seed(base_url)
     seed_ids = seeded["patients"]
-
-    print("3/6  Driving a request: POST a patient, GET it back", flush=True)
     created = _post(base_url, "patients", DRIVE_PATIENT)
     read_back = requests.get(f"{base_url}/api/v2/patients/{created['id']}", timeout=30)
 
-    print("4/6  Waiting for the events on Kafka topic patient-events", flush=True)
+    print("4/7  Waiting for the events on Kafka topic patient-events", flush=True)
     expected = {created["id"], *(seed_ids if seeded_now else [])}
     events = _await_events(expected, timeout_s=90)
 
-    print("5/6  Starting a patient search for every seeded patient", flush=True)
+    print("5/7  Starting a patient search for every seeded patient", flush=True)
     searches = _start_searches(base_url, seed_ids)
 
-    print("6/6  Running a bundle round (POST /api/v2/bundles/create, sent at once)", flush=True)
+    print("6/7  Running a bundle round (POST /api/v2/bundles/create, sent at once)", flush=True)
     round_result, open_bundles = _round(base_url)
+
+    print("7/7  Waiting for the inquiry emails (local SMTP server) and the phone-call tasks", flush=True)
+    emails, calls = _await_follow_up(base_url, open_bundles)
 
     line = "-" * 78
     print(f"\n{line}\nTherapy matching platform - local stack summary\n{line}")
@@ -418,8 +357,19 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     components = health.json().get("components", {})
     states = ", ".join(f"{name} {state.get('status')}" for name, state in components.items())
     print(f"Health           {health.status_code} ({states})")
+    print(
+        f"Directory run    region {DIRECTORY_REGION}: {scrape['pages']} pages, {scrape['entries']} entries, "
+        f"{scrape.get('enriched', 0)} completed from practice websites -> s3://.../{scrape['raw_object_key']}"
+    )
+    counts = report["counts"]
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(report["skip_reasons"].items())) or "none"
+    print(
+        f"Import report    {report['id']}: new {counts['new']}, updated {counts['updated']}, "
+        f"unchanged {counts['unchanged']}, skipped {counts['skipped']} ({reasons})"
+    )
+    print(f"Therapist pool   {pool} therapists; matching read model: {profiles} therapist profiles")
     seed_note = "created now" if seeded_now else "already there from an earlier run"
-    print(f"Seed data        {len(seeded['therapists'])} therapists, {len(seed_ids)} patients ({seed_note})")
+    print(f"Seed patients    {len(seed_ids)} patients ({seed_note})")
     where = f"{created['postcode']} {created['city']}"
     location = created.get("location") or {}
     print(f"Created patient  {created['first_name']} {created['last_name']} ({where}) id={created['id']}")
@@ -427,18 +377,6 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     print(f"   located at    {point} ({location.get('precision')})")
     print(f"Read back        GET -> {read_back.status_code}")
     print(f"Kafka events     {len(events)}/{len(expected)} patient.created events seen on patient-events")
-    for key, envelope in sorted(events.items(), key=lambda item: item[1]["timestamp"]):
-        payload = envelope["payload"]
-        print(
-            f"   {envelope['eventType']:<16} key={key} eventId={envelope['eventId']} "
-            f"{payload.get('first_name')} {payload.get('last_name')}"
-        )
-    time.sleep(2)  # the read-model consumer runs right behind the Kafka bridge
-    counts = _read_model_counts()
-    print(
-        f"Read models      matching_service: {counts['patient_profiles']} patient and "
-        f"{counts['therapist_profiles']} therapist profiles (fed by events)"
-    )
     print(
         f"Searches         {searches['started']} started now, {searches['existing']} from earlier runs, "
         f"{searches['not_ready']} not ready (e.g. address not located)"
@@ -454,8 +392,16 @@ def run(up: Callable[..., dict[str, float]]) -> int:
             f"   {bundle['reference']:<6} to therapist {bundle['therapist_id']} by {bundle['channel']}: "
             f"{len(bundle['members'])} patients ({references})"
         )
+    by_email = [b for b in open_bundles if b["channel"] == "email"]
+    by_phone = [b for b in open_bundles if b["channel"] != "email"]
+    print(f"Inquiry emails   {len(emails)}/{len(by_email)} in the Maildir {smtp.maildir_path()}")
+    for reference, message in sorted(emails.items())[:5]:
+        print(f"   {reference:<6} to {message['To']}: {message['Subject']}")
+    print(f"Phone-call tasks {len(calls)}/{len(by_phone)} (GET /api/v2/phone-calls)")
+    for reference, call in sorted(calls.items())[:5]:
+        rule = call.get("scheduling_rule")
+        print(f"   {reference:<6} {call['slot_start']} {call['therapist_name']} ({call['purpose']}, {rule})")
     print(f"API docs         {base_url}/api/v2/docs  (OpenAPI: {base_url}/api/v2/openapi.json)")
-    print(f"Mail (Maildir)   {smtp.maildir_path()}  ({len(smtp.read_messages())} messages)")
     print(f"Server logs      {LOG_DIR}")
     print("Function logs    .venv/bin/localcloud logs PatientsApiFunction")
     print("Invoke any fn    .venv/bin/localcloud invoke HealthFunction --event health_api/get_health.json")
@@ -463,9 +409,13 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     print(line)
     ok = (
         health.status_code == 200
+        and report["status"] != "failed"
+        and pool > 0
         and read_back.status_code == 200
         and expected <= set(events)
         and len(open_bundles) > 0
+        and len(emails) == len(by_email)
+        and len(calls) == len(by_phone)
     )
     if not ok:
         print("DEMO FAILED: see the lines above and the logs.")

@@ -47,8 +47,18 @@ def is_healthy(timeout_s: float = 2.0) -> bool:
         return False
 
 
+# `localcloud up`: a Berlin directory (postcodes 10xxx), where the demo's patients live.
+DEFAULT_PREFIXES = ("10",)
+DEFAULT_ENTRIES = 400
+
+
 def start(
-    *, data: Path | None = None, entries: int = 2000, seed: int = 116117, timeout_s: float = 30.0
+    *,
+    data: Path | None = None,
+    entries: int = DEFAULT_ENTRIES,
+    seed: int = 116117,
+    prefixes: tuple[str, ...] = DEFAULT_PREFIXES,
+    timeout_s: float = 30.0,
 ) -> None:
     """Start the server as a separate Python process. A no-op when ours is already healthy."""
     infra_dir = Path(localcloud.__file__).resolve().parents[1]
@@ -56,7 +66,11 @@ def start(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(infra_dir), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     argv = [sys.executable, "-m", "localcloud.directory_server", "--host", HOST, "--port", str(port())]
-    argv += ["--data", str(data)] if data is not None else ["--entries", str(entries), "--seed", str(seed)]
+    argv += (
+        ["--data", str(data)]
+        if data is not None
+        else ["--entries", str(entries), "--seed", str(seed), "--prefixes", ",".join(prefixes)]
+    )
     start_daemon(SERVICE, argv, env=env, cwd=service_dir(SERVICE), healthy=is_healthy, timeout_s=timeout_s)
 
 

@@ -258,12 +258,14 @@ class DirectoryServer(ThreadingHTTPServer):
         self.state = state
 
 
-def load_dataset(path: Path | None, entries: int, seed: int) -> dict[str, Any]:
+def load_dataset(
+    path: Path | None, entries: int, seed: int, prefixes: list[str] | None = None
+) -> dict[str, Any]:
     if path is not None:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     from localcloud.directory_data import DirectoryDataGenerator
 
-    return DirectoryDataGenerator(seed).dataset(entries)
+    return DirectoryDataGenerator(seed, prefixes=prefixes or None).dataset(entries)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,10 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="a dataset file (localcloud.directory_data)")
     parser.add_argument("--entries", type=int, default=2000, help="without --data: generate this many")
     parser.add_argument("--seed", type=int, default=116117)
+    parser.add_argument("--prefixes", default="", help="without --data: comma-separated postcode prefixes")
     parser.add_argument("--page-size", type=int, default=PAGE_SIZE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    state = DirectoryState(load_dataset(args.data, args.entries, args.seed), args.page_size)
+    state = DirectoryState(
+        load_dataset(args.data, args.entries, args.seed, [p for p in args.prefixes.split(",") if p]),
+        args.page_size,
+    )
     server = DirectoryServer((args.host, args.port), state)
 
     def stop(*_: object) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import make_url
 
-from localcloud import kafka, localstack, postgres
+from localcloud import directory, kafka, localstack, postgres, smtp
 from localcloud.aws import REGION, aws_env, client, localstack_url
 from localcloud.paths import PROJECT_ROOT, STATE_DIR
 
@@ -85,6 +85,8 @@ def deploy() -> StackInfo:
         f"ExternalDbPort={postgres.port()}",
         f"KafkaBootstrapServers={kafka.bootstrap_servers()}",
         f"ExternalDbAdminPassword={admin_password}",
+        f"DirectoryBaseUrl={directory.url()}",
+        f"ReplyMaildir={smtp.maildir_path()}",
     ]
     deploy_args = ("deploy", "--config-env", CONFIG_ENV, "--no-progressbar", "--parameter-overrides")
     deploy_args += tuple(overrides)
@@ -120,9 +122,8 @@ def _clear_failed_stack(stack_name: str) -> None:
     if status == "ROLLBACK_COMPLETE":
         cloudformation.delete_stack(StackName=stack_name)
         cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack_name)
-    overrides = _deploy_parameters()["parameter_overrides"]
-    environment = next(item.split("=", 1)[1] for item in overrides if item.startswith("Environment="))
     events = client("events")
+    environment = deployed_environment()
     bus = f"therapy-platform-{environment}"
     if any(b["Name"] == bus for b in events.list_event_buses(NamePrefix=bus)["EventBuses"]):
         for rule in events.list_rules(EventBusName=bus)["Rules"]:
@@ -131,6 +132,24 @@ def _clear_failed_stack(stack_name: str) -> None:
                 events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=[t["Id"] for t in targets])
             events.delete_rule(Name=rule["Name"], EventBusName=bus)
         events.delete_event_bus(Name=bus)
+
+
+def deployed_environment() -> str:
+    """The template's Environment parameter of the local deployment (samconfig.toml)."""
+    overrides = _deploy_parameters()["parameter_overrides"]
+    return str(next(item.split("=", 1)[1] for item in overrides if item.startswith("Environment=")))
+
+
+def directory_schedule_input(prefix: str) -> dict[str, Any]:
+    """The input EventBridge Scheduler gives the scraper for one region (template.yaml's
+    DirectorySchedule<prefix>), read from the deployed schedule."""
+    environment = deployed_environment()
+    schedule = client("scheduler").get_schedule(
+        Name=f"therapy-platform-{environment}-directory-{prefix}",
+        GroupName=f"therapy-platform-{environment}-directory",
+    )
+    document: dict[str, Any] = json.loads(schedule["Target"]["Input"])
+    return document
 
 
 def describe() -> StackInfo:

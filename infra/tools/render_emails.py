@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from therapy_platform.domain.email_content import (
+    AdHocMessage,
     BundleInquiry,
     BundlePatient,
     BundleReminder,
@@ -208,7 +209,29 @@ def samples() -> dict[str, EmailContent]:
         bundle_reference=_REF,
         failed_at=_NOW,
     )
+    items["ad_hoc"] = AdHocMessage(
+        recipient=Person(gender=Gender.FEMALE, first_name="Jülide", last_name="Köhler"),
+        subject="Rückfrage zu Ihrer Suche (Suchnummer S-2026-00042)",
+        body_markdown=AD_HOC_BODY,
+        crisis_notice=True,
+    )
+    items["ad_hoc-injected"] = AdHocMessage(
+        recipient=THERAPISTS["male-dr"],
+        subject='Nachricht <script>alert("x")</script>',
+        body_markdown=(
+            f"Bitte beachten: {INJECTION}\n\n[Klick](javascript:alert(1)) <a href=x onclick=alert(1)>a</a>"
+        ),
+    )
     return items
+
+
+AD_HOC_BODY: Final = """wir haben eine **Rückfrage** zu Ihren Angaben:
+
+1. Sind Sie auch *vormittags* erreichbar?
+2. Dürfen wir Praxen in Großröhrsdorf anfragen?
+
+Antworten Sie einfach auf diese E-Mail oder rufen Sie uns an: [030 1234567](tel:+49301234567).
+Mehr dazu: <https://vermittlung.example.org/faq>"""
 
 
 def render_all(renderer: EmailRenderer) -> dict[str, RenderedEmail]:

@@ -7,22 +7,28 @@ two rounds invoked at the same moment never double-book a practice."""
 from __future__ import annotations
 
 import random
+import smtplib
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from datetime import time as time_of_day
+from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from sqlalchemy import create_engine, text
 
 from cloud_support import consume_until
-from localcloud import postgres, stack
+from localcloud import postgres, smtp, stack
 
 pytestmark = pytest.mark.e2e
 
 STAFF = {"X-Staff-User": "e2e-matching@praxisvermittlung.example.de"}
+BERLIN = ZoneInfo("Europe/Berlin")
 # Small towns far apart: each run picks one, so leftovers of earlier runs rarely compete.
 TOWNS = ["97070", "93047", "87435", "54290", "24103", "18055", "06108", "36037", "66111", "26122"]
 
@@ -257,3 +263,75 @@ def test_two_rounds_at_the_same_moment_never_double_book(
         engine.dispose()
     assert len(open_bundles) == 4 and all(count == 1 for _, count in open_bundles)
     assert per_search <= 3  # the open-bundle limit
+
+
+def _reply_reference(message: Any) -> str:
+    reply_to = str(message.get("Reply-To", ""))
+    return reply_to.split("+", 1)[1].split("@", 1)[0] if "+" in reply_to else ""
+
+
+def test_sent_bundles_become_inquiry_emails_and_call_tasks_and_replies_are_taken_in(
+    deployed: stack.StackInfo, base_url: str, region: dict[str, Any]
+) -> None:
+    """bundle.sent -> communication service: an email for a therapist with an address (in the
+    local SMTP server's Maildir, without patient names), a phone-call task in the phone window
+    for one without; a reply to the reply address lands in the bundle's history."""
+    with_email = _therapist(base_url, region["postcode"])
+    without_email = _therapist(
+        base_url, region["postcode"], email=None, phone="0931 123456", phone_windows={"tue": ["09:00-09:30"]}
+    )
+    for n in range(3):
+        _search(base_url, region, n)
+    ids = [with_email["id"], without_email["id"]]
+    _known_therapists(base_url, ids)
+    round_ = _post(base_url, "/api/v2/bundles/create", {"therapist_ids": ids, "send_immediately": True})
+    assert round_.status_code == 201, round_.text
+    bundles = {b["therapist_id"]: b for b in round_.json()["bundles"]}
+    by_email, by_phone = bundles[with_email["id"]], bundles[without_email["id"]]
+    assert (by_email["channel"], by_phone["channel"]) == ("email", "phone")
+
+    def inquiry() -> Any:
+        found = [m for m in smtp.read_messages() if _reply_reference(m) == by_email["reference"]]
+        return found[0] if found else None
+
+    message = _eventually(inquiry, timeout_s=120)
+    assert message is not None, "no inquiry email reached the local SMTP server"
+    assert message["To"] == with_email["email"] or with_email["email"] in str(message["To"])
+    text_body = message.get_body(preferencelist=("plain",)).get_content()
+    assert by_email["members"][0]["reference"] in text_body
+    assert "Özdemir" not in text_body and "Ümit" not in text_body  # data-minimised
+
+    def call_task() -> Any:
+        response = requests.get(
+            f"{base_url}/api/v2/phone-calls", params={"bundle_reference": by_phone["reference"]}, timeout=30
+        )
+        return response.json()["items"] if response.status_code == 200 else None
+
+    calls = _eventually(call_task, timeout_s=120)
+    assert calls, "no phone-call task for the therapist without email"
+    (call,) = calls
+    slot = datetime.fromisoformat(call["slot_start"]).astimezone(BERLIN)
+    assert call["purpose"] == "inquiry" and call["scheduling_rule"] == "phone_window"
+    assert slot.weekday() == 1 and slot.minute % 5 == 0  # Tuesday, on a 5-minute boundary
+    assert time_of_day(9, 0) <= slot.time() < time_of_day(9, 30)
+    done = _post(base_url, f"/api/v2/phone-calls/{call['id']}/complete", {"outcome": "no_answer"})
+    assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+    again = _post(base_url, f"/api/v2/phone-calls/{call['id']}/complete", {"outcome": "reached"})
+    assert again.status_code == 409
+
+    # The therapist answers by email to the Reply-To address.
+    reply = EmailMessage()
+    reply["From"], reply["To"] = with_email["email"], message["Reply-To"]
+    reply["Subject"], reply["In-Reply-To"] = f"Re: {message['Subject']}", message["Message-ID"]
+    reply.set_content("Guten Tag, ich kann zwei Personen aufnehmen. Mit freundlichen Grüßen")
+    with smtplib.SMTP("127.0.0.1", smtp.port(), timeout=30) as client:
+        client.send_message(reply)
+    intake = stack.invoke("ReplyIntakeFunction", {}, info=deployed)
+    assert intake.error is None, intake.payload
+    history = requests.get(
+        f"{base_url}/api/v2/communications", params={"bundle_reference": by_email["reference"]}, timeout=30
+    )
+    assert history.status_code == 200, history.text
+    assert "zwei Personen" in history.text and by_email["reference"] in history.text
+    reminders = stack.invoke("BundleReminderFunction", {}, info=deployed)
+    assert reminders.error is None and reminders.payload["failed"] == []  # nothing due yet

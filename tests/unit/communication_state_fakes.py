@@ -27,7 +27,7 @@ from therapy_platform.domain.communication import (
     TrackedBundle,
 )
 from therapy_platform.domain.email_content import TherapistContact
-from therapy_platform.domain.emails import Addressing, EmailStatus, RecipientType
+from therapy_platform.domain.emails import Addressing, Email, EmailStatus, RecipientType
 from therapy_platform.domain.phone_calls import (
     CallPlanningPolicy,
     PhoneCallQuery,
@@ -36,7 +36,9 @@ from therapy_platform.domain.phone_calls import (
     WorkingCalendar,
 )
 from therapy_platform.domain.replies import InboundReply
+from therapy_platform.domain.staff_emails import DeliveryAttemptView, EmailDetail, EmailQuery, EmailSummary
 from therapy_platform.logic.communication_events import CommunicationContext
+from therapy_platform.logic.staff_emails import StaffEmailContext
 from therapy_platform.ports.communication_state import InboxMessage
 from therapy_platform.rendering import EmailRenderer
 
@@ -167,6 +169,11 @@ class InMemoryCalls(_Part):
         found = [c for c in self.s.calls.values() if c.bundle_reference == reference]
         return sorted(found, key=lambda c: c.created_at, reverse=True)[:limit]
 
+    def for_therapist(self, therapist_id: uuid.UUID, limit: int) -> tuple[list[PhoneCallTask], int]:
+        found = [c for c in self.s.calls.values() if c.therapist_id == therapist_id]
+        found.sort(key=lambda c: (c.created_at, str(c.id)), reverse=True)
+        return found[:limit], len(found)
+
 
 class InMemoryContacts(_Part):
     @staticmethod
@@ -197,6 +204,9 @@ class InMemoryContacts(_Part):
         data = self.s.therapists.get(therapist_id, (None, None))[0]
         return TherapistContact.model_validate(data) if data else None
 
+    def knows_therapist(self, therapist_id: uuid.UUID) -> bool:
+        return therapist_id in self.s.therapists
+
 
 class InMemoryReplies(_Part):
     def add(self, reply: InboundReply) -> bool:
@@ -209,6 +219,25 @@ class InMemoryReplies(_Part):
         found = [r for r in self.s.replies.values() if r.bundle_reference == reference]
         return sorted(found, key=lambda r: r.received_at, reverse=True)[:limit]
 
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[InboundReply], int]:
+        emails = {**self.unit.database.emails, **self.unit.staged}.values()
+        to_them = {e.id for e in emails if e.recipient_type is recipient_type and e.recipient_id == person_id}
+        their_bundles = (
+            {b.reference for b in self.s.bundles.values() if b.therapist_id == person_id}
+            if recipient_type is RecipientType.THERAPIST
+            else set()
+        )
+        found = [
+            r
+            for r in self.s.replies.values()
+            if r.email_id in to_them
+            or (r.bundle_reference is not None and r.bundle_reference in their_bundles)
+        ]
+        found.sort(key=lambda r: (r.received_at, str(r.id)), reverse=True)
+        return found[:limit], len(found)
+
 
 class InMemoryHistory(_Part):
     def _emails(self) -> list[Any]:
@@ -217,22 +246,62 @@ class InMemoryHistory(_Part):
     def for_bundle(self, reference: str, limit: int) -> list[EmailHistoryItem]:
         found = [e for e in self._emails() if e.bundle_reference == reference]
         found.sort(key=lambda e: e.created_at, reverse=True)
-        return [
-            EmailHistoryItem(
-                id=e.id,
-                at=e.created_at,
-                kind=e.kind,
-                status=e.status,
-                recipient_type=e.recipient_type,
-                recipient=e.recipient,
-                subject=e.subject,
-                attempts=e.attempts,
-                sent_at=e.sent_at,
-                failed_at=e.failed_at,
-                last_error=e.last_error,
-            )
-            for e in found[:limit]
+        return [self._item(e) for e in found[:limit]]
+
+    @staticmethod
+    def _item(e: Email) -> EmailHistoryItem:
+        return EmailHistoryItem(
+            id=e.id,
+            at=e.created_at,
+            kind=e.kind,
+            status=e.status,
+            recipient_type=e.recipient_type,
+            recipient=e.recipient,
+            subject=e.subject,
+            attempts=e.attempts,
+            sent_at=e.sent_at,
+            failed_at=e.failed_at,
+            last_error=e.last_error,
+        )
+
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[EmailHistoryItem], int]:
+        found = [
+            e for e in self._emails() if e.recipient_type is recipient_type and e.recipient_id == person_id
         ]
+        found.sort(key=lambda e: (e.created_at, str(e.id)), reverse=True)
+        return [self._item(e) for e in found[:limit]], len(found)
+
+    def find(self, query: EmailQuery) -> tuple[list[EmailSummary], int]:
+        found = [
+            e
+            for e in self._emails()
+            if (query.status is None or e.status is query.status)
+            and (query.kind is None or e.kind is query.kind)
+            and (query.recipient_type is None or e.recipient_type is query.recipient_type)
+            and (query.recipient_id is None or e.recipient_id == query.recipient_id)
+            and (query.bundle_reference is None or e.bundle_reference == query.bundle_reference)
+            and (query.created_from is None or e.created_at >= query.created_from)
+            and (query.created_to is None or e.created_at < query.created_to)
+        ]
+        found.sort(key=lambda e: (e.created_at, str(e.id)), reverse=True)
+        page = found[query.offset : query.offset + query.limit]
+        return [EmailSummary.model_validate(e.model_dump()) for e in page], len(found)
+
+    def detail(self, email_id: uuid.UUID) -> EmailDetail | None:
+        email = {e.id: e for e in self._emails()}.get(email_id)
+        if email is None:
+            return None
+        attempts = sorted(
+            (a for a in self.unit.database.attempts.values() if a.email_id == email_id),
+            key=lambda a: (a.started_at, a.attempt),
+        )
+        views = [
+            DeliveryAttemptView(attempt=a.attempt, started_at=a.started_at, outcome=a.outcome, error=a.error)
+            for a in attempts
+        ]
+        return EmailDetail.model_validate({**email.model_dump(), "delivery_attempts": views})
 
     def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
         by_id = {e.message_id: e.id for e in self._emails()}
@@ -339,6 +408,18 @@ def state_world(
         clock=clock,
     )
     return StateWorld(database, queue, clock, context)
+
+
+def staff_email_context(world: StateWorld) -> StaffEmailContext:
+    """The emails API's writing context on a state world's fakes."""
+    context = world.context
+    return StaffEmailContext(
+        unit_of_work=context.unit_of_work,
+        queue=context.queue,
+        renderer=context.renderer,
+        addressing=context.addressing,
+        clock=context.clock,
+    )
 
 
 class FakeInbox:

@@ -4,16 +4,18 @@ through its function (in-memory fakes) with the expected result."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from communication_state_fakes import FakeInbox, state_world
+from communication_state_fakes import FakeInbox, envelope, patient_payload, staff_email_context, state_world
 from fakes import FakeBus
 from support import FakeLambdaContext, call, load_function
 from therapy_platform.domain.emails import EmailKind
+from therapy_platform.logic.communication_events import handle_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
@@ -69,3 +71,29 @@ def test_the_api_samples_answer(name: str, status: int, monkeypatch: pytest.Monk
     monkeypatch.setattr(app.deps, "unit_of_work", w.context.unit_of_work)
     monkeypatch.setattr(app.deps, "publisher", FakeBus)
     assert call(app.lambda_handler, sample(f"communication_api/{name}"))[0] == status
+
+
+SAMPLE_PATIENT = "8a4ff518-6ca0-4af1-aba7-b142d40ae714"  # the patient the emails_api samples name
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("list_emails.json", 200),
+        ("read_email.json", 404),
+        ("send_email.json", 201),
+        ("patient_communication.json", 200),
+        ("therapist_communication.json", 404),
+    ],
+)
+def test_the_emails_api_samples_answer(name: str, status: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = state_world(now=NOW)
+    handle_event(
+        w.context,
+        envelope("patient.created", patient_payload(uuid.UUID(SAMPLE_PATIENT)), at=NOW),
+    )
+    app = load_function("emails_api")
+    monkeypatch.setattr(app.deps, "unit_of_work", w.context.unit_of_work)
+    monkeypatch.setattr(app.deps, "context", lambda: staff_email_context(w))
+    monkeypatch.setattr(app.deps, "clock", w.clock)
+    assert call(app.lambda_handler, sample(f"emails_api/{name}"))[0] == status

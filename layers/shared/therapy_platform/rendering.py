@@ -23,6 +23,7 @@ from therapy_platform.domain.email_content import (
     german_datetime,
 )
 from therapy_platform.domain.emails import EmailKind
+from therapy_platform.markdown_html import markdown_to_html, markdown_to_text
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parent / "templates" / "email"
 TEXT_WIDTH: Final = 76
@@ -98,6 +99,15 @@ def _one_line(subject: str) -> str:
     return line if len(line) <= MAX_SUBJECT else line[: MAX_SUBJECT - 1].rstrip() + "\u2026"
 
 
+def _markdown_html(source: object) -> Markup:
+    # markdown_to_html escapes every text and keeps only allow-listed tags (markdown_html.py).
+    return Markup(markdown_to_html(str(source)))  # noqa: S704
+
+
+def _markdown_text(source: object) -> str:
+    return markdown_to_text(str(source))
+
+
 def _environment(*, html: bool) -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
@@ -117,6 +127,7 @@ def _environment(*, html: bool) -> Environment:
         date_de=german_date,
         datetime_de=german_datetime,
         kind_label=_kind_label,
+        markdown=_markdown_html if html else _markdown_text,
     )
     return environment
 

@@ -13,6 +13,7 @@ from therapy_platform.adapters.email_queue import SqsEmailQueue
 from therapy_platform.communication_settings import CallPlanningSettings, FollowUpSettings
 from therapy_platform.domain.phone_calls import WorkingCalendar
 from therapy_platform.logic.communication_events import CommunicationContext
+from therapy_platform.logic.staff_emails import StaffEmailContext
 from therapy_platform.mail_settings import EmailQueueSettings, LegalSettings, MailSettings
 from therapy_platform.rendering import EmailRenderer
 
@@ -32,5 +33,17 @@ def default_context() -> CommunicationContext:
         calls=calls,
         follow_up=FollowUpSettings.from_env().policy(),
         calendar=WorkingCalendar.for_policy(calls),
+        clock=utc_now,
+    )
+
+
+@cache
+def default_staff_email_context() -> StaffEmailContext:
+    """What the emails API needs to write an email: no call planning or follow-up settings."""
+    return StaffEmailContext(
+        unit_of_work=lambda: SqlCommunicationStateUnitOfWork(default_engine()),
+        queue=SqsEmailQueue.from_url(EmailQueueSettings.from_env().queue_url),
+        renderer=EmailRenderer(LegalSettings.from_env().notice()),
+        addressing=MailSettings.from_env().addressing(),
         clock=utc_now,
     )

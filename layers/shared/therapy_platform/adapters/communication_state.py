@@ -11,7 +11,20 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
-from sqlalchemy import Connection, RowMapping, Table, and_, func, select, text, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    Select,
+    Table,
+    and_,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 from therapy_platform.adapters.communication_state_tables import (
@@ -24,6 +37,7 @@ from therapy_platform.adapters.communication_state_tables import (
     sent_bundles,
     therapist_contacts,
 )
+from therapy_platform.adapters.communication_tables import delivery_attempts, emails
 from therapy_platform.adapters.emails import SqlCommunicationUnitOfWork
 from therapy_platform.domain.communication import (
     ContactChange,
@@ -33,12 +47,24 @@ from therapy_platform.domain.communication import (
     TrackedBundle,
 )
 from therapy_platform.domain.email_content import TherapistContact
+from therapy_platform.domain.emails import RecipientType
 from therapy_platform.domain.phone_calls import SLOT, PhoneCallQuery, PhoneCallStatus, PhoneCallTask
 from therapy_platform.domain.replies import InboundReply
+from therapy_platform.domain.staff_emails import DeliveryAttemptView, EmailDetail, EmailQuery, EmailSummary
 
 # pg_advisory_xact_lock key of slot planning (any fixed number no other lock uses).
 SLOT_PLANNING_LOCK: Final = zlib.crc32(b"communication_service.phone_call_slots")
 ERASED_RECIPIENT: Final = "geloescht@invalid"
+
+
+def _page_and_total(
+    connection: Connection, query: Select[Any], where: ColumnElement[bool], limit: int
+) -> tuple[list[RowMapping], int]:
+    """The first `limit` rows of an ordered query, and how many rows match `where` in all."""
+    table = query.get_final_froms()[0]
+    total = connection.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+    rows = list(connection.execute(query.where(where).limit(limit)).mappings()) if total else []
+    return rows, int(total)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -249,6 +275,16 @@ class SqlPhoneCalls:
         ).mappings()
         return [_task_from_row(row) for row in rows]
 
+    def for_therapist(self, therapist_id: uuid.UUID, limit: int) -> tuple[list[PhoneCallTask], int]:
+        c = phone_call_tasks.c
+        rows, total = _page_and_total(
+            self._connection,
+            select(phone_call_tasks).order_by(c.created_at.desc(), c.id.desc()),
+            c.therapist_id == therapist_id,
+            limit,
+        )
+        return [_task_from_row(row) for row in rows], total
+
 
 class SqlContacts:
     def __init__(self, connection: Connection) -> None:
@@ -303,6 +339,12 @@ class SqlContacts:
         ).first()
         return TherapistContact.model_validate(row.data) if row and row.data is not None else None
 
+    def knows_therapist(self, therapist_id: uuid.UUID) -> bool:
+        row = self._connection.execute(
+            select(therapist_contacts.c.id).where(therapist_contacts.c.id == therapist_id)
+        ).first()
+        return row is not None
+
 
 class SqlReplies:
     def __init__(self, connection: Connection) -> None:
@@ -324,9 +366,30 @@ class SqlReplies:
             .order_by(c.received_at.desc(), c.id)
             .limit(limit)
         ).mappings()
-        return [
-            InboundReply.model_validate({k: v for k, v in row.items() if k != "processed_at"}) for row in rows
-        ]
+        return [_reply_from_row(row) for row in rows]
+
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[InboundReply], int]:
+        c = inbound_replies.c
+        to_them = select(emails.c.id).where(
+            emails.c.recipient_type == recipient_type.value, emails.c.recipient_id == person_id
+        )
+        where: ColumnElement[bool] = c.email_id.in_(to_them)
+        if recipient_type is RecipientType.THERAPIST:
+            their_bundles = select(sent_bundles.c.reference).where(sent_bundles.c.therapist_id == person_id)
+            where = or_(where, c.bundle_reference.in_(their_bundles))
+        rows, total = _page_and_total(
+            self._connection,
+            select(inbound_replies).order_by(c.received_at.desc(), c.id.desc()),
+            where,
+            limit,
+        )
+        return [_reply_from_row(row) for row in rows], total
+
+
+def _reply_from_row(row: RowMapping) -> InboundReply:
+    return InboundReply.model_validate({k: v for k, v in row.items() if k != "processed_at"})
 
 
 class SqlEmailHistory:
@@ -354,6 +417,80 @@ class SqlEmailHistory:
             .limit(limit)
         ).mappings()
         return [EmailHistoryItem.model_validate(dict(row)) for row in rows]
+
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[EmailHistoryItem], int]:
+        c = email_history.c
+        rows, total = _page_and_total(
+            self._connection,
+            select(
+                c.id,
+                c.created_at.label("at"),
+                c.kind,
+                c.status,
+                c.recipient_type,
+                c.recipient,
+                c.subject,
+                c.attempts,
+                c.sent_at,
+                c.failed_at,
+                c.last_error,
+            ).order_by(c.created_at.desc(), c.id.desc()),
+            and_(c.recipient_type == recipient_type.value, c.recipient_id == person_id),
+            limit,
+        )
+        return [EmailHistoryItem.model_validate(dict(row)) for row in rows], total
+
+    def find(self, query: EmailQuery) -> tuple[list[EmailSummary], int]:
+        c = emails.c
+        conditions: list[ColumnElement[bool]] = []
+        if query.status is not None:
+            conditions.append(c.status == query.status.value)
+        if query.kind is not None:
+            conditions.append(c.kind == query.kind.value)
+        if query.recipient_type is not None:
+            conditions.append(c.recipient_type == query.recipient_type.value)
+        if query.recipient_id is not None:
+            conditions.append(c.recipient_id == query.recipient_id)
+        if query.bundle_reference is not None:
+            conditions.append(c.bundle_reference == query.bundle_reference)
+        if query.created_from is not None:
+            conditions.append(c.created_at >= query.created_from)
+        if query.created_to is not None:
+            conditions.append(c.created_at < query.created_to)
+        where = and_(true(), *conditions)
+        total = self._connection.execute(select(func.count()).select_from(emails).where(where)).scalar_one()
+        columns = [c[name] for name in EmailSummary.model_fields]
+        rows = self._connection.execute(
+            select(*columns)
+            .where(where)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .offset(query.offset)
+            .limit(query.limit)
+        ).mappings()
+        return [EmailSummary.model_validate(dict(row)) for row in rows], int(total)
+
+    def detail(self, email_id: uuid.UUID) -> EmailDetail | None:
+        fields = set(EmailDetail.model_fields) - {"delivery_attempts"}
+        row = (
+            self._connection.execute(
+                select(*[emails.c[name] for name in fields]).where(emails.c.id == email_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        a = delivery_attempts.c
+        attempts = self._connection.execute(
+            select(a.attempt, a.started_at, a.finished_at, a.outcome, a.error)
+            .where(a.email_id == email_id)
+            .order_by(a.started_at, a.id)
+        ).mappings()
+        return EmailDetail.model_validate(
+            {**row, "delivery_attempts": [DeliveryAttemptView.model_validate(dict(r)) for r in attempts]}
+        )
 
     def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
         for message_id in message_ids:

@@ -16,6 +16,7 @@ from therapy_platform.domain.matching.bundles import (
 )
 from therapy_platform.domain.matching.searches import PatientSearch, SearchStatusChanged
 from therapy_platform.domain.patients import Patient, PatientDeleted
+from therapy_platform.domain.phone_calls import PhoneCallCompleted, PhoneCallScheduled
 from therapy_platform.domain.therapists import Therapist
 
 EVENT_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
@@ -23,6 +24,7 @@ EVENT_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "patient.updated": Patient,
     "patient.deleted": PatientDeleted,
     "therapist.created": Therapist,
+    "therapist.imported": Therapist,
     "therapist.updated": Therapist,
     "therapist.blocked": Therapist,
     "therapist.unblocked": Therapist,
@@ -37,4 +39,6 @@ EVENT_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "email.queued": EmailEvent,
     "email.sent": EmailEvent,
     "email.failed": EmailEvent,
+    "phone_call.scheduled": PhoneCallScheduled,
+    "phone_call.completed": PhoneCallCompleted,
 }

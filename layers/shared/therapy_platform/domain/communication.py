@@ -32,7 +32,13 @@ from therapy_platform.domain.email_content import (
 from therapy_platform.domain.emails import BundleReference, EmailKind, EmailStatus, RecipientType
 from therapy_platform.domain.matching.bundles import BundleSent, Channel, MemberStatus
 from therapy_platform.domain.matching.bundles import TherapistContact as BundleAddressee
-from therapy_platform.domain.phone_calls import PhoneCallOutcome, PhoneCallPurpose, PhoneCallStatus
+from therapy_platform.domain.phone_calls import (
+    PhoneCallOutcome,
+    PhoneCallPurpose,
+    PhoneCallStatus,
+    PhoneCallTask,
+)
+from therapy_platform.domain.replies import InboundReply
 from therapy_platform.domain.therapists import platform_today
 from therapy_platform.domain.therapy import Gender
 
@@ -332,6 +338,22 @@ class PhoneCallHistoryItem(BaseModel):
     completed_at: datetime | None = None
     completed_by: str | None = None
 
+    @classmethod
+    def of(cls, call: PhoneCallTask) -> Self:
+        return cls(
+            id=call.id,
+            at=call.created_at,
+            purpose=call.purpose,
+            status=call.status,
+            therapist_name=call.therapist_name,
+            phone=call.phone,
+            slot_start=call.slot_start,
+            outcome=call.outcome,
+            outcome_notes=call.outcome_notes,
+            completed_at=call.completed_at,
+            completed_by=call.completed_by,
+        )
+
 
 class ReplyHistoryItem(BaseModel):
     type: Literal["reply"] = "reply"
@@ -341,6 +363,17 @@ class ReplyHistoryItem(BaseModel):
     subject: str | None = None
     text: str | None = None
     email_id: uuid.UUID | None = Field(default=None, description="The email it answers, when known")
+
+    @classmethod
+    def of(cls, reply: InboundReply) -> Self:
+        return cls(
+            id=reply.id,
+            at=reply.received_at,
+            from_address=reply.from_address,
+            subject=reply.subject,
+            text=reply.text,
+            email_id=reply.email_id,
+        )
 
 
 CommunicationItem = Annotated[

@@ -448,6 +448,23 @@ class SendFailedAlert(EmailContent):
     staff_url: Text | None = None
 
 
+class AdHocMessage(EmailContent):
+    """An email staff write to one patient or therapist: their subject and Markdown body
+    (rendered to safe HTML by `markdown_html`), in the shared layout with the legal footer.
+    `salutation`: the German form of address before and the team's closing after the body;
+    `crisis_notice`: patient emails carry the crisis notice like every other patient email."""
+
+    kind: ClassVar[EmailKind] = EmailKind.AD_HOC
+
+    recipient: Person
+    subject: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]*$")
+    ]
+    body_markdown: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+    salutation: bool = True
+    crisis_notice: bool = False
+
+
 class LegalNotice(BaseModel):
     """The provider identification every email ends with (Impressum, § 5 DDG), from settings."""
 

@@ -516,6 +516,7 @@ REACTIONS: Final[dict[str, Reaction]] = {
     "patient.updated": on_patient_changed,
     "patient.deleted": on_patient_deleted,
     "therapist.created": on_therapist_changed,
+    "therapist.imported": on_therapist_changed,  # from the 116117 directory import
     "therapist.updated": on_therapist_changed,
     "therapist.blocked": on_therapist_changed,
     "therapist.unblocked": on_therapist_changed,

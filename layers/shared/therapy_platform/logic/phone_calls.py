@@ -83,33 +83,8 @@ def bundle_communication(
         calls = uow.calls.for_bundle(reference, MAX_HISTORY_PER_KIND)
         replies = uow.replies.for_bundle(reference, MAX_HISTORY_PER_KIND)
     items: list[CommunicationItem] = [*emails]
-    items += [
-        PhoneCallHistoryItem(
-            id=call.id,
-            at=call.created_at,
-            purpose=call.purpose,
-            status=call.status,
-            therapist_name=call.therapist_name,
-            phone=call.phone,
-            slot_start=call.slot_start,
-            outcome=call.outcome,
-            outcome_notes=call.outcome_notes,
-            completed_at=call.completed_at,
-            completed_by=call.completed_by,
-        )
-        for call in calls
-    ]
-    items += [
-        ReplyHistoryItem(
-            id=reply.id,
-            at=reply.received_at,
-            from_address=reply.from_address,
-            subject=reply.subject,
-            text=reply.text,
-            email_id=reply.email_id,
-        )
-        for reply in replies
-    ]
+    items += [PhoneCallHistoryItem.of(call) for call in calls]
+    items += [ReplyHistoryItem.of(reply) for reply in replies]
     # Newest first; the id breaks ties so pages never overlap.
     items.sort(key=lambda item: (item.at, str(item.id)), reverse=True)
     start = (page - 1) * limit

@@ -16,8 +16,10 @@ from therapy_platform.domain.communication import (
     TrackedBundle,
 )
 from therapy_platform.domain.email_content import TherapistContact
+from therapy_platform.domain.emails import RecipientType
 from therapy_platform.domain.phone_calls import PhoneCallQuery, PhoneCallTask
 from therapy_platform.domain.replies import InboundReply
+from therapy_platform.domain.staff_emails import EmailDetail, EmailQuery, EmailSummary
 from therapy_platform.ports.communication import CommunicationUnitOfWork
 
 
@@ -74,6 +76,10 @@ class PhoneCalls(Protocol):
 
     def for_bundle(self, reference: str, limit: int) -> list[PhoneCallTask]: ...
 
+    def for_therapist(self, therapist_id: uuid.UUID, limit: int) -> tuple[list[PhoneCallTask], int]:
+        """The newest `limit` calls to this therapist (by creation), and how many there are."""
+        ...
+
 
 class Contacts(Protocol):
     def apply_patient(self, change: ContactChange) -> bool:
@@ -87,6 +93,10 @@ class Contacts(Protocol):
 
     def therapist(self, therapist_id: uuid.UUID) -> TherapistContact | None: ...
 
+    def knows_therapist(self, therapist_id: uuid.UUID) -> bool:
+        """Whether any therapist event about this id arrived (an erased one included)."""
+        ...
+
 
 class Replies(Protocol):
     def add(self, reply: InboundReply) -> bool:
@@ -95,9 +105,30 @@ class Replies(Protocol):
 
     def for_bundle(self, reference: str, limit: int) -> list[InboundReply]: ...
 
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[InboundReply], int]:
+        """The newest `limit` replies to this person's emails (for a therapist also replies
+        naming one of their bundles), and how many there are."""
+        ...
+
 
 class EmailHistory(Protocol):
     def for_bundle(self, reference: str, limit: int) -> list[EmailHistoryItem]: ...
+
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[EmailHistoryItem], int]:
+        """The newest `limit` emails to this person (no bodies), and how many there are."""
+        ...
+
+    def find(self, query: EmailQuery) -> tuple[list[EmailSummary], int]:
+        """One page of the emails matching the filters, newest first, and how many match."""
+        ...
+
+    def detail(self, email_id: uuid.UUID) -> EmailDetail | None:
+        """One email with its bodies and delivery attempts (oldest attempt first)."""
+        ...
 
     def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
         """The email the first of these Message-IDs names, if it is one of ours."""

@@ -12,6 +12,7 @@ together, decided in arrays instead of one by one. Same answers as `round._find_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +45,8 @@ def find_candidates(index: PracticeIndex, table: SearchTable, search_key: Sequen
     run_bits: list[bytes] = []
     chunk_ends: list[int] = []  # run count at the end of each chunk
     pairs_in_chunk = 0
-    accepted_searches: list[np.ndarray] = []
-    accepted_slots: list[np.ndarray] = []
+    accepted_searches: list[np.ndarray[Any, Any]] = []
+    accepted_slots: list[np.ndarray[Any, Any]] = []
 
     for position, search in enumerate(searches):
         latitude, longitude = search.location.latitude, search.location.longitude

@@ -1,0 +1,103 @@
+"""The 116117 directory pipeline through the deployed local stack: the scraper, invoked with
+the input of the region's EventBridge Scheduler entry, reads the local directory server
+(localcloud.directory, Berlin practices with malformed entries among them), stores the raw
+answers in the stack's S3 bucket, whose Object Created event (EventBridge -> SQS) runs the
+import; the report is readable through /api/v2/imports with every skip reason; the imported
+therapists are in the pool and reach the matching read model; a second run writes nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+
+from localcloud import stack
+from localcloud.aws import client
+from therapy_platform.domain.therapists import platform_today
+
+pytestmark = pytest.mark.e2e
+
+REGION = "10"
+
+
+def _eventually(probe: Callable[[], Any], timeout_s: float = 300, every: float = 2.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+def _report_for(base_url: str, key: str) -> dict[str, Any] | None:
+    listing = requests.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60)
+    assert listing.status_code == 200, listing.text
+    done = [i for i in listing.json()["items"] if i["source"].endswith(key) and i["status"] != "running"]
+    return done[0] if done else None
+
+
+def _scrape(deployed: stack.StackInfo) -> dict[str, Any]:
+    event = stack.directory_schedule_input(REGION)
+    assert event["trigger"] == "schedule" and event["region"]["prefix"] == REGION
+    result = stack.invoke("DirectoryScraperFunction", event, info=deployed)
+    assert result.error is None, (result.payload, result.logs)
+    run: dict[str, Any] = result.payload
+    assert run["status"] == "succeeded", run
+    return run
+
+
+def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing(
+    deployed: stack.StackInfo, base_url: str
+) -> None:
+    schedule = client("scheduler").get_schedule(
+        Name=f"therapy-platform-{stack.deployed_environment()}-directory-{REGION}",
+        GroupName=f"therapy-platform-{stack.deployed_environment()}-directory",
+    )
+    assert schedule["ScheduleExpressionTimezone"] == "Europe/Berlin"
+    assert schedule["Target"]["Arn"].endswith(deployed.functions["DirectoryScraperFunction"])
+
+    run = _scrape(deployed)
+    key = run["raw_object_key"]
+    assert key == f"raw/{platform_today(datetime.now(UTC)).isoformat()}/{REGION}.json"
+    stored = client("s3").head_object(Bucket=deployed.outputs["RawDirectoryBucketName"], Key=key)
+    assert stored["ContentLength"] > 0 and run["entries"] > 0 and run["pages"] >= 1
+
+    report = _eventually(lambda: _report_for(base_url, key))
+    assert report is not None, "the S3 event never reached the import"
+    assert report["status"] == "completed", report
+    assert report["region"] == REGION and report["complete_source"] is True
+    # The local directory's malformed entries are each skipped with their reason.
+    assert {"malformed_entry", "missing_field", "invalid_value"} <= set(report["skip_reasons"])
+    detail = requests.get(
+        f"{base_url}/api/v2/imports/{report['id']}", params={"outcome": "skipped", "limit": "200"}, timeout=60
+    ).json()
+    assert detail["items_total"] == report["counts"]["skipped"] > 0
+    assert all(item["reason"] for item in detail["items"])
+
+    pool = requests.get(f"{base_url}/api/v2/therapists", params={"postcode_prefix": REGION}, timeout=60)
+    assert pool.status_code == 200 and pool.json()["total"] > 0, pool.text
+    eligible = _eventually(
+        lambda: requests.get(
+            f"{base_url}/api/v2/therapists/eligible", params={"postcode_prefix": REGION}, timeout=60
+        ).json()["total"]
+    )
+    assert eligible, "imported therapists never reached the matching read model"
+
+    again = _scrape(deployed)
+    second = _eventually(lambda: _report_for(base_url, again["raw_object_key"]))
+    latest = _eventually(
+        lambda: next(
+            (
+                item
+                for item in requests.get(f"{base_url}/api/v2/imports", timeout=60).json()["items"]
+                if item["source"].endswith(key) and item["status"] != "running"
+            ),
+            None,
+        )
+    )
+    assert second is not None and latest is not None
+    assert latest["counts"]["new"] == 0 and latest["counts"]["updated"] == 0, latest
