@@ -348,7 +348,9 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     round_result, open_bundles = _round(base_url)
 
     print("7/7  Waiting for the inquiry emails (local SMTP server) and the phone-call tasks", flush=True)
-    emails, calls = _await_follow_up(base_url, open_bundles)
+    # This round's bundles (a repeated demo finds its patients in earlier runs' open bundles).
+    made_now = {b["reference"] for b in round_result["bundles"]}
+    emails, calls = _await_follow_up(base_url, [b for b in open_bundles if b["reference"] in made_now])
 
     line = "-" * 78
     print(f"\n{line}\nTherapy matching platform - local stack summary\n{line}")
@@ -392,12 +394,15 @@ def run(up: Callable[..., dict[str, float]]) -> int:
             f"   {bundle['reference']:<6} to therapist {bundle['therapist_id']} by {bundle['channel']}: "
             f"{len(bundle['members'])} patients ({references})"
         )
-    by_email = [b for b in open_bundles if b["channel"] == "email"]
-    by_phone = [b for b in open_bundles if b["channel"] != "email"]
-    print(f"Inquiry emails   {len(emails)}/{len(by_email)} in the Maildir {smtp.maildir_path()}")
+    by_email = [b for b in open_bundles if b["channel"] == "email" and b["reference"] in made_now]
+    by_phone = [b for b in open_bundles if b["channel"] != "email" and b["reference"] in made_now]
+    print(
+        f"Inquiry emails   {len(emails)}/{len(by_email)} of this round in the Maildir {smtp.maildir_path()} "
+        f"({len(smtp.read_messages())} messages in all)"
+    )
     for reference, message in sorted(emails.items())[:5]:
         print(f"   {reference:<6} to {message['To']}: {message['Subject']}")
-    print(f"Phone-call tasks {len(calls)}/{len(by_phone)} (GET /api/v2/phone-calls)")
+    print(f"Phone-call tasks {len(calls)}/{len(by_phone)} of this round (GET /api/v2/phone-calls)")
     for reference, call in sorted(calls.items())[:5]:
         rule = call.get("scheduling_rule")
         print(f"   {reference:<6} {call['slot_start']} {call['therapist_name']} ({call['purpose']}, {rule})")
