@@ -68,7 +68,7 @@ def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing
 
     report = _eventually(lambda: _report_for(base_url, key))
     assert report is not None, "the S3 event never reached the import"
-    assert report["status"] == "completed", report
+    assert report["status"] == "finished", report
     assert report["region"] == REGION and report["complete_source"] is True
     # The local directory's malformed entries are each skipped with their reason.
     assert {"malformed_entry", "missing_field", "invalid_value"} <= set(report["skip_reasons"])

@@ -286,7 +286,10 @@ def test_sent_bundles_become_inquiry_emails_and_call_tasks_and_replies_are_taken
     _known_therapists(base_url, ids)
     round_ = _post(base_url, "/api/v2/bundles/create", {"therapist_ids": ids, "send_immediately": True})
     assert round_.status_code == 201, round_.text
-    bundles = {b["therapist_id"]: b for b in round_.json()["bundles"]}
+    bundles = {
+        b["therapist_id"]: requests.get(f"{base_url}/api/v2/bundles/{b['bundle_id']}", timeout=30).json()
+        for b in round_.json()["bundles"]
+    }
     by_email, by_phone = bundles[with_email["id"]], bundles[without_email["id"]]
     assert (by_email["channel"], by_phone["channel"]) == ("email", "phone")
 
