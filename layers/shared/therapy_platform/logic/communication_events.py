@@ -165,6 +165,26 @@ class Actions:
             content, recipient=recipient, recipient_type=RecipientType.STAFF, key=key, bundle_id=bundle_id
         )
 
+    def email_therapist(self, bundle: TrackedBundle, content: EmailContent, *, key: str) -> Email:
+        """An email about `bundle` to its therapist (the caller checked `writes_by_email`)."""
+        assert bundle.therapist is not None
+        return self.email(
+            content,
+            recipient=bundle.therapist_email or "",
+            recipient_type=RecipientType.THERAPIST,
+            recipient_name=person_of(bundle.therapist).full_name,
+            recipient_id=bundle.therapist_id,
+            bundle_id=bundle.id,
+            key=key,
+        )
+
+    def call_therapist(self, bundle: TrackedBundle, purpose: PhoneCallPurpose, *, key: str) -> PhoneCallTask:
+        """A call task about `bundle` for its therapist (no email address)."""
+        assert bundle.therapist is not None
+        return self.call(
+            purpose, bundle.therapist, key=key, bundle_id=bundle.id, bundle_reference=bundle.reference
+        )
+
     def call(
         self,
         purpose: PhoneCallPurpose,
@@ -236,23 +256,9 @@ def _inquiry(actions: Actions, bundle: TrackedBundle) -> None:
             reminder_after_days=actions.context.follow_up.reminder_after_days,
             cooling_days=actions.context.follow_up.cooling_days,
         )
-        actions.email(
-            content,
-            recipient=bundle.therapist_email or "",
-            recipient_type=RecipientType.THERAPIST,
-            recipient_name=person_of(bundle.therapist).full_name,
-            recipient_id=bundle.therapist_id,
-            bundle_id=bundle.id,
-            key=f"bundle-inquiry:{bundle.id}",
-        )
+        actions.email_therapist(bundle, content, key=f"bundle-inquiry:{bundle.id}")
     else:
-        actions.call(
-            PhoneCallPurpose.INQUIRY,
-            bundle.therapist,
-            key=f"bundle-inquiry-call:{bundle.id}",
-            bundle_id=bundle.id,
-            bundle_reference=bundle.reference,
-        )
+        actions.call_therapist(bundle, PhoneCallPurpose.INQUIRY, key=f"bundle-inquiry-call:{bundle.id}")
 
 
 def on_bundle_sent(actions: Actions, envelope: EventEnvelope) -> None:
@@ -387,22 +393,10 @@ def _withdraw(actions: Actions, bundle_id: uuid.UUID, withdrawals: list[Withdraw
             inquiry_sent_on=updated.sent_on(),
             others_still_open=bool(updated.remaining_members),
         )
-        actions.email(
-            content,
-            recipient=updated.therapist_email or "",
-            recipient_type=RecipientType.THERAPIST,
-            recipient_name=person_of(updated.therapist).full_name,
-            recipient_id=updated.therapist_id,
-            bundle_id=updated.id,
-            key=f"withdrawal:{updated.id}:{key_refs}",
-        )
+        actions.email_therapist(updated, content, key=f"withdrawal:{updated.id}:{key_refs}")
     else:
-        actions.call(
-            PhoneCallPurpose.WITHDRAWAL,
-            updated.therapist,
-            key=f"withdrawal-call:{updated.id}:{key_refs}",
-            bundle_id=updated.id,
-            bundle_reference=updated.reference,
+        actions.call_therapist(
+            updated, PhoneCallPurpose.WITHDRAWAL, key=f"withdrawal-call:{updated.id}:{key_refs}"
         )
 
 

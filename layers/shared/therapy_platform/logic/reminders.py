@@ -21,7 +21,6 @@ from typing import Literal
 
 from therapy_platform.domain.communication import TrackedBundle, person_of
 from therapy_platform.domain.email_content import BundleReminder
-from therapy_platform.domain.emails import RecipientType
 from therapy_platform.domain.phone_calls import PhoneCallPurpose
 from therapy_platform.logic.communication_events import Actions, CommunicationContext
 from therapy_platform.logic.emails import offer_emails
@@ -47,23 +46,9 @@ def _remind(actions: Actions, bundle: TrackedBundle) -> Literal["email", "phone"
             first_sent_on=bundle.sent_on(),
             expires_on=bundle.expires_on(policy),
         )
-        actions.email(
-            content,
-            recipient=bundle.therapist_email or "",
-            recipient_type=RecipientType.THERAPIST,
-            recipient_name=person_of(bundle.therapist).full_name,
-            recipient_id=bundle.therapist_id,
-            bundle_id=bundle.id,
-            key=f"bundle-reminder:{bundle.id}",
-        )
+        actions.email_therapist(bundle, content, key=f"bundle-reminder:{bundle.id}")
         return "email"
-    actions.call(
-        PhoneCallPurpose.REMINDER,
-        bundle.therapist,
-        key=f"bundle-reminder-call:{bundle.id}",
-        bundle_id=bundle.id,
-        bundle_reference=bundle.reference,
-    )
+    actions.call_therapist(bundle, PhoneCallPurpose.REMINDER, key=f"bundle-reminder-call:{bundle.id}")
     return "phone"
 
 
