@@ -392,6 +392,22 @@ def _reply_from_row(row: RowMapping) -> InboundReply:
     return InboundReply.model_validate({k: v for k, v in row.items() if k != "processed_at"})
 
 
+# What a history shows of an email (no bodies): EmailHistoryItem's fields.
+_HISTORY_COLUMNS = (
+    email_history.c.id,
+    email_history.c.created_at.label("at"),
+    email_history.c.kind,
+    email_history.c.status,
+    email_history.c.recipient_type,
+    email_history.c.recipient,
+    email_history.c.subject,
+    email_history.c.attempts,
+    email_history.c.sent_at,
+    email_history.c.failed_at,
+    email_history.c.last_error,
+)
+
+
 class SqlEmailHistory:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -399,19 +415,7 @@ class SqlEmailHistory:
     def for_bundle(self, reference: str, limit: int) -> list[EmailHistoryItem]:
         c = email_history.c
         rows = self._connection.execute(
-            select(
-                c.id,
-                c.created_at.label("at"),
-                c.kind,
-                c.status,
-                c.recipient_type,
-                c.recipient,
-                c.subject,
-                c.attempts,
-                c.sent_at,
-                c.failed_at,
-                c.last_error,
-            )
+            select(*_HISTORY_COLUMNS)
             .where(c.bundle_reference == reference)
             .order_by(c.created_at.desc(), c.id)
             .limit(limit)
@@ -424,19 +428,7 @@ class SqlEmailHistory:
         c = email_history.c
         rows, total = _page_and_total(
             self._connection,
-            select(
-                c.id,
-                c.created_at.label("at"),
-                c.kind,
-                c.status,
-                c.recipient_type,
-                c.recipient,
-                c.subject,
-                c.attempts,
-                c.sent_at,
-                c.failed_at,
-                c.last_error,
-            ).order_by(c.created_at.desc(), c.id.desc()),
+            select(*_HISTORY_COLUMNS).order_by(c.created_at.desc(), c.id.desc()),
             and_(c.recipient_type == recipient_type.value, c.recipient_id == person_id),
             limit,
         )
