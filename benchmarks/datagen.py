@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.domain.symptoms import Symptom
+from therapy_platform.contracts.symptoms import Symptom
+from therapy_platform.platform.geography.postcodes import postcode_directory
 
 FIRST_NAMES_F = [
     "Anna",

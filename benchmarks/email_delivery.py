@@ -46,21 +46,21 @@ from sqlalchemy import create_engine, event, text  # noqa: E402
 from localcloud import postgres, smtp  # noqa: E402
 from localcloud.process import read_pid  # noqa: E402
 from runner import upgrade  # noqa: E402
-from therapy_platform.adapters.database import make_engine  # noqa: E402
-from therapy_platform.adapters.emails import SqlCommunicationUnitOfWork  # noqa: E402
-from therapy_platform.adapters.mail import SmtpTransport  # noqa: E402
-from therapy_platform.domain.email_content import (  # noqa: E402
+from therapy_platform.communication.adapters.emails import SqlCommunicationUnitOfWork  # noqa: E402
+from therapy_platform.communication.adapters.mail import SmtpTransport  # noqa: E402
+from therapy_platform.communication.domain.email_content import (  # noqa: E402
     BundleInquiry,
     BundlePatient,
     DistanceBand,
     LegalNotice,
     Person,
 )
-from therapy_platform.domain.emails import Addressing, DeliveryPolicy, RecipientType  # noqa: E402
-from therapy_platform.domain.symptoms import Symptom  # noqa: E402
-from therapy_platform.domain.therapy import Gender  # noqa: E402
-from therapy_platform.logic.emails import SenderContext, compose, queue_email  # noqa: E402
-from therapy_platform.rendering import EmailRenderer  # noqa: E402
+from therapy_platform.communication.domain.emails import Addressing, DeliveryPolicy, RecipientType  # noqa: E402
+from therapy_platform.communication.rendering.renderer import EmailRenderer  # noqa: E402
+from therapy_platform.communication.use_cases.emails import SenderContext, compose, queue_email  # noqa: E402
+from therapy_platform.contracts.symptoms import Symptom  # noqa: E402
+from therapy_platform.contracts.therapy import Gender  # noqa: E402
+from therapy_platform.platform.database import make_engine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "email_delivery.json"
 DATABASE = "email_bench"

@@ -25,14 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 for extra in ("layers/shared", "tests"):
     sys.path.insert(0, str(ROOT / extra))
 
-from therapy_platform.adapters.postcodes import PostcodeDirectory  # noqa: E402
-from therapy_platform.domain.geo import (  # noqa: E402
+from therapy_platform.platform.geography.locations import (  # noqa: E402
     Location,
     TravelMode,
     distance_km,
     estimate_travel,
     within_reach,
 )
+from therapy_platform.platform.geography.postcodes import PostcodeDirectory  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "geocoding.json"
 BATCH = 1000
@@ -117,7 +117,7 @@ def api_rate(
     import logging
 
     from support import api_event, call, load_function
-    from therapy_platform.logic.geocoding import GeocodingService
+    from therapy_platform.platform.geography.locator import GeocodingService
 
     logging.getLogger("function_geocoding_api_app").setLevel(logging.WARNING)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")

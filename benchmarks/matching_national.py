@@ -34,7 +34,7 @@ from datagen import DataGenerator  # noqa: E402
 from sqlalchemy import Engine, create_engine, insert, text  # noqa: E402
 
 from localcloud import postgres  # noqa: E402
-from therapy_platform.adapters.matching_tables import (  # noqa: E402
+from therapy_platform.matching.adapters.tables import (  # noqa: E402
     bundle_members,
     bundles,
     patient_profiles,
@@ -42,7 +42,7 @@ from therapy_platform.adapters.matching_tables import (  # noqa: E402
     searches,
     therapist_profiles,
 )
-from therapy_platform.adapters.postcodes import postcode_directory  # noqa: E402
+from therapy_platform.platform.geography.postcodes import postcode_directory  # noqa: E402
 
 DATABASE = "platform_bench_matching"
 RESULTS = ROOT / "benchmarks" / "results" / "matching_national.json"
@@ -271,11 +271,11 @@ CHILD = """
 import json, resource, sys, time
 sys.path[:0] = {paths!r}
 
-from therapy_platform.adapters.matching import SqlMatchingUnitOfWork
-from therapy_platform.domain.matching.bundles import RoundRequest
-from therapy_platform.logic.bundles import run_round
+from therapy_platform.matching.adapters.store import SqlMatchingUnitOfWork
+from therapy_platform.matching.domain.bundles import RoundRequest
+from therapy_platform.matching.use_cases.bundles import run_round
 from datetime import datetime
-from therapy_platform.adapters.database import make_engine
+from therapy_platform.platform.database import make_engine
 engine = make_engine({url!r})
 phases = {{}}
 started = time.perf_counter()

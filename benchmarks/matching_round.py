@@ -39,18 +39,18 @@ from typing import Any
 
 from datagen import DataGenerator
 
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.domain.geo import TravelMode
-from therapy_platform.domain.matching import (
+from therapy_platform.contracts.schedule import windows_in_minutes
+from therapy_platform.contracts.therapy import Gender, TherapyProcedure
+from therapy_platform.matching.domain import (
     RoundPlan,
     SearchCandidate,
     TherapistCandidate,
     plan_round,
     solo_practice_key,
 )
-from therapy_platform.domain.matching import round as round_module
-from therapy_platform.domain.schedule import windows_in_minutes
-from therapy_platform.domain.therapy import Gender, TherapyProcedure
+from therapy_platform.matching.domain import round as round_module
+from therapy_platform.platform.geography.locations import TravelMode
+from therapy_platform.platform.geography.postcodes import postcode_directory
 
 RESULTS = Path(__file__).parent / "results" / "matching_round.json"
 NATIONAL_THERAPISTS = 35_000

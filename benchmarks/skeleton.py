@@ -156,11 +156,11 @@ def measure_outbox_to_kafka(count: int) -> dict[str, float]:
     from sqlalchemy import create_engine
 
     from cloud_support import consume_until
-    from therapy_platform.adapters.patients import SqlPatientUnitOfWork
-    from therapy_platform.adapters.postcodes import postcode_directory
-    from therapy_platform.domain.patients import PatientDraft
-    from therapy_platform.domain.symptoms import Symptom
-    from therapy_platform.logic.patients import register_patient
+    from therapy_platform.contracts.symptoms import Symptom
+    from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
+    from therapy_platform.patients.domain.patient import PatientDraft
+    from therapy_platform.patients.use_cases import register_patient
+    from therapy_platform.platform.geography.postcodes import postcode_directory
 
     engine = create_engine(postgres.admin_url())
     keys: set[str] = set()

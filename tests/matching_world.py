@@ -12,14 +12,14 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from therapy_platform.adapters.matching import SqlMatchingUnitOfWork
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.adapters.read_models import SqlProfileStore
-from therapy_platform.domain.matching.searches import PatientSearch, SearchDraft
-from therapy_platform.domain.patients import Patient
-from therapy_platform.domain.read_models import ProfileChange, ProfileKind
-from therapy_platform.domain.therapists import Therapist
-from therapy_platform.logic import searches as search_cases
+from therapy_platform.matching.adapters.read_models import SqlProfileStore
+from therapy_platform.matching.adapters.store import SqlMatchingUnitOfWork
+from therapy_platform.matching.domain.read_models import ProfileChange, ProfileKind
+from therapy_platform.matching.domain.searches import PatientSearch, SearchDraft
+from therapy_platform.matching.use_cases import searches as search_cases
+from therapy_platform.patients.domain.patient import Patient
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.therapists.domain.therapist import Therapist
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # a Monday morning
 MATCHING_TABLES = (

@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.api.rest import create_resolver
+from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="api-docs")
 app = create_resolver(logger)

@@ -11,11 +11,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.matching import SqlMatchingUnitOfWork
-from therapy_platform.logic.bundles import expire_bundles
-from therapy_platform.logic.matching_jobs import bundle_timings, matching_config
-from therapy_platform.settings import MatchingSettings
+from therapy_platform.matching.adapters.store import SqlMatchingUnitOfWork
+from therapy_platform.matching.use_cases.bundles import expire_bundles
+from therapy_platform.matching.use_cases.jobs import bundle_timings, matching_config
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.settings import MatchingSettings
 
 logger = Logger(service="bundle-expiry")
 

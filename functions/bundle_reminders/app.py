@@ -11,9 +11,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.communication_context import default_context
-from therapy_platform.logic.communication_events import CommunicationContext
-from therapy_platform.logic.reminders import send_due_reminders
+from therapy_platform.communication.bootstrap import default_context
+from therapy_platform.communication.use_cases.events import CommunicationContext
+from therapy_platform.communication.use_cases.reminders import send_due_reminders
 
 logger = Logger(service="bundle-reminders")
 

@@ -13,15 +13,15 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.eventbridge import default_publisher
-from therapy_platform.adapters.matching import SqlMatchingUnitOfWork
-from therapy_platform.adapters.outbox import SqlOutboxStore
-from therapy_platform.domain.matching.bundles import RoundRequest
-from therapy_platform.logic.bundles import run_round
-from therapy_platform.logic.matching_jobs import matching_config
-from therapy_platform.logic.outbox_relay import relay_outbox
-from therapy_platform.settings import MatchingSettings
+from therapy_platform.matching.adapters.store import SqlMatchingUnitOfWork
+from therapy_platform.matching.domain.bundles import RoundRequest
+from therapy_platform.matching.use_cases.bundles import run_round
+from therapy_platform.matching.use_cases.jobs import matching_config
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import relay_outbox
+from therapy_platform.platform.settings import MatchingSettings
 
 logger = Logger(service="bundle-round")
 # Publishing more than this right away would hold the function; the relay sweeps the rest.

@@ -21,21 +21,21 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.communication_state import SqlCommunicationStateUnitOfWork
-from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.api.query import refuse_unknown_parameters
-from therapy_platform.api.rest import create_resolver, current_actor
-from therapy_platform.api.services import default_dependencies
-from therapy_platform.domain.communication import BundleCommunication
-from therapy_platform.domain.emails import BUNDLE_REFERENCE_PATTERN
-from therapy_platform.domain.phone_calls import (
+from therapy_platform.communication.adapters.state import SqlCommunicationStateUnitOfWork
+from therapy_platform.communication.domain.emails import BUNDLE_REFERENCE_PATTERN
+from therapy_platform.communication.domain.phone_calls import (
     CallCompletion,
     PhoneCallQuery,
     PhoneCallStatus,
     PhoneCallTask,
 )
-from therapy_platform.domain.validation import validate_as
-from therapy_platform.logic import phone_calls as use_cases
+from therapy_platform.communication.domain.tracking import BundleCommunication
+from therapy_platform.communication.use_cases import phone_calls as use_cases
+from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.platform.rest.query import refuse_unknown_parameters
+from therapy_platform.platform.rest.resolver import create_resolver, current_actor
+from therapy_platform.platform.rest.services import default_dependencies
+from therapy_platform.platform.validation import validate_as
 
 logger = Logger(service="communication-service")
 app = create_resolver(logger)

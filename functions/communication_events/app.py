@@ -20,14 +20,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.communication_context import default_context
-from therapy_platform.domain.events import BusMessage
-from therapy_platform.logic.communication_events import (
+from therapy_platform.communication.bootstrap import default_context
+from therapy_platform.communication.use_cases.events import (
     CommunicationContext,
     ContactMissingError,
     describe,
     handle_event,
 )
+from therapy_platform.platform.events import BusMessage
 
 logger = Logger(service="communication-events")
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -25,16 +25,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.directory_imports import SqlDirectoryImportUnitOfWork, SqlImportReportStore
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.adapters.raw_store import S3RawStore
-from therapy_platform.api.services import ServiceDependencies, default_dependencies
-from therapy_platform.domain.directory import DIRECTORY_ACTOR, is_raw_object_key
-from therapy_platform.domain.errors import NotFoundError
-from therapy_platform.logic.directory_import import ImportOutcome, ImportSource, import_directory_file
-from therapy_platform.logic.outbox_relay import relay_outbox
-from therapy_platform.ports.directory import ImportReportStore, RawStore
+from therapy_platform.directory.adapters.raw_store import S3RawStore
+from therapy_platform.directory.domain.entries import DIRECTORY_ACTOR, is_raw_object_key
+from therapy_platform.directory.ports import ImportReportStore, RawStore
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.errors import NotFoundError
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.outbox_relay import relay_outbox
+from therapy_platform.platform.rest.services import ServiceDependencies, default_dependencies
+from therapy_platform.therapists.imports.store import SqlDirectoryImportUnitOfWork, SqlImportReportStore
+from therapy_platform.therapists.imports.use_cases import ImportOutcome, ImportSource, import_directory_file
 
 logger = Logger(service="therapist-service")
 # One message per batch: report its failure (SQS offers it again, then the DLQ) instead of raising.

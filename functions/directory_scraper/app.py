@@ -19,22 +19,22 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.directory_client import DirectoryClient, DirectorySettings
-from therapy_platform.adapters.enrichment import WebsiteContactEnricher
-from therapy_platform.adapters.polite_http import PoliteSession, RequestBudget
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.adapters.raw_store import S3RawStore
-from therapy_platform.adapters.scrape_runs import SqlScrapeRunStore
-from therapy_platform.domain.directory import Region, RegionKind
-from therapy_platform.domain.errors import InvalidInputError
-from therapy_platform.logic.directory_scrape import (
+from therapy_platform.directory.adapters.client import DirectoryClient, DirectorySettings
+from therapy_platform.directory.adapters.enrichment import WebsiteContactEnricher
+from therapy_platform.directory.adapters.polite_http import PoliteSession, RequestBudget
+from therapy_platform.directory.adapters.raw_store import S3RawStore
+from therapy_platform.directory.adapters.runs import SqlScrapeRunStore
+from therapy_platform.directory.domain.entries import Region, RegionKind
+from therapy_platform.directory.ports import RawStore, ScrapeRunStore
+from therapy_platform.directory.use_cases import (
     PostcodeCentroids,
     ScrapeLimits,
     scrape_region,
     search_points,
 )
-from therapy_platform.ports.directory import RawStore, ScrapeRunStore
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.errors import InvalidInputError
+from therapy_platform.platform.geography.postcodes import postcode_directory
 
 logger = Logger(service="scraping-service")
 

@@ -22,15 +22,25 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.email_queue import SqsEmailQueue
-from therapy_platform.adapters.emails import SqlCommunicationUnitOfWork
-from therapy_platform.adapters.mail import transport_from_settings
-from therapy_platform.adapters.sqs import SqsQueueAdapter
-from therapy_platform.domain.emails import SendRequest
-from therapy_platform.logic.emails import SenderContext, SendResult, requeue_stale_emails, send_email
-from therapy_platform.mail_settings import DeliverySettings, EmailQueueSettings, LegalSettings, MailSettings
-from therapy_platform.rendering import EmailRenderer
+from therapy_platform.communication.adapters.email_queue import SqsEmailQueue
+from therapy_platform.communication.adapters.emails import SqlCommunicationUnitOfWork
+from therapy_platform.communication.adapters.mail import transport_from_settings
+from therapy_platform.communication.domain.emails import SendRequest
+from therapy_platform.communication.mail_settings import (
+    DeliverySettings,
+    EmailQueueSettings,
+    LegalSettings,
+    MailSettings,
+)
+from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.use_cases.emails import (
+    SenderContext,
+    SendResult,
+    requeue_stale_emails,
+    send_email,
+)
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.sqs import SqsQueueAdapter
 
 logger = Logger(service="email-sender")
 # Failures are reported per message; a batch whose every message must wait is not an error.

@@ -30,14 +30,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.communication_context import default_staff_email_context
-from therapy_platform.adapters.communication_state import SqlCommunicationStateUnitOfWork
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.api.query import refuse_unknown_parameters
-from therapy_platform.api.rest import create_resolver, current_actor
-from therapy_platform.domain.emails import BUNDLE_REFERENCE_PATTERN, EmailKind, EmailStatus, RecipientType
-from therapy_platform.domain.staff_emails import (
+from therapy_platform.communication.adapters.state import SqlCommunicationStateUnitOfWork
+from therapy_platform.communication.bootstrap import default_staff_email_context
+from therapy_platform.communication.domain.emails import (
+    BUNDLE_REFERENCE_PATTERN,
+    EmailKind,
+    EmailStatus,
+    RecipientType,
+)
+from therapy_platform.communication.domain.staff_emails import (
     AdHocEmailRequest,
     EmailDetail,
     EmailQuery,
@@ -45,10 +46,14 @@ from therapy_platform.domain.staff_emails import (
     PersonCommunication,
     PersonType,
 )
-from therapy_platform.domain.validation import validate_as
-from therapy_platform.logic import staff_emails as use_cases
-from therapy_platform.logic.staff_emails import StaffEmailContext
-from therapy_platform.ports.communication_state import CommunicationStateUnitOfWork
+from therapy_platform.communication.state_ports import CommunicationStateUnitOfWork
+from therapy_platform.communication.use_cases import staff_emails as use_cases
+from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.platform.rest.query import refuse_unknown_parameters
+from therapy_platform.platform.rest.resolver import create_resolver, current_actor
+from therapy_platform.platform.validation import validate_as
 
 logger = Logger(service="communication-service")
 app = create_resolver(logger)

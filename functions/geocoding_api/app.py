@@ -21,10 +21,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.geocoding import geocoding_service
-from therapy_platform.api.rest import create_resolver
-from therapy_platform.domain.geocoding import (
+from therapy_platform.geocoding.bootstrap import geocoding_service
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.geography.addresses import (
     AddressQuery,
     DistanceRequest,
     DistanceResult,
@@ -33,7 +32,8 @@ from therapy_platform.domain.geocoding import (
     PostcodeInfo,
     ReverseResult,
 )
-from therapy_platform.logic.geocoding import GeocodingService
+from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="geocoding-service")
 app = create_resolver(logger)

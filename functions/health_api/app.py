@@ -13,10 +13,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.kafka import KafkaEventSink
-from therapy_platform.api.rest import create_resolver
-from therapy_platform.settings import EventBusSettings, KafkaSettings
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.kafka import KafkaEventSink
+from therapy_platform.platform.rest.resolver import create_resolver
+from therapy_platform.platform.settings import EventBusSettings, KafkaSettings
 
 logger = Logger(service="health")
 app = create_resolver(logger)

@@ -18,14 +18,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.directory_imports import SqlImportReportStore
-from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.api.query import refuse_unknown_parameters
-from therapy_platform.api.rest import create_resolver
-from therapy_platform.domain.directory_runs import ImportReport, ImportReportSummary, ItemOutcome
-from therapy_platform.logic import directory_import as use_cases
-from therapy_platform.ports.directory import ImportReportStore
+from therapy_platform.directory.domain.runs import ImportReport, ImportReportSummary, ItemOutcome
+from therapy_platform.directory.ports import ImportReportStore
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.platform.rest.query import refuse_unknown_parameters
+from therapy_platform.platform.rest.resolver import create_resolver
+from therapy_platform.therapists.imports import use_cases as use_cases
+from therapy_platform.therapists.imports.store import SqlImportReportStore
 
 logger = Logger(service="therapist-service")
 app = create_resolver(logger)

@@ -14,10 +14,10 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.kafka import KafkaEventSink
-from therapy_platform.adapters.sqs import SqsQueueAdapter
-from therapy_platform.logic.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds
-from therapy_platform.settings import BridgeSettings, KafkaSettings
+from therapy_platform.platform.kafka import KafkaEventSink
+from therapy_platform.platform.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds
+from therapy_platform.platform.settings import BridgeSettings, KafkaSettings
+from therapy_platform.platform.sqs import SqsQueueAdapter
 
 logger = Logger(service="kafka-bridge")
 

@@ -17,12 +17,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.matching import SqlMatchingUnitOfWork
-from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.api.query import refuse_unknown_parameters
-from therapy_platform.api.rest import create_resolver, current_actor
-from therapy_platform.api.services import default_dependencies
-from therapy_platform.domain.matching.bundles import (
+from therapy_platform.matching.adapters.store import SqlMatchingUnitOfWork
+from therapy_platform.matching.domain.bundles import (
     Bundle,
     BundleQuery,
     BundleResponseRequest,
@@ -36,8 +32,8 @@ from therapy_platform.domain.matching.bundles import (
     StaffBundleRequest,
     StaffBundleResult,
 )
-from therapy_platform.domain.matching.models import MatchingConfig, SearchStatus
-from therapy_platform.domain.matching.searches import (
+from therapy_platform.matching.domain.models import MatchingConfig, SearchStatus
+from therapy_platform.matching.domain.searches import (
     ContactRequest,
     PatientSearch,
     PatientSearchDetail,
@@ -46,10 +42,14 @@ from therapy_platform.domain.matching.searches import (
     SearchQuery,
     SearchSortKey,
 )
-from therapy_platform.logic import bundles as bundle_cases
-from therapy_platform.logic import searches as search_cases
-from therapy_platform.logic.matching_jobs import bundle_timings, matching_config
-from therapy_platform.settings import MatchingSettings
+from therapy_platform.matching.use_cases import bundles as bundle_cases
+from therapy_platform.matching.use_cases import searches as search_cases
+from therapy_platform.matching.use_cases.jobs import bundle_timings, matching_config
+from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.platform.rest.query import refuse_unknown_parameters
+from therapy_platform.platform.rest.resolver import create_resolver, current_actor
+from therapy_platform.platform.rest.services import default_dependencies
+from therapy_platform.platform.settings import MatchingSettings
 
 logger = Logger(service="matching-service")
 app = create_resolver(logger)

@@ -14,12 +14,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.matching import SqlMatchingUnitOfWork
-from therapy_platform.adapters.read_models import SqlProfileStore
-from therapy_platform.domain.events import BusMessage
-from therapy_platform.logic.matching_jobs import react_to_profile_event
-from therapy_platform.logic.read_models import apply_profile_event
+from therapy_platform.matching.adapters.read_models import SqlProfileStore
+from therapy_platform.matching.adapters.store import SqlMatchingUnitOfWork
+from therapy_platform.matching.use_cases.jobs import react_to_profile_event
+from therapy_platform.matching.use_cases.read_models import apply_profile_event
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.events import BusMessage
 
 logger = Logger(service="matching-read-models")
 processor = BatchProcessor(event_type=EventType.SQS)

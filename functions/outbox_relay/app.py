@@ -10,11 +10,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.eventbridge import EventBridgePublisher
-from therapy_platform.adapters.outbox import SqlOutboxStore
-from therapy_platform.logic.outbox_relay import relay_outbox
-from therapy_platform.settings import DatabaseSettings, EventPublisherSettings, SettingsError
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.eventbridge import EventBridgePublisher
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import relay_outbox
+from therapy_platform.platform.settings import DatabaseSettings, EventPublisherSettings, SettingsError
 
 logger = Logger(service="outbox-relay")
 

@@ -13,12 +13,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.geocoding import default_geocoder
-from therapy_platform.adapters.patients import SqlPatientUnitOfWork
-from therapy_platform.domain.events import BusMessage
-from therapy_platform.domain.matching.searches import SearchStatusChanged
-from therapy_platform.logic.patients import follow_search_status
+from therapy_platform.geocoding.bootstrap import default_geocoder
+from therapy_platform.matching.domain.searches import SearchStatusChanged
+from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
+from therapy_platform.patients.use_cases import follow_search_status
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.events import BusMessage
 
 logger = Logger(service="patient-service")
 processor = BatchProcessor(event_type=EventType.SQS)

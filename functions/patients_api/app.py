@@ -25,12 +25,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.patients import SqlPatientUnitOfWork
-from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.api.query import refuse_unknown_parameters
-from therapy_platform.api.rest import create_resolver, current_actor, error_response
-from therapy_platform.api.services import default_dependencies
-from therapy_platform.domain.patients import (
+from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
+from therapy_platform.patients.domain.patient import (
     ErasureRequest,
     Patient,
     PatientDeleted,
@@ -43,7 +39,7 @@ from therapy_platform.domain.patients import (
     PatientStatus,
     validated,
 )
-from therapy_platform.logic.patients import (
+from therapy_platform.patients.use_cases import (
     erase_patient,
     get_patient,
     list_patients,
@@ -51,6 +47,10 @@ from therapy_platform.logic.patients import (
     register_patient,
     replace_patient,
 )
+from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.platform.rest.query import refuse_unknown_parameters
+from therapy_platform.platform.rest.resolver import create_resolver, current_actor, error_response
+from therapy_platform.platform.rest.services import default_dependencies
 
 logger = Logger(service="patient-service")
 app = create_resolver(logger)

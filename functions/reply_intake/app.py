@@ -14,14 +14,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.communication_state import SqlCommunicationStateUnitOfWork
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.reply_inbox import inbox_from_settings
-from therapy_platform.communication_settings import ReplyInboxSettings
-from therapy_platform.domain.emails import Addressing
-from therapy_platform.logic.replies import take_in_replies
-from therapy_platform.mail_settings import MailSettings
-from therapy_platform.ports.communication_state import CommunicationStateUnitOfWork, ReplyInbox
+from therapy_platform.communication.adapters.reply_inbox import inbox_from_settings
+from therapy_platform.communication.adapters.state import SqlCommunicationStateUnitOfWork
+from therapy_platform.communication.domain.emails import Addressing
+from therapy_platform.communication.mail_settings import MailSettings
+from therapy_platform.communication.settings import ReplyInboxSettings
+from therapy_platform.communication.state_ports import CommunicationStateUnitOfWork, ReplyInbox
+from therapy_platform.communication.use_cases.replies import take_in_replies
+from therapy_platform.platform.database import default_engine
 
 
 @dataclass

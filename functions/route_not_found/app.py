@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.api.rest import create_resolver
+from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="api")
 app = create_resolver(logger)  # no routes: the shared not-found handler answers everything

@@ -14,11 +14,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.database import default_engine
-from therapy_platform.adapters.therapists import SqlTherapistUnitOfWork
-from therapy_platform.domain.events import BusMessage
-from therapy_platform.domain.matching.bundles import CoolingPeriodStarted
-from therapy_platform.logic.therapists import apply_matching_cooling
+from therapy_platform.matching.domain.bundles import CoolingPeriodStarted
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.events import BusMessage
+from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.therapists.use_cases import apply_matching_cooling
 
 logger = Logger(service="therapist-service")
 processor = BatchProcessor(event_type=EventType.SQS)

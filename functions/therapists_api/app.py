@@ -17,13 +17,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.adapters.therapists import SqlTherapistUnitOfWork
-from therapy_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.api.query import refuse_unknown_parameters
-from therapy_platform.api.rest import create_resolver, current_actor
-from therapy_platform.api.services import default_dependencies
-from therapy_platform.domain.languages import LanguageCode
-from therapy_platform.domain.therapists import (
+from therapy_platform.contracts.languages import LanguageCode
+from therapy_platform.contracts.therapy import TherapyProcedure
+from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.platform.rest.query import refuse_unknown_parameters
+from therapy_platform.platform.rest.resolver import create_resolver, current_actor
+from therapy_platform.platform.rest.services import default_dependencies
+from therapy_platform.platform.validation import validate_as
+from therapy_platform.therapists import use_cases as use_cases
+from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.therapists.domain.therapist import (
     CoolingPeriod,
     CoolingPeriodChange,
     SortKey,
@@ -36,9 +39,6 @@ from therapy_platform.domain.therapists import (
     TherapistStatus,
     TherapistValidationError,
 )
-from therapy_platform.domain.therapy import TherapyProcedure
-from therapy_platform.domain.validation import validate_as
-from therapy_platform.logic import therapists as use_cases
 
 logger = Logger(service="therapist-service")
 app = create_resolver(logger)

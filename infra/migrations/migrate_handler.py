@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from runner import provision_service_roles, upgrade
-from therapy_platform.adapters.database import database_url, make_engine
-from therapy_platform.settings import DatabaseSettings
+from therapy_platform.platform.database import database_url, make_engine
+from therapy_platform.platform.settings import DatabaseSettings
 
 logger = Logger(service="db-migrate")
 

@@ -40,16 +40,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine
 
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.patients import SqlPatientUnitOfWork
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.adapters.therapists import SqlTherapistUnitOfWork
-from therapy_platform.domain.errors import DomainError
-from therapy_platform.domain.therapists import TherapistImportRow
-from therapy_platform.logic.bulk_load import BulkLoadInterruptedError, BulkReport
-from therapy_platform.logic.patients import BULK_COLUMNS as PATIENT_BULK_COLUMNS
-from therapy_platform.logic.patients import bulk_upsert as bulk_upsert_patients
-from therapy_platform.logic.therapists import bulk_upsert
+from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
+from therapy_platform.patients.use_cases import BULK_COLUMNS as PATIENT_BULK_COLUMNS
+from therapy_platform.patients.use_cases import bulk_upsert as bulk_upsert_patients
+from therapy_platform.platform.bulk_load import BulkLoadInterruptedError, BulkReport
+from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.errors import DomainError
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.therapists.domain.therapist import TherapistImportRow
+from therapy_platform.therapists.use_cases import bulk_upsert
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 3
 

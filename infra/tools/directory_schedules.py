@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Final
 
-from therapy_platform.adapters.postcodes import postcode_directory
+from therapy_platform.platform.geography.postcodes import postcode_directory
 
 DAYS: Final = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 FIRST_START_MINUTES: Final = 60  # 01:00

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from therapy_platform.domain.catalog import EVENT_PAYLOADS
-from therapy_platform.domain.events import BusMessage, EventEnvelope
+from therapy_platform.contracts.catalog import EVENT_PAYLOADS
+from therapy_platform.platform.events import BusMessage, EventEnvelope
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "events" / "schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

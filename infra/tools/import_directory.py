@@ -30,12 +30,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.directory_imports import SqlDirectoryImportUnitOfWork, SqlImportReportStore
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.domain.directory_runs import ImportItem, ImportReportSummary, ImportStatus
-from therapy_platform.domain.errors import DependencyUnavailableError
-from therapy_platform.logic.directory_import import ImportSource, import_directory_file
+from therapy_platform.directory.domain.runs import ImportItem, ImportReportSummary, ImportStatus
+from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.errors import DependencyUnavailableError
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.therapists.imports.store import SqlDirectoryImportUnitOfWork, SqlImportReportStore
+from therapy_platform.therapists.imports.use_cases import ImportSource, import_directory_file
 
 EXIT_OK, EXIT_SKIPPED, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 3
 

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final
 
-from therapy_platform.domain.email_content import (
+from therapy_platform.communication.domain.email_content import (
     AdHocMessage,
     BundleInquiry,
     BundlePatient,
@@ -37,12 +37,12 @@ from therapy_platform.domain.email_content import (
     WithdrawalNotice,
     member_reference,
 )
-from therapy_platform.domain.emails import EmailKind
-from therapy_platform.domain.patients import InsuranceType
-from therapy_platform.domain.schedule import Weekday
-from therapy_platform.domain.symptoms import Symptom
-from therapy_platform.domain.therapy import Gender
-from therapy_platform.rendering import EmailRenderer, RenderedEmail
+from therapy_platform.communication.domain.emails import EmailKind
+from therapy_platform.communication.rendering.renderer import EmailRenderer, RenderedEmail
+from therapy_platform.contracts.schedule import Weekday
+from therapy_platform.contracts.symptoms import Symptom
+from therapy_platform.contracts.therapy import Gender
+from therapy_platform.patients.domain.patient import InsuranceType
 
 SAMPLE_LEGAL: Final = LegalNotice(
     organisation="Therapieplatz-Vermittlung Beispiel e. V.",

@@ -17,7 +17,7 @@ import requests
 
 from localcloud import stack
 from localcloud.aws import client
-from therapy_platform.domain.therapists import platform_today
+from therapy_platform.therapists.domain.therapist import platform_today
 
 pytestmark = pytest.mark.e2e
 

@@ -149,11 +149,11 @@ def test_the_scheduled_relay_publishes_what_the_api_could_not(deployed: stack.St
     from sqlalchemy import create_engine
 
     from localcloud import postgres
-    from therapy_platform.adapters.patients import SqlPatientUnitOfWork
-    from therapy_platform.adapters.postcodes import postcode_directory
-    from therapy_platform.domain.patients import PatientDraft
-    from therapy_platform.domain.symptoms import Symptom
-    from therapy_platform.logic.patients import register_patient
+    from therapy_platform.contracts.symptoms import Symptom
+    from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
+    from therapy_platform.patients.domain.patient import PatientDraft
+    from therapy_platform.patients.use_cases import register_patient
+    from therapy_platform.platform.geography.postcodes import postcode_directory
 
     engine = create_engine(postgres.admin_url())
     draft = PatientDraft(

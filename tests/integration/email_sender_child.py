@@ -23,8 +23,8 @@ for path in (ROOT / "tests", ROOT / "tests" / "unit", ROOT / "layers" / "shared"
 
 from communication_fakes import sqs_event  # noqa: E402
 from support import FakeLambdaContext, load_function  # noqa: E402
-from therapy_platform.domain.emails import Email  # noqa: E402
-from therapy_platform.logic.emails import SenderContext  # noqa: E402
+from therapy_platform.communication.domain.emails import Email  # noqa: E402
+from therapy_platform.communication.use_cases.emails import SenderContext  # noqa: E402
 
 
 class DyingTransport:

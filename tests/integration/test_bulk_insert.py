@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from therapy_platform.adapters.bulk import bulk_insert
+from therapy_platform.platform.sql_bulk import bulk_insert
 
 pytestmark = pytest.mark.integration
 

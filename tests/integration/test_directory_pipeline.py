@@ -27,15 +27,15 @@ from localcloud.aws import aws_env, client
 from localcloud.directory_data import DirectoryDataGenerator, answers
 from localcloud.process import read_pid
 from support import FakeLambdaContext, api_event, call, load_function
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.directory_imports import SqlDirectoryImportUnitOfWork, SqlImportReportStore
-from therapy_platform.adapters.outbox import SqlOutboxStore
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.adapters.raw_store import S3RawStore
-from therapy_platform.adapters.scrape_runs import SqlScrapeRunStore
-from therapy_platform.domain.therapists import TherapistPatch, platform_today
-from therapy_platform.logic.directory_import import ImportSource, import_directory_file
-from therapy_platform.logic.therapists import patch_therapist
+from therapy_platform.directory.adapters.raw_store import S3RawStore
+from therapy_platform.directory.adapters.runs import SqlScrapeRunStore
+from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.therapists.domain.therapist import TherapistPatch, platform_today
+from therapy_platform.therapists.imports.store import SqlDirectoryImportUnitOfWork, SqlImportReportStore
+from therapy_platform.therapists.imports.use_cases import ImportSource, import_directory_file
+from therapy_platform.therapists.use_cases import patch_therapist
 from tools.import_directory import EXIT_SKIPPED, main
 
 pytestmark = pytest.mark.integration
@@ -179,7 +179,7 @@ class WriteCounter:
 def importer(
     monkeypatch: pytest.MonkeyPatch, therapist_engine: Engine, aws: None, event_bus: tuple[str, str]
 ) -> Any:
-    from therapy_platform.adapters.eventbridge import EventBridgePublisher
+    from therapy_platform.platform.eventbridge import EventBridgePublisher
 
     module = load_function("directory_import")
     bus, _ = event_bus
@@ -362,7 +362,7 @@ def test_the_hard_cap_ends_a_run_as_partial(scraper: Any) -> None:
 
 
 def _file(*pages: list[Any], region: str | None = "52", complete: bool = True) -> bytes:
-    from therapy_platform.domain.directory import RawPage, RawRun, Region, SearchPoint
+    from therapy_platform.directory.domain.entries import RawPage, RawRun, Region, SearchPoint
 
     point = SearchPoint(latitude=50.7766, longitude=6.0834)
     return RawRun(
@@ -472,7 +472,7 @@ def test_event_payloads_are_complete_therapists(therapist_engine: Engine, admin_
     )
     (row,) = _rows(admin_engine, f"SELECT event_type, envelope FROM {THERAPISTS}.outbox")
     assert row.event_type == "therapist.imported"
-    from therapy_platform.domain.therapists import Therapist
+    from therapy_platform.therapists.domain.therapist import Therapist
 
     therapist = Therapist.model_validate(row.envelope["payload"])
     assert therapist.directory_id == "e1" and outcome.event_ids == [uuid.UUID(row.envelope["eventId"])]

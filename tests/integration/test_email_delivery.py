@@ -25,15 +25,26 @@ from communication_fakes import ADDRESSING, LEGAL, FakeQueue, sqs_event
 from localcloud import smtp
 from localcloud.process import read_pid
 from support import FakeLambdaContext, load_function
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.emails import SqlCommunicationUnitOfWork
-from therapy_platform.adapters.mail import SmtpTransport
-from therapy_platform.domain.email_content import BundleInquiry, BundlePatient, DistanceBand, Person
-from therapy_platform.domain.emails import DeliveryPolicy, EmailKind, EmailStatus, RecipientType
-from therapy_platform.domain.symptoms import Symptom
-from therapy_platform.domain.therapy import Gender
-from therapy_platform.logic.emails import SenderContext, SendResult, compose, queue_email, send_email
-from therapy_platform.rendering import EmailRenderer
+from therapy_platform.communication.adapters.emails import SqlCommunicationUnitOfWork
+from therapy_platform.communication.adapters.mail import SmtpTransport
+from therapy_platform.communication.domain.email_content import (
+    BundleInquiry,
+    BundlePatient,
+    DistanceBand,
+    Person,
+)
+from therapy_platform.communication.domain.emails import DeliveryPolicy, EmailKind, EmailStatus, RecipientType
+from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.use_cases.emails import (
+    SenderContext,
+    SendResult,
+    compose,
+    queue_email,
+    send_email,
+)
+from therapy_platform.contracts.symptoms import Symptom
+from therapy_platform.contracts.therapy import Gender
+from therapy_platform.platform.database import make_engine
 
 pytestmark = pytest.mark.integration
 

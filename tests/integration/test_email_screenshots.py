@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from communication_fakes import LEGAL
-from therapy_platform.rendering import EmailRenderer
+from therapy_platform.communication.rendering.renderer import EmailRenderer
 from tools.render_emails import SAMPLE_LEGAL, render_all
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,17 +24,17 @@ from communication_state_fakes import (
     therapist_payload,
 )
 from support import api_event, call, load_function
-from therapy_platform.adapters.communication_state import SqlCommunicationStateUnitOfWork
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.domain.communication import FollowUpPolicy
-from therapy_platform.domain.emails import DeliveryPolicy
-from therapy_platform.domain.phone_calls import CallPlanningPolicy, WorkingCalendar
-from therapy_platform.domain.replies import reply_message
-from therapy_platform.logic.communication_events import CommunicationContext, handle_event
-from therapy_platform.logic.emails import SenderContext, send_email
-from therapy_platform.logic.replies import take_in_replies
-from therapy_platform.logic.staff_emails import StaffEmailContext
-from therapy_platform.rendering import EmailRenderer
+from therapy_platform.communication.adapters.state import SqlCommunicationStateUnitOfWork
+from therapy_platform.communication.domain.emails import DeliveryPolicy
+from therapy_platform.communication.domain.phone_calls import CallPlanningPolicy, WorkingCalendar
+from therapy_platform.communication.domain.replies import reply_message
+from therapy_platform.communication.domain.tracking import FollowUpPolicy
+from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.use_cases.emails import SenderContext, send_email
+from therapy_platform.communication.use_cases.events import CommunicationContext, handle_event
+from therapy_platform.communication.use_cases.replies import take_in_replies
+from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
+from therapy_platform.platform.database import make_engine
 
 pytestmark = pytest.mark.integration
 

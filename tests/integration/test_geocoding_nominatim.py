@@ -13,10 +13,15 @@ from typing import Any
 import pytest
 
 from nominatim_stub import DOMHOF, NominatimStub, Reply, place
-from therapy_platform.adapters.nominatim import NominatimClient, NominatimSettings, Throttle
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.domain.geocoding import AddressQuery, GeocoderUnavailableError, LocationSource, Point
-from therapy_platform.logic.geocoding import GeocodingService
+from therapy_platform.platform.geography.addresses import (
+    AddressQuery,
+    GeocoderUnavailableError,
+    LocationSource,
+    Point,
+)
+from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.platform.geography.nominatim import NominatimClient, NominatimSettings, Throttle
+from therapy_platform.platform.geography.postcodes import postcode_directory
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from nominatim_stub import NominatimStub, Reply
 from support import api_event, call, load_function
-from therapy_platform.adapters import geocoding as geocoding_adapters
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.geocoding_store import SqlGeocodingCache
-from therapy_platform.domain.errors import DependencyUnavailableError
-from therapy_platform.domain.geocoding import AddressMatch, AddressQuery, Point, ReverseAddress
+from therapy_platform.geocoding import bootstrap as geocoding_adapters
+from therapy_platform.geocoding.adapters.cache import SqlGeocodingCache
+from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.errors import DependencyUnavailableError
+from therapy_platform.platform.geography.addresses import AddressMatch, AddressQuery, Point, ReverseAddress
 
 pytestmark = pytest.mark.integration
 

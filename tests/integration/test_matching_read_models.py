@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
-from therapy_platform.adapters.read_models import SqlProfileStore
-from therapy_platform.domain.events import EventEnvelope, new_envelope
-from therapy_platform.domain.read_models import ProfileKind
-from therapy_platform.logic.read_models import apply_profile_event
+from therapy_platform.matching.adapters.read_models import SqlProfileStore
+from therapy_platform.matching.domain.read_models import ProfileKind
+from therapy_platform.matching.use_cases.read_models import apply_profile_event
+from therapy_platform.platform.events import EventEnvelope, new_envelope
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from matching_world import NOW, World, reset_matching
-from therapy_platform.domain.errors import BadRequestError, ConflictError, InvalidInputError, NotFoundError
-from therapy_platform.domain.matching.bundles import (
+from therapy_platform.matching.domain.bundles import (
     BundleQuery,
     BundleResponseRequest,
     BundleStatus,
@@ -26,16 +25,17 @@ from therapy_platform.domain.matching.bundles import (
     RoundResult,
     StaffBundleRequest,
 )
-from therapy_platform.domain.matching.models import SearchStatus
-from therapy_platform.domain.matching.responses import MemberOutcome, ResponseType
-from therapy_platform.domain.matching.searches import (
+from therapy_platform.matching.domain.models import SearchStatus
+from therapy_platform.matching.domain.responses import MemberOutcome, ResponseType
+from therapy_platform.matching.domain.searches import (
     ContactRequest,
     ExclusionChange,
     SearchDraft,
     SearchPatch,
 )
-from therapy_platform.logic import bundles as bundle_cases
-from therapy_platform.logic import searches as search_cases
+from therapy_platform.matching.use_cases import bundles as bundle_cases
+from therapy_platform.matching.use_cases import searches as search_cases
+from therapy_platform.platform.errors import BadRequestError, ConflictError, InvalidInputError, NotFoundError
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from sqlalchemy import Engine, text
 from cloud_support import drain_queue
 from localcloud.aws import aws_env, client
 from support import api_event, call, load_function
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.eventbridge import EventBridgePublisher
-from therapy_platform.adapters.outbox import SqlOutboxStore
-from therapy_platform.adapters.patients import SqlPatientUnitOfWork
-from therapy_platform.logic.outbox_relay import relay_outbox
+from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
+from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.eventbridge import EventBridgePublisher
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import relay_outbox
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,7 @@ def test_bus_outage_keeps_events_in_the_outbox_until_the_relay_runs(
 def test_a_crash_after_the_insert_leaves_neither_patient_nor_event(
     api: PatientsApi, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from therapy_platform.adapters import outbox as outbox_module
+    from therapy_platform.platform import outbox as outbox_module
 
     def explode(self: object, key: str, envelope: object) -> None:
         raise RuntimeError("simulated crash between the two inserts")

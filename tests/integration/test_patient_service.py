@@ -18,11 +18,11 @@ from sqlalchemy.exc import DBAPIError
 from fakes import FakeBus
 from localcloud import postgres
 from support import ROOT, api_event, call, load_function
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.outbox import SqlOutboxStore
-from therapy_platform.adapters.patients import PERSONAL_COLUMNS, SqlPatientUnitOfWork
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.domain.patients import STATISTICS_FIELDS
+from therapy_platform.patients.adapters.store import PERSONAL_COLUMNS, SqlPatientUnitOfWork
+from therapy_platform.patients.domain.patient import STATISTICS_FIELDS
+from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.outbox import SqlOutboxStore
 
 pytestmark = pytest.mark.integration
 
@@ -393,7 +393,7 @@ def test_the_service_cannot_rewrite_or_delete_its_audit_trail(
 def test_a_crash_writing_the_event_undoes_the_change_and_its_audit(
     api: PatientsApi, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch, method: str, body: Any
 ) -> None:
-    from therapy_platform.adapters import outbox as outbox_module
+    from therapy_platform.platform import outbox as outbox_module
 
     created = api.create()
     row_before = _row(admin_engine, created["id"])
@@ -468,7 +468,7 @@ def test_skeleton_rows_survive_the_migration_and_it_reverts(admin_engine: Engine
         assert row["symptoms"] == [] and row["therapy_procedures"] == ["VT", "TP", "AP", "ST"]
         assert row["languages"] == ["de"] and row["max_travel_km"] == 25 and row["gender"] == "unspecified"
 
-        from therapy_platform.adapters.patients import patient_from_row
+        from therapy_platform.patients.adapters.store import patient_from_row
 
         assert patient_from_row(row).location_flagged  # readable; staff complete it on the next save
 

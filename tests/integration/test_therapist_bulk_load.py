@@ -14,10 +14,10 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from therapist_fakes import FakeGeocoder
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.therapists import SqlTherapistUnitOfWork
-from therapy_platform.domain.therapists import TherapistPatch
-from therapy_platform.logic.therapists import bulk_upsert, patch_therapist
+from therapy_platform.platform.database import make_engine
+from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.therapists.domain.therapist import TherapistPatch
+from therapy_platform.therapists.use_cases import bulk_upsert, patch_therapist
 from tools.bulk_load import EXIT_OK, EXIT_REJECTED, main
 
 pytestmark = pytest.mark.integration

@@ -25,10 +25,10 @@ from runner import upgrade
 from schemas import SERVICE_SCHEMAS
 from support import api_event, call, load_function
 from therapist_fakes import FakeGeocoder
-from therapy_platform.adapters.database import make_engine
-from therapy_platform.adapters.outbox import SqlOutboxStore
-from therapy_platform.adapters.therapists import SqlTherapistUnitOfWork
-from therapy_platform.domain.therapists import TherapistQuery, platform_today
+from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.therapists.domain.therapist import TherapistQuery, platform_today
 
 pytestmark = pytest.mark.integration
 
@@ -243,8 +243,8 @@ def test_409_on_illegal_status_change_writes_nothing(api: Api, admin_engine: Eng
 def test_a_crash_before_commit_leaves_neither_therapist_nor_event_nor_audit(
     api: Api, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    from therapy_platform.adapters import outbox as outbox_module
-    from therapy_platform.adapters import therapists as therapists_module
+    from therapy_platform.platform import outbox as outbox_module
+    from therapy_platform.therapists.adapters import store as therapists_module
 
     def explode(self: object, *args: object) -> None:
         raise RuntimeError("simulated crash between the inserts")
@@ -261,7 +261,7 @@ def test_a_crash_during_an_update_keeps_the_old_record(
     api: Api, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created = api.create()
-    from therapy_platform.adapters import outbox as outbox_module
+    from therapy_platform.platform import outbox as outbox_module
 
     def explode(self: object, *args: object) -> None:
         raise RuntimeError("simulated crash")
@@ -457,9 +457,9 @@ def test_the_migration_downgrades_and_upgrades_again(admin_engine: Engine) -> No
 def test_concurrent_status_changes_are_serialised(api: Api, therapist_engine: Engine) -> None:
     """Two staff members block the same therapist at once: the second waits for the first's
     row lock and then gets 409, instead of both succeeding (two blocked events)."""
-    from therapy_platform.domain.errors import ConflictError
-    from therapy_platform.domain.therapists import TherapistAction
-    from therapy_platform.logic.therapists import change_status
+    from therapy_platform.platform.errors import ConflictError
+    from therapy_platform.therapists.domain.therapist import TherapistAction
+    from therapy_platform.therapists.use_cases import change_status
 
     created = api.create()
     therapist_id = uuid.UUID(created["id"])

@@ -11,13 +11,13 @@ from types import TracebackType
 from typing import Self
 
 from fakes import InMemoryOutbox
-from therapy_platform.domain.email_content import LegalNotice
-from therapy_platform.domain.emails import Addressing, DeliveryPolicy, Email, EmailStatus
-from therapy_platform.domain.errors import DependencyUnavailableError
-from therapy_platform.domain.events import EventEnvelope
-from therapy_platform.logic.emails import SenderContext
-from therapy_platform.ports.communication import AttemptOutcome, DeliveryError
-from therapy_platform.rendering import EmailRenderer
+from therapy_platform.communication.domain.email_content import LegalNotice
+from therapy_platform.communication.domain.emails import Addressing, DeliveryPolicy, Email, EmailStatus
+from therapy_platform.communication.ports import AttemptOutcome, DeliveryError
+from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.use_cases.emails import SenderContext
+from therapy_platform.platform.errors import DependencyUnavailableError
+from therapy_platform.platform.events import EventEnvelope
 
 LEGAL = LegalNotice(
     organisation="Therapieplatz-Vermittlung Test e. V.",

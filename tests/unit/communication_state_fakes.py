@@ -18,7 +18,23 @@ from communication_fakes import (
     FakeQueue,
     InMemoryCommunicationUnitOfWork,
 )
-from therapy_platform.domain.communication import (
+from therapy_platform.communication.domain.email_content import TherapistContact
+from therapy_platform.communication.domain.emails import Addressing, Email, EmailStatus, RecipientType
+from therapy_platform.communication.domain.phone_calls import (
+    CallPlanningPolicy,
+    PhoneCallQuery,
+    PhoneCallStatus,
+    PhoneCallTask,
+    WorkingCalendar,
+)
+from therapy_platform.communication.domain.replies import InboundReply
+from therapy_platform.communication.domain.staff_emails import (
+    DeliveryAttemptView,
+    EmailDetail,
+    EmailQuery,
+    EmailSummary,
+)
+from therapy_platform.communication.domain.tracking import (
     ContactChange,
     EmailHistoryItem,
     FollowUpPolicy,
@@ -26,21 +42,10 @@ from therapy_platform.domain.communication import (
     PatientContactState,
     TrackedBundle,
 )
-from therapy_platform.domain.email_content import TherapistContact
-from therapy_platform.domain.emails import Addressing, Email, EmailStatus, RecipientType
-from therapy_platform.domain.phone_calls import (
-    CallPlanningPolicy,
-    PhoneCallQuery,
-    PhoneCallStatus,
-    PhoneCallTask,
-    WorkingCalendar,
-)
-from therapy_platform.domain.replies import InboundReply
-from therapy_platform.domain.staff_emails import DeliveryAttemptView, EmailDetail, EmailQuery, EmailSummary
-from therapy_platform.logic.communication_events import CommunicationContext
-from therapy_platform.logic.staff_emails import StaffEmailContext
-from therapy_platform.ports.communication_state import InboxMessage
-from therapy_platform.rendering import EmailRenderer
+from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.state_ports import InboxMessage
+from therapy_platform.communication.use_cases.events import CommunicationContext
+from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
 
 
 @dataclass
@@ -444,7 +449,7 @@ class FakeInbox:
 def envelope(
     event_type: str, payload: dict[str, Any], *, at: datetime, event_id: uuid.UUID | None = None
 ) -> Any:
-    from therapy_platform.domain.events import EventEnvelope
+    from therapy_platform.platform.events import EventEnvelope
 
     producer = {
         "bundle": "matching-service",

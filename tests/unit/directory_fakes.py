@@ -11,15 +11,15 @@ from datetime import datetime
 from typing import Any, Self
 
 from therapist_fakes import InMemoryTherapistUnitOfWork, TherapistDatabase
-from therapy_platform.domain.directory import Enrichment, SearchPoint
-from therapy_platform.domain.directory_runs import (
+from therapy_platform.directory.domain.entries import Enrichment, SearchPoint
+from therapy_platform.directory.domain.runs import (
     ImportItem,
     ImportReport,
     ImportReportSummary,
     ItemOutcome,
     ScrapeRun,
 )
-from therapy_platform.ports.directory import Listing, RawObject
+from therapy_platform.directory.ports import Listing, RawObject
 
 
 @dataclass
@@ -128,7 +128,7 @@ class InMemoryRawStore:
     fail: bool = False
 
     def put(self, key: str, body: bytes) -> str | None:
-        from therapy_platform.domain.errors import DependencyUnavailableError
+        from therapy_platform.platform.errors import DependencyUnavailableError
 
         if self.fail:
             raise DependencyUnavailableError("bucket unreachable")

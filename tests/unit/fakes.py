@@ -10,10 +10,11 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from therapy_platform.domain.events import BusMessage, EventEnvelope
-from therapy_platform.domain.geo import Location, LocationPrecision
-from therapy_platform.domain.patients import Patient, PatientQuery, PatientSort
-from therapy_platform.ports import OutboxRecord, PatientAuditEntry, PublishOutcome
+from therapy_platform.patients.domain.patient import Patient, PatientQuery, PatientSort
+from therapy_platform.patients.ports import PatientAuditEntry
+from therapy_platform.platform.events import BusMessage, EventEnvelope
+from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.ports import OutboxRecord, PublishOutcome
 
 
 @dataclass

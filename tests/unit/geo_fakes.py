@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from therapy_platform.domain.errors import DependencyUnavailableError
-from therapy_platform.domain.geocoding import (
+from therapy_platform.platform.errors import DependencyUnavailableError
+from therapy_platform.platform.geography.addresses import (
     AddressMatch,
     AddressQuery,
     GeocoderUnavailableError,
     Point,
     ReverseAddress,
 )
-from therapy_platform.ports.geocoding import CacheHit
+from therapy_platform.platform.geography.ports import CacheHit
 
 # Real places (OpenStreetMap, rounded): enough for tests to tell an address from a centroid.
 AACHEN_CATHEDRAL = AddressMatch(

@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from therapy_platform.domain.geo import Location, LocationPrecision, TravelMode
-from therapy_platform.domain.matching import SearchCandidate, TherapistCandidate
-from therapy_platform.domain.schedule import Weekday
-from therapy_platform.domain.therapy import Gender, TherapyProcedure
+from therapy_platform.contracts.schedule import Weekday
+from therapy_platform.contracts.therapy import Gender, TherapyProcedure
+from therapy_platform.matching.domain import SearchCandidate, TherapistCandidate
+from therapy_platform.platform.geography.locations import Location, LocationPrecision, TravelMode
 
 TODAY = date(2026, 3, 2)
 BASE = datetime(2025, 1, 1, tzinfo=UTC)

@@ -19,11 +19,11 @@ from communication_state_fakes import (
     state_world,
 )
 from support import FakeLambdaContext, load_function
-from therapy_platform.domain.communication import FollowUpPolicy, TrackedBundle
-from therapy_platform.domain.emails import EmailKind
-from therapy_platform.domain.phone_calls import PhoneCallPurpose
-from therapy_platform.logic.communication_events import handle_event
-from therapy_platform.logic.reminders import send_due_reminders
+from therapy_platform.communication.domain.emails import EmailKind
+from therapy_platform.communication.domain.phone_calls import PhoneCallPurpose
+from therapy_platform.communication.domain.tracking import FollowUpPolicy, TrackedBundle
+from therapy_platform.communication.use_cases.events import handle_event
+from therapy_platform.communication.use_cases.reminders import send_due_reminders
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SENT = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
@@ -131,7 +131,7 @@ def test_the_function_returns_its_report(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def tracked(sent_at: datetime | None, **changes: Any) -> TrackedBundle:
     payload = bundle_sent_payload(number=1, sent_at=sent_at or SENT)
-    from therapy_platform.domain.matching.bundles import BundleSent
+    from therapy_platform.matching.domain.bundles import BundleSent
 
     bundle = TrackedBundle.placeholder(uuid.uuid4(), "B1", uuid.uuid4(), now=SENT)
     if sent_at is not None:

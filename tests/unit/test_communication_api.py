@@ -14,9 +14,9 @@ import pytest
 from communication_state_fakes import FakeInbox, StateWorld, bundle_sent_payload, envelope, state_world
 from fakes import FakeBus, InMemoryOutboxStore, StoredEvent
 from support import api_event, call, load_function
-from therapy_platform.domain.replies import reply_message
-from therapy_platform.logic.communication_events import handle_event
-from therapy_platform.logic.replies import take_in_replies
+from therapy_platform.communication.domain.replies import reply_message
+from therapy_platform.communication.use_cases.events import handle_event
+from therapy_platform.communication.use_cases.replies import take_in_replies
 
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)  # Monday 07:05 in Berlin
 

@@ -22,10 +22,15 @@ from communication_state_fakes import (
     therapist_payload,
 )
 from support import FakeLambdaContext, load_function
-from therapy_platform.domain.emails import Email, EmailKind, RecipientType
-from therapy_platform.domain.events import EventEnvelope
-from therapy_platform.domain.phone_calls import PhoneCallPurpose, PhoneCallStatus, PhoneCallTask, SlotRule
-from therapy_platform.logic.communication_events import ContactMissingError, EventOutcome, handle_event
+from therapy_platform.communication.domain.emails import Email, EmailKind, RecipientType
+from therapy_platform.communication.domain.phone_calls import (
+    PhoneCallPurpose,
+    PhoneCallStatus,
+    PhoneCallTask,
+    SlotRule,
+)
+from therapy_platform.communication.use_cases.events import ContactMissingError, EventOutcome, handle_event
+from therapy_platform.platform.events import EventEnvelope
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)  # Monday 07:05 in Berlin, just after the round

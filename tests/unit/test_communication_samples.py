@@ -14,8 +14,8 @@ import pytest
 from communication_state_fakes import FakeInbox, envelope, patient_payload, staff_email_context, state_world
 from fakes import FakeBus
 from support import FakeLambdaContext, call, load_function
-from therapy_platform.domain.emails import EmailKind
-from therapy_platform.logic.communication_events import handle_event
+from therapy_platform.communication.domain.emails import EmailKind
+from therapy_platform.communication.use_cases.events import handle_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)

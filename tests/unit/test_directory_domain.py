@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from therapy_platform.domain.directory import (
+from therapy_platform.contracts.schedule import parse_window
+from therapy_platform.directory.domain.entries import (
     DIRECTORY_FIELDS,
     DirectoryRecord,
     Enrichment,
@@ -40,9 +41,8 @@ from therapy_platform.domain.directory import (
     read_raw_document,
     tile_points,
 )
-from therapy_platform.domain.geo import Location, LocationPrecision
-from therapy_platform.domain.schedule import parse_window
-from therapy_platform.domain.therapists import Therapist, TherapistDraft, TherapistStatus
+from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.therapists.domain.therapist import Therapist, TherapistDraft, TherapistStatus
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

@@ -14,18 +14,18 @@ from test_directory_domain import entry
 
 from directory_fakes import DirectoryDatabase, InMemoryDirectoryImportUnitOfWork, InMemoryImportReportStore
 from therapist_fakes import FakeGeocoder
-from therapy_platform.domain.directory import RawPage, RawRun, Region, SearchPoint
-from therapy_platform.domain.directory_runs import ImportStatus
-from therapy_platform.domain.errors import ConflictError, DependencyUnavailableError
-from therapy_platform.domain.geo import LocationPrecision
-from therapy_platform.domain.therapists import (
+from therapy_platform.directory.domain.entries import RawPage, RawRun, Region, SearchPoint
+from therapy_platform.directory.domain.runs import ImportStatus
+from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
+from therapy_platform.platform.geography.locations import LocationPrecision
+from therapy_platform.therapists import use_cases as therapist_use_cases
+from therapy_platform.therapists.domain.therapist import (
     CoolingPeriodChange,
     TherapistAction,
     TherapistDraft,
     TherapistPatch,
 )
-from therapy_platform.logic import therapists as therapist_use_cases
-from therapy_platform.logic.directory_import import (
+from therapy_platform.therapists.imports.use_cases import (
     ImportOutcome,
     ImportSource,
     get_import,
@@ -328,7 +328,7 @@ def test_unlocated_directory_entries_fall_back_to_the_geocoder(world: World) -> 
 
 
 def test_report_lookup_of_an_unknown_id_is_not_found(world: World) -> None:
-    from therapy_platform.domain.errors import NotFoundError
+    from therapy_platform.platform.errors import NotFoundError
 
     with pytest.raises(NotFoundError):
         get_import(world.reports, uuid.uuid4())

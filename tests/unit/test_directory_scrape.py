@@ -29,23 +29,23 @@ from directory_fakes import (
 from fakes import FakeBus, InMemoryOutboxStore
 from support import FakeLambdaContext, api_event, call, load_function
 from therapist_fakes import FakeGeocoder
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.domain.directory import (
+from therapy_platform.directory.domain.entries import (
     Enrichment,
     Provenanced,
     Region,
     SearchPoint,
     read_raw_document,
 )
-from therapy_platform.domain.directory_runs import (
+from therapy_platform.directory.domain.runs import (
     BudgetExhaustedError,
     DirectoryUnavailableError,
     MalformedAnswerError,
     RunStatus,
 )
-from therapy_platform.domain.errors import InvalidInputError
-from therapy_platform.logic.directory_import import ImportSource, import_directory_file
-from therapy_platform.logic.directory_scrape import ScrapeLimits, scrape_region, search_points
+from therapy_platform.directory.use_cases import ScrapeLimits, scrape_region, search_points
+from therapy_platform.platform.errors import InvalidInputError
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.therapists.imports.use_cases import ImportSource, import_directory_file
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from communication_fakes import ADDRESSING
-from therapy_platform.domain.emails import (
+from therapy_platform.communication.domain.emails import (
     ALLOWED_TRANSITIONS,
     ClaimRefusal,
     Email,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from communication_fakes import LEGAL
-from therapy_platform.domain.email_content import (
+from therapy_platform.communication.domain.email_content import (
     EN_DASH,
     BundleInquiry,
     BundlePatient,
@@ -29,11 +29,11 @@ from therapy_platform.domain.email_content import (
     salutation_for,
     spoken_title,
 )
-from therapy_platform.domain.emails import EmailKind
-from therapy_platform.domain.schedule import Weekday
-from therapy_platform.domain.symptoms import Symptom
-from therapy_platform.domain.therapy import Gender
-from therapy_platform.rendering import TEXT_WIDTH, EmailRenderer, safe_url
+from therapy_platform.communication.domain.emails import EmailKind
+from therapy_platform.communication.rendering.renderer import TEXT_WIDTH, EmailRenderer, safe_url
+from therapy_platform.contracts.schedule import Weekday
+from therapy_platform.contracts.symptoms import Symptom
+from therapy_platform.contracts.therapy import Gender
 from tools.render_emails import INJECTION, SAMPLE_LEGAL, samples
 
 RENDERER = EmailRenderer(LEGAL)

@@ -11,8 +11,8 @@ import pytest
 
 from communication_fakes import ADDRESSING, QUEUE_ARN, World, sqs_event, sqs_record, transient, world
 from support import FakeLambdaContext, load_function
-from therapy_platform.domain.emails import EmailKind, EmailStatus, OutgoingEmail, RecipientType
-from therapy_platform.logic.emails import queue_email
+from therapy_platform.communication.domain.emails import EmailKind, EmailStatus, OutgoingEmail, RecipientType
+from therapy_platform.communication.use_cases.emails import queue_email
 
 Sender = tuple[ModuleType, World, list[tuple[str, str, int]]]
 
@@ -105,7 +105,7 @@ def test_the_sweep_offers_lost_messages_again(sender: Sender) -> None:
 
 
 def test_settings_fail_at_cold_start_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from therapy_platform.settings import SettingsError
+    from therapy_platform.platform.settings import SettingsError
 
     app = load_function("email_sender")
     for name in ("MAIL_FROM", "REPLY_DOMAIN"):

@@ -11,24 +11,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from communication_fakes import ADDRESSING, LEGAL, World, permanent, transient, world
-from therapy_platform.domain.email_content import BundleInquiry, BundlePatient, DistanceBand, Person
-from therapy_platform.domain.emails import (
+from therapy_platform.communication.domain.email_content import (
+    BundleInquiry,
+    BundlePatient,
+    DistanceBand,
+    Person,
+)
+from therapy_platform.communication.domain.emails import (
     DeliveryPolicy,
     EmailKind,
     EmailStatus,
     OutgoingEmail,
     RecipientType,
 )
-from therapy_platform.domain.symptoms import Symptom
-from therapy_platform.domain.therapy import Gender
-from therapy_platform.logic.emails import (
+from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.use_cases.emails import (
     SendResult,
     compose,
     queue_email,
     requeue_stale_emails,
     send_email,
 )
-from therapy_platform.rendering import EmailRenderer
+from therapy_platform.contracts.symptoms import Symptom
+from therapy_platform.contracts.therapy import Gender
 
 
 def _inquiry_email(bundle_number: int = 42, **changes: object) -> OutgoingEmail:

@@ -28,13 +28,10 @@ from communication_state_fakes import (
     therapist_payload,
 )
 from support import api_event, call, load_function
-from therapy_platform.domain.email_content import AdHocMessage, Person
-from therapy_platform.domain.emails import DeliveryPolicy
-from therapy_platform.domain.replies import reply_message
-from therapy_platform.logic.communication_events import handle_event
-from therapy_platform.logic.emails import SenderContext, send_email
-from therapy_platform.logic.replies import take_in_replies
-from therapy_platform.markdown_html import (
+from therapy_platform.communication.domain.email_content import AdHocMessage, Person
+from therapy_platform.communication.domain.emails import DeliveryPolicy
+from therapy_platform.communication.domain.replies import reply_message
+from therapy_platform.communication.rendering.markdown_html import (
     ALLOWED_TAGS,
     MAX_MARKDOWN_CHARS,
     markdown_to_html,
@@ -42,7 +39,10 @@ from therapy_platform.markdown_html import (
     safe_link,
     sanitise_html,
 )
-from therapy_platform.rendering import EmailRenderer
+from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.use_cases.emails import SenderContext, send_email
+from therapy_platform.communication.use_cases.events import handle_event
+from therapy_platform.communication.use_cases.replies import take_in_replies
 
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)  # Monday 07:05 in Berlin
 STAFF = "lena@team.example"

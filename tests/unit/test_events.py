@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from therapy_platform.domain.events import (
+from therapy_platform.platform.events import (
     TOPIC_BY_PREFIX,
     BusMessage,
     EventEnvelope,

@@ -12,15 +12,15 @@ import pytest
 
 from geo_fakes import AACHEN_CATHEDRAL, FakeClock, FakeNominatim, InMemoryGeocodingCache
 from support import ROOT, api_event, call, load_function
-from therapy_platform.adapters.postcodes import postcode_directory
-from therapy_platform.domain.geocoding import (
+from therapy_platform.platform.geography.addresses import (
     AddressQuery,
     DistanceResult,
     GeocodeResult,
     PostcodeInfo,
     ReverseResult,
 )
-from therapy_platform.logic.geocoding import GeocodingService
+from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.platform.geography.postcodes import postcode_directory
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 EVENTS = ROOT / "events" / "geocoding_api"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from therapy_platform.adapters.postcodes import PostcodeDirectory, _approx_km, postcode_directory
-from therapy_platform.domain.geo import (
+from therapy_platform.platform.geography.addresses import AddressQuery, PlaceRef, Point
+from therapy_platform.platform.geography.locations import (
     TRAVEL_PROFILES,
     Location,
     LocationPrecision,
@@ -22,7 +22,7 @@ from therapy_platform.domain.geo import (
     geodesic_km,
     within_reach,
 )
-from therapy_platform.domain.geocoding import AddressQuery, PlaceRef, Point
+from therapy_platform.platform.geography.postcodes import PostcodeDirectory, _approx_km, postcode_directory
 
 # Germany and a margin: where patients and therapists are.
 latitudes = st.floats(min_value=47.0, max_value=55.5, allow_nan=False)

@@ -13,12 +13,9 @@ from geo_fakes import (
     FakeNominatim,
     InMemoryGeocodingCache,
 )
-from therapy_platform.adapters import geocoding as geocoding_adapters
-from therapy_platform.adapters.nominatim import NominatimClient
-from therapy_platform.adapters.postcodes import PostcodeDirectory, postcode_directory
-from therapy_platform.domain.errors import NotFoundError
-from therapy_platform.domain.geo import LocationPrecision, TravelMode
-from therapy_platform.domain.geocoding import (
+from therapy_platform.geocoding import bootstrap as geocoding_adapters
+from therapy_platform.platform.errors import NotFoundError
+from therapy_platform.platform.geography.addresses import (
     AddressLookup,
     AddressMatch,
     AddressQuery,
@@ -29,8 +26,11 @@ from therapy_platform.domain.geocoding import (
     ReverseAddress,
     UnknownLocationSideError,
 )
-from therapy_platform.logic.geocoding import GeocodingService
-from therapy_platform.ports import Geocoder
+from therapy_platform.platform.geography.locations import LocationPrecision, TravelMode
+from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.platform.geography.nominatim import NominatimClient
+from therapy_platform.platform.geography.ports import Geocoder
+from therapy_platform.platform.geography.postcodes import PostcodeDirectory, postcode_directory
 
 DOM = AddressQuery(street="Domhof 1", postcode="52062", city="Aachen")
 

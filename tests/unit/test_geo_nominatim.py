@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from therapy_platform.adapters.nominatim import (
+from therapy_platform.platform.geography.nominatim import (
     DEFAULT_USER_AGENT,
     PUBLIC_NOMINATIM_DOMAIN,
     NominatimClient,
@@ -12,7 +12,7 @@ from therapy_platform.adapters.nominatim import (
     Throttle,
     shared_throttle,
 )
-from therapy_platform.settings import SettingsError
+from therapy_platform.platform.settings import SettingsError
 
 
 class FakeTime:

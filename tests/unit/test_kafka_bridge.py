@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes import FakeKafka
-from therapy_platform.domain.events import BusMessage, new_envelope
-from therapy_platform.logic.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds
+from therapy_platform.platform.events import BusMessage, new_envelope
+from therapy_platform.platform.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

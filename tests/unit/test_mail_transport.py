@@ -21,11 +21,16 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
 from communication_fakes import ADDRESSING
-from therapy_platform.adapters.email_queue import EmailQueueError, SqsEmailQueue
-from therapy_platform.adapters.mail import SesTransport, SmtpTransport, mime_message, transport_from_settings
-from therapy_platform.domain.emails import Email, EmailKind, OutgoingEmail, RecipientType
-from therapy_platform.mail_settings import MailSettings
-from therapy_platform.ports.communication import DeliveryError
+from therapy_platform.communication.adapters.email_queue import EmailQueueError, SqsEmailQueue
+from therapy_platform.communication.adapters.mail import (
+    SesTransport,
+    SmtpTransport,
+    mime_message,
+    transport_from_settings,
+)
+from therapy_platform.communication.domain.emails import Email, EmailKind, OutgoingEmail, RecipientType
+from therapy_platform.communication.mail_settings import MailSettings
+from therapy_platform.communication.ports import DeliveryError
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

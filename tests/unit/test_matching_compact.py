@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from therapy_platform.domain.geo import Location, LocationPrecision, TravelMode, geodesic_km
-from therapy_platform.domain.matching import (
+from therapy_platform.contracts.schedule import Weekday, overlap_minutes, total_minutes
+from therapy_platform.matching.domain import (
     SearchCandidate,
     SoftFilter,
     TherapistCandidate,
     in_reach,
     progressive_filter,
 )
-from therapy_platform.domain.matching.compact import (
+from therapy_platform.matching.domain.compact import (
     ReachScreen,
     ScheduleBits,
     approx_geodesic_km,
@@ -27,7 +27,7 @@ from therapy_platform.domain.matching.compact import (
     shared_minutes,
     unit_vector,
 )
-from therapy_platform.domain.schedule import Weekday, overlap_minutes, total_minutes
+from therapy_platform.platform.geography.locations import Location, LocationPrecision, TravelMode, geodesic_km
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from therapy_platform.domain.errors import ConflictError
-from therapy_platform.domain.matching.bundles import (
+from therapy_platform.matching.domain.bundles import (
     BundleResponseRequest,
     BundleStatus,
     RoundRequest,
@@ -21,16 +20,17 @@ from therapy_platform.domain.matching.bundles import (
     distance_band,
     member_reference,
 )
-from therapy_platform.domain.matching.candidates import (
+from therapy_platform.matching.domain.candidates import (
     SearchState,
     TherapistState,
     matching_readiness_problems,
     search_candidate,
     therapist_candidate,
 )
-from therapy_platform.domain.matching.models import SearchStatus
-from therapy_platform.domain.matching.searches import SearchPatch, check_search_transition
-from therapy_platform.logic.bundles import patient_summary
+from therapy_platform.matching.domain.models import SearchStatus
+from therapy_platform.matching.domain.searches import SearchPatch, check_search_transition
+from therapy_platform.matching.use_cases.bundles import patient_summary
+from therapy_platform.platform.errors import ConflictError
 
 ALLOWED_SEARCH = {
     (SearchStatus.ACTIVE, SearchStatus.PAUSED),

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching_strategies import TODAY, worlds
-from therapy_platform.domain.matching import (
+from therapy_platform.matching.domain import (
     DEFAULT_CONFIG,
     Reason,
     RoundPlan,

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching_strategies import BASE, TODAY, worlds
-from therapy_platform.domain.geo import Location, LocationPrecision
-from therapy_platform.domain.matching import (
+from therapy_platform.contracts.schedule import Weekday
+from therapy_platform.contracts.therapy import TherapyProcedure
+from therapy_platform.matching.domain import (
     DEFAULT_CONFIG,
     MatchingConfig,
     PairDecision,
@@ -40,11 +41,10 @@ from therapy_platform.domain.matching import (
     soft_filters_for,
     waiting_order,
 )
-from therapy_platform.domain.matching import round as round_module
-from therapy_platform.domain.matching.compact import grid_cell, grid_window
-from therapy_platform.domain.matching.rules import LearnedPreference
-from therapy_platform.domain.schedule import Weekday
-from therapy_platform.domain.therapy import TherapyProcedure
+from therapy_platform.matching.domain import round as round_module
+from therapy_platform.matching.domain.compact import grid_cell, grid_window
+from therapy_platform.matching.domain.rules import LearnedPreference
+from therapy_platform.platform.geography.locations import Location, LocationPrecision
 
 World = tuple[list[TherapistCandidate], list[SearchCandidate]]
 PROPERTY = settings(
@@ -348,6 +348,6 @@ def test_a_larger_spread_world_plans_the_same(pair_search: None, seed: int) -> N
 
 def test_numpy_pair_search_is_available() -> None:
     # NumPy is a dependency of the layer (without it rounds plan the same, only slower).
-    from therapy_platform.domain.matching import bulk
+    from therapy_platform.matching.domain import bulk
 
     assert callable(bulk.find_candidates)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from therapy_platform.domain.geo import Location, LocationPrecision
-from therapy_platform.domain.matching import (
+from therapy_platform.contracts.therapy import Gender, TherapyProcedure
+from therapy_platform.matching.domain import (
     MatchingConfig,
     MemberMismatchError,
     MemberOutcome,
@@ -31,7 +31,7 @@ from therapy_platform.domain.matching import (
     response_type,
     search_ineligibility,
 )
-from therapy_platform.domain.therapy import Gender, TherapyProcedure
+from therapy_platform.platform.geography.locations import Location, LocationPrecision
 
 TODAY = date(2026, 3, 2)
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
-from therapy_platform.domain.patients import PatientDraft
-from therapy_platform.domain.symptoms import Symptom
-from therapy_platform.logic.outbox_relay import relay_outbox
-from therapy_platform.logic.patients import register_patient
+from therapy_platform.contracts.symptoms import Symptom
+from therapy_platform.patients.domain.patient import PatientDraft
+from therapy_platform.patients.use_cases import register_patient
+from therapy_platform.platform.outbox_relay import relay_outbox
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from fakes import FakeGeocoder, InMemoryDatabase, InMemoryPatientUnitOfWork
-from therapy_platform.domain.errors import DependencyUnavailableError
-from therapy_platform.domain.patients import PatientStatus
-from therapy_platform.logic.bulk_load import BulkLoadInterruptedError
-from therapy_platform.logic.patients import BULK_COLUMNS, bulk_upsert
-from therapy_platform.ports import PatientAuditAction
+from therapy_platform.patients.domain.patient import PatientStatus
+from therapy_platform.patients.ports import PatientAuditAction
+from therapy_platform.patients.use_cases import BULK_COLUMNS, bulk_upsert
+from therapy_platform.platform.bulk_load import BulkLoadInterruptedError
+from therapy_platform.platform.errors import DependencyUnavailableError
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 ROW: dict[str, Any] = {

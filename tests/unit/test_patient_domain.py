@@ -13,9 +13,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from therapy_platform.domain.geo import Location, LocationPrecision
-from therapy_platform.domain.languages import LANGUAGE_LABELS
-from therapy_platform.domain.patients import (
+from therapy_platform.contracts.languages import LANGUAGE_LABELS
+from therapy_platform.contracts.symptoms import MAX_SYMPTOMS, SYMPTOM_LABELS, Symptom, symptom_label
+from therapy_platform.patients.domain.patient import (
     MAX_AGE_YEARS,
     MIN_AGE_YEARS,
     STATISTICS_FIELDS,
@@ -31,7 +31,7 @@ from therapy_platform.domain.patients import (
     merge_patch,
     today,
 )
-from therapy_platform.domain.symptoms import MAX_SYMPTOMS, SYMPTOM_LABELS, Symptom, symptom_label
+from therapy_platform.platform.geography.locations import Location, LocationPrecision
 
 VALID: dict[str, Any] = {
     "first_name": "Jürgen",

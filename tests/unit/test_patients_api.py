@@ -13,7 +13,7 @@ import pytest
 
 from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
 from support import api_event, call, load_function
-from therapy_platform.ports import PatientAuditAction
+from therapy_platform.patients.ports import PatientAuditAction
 
 VALID: dict[str, Any] = {
     "first_name": "Änne",

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from therapy_platform.domain.phone_calls import (
+from therapy_platform.communication.domain.phone_calls import (
     SLOT,
     CallPlanningPolicy,
     NoFreeSlotError,
@@ -19,7 +19,7 @@ from therapy_platform.domain.phone_calls import (
     ceil_to_slot,
     plan_call,
 )
-from therapy_platform.domain.schedule import Weekday, format_window, windows_in_minutes
+from therapy_platform.contracts.schedule import Weekday, format_window, windows_in_minutes
 
 BERLIN = ZoneInfo("Europe/Berlin")
 POLICY = CallPlanningPolicy()

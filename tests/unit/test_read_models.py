@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from therapy_platform.domain.events import new_envelope
-from therapy_platform.domain.read_models import NotAProfileEventError, ProfileKind, change_from_event
+from therapy_platform.matching.domain.read_models import NotAProfileEventError, ProfileKind, change_from_event
+from therapy_platform.platform.events import new_envelope
 
 
 def test_created_and_updated_events_carry_the_payload() -> None:

@@ -16,10 +16,10 @@ from moto import mock_aws
 from communication_fakes import ADDRESSING
 from communication_state_fakes import FakeInbox, StateWorld, bundle_sent_payload, envelope, state_world
 from support import FakeLambdaContext, load_function
-from therapy_platform.adapters.reply_inbox import MaildirInbox, S3Inbox
-from therapy_platform.domain.replies import parse_reply, reply_message
-from therapy_platform.logic.communication_events import handle_event
-from therapy_platform.logic.replies import take_in_replies
+from therapy_platform.communication.adapters.reply_inbox import MaildirInbox, S3Inbox
+from therapy_platform.communication.domain.replies import parse_reply, reply_message
+from therapy_platform.communication.use_cases.events import handle_event
+from therapy_platform.communication.use_cases.replies import take_in_replies
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 DOMAIN = ADDRESSING.reply_domain

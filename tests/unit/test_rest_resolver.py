@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from support import FakeLambdaContext, api_event
-from therapy_platform.api.rest import create_resolver, current_actor
+from therapy_platform.platform.rest.resolver import create_resolver, current_actor
 
 
 class Note(BaseModel):

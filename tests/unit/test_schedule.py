@@ -11,9 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from therapy_platform.domain.languages import ISO_639_1, LANGUAGE_LABELS
-from therapy_platform.domain.patients import PatientDraft
-from therapy_platform.domain.schedule import (
+from therapy_platform.contracts.languages import ISO_639_1, LANGUAGE_LABELS
+from therapy_platform.contracts.schedule import (
     MINUTES_PER_DAY,
     Weekday,
     WeeklySchedule,
@@ -24,7 +23,8 @@ from therapy_platform.domain.schedule import (
     total_minutes,
     windows_in_minutes,
 )
-from therapy_platform.domain.therapists import TherapistDraft
+from therapy_platform.patients.domain.patient import PatientDraft
+from therapy_platform.therapists.domain.therapist import TherapistDraft
 
 SCHEDULE = TypeAdapter(WeeklySchedule)
 PATIENT: dict[str, Any] = {

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from therapy_platform.domain.catalog import EVENT_PAYLOADS
-from therapy_platform.logic.communication_events import HANDLED_EVENT_TYPES
+from therapy_platform.communication.use_cases.events import HANDLED_EVENT_TYPES
+from therapy_platform.contracts.catalog import EVENT_PAYLOADS
 from tools.directory_schedules import prefixes, render
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"

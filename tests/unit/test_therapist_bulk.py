@@ -13,9 +13,14 @@ import pytest
 from rich.console import Console
 
 from therapist_fakes import FakeGeocoder, InMemoryTherapistUnitOfWork, TherapistDatabase
-from therapy_platform.domain.therapists import Therapist, TherapistAction, TherapistDraft, TherapistPatch
-from therapy_platform.logic.bulk_load import BulkReport
-from therapy_platform.logic.therapists import bulk_upsert, create_therapist, patch_therapist
+from therapy_platform.platform.bulk_load import BulkReport
+from therapy_platform.therapists.domain.therapist import (
+    Therapist,
+    TherapistAction,
+    TherapistDraft,
+    TherapistPatch,
+)
+from therapy_platform.therapists.use_cases import bulk_upsert, create_therapist, patch_therapist
 from tools.bulk_load import EXIT_UNUSABLE, LOADERS, main, read_rows
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)

@@ -11,10 +11,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from therapy_platform.domain.geo import Location
-from therapy_platform.domain.languages import ISO_639_1
-from therapy_platform.domain.schedule import format_window, parse_window
-from therapy_platform.domain.therapists import (
+from therapy_platform.contracts.languages import ISO_639_1
+from therapy_platform.contracts.schedule import format_window, parse_window
+from therapy_platform.platform.geography.locations import Location
+from therapy_platform.therapists.domain.therapist import (
     MAX_COOLING_DAYS,
     Therapist,
     TherapistDraft,

@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from therapist_fakes import FakeGeocoder, InMemoryTherapistUnitOfWork, TherapistDatabase
-from therapy_platform.domain.errors import ConflictError
-from therapy_platform.domain.therapists import (
+from therapy_platform.platform.errors import ConflictError
+from therapy_platform.therapists.domain.therapist import (
     TherapistAction,
     TherapistDraft,
     TherapistStatus,
     next_status,
 )
-from therapy_platform.logic.therapists import change_status, create_therapist
+from therapy_platform.therapists.use_cases import change_status, create_therapist
 
 ACTIVE, BLOCKED, INACTIVE = TherapistStatus.ACTIVE, TherapistStatus.BLOCKED, TherapistStatus.INACTIVE
 

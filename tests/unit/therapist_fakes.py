@@ -11,10 +11,15 @@ from types import TracebackType
 from typing import Any, Self
 
 from fakes import InMemoryDatabase, InMemoryOutbox, StoredEvent
-from therapy_platform.domain.errors import DependencyUnavailableError
-from therapy_platform.domain.events import EventEnvelope
-from therapy_platform.domain.geo import Location, LocationPrecision
-from therapy_platform.domain.therapists import Therapist, TherapistAuditEntry, TherapistQuery, search_text
+from therapy_platform.platform.errors import DependencyUnavailableError
+from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.therapists.domain.therapist import (
+    Therapist,
+    TherapistAuditEntry,
+    TherapistQuery,
+    search_text,
+)
 
 
 @dataclass

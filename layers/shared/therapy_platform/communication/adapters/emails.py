@@ -1,0 +1,134 @@
+"""Email persistence in the `communication_service` schema."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final
+
+from sqlalchemy import Connection, RowMapping, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA, delivery_attempts, emails
+from therapy_platform.communication.domain.emails import Email, EmailStatus
+from therapy_platform.communication.ports import AttemptOutcome
+from therapy_platform.platform.unit_of_work import SqlUnitOfWork
+
+# What changes after an email is stored: its delivery state. Content and addressing are fixed
+# when it is queued, so updates never rewrite the (large) bodies.
+_DELIVERY_STATE: Final = frozenset(
+    {
+        "status",
+        "attempts",
+        "max_attempts",
+        "interrupted_attempts",
+        "last_error",
+        "provider_message_id",
+        "claim_token",
+        "lease_until",
+        "next_attempt_at",
+        "queued_at",
+        "sent_at",
+        "failed_at",
+        "updated_at",
+    }
+)
+
+
+def _to_row(email: Email, *, include: set[str] | None = None) -> dict[str, Any]:
+    # Enum members as their plain values: the driver binds str, not str subclasses.
+    return {
+        key: value.value if isinstance(value, Enum) else value
+        for key, value in email.model_dump(include=include).items()
+    }
+
+
+def _from_row(row: RowMapping) -> Email:
+    return Email.model_validate({key: value for key, value in row.items() if key != "last_enqueued_at"})
+
+
+class SqlEmailRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, email: Email) -> bool:
+        statement = insert(emails).values(**_to_row(email))
+        if email.idempotency_key is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        return self._connection.execute(statement).rowcount == 1
+
+    def _one(self, *conditions: Any, lock: bool = False) -> Email | None:
+        query = select(emails).where(*conditions)
+        if lock:
+            query = query.with_for_update()
+        row = self._connection.execute(query).mappings().first()
+        return _from_row(row) if row else None
+
+    def get(self, email_id: uuid.UUID) -> Email | None:
+        return self._one(emails.c.id == email_id)
+
+    def get_for_update(self, email_id: uuid.UUID) -> Email | None:
+        return self._one(emails.c.id == email_id, lock=True)
+
+    def find_by_idempotency_key(self, key: str) -> Email | None:
+        return self._one(emails.c.idempotency_key == key)
+
+    def update(self, email: Email) -> None:
+        values = _to_row(email, include=set(_DELIVERY_STATE))
+        self._connection.execute(update(emails).where(emails.c.id == email.id).values(**values))
+
+    def mark_enqueued(self, email_ids: Sequence[uuid.UUID], at: datetime) -> None:
+        if email_ids:
+            self._connection.execute(
+                update(emails).where(emails.c.id.in_(list(email_ids))).values(last_enqueued_at=at)
+            )
+
+    def due_for_requeue(self, *, now: datetime, offered_before: datetime, limit: int) -> list[uuid.UUID]:
+        c = emails.c
+        due = or_(
+            and_(
+                c.status == EmailStatus.QUEUED.value,
+                or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now),
+            ),
+            and_(c.status == EmailStatus.SENDING.value, c.lease_until <= now),
+        )
+        not_offered_lately = or_(c.last_enqueued_at.is_(None), c.last_enqueued_at < offered_before)
+        rows = self._connection.execute(
+            select(c.id).where(due, not_offered_lately).order_by(c.created_at, c.id).limit(limit)
+        )
+        return [row.id for row in rows]
+
+
+class SqlDeliveryAttemptLog:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def started(self, email_id: uuid.UUID, attempt: int, claim_token: uuid.UUID, at: datetime) -> None:
+        self._connection.execute(
+            delivery_attempts.insert().values(
+                email_id=email_id, attempt=attempt, claim_token=claim_token, started_at=at
+            )
+        )
+
+    def finished(
+        self, claim_token: uuid.UUID, outcome: AttemptOutcome, at: datetime, error: str | None = None
+    ) -> None:
+        self._connection.execute(
+            update(delivery_attempts)
+            .where(delivery_attempts.c.claim_token == claim_token)
+            .values(finished_at=at, outcome=outcome, error=error)
+        )
+
+
+class SqlCommunicationUnitOfWork(SqlUnitOfWork):
+    """The communication service's transaction: email changes, attempts and their events."""
+
+    schema = COMMUNICATION_SCHEMA
+    emails: SqlEmailRepository
+    attempts: SqlDeliveryAttemptLog
+
+    def _bind(self, connection: Connection) -> None:
+        self.emails = SqlEmailRepository(connection)
+        self.attempts = SqlDeliveryAttemptLog(connection)

@@ -1,0 +1,209 @@
+"""Mail transports: SMTP (smtplib; the local SMTP server in development and tests, any relay
+elsewhere) and Amazon SES (API v2, raw MIME), chosen by MAIL_TRANSPORT.
+
+Both send the same MIME message: text and HTML alternatives in UTF-8, our Message-ID (fixed
+when the email was queued, so every retry carries the same one), Reply-To with the bundle
+reference, and an `X-Email-Id` header. SES replaces the Message-ID with its own; replies are
+still matched through the Reply-To address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, parseaddr
+from typing import Any, Final
+
+from therapy_platform.communication.domain.emails import STAFF_ALERT_KINDS, Email
+from therapy_platform.communication.mail_settings import MailSettings
+from therapy_platform.communication.ports import DeliveryError, MailTransport
+
+# SES API errors that no retry can fix; everything else (throttling, paused sending, network)
+# may pass later.
+SES_PERMANENT_ERRORS: Final = frozenset(
+    {"MessageRejected", "MailFromDomainNotVerifiedException", "BadRequestException", "NotFoundException"}
+)
+
+
+def _recipient(email: Email) -> Address | str:
+    if not email.recipient_name:
+        return email.recipient
+    local, _, domain = email.recipient.rpartition("@")
+    return Address(display_name=email.recipient_name, username=local, domain=domain)
+
+
+def mime_message(email: Email) -> EmailMessage:
+    message = EmailMessage(policy=SMTP)
+    message["From"] = email.sender
+    message["To"] = _recipient(email)
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = email.message_id
+    if email.reply_to:
+        message["Reply-To"] = email.reply_to
+    message["X-Email-Id"] = str(email.id)
+    if email.bundle_reference:
+        message["X-Bundle-Reference"] = email.bundle_reference
+    if email.kind in STAFF_ALERT_KINDS:
+        message["Auto-Submitted"] = "auto-generated"
+    message.set_content(email.text, charset="utf-8", cte="quoted-printable")
+    message.add_alternative(email.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return message
+
+
+def envelope_sender(email: Email) -> str:
+    return parseaddr(email.sender)[1] or email.sender
+
+
+def _smtp_error(error: smtplib.SMTPException) -> DeliveryError:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+        permanent = bool(codes) and all(code >= 500 for code in codes)
+        detail = "; ".join(
+            f"{code} {reply.decode(errors='replace')}" for code, reply in error.recipients.values()
+        )
+        return DeliveryError(f"recipient refused: {detail}", permanent=permanent)
+    if isinstance(error, smtplib.SMTPResponseException):
+        reply = (
+            error.smtp_error.decode(errors="replace")
+            if isinstance(error.smtp_error, bytes)
+            else error.smtp_error
+        )
+        return DeliveryError(f"SMTP {error.smtp_code} {reply}", permanent=500 <= error.smtp_code < 600)
+    return DeliveryError(f"SMTP error: {error}", permanent=False)
+
+
+class SmtpTransport:
+    """One connection per batch, reused between emails and checked with NOOP before reuse, so a
+    connection the server dropped while idle is replaced before a message is sent on it."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout_seconds: float = 20.0,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._timeout = timeout_seconds
+        self._starttls = starttls
+        self._credentials = (username, password) if username and password else None
+        self._client: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_settings(cls, settings: MailSettings) -> SmtpTransport:
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            timeout_seconds=settings.smtp_timeout_seconds,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+        )
+
+    def _connect(self) -> smtplib.SMTP:
+        client = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        try:
+            if self._starttls:
+                client.starttls()
+            if self._credentials:
+                client.login(*self._credentials)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._client is not None:
+            try:
+                if self._client.noop()[0] == 250:
+                    return self._client
+            except (OSError, smtplib.SMTPException):
+                pass
+            self._drop()
+        self._client = self._connect()
+        return self._client
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.close()
+
+    def send(self, email: Email) -> str | None:
+        try:
+            client = self._connection()
+            client.send_message(
+                mime_message(email), from_addr=envelope_sender(email), to_addrs=[email.recipient]
+            )
+        except smtplib.SMTPException as error:
+            if not isinstance(error, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
+                self._drop()
+            raise _smtp_error(error) from error
+        except OSError as error:  # refused, reset, timed out
+            self._drop()
+            raise DeliveryError(
+                f"SMTP server {self._host}:{self._port} unreachable: {error}", permanent=False
+            ) from error
+        return None
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            client.close()
+
+
+class SesTransport:
+    """Amazon SES (API v2) with the raw MIME message, authorised by the function's IAM role."""
+
+    def __init__(self, client: Any, *, configuration_set: str | None = None) -> None:
+        self._client = client
+        self._configuration_set = configuration_set
+
+    @classmethod
+    def from_settings(cls, settings: MailSettings) -> SesTransport:
+        import boto3
+
+        return cls(boto3.client("sesv2"), configuration_set=settings.ses_configuration_set)
+
+    def send(self, email: Email) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        request: dict[str, Any] = {
+            "FromEmailAddress": email.sender,
+            "Destination": {"ToAddresses": [email.recipient]},
+            "Content": {"Raw": {"Data": mime_message(email).as_bytes()}},
+        }
+        if email.reply_to:
+            request["ReplyToAddresses"] = [email.reply_to]
+        if self._configuration_set:
+            request["ConfigurationSetName"] = self._configuration_set
+        try:
+            response = self._client.send_email(**request)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+            message = str(error.response.get("Error", {}).get("Message", error))
+            raise DeliveryError(f"SES {code}: {message}", permanent=code in SES_PERMANENT_ERRORS) from error
+        except BotoCoreError as error:
+            raise DeliveryError(f"SES unreachable: {error}", permanent=False) from error
+        return str(response.get("MessageId")) if response.get("MessageId") else None
+
+    def close(self) -> None:
+        return None
+
+
+def transport_from_settings(settings: MailSettings) -> MailTransport:
+    if settings.transport == "ses":
+        return SesTransport.from_settings(settings)
+    return SmtpTransport.from_settings(settings)

@@ -1,0 +1,97 @@
+"""Where replies arrive (port `ReplyInbox`):
+
+- `MaildirInbox`: a Maildir (locally the SMTP server's, `.state/smtp/maildir`). New messages
+  are the files in `new/`; a message taken in is moved to `cur/` with the Seen flag (`:2,S`),
+  which is what a mail client does. Nothing is deleted, so the local mailbox still shows
+  every message.
+- `S3Inbox`: SES receiving with an S3 action stores each message as an object under a prefix
+  (`inbound/`); a message taken in is copied to `processed/` and deleted from `inbound/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from therapy_platform.communication.settings import ReplyInboxSettings
+from therapy_platform.communication.state_ports import InboxMessage, ReplyInbox
+
+
+class MaildirInbox:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def new_messages(self, limit: int) -> list[InboxMessage]:
+        new = self.path / "new"
+        if not new.is_dir():
+            return []
+        # Maildir file names start with the delivery time: name order is arrival order.
+        names = sorted(name for name in os.listdir(new) if not name.startswith("."))[:limit]
+        messages: list[InboxMessage] = []
+        for name in names:
+            file = new / name
+            try:
+                raw = file.read_bytes()
+                received = datetime.fromtimestamp(file.stat().st_mtime, tz=UTC)
+            except FileNotFoundError:  # taken by a concurrent intake meanwhile
+                continue
+            messages.append(InboxMessage(key=name, raw=raw, received_at=received))
+        return messages
+
+    def done(self, key: str, *, stored: bool) -> None:
+        (self.path / "cur").mkdir(parents=True, exist_ok=True)
+        base = key.split(":", 1)[0]
+        # Moved by a concurrent intake meanwhile: done either way.
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.path / "new" / key, self.path / "cur" / f"{base}:2,S")
+
+
+class S3Inbox:
+    def __init__(
+        self, client: Any, bucket: str, *, prefix: str = "inbound/", processed_prefix: str = "processed/"
+    ) -> None:
+        self._client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.processed_prefix = processed_prefix
+
+    def new_messages(self, limit: int) -> list[InboxMessage]:
+        listing = self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=limit)
+        objects = sorted(listing.get("Contents", []), key=lambda item: (item["LastModified"], item["Key"]))
+        messages: list[InboxMessage] = []
+        for item in objects:
+            if item["Key"].endswith("/"):
+                continue
+            try:
+                body = self._client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
+            except self._client.exceptions.NoSuchKey:
+                continue
+            modified = item["LastModified"]
+            received = modified if modified.tzinfo else modified.replace(tzinfo=UTC)
+            messages.append(InboxMessage(key=item["Key"], raw=body, received_at=received))
+        return messages
+
+    def done(self, key: str, *, stored: bool) -> None:
+        target = self.processed_prefix + key.removeprefix(self.prefix)
+        self._client.copy_object(
+            Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key}
+        )
+        self._client.delete_object(Bucket=self.bucket, Key=key)
+
+
+def inbox_from_settings(settings: ReplyInboxSettings) -> ReplyInbox:
+    if settings.inbox == "s3":
+        import boto3  # only the S3 inbox needs it
+
+        assert settings.bucket is not None
+        return S3Inbox(
+            boto3.client("s3"),
+            settings.bucket,
+            prefix=settings.prefix,
+            processed_prefix=settings.processed_prefix,
+        )
+    assert settings.maildir is not None
+    return MaildirInbox(settings.maildir)

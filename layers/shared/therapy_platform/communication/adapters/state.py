@@ -1,0 +1,575 @@
+"""PostgreSQL persistence of the communication service's follow-up work (schema
+`communication_service`): tracked bundles, phone-call tasks, contacts, replies, processed
+events, audit log, and the unit of work that joins them with the email repositories."""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    Select,
+    Table,
+    and_,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+
+from therapy_platform.communication.adapters.emails import SqlCommunicationUnitOfWork
+from therapy_platform.communication.adapters.state_tables import (
+    audit_log,
+    email_history,
+    inbound_replies,
+    patient_contacts,
+    phone_call_tasks,
+    processed_events,
+    sent_bundles,
+    therapist_contacts,
+)
+from therapy_platform.communication.adapters.tables import delivery_attempts, emails
+from therapy_platform.communication.domain.email_content import TherapistContact
+from therapy_platform.communication.domain.emails import RecipientType
+from therapy_platform.communication.domain.phone_calls import (
+    SLOT,
+    PhoneCallQuery,
+    PhoneCallStatus,
+    PhoneCallTask,
+)
+from therapy_platform.communication.domain.replies import InboundReply
+from therapy_platform.communication.domain.staff_emails import (
+    DeliveryAttemptView,
+    EmailDetail,
+    EmailQuery,
+    EmailSummary,
+)
+from therapy_platform.communication.domain.tracking import (
+    ContactChange,
+    EmailHistoryItem,
+    PatientContact,
+    PatientContactState,
+    TrackedBundle,
+)
+
+# pg_advisory_xact_lock key of slot planning (any fixed number no other lock uses).
+SLOT_PLANNING_LOCK: Final = zlib.crc32(b"communication_service.phone_call_slots")
+ERASED_RECIPIENT: Final = "geloescht@invalid"
+
+
+def _page_and_total(
+    connection: Connection, query: Select[Any], where: ColumnElement[bool], limit: int
+) -> tuple[list[RowMapping], int]:
+    """The first `limit` rows of an ordered query, and how many rows match `where` in all."""
+    table = query.get_final_froms()[0]
+    total = connection.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+    rows = list(connection.execute(query.where(where).limit(limit)).mappings()) if total else []
+    return rows, int(total)
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    # The driver binds str, not str subclasses (enum members).
+    return {key: value.value if isinstance(value, Enum) else value for key, value in values.items()}
+
+
+class SqlProcessedEvents:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def first_time(self, event_id: uuid.UUID, consumer: str, at: datetime) -> bool:
+        row = self._connection.execute(
+            insert(processed_events)
+            .values(event_id=event_id, consumer=consumer, processed_at=at)
+            .on_conflict_do_nothing()
+            .returning(processed_events.c.event_id)
+        ).first()
+        return row is not None
+
+
+def _bundle_from_row(row: RowMapping) -> TrackedBundle:
+    return TrackedBundle.model_validate(dict(row))
+
+
+class SqlTrackedBundles:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def _one(self, *conditions: Any, for_update: bool = False) -> TrackedBundle | None:
+        query = select(sent_bundles).where(*conditions)
+        if for_update:
+            query = query.with_for_update()
+        row = self._connection.execute(query).mappings().first()
+        return _bundle_from_row(row) if row else None
+
+    def get(self, bundle_id: uuid.UUID, *, for_update: bool = False) -> TrackedBundle | None:
+        return self._one(sent_bundles.c.id == bundle_id, for_update=for_update)
+
+    def by_reference(self, reference: str) -> TrackedBundle | None:
+        return self._one(sent_bundles.c.reference == reference)
+
+    def save(self, bundle: TrackedBundle) -> None:
+        values = _plain(bundle.model_dump(mode="json"))
+        # JSON mode turns datetimes and UUIDs into strings; the columns want them typed.
+        values.update(
+            {
+                key: getattr(bundle, key)
+                for key in (
+                    "id",
+                    "therapist_id",
+                    "sent_at",
+                    "answered_at",
+                    "expired_at",
+                    "reminder_sent_at",
+                    "created_at",
+                    "updated_at",
+                )
+            }
+        )
+        statement = insert(sent_bundles).values(**values)
+        changing = {key: statement.excluded[key] for key in values if key not in ("id", "created_at")}
+        self._connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=changing))
+
+    def due_for_reminder(self, *, sent_before: datetime, limit: int) -> list[uuid.UUID]:
+        c = sent_bundles.c
+        rows = self._connection.execute(
+            select(c.id)
+            .where(
+                c.sent_at.is_not(None),
+                c.sent_at <= sent_before,
+                c.answered_at.is_(None),
+                c.expired_at.is_(None),
+                c.reminder_sent_at.is_(None),
+            )
+            .order_by(c.sent_at, c.id)
+            .limit(limit)
+        )
+        return [row.id for row in rows]
+
+    def with_member(self, therapist_id: uuid.UUID, search_id: uuid.UUID) -> TrackedBundle | None:
+        c = sent_bundles.c
+        row = (
+            self._connection.execute(
+                select(sent_bundles)
+                .where(
+                    c.therapist_id == therapist_id,
+                    c.members.contains([{"search_id": str(search_id)}]),
+                )
+                .order_by(c.sent_at.desc().nulls_last())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return _bundle_from_row(row) if row else None
+
+    def latest_to(self, therapist_id: uuid.UUID) -> TrackedBundle | None:
+        c = sent_bundles.c
+        row = (
+            self._connection.execute(
+                select(sent_bundles)
+                .where(c.therapist_id == therapist_id, c.therapist.is_not(None))
+                .order_by(c.sent_at.desc().nulls_last())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return _bundle_from_row(row) if row else None
+
+
+def _task_from_row(row: RowMapping) -> PhoneCallTask:
+    values = dict(row)
+    values["slot_end"] = values["slot_start"] + SLOT
+    return PhoneCallTask.model_validate(values)
+
+
+class SqlPhoneCalls:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def lock_schedule(self) -> None:
+        self._connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SLOT_PLANNING_LOCK})
+
+    def taken_slots(self, start: datetime, end: datetime) -> set[datetime]:
+        c = phone_call_tasks.c
+        rows = self._connection.execute(
+            select(c.slot_start).where(
+                c.status == PhoneCallStatus.SCHEDULED.value, c.slot_start >= start, c.slot_start < end
+            )
+        )
+        return {row.slot_start for row in rows}
+
+    def add(self, task: PhoneCallTask) -> bool:
+        values = _plain(task.model_dump(exclude={"slot_end"}))
+        values["idempotency_key"] = task.idempotency_key
+        statement = insert(phone_call_tasks).values(**values)
+        if task.idempotency_key is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        return self._connection.execute(statement).rowcount == 1
+
+    def _one(self, *conditions: Any, for_update: bool = False) -> PhoneCallTask | None:
+        query = select(phone_call_tasks).where(*conditions)
+        if for_update:
+            query = query.with_for_update()
+        row = self._connection.execute(query).mappings().first()
+        return _task_from_row(row) if row else None
+
+    def find_by_idempotency_key(self, key: str) -> PhoneCallTask | None:
+        return self._one(phone_call_tasks.c.idempotency_key == key)
+
+    def get(self, task_id: uuid.UUID, *, for_update: bool = False) -> PhoneCallTask | None:
+        return self._one(phone_call_tasks.c.id == task_id, for_update=for_update)
+
+    def update(self, task: PhoneCallTask) -> None:
+        values = _plain(
+            task.model_dump(
+                include={"status", "outcome", "outcome_notes", "completed_at", "completed_by", "updated_at"}
+            )
+        )
+        self._connection.execute(
+            update(phone_call_tasks).where(phone_call_tasks.c.id == task.id).values(**values)
+        )
+
+    def cancel_scheduled_for_bundle(self, bundle_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+        c = phone_call_tasks.c
+        rows = self._connection.execute(
+            update(phone_call_tasks)
+            .where(c.bundle_id == bundle_id, c.status == PhoneCallStatus.SCHEDULED.value)
+            .values(status=PhoneCallStatus.CANCELLED.value, updated_at=at)
+            .returning(c.id)
+        )
+        return [row.id for row in rows]
+
+    def find(self, query: PhoneCallQuery) -> tuple[list[PhoneCallTask], int]:
+        c = phone_call_tasks.c
+        conditions: list[Any] = []
+        if query.status is not None:
+            conditions.append(c.status == query.status.value)
+        bounds = query.day_bounds()
+        if bounds is not None:
+            conditions += [c.slot_start >= bounds[0], c.slot_start < bounds[1]]
+        if query.therapist_id is not None:
+            conditions.append(c.therapist_id == query.therapist_id)
+        if query.bundle_reference is not None:
+            conditions.append(c.bundle_reference == query.bundle_reference)
+        where = and_(true(), *conditions)
+        total = self._connection.execute(
+            select(func.count()).select_from(phone_call_tasks).where(where)
+        ).scalar_one()
+        rows = self._connection.execute(
+            select(phone_call_tasks)
+            .where(where)
+            .order_by(c.slot_start, c.id)
+            .offset(query.offset)
+            .limit(query.limit)
+        ).mappings()
+        return [_task_from_row(row) for row in rows], int(total)
+
+    def for_bundle(self, reference: str, limit: int) -> list[PhoneCallTask]:
+        c = phone_call_tasks.c
+        rows = self._connection.execute(
+            select(phone_call_tasks)
+            .where(c.bundle_reference == reference)
+            .order_by(c.created_at.desc(), c.id)
+            .limit(limit)
+        ).mappings()
+        return [_task_from_row(row) for row in rows]
+
+    def for_therapist(self, therapist_id: uuid.UUID, limit: int) -> tuple[list[PhoneCallTask], int]:
+        c = phone_call_tasks.c
+        rows, total = _page_and_total(
+            self._connection,
+            select(phone_call_tasks).order_by(c.created_at.desc(), c.id.desc()),
+            c.therapist_id == therapist_id,
+            limit,
+        )
+        return [_task_from_row(row) for row in rows], total
+
+
+class SqlContacts:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def _apply(self, table: Table, change: ContactChange) -> bool:
+        statement = insert(table).values(
+            id=change.entity_id,
+            data=change.data,
+            source_event_id=change.event_id,
+            source_timestamp=change.occurred_at,
+            updated_at=func.now(),
+        )
+        existing = table.c
+        # Nothing revives a tombstone; an erasure wins whatever its timestamp; otherwise only a
+        # newer event overwrites.
+        newer = existing.source_timestamp < statement.excluded.source_timestamp
+        condition = (
+            existing.data.is_not(None) if change.data is None else (newer & existing.data.is_not(None))
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[existing.id],
+            set_={
+                "data": statement.excluded.data,
+                "source_event_id": statement.excluded.source_event_id,
+                "source_timestamp": statement.excluded.source_timestamp,
+                "updated_at": func.now(),
+            },
+            where=condition,
+        )
+        return self._connection.execute(statement.returning(existing.id)).first() is not None
+
+    def apply_patient(self, change: ContactChange) -> bool:
+        return self._apply(patient_contacts, change)
+
+    def apply_therapist(self, change: ContactChange) -> bool:
+        return self._apply(therapist_contacts, change)
+
+    def patient(self, patient_id: uuid.UUID) -> PatientContactState:
+        row = self._connection.execute(
+            select(patient_contacts.c.data).where(patient_contacts.c.id == patient_id)
+        ).first()
+        if row is None:
+            return PatientContactState(known=False)
+        return PatientContactState(
+            known=True, contact=PatientContact.model_validate(row.data) if row.data is not None else None
+        )
+
+    def therapist(self, therapist_id: uuid.UUID) -> TherapistContact | None:
+        row = self._connection.execute(
+            select(therapist_contacts.c.data).where(therapist_contacts.c.id == therapist_id)
+        ).first()
+        return TherapistContact.model_validate(row.data) if row and row.data is not None else None
+
+    def knows_therapist(self, therapist_id: uuid.UUID) -> bool:
+        row = self._connection.execute(
+            select(therapist_contacts.c.id).where(therapist_contacts.c.id == therapist_id)
+        ).first()
+        return row is not None
+
+
+class SqlReplies:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, reply: InboundReply) -> bool:
+        statement = (
+            insert(inbound_replies)
+            .values(**reply.model_dump(), processed_at=func.now())
+            .on_conflict_do_nothing(index_elements=["message_id"])
+        )
+        return self._connection.execute(statement).rowcount == 1
+
+    def for_bundle(self, reference: str, limit: int) -> list[InboundReply]:
+        c = inbound_replies.c
+        rows = self._connection.execute(
+            select(inbound_replies)
+            .where(c.bundle_reference == reference)
+            .order_by(c.received_at.desc(), c.id)
+            .limit(limit)
+        ).mappings()
+        return [_reply_from_row(row) for row in rows]
+
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[InboundReply], int]:
+        c = inbound_replies.c
+        to_them = select(emails.c.id).where(
+            emails.c.recipient_type == recipient_type.value, emails.c.recipient_id == person_id
+        )
+        where: ColumnElement[bool] = c.email_id.in_(to_them)
+        if recipient_type is RecipientType.THERAPIST:
+            their_bundles = select(sent_bundles.c.reference).where(sent_bundles.c.therapist_id == person_id)
+            where = or_(where, c.bundle_reference.in_(their_bundles))
+        rows, total = _page_and_total(
+            self._connection,
+            select(inbound_replies).order_by(c.received_at.desc(), c.id.desc()),
+            where,
+            limit,
+        )
+        return [_reply_from_row(row) for row in rows], total
+
+
+def _reply_from_row(row: RowMapping) -> InboundReply:
+    return InboundReply.model_validate({k: v for k, v in row.items() if k != "processed_at"})
+
+
+# What a history shows of an email (no bodies): EmailHistoryItem's fields.
+_HISTORY_COLUMNS = (
+    email_history.c.id,
+    email_history.c.created_at.label("at"),
+    email_history.c.kind,
+    email_history.c.status,
+    email_history.c.recipient_type,
+    email_history.c.recipient,
+    email_history.c.subject,
+    email_history.c.attempts,
+    email_history.c.sent_at,
+    email_history.c.failed_at,
+    email_history.c.last_error,
+)
+
+
+class SqlEmailHistory:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def for_bundle(self, reference: str, limit: int) -> list[EmailHistoryItem]:
+        c = email_history.c
+        rows = self._connection.execute(
+            select(*_HISTORY_COLUMNS)
+            .where(c.bundle_reference == reference)
+            .order_by(c.created_at.desc(), c.id)
+            .limit(limit)
+        ).mappings()
+        return [EmailHistoryItem.model_validate(dict(row)) for row in rows]
+
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[EmailHistoryItem], int]:
+        c = email_history.c
+        rows, total = _page_and_total(
+            self._connection,
+            select(*_HISTORY_COLUMNS).order_by(c.created_at.desc(), c.id.desc()),
+            and_(c.recipient_type == recipient_type.value, c.recipient_id == person_id),
+            limit,
+        )
+        return [EmailHistoryItem.model_validate(dict(row)) for row in rows], total
+
+    def find(self, query: EmailQuery) -> tuple[list[EmailSummary], int]:
+        c = emails.c
+        conditions: list[ColumnElement[bool]] = []
+        if query.status is not None:
+            conditions.append(c.status == query.status.value)
+        if query.kind is not None:
+            conditions.append(c.kind == query.kind.value)
+        if query.recipient_type is not None:
+            conditions.append(c.recipient_type == query.recipient_type.value)
+        if query.recipient_id is not None:
+            conditions.append(c.recipient_id == query.recipient_id)
+        if query.bundle_reference is not None:
+            conditions.append(c.bundle_reference == query.bundle_reference)
+        if query.created_from is not None:
+            conditions.append(c.created_at >= query.created_from)
+        if query.created_to is not None:
+            conditions.append(c.created_at < query.created_to)
+        where = and_(true(), *conditions)
+        total = self._connection.execute(select(func.count()).select_from(emails).where(where)).scalar_one()
+        columns = [c[name] for name in EmailSummary.model_fields]
+        rows = self._connection.execute(
+            select(*columns)
+            .where(where)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .offset(query.offset)
+            .limit(query.limit)
+        ).mappings()
+        return [EmailSummary.model_validate(dict(row)) for row in rows], int(total)
+
+    def detail(self, email_id: uuid.UUID) -> EmailDetail | None:
+        fields = set(EmailDetail.model_fields) - {"delivery_attempts"}
+        row = (
+            self._connection.execute(
+                select(*[emails.c[name] for name in fields]).where(emails.c.id == email_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        a = delivery_attempts.c
+        attempts = self._connection.execute(
+            select(a.attempt, a.started_at, a.finished_at, a.outcome, a.error)
+            .where(a.email_id == email_id)
+            .order_by(a.started_at, a.id)
+        ).mappings()
+        return EmailDetail.model_validate(
+            {**row, "delivery_attempts": [DeliveryAttemptView.model_validate(dict(r)) for r in attempts]}
+        )
+
+    def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
+        for message_id in message_ids:
+            row = self._connection.execute(
+                select(email_history.c.id).where(email_history.c.message_id == message_id)
+            ).first()
+            if row is not None:
+                return uuid.UUID(str(row.id))
+        return None
+
+    def redact_patient(self, patient_id: uuid.UUID, at: datetime) -> int:
+        c = email_history.c
+        result = self._connection.execute(
+            update(email_history)
+            .where(
+                c.recipient_type == "patient",
+                c.recipient_id == patient_id,
+                # A queued or sending email is left to its sender (seconds); it is redacted by
+                # the next erasure request at the latest.
+                c.status.in_(["draft", "sent", "failed"]),
+                c.recipient != ERASED_RECIPIENT,
+            )
+            .values(
+                recipient=ERASED_RECIPIENT,
+                recipient_name=None,
+                subject="[gelöscht]",
+                html="",
+                text="",
+                updated_at=at,
+            )
+        )
+        return int(result.rowcount)
+
+
+class SqlCommunicationAuditLog:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def record(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: uuid.UUID,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self._connection.execute(
+            audit_log.insert().values(
+                at=at,
+                actor=actor[:200],
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                detail=detail,
+            )
+        )
+
+
+class SqlCommunicationStateUnitOfWork(SqlCommunicationUnitOfWork):
+    """The communication service's transaction, follow-up repositories included."""
+
+    processed: SqlProcessedEvents
+    bundles: SqlTrackedBundles
+    calls: SqlPhoneCalls
+    contacts: SqlContacts
+    replies: SqlReplies
+    history: SqlEmailHistory
+    audit: SqlCommunicationAuditLog
+
+    def _bind(self, connection: Connection) -> None:
+        super()._bind(connection)
+        self.processed = SqlProcessedEvents(connection)
+        self.bundles = SqlTrackedBundles(connection)
+        self.calls = SqlPhoneCalls(connection)
+        self.contacts = SqlContacts(connection)
+        self.replies = SqlReplies(connection)
+        self.history = SqlEmailHistory(connection)
+        self.audit = SqlCommunicationAuditLog(connection)

@@ -1,0 +1,51 @@
+"""Read models the matching service keeps of patients and therapists.
+
+The matching service never reads the patient or therapist schemas. It keeps its own copy of
+what it needs, fed by `patient.*` and `therapist.*` events (delivered at least once, in no
+guaranteed order). Applying an event is idempotent and order-safe:
+- an event already applied (same eventId) changes nothing;
+- an event older than the copy we hold (envelope timestamp) changes nothing;
+- `*.deleted` leaves a tombstone, so a late `updated` cannot resurrect an erased patient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from therapy_platform.platform.events import EventEnvelope
+
+
+class ProfileKind(StrEnum):
+    PATIENT = "patient"
+    THERAPIST = "therapist"
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """What one event does to one read-model row. `data` None means a tombstone."""
+
+    kind: ProfileKind
+    entity_id: str
+    event_id: str
+    occurred_at: datetime
+    data: dict[str, Any] | None
+
+
+class NotAProfileEventError(ValueError):
+    pass
+
+
+def change_from_event(envelope: EventEnvelope) -> ProfileChange:
+    family, _, verb = envelope.event_type.partition(".")
+    try:
+        kind = ProfileKind(family)
+    except ValueError as error:
+        raise NotAProfileEventError(f"{envelope.event_type} does not feed a read model") from error
+    entity_id = envelope.payload.get("id")
+    if not isinstance(entity_id, str) or not entity_id:
+        raise NotAProfileEventError(f"{envelope.event_type} {envelope.event_id} has no payload id")
+    data = None if verb == "deleted" else dict(envelope.payload)
+    return ProfileChange(kind, entity_id, str(envelope.event_id), envelope.timestamp, data)

@@ -1,0 +1,222 @@
+"""Patient persistence in the `patient_service` schema: the patient table, its audit log and
+its outbox, all written through one transaction per unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    and_,
+    delete,
+    func,
+    nulls_last,
+    or_,
+    select,
+    text,
+    update,
+)
+
+from therapy_platform.patients.adapters.tables import PATIENT_SCHEMA, patient_audit_log, patients
+from therapy_platform.patients.domain.patient import STATISTICS_FIELDS, Patient, PatientQuery, PatientSort
+from therapy_platform.patients.ports import PatientAuditEntry
+from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.tables import outbox_table
+from therapy_platform.platform.unit_of_work import SqlUnitOfWork
+
+# Everything an erasure empties: every column not kept for statistics.
+PERSONAL_COLUMNS = tuple(column.name for column in patients.columns if column.name not in STATISTICS_FIELDS)
+
+
+def patient_row(patient: Patient) -> dict[str, Any]:
+    """Column values of a live patient (derived columns included)."""
+    data = patient.model_dump(exclude={"location", "location_flagged", "shared_language_required"})
+    location = patient.location
+    return {
+        # The driver binds plain strings, not enum members.
+        **{name: str(value) if isinstance(value, StrEnum) else value for name, value in data.items()},
+        "symptoms": [str(code) for code in patient.symptoms],
+        "therapy_procedures": [str(code) for code in patient.therapy_procedures],
+        "availability": {str(day): windows for day, windows in patient.availability.items()},
+        "birth_year": patient.birth_date.year if patient.birth_date else None,
+        "postcode_prefix": patient.postcode[:2],
+        "latitude": location.latitude,
+        "longitude": location.longitude,
+        "location_precision": str(location.precision),
+        "erased_at": None,
+    }
+
+
+def patient_from_row(row: Mapping[str, Any] | RowMapping) -> Patient:
+    values = {name: row[name] for name in Patient.model_fields if name in row}
+    values["location"] = Location(
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        precision=LocationPrecision(row["location_precision"] or LocationPrecision.UNKNOWN),
+    )
+    values["availability"] = row["availability"] or {}
+    values["languages"] = row["languages"] or []
+    values["excluded_therapist_ids"] = row["excluded_therapist_ids"] or []
+    return Patient.model_validate(values)
+
+
+def _sort_columns(sort: PatientSort) -> list[Any]:
+    keys: dict[str, list[ColumnElement[Any]]] = {
+        "created_at": [patients.c.created_at],
+        "updated_at": [patients.c.updated_at],
+        "last_name": [func.lower(patients.c.last_name), func.lower(patients.c.first_name)],
+        "birth_date": [patients.c.birth_date],
+        "postcode": [patients.c.postcode],
+    }
+    ordered = [nulls_last(key.desc() if sort.descending else key.asc()) for key in keys[sort.field]]
+    return [*ordered, patients.c.id.asc()]
+
+
+def _filters(query: PatientQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [patients.c.erased_at.is_(None)]
+    if query.status:
+        conditions.append(patients.c.status.in_([str(status) for status in query.status]))
+    if query.postcode_prefix:
+        conditions.append(patients.c.postcode.startswith(query.postcode_prefix, autoescape=True))
+    if query.insurer:
+        conditions.append(patients.c.health_insurer.icontains(query.insurer, autoescape=True))
+    for term in query.name_terms:
+        conditions.append(
+            or_(
+                patients.c.first_name.icontains(term, autoescape=True),
+                patients.c.last_name.icontains(term, autoescape=True),
+            )
+        )
+    start, end = query.created_bounds()
+    if start is not None:
+        conditions.append(patients.c.created_at >= start)
+    if end is not None:
+        conditions.append(patients.c.created_at < end)
+    return conditions
+
+
+class SqlPatientRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, patient: Patient) -> None:
+        self._connection.execute(patients.insert().values(**patient_row(patient)))
+
+    def get(self, patient_id: uuid.UUID, *, for_update: bool = False) -> Patient | None:
+        statement = select(patients).where(patients.c.id == patient_id, patients.c.erased_at.is_(None))
+        if for_update:
+            statement = statement.with_for_update()
+        row = self._connection.execute(statement).mappings().first()
+        return patient_from_row(row) if row else None
+
+    def erased_at(self, patient_id: uuid.UUID) -> datetime | None:
+        value: datetime | None = self._connection.execute(
+            select(patients.c.erased_at).where(patients.c.id == patient_id)
+        ).scalar_one_or_none()
+        return value
+
+    def update(self, patient: Patient) -> None:
+        row = patient_row(patient)
+        del row["id"], row["created_at"]
+        self._connection.execute(
+            update(patients).where(patients.c.id == patient.id, patients.c.erased_at.is_(None)).values(**row)
+        )
+
+    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime) -> None:
+        self._connection.execute(
+            update(patients)
+            .where(patients.c.id == patient_id)
+            .values(dict.fromkeys(PERSONAL_COLUMNS) | {"erased_at": erased_at, "updated_at": erased_at})
+        )
+        outbox = outbox_table(PATIENT_SCHEMA)
+        self._connection.execute(delete(outbox).where(outbox.c.aggregate_key == str(patient_id)))
+
+    def search(self, query: PatientQuery) -> tuple[list[Patient], int]:
+        conditions = _filters(query)
+        total = self._connection.execute(
+            select(func.count()).select_from(patients).where(and_(*conditions))
+        ).scalar_one()
+        rows = self._connection.execute(
+            select(patients)
+            .where(and_(*conditions))
+            .order_by(*_sort_columns(query.sort))
+            .limit(query.limit)
+            .offset(query.offset)
+        ).mappings()
+        return [patient_from_row(row) for row in rows], int(total)
+
+    def find_by_identity(self, *, email: str, last_name: str, birth_date: date) -> list[Patient]:
+        rows = self._connection.execute(
+            select(patients)
+            .where(
+                func.lower(patients.c.email) == email.lower(),
+                func.lower(patients.c.last_name) == last_name.lower(),
+                patients.c.birth_date == birth_date,
+                patients.c.erased_at.is_(None),
+            )
+            .order_by(patients.c.created_at, patients.c.id)
+        ).mappings()
+        return [patient_from_row(row) for row in rows]
+
+
+# Keeps the keys (which fields changed) and replaces every value with JSON null.
+_BLANK = (
+    "CASE WHEN jsonb_typeof({0}) = 'object' THEN (SELECT coalesce(jsonb_object_agg(key, 'null'::jsonb), "
+    "'{{}}'::jsonb) FROM jsonb_object_keys({0}) AS key) ELSE {0} END"
+)
+_REDACT = text(
+    f"UPDATE {PATIENT_SCHEMA}.audit_log SET before = {_BLANK.format('before')}, "
+    f"after = {_BLANK.format('after')} WHERE entity_id = :entity_id"
+)
+
+
+def _printable(value: str) -> str:
+    # The actor comes from a header or token claim: never let a control character (PostgreSQL
+    # refuses NUL) turn an audited request into a server error.
+    return "".join(char if char.isprintable() else "?" for char in value)
+
+
+class SqlAuditLog:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def record(self, entries: Sequence[PatientAuditEntry]) -> None:
+        if not entries:
+            return
+        self._connection.execute(
+            patient_audit_log.insert(),
+            [
+                {
+                    "at": entry.at,
+                    "actor": _printable(entry.actor)[:200] or "unknown",
+                    "action": str(entry.action),
+                    "entity_type": entry.entity_type,
+                    "entity_id": entry.entity_id,
+                    "before": entry.before,
+                    "after": entry.after,
+                    "reason": entry.reason,
+                }
+                for entry in entries
+            ],
+        )
+
+    def redact(self, entity_id: uuid.UUID) -> None:
+        self._connection.execute(_REDACT, {"entity_id": entity_id})
+
+
+class SqlPatientUnitOfWork(SqlUnitOfWork):
+    """The patient service's transaction: the patient change, its audit rows and its events."""
+
+    schema = PATIENT_SCHEMA
+    patients: SqlPatientRepository
+    audit: SqlAuditLog
+
+    def _bind(self, connection: Connection) -> None:
+        self.patients = SqlPatientRepository(connection)
+        self.audit = SqlAuditLog(connection)

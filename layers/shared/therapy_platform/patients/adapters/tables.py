@@ -1,0 +1,80 @@
+"""SQLAlchemy Core tables of the patient service (schema `patient_service`). Migrations
+(infra/migrations) own the DDL; these definitions only describe what the code reads and writes."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from therapy_platform.platform.tables import metadata
+
+PATIENT_SCHEMA = "patient_service"
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("salutation", String(30)),
+    Column("gender", String(20), nullable=False),
+    Column("first_name", String(100)),  # personal columns are NULL once a patient is erased
+    Column("last_name", String(100)),
+    Column("birth_date", Date),
+    Column("birth_year", SmallInteger),
+    Column("street", String(200)),
+    Column("postcode", String(5)),
+    Column("postcode_prefix", String(2), nullable=False),
+    Column("city", String(100)),
+    Column("email", String(254)),
+    Column("phone", String(40)),
+    Column("health_insurer", String(100)),
+    Column("insurance_type", String(20), nullable=False),
+    Column("symptoms", ARRAY(Text), nullable=False),
+    Column("previous_therapy", Boolean, nullable=False),
+    Column("last_therapy_session", Date),
+    Column("therapy_procedures", ARRAY(Text), nullable=False),
+    Column("preferred_therapist_gender", String(10), nullable=False),
+    Column("open_to_group_therapy", Boolean, nullable=False),
+    Column("group_only", Boolean, nullable=False),
+    Column("languages", ARRAY(Text)),
+    Column("needs_shared_language", Boolean),
+    Column("max_travel_km", SmallInteger, nullable=False),
+    Column("travel_mode", String(10), nullable=False),
+    Column("availability", JSONB(none_as_null=True)),
+    Column("excluded_therapist_ids", ARRAY(Uuid)),
+    Column("notes", Text),
+    Column("status", String(30), nullable=False),
+    Column("latitude", Double),
+    Column("longitude", Double),
+    Column("location_precision", String(10)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("erased_at", DateTime(timezone=True)),
+    schema=PATIENT_SCHEMA,
+)
+
+patient_audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("entity_type", String(30), nullable=False),
+    Column("entity_id", Uuid, nullable=False),
+    Column("before", JSONB(none_as_null=True)),
+    Column("after", JSONB(none_as_null=True)),
+    Column("reason", Text),
+    schema=PATIENT_SCHEMA,
+)

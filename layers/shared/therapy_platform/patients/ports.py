@@ -1,0 +1,81 @@
+"""Ports of the patient service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from therapy_platform.patients.domain.patient import Patient, PatientQuery
+from therapy_platform.platform.unit_of_work_port import UnitOfWork
+
+
+class PatientRepository(Protocol):
+    def add(self, patient: Patient) -> None: ...
+
+    def get(self, patient_id: uuid.UUID, *, for_update: bool = False) -> Patient | None:
+        """The patient, or None when the id is unknown or the patient was erased. With
+        `for_update` the row stays locked until the transaction ends."""
+        ...
+
+    def erased_at(self, patient_id: uuid.UUID) -> datetime | None:
+        """When the patient's personal data was erased (None: never, or unknown id)."""
+        ...
+
+    def update(self, patient: Patient) -> None: ...
+
+    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime) -> None:
+        """Anonymise the record (keep only `STATISTICS_FIELDS`) and drop the patient's earlier
+        outbox events, which carry personal data."""
+        ...
+
+    def search(self, query: PatientQuery) -> tuple[list[Patient], int]:
+        """One page of non-erased patients matching the query, and how many match in total."""
+        ...
+
+    def find_by_identity(self, *, email: str, last_name: str, birth_date: date) -> list[Patient]:
+        """Non-erased patients with this email and last name (case-insensitive) and birth date."""
+        ...
+
+
+class PatientAuditAction(StrEnum):
+    CREATE = "create"
+    READ = "read"
+    LIST = "list"
+    UPDATE = "update"
+    ERASE = "erase"
+
+
+@dataclass(frozen=True)
+class PatientAuditEntry:
+    """One access to one patient record: who, what, when, and for changes the values before
+    and after (changed fields only)."""
+
+    actor: str
+    action: PatientAuditAction
+    entity_id: uuid.UUID
+    at: datetime
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str | None = None
+    entity_type: str = field(default="patient")
+
+
+class PatientAuditLog(Protocol):
+    def record(self, entries: Sequence[PatientAuditEntry]) -> None: ...
+
+    def redact(self, entity_id: uuid.UUID) -> None:
+        """Blank the recorded values of one entity (erasure): who, what and when remain, and
+        which fields changed, but no value."""
+        ...
+
+
+class PatientUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def patients(self) -> PatientRepository: ...
+
+    @property
+    def audit(self) -> PatientAuditLog: ...

@@ -1,0 +1,377 @@
+"""Patient use cases.
+
+Each use case runs in one unit of work: the change, its audit rows (GDPR: who read or changed
+which patient, when) and its outbox event commit together or not at all. Reads are audited
+too, so a read commits its audit row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+
+from therapy_platform.patients.domain.patient import (
+    PRODUCER,
+    Patient,
+    PatientDeleted,
+    PatientDraft,
+    PatientErasedError,
+    PatientPatch,
+    PatientQuery,
+    PatientReplacement,
+    PatientStatus,
+    PatientValidationError,
+    changed_fields,
+    merge_patch,
+    validated,
+)
+from therapy_platform.patients.ports import PatientAuditAction as Action
+from therapy_platform.patients.ports import PatientAuditEntry, PatientUnitOfWork
+from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
+from therapy_platform.platform.errors import ConflictError, NotFoundError
+from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.geography.locations import Location
+from therapy_platform.platform.geography.ports import Geocoder
+from therapy_platform.platform.publishing import record_event
+
+UnitOfWorkFactory = Callable[[], PatientUnitOfWork]
+
+
+def _record_event(
+    uow: PatientUnitOfWork, event_type: str, patient_id: uuid.UUID, payload: dict[str, Any], now: datetime
+) -> EventEnvelope:
+    return record_event(uow.outbox, event_type, producer=PRODUCER, key=patient_id, payload=payload, now=now)
+
+
+def _locate(geocoder: Geocoder, draft: PatientDraft) -> Location:
+    return geocoder.locate(postcode=draft.postcode, street=draft.street, city=draft.city)
+
+
+def _json_time(moment: datetime) -> str:
+    # The same form as in every response body (pydantic's JSON datetimes).
+    return str(TypeAdapter(datetime).dump_python(moment, mode="json"))
+
+
+def _missing(uow: PatientUnitOfWork, patient_id: uuid.UUID) -> NotFoundError:
+    erased_at = uow.patients.erased_at(patient_id)
+    if erased_at is not None:
+        return PatientErasedError(
+            f"patient {patient_id} was erased on request on {erased_at.date().isoformat()}",
+            details={"erased_at": _json_time(erased_at)},
+        )
+    return NotFoundError(f"patient {patient_id} does not exist")
+
+
+def _locked(uow: PatientUnitOfWork, patient_id: uuid.UUID) -> Patient:
+    patient = uow.patients.get(patient_id, for_update=True)
+    if patient is None:
+        raise _missing(uow, patient_id)
+    return patient
+
+
+def register_patient(
+    uow: PatientUnitOfWork,
+    draft: PatientDraft,
+    *,
+    geocoder: Geocoder,
+    now: datetime,
+    actor: str = "system",
+    status: PatientStatus | None = None,
+    reason: str | None = None,
+) -> tuple[Patient, EventEnvelope]:
+    """Store a new patient (status `open` unless given), located through the geocoder, with
+    its audit row and `patient.created` event in one transaction."""
+    patient = Patient.register(draft, now=now, location=_locate(geocoder, draft))
+    if status is not None:
+        patient = patient.model_copy(update={"status": status})
+    with uow:
+        uow.patients.add(patient)
+        created = PatientAuditEntry(
+            actor, Action.CREATE, patient.id, now, after=patient.audit_view(), reason=reason
+        )
+        uow.audit.record([created])
+        event = _record_event(uow, "patient.created", patient.id, patient.event_payload(), now)
+        uow.commit()
+    return patient, event
+
+
+def get_patient(uow: PatientUnitOfWork, patient_id: uuid.UUID, *, actor: str, now: datetime) -> Patient:
+    """One patient; the read is audited. Unknown id: NotFoundError; erased: PatientErasedError."""
+    with uow:
+        patient = uow.patients.get(patient_id)
+        if patient is None:
+            raise _missing(uow, patient_id)
+        uow.audit.record([PatientAuditEntry(actor, Action.READ, patient.id, now)])
+        uow.commit()
+    return patient
+
+
+def list_patients(
+    uow: PatientUnitOfWork, query: PatientQuery, *, actor: str, now: datetime
+) -> tuple[list[Patient], int]:
+    """One page of patients and the total matching the filters. Every patient shown is
+    audited as read (action `list`)."""
+    with uow:
+        items, total = uow.patients.search(query)
+        uow.audit.record([PatientAuditEntry(actor, Action.LIST, patient.id, now) for patient in items])
+        uow.commit()
+    return items, total
+
+
+def _save_revision(
+    uow: PatientUnitOfWork,
+    current: Patient,
+    draft: PatientDraft,
+    status: PatientStatus | None,
+    *,
+    geocoder: Geocoder,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+) -> tuple[Patient, EventEnvelope | None]:
+    # Locate again when the address changed, and whenever the last attempt failed: saving a
+    # flagged patient retries the lookup.
+    relocate = current.address_differs(draft) or not current.location.is_known
+    location = _locate(geocoder, draft) if relocate else current.location
+    revised = current.revised(draft, status=status, location=location, now=now)
+    before, after = changed_fields(current, revised)
+    if not after:
+        # Nothing changed: no event, no new timestamp; the access is still audited.
+        uow.audit.record([PatientAuditEntry(actor, Action.UPDATE, current.id, now, {}, {}, reason)])
+        uow.commit()
+        return current, None
+    uow.patients.update(revised)
+    uow.audit.record([PatientAuditEntry(actor, Action.UPDATE, current.id, now, before, after, reason)])
+    event = _record_event(uow, "patient.updated", revised.id, revised.event_payload(), now)
+    uow.commit()
+    return revised, event
+
+
+def replace_patient(
+    uow: PatientUnitOfWork,
+    patient_id: uuid.UUID,
+    replacement: PatientReplacement,
+    *,
+    geocoder: Geocoder,
+    now: datetime,
+    actor: str,
+) -> tuple[Patient, EventEnvelope | None]:
+    """Full update (PUT): every editable field from `replacement`; `patient.updated` when
+    anything changed (None otherwise)."""
+    draft = validated(PatientDraft, replacement.model_dump(exclude={"status"}))
+    with uow:
+        current = _locked(uow, patient_id)
+        return _save_revision(
+            uow, current, draft, replacement.status, geocoder=geocoder, now=now, actor=actor
+        )
+
+
+def patch_patient(
+    uow: PatientUnitOfWork,
+    patient_id: uuid.UUID,
+    patch: PatientPatch,
+    *,
+    geocoder: Geocoder,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+) -> tuple[Patient, EventEnvelope | None]:
+    """Partial update (PATCH): the sent fields change, the merged record must satisfy every
+    rule (PatientValidationError naming the fields otherwise)."""
+    with uow:
+        current = _locked(uow, patient_id)
+        draft, status = merge_patch(current, patch)
+        return _save_revision(
+            uow, current, draft, status, geocoder=geocoder, now=now, actor=actor, reason=reason
+        )
+
+
+UNFINISHED_SEARCH_STATUSES: Final = frozenset({PatientStatus.SEARCHING})
+
+
+def erase_patient(
+    uow: PatientUnitOfWork, patient_id: uuid.UUID, *, now: datetime, actor: str, reason: str | None = None
+) -> tuple[PatientDeleted, EventEnvelope]:
+    """GDPR erasure (DELETE).
+
+    Refused (ConflictError, 409) while the patient has an unfinished search. The search lives
+    in the matching service; the patient service knows about it through the patient status,
+    which follows the search: `searching` means a search is active or paused (not finished).
+    Staff end the search first (the status becomes `search_cancelled`, or `in_therapy` when
+    placed); every other status allows the erasure.
+
+    The erasure keeps an anonymised row for statistics (`STATISTICS_FIELDS`: birth year,
+    2-digit postcode prefix, gender, insurance type, symptoms, preferences, status,
+    timestamps) and empties everything else, blanks the values in the patient's audit trail
+    (who did what when stays), drops the patient's earlier outbox events (they carry personal
+    data) and emits `patient.deleted` with only the id and the erasure time. Afterwards every
+    access answers PatientErasedError (410).
+    """
+    with uow:
+        current = _locked(uow, patient_id)
+        if current.status in UNFINISHED_SEARCH_STATUSES:
+            raise ConflictError(
+                f"patient {patient_id} cannot be erased while their search is not finished "
+                f"(status {current.status}); end the search first",
+                details={"patient_status": str(current.status)},
+            )
+        deleted = PatientDeleted(id=patient_id, erased_at=now)
+        uow.patients.erase(patient_id, erased_at=now)
+        uow.audit.redact(patient_id)
+        uow.audit.record(
+            [
+                PatientAuditEntry(
+                    actor,
+                    Action.ERASE,
+                    patient_id,
+                    now,
+                    after={"erased_at": now.isoformat()},
+                    reason=reason,
+                )
+            ]
+        )
+        # Only after erase(): it drops the patient's earlier outbox events, not this one.
+        event = _record_event(uow, "patient.deleted", patient_id, deleted.model_dump(mode="json"), now)
+        uow.commit()
+    return deleted, event
+
+
+# --- bulk load for operators -------------------------------------------------------------------
+
+
+BULK_COLUMNS: Final = frozenset({*PatientDraft.model_fields, "status"})
+_LIST_FIELDS: Final = frozenset({"symptoms", "therapy_procedures", "languages", "excluded_therapist_ids"})
+_BOOL_FIELDS: Final = frozenset(
+    {"previous_therapy", "open_to_group_therapy", "group_only", "needs_shared_language"}
+)
+_GERMAN_FLAGS: Final = {"ja": True, "j": True, "nein": False, "n": False}
+
+
+def _from_flat(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept spreadsheet rows too: blank cells are absent, list fields may be `a;b` or `a,b`,
+    availability may be a JSON string, flags may be ja/nein."""
+    values: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if key in _LIST_FIELDS and isinstance(value, str):
+            value = [part.strip() for part in re.split(r"[;,]", value) if part.strip()]
+        elif key in _BOOL_FIELDS and isinstance(value, str) and value.strip().lower() in _GERMAN_FLAGS:
+            value = _GERMAN_FLAGS[value.strip().lower()]
+        elif key == "availability" and isinstance(value, str):
+            with suppress(ValueError):  # not JSON: validation names the field
+                value = json.loads(value)
+        values[str(key)] = value
+    return values
+
+
+def bulk_upsert(
+    unit_of_work: UnitOfWorkFactory,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    geocoder: Geocoder,
+    now: datetime,
+    actor: str = "bulk-load",
+    first_row_number: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+) -> BulkReport:
+    """Create or update many patients (operators' bulk load, infra/tools/bulk_load.py). Rows
+    are numbered from `first_row_number` in the report.
+
+    Each row is a patient's fields (as in POST, plus an optional `status`) and is stored in its
+    own transaction, so a bad row is reported and the others still load. Matching: a row
+    belongs to an existing (not erased) patient when email and last name (both case-
+    insensitive) and birth date are equal; those three are therefore required in every row, so
+    that loading the same file twice never duplicates anyone. A match is updated with the
+    row's fields only (PATCH semantics: blank cells change nothing); no match creates a patient
+    (status `open` unless the row gives one); two or more matches are rejected (duplicates for
+    staff to merge). Each change is audited (`reason` "bulk load row N") and emits its event
+    through the outbox; the scheduled relay publishes them. If the database goes away the load
+    stops with BulkLoadInterruptedError carrying the report so far.
+    """
+
+    def load_row(number: int, raw: Mapping[str, Any]) -> tuple[RowOutcome, list[EventEnvelope]]:
+        outcome, event = _upsert_row(unit_of_work, raw, number, geocoder=geocoder, now=now, actor=actor)
+        return outcome, [event] if event is not None else []
+
+    return load_rows(rows, load_row, first_row_number=first_row_number, on_progress=on_progress)
+
+
+def _upsert_row(
+    unit_of_work: UnitOfWorkFactory,
+    raw: Mapping[str, Any],
+    number: int,
+    *,
+    geocoder: Geocoder,
+    now: datetime,
+    actor: str,
+) -> tuple[RowOutcome, EventEnvelope | None]:
+    if not isinstance(raw, Mapping):
+        raise PatientValidationError("a row must be an object of patient fields")
+    values = _from_flat(raw)
+    patch = validated(PatientPatch, values)
+    if patch.email is None or patch.last_name is None or patch.birth_date is None:
+        raise PatientValidationError(
+            "email, last_name and birth_date are required to match existing patients"
+        )
+    reason = f"bulk load row {number}"
+    uow = unit_of_work()
+    with uow:
+        matches = uow.patients.find_by_identity(
+            email=patch.email, last_name=patch.last_name, birth_date=patch.birth_date
+        )
+    if len(matches) > 1:
+        ids = ", ".join(str(match.id) for match in matches)
+        raise ConflictError(f"matches {len(matches)} patients ({ids}); merge the duplicates first")
+    if matches:
+        _, event = patch_patient(
+            unit_of_work(), matches[0].id, patch, geocoder=geocoder, now=now, actor=actor, reason=reason
+        )
+        return ("updated" if event else "unchanged"), event
+    draft = validated(PatientDraft, {key: value for key, value in values.items() if key != "status"})
+    _, event = register_patient(
+        unit_of_work(), draft, geocoder=geocoder, now=now, actor=actor, status=patch.status, reason=reason
+    )
+    return "created", event
+
+
+# The patient's status follows their search (domain.md, state machines).
+STATUS_BY_SEARCH_STATUS: Final[dict[str, PatientStatus]] = {
+    "active": PatientStatus.SEARCHING,
+    "paused": PatientStatus.OPEN,
+    "placed": PatientStatus.IN_THERAPY,
+    "cancelled": PatientStatus.SEARCH_CANCELLED,
+}
+
+
+def follow_search_status(
+    uow: PatientUnitOfWork, patient_id: uuid.UUID, search_status: str, *, geocoder: Geocoder, now: datetime
+) -> tuple[Patient, EventEnvelope | None] | None:
+    """`search.status_changed`: set the patient's status from the search's. A redelivery
+    changes nothing; an erased or unknown patient is left alone (None)."""
+    status = STATUS_BY_SEARCH_STATUS.get(search_status)
+    if status is None:
+        return None
+    with uow:
+        current = uow.patients.get(patient_id, for_update=True)
+        if current is None:
+            return None
+        if current.status is status:
+            return current, None
+        return _save_revision(
+            uow,
+            current,
+            validated(PatientDraft, current.profile()),
+            status,
+            geocoder=geocoder,
+            now=now,
+            actor="system:matching",
+            reason=f"search {search_status}",
+        )

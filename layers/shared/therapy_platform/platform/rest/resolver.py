@@ -1,0 +1,256 @@
+"""The shared REST resolver: every API function builds its app here, so request validation,
+error bodies and the mapping of domain errors to HTTP statuses live in exactly one place."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from therapy_platform.platform.errors import (
+    BadRequestError,
+    ConflictError,
+    DependencyUnavailableError,
+    DomainError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
+    NotFoundError: HTTPStatus.NOT_FOUND,
+    BadRequestError: HTTPStatus.BAD_REQUEST,
+    ConflictError: HTTPStatus.CONFLICT,
+    InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    DependencyUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+
+def error_response(status: HTTPStatus, code: str, message: str, /, **extra: Any) -> Response[dict[str, Any]]:
+    # Positional-only: a domain error's details may well name a field `status` or `message`.
+    return Response(
+        status_code=int(status),
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": code, "message": message, **extra},
+    )
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    # ("body", "postcode") -> "postcode"; ("query", "limit") -> "limit"; nested -> "a.b.0"
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_error_response(error: RequestValidationError) -> Response[dict[str, Any]]:
+    details = list(error.errors())
+    if any(detail.get("type") == "json_invalid" for detail in details):
+        return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON")
+    fields = [
+        {
+            "field": _field_name(tuple(detail.get("loc", ()))),
+            "location": str(detail.get("loc", ("body",))[0]),
+            "message": str(detail.get("msg", "invalid value")),
+            "type": str(detail.get("type", "value_error")),
+        }
+        for detail in details
+    ]
+    names = ", ".join(sorted({field["field"] for field in fields}))
+    return error_response(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        f"invalid or missing fields: {names}",
+        fields=fields,
+    )
+
+
+def current_actor(app: APIGatewayRestResolver) -> str:
+    """Who is acting, for audit records: the authenticated staff user when an authorizer is in
+    front of the API (Cognito claims), else the X-Staff-User header, else "unknown-staff"."""
+    context = app.current_event.request_context
+    authorizer = context.authorizer.raw_event if context.authorizer else {}
+    claims = authorizer.get("claims") or {}
+    for key in ("email", "cognito:username", "sub"):
+        if claims.get(key):
+            return str(claims[key])
+    header = app.current_event.headers.get("x-staff-user") or app.current_event.headers.get("X-Staff-User")
+    return header.strip()[:100] if header and header.strip() else "unknown-staff"
+
+
+def _unstorable_text(value: str) -> bool:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate cannot be encoded as UTF-8.
+    return "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value)
+
+
+def _unstorable_paths(value: Any, path: str) -> list[str]:
+    """JSON paths (a.b.0) of every key or string that no database could store."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if _unstorable_text(value):
+            found.append(path or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if _unstorable_text(str(key)):
+                found.append(child)
+            found.extend(_unstorable_paths(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_unstorable_paths(item, f"{path}.{index}" if path else str(index)))
+    return found
+
+
+def _raw_response(status: HTTPStatus, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": int(status),
+        "headers": {
+            "Content-Type": content_types.APPLICATION_JSON,
+            "Access-Control-Allow-Origin": os.environ.get("ALLOWED_ORIGIN", "*"),
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+class PlatformRestResolver(APIGatewayRestResolver):
+    """Checks every request needs before the framework parses it:
+    - bodies are JSON: other media types get 415 (the framework's form and multipart parsers
+      would fail deep inside it);
+    - no text may contain NUL or a lone surrogate (PostgreSQL cannot store them): 422 naming
+      each field, for every service at once instead of in every model."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        unstorable = self._unstorable_fields(event)
+        if unstorable:
+            fields = [
+                {
+                    "field": name,
+                    "location": location,
+                    "message": "contains a NUL character or invalid Unicode",
+                    "type": "invalid_text",
+                }
+                for location, name in unstorable
+            ]
+            names = ", ".join(sorted({name for _, name in unstorable}))
+            return _raw_response(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                {
+                    "error": "validation_failed",
+                    "message": f"invalid or missing fields: {names}",
+                    "fields": fields,
+                },
+            )
+        return self._resolve_json_only(event, context)
+
+    @staticmethod
+    def _unstorable_fields(event: Mapping[str, Any]) -> list[tuple[str, str]]:
+        found = [
+            ("query", name)
+            for name, values in (event.get("multiValueQueryStringParameters") or {}).items()
+            for value in (values or [])
+            if _unstorable_text(str(name)) or _unstorable_text(str(value))
+        ]
+        found += [
+            ("query", name)
+            for name, value in (event.get("queryStringParameters") or {}).items()
+            if _unstorable_text(str(name)) or _unstorable_text(str(value))
+        ]
+        body = event.get("body")
+        if isinstance(body, str) and body and not event.get("isBase64Encoded"):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                return found  # malformed JSON: the resolver answers 400
+            found += [("body", path) for path in _unstorable_paths(parsed, "")]
+        return list(dict.fromkeys(found))
+
+    def _resolve_json_only(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        headers = event.get("headers") or {}
+        content_type = next(
+            (str(value) for name, value in headers.items() if name.lower() == "content-type"), ""
+        )
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if (
+            event.get("body")
+            and media_type
+            and media_type != "application/json"
+            and not media_type.endswith("+json")
+        ):
+            return _raw_response(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                {
+                    "error": "unsupported_media_type",
+                    "message": f"send the body as JSON (Content-Type: application/json), not {media_type}",
+                },
+            )
+        return super().resolve(event, context)
+
+
+def create_resolver(logger: Logger) -> APIGatewayRestResolver:
+    # The staff frontend runs in a browser on another origin (ALLOWED_ORIGIN, "*" locally).
+    cors = CORSConfig(
+        allow_origin=os.environ.get("ALLOWED_ORIGIN", "*"),
+        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id", "X-Staff-User"],
+        max_age=600,
+    )
+    app = PlatformRestResolver(enable_validation=True, cors=cors)
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+        return validation_error_response(error)
+
+    @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as JSON with Content-Type: application/json",
+        )
+
+    @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
+    def _undecodable_body(_: UnicodeDecodeError) -> Response[dict[str, Any]]:
+        return error_response(
+            HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid UTF-8 JSON"
+        )
+
+    @app.exception_handler(DomainError)  # type: ignore[untyped-decorator]
+    def _domain_error(error: DomainError) -> Response[dict[str, Any]]:
+        status = next(
+            (status for kind, status in STATUS_BY_ERROR.items() if isinstance(error, kind)),
+            HTTPStatus.BAD_REQUEST,
+        )
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            logger.warning("dependency unavailable", extra={"error": error.message})
+        return error_response(status, error.code, error.message, **error.details)
+
+    @app.not_found
+    def _route_not_found(_: RouteNotFoundError) -> Response[dict[str, Any]]:
+        return error_response(
+            HTTPStatus.NOT_FOUND,
+            "route_not_found",
+            f"no route {app.current_event.http_method} {app.current_event.path}",
+        )
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def _unexpected(error: Exception) -> Response[dict[str, Any]]:
+        # A bug, never bad input: log it with the stack trace, tell the caller nothing internal.
+        logger.exception("unhandled error")
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred; it has been logged",
+            request_id=app.lambda_context.aws_request_id if app.lambda_context else None,
+        )
+
+    return app

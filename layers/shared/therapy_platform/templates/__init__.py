@@ -1,1 +1,0 @@
-"""Jinja2 templates shipped with the layer (email/: German emails, see therapy_platform.rendering)."""

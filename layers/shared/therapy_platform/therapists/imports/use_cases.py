@@ -1,0 +1,595 @@
+"""Importing a raw directory file into the therapist pool (therapist service).
+
+One call imports one file (an S3 object a scraping run stored, or an operator's local file):
+- every entry is normalised (domain/directory.py); an entry that cannot be imported is skipped
+  with its reason and the rest of the file goes on;
+- an entry whose content hash equals the stored listing's costs no write at all;
+- a changed or new entry is one transaction: the therapist (matched by directory id, else by
+  first name + last name + postcode), its listing with the new hash, the audit entry and the
+  event (`therapist.imported` / `therapist.updated`) commit together or not at all;
+- after a complete run of a region, listings of that region the file no longer holds are
+  marked for review (the therapist is kept as it is);
+- the report (counts, skip reasons, items) is stored and readable at /api/v2/imports.
+Importing the same file again changes nothing: every entry is unchanged by hash.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from therapy_platform.directory.domain.entries import (
+    DIRECTORY_ACTOR,
+    DirectoryRecord,
+    EntrySkip,
+    RawRun,
+    SkipReason,
+    UnusableFileError,
+    entries_of,
+    in_scope,
+    merged_values,
+    normalise_entry,
+    read_raw_document,
+)
+from therapy_platform.directory.domain.runs import (
+    REASON_BACK,
+    REASON_VANISHED,
+    ImportCounts,
+    ImportItem,
+    ImportReport,
+    ImportReportSummary,
+    ImportStatus,
+    ItemOutcome,
+)
+from therapy_platform.directory.ports import DirectoryImportUnitOfWork, ImportReportStore, Listing
+from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError, NotFoundError
+from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.geography.ports import Geocoder
+from therapy_platform.platform.publishing import record_event
+from therapy_platform.platform.validation import FieldValidationError, validate_as
+from therapy_platform.therapists.domain.therapist import (
+    PRODUCER,
+    Therapist,
+    TherapistAuditEntry,
+    TherapistDraft,
+    TherapistValidationError,
+    field_values,
+)
+
+EVENT_NEW: Final = "therapist.imported"
+EVENT_CHANGED: Final = "therapist.updated"
+ACTION_NEW: Final = "directory_import"
+ACTION_CHANGED: Final = "directory_update"
+ACTION_VANISHED: Final = "directory_vanished"
+ACTION_BACK: Final = "directory_back"
+
+
+@dataclass(frozen=True)
+class ImportSource:
+    name: str  # s3://bucket/key, or a file path
+    version: str | None = None  # S3 ETag: the same version is imported once
+
+
+@dataclass
+class ImportOutcome:
+    report: ImportReportSummary
+    items: list[ImportItem] = field(default_factory=list)
+    event_ids: list[uuid.UUID] = field(default_factory=list)
+    already_done: bool = False  # the same object version was imported before: nothing ran
+
+
+class _SkipError(Exception):
+    def __init__(self, reason: SkipReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class _Progress:
+    counts: Counter[str] = field(default_factory=Counter)
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    items: list[ImportItem] = field(default_factory=list)
+    event_ids: list[uuid.UUID] = field(default_factory=list)
+    warnings: int = 0
+
+    def item(self, **values: object) -> None:
+        self.items.append(ImportItem.model_validate({"seq": len(self.items) + 1, **values}))
+
+    def skip(self, skip: EntrySkip) -> None:
+        self.counts["skipped"] += 1
+        self.skip_reasons[skip.reason.value] += 1
+        self.item(
+            outcome="skipped",
+            position=skip.position,
+            directory_id=skip.directory_id,
+            name=skip.name,
+            reason=skip.reason.value,
+            message=skip.message,
+        )
+
+    def report_counts(self) -> ImportCounts:
+        return ImportCounts.model_validate(dict(self.counts))
+
+
+def _summary(
+    *,
+    report_id: uuid.UUID,
+    source: ImportSource,
+    run: RawRun | None,
+    actor: str,
+    status: ImportStatus,
+    started_at: datetime,
+    finished_at: datetime | None,
+    progress: _Progress,
+    error: str | None = None,
+) -> ImportReportSummary:
+    return ImportReportSummary(
+        id=report_id,
+        source=source.name,
+        source_version=source.version,
+        region=run.region.key if run is not None and run.region is not None else None,
+        complete_source=bool(run is not None and run.complete and run.region is not None),
+        actor=actor,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        counts=progress.report_counts(),
+        skip_reasons=dict(progress.skip_reasons),
+        warnings=progress.warnings,
+        error=error,
+    )
+
+
+def import_directory_file(
+    uow: DirectoryImportUnitOfWork,
+    reports: ImportReportStore,
+    geocoder: Geocoder,
+    data: bytes,
+    *,
+    source: ImportSource,
+    actor: str = DIRECTORY_ACTOR,
+    now: datetime,
+    clock: Callable[[], datetime] | None = None,
+    once_per_version: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImportOutcome:
+    """Import one raw file; see the module docstring. `now` stamps the records; `clock` (default:
+    `now`) stamps the report's end. With `once_per_version`, a version already imported returns
+    its report and does nothing (a redelivered S3 event). A file that is not usable at all gives
+    a failed report; DependencyUnavailableError (database gone) is re-raised after the report
+    says how far the import got (every committed entry is complete)."""
+    if once_per_version and source.version is not None:
+        done = reports.find_finished(source.name, source.version)
+        if done is not None:
+            return ImportOutcome(done, already_done=True)
+    report_id = uuid.uuid4()
+    progress = _Progress()
+    finish_clock = clock or (lambda: now)
+
+    def summary(run: RawRun | None, status: ImportStatus, error: str | None = None) -> ImportReportSummary:
+        finished = None if status is ImportStatus.RUNNING else finish_clock()
+        return _summary(
+            report_id=report_id,
+            source=source,
+            run=run,
+            actor=actor,
+            status=status,
+            started_at=now,
+            finished_at=finished,
+            progress=progress,
+            error=error,
+        )
+
+    try:
+        run = read_raw_document(data)
+    except UnusableFileError as error:
+        failed = summary(None, ImportStatus.FAILED, error=str(error))
+        reports.start(failed)
+        reports.finish(failed, [])
+        return ImportOutcome(failed)
+    reports.start(summary(run, ImportStatus.RUNNING))
+    try:
+        _import_entries(
+            uow, geocoder, run, progress, report_id=report_id, actor=actor, now=now, on_progress=on_progress
+        )
+    except DependencyUnavailableError as error:
+        reports.finish(summary(run, ImportStatus.FAILED, error=f"stopped: {error.message}"), progress.items)
+        raise
+    finished = summary(run, ImportStatus.FINISHED)
+    reports.finish(finished, progress.items)
+    return ImportOutcome(finished, progress.items, progress.event_ids)
+
+
+def _import_entries(
+    uow: DirectoryImportUnitOfWork,
+    geocoder: Geocoder,
+    run: RawRun,
+    progress: _Progress,
+    *,
+    report_id: uuid.UUID,
+    actor: str,
+    now: datetime,
+    on_progress: Callable[[int, int], None] | None,
+) -> None:
+    with uow:
+        listings = uow.listings.snapshot()
+    entries = list(entries_of(run))
+    seen: dict[str, tuple[str, str]] = {}  # directory id -> (content hash, position)
+    back: list[Listing] = []
+    for done, entry in enumerate(entries, start=1):
+        if isinstance(entry, EntrySkip):
+            progress.skip(entry)
+        else:
+            progress.counts["entries"] += 1
+            raw_id = entry.raw.get("id") if isinstance(entry.raw, dict) else None
+            result = normalise_entry(entry.raw, entry.position, run.enrichment.get(str(raw_id)))
+            if isinstance(result, EntrySkip):
+                progress.skip(result)
+            else:
+                _one_entry(
+                    uow,
+                    geocoder,
+                    result,
+                    entry.position,
+                    listings,
+                    seen,
+                    back,
+                    progress,
+                    report_id,
+                    actor,
+                    now,
+                )
+        if on_progress is not None:
+            on_progress(done, len(entries))
+    _record_back(uow, back, progress, actor=actor, now=now)
+    if run.complete and run.region is not None:
+        _mark_vanished(uow, run, listings, set(seen), progress, actor=actor, now=now)
+
+
+def _one_entry(
+    uow: DirectoryImportUnitOfWork,
+    geocoder: Geocoder,
+    record: DirectoryRecord,
+    position: str,
+    listings: dict[str, Listing],
+    seen: dict[str, tuple[str, str]],
+    back: list[Listing],
+    progress: _Progress,
+    report_id: uuid.UUID,
+    actor: str,
+    now: datetime,
+) -> None:
+    progress.warnings += len(record.warnings)
+    digest = record.content_hash
+    earlier = seen.get(record.directory_id)
+    if earlier is not None:
+        if earlier[0] == digest:  # the same entry seen from two overlapping search circles
+            progress.counts["repeats"] += 1
+            return
+        progress.skip(
+            EntrySkip(
+                SkipReason.DUPLICATE,
+                f"directory id {record.directory_id} appears again with different data"
+                f" (first at {earlier[1]})",
+                position,
+                record.directory_id,
+                record.display_name,
+            )
+        )
+        return
+    seen[record.directory_id] = (digest, position)
+    listing = listings.get(record.directory_id)
+    if listing is not None and listing.content_hash == digest:
+        progress.counts["unchanged"] += 1
+        if listing.review_reason is not None:
+            back.append(listing)
+        return
+    try:
+        outcome, events, therapist_id = _apply(
+            uow, geocoder, record, listing, report_id=report_id, actor=actor, now=now
+        )
+    except _SkipError as skip:
+        progress.skip(
+            EntrySkip(skip.reason, skip.message, position, record.directory_id, record.display_name)
+        )
+        return
+    except FieldValidationError as error:
+        progress.skip(
+            EntrySkip(
+                SkipReason.CONFLICT, error.summary(), position, record.directory_id, record.display_name
+            )
+        )
+        return
+    except (ConflictError, NotFoundError) as error:
+        progress.skip(
+            EntrySkip(SkipReason.CONFLICT, error.message, position, record.directory_id, record.display_name)
+        )
+        return
+    progress.counts[outcome] += 1
+    progress.event_ids.extend(event.event_id for event in events)
+    if listing is not None and listing.review_reason is not None:
+        progress.counts["reappeared"] += 1
+        progress.item(
+            outcome="reappeared",
+            position=position,
+            directory_id=record.directory_id,
+            therapist_id=therapist_id,
+            name=record.display_name,
+            reason=REASON_BACK,
+            message="listed in the directory again; review mark removed",
+        )
+
+
+def _match(
+    uow: DirectoryImportUnitOfWork, record: DirectoryRecord, listing: Listing | None
+) -> Therapist | None:
+    """The stored therapist an entry describes: its listing's, else the same directory id, else
+    the same first name + last name + postcode. A stored therapist with another directory id
+    is another person; several candidates are refused rather than guessed."""
+    if listing is not None:
+        current = uow.therapists.get_for_update(listing.therapist_id)
+        if current is not None:
+            return current
+    found = uow.therapists.find_by_directory_id(record.directory_id)
+    if found is not None:
+        return uow.therapists.get_for_update(found.id)
+    values = record.values
+    candidates = [
+        therapist
+        for therapist in uow.therapists.find_by_name(
+            first_name=values["first_name"], last_name=values["last_name"], postcode=values["postcode"]
+        )
+        if therapist.directory_id is None
+    ]
+    if len(candidates) > 1:
+        ids = ", ".join(str(therapist.id) for therapist in candidates)
+        raise _SkipError(
+            SkipReason.AMBIGUOUS_MATCH,
+            f"first name, last name and postcode match {len(candidates)} therapists ({ids})",
+        )
+    return uow.therapists.get_for_update(candidates[0].id) if candidates else None
+
+
+def _directory_location(record: DirectoryRecord, draft: TherapistDraft) -> Location | None:
+    """The directory's coordinates, while the draft's address is still the directory's."""
+    if record.latitude is None or record.longitude is None:
+        return None
+    if draft.postcode != record.values.get("postcode"):
+        return None
+    if "street" in record.values and draft.street != record.values["street"]:
+        return None
+    return Location.at(record.latitude, record.longitude, LocationPrecision.ADDRESS)
+
+
+def _locate(geocoder: Geocoder, draft: TherapistDraft) -> Location:
+    try:
+        return geocoder.locate(postcode=draft.postcode, street=draft.street, city=draft.city)
+    except DependencyUnavailableError:
+        return Location.unknown()  # saved and flagged; the next address change locates it again
+
+
+def _apply(
+    uow: DirectoryImportUnitOfWork,
+    geocoder: Geocoder,
+    record: DirectoryRecord,
+    listing: Listing | None,
+    *,
+    report_id: uuid.UUID,
+    actor: str,
+    now: datetime,
+) -> tuple[str, list[EventEnvelope], uuid.UUID]:
+    with uow:
+        current = _match(uow, record, listing)
+        draft = validate_as(TherapistDraft, merged_values(current, record), TherapistValidationError)
+        from_directory = _directory_location(record, draft)
+        events: list[EventEnvelope] = []
+        if current is None:
+            therapist = Therapist.create(
+                draft,
+                location=from_directory or _locate(geocoder, draft),
+                now=now,
+                directory_id=record.directory_id,
+            )
+            uow.therapists.add(therapist)
+            _audit(uow, therapist.id, ACTION_NEW, actor, now, before=None, after=therapist.event_payload())
+            events.append(_event(uow, therapist, EVENT_NEW, now))
+            outcome = "new"
+        else:
+            if from_directory is not None:
+                location = from_directory
+            elif current.address_differs(draft) or not current.location.is_known:
+                location = _locate(geocoder, draft)
+            else:
+                location = current.location
+            therapist, changed = current.with_fields(draft, location=location, now=now, by_staff=False)
+            if current.directory_id is None:
+                therapist = therapist.model_copy(
+                    update={"directory_id": record.directory_id, "updated_at": now}
+                )
+                changed.append("directory_id")
+            if therapist.location != current.location:
+                changed.append("location")
+            if changed:
+                uow.therapists.update(therapist)
+                _audit(
+                    uow,
+                    therapist.id,
+                    ACTION_CHANGED,
+                    actor,
+                    now,
+                    before=field_values(current, changed),
+                    after=field_values(therapist, changed),
+                )
+                events.append(_event(uow, therapist, EVENT_CHANGED, now))
+                outcome = "updated"
+            else:
+                outcome = "unchanged"  # e.g. every changed value belongs to staff
+        uow.listings.save(
+            Listing(
+                directory_id=record.directory_id,
+                therapist_id=therapist.id,
+                content_hash=record.content_hash,
+                postcode=record.values.get("postcode"),
+                latitude=record.latitude,
+                longitude=record.longitude,
+            ),
+            provenance=record.provenance,
+            import_id=report_id,
+            now=now,
+        )
+        uow.commit()
+    return outcome, events, therapist.id
+
+
+def _audit(
+    uow: DirectoryImportUnitOfWork,
+    therapist_id: uuid.UUID,
+    action: str,
+    actor: str,
+    now: datetime,
+    *,
+    before: dict[str, object] | None,
+    after: dict[str, object] | None,
+    reason: str | None = None,
+) -> None:
+    uow.audit.add(
+        TherapistAuditEntry(
+            actor=actor,
+            action=action,
+            entity_id=therapist_id,
+            before=before,
+            after=after,
+            reason=reason,
+            at=now,
+        )
+    )
+
+
+def _event(
+    uow: DirectoryImportUnitOfWork, therapist: Therapist, event_type: str, now: datetime
+) -> EventEnvelope:
+    return record_event(
+        uow.outbox,
+        event_type,
+        producer=PRODUCER,
+        key=therapist.id,
+        payload=therapist.event_payload(),
+        now=now,
+    )
+
+
+def _record_back(
+    uow: DirectoryImportUnitOfWork, back: Sequence[Listing], progress: _Progress, *, actor: str, now: datetime
+) -> None:
+    """Unchanged entries that had been marked vanished: the mark goes, in one transaction."""
+    if not back:
+        return
+    with uow:
+        uow.listings.mark_review([listing.directory_id for listing in back], reason=None, now=now)
+        for listing in back:
+            _audit(
+                uow,
+                listing.therapist_id,
+                ACTION_BACK,
+                actor,
+                now,
+                before=None,
+                after=None,
+                reason=REASON_BACK,
+            )
+        uow.commit()
+    for listing in back:
+        progress.counts["reappeared"] += 1
+        progress.item(
+            outcome="reappeared",
+            directory_id=listing.directory_id,
+            therapist_id=listing.therapist_id,
+            reason=REASON_BACK,
+            message="listed in the directory again; review mark removed",
+        )
+
+
+def _mark_vanished(
+    uow: DirectoryImportUnitOfWork,
+    run: RawRun,
+    listings: dict[str, Listing],
+    seen: set[str],
+    progress: _Progress,
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Listings the complete run must have seen but did not: marked for review, never deleted
+    (the therapist keeps status, data and history; staff decide)."""
+    assert run.region is not None
+    gone = [
+        listing
+        for directory_id, listing in sorted(listings.items())
+        if directory_id not in seen
+        and listing.review_reason is None
+        and in_scope(
+            run.region,
+            run.points,
+            run.radius_km,
+            postcode=listing.postcode,
+            latitude=listing.latitude,
+            longitude=listing.longitude,
+        )
+    ]
+    if not gone:
+        return
+    with uow:
+        uow.listings.mark_review([listing.directory_id for listing in gone], reason=REASON_VANISHED, now=now)
+        for listing in gone:
+            _audit(
+                uow,
+                listing.therapist_id,
+                ACTION_VANISHED,
+                actor,
+                now,
+                before=None,
+                after=None,
+                reason=REASON_VANISHED,
+            )
+        uow.commit()
+    for listing in gone:
+        progress.counts["vanished"] += 1
+        progress.item(
+            outcome="vanished",
+            directory_id=listing.directory_id,
+            therapist_id=listing.therapist_id,
+            reason=REASON_VANISHED,
+            message=f"missing from the complete run of region {run.region.key};"
+            " marked for review, not deleted",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading reports (GET /api/v2/imports)
+# ---------------------------------------------------------------------------------------------
+
+
+def list_imports(
+    reports: ImportReportStore, *, page: int, limit: int
+) -> tuple[Sequence[ImportReportSummary], int]:
+    return reports.list(page=page, limit=limit)
+
+
+def get_import(
+    reports: ImportReportStore,
+    import_id: uuid.UUID,
+    *,
+    outcome: ItemOutcome | None = None,
+    page: int = 1,
+    limit: int = 200,
+) -> ImportReport:
+    report = reports.get(import_id, outcome=outcome, page=page, limit=limit)
+    if report is None:
+        raise NotFoundError(f"import {import_id} does not exist")
+    return report

@@ -1,0 +1,420 @@
+"""Therapist use cases: staff edits through the API, status changes, the cooling period, and the
+operators' bulk load. Every change writes its audit entry and its event in the same
+transaction as the change itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
+from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError, NotFoundError
+from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.geography.locations import Location
+from therapy_platform.platform.geography.ports import Geocoder
+from therapy_platform.platform.publishing import record_event
+from therapy_platform.platform.validation import validate_as
+from therapy_platform.therapists.domain.therapist import (
+    PRODUCER,
+    CoolingPeriod,
+    CoolingPeriodChange,
+    Therapist,
+    TherapistAction,
+    TherapistAuditEntry,
+    TherapistDraft,
+    TherapistImportRow,
+    TherapistPatch,
+    TherapistQuery,
+    TherapistStatus,
+    TherapistValidationError,
+    check_cooling_date,
+    field_values,
+    platform_today,
+)
+from therapy_platform.therapists.ports import TherapistRepository, TherapistUnitOfWork
+
+EVENT_BY_ACTION: Final = {
+    TherapistAction.BLOCK: "therapist.blocked",
+    TherapistAction.UNBLOCK: "therapist.unblocked",
+    TherapistAction.DEACTIVATE: "therapist.updated",
+    TherapistAction.REACTIVATE: "therapist.updated",
+}
+_STATUS_FIELDS: Final = ("status", "block_reason")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The therapist after a use case, and the events it committed (none when nothing changed)."""
+
+    therapist: Therapist
+    events: tuple[EventEnvelope, ...] = ()
+
+
+def _record_event(
+    uow: TherapistUnitOfWork, therapist: Therapist, event_type: str, now: datetime
+) -> EventEnvelope:
+    return record_event(
+        uow.outbox,
+        event_type,
+        producer=PRODUCER,
+        key=therapist.id,
+        payload=therapist.event_payload(),
+        now=now,
+    )
+
+
+def _store_new(
+    uow: TherapistUnitOfWork, therapist: Therapist, *, action: str, actor: str, now: datetime
+) -> EventEnvelope:
+    """Add a therapist with its audit entry and `therapist.created` (the caller commits)."""
+    uow.therapists.add(therapist)
+    uow.audit.add(
+        TherapistAuditEntry(
+            actor=actor,
+            action=action,
+            entity_id=therapist.id,
+            before=None,
+            after=therapist.event_payload(),
+            at=now,
+        )
+    )
+    return _record_event(uow, therapist, "therapist.created", now)
+
+
+def _store_change(
+    uow: TherapistUnitOfWork,
+    current: Therapist,
+    updated: Therapist,
+    audited: Collection[str],
+    *,
+    action: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    event_type: str = "therapist.updated",
+) -> EventEnvelope:
+    """Store a change with an audit entry holding the `audited` fields before and after, and
+    its event (the caller commits)."""
+    uow.therapists.update(updated)
+    uow.audit.add(
+        TherapistAuditEntry(
+            actor=actor,
+            action=action,
+            entity_id=current.id,
+            before=field_values(current, audited),
+            after=field_values(updated, audited),
+            reason=reason,
+            at=now,
+        )
+    )
+    return _record_event(uow, updated, event_type, now)
+
+
+def _locate(geocoder: Geocoder, draft: TherapistDraft) -> Location:
+    try:
+        return geocoder.locate(postcode=draft.postcode, street=draft.street, city=draft.city)
+    except DependencyUnavailableError:
+        # Saving the therapist matters more than the coordinates: unknown is flagged for staff
+        # and never passes a distance check, and the next address edit locates it again.
+        return Location.unknown()
+
+
+def _relocate(geocoder: Geocoder, current: Therapist, draft: TherapistDraft) -> Location:
+    """Geocode again when the address changed, or when the stored location is unknown."""
+    if current.address_differs(draft) or not current.location.is_known:
+        return _locate(geocoder, draft)
+    return current.location
+
+
+def _validated_draft(values: Mapping[str, Any]) -> TherapistDraft:
+    return validate_as(TherapistDraft, values, TherapistValidationError)
+
+
+def _locked(uow: TherapistUnitOfWork, therapist_id: uuid.UUID) -> Therapist:
+    therapist = uow.therapists.get_for_update(therapist_id)
+    if therapist is None:
+        raise NotFoundError(f"therapist {therapist_id} does not exist")
+    return therapist
+
+
+def _changed_fields(before: Therapist, after: Therapist, names: Iterable[str]) -> list[str]:
+    return [name for name in names if getattr(before, name) != getattr(after, name)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Staff API
+# ---------------------------------------------------------------------------------------------
+
+
+def create_therapist(
+    uow: TherapistUnitOfWork, geocoder: Geocoder, draft: TherapistDraft, *, actor: str, now: datetime
+) -> Outcome:
+    """Store a new therapist. The fields staff typed in count as edited by hand."""
+    therapist = Therapist.create(
+        draft, location=_locate(geocoder, draft), now=now, staff_edited_fields=draft.model_fields_set
+    )
+    with uow:
+        event = _store_new(uow, therapist, action="create", actor=actor, now=now)
+        uow.commit()
+    return Outcome(therapist, (event,))
+
+
+def get_therapist(uow: TherapistUnitOfWork, therapist_id: uuid.UUID) -> Therapist:
+    with uow:
+        therapist = uow.therapists.get(therapist_id)
+    if therapist is None:
+        raise NotFoundError(f"therapist {therapist_id} does not exist")
+    return therapist
+
+
+def list_therapists(
+    uow: TherapistUnitOfWork, query: TherapistQuery, *, now: datetime
+) -> tuple[Sequence[Therapist], int]:
+    """One page of therapists matching every given filter, and the total count."""
+    with uow:
+        return uow.therapists.list(query, today=platform_today(now))
+
+
+def _apply_staff_draft(
+    uow: TherapistUnitOfWork,
+    geocoder: Geocoder,
+    current: Therapist,
+    draft: TherapistDraft,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+) -> Outcome:
+    updated, changed = current.with_fields(
+        draft, location=_relocate(geocoder, current, draft), now=now, by_staff=True
+    )
+    if updated is current:
+        return Outcome(current)
+    audited = [*changed, *(["location"] if updated.location != current.location else [])]
+    event = _store_change(uow, current, updated, audited, action=action, actor=actor, now=now)
+    uow.commit()
+    return Outcome(updated, (event,))
+
+
+def replace_therapist(
+    uow: TherapistUnitOfWork,
+    geocoder: Geocoder,
+    therapist_id: uuid.UUID,
+    draft: TherapistDraft,
+    *,
+    actor: str,
+    now: datetime,
+) -> Outcome:
+    """PUT: every editable field takes the draft's value (omitted optional fields are cleared)."""
+    with uow:
+        current = _locked(uow, therapist_id)
+        return _apply_staff_draft(uow, geocoder, current, draft, actor=actor, action="replace", now=now)
+
+
+def patch_therapist(
+    uow: TherapistUnitOfWork,
+    geocoder: Geocoder,
+    therapist_id: uuid.UUID,
+    patch: TherapistPatch,
+    *,
+    actor: str,
+    now: datetime,
+) -> Outcome:
+    """PATCH: only the fields sent change; rules across fields are checked on the result."""
+    with uow:
+        current = _locked(uow, therapist_id)
+        draft = _validated_draft({**current.editable_values(), **patch.changes()})
+        return _apply_staff_draft(uow, geocoder, current, draft, actor=actor, action="patch", now=now)
+
+
+def change_status(
+    uow: TherapistUnitOfWork,
+    therapist_id: uuid.UUID,
+    action: TherapistAction,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> Outcome:
+    """Block, unblock, deactivate (soft delete) or reactivate; illegal moves are 409.
+    Deactivating an inactive therapist changes nothing (DELETE is idempotent)."""
+    with uow:
+        current = _locked(uow, therapist_id)
+        if action is TherapistAction.DEACTIVATE and current.status is TherapistStatus.INACTIVE:
+            return Outcome(current)
+        updated = current.transition(action, reason=reason, now=now)
+        event = _store_change(
+            uow,
+            current,
+            updated,
+            _STATUS_FIELDS,
+            action=str(action),
+            actor=actor,
+            now=now,
+            reason=reason,
+            event_type=EVENT_BY_ACTION[action],
+        )
+        uow.commit()
+    return Outcome(updated, (event,))
+
+
+def get_cooling_period(uow: TherapistUnitOfWork, therapist_id: uuid.UUID, *, now: datetime) -> CoolingPeriod:
+    return get_therapist(uow, therapist_id).cooling_period(platform_today(now))
+
+
+def set_cooling_period(
+    uow: TherapistUnitOfWork,
+    therapist_id: uuid.UUID,
+    change: CoolingPeriodChange,
+    *,
+    actor: str,
+    now: datetime,
+) -> tuple[CoolingPeriod, Outcome]:
+    """Staff set or end a cooling period by hand; audited with before, after and reason."""
+    today = platform_today(now)
+    check_cooling_date(change.next_contact_allowed_on, today=today)
+    with uow:
+        current = _locked(uow, therapist_id)
+        if current.next_contact_allowed_on == change.next_contact_allowed_on:
+            return current.cooling_period(today), Outcome(current)
+        updated = current.with_cooling_period(change.next_contact_allowed_on, now=now)
+        event = _store_change(
+            uow,
+            current,
+            updated,
+            ["next_contact_allowed_on"],
+            action="set_cooling_period",
+            actor=actor,
+            now=now,
+            reason=change.reason,
+        )
+        uow.commit()
+    return updated.cooling_period(today), Outcome(updated, (event,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Operator bulk load
+# ---------------------------------------------------------------------------------------------
+
+
+def _match_existing(repository: TherapistRepository, row: TherapistImportRow) -> Therapist | None:
+    """The stored therapist a row describes: same directory id, else same email + last name +
+    postcode. A first name in the row must agree as well: two therapists of one practice may
+    share email and surname, and merging them would silently overwrite a person, while a
+    duplicate is visible and staff can resolve it."""
+    if row.directory_id is not None:
+        found = repository.find_by_directory_id(row.directory_id)
+        if found is not None:
+            return found
+    if row.email is None or row.last_name is None or row.postcode is None:
+        return None
+    candidates = [
+        therapist
+        for therapist in repository.find_by_contact(
+            email=row.email, last_name=row.last_name, postcode=row.postcode
+        )
+        if therapist.directory_id is None
+        or row.directory_id is None
+        or therapist.directory_id == row.directory_id
+    ]
+    if row.first_name is not None:
+        wanted = row.first_name.casefold()
+        candidates = [therapist for therapist in candidates if therapist.first_name.casefold() == wanted]
+    if len(candidates) > 1:
+        ids = ", ".join(str(therapist.id) for therapist in candidates)
+        raise ConflictError(
+            f"matches {len(candidates)} therapists by email, name and postcode ({ids}); add a directory_id"
+        )
+    return candidates[0] if candidates else None
+
+
+def _upsert_row(
+    uow: TherapistUnitOfWork, geocoder: Geocoder, raw: object, *, actor: str, now: datetime
+) -> tuple[RowOutcome, list[EventEnvelope]]:
+    if not isinstance(raw, Mapping):
+        raise TherapistValidationError.for_fields({"row": "expected an object of field names and values"})
+    row = validate_as(TherapistImportRow, raw, TherapistValidationError)
+    provided = row.provided()
+    with uow:
+        match = _match_existing(uow.therapists, row)
+        if match is None:
+            draft = _validated_draft(provided)
+            therapist = Therapist.create(
+                draft, location=_locate(geocoder, draft), now=now, directory_id=row.directory_id
+            )
+            event = _store_new(uow, therapist, action="bulk_create", actor=actor, now=now)
+            uow.commit()
+            return "created", [event]
+        current = _locked(uow, match.id)
+        # Fields staff edited by hand are theirs: a load never overwrites them.
+        incoming = {
+            name: value for name, value in provided.items() if name not in current.staff_edited_fields
+        }
+        draft = _validated_draft({**current.editable_values(), **incoming})
+        updated, _ = current.with_fields(
+            draft, location=_relocate(geocoder, current, draft), now=now, by_staff=False
+        )
+        if current.directory_id is None and row.directory_id is not None:
+            updated = updated.model_copy(update={"directory_id": row.directory_id, "updated_at": now})
+        audited = _changed_fields(current, updated, [*incoming, "directory_id", "location"])
+        if not audited:
+            return "unchanged", []
+        event = _store_change(uow, current, updated, audited, action="bulk_update", actor=actor, now=now)
+        uow.commit()
+        return "updated", [event]
+
+
+def bulk_upsert(
+    uow: TherapistUnitOfWork,
+    geocoder: Geocoder,
+    rows: Iterable[object],
+    *,
+    actor: str,
+    now: datetime,
+    first_row_number: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+) -> BulkReport:
+    """Create or update therapists from operator rows, one transaction per row so a bad row
+    never undoes good ones. Rows are numbered from `first_row_number` in the report.
+    Events go to the outbox; the scheduled relay publishes them."""
+    return load_rows(
+        rows,
+        lambda _, raw: _upsert_row(uow, geocoder, raw, actor=actor, now=now),
+        first_row_number=first_row_number,
+        on_progress=on_progress,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Events from the matching service
+# ---------------------------------------------------------------------------------------------
+
+
+def apply_matching_cooling(
+    uow: TherapistUnitOfWork, therapist_id: uuid.UUID, until: date, *, cause: str, now: datetime
+) -> Outcome | None:
+    """`cooling.period_started`: the therapist answered (or ignored) a bundle, so no contact
+    before `until`. A later date staff set by hand stays (cooling only ever grows here); a
+    redelivery changes nothing. None when the therapist no longer exists."""
+    with uow:
+        current = uow.therapists.get_for_update(therapist_id)
+        if current is None:
+            return None
+        if current.next_contact_allowed_on is not None and current.next_contact_allowed_on >= until:
+            return Outcome(current)
+        updated = current.with_cooling_period(until, now=now)
+        event = _store_change(
+            uow,
+            current,
+            updated,
+            ["next_contact_allowed_on"],
+            action="set_cooling_period",
+            actor="system:matching",
+            now=now,
+            reason=f"cooling period after bundle {cause}",
+        )
+        uow.commit()
+    return Outcome(updated, (event,))
