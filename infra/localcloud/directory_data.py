@@ -28,7 +28,9 @@ from typing import Any, Final
 
 from localcloud.paths import PROJECT_ROOT
 
-POSTCODE_TABLE: Final = PROJECT_ROOT / "layers" / "shared" / "therapy_platform" / "data" / "plz_geocoord.csv"
+POSTCODE_TABLE: Final = (
+    PROJECT_ROOT / "layers" / "shared" / "therapy_platform" / "platform" / "geography" / "data" / "plz_geocoord.csv"
+)
 BASE_PLACEHOLDER: Final = "{base}"
 PAGE_SIZE: Final = 50
 

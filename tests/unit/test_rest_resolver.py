@@ -89,3 +89,13 @@ def test_nul_in_a_query_parameter_is_refused() -> None:
         "message": "contains a NUL character or invalid Unicode",
         "type": "invalid_text",
     }
+
+
+def test_every_route_refuses_query_parameters_it_does_not_declare() -> None:
+    assert _call(api_event("GET", "/notes", query={"q": "x"})) == (200, {"q": "x"})
+    status, body = _call(api_event("GET", "/notes", query={"q": "x", "qq": "typo", "limit": "5"}))
+    assert status == 422 and body["error"] == "validation_failed"
+    assert [field["field"] for field in body["fields"]] == ["limit", "qq"]
+    assert {field["location"] for field in body["fields"]} == {"query"}
+    status, body = _call(api_event("POST", "/notes", {"text": "x"}, query={"debug": "1"}))
+    assert status == 422 and [field["field"] for field in body["fields"]] == ["debug"]

@@ -1,7 +1,7 @@
 """Geocoding cache (Nominatim answers for addresses and points).
 
 The postcode table needs no database table: it ships as a file with the shared layer
-(therapy_platform/data/plz_geocoord.csv) and is read into memory, so postcode lookups and
+(therapy_platform/platform/geography/data/plz_geocoord.csv) and is read into memory, so postcode lookups and
 distances work without the database.
 
 Revision ID: 0003

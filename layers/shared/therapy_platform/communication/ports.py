@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from therapy_platform.communication.domain.emails import Email
-from therapy_platform.platform.unit_of_work_port import UnitOfWork
+from therapy_platform.platform.ports import UnitOfWork
 
 AttemptOutcome = Literal["sent", "retry", "failed"]
 

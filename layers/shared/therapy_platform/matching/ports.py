@@ -18,7 +18,7 @@ from therapy_platform.matching.domain.bundles import (
 from therapy_platform.matching.domain.models import SearchCandidate, TherapistCandidate
 from therapy_platform.matching.domain.round import PlannedBundle
 from therapy_platform.matching.domain.searches import PatientSearch, SearchBundleOutcome, SearchQuery
-from therapy_platform.platform.unit_of_work_port import UnitOfWork
+from therapy_platform.platform.ports import UnitOfWork
 
 
 class MatchingStore(Protocol):

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from therapy_platform.patients.domain.patient import Patient, PatientQuery
-from therapy_platform.platform.unit_of_work_port import UnitOfWork
+from therapy_platform.platform.ports import UnitOfWork
 
 
 class PatientRepository(Protocol):

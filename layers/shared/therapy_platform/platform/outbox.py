@@ -1,5 +1,6 @@
 """Transactional outbox in PostgreSQL: rows written with the change, claimed by relays with
-FOR UPDATE SKIP LOCKED so that concurrent relays never publish the same row at once."""
+FOR UPDATE SKIP LOCKED so that concurrent relays never publish the same row at once; and the
+record of handled events that makes consumers idempotent."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from therapy_platform.platform.database import transaction
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 from therapy_platform.platform.ports import OutboxRecord, PublishOutcome
 from therapy_platform.platform.sql_bulk import bulk_insert
-from therapy_platform.platform.tables import outbox_table
+from therapy_platform.platform.tables import outbox_table, processed_events_table
 
 
 class SqlOutbox:
@@ -50,6 +52,24 @@ class SqlOutbox:
             for key, envelope in events
         ]
         bulk_insert(self._connection, self._table, rows)
+
+
+class SqlProcessedEvents:
+    """Claims an eventId for a consumer inside the caller's transaction."""
+
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._connection = connection
+        self._schema = schema
+
+    def first_time(self, event_id: uuid.UUID, consumer: str, at: datetime) -> bool:
+        table = processed_events_table(self._schema)
+        row = self._connection.execute(
+            insert(table)
+            .values(event_id=event_id, consumer=consumer, processed_at=at)
+            .on_conflict_do_nothing()
+            .returning(table.c.event_id)
+        ).first()
+        return row is not None
 
 
 class SqlOutboxBatch:

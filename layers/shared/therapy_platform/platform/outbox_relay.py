@@ -4,11 +4,15 @@ deduplicate by eventId)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.ports import EventPublisher, OutboxStore
+
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,3 +48,27 @@ def relay_outbox(
         if refused or event_ids is not None:
             break
     return RelayReport(published, failed, tuple(errors[:5]))
+
+
+@dataclass
+class PublishNow:
+    """The after-commit hook of a deployed unit of work: publishes the events a request (or job)
+    just committed without waiting for the scheduled relay. Best effort: if the bus is unreachable
+    the rows stay in the outbox for the relay, and the request still succeeds. More than `limit`
+    events (a national round) would hold the function: the relay sweeps those."""
+
+    store: Callable[[], OutboxStore]
+    publisher: Callable[[], EventPublisher]
+    limit: int = 500
+    logger: logging.Logger = LOGGER
+
+    def __call__(self, events: Sequence[EventEnvelope]) -> None:
+        if not events or len(events) > self.limit:
+            return
+        try:
+            report = relay_outbox(self.store(), self.publisher(), event_ids=[e.event_id for e in events])
+        except Exception:
+            self.logger.warning("immediate publish failed; the scheduled relay will retry", exc_info=True)
+            return
+        if report.failed:
+            self.logger.warning("events left in the outbox for the relay", extra={"errors": report.errors})

@@ -1,12 +1,15 @@
-"""Ports for events: the transactional outbox, the relay's store, the bus and the Kafka sink."""
+"""Ports every service shares: the unit of work and its transactional outbox, the record of
+events a consumer has handled, the relay's store, the bus and the Kafka sink."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
 
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 
@@ -58,3 +61,36 @@ class EventSink(Protocol):
     """Where bridged events go (Kafka). `send_all` returns one error (or None) per message."""
 
     def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]: ...
+
+
+class ProcessedEvents(Protocol):
+    """Which events a consumer has handled (`<schema>.processed_events`): claimed in the same
+    transaction as the handler's changes, so a redelivered event changes nothing."""
+
+    def first_time(self, event_id: uuid.UUID, consumer: str, at: datetime) -> bool: ...
+
+
+AfterCommit = Callable[[Sequence[EventEnvelope]], None]
+"""Called with the events a transaction wrote, once it has committed (publish them at once)."""
+
+
+class UnitOfWork(Protocol):
+    """`with uow:` opens the transaction; leaving it without `commit()` rolls everything back.
+    Events written to `outbox` are published right after `commit()` by the unit of work's
+    after-commit hook (best effort; the scheduled relay publishes what that misses). A service's
+    unit of work adds its repositories and audit log."""
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    def on_commit(self, callback: Callable[[], object]) -> None:
+        """Run `callback` once this transaction has committed (never if it rolls back)."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def commit(self) -> None: ...

@@ -39,3 +39,19 @@ def outbox_table(schema: str) -> Table:
         Column("last_error", Text),
         schema=schema,
     )
+
+
+@cache
+def processed_events_table(schema: str) -> Table:
+    """Events a consumer in `schema` has handled (schemas whose service consumes events)."""
+    existing = metadata.tables.get(f"{schema}.processed_events")
+    if existing is not None:
+        return existing
+    return Table(
+        "processed_events",
+        metadata,
+        Column("event_id", Uuid, primary_key=True),
+        Column("consumer", String(60), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+        schema=schema,
+    )

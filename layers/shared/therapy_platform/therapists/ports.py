@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
-from therapy_platform.platform.unit_of_work_port import UnitOfWork
+from therapy_platform.platform.ports import UnitOfWork
 from therapy_platform.therapists.domain.therapist import Therapist, TherapistAuditEntry, TherapistQuery
 
 

@@ -1,5 +1,7 @@
-"""The shared REST resolver: every API function builds its app here, so request validation,
-error bodies and the mapping of domain errors to HTTP statuses live in exactly one place."""
+"""The shared REST resolver: every API function builds its app here, so the HTTP rules live in
+exactly one place: request validation, unknown query parameters refused on every route, JSON
+bodies only, the error body and the mapping of domain errors to HTTP statuses, 201 + Location on
+creation (`created`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -26,6 +29,7 @@ from therapy_platform.platform.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from therapy_platform.platform.validation import FieldValidationError
 
 STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     NotFoundError: HTTPStatus.NOT_FOUND,
@@ -73,6 +77,50 @@ def validation_error_response(error: RequestValidationError) -> Response[dict[st
         f"invalid or missing fields: {names}",
         fields=fields,
     )
+
+
+def created(body: Any, location: str) -> Response[Any]:
+    """201 Created with the new resource and where it lives."""
+    return Response(
+        status_code=int(HTTPStatus.CREATED),
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"Location": location},
+    )
+
+
+def declared_query_parameters(app: APIGatewayRestResolver) -> frozenset[str] | None:
+    """The query parameters the matched route declares in its signature (None: no route)."""
+    route = app.context.get("_route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return None
+    return frozenset(str(param.alias) for param in dependant.query_params)
+
+
+def refuse_unknown_query_parameters(
+    app: APIGatewayRestResolver, next_middleware: NextMiddleware
+) -> Response[Any]:
+    """422 naming every query parameter the route does not declare: a mistyped filter
+    (`?postcode=` for `?postcode_prefix=`) must never silently list everyone. Every route, the
+    same way, because every route declares its parameters in its signature."""
+    allowed = declared_query_parameters(app)
+    if allowed is not None:
+        unknown = sorted(set(app.current_event.query_string_parameters or {}) - allowed)
+        if unknown:
+            fields = [
+                {
+                    "field": name,
+                    "location": "query",
+                    "message": "unknown query parameter",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+            raise FieldValidationError(
+                f"unknown query parameters: {', '.join(unknown)}", details={"fields": fields}
+            )
+    return next_middleware(app)
 
 
 def current_actor(app: APIGatewayRestResolver) -> str:
@@ -205,6 +253,7 @@ def create_resolver(logger: Logger) -> APIGatewayRestResolver:
         max_age=600,
     )
     app = PlatformRestResolver(enable_validation=True, cors=cors)
+    app.use([refuse_unknown_query_parameters])
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
