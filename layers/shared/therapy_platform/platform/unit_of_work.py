@@ -1,10 +1,11 @@
 """The unit of work every service's transaction runs in, SQL or in memory.
 
 One transaction per `with` block: the change, its audit rows and its outbox events commit
-together or not at all. After `commit()` the unit of work hands the events the transaction wrote
-to its after-commit hook (`PublishNow`: publish them at once, best effort) and runs the callbacks
-registered with `on_commit` (queueing emails, say). What fails after the commit is logged, never
-raised: the change is durable, and the scheduled relay publishes what the hook could not.
+together or not at all. Once the block has committed and given its connection back, the unit of
+work hands the events the transaction wrote to its after-commit hook (`PublishNow`: publish them
+at once, best effort) and runs the callbacks registered with `on_commit` (queueing emails, say).
+What fails after the commit is logged, never raised: the change is durable, and the scheduled
+relay publishes what the hook could not.
 """
 
 from __future__ import annotations
@@ -43,20 +44,34 @@ class RecordingOutbox:
 
 class AfterCommitHooks:
     """What happens once a transaction has committed; shared by the SQL unit of work and the
-    in-memory ones of the unit tests, so both behave alike."""
+    in-memory ones of the unit tests, so both behave alike. `commit()` marks what the transaction
+    wrote as committed; the hooks run once the connection is given back (`_run_after_commit`),
+    because a Lambda's pool holds one connection and publishing needs it to claim outbox rows."""
 
     publish: AfterCommit | None = None
     outbox: RecordingOutbox
 
     def _reset_hooks(self) -> None:
         self._callbacks: list[Callable[[], object]] = []
+        self._committed_events: list[EventEnvelope] = []
+        self._committed_callbacks: list[Callable[[], object]] = []
 
     def on_commit(self, callback: Callable[[], object]) -> None:
         self._callbacks.append(callback)
 
-    def _after_commit(self) -> None:
-        events, self.outbox.written = self.outbox.written, []
-        callbacks, self._callbacks = self._callbacks, []
+    def _mark_committed(self) -> None:
+        self._committed_events.extend(self.outbox.written)
+        self.outbox.written = []
+        self._committed_callbacks.extend(self._callbacks)
+        self._callbacks = []
+
+    def _discard_uncommitted(self) -> None:
+        self.outbox.written = []
+        self._callbacks = []
+
+    def _run_after_commit(self) -> None:
+        events, self._committed_events = self._committed_events, []
+        callbacks, self._committed_callbacks = self._committed_callbacks, []
         if events and self.publish is not None:
             try:
                 self.publish(events)
@@ -67,6 +82,11 @@ class AfterCommitHooks:
                 callback()
             except Exception:
                 LOGGER.warning("an after-commit step failed", exc_info=True)
+
+    def _after_commit(self) -> None:
+        """Commit-time hooks for in-memory units of work, which hold no connection."""
+        self._mark_committed()
+        self._run_after_commit()
 
 
 class SqlUnitOfWork(AfterCommitHooks):
@@ -94,7 +114,7 @@ class SqlUnitOfWork(AfterCommitHooks):
 
     def commit(self) -> None:
         self._transaction.commit()
-        self._after_commit()
+        self._mark_committed()
         # Later work in the same block runs in a new transaction (rounds commit in steps).
         if not self._connection.closed and not self._connection.in_transaction():
             self._transaction = self._connection.begin()
@@ -107,3 +127,7 @@ class SqlUnitOfWork(AfterCommitHooks):
                 self._transaction.rollback()
         finally:
             self._connection.close()
+            self._discard_uncommitted()
+        # The connection is back in the pool: now publish what committed (even if the block
+        # raised after a commit: those events are durable).
+        self._run_after_commit()
