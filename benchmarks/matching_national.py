@@ -271,7 +271,7 @@ CHILD = """
 import json, resource, sys, time
 sys.path[:0] = {paths!r}
 
-from therapy_platform.matching.adapters.store import SqlMatchingUnitOfWork
+from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork
 from therapy_platform.matching.domain.bundles import RoundRequest
 from therapy_platform.matching.use_cases.bundles import run_round
 from datetime import datetime

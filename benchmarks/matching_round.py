@@ -193,7 +193,7 @@ def run_case(case: str, repeats: int, trace: bool, pure: bool) -> dict[str, Any]
         tracemalloc.stop()
     return {
         "case": case,
-        "pair_search": "pure Python" if pure or round_module.bulk is None else "NumPy",
+        "pair_search": "pure Python" if pure or round_module.numpy_pair_search() is None else "NumPy",
         "name": REGION_NAMES.get(value, f"region {value}") if kind == "region" else f"{float(value):.0%}",
         "therapists": len(therapists),
         "practices": len({t.practice for t in therapists}),

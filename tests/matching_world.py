@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from therapy_platform.matching.adapters.read_models import SqlProfileStore
-from therapy_platform.matching.adapters.store import SqlMatchingUnitOfWork
+from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork
 from therapy_platform.matching.domain.read_models import ProfileChange, ProfileKind
 from therapy_platform.matching.domain.searches import PatientSearch, SearchDraft
 from therapy_platform.matching.use_cases import searches as search_cases
@@ -49,17 +48,15 @@ def reset_matching(admin_engine: Engine) -> None:
 class World:
     engine: Engine  # the matching service's own role
     now: datetime = NOW
-    profiles: SqlProfileStore = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.profiles = SqlProfileStore(self.engine)
 
     def uow(self) -> SqlMatchingUnitOfWork:
         return SqlMatchingUnitOfWork(self.engine)
 
     def _write(self, kind: ProfileKind, data: dict[str, Any], at: datetime) -> None:
         change = ProfileChange(kind, data["id"], str(uuid.uuid4()), at, data)
-        assert self.profiles.apply(change)
+        with self.uow() as uow:
+            assert uow.profiles.apply(change)
+            uow.commit()
 
     def therapist(self, postcode: str = "10115", **overrides: Any) -> Therapist:
         n = next(_names)

@@ -148,7 +148,7 @@ def test_round_builds_one_bundle_per_practice_longest_waiting_first(world: World
     assert limited.pairs_explained and not limited.pairs_truncated
     taken = {m.search_id for m in limited.bundles[0].members}
     assert {p.search_id for p in limited.pairs} == {s.id for s in searches.values()} - taken
-    assert bundle_cases.list_bundles(world.uow(), BundleQuery(), now=NOW)[1] == 0
+    assert bundle_cases.list_bundles(world.uow(), BundleQuery(), now=NOW).value.total == 0
     result = round_now(world)
     [bundle] = result.bundles
     assert bundle.therapist_id == therapist.id and bundle.status == BundleStatus.DRAFT
@@ -156,7 +156,7 @@ def test_round_builds_one_bundle_per_practice_longest_waiting_first(world: World
     assert [m.search_id for m in bundle.members] == expected
     assert round_now(world).bundles == []  # the practice has an open bundle now
     assert len(events_of(world, "bundle.created")) == 1
-    search = search_cases.get_search(world.uow(), expected[0], now=NOW)
+    search = search_cases.get_search(world.uow(), expected[0], now=NOW).value
     assert (
         search.contacts_used == 1 and search.open_bundles == 1 and search.bundles[0].reference.startswith("B")
     )
@@ -226,9 +226,9 @@ def test_mixed_response_counts_cooling_exclusion_repeat_and_conflicting_repeat(w
     assert recorded.next_contact_allowed_on == NOW.date() + timedelta(days=28)
     assert recorded.exclusions_added == [ids[1]]
     assert [p.search_id for p in recorded.placements] == [ids[0]]
-    excluded = search_cases.get_search(world.uow(), ids[1], now=NOW)
+    excluded = search_cases.get_search(world.uow(), ids[1], now=NOW).value
     assert [e.therapist_id for e in excluded.exclusions] == [therapist_id]
-    placed = search_cases.get_search(world.uow(), ids[0], now=NOW)
+    placed = search_cases.get_search(world.uow(), ids[0], now=NOW).value
     assert placed.status == SearchStatus.PLACED and placed.placed_therapist_id == therapist_id
     cooling = events_of(world, "cooling.period_started")
     assert cooling[0]["payload"]["next_contact_allowed_on"] == str(NOW.date() + timedelta(days=28))
@@ -254,7 +254,7 @@ def test_first_acceptance_wins_later_one_is_a_conflict_with_alert_and_withdrawal
     assert {m.search_id for m in by_therapist[first.id].members} == set(shared)
 
     def outcomes_for(bundle: uuid.UUID, accept: uuid.UUID) -> dict[uuid.UUID, MemberOutcome]:
-        stored = bundle_cases.get_bundle(world.uow(), bundle, now=NOW)
+        stored = bundle_cases.get_bundle(world.uow(), bundle, now=NOW).value
         return {
             m.search_id: MemberOutcome.ACCEPTED if m.search_id == accept else MemberOutcome.REJECTED_CAPACITY
             for m in stored.members
@@ -264,18 +264,18 @@ def test_first_acceptance_wins_later_one_is_a_conflict_with_alert_and_withdrawal
     won = respond(world, b1, outcomes_for(b1, target), responded_at=NOW)
     assert [p.search_id for p in won.placements] == [target]
     assert {w.bundle_id for w in won.withdrawals} == {b2, b3}
-    withdrawn = bundle_cases.get_bundle(world.uow(), b2, now=NOW)
+    withdrawn = bundle_cases.get_bundle(world.uow(), b2, now=NOW).value
     assert {m.search_id: m.status for m in withdrawn.members}[target] == MemberStatus.WITHDRAWN
     lost = respond(world, b2, outcomes_for(b2, target), responded_at=NOW + timedelta(hours=1))
     assert [c.search_id for c in lost.conflicts] == [target]
     assert lost.conflicts[0].placed_with_therapist_id == first.id
     member = {m.search_id: m for m in lost.bundle.members}[target]
     assert member.status == MemberStatus.CONFLICT
-    alerts = bundle_cases.open_alerts(world.uow())
+    alerts = bundle_cases.open_alerts(world.uow()).value
     assert [a.kind for a in alerts] == ["conflict"] and alerts[0].therapist_id == second.id
     follow_up = lost.conflicts[0].follow_up_bundle_id
     assert follow_up is not None
-    offered = bundle_cases.get_bundle(world.uow(), follow_up, now=NOW)
+    offered = bundle_cases.get_bundle(world.uow(), follow_up, now=NOW).value
     assert (
         offered.kind == "follow_up"
         and offered.status == BundleStatus.SENT
@@ -312,7 +312,7 @@ def test_earlier_acceptance_recorded_later_still_wins(world: World) -> None:
     late = respond(world, bundle_b, accept_first, responded_at=NOW - timedelta(hours=1))
     assert [p.therapist_id for p in late.placements] == [b.id]
     assert [c.therapist_id for c in late.conflicts] == [a.id]
-    assert search_cases.get_search(world.uow(), ids[0], now=NOW).placed_therapist_id == b.id
+    assert search_cases.get_search(world.uow(), ids[0], now=NOW).value.placed_therapist_id == b.id
 
 
 # ------------------------------------------------------------------ expiry and reactions
@@ -323,13 +323,13 @@ def test_unanswered_bundles_expire_and_start_cooling(world: World) -> None:
     assert bundle_cases.expire_bundles(world.uow(), now=NOW + timedelta(days=13)).value == []
     later = NOW + timedelta(days=14, minutes=1)
     assert bundle_cases.expire_bundles(world.uow(), now=later).value == [bundle_id]
-    bundle = bundle_cases.get_bundle(world.uow(), bundle_id, now=later)
+    bundle = bundle_cases.get_bundle(world.uow(), bundle_id, now=later).value
     assert bundle.status == BundleStatus.EXPIRED and {m.status for m in bundle.members} == {
         MemberStatus.NO_RESPONSE
     }
     assert bundle_cases.expire_bundles(world.uow(), now=later).value == []
     with world.uow() as uow:
-        therapists, _ = uow.store.round_inputs(therapist_ids=[therapist_id])
+        therapists, _ = uow.queries.round_inputs(therapist_ids=[therapist_id])
     assert therapists[0].next_contact_allowed_on == later.date() + timedelta(days=28)
     del ids
 
@@ -338,23 +338,28 @@ def test_blocked_therapist_drafts_are_discarded_and_contacts_given_back(world: W
     therapist = world.therapist()
     ids = [world.search().id for _ in range(3)]
     [draft] = round_now(world).bundles
-    assert search_cases.get_search(world.uow(), ids[0], now=NOW).contacts_used == 1
-    discarded = bundle_cases.discard_drafts_of_blocked_therapist(
-        world.uow(), therapist.id, now=NOW, reason="therapist blocked"
-    ).value
+    assert search_cases.get_search(world.uow(), ids[0], now=NOW).value.contacts_used == 1
+    with world.uow() as uow:  # a reaction runs in the consumer's transaction
+        discarded = bundle_cases.discard_drafts_of_blocked_therapist(
+            uow, therapist.id, now=NOW, reason="therapist blocked"
+        ).value
+        uow.commit()
     assert discarded == [draft.bundle_id]
-    assert search_cases.get_search(world.uow(), ids[0], now=NOW).contacts_used == 0
+    assert search_cases.get_search(world.uow(), ids[0], now=NOW).value.contacts_used == 0
     assert draft.bundle_id is not None
-    assert bundle_cases.get_bundle(world.uow(), draft.bundle_id, now=NOW).status == BundleStatus.DISCARDED
+    assert (
+        bundle_cases.get_bundle(world.uow(), draft.bundle_id, now=NOW).value.status == BundleStatus.DISCARDED
+    )
 
 
 def test_erased_patient_search_is_cancelled_and_withdrawn(world: World) -> None:
     bundle_id, ids, _ = _sent_bundle(world, 4)
-    patient_id = search_cases.get_search(world.uow(), ids[0], now=NOW).patient_id
-    cancelled = search_cases.cancel_searches_of_erased_patient(world.uow(), patient_id, now=NOW).value
-    assert cancelled == [ids[0]]
-    assert search_cases.cancel_searches_of_erased_patient(world.uow(), patient_id, now=NOW).value == []
-    bundle = bundle_cases.get_bundle(world.uow(), bundle_id, now=NOW)
+    patient_id = search_cases.get_search(world.uow(), ids[0], now=NOW).value.patient_id
+    for expected in ([ids[0]], []):  # a redelivery finds nothing unfinished
+        with world.uow() as uow:  # a reaction runs in the consumer's transaction
+            assert search_cases.cancel_searches_of_erased_patient(uow, patient_id, now=NOW).value == expected
+            uow.commit()
+    bundle = bundle_cases.get_bundle(world.uow(), bundle_id, now=NOW).value
     assert {m.search_id: m.status for m in bundle.members}[ids[0]] == MemberStatus.WITHDRAWN
     [changed] = [
         e for e in events_of(world, "search.status_changed") if e["payload"]["status"] == "cancelled"

@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Literal, cast, get_args
+from typing import Any, Final, Literal, get_args
 
 import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from matching_fakes import MatchingWorld, StoredProfile
 from pydantic import BaseModel, ValidationError
 
 from therapy_platform.communication.domain import emails as email_domain
@@ -43,11 +43,12 @@ from therapy_platform.matching.domain import bundles as bundle_domain
 from therapy_platform.matching.domain import models as matching_models
 from therapy_platform.matching.domain import responses as response_domain
 from therapy_platform.matching.domain import searches as search_domain
-from therapy_platform.matching.ports import MatchingUnitOfWork
+from therapy_platform.matching.domain.bundle import BundleMemberRecord, BundleRecord
+from therapy_platform.matching.domain.read_models import ProfileKind
 from therapy_platform.matching.use_cases.bundles import send_bundle
-from therapy_platform.matching.use_cases.searches import Changes, status_changed
+from therapy_platform.matching.use_cases.changes import Changes, status_changed
 from therapy_platform.patients.domain import patient as patient_domain
-from therapy_platform.platform.events import TOPIC_BY_PREFIX, EventEnvelope, new_envelope, topic_for
+from therapy_platform.platform.events import TOPIC_BY_PREFIX, new_envelope, topic_for
 from therapy_platform.platform.geography.locations import Location, LocationPrecision, TravelMode
 from therapy_platform.therapists.domain import therapist as therapist_domain
 from tools import event_schemas
@@ -280,61 +281,37 @@ def _draft_bundle() -> bundle_domain.Bundle:
     return bundle_domain.Bundle.model_construct(**values)
 
 
-class _SendingStore:
-    """Just what `send_bundle` reads and writes; the read models hold the producers' payloads."""
-
-    def __init__(self, bundle: bundle_domain.Bundle, profiles: dict[uuid.UUID, Payload]) -> None:
-        self._bundle = bundle
-        self._profiles = profiles
-        self.events: list[EventEnvelope] = []
-
-    # unit of work
-    @property
-    def store(self) -> _SendingStore:
-        return self
-
-    @property
-    def outbox(self) -> _SendingStore:
-        return self
-
-    def __enter__(self) -> _SendingStore:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
-
-    def commit(self) -> None:
-        return None
-
-    # store and outbox
-    def bundle(self, bundle_id: uuid.UUID, **_: Any) -> bundle_domain.Bundle | None:
-        return self._bundle if bundle_id == self._bundle.id else None
-
-    def therapist_profiles(self, ids: Any) -> dict[uuid.UUID, Payload]:
-        return {i: self._profiles[i] for i in ids if i in self._profiles}
-
-    patient_profiles = therapist_profiles
-
-    def update_bundle(self, bundle_id: uuid.UUID, values: Any) -> None:
-        return None
-
-    def audit(self, entries: Any) -> None:
-        return None
-
-    def add_many(self, events: list[tuple[str, EventEnvelope]]) -> None:
-        self.events += [envelope for _, envelope in events]
-
-
 def _bundle_sent(therapist: therapist_domain.Therapist | None = None) -> Payload:
-    """`bundle.sent` from the real `send_bundle` use case (patient summaries, addressee)."""
+    """`bundle.sent` from the real `send_bundle` use case (patient summaries, addressee), on the
+    matching service's in-memory adapters; the read models hold the producers' payloads."""
     registered, _, bare = _patients()
     addressee = (therapist or _therapists()["created"]).event_payload() | {"id": str(_id("therapist"))}
     profiles = {p.id: p.event_payload() for p in (registered, bare)} | {_id("therapist"): addressee}
-    world = _SendingStore(_draft_bundle(), profiles)
-    send_bundle(cast(MatchingUnitOfWork, world), _id("bundle"), actor="staff:anna", now=LATER)
-    (event,) = world.events
+    world = MatchingWorld()
+    for entity_id, payload in profiles.items():
+        kind = ProfileKind.THERAPIST if entity_id == _id("therapist") else ProfileKind.PATIENT
+        world.database.profiles[kind][entity_id] = StoredProfile(payload, str(uuid.uuid4()), NOW)
+    draft = _draft_bundle()
+    world.database.bundles[draft.id] = BundleRecord(
+        id=draft.id,
+        number=draft.number,
+        therapist_id=draft.therapist_id,
+        practice_key=draft.practice_key,
+        kind=draft.kind,
+        status=draft.status,
+        round_id=draft.round_id,
+        created_at=draft.created_at,
+        created_by=draft.created_by,
+        updated_at=draft.updated_at,
+        applied_filters=list(draft.applied_filters),
+        skipped_filters=list(draft.skipped_filters),
+        members=[
+            BundleMemberRecord(id=m.id, search_id=m.search_id, patient_id=m.patient_id, position=m.position)
+            for m in draft.members
+        ],
+    )
+    send_bundle(world.uow(), _id("bundle"), actor="staff:anna", now=LATER)
+    (event,) = world.database.events()
     assert event.event_type == "bundle.sent"
     return event.payload
 

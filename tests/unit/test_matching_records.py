@@ -23,11 +23,11 @@ from therapy_platform.matching.domain.bundles import (
 from therapy_platform.matching.domain.candidates import (
     SearchState,
     TherapistState,
-    matching_readiness_problems,
     search_candidate,
     therapist_candidate,
 )
 from therapy_platform.matching.domain.models import SearchStatus
+from therapy_platform.matching.domain.profiles import PatientProfile, TherapistProfile
 from therapy_platform.matching.domain.searches import SearchPatch, check_search_transition
 from therapy_platform.matching.use_cases.bundles import patient_summary
 from therapy_platform.platform.errors import ConflictError
@@ -119,8 +119,16 @@ def test_patient_summary_carries_no_name_address_or_contact() -> None:
         "previous_therapy": True,
         "location": {"latitude": 52.53, "longitude": 13.38, "precision": "postcode"},
     }
-    therapist = {"location": {"latitude": 52.52, "longitude": 13.40, "precision": "postcode"}}
-    summary = patient_summary(profile, therapist, member_reference(12, 3), date(2026, 11, 23))
+    therapist = {
+        "id": str(uuid.uuid4()),
+        "location": {"latitude": 52.52, "longitude": 13.40, "precision": "postcode"},
+    }
+    summary = patient_summary(
+        PatientProfile.from_payload(profile),
+        TherapistProfile.from_payload(therapist),
+        member_reference(12, 3),
+        date(2026, 11, 23),
+    )
     text = summary.model_dump_json()
     assert summary.reference == "B12-3" and summary.age == 48 and summary.distance_band == "up to 5 km"
     for secret in ("Jürgen", "Weiß", "Invalidenstraße", "j@example.org", "030 1"):
@@ -158,5 +166,8 @@ def test_candidates_from_read_model_payloads() -> None:
         {"languages": ["tr"], "location": {"latitude": None, "longitude": None, "precision": "unknown"}},
     )
     assert search.needs_shared_language and not search.location.is_known
-    problems = matching_readiness_problems({"location": {"precision": "unknown"}, "symptoms": []})
+    unready = PatientProfile.from_payload(
+        {"id": str(uuid.uuid4()), "location": {"precision": "unknown"}, "symptoms": []}
+    )
+    problems = unready.readiness_problems()
     assert len(problems) == 3

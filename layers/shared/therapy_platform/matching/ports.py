@@ -1,95 +1,178 @@
-"""Ports of the matching service: its store (searches, bundles, members, rounds, cooling,
-alerts, audit, and the read models it plans from) and its unit of work."""
+"""Ports of the matching service.
+
+Write side: one repository per aggregate or record the use cases load and save (searches,
+bundles with their members, rounds, cooling periods, staff alerts, the audit log, the read
+models of patients and therapists). Query side: `MatchingQueries` answers lists and details
+and reads a round's inputs in bulk. Both live in the one `MatchingUnitOfWork`, so a use case
+reads what it has just written and everything commits together.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from therapy_platform.matching.domain.bundles import (
-    Bundle,
-    BundleKind,
-    BundleQuery,
-    BundleStatus,
-    StaffAlert,
-)
+from therapy_platform.matching.domain.bundle import BundleRecord
+from therapy_platform.matching.domain.bundles import Bundle, BundleQuery, StaffAlert
 from therapy_platform.matching.domain.models import SearchCandidate, TherapistCandidate
-from therapy_platform.matching.domain.round import PlannedBundle
-from therapy_platform.matching.domain.searches import PatientSearch, SearchBundleOutcome, SearchQuery
-from therapy_platform.platform.ports import UnitOfWork
+from therapy_platform.matching.domain.profiles import PatientProfile, TherapistProfile
+from therapy_platform.matching.domain.read_models import ProfileChange
+from therapy_platform.matching.domain.records import AuditEntry, RoundRecord
+from therapy_platform.matching.domain.search import Search
+from therapy_platform.matching.domain.searches import (
+    Exclusion,
+    PatientSearch,
+    SearchBundleOutcome,
+    SearchQuery,
+)
+from therapy_platform.platform.ports import ProcessedEvents, UnitOfWork
 
 
-class MatchingStore(Protocol):
-    def lock_bundle_creation(self) -> None: ...
+class SearchRepository(Protocol):
+    def add(self, search: Search) -> None:
+        """Raises ConflictError when the patient has another unfinished search (a race)."""
+        ...
 
-    # read models
-    def patient_profile(self, patient_id: uuid.UUID) -> tuple[bool, dict[str, Any] | None]: ...
-    def patient_profiles(self, patient_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]: ...
-    def therapist_profiles(self, therapist_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]: ...
+    def get(self, search_id: uuid.UUID, *, for_update: bool = False) -> Search | None: ...
 
-    # searches
-    def add_search(self, values: Mapping[str, Any]) -> None: ...
-    def search_row(self, search_id: uuid.UUID, *, for_update: bool = False) -> dict[str, Any] | None: ...
-    def unfinished_search_of(self, patient_id: uuid.UUID) -> dict[str, Any] | None: ...
-    def update_search(self, search_id: uuid.UUID, values: Mapping[str, Any]) -> None: ...
-    def add_exclusion(
-        self, search_id: uuid.UUID, therapist_id: uuid.UUID, *, reason: str, at: datetime, actor: str
-    ) -> bool: ...
-    def remove_exclusion(self, search_id: uuid.UUID, therapist_id: uuid.UUID) -> bool: ...
-    def search_view(self, search_id: uuid.UUID, now: datetime) -> PatientSearch | None: ...
-    def list_searches(self, query: SearchQuery, now: datetime) -> tuple[list[PatientSearch], int]: ...
+    def unfinished_of(self, patient_id: uuid.UUID) -> Search | None: ...
+
+    def save(self, search: Search) -> None:
+        """Write what changed since it was loaded (exclusions included). Raises ConflictError
+        when reactivating it would give the patient a second unfinished search."""
+        ...
+
+    def add_exclusion(self, search_id: uuid.UUID, exclusion: Exclusion) -> bool:
+        """Exclude a therapist without loading (or locking) the search; False when excluded
+        already."""
+        ...
+
+
+class BundleRepository(Protocol):
+    def add(self, bundles: Sequence[BundleRecord]) -> None:
+        """Write new drafts with their members and give each its number."""
+        ...
+
+    def get(self, bundle_id: uuid.UUID, *, for_update: bool = False) -> BundleRecord | None: ...
+
+    def save(self, bundle: BundleRecord) -> None:
+        """Write what changed since it was loaded (the bundle row, changed members)."""
+        ...
+
+    def with_pending_member(self, search_id: uuid.UUID) -> list[BundleRecord]:
+        """Open (draft or sent) bundles in which the search is a pending member, by number."""
+        ...
+
+    def with_accepted_member(self, search_id: uuid.UUID, therapist_id: uuid.UUID) -> BundleRecord | None:
+        """The therapist's bundle in which the search was accepted (earliest answer first)."""
+        ...
+
+    def drafts_of(self, therapist_id: uuid.UUID) -> list[BundleRecord]:
+        """The therapist's draft bundles, locked, by number."""
+        ...
+
+    def sent_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]:
+        """Sent bundles sent at or before `cutoff`, oldest first."""
+        ...
+
+
+class RoundRepository(Protocol):
+    def add(self, round_record: RoundRecord) -> None: ...
+
+    def finish(self, round_record: RoundRecord) -> None: ...
+
+
+class CoolingRepository(Protocol):
+    def extend(self, therapist_id: uuid.UUID, until: date, *, at: datetime, bundle_id: uuid.UUID) -> None:
+        """Start (or lengthen, never shorten) the therapist's cooling period."""
+        ...
+
+
+class AlertRepository(Protocol):
+    def add(self, alert: StaffAlert) -> None: ...
+
+
+class AuditLog(Protocol):
+    def record(self, entries: Sequence[AuditEntry]) -> None: ...
+
+
+class ProfileRepository(Protocol):
+    """The read models of patients and therapists (fed by their events)."""
+
+    def apply(self, change: ProfileChange) -> bool:
+        """Apply the change unless the stored copy is newer or a tombstone. Returns True when
+        the row changed. (Redeliveries are caught before, by the eventId claim.)"""
+        ...
+
+    def patient(self, patient_id: uuid.UUID) -> tuple[bool, PatientProfile | None]:
+        """(known, profile): unknown patients (no event yet) and erased ones (profile None)."""
+        ...
+
+    def patients(self, patient_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PatientProfile]: ...
+
+    def therapists(self, therapist_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, TherapistProfile]: ...
+
+
+class MatchingQueries(Protocol):
+    """Lists, details and a round's inputs, read in the unit of work's transaction."""
+
+    def search(self, search_id: uuid.UUID, now: datetime) -> PatientSearch | None: ...
+
+    def searches(self, query: SearchQuery, now: datetime) -> tuple[list[PatientSearch], int]: ...
+
     def search_history(self, search_id: uuid.UUID) -> list[SearchBundleOutcome]: ...
 
-    # round inputs
+    def bundle(self, bundle_id: uuid.UUID, *, now: datetime, follow_up_after_days: int) -> Bundle | None: ...
+
+    def bundles(
+        self, query: BundleQuery, *, now: datetime, follow_up_after_days: int
+    ) -> tuple[list[Bundle], int]: ...
+
+    def alerts(self, *, open_only: bool, limit: int) -> list[StaffAlert]: ...
+
     def round_inputs(
         self,
         *,
         therapist_ids: Sequence[uuid.UUID] | None = None,
         postcode_prefix: str | None = None,
         search_ids: Sequence[uuid.UUID] | None = None,
-    ) -> tuple[list[TherapistCandidate], list[SearchCandidate]]: ...
-
-    # rounds and bundles
-    def add_round(self, values: Mapping[str, Any]) -> None: ...
-    def finish_round(
-        self, round_id: uuid.UUID, *, finished_at: datetime, summary: Mapping[str, Any]
-    ) -> None: ...
-    def insert_bundles(
-        self,
-        planned: Sequence[PlannedBundle],
-        *,
-        kind: BundleKind,
-        round_id: uuid.UUID | None,
-        actor: str,
-        now: datetime,
-    ) -> list[Bundle]: ...
-    def bundle(
-        self, bundle_id: uuid.UUID, *, now: datetime, follow_up_after_days: int = 7, for_update: bool = False
-    ) -> Bundle | None: ...
-    def list_bundles(
-        self, query: BundleQuery, *, now: datetime, follow_up_after_days: int = 7
-    ) -> tuple[list[Bundle], int]: ...
-    def update_bundle(self, bundle_id: uuid.UUID, values: Mapping[str, Any]) -> None: ...
-    def update_member(self, member_id: uuid.UUID, values: Mapping[str, Any]) -> None: ...
-    def pending_memberships(self, search_id: uuid.UUID) -> list[dict[str, Any]]: ...
-    def accepted_member_of(self, search_id: uuid.UUID, therapist_id: uuid.UUID) -> dict[str, Any] | None: ...
-    def open_bundle_ids(
-        self, *, therapist_id: uuid.UUID | None = None, status: BundleStatus | None = None
-    ) -> list[uuid.UUID]: ...
-    def sent_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]: ...
-
-    # cooling, alerts, audit
-    def set_cooling(
-        self, therapist_id: uuid.UUID, until: date, *, at: datetime, bundle_id: uuid.UUID
-    ) -> None: ...
-    def add_alert(self, alert: StaffAlert) -> None: ...
-    def alerts(self, *, open_only: bool, limit: int) -> list[StaffAlert]: ...
-    def audit(self, entries: Sequence[Mapping[str, Any]]) -> None: ...
-    def eligible_therapist_rows(self, postcode_prefix: str) -> list[dict[str, Any]]: ...
+    ) -> tuple[list[TherapistCandidate], list[SearchCandidate]]:
+        """Everything a round needs. Limited rounds (therapist ids, a region) read the chosen
+        therapists' whole practices and only the searches within reach of them."""
+        ...
 
 
 class MatchingUnitOfWork(UnitOfWork, Protocol):
     @property
-    def store(self) -> MatchingStore: ...
+    def searches(self) -> SearchRepository: ...
+
+    @property
+    def bundles(self) -> BundleRepository: ...
+
+    @property
+    def rounds(self) -> RoundRepository: ...
+
+    @property
+    def cooling(self) -> CoolingRepository: ...
+
+    @property
+    def alerts(self) -> AlertRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def profiles(self) -> ProfileRepository: ...
+
+    @property
+    def queries(self) -> MatchingQueries: ...
+
+    @property
+    def processed_events(self) -> ProcessedEvents: ...
+
+    def lock_bundle_creation(self) -> None:
+        """Serialise bundle creation until this transaction ends: call it before reading what a
+        round plans from, so concurrent rounds never double-book a practice or a search."""
+        ...

@@ -79,18 +79,6 @@ def database_settings() -> DatabaseSettings:
     return DatabaseSettings.from_env()
 
 
-class MatchingSettings(EnvModel):
-    """The matching rules' numbers operators may change (domain.md marks them *(config)*)."""
-
-    min_bundle_size: int = Field(default=3, ge=1, le=6, alias="MIN_BUNDLE_SIZE")
-    max_bundle_size: int = Field(default=6, ge=1, le=6, alias="MAX_BUNDLE_SIZE")
-    max_open_bundles_per_search: int = Field(default=3, ge=1, le=20, alias="MAX_OPEN_BUNDLES_PER_SEARCH")
-    cooling_days: int = Field(default=28, ge=0, le=365, alias="COOLING_DAYS")
-    reminder_after_days: int = Field(default=7, ge=1, le=60, alias="REMINDER_AFTER_DAYS")
-    expire_after_days: int = Field(default=14, ge=1, le=120, alias="EXPIRE_AFTER_DAYS")
-    send_round_immediately: bool = Field(default=False, alias="SEND_ROUND_IMMEDIATELY")
-
-
 class RawStoreSettings(EnvModel):
     """The S3 bucket holding raw directory answers (written by the scraper, read by the import)."""
 

@@ -1,5 +1,7 @@
-"""SQLAlchemy Core tables of the matching service's own records (schema `matching_service`).
-The DDL lives in infra/migrations/versions/0007_matching_bundles.py; this only describes it."""
+"""SQLAlchemy Core tables of the matching service (schema `matching_service`): its read models
+of patients and therapists and its own records. The DDL lives in infra/migrations/versions/
+0006_matching_read_models.py and 0007_matching_bundles.py; this only describes it. The outbox
+and processed_events tables are the platform's (`platform/tables.py`)."""
 
 from __future__ import annotations
 
@@ -21,15 +23,29 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from therapy_platform.matching.adapters.read_models import PROFILE_TABLES
 from therapy_platform.matching.domain.read_models import ProfileKind
 from therapy_platform.platform.tables import metadata
 
 MATCHING_SCHEMA: Final = "matching_service"
 TS = DateTime(timezone=True)
 
-patient_profiles = PROFILE_TABLES[ProfileKind.PATIENT]
-therapist_profiles = PROFILE_TABLES[ProfileKind.THERAPIST]
+
+def _profile_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("data", JSONB(none_as_null=True)),  # the producer's payload; NULL: tombstone (erased)
+        Column("source_event_id", Uuid, nullable=False),
+        Column("source_timestamp", TS, nullable=False),
+        Column("updated_at", TS, nullable=False),
+        schema=MATCHING_SCHEMA,
+    )
+
+
+patient_profiles = _profile_table("patient_profiles")
+therapist_profiles = _profile_table("therapist_profiles")
+PROFILE_TABLES: Final = {ProfileKind.PATIENT: patient_profiles, ProfileKind.THERAPIST: therapist_profiles}
 
 searches = Table(
     "searches",

@@ -1,5 +1,6 @@
 """Turning the matching service's read models (the patient/therapist event payloads it keeps)
-plus its own bookkeeping into the engine's candidates. Pure: the adapter hands in dictionaries.
+plus its own bookkeeping into the engine's candidates. Pure: the round-input reader hands in
+the JSON subset of each profile it read (national scale: no model per row in between).
 
 A read model is the producer's public JSON (`Patient`, `Therapist`), so this is the one place
 that knows those field names on the matching side."""
@@ -182,18 +183,3 @@ def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
         open_bundle_count=search.open_bundle_count,
         contacted_practices=search.contacted_practices,
     )
-
-
-def matching_readiness_problems(patient: Profile) -> list[str]:
-    """Why a patient cannot be searched for yet (empty: ready). A search needs a located
-    patient with symptoms and at least one wanted procedure."""
-    problems: list[str] = []
-    if not location_of(patient).is_known:
-        problems.append("the patient's address could not be located (fix the address first)")
-    if not patient.get("symptoms"):
-        problems.append("the patient has no symptoms recorded")
-    if not patient.get("therapy_procedures"):
-        problems.append("the patient wants no therapy procedure")
-    if patient.get("status") == "in_therapy":
-        problems.append("the patient is in therapy")
-    return problems

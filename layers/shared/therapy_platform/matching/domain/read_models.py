@@ -13,9 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Final
+
+from pydantic import JsonValue
 
 from therapy_platform.platform.events import EventEnvelope
+
+# The events that feed (and may change what matching does with) the read models.
+PROFILE_EVENT_TYPES: Final = (
+    "patient.created",
+    "patient.updated",
+    "patient.deleted",
+    "therapist.created",
+    "therapist.imported",
+    "therapist.updated",
+    "therapist.blocked",
+    "therapist.unblocked",
+)
 
 
 class ProfileKind(StrEnum):
@@ -25,13 +39,14 @@ class ProfileKind(StrEnum):
 
 @dataclass(frozen=True)
 class ProfileChange:
-    """What one event does to one read-model row. `data` None means a tombstone."""
+    """What one event does to one read-model row: `data` is the producer's payload, kept as it
+    came (the read side picks its fields); None means a tombstone."""
 
     kind: ProfileKind
     entity_id: str
     event_id: str
     occurred_at: datetime
-    data: dict[str, Any] | None
+    data: dict[str, JsonValue] | None
 
 
 class NotAProfileEventError(ValueError):

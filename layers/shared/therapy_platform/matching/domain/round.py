@@ -29,10 +29,6 @@ from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any
 
-try:  # NumPy finds the candidate pairs of a national round in a fraction of the time
-    from therapy_platform.matching.domain import bulk
-except ImportError:  # pragma: no cover - the pure-Python search below gives the same answers
-    bulk = None  # type: ignore[assignment]
 from therapy_platform.matching.domain.compact import (
     Candidates,
     PracticeIndex,
@@ -64,6 +60,20 @@ from therapy_platform.matching.domain.rules import (
 )
 
 USE_NUMPY = True  # tests switch it off to compare both candidate searches
+
+
+def numpy_pair_search() -> Callable[[PracticeIndex, SearchTable, Sequence[int]], Candidates] | None:
+    """NumPy finds the candidate pairs of a national round in a fraction of the time. Imported
+    here, on the first round planned, so that functions which never plan one (read models,
+    expiry) do not load it; only those that plan rounds ship the NumPy layer. Without it the
+    pure-Python search gives the same answers."""
+    if not USE_NUMPY:
+        return None
+    try:
+        from therapy_platform.matching.domain import bulk
+    except ImportError:  # pragma: no cover - no NumPy layer attached
+        return None
+    return bulk.find_candidates
 
 
 @dataclass(frozen=True)
@@ -155,10 +165,11 @@ def plan_round(
     pairs: list[PairDecision] = []
     index = PracticeIndex(practices)
     table = SearchTable(eligible, today)
-    if explain or bulk is None or not USE_NUMPY:
+    find_in_bulk = None if explain else numpy_pair_search()
+    if find_in_bulk is None:
         candidates = _find_candidates(index, table, search_key, pairs if explain else None)
     else:
-        candidates = bulk.find_candidates(index, table, search_key)
+        candidates = find_in_bulk(index, table, search_key)
 
     slots = [remaining_slots(search, config) for search in eligible]  # by search key
     open_slot = bytearray(slots[key] > 0 for key in search_key)  # by position

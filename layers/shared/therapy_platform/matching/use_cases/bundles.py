@@ -1,10 +1,10 @@
 """Bundle use cases: rounds (scheduled and on demand), staff bundles for a chosen therapist,
-sending, recording a response (placements, conflicts, withdrawals, cooling), expiry of
-unanswered bundles and the reaction to a blocked therapist.
+reading and listing, sending, recording a response (placements, conflicts, withdrawals,
+cooling), expiry of unanswered bundles and the reaction to a blocked therapist.
 
-Every bundle-creating use case takes the store's bundle-creation lock before it reads what it
-plans from, so concurrent rounds never give a practice two open bundles nor push a search over
-its limits. Everything a use case changes, audits and emits commits in one transaction.
+Every bundle-creating use case takes the bundle-creation lock before it reads what it plans
+from, so concurrent rounds never give a practice two open bundles nor push a search over its
+limits. Everything a use case changes, audits and emits commits in one transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
+from therapy_platform.matching.domain.bundle import BundleRecord
 from therapy_platform.matching.domain.bundles import (
     Bundle,
     BundleKind,
@@ -44,32 +45,39 @@ from therapy_platform.matching.domain.bundles import (
     StaffBundleResult,
     TherapistContact,
     Withdrawal,
-    check_bundle_transition,
     distance_band,
 )
-from therapy_platform.matching.domain.candidates import location_of
-from therapy_platform.matching.domain.models import DEFAULT_CONFIG, MatchingConfig, SearchStatus
+from therapy_platform.matching.domain.models import DEFAULT_CONFIG, MatchingConfig
+from therapy_platform.matching.domain.profiles import PatientProfile, TherapistProfile
+from therapy_platform.matching.domain.records import RoundRecord
 from therapy_platform.matching.domain.responses import (
     MemberMismatchError,
     MemberOutcome,
-    check_member_outcomes,
     cooling_until,
     count_outcomes,
     response_type,
 )
 from therapy_platform.matching.domain.round import PairDecision, PlannedBundle, plan_round, plan_staff_bundle
 from therapy_platform.matching.domain.rules import age_on, decide_practice, group_into_practices
-from therapy_platform.matching.ports import MatchingStore, MatchingUnitOfWork
-from therapy_platform.matching.use_cases.searches import (
+from therapy_platform.matching.domain.search import Acceptance, Search
+from therapy_platform.matching.domain.searches import Exclusion
+from therapy_platform.matching.ports import MatchingUnitOfWork, ProfileRepository
+from therapy_platform.matching.use_cases.changes import (
     Changes,
-    Result,
     discard_draft,
+    search_view,
     status_changed,
     withdraw_pending,
 )
+from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.errors import BadRequestError, ConflictError, NotFoundError
+from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import distance_km
-from therapy_platform.therapists.domain.therapist import platform_today
+from therapy_platform.platform.outcome import Outcome
+from therapy_platform.platform.rest.pagination import Page
+
+EXPIRY_ACTOR: Final = "system:bundle-expiry"
+BLOCKED_ACTOR: Final = "system:therapist-blocked"
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ class _PhaseClock:
         self._last = now
 
 
-def _proposed(plan: PlannedBundle, stored: Bundle | None = None) -> ProposedBundle:
+def _proposed(plan: PlannedBundle, stored: BundleRecord | None = None) -> ProposedBundle:
     # Built without validation: the values come from the planner and the store (a national
     # round returns 20,000 of these).
     return ProposedBundle.model_construct(
@@ -126,45 +134,64 @@ def _pairs(pairs: Sequence[PairDecision]) -> list[PairReason]:
     ]
 
 
-def _bundle_payload(bundle: Bundle) -> dict[str, Any]:
-    return bundle.model_dump(mode="json")
+def _payload(bundle: BundleRecord, now: datetime) -> dict[str, Any]:
+    return bundle.view(needs_follow_up=bundle.needs_follow_up(now)).model_dump(mode="json")
 
 
-def _created(changes: Changes, bundles: Sequence[Bundle]) -> None:
+def _created(changes: Changes, bundles: Sequence[BundleRecord]) -> None:
     for bundle in bundles:
-        payload = _bundle_payload(bundle)
+        payload = bundle.view().model_dump(mode="json")
         changes.event("bundle.created", bundle.id, payload)
         changes.record("bundle.created", "bundle", bundle.id, after=payload)
 
 
+def _create_drafts(
+    uow: MatchingUnitOfWork,
+    changes: Changes,
+    planned: Sequence[PlannedBundle],
+    *,
+    kind: BundleKind,
+    round_id: uuid.UUID | None = None,
+    notes: str | None = None,
+) -> list[BundleRecord]:
+    drafts = [
+        BundleRecord.draft(plan, kind=kind, round_id=round_id, actor=changes.actor, now=changes.now)
+        for plan in planned
+    ]
+    uow.bundles.add(drafts)
+    if notes:
+        for draft in drafts:
+            draft.notes = notes
+            uow.bundles.save(draft)
+    _created(changes, drafts)
+    return drafts
+
+
 def patient_summary(
-    profile: dict[str, Any], therapist: dict[str, Any] | None, reference: str, today: date
+    profile: PatientProfile, therapist: TherapistProfile | None, reference: str, today: date
 ) -> PatientSummary:
     """What the therapist may learn about one listed patient (domain: data protection)."""
-    birth = profile.get("birth_date")
     km = None
-    if therapist is not None:
-        patient_at, therapist_at = location_of(profile), location_of(therapist)
-        if patient_at.is_known and therapist_at.is_known:
-            km = distance_km(patient_at, therapist_at)
+    if therapist is not None and profile.location.is_known and therapist.location.is_known:
+        km = distance_km(profile.location, therapist.location)
     return PatientSummary(
         reference=reference,
-        age=age_on(date.fromisoformat(birth), today) if birth else None,
-        gender=profile.get("gender") or "unspecified",
-        symptoms=list(profile.get("symptoms") or []),
-        health_insurer=profile.get("health_insurer"),
-        insurance_type=profile.get("insurance_type"),
-        previous_therapy=bool(profile.get("previous_therapy")),
-        open_to_group_therapy=bool(profile.get("open_to_group_therapy")),
-        group_only=bool(profile.get("group_only")),
-        availability=profile.get("availability") or {},
+        age=age_on(profile.birth_date, today) if profile.birth_date else None,
+        gender=profile.gender or "unspecified",
+        symptoms=list(profile.symptoms),
+        health_insurer=profile.health_insurer,
+        insurance_type=profile.insurance_type,
+        previous_therapy=profile.previous_therapy,
+        open_to_group_therapy=profile.open_to_group_therapy,
+        group_only=profile.group_only,
+        availability=profile.availability,
         distance_band=distance_band(km),
     )
 
 
-def with_summaries(store: MatchingStore, bundle: Bundle, today: date) -> Bundle:
-    patients = store.patient_profiles(m.patient_id for m in bundle.members)
-    therapist = store.therapist_profiles([bundle.therapist_id]).get(bundle.therapist_id)
+def with_summaries(profiles: ProfileRepository, bundle: Bundle, today: date) -> Bundle:
+    patients = profiles.patients(m.patient_id for m in bundle.members)
+    therapist = profiles.therapists([bundle.therapist_id]).get(bundle.therapist_id)
     members = []
     for member in bundle.members:
         profile = patients.get(member.patient_id)
@@ -173,55 +200,35 @@ def with_summaries(store: MatchingStore, bundle: Bundle, today: date) -> Bundle:
     return bundle.model_copy(update={"members": members})
 
 
-def _send(store: MatchingStore, changes: Changes, bundle: Bundle) -> Bundle:
+def _addressee(therapist: TherapistProfile) -> TherapistContact:
+    return TherapistContact(
+        id=therapist.id,
+        salutation=therapist.salutation,
+        gender=therapist.gender or "unspecified",
+        title=therapist.title,
+        first_name=therapist.first_name or "",
+        last_name=therapist.last_name or "",
+        email=therapist.email,
+        phone=therapist.phone,
+        phone_windows=therapist.phone_windows,
+    )
+
+
+def _send(uow: MatchingUnitOfWork, changes: Changes, bundle: BundleRecord) -> Bundle:
     """draft -> sent: email when the therapist has an address, else a phone call task."""
-    check_bundle_transition(bundle.status, BundleStatus.SENT)
-    pending = [m for m in bundle.members if m.status == MemberStatus.PENDING]
-    if not pending:
-        raise ConflictError(
-            f"bundle {bundle.reference} has no pending member left; discard it instead",
-            details={"bundle_id": str(bundle.id)},
-        )
-    therapist = store.therapist_profiles([bundle.therapist_id]).get(bundle.therapist_id)
-    if therapist is None or therapist.get("status") != "active":
-        state = "unknown" if therapist is None else therapist.get("status")
+    bundle.check_sendable()
+    therapist = uow.profiles.therapists([bundle.therapist_id]).get(bundle.therapist_id)
+    if therapist is None or not therapist.contactable:
+        state = "unknown" if therapist is None else therapist.status
         raise ConflictError(
             f"bundle {bundle.reference} cannot be sent: its therapist is {state}",
             details={"therapist_id": str(bundle.therapist_id), "therapist_status": state},
         )
-    channel = Channel.EMAIL if therapist.get("email") else Channel.PHONE
-    store.update_bundle(
-        bundle.id,
-        {
-            "status": BundleStatus.SENT.value,
-            "sent_at": changes.now,
-            "channel": channel.value,
-            "updated_at": changes.now,
-        },
-    )
-    sent = bundle.model_copy(
-        update={
-            "status": BundleStatus.SENT,
-            "sent_at": changes.now,
-            "channel": channel,
-            "updated_at": changes.now,
-        }
-    )
-    sent = with_summaries(store, sent, platform_today(changes.now))
-    payload = BundleSent(
-        **sent.model_dump(),
-        therapist=TherapistContact(
-            id=bundle.therapist_id,
-            salutation=therapist.get("salutation"),
-            gender=therapist.get("gender") or "unspecified",
-            title=therapist.get("title"),
-            first_name=therapist.get("first_name") or "",
-            last_name=therapist.get("last_name") or "",
-            email=therapist.get("email"),
-            phone=therapist.get("phone"),
-            phone_windows=therapist.get("phone_windows") or {},
-        ),
-    )
+    channel = Channel.EMAIL if therapist.email else Channel.PHONE
+    bundle.send(channel, now=changes.now)
+    uow.bundles.save(bundle)
+    sent = with_summaries(uow.profiles, bundle.view(), platform_today(changes.now))
+    payload = BundleSent(**sent.model_dump(), therapist=_addressee(therapist))
     changes.event("bundle.sent", bundle.id, payload.model_dump(mode="json"))
     changes.record(
         "bundle.sent",
@@ -245,16 +252,15 @@ def run_round(
     now: datetime,
     config: MatchingConfig = DEFAULT_CONFIG,
     phases: dict[str, float] | None = None,
-) -> Result[RoundResult]:
+) -> Outcome[RoundResult]:
     """`phases`, when given, receives the seconds spent reading, planning and writing (for the
     function's log and the benchmark)."""
     today = platform_today(now)
     clock = _PhaseClock(phases)
     with uow:
-        store = uow.store
         if not request.dry_run:
-            store.lock_bundle_creation()
-        therapists, searches = store.round_inputs(
+            uow.lock_bundle_creation()
+        therapists, searches = uow.queries.round_inputs(
             therapist_ids=request.therapist_ids, postcode_prefix=request.postcode_prefix
         )
         clock.lap("read")
@@ -282,44 +288,43 @@ def run_round(
             searches_considered=len(searches),
         )
         if request.dry_run:
-            return Result(result)  # nothing written: leaving the block rolls back
-        round_id = uuid.uuid4()
+            return Outcome(result)  # nothing written: leaving the block rolls back
         changes = Changes(now, actor)
         parameters = request.model_dump(mode="json")
-        store.add_round(
-            {
-                "id": round_id,
-                "run_date": today,
-                "started_at": now,
-                "trigger": trigger,
-                "actor": actor,
-                "parameters": parameters,
-            }
+        record = RoundRecord(
+            id=uuid.uuid4(),
+            run_date=today,
+            started_at=now,
+            trigger=trigger,
+            actor=actor,
+            parameters=parameters,
         )
-        stored = store.insert_bundles(
-            plan.bundles, kind=BundleKind.ROUND, round_id=round_id, actor=actor, now=now
-        )
-        _created(changes, stored)
+        uow.rounds.add(record)
+        stored = _create_drafts(uow, changes, plan.bundles, kind=BundleKind.ROUND, round_id=record.id)
         if request.send_immediately:
-            stored = [_send(store, changes, bundle) for bundle in stored]
-        summary = {
+            for bundle in stored:
+                _send(uow, changes, bundle)
+        record.finished_at = now
+        record.summary = {
             "bundles": len(stored),
-            "members": sum(b.size for b in stored),
+            "members": sum(len(b.members) for b in stored),
             "therapists_considered": len(therapists),
             "searches_considered": len(searches),
             "sent": request.send_immediately,
         }
-        store.finish_round(round_id, finished_at=now, summary=summary)
-        changes.record("round.completed", "round", round_id, after={**summary, "parameters": parameters})
+        uow.rounds.finish(record)
+        changes.record(
+            "round.completed", "round", record.id, after={**record.summary, "parameters": parameters}
+        )
         result = result.model_copy(
             update={
-                "round_id": round_id,
+                "round_id": record.id,
                 "bundles": [_proposed(p, s) for p, s in zip(plan.bundles, stored, strict=True)],
             }
         )
         events = changes.commit(uow)
         clock.lap("write")
-        return Result(result, events)
+        return Outcome(result, events)
 
 
 def staff_bundle(
@@ -330,17 +335,18 @@ def staff_bundle(
     actor: str,
     now: datetime,
     config: MatchingConfig = DEFAULT_CONFIG,
-) -> Result[StaffBundleResult]:
+) -> Outcome[StaffBundleResult]:
     today = platform_today(now)
     with uow:
-        store = uow.store
         if not request.dry_run:
-            store.lock_bundle_creation()
-        therapists, searches = store.round_inputs(therapist_ids=[therapist_id], search_ids=request.search_ids)
-        members = [t for t in therapists if t.id == therapist_id]
-        if not members:
+            uow.lock_bundle_creation()
+        therapists, searches = uow.queries.round_inputs(
+            therapist_ids=[therapist_id], search_ids=request.search_ids
+        )
+        chosen = [t for t in therapists if t.id == therapist_id]
+        if not chosen:
             raise NotFoundError(f"therapist {therapist_id} is not known to the matching service")
-        practice = [t for t in therapists if t.practice == members[0].practice]
+        practice = [t for t in therapists if t.practice == chosen[0].practice]
         if request.search_ids is not None:
             found = {s.id for s in searches}
             missing = [str(s) for s in request.search_ids if s not in found]
@@ -355,7 +361,7 @@ def staff_bundle(
         )
         if plan.bundle is None:
             if request.dry_run:
-                return Result(
+                return Outcome(
                     StaffBundleResult(
                         dry_run=True,
                         bundle=None,
@@ -369,23 +375,17 @@ def staff_bundle(
                 details={"reason": str(reason), "left_out": len(plan.pairs)},
             )
         if request.dry_run:
-            return Result(
+            return Outcome(
                 StaffBundleResult(dry_run=True, bundle=_proposed(plan.bundle), pairs=_pairs(plan.pairs))
             )
         changes = Changes(now, actor)
-        stored = store.insert_bundles(
-            [plan.bundle], kind=BundleKind.STAFF, round_id=None, actor=actor, now=now
-        )
-        if request.notes:
-            store.update_bundle(stored[0].id, {"notes": request.notes})
-            stored = [stored[0].model_copy(update={"notes": request.notes})]
-        _created(changes, stored)
+        [stored] = _create_drafts(uow, changes, [plan.bundle], kind=BundleKind.STAFF, notes=request.notes)
         if request.send_immediately:
-            stored = [_send(store, changes, stored[0])]
+            _send(uow, changes, stored)
         result = StaffBundleResult(
-            dry_run=False, bundle=_proposed(plan.bundle, stored[0]), pairs=_pairs(plan.pairs)
+            dry_run=False, bundle=_proposed(plan.bundle, stored), pairs=_pairs(plan.pairs)
         )
-        return Result(result, changes.commit(uow))
+        return Outcome(result, changes.commit(uow))
 
 
 # ------------------------------------------------------------------ reading
@@ -393,48 +393,49 @@ def staff_bundle(
 
 def get_bundle(
     uow: MatchingUnitOfWork, bundle_id: uuid.UUID, *, now: datetime, timings: BundleTimings = DEFAULT_TIMINGS
-) -> Bundle:
+) -> Outcome[Bundle]:
     with uow:
-        bundle = uow.store.bundle(bundle_id, now=now, follow_up_after_days=timings.reminder_after_days)
+        bundle = uow.queries.bundle(bundle_id, now=now, follow_up_after_days=timings.reminder_after_days)
         if bundle is None:
             raise NotFoundError(f"bundle {bundle_id} does not exist")
-        return with_summaries(uow.store, bundle, platform_today(now))
+        return Outcome(with_summaries(uow.profiles, bundle, platform_today(now)))
 
 
 def list_bundles(
     uow: MatchingUnitOfWork, query: BundleQuery, *, now: datetime, timings: BundleTimings = DEFAULT_TIMINGS
-) -> tuple[list[Bundle], int]:
+) -> Outcome[Page[Bundle]]:
     with uow:
-        return uow.store.list_bundles(query, now=now, follow_up_after_days=timings.reminder_after_days)
+        items, total = uow.queries.bundles(query, now=now, follow_up_after_days=timings.reminder_after_days)
+    return Outcome(Page[Bundle](items=items, total=total, page=query.page, limit=query.limit))
 
 
 def eligible_therapists(
-    uow: MatchingUnitOfWork, postcode_prefix: str, *, now: datetime
-) -> list[EligibleTherapist]:
+    uow: MatchingUnitOfWork, postcode_prefix: str, *, now: datetime, page: int = 1, limit: int = 50
+) -> Outcome[Page[EligibleTherapist]]:
     """The staff selection list: one row per eligible practice (its owner), potentially available
     first, then with email before without, then by name."""
     today = platform_today(now)
     with uow:
-        therapists, _ = uow.store.round_inputs(postcode_prefix=postcode_prefix, search_ids=[])
-        profiles = uow.store.therapist_profiles(t.id for t in therapists)
+        therapists, _ = uow.queries.round_inputs(postcode_prefix=postcode_prefix, search_ids=[])
+        profiles = uow.profiles.therapists(t.id for t in therapists)
     rows = []
     for key, members in group_into_practices(therapists).items():
         decision = decide_practice(members, today)
         if decision.practice is None:
             continue
         owner = decision.practice.owner
-        data = profiles[owner.id]
-        if not str(data.get("postcode", "")).startswith(postcode_prefix):
+        profile = profiles[owner.id]
+        if not (profile.postcode or "").startswith(postcode_prefix):
             continue
         rows.append(
             EligibleTherapist(
                 therapist_id=owner.id,
-                title=data.get("title"),
-                first_name=data.get("first_name") or "",
-                last_name=data.get("last_name") or "",
-                postcode=data.get("postcode") or "",
-                city=data.get("city"),
-                has_email=bool(data.get("email")),
+                title=profile.title,
+                first_name=profile.first_name or "",
+                last_name=profile.last_name or "",
+                postcode=profile.postcode or "",
+                city=profile.city,
+                has_email=bool(profile.email),
                 potentially_available=owner.potentially_available,
                 practice_key=key,
                 practice_size=len(members),
@@ -449,30 +450,48 @@ def eligible_therapists(
             str(r.therapist_id),
         )
     )
-    return rows
+    start = (page - 1) * limit
+    return Outcome(
+        Page[EligibleTherapist](items=rows[start : start + limit], total=len(rows), page=page, limit=limit)
+    )
+
+
+def open_alerts(uow: MatchingUnitOfWork, *, limit: int = 100) -> Outcome[list[StaffAlert]]:
+    with uow:
+        return Outcome(uow.queries.alerts(open_only=True, limit=limit))
 
 
 # ------------------------------------------------------------------ sending
 
 
+def _locked(uow: MatchingUnitOfWork, bundle_id: uuid.UUID) -> BundleRecord:
+    bundle = uow.bundles.get(bundle_id, for_update=True)
+    if bundle is None:
+        raise NotFoundError(f"bundle {bundle_id} does not exist")
+    return bundle
+
+
 def send_bundle(
     uow: MatchingUnitOfWork, bundle_id: uuid.UUID, *, actor: str, now: datetime
-) -> Result[Bundle]:
+) -> Outcome[Bundle]:
     with uow:
-        store = uow.store
-        bundle = store.bundle(bundle_id, now=now, for_update=True)
-        if bundle is None:
-            raise NotFoundError(f"bundle {bundle_id} does not exist")
+        bundle = _locked(uow, bundle_id)
         changes = Changes(now, actor)
-        sent = _send(store, changes, bundle)
-        return Result(sent, changes.commit(uow))
+        sent = _send(uow, changes, bundle)
+        return Outcome(sent, changes.commit(uow))
 
 
 # ------------------------------------------------------------------ responses
 
 
-def _stored_response(bundle: Bundle) -> dict[str, str]:
-    return {str(m.search_id): m.outcome.value for m in bundle.members if m.outcome is not None}
+@dataclass
+class _Answer:
+    """What recording one response found, beyond the bundle itself."""
+
+    placements: list[Placement] = dataclasses.field(default_factory=list)
+    conflicts: list[Conflict] = dataclasses.field(default_factory=list)
+    withdrawals: list[Withdrawal] = dataclasses.field(default_factory=list)
+    exclusions: list[uuid.UUID] = dataclasses.field(default_factory=list)
 
 
 def record_response(
@@ -483,15 +502,12 @@ def record_response(
     actor: str,
     now: datetime,
     config: MatchingConfig = DEFAULT_CONFIG,
-) -> Result[ResponseRecorded]:
+) -> Outcome[ResponseRecorded]:
     with uow:
-        store = uow.store
-        bundle = store.bundle(bundle_id, now=now, for_update=True)
-        if bundle is None:
-            raise NotFoundError(f"bundle {bundle_id} does not exist")
+        bundle = _locked(uow, bundle_id)
         outcomes = request.outcomes()
         try:
-            check_member_outcomes([m.search_id for m in bundle.members], outcomes)
+            bundle.check_response(outcomes)
         except MemberMismatchError as error:
             raise BadRequestError(
                 f"the response must list exactly the members of bundle {bundle.reference}: {error}",
@@ -499,90 +515,67 @@ def record_response(
             ) from error
         wanted = {str(k): v.value for k, v in outcomes.items()}
         if bundle.status == BundleStatus.ANSWERED:
-            if _stored_response(bundle) == wanted:
-                return Result(_repeat(store, bundle, now, config))
+            if bundle.recorded_response() == wanted:
+                return Outcome(_repeat(bundle, now, config))
             raise ConflictError(
                 f"bundle {bundle.reference} was already answered "
                 f"on {bundle.answered_at:%Y-%m-%d %H:%M} with a different response",
-                details={"recorded": _stored_response(bundle)},
+                details={"recorded": bundle.recorded_response()},
             )
         if bundle.status != BundleStatus.SENT:
             raise ConflictError(
                 f"bundle {bundle.reference} is {bundle.status.value}: only a sent bundle takes a response",
                 details={"current_status": bundle.status.value},
             )
+        before = _payload(bundle, now)
         responded_at = request.responded_at or now
         changes = Changes(now, actor)
-        placements: list[Placement] = []
-        conflicts: list[Conflict] = []
-        withdrawals: list[Withdrawal] = []
-        exclusions: list[uuid.UUID] = []
+        answer = _Answer()
         needs_follow_up: list[tuple[uuid.UUID, uuid.UUID]] = []  # (therapist, conflict alert)
         notes_by_search = {m.search_id: m.notes for m in request.members}
         for member in bundle.members:
             outcome = outcomes[member.search_id]
-            values: dict[str, Any] = {
-                "outcome": outcome.value,
-                "responded_at": responded_at,
-                "notes": notes_by_search.get(member.search_id) or member.notes,
-            }
             if outcome is MemberOutcome.ACCEPTED:
-                status, placed, conflict, withdrawn = _accept(
-                    store, changes, bundle, member.search_id, member.patient_id, responded_at
+                status, conflict = _accept(
+                    uow, changes, bundle, member.search_id, member.patient_id, responded_at, answer
                 )
-                values["status"] = status.value
-                placements += placed
-                withdrawals += withdrawn
                 if conflict is not None:
-                    conflicts.append(conflict)
+                    answer.conflicts.append(conflict)
                     needs_follow_up.append((conflict.therapist_id, conflict.alert_id))
             elif outcome is MemberOutcome.NO_RESPONSE:
-                values["status"] = MemberStatus.NO_RESPONSE.value
+                status = MemberStatus.NO_RESPONSE
             else:
-                values["status"] = MemberStatus.REJECTED.value
+                status = MemberStatus.REJECTED
                 if outcome is MemberOutcome.REJECTED_UNSUITABLE:
-                    reason = f"rejected as unsuitable in bundle {bundle.reference}"
-                    if store.add_exclusion(
-                        member.search_id, bundle.therapist_id, reason=reason, at=now, actor=actor
-                    ):
-                        exclusions.append(member.search_id)
-            if member.status == MemberStatus.WITHDRAWN and outcome is not MemberOutcome.ACCEPTED:
-                values["status"] = (
-                    MemberStatus.WITHDRAWN.value
-                )  # withdrawn stays withdrawn; the outcome is kept
-            store.update_member(member.id, values)
+                    exclusion = Exclusion(
+                        therapist_id=bundle.therapist_id,
+                        reason=f"rejected as unsuitable in bundle {bundle.reference}",
+                        excluded_at=now,
+                        excluded_by=actor,
+                    )
+                    if uow.searches.add_exclusion(member.search_id, exclusion):
+                        answer.exclusions.append(member.search_id)
+            member.answer(outcome, status, at=responded_at, notes=notes_by_search.get(member.search_id))
+            uow.bundles.save(bundle)
         counts = count_outcomes(outcomes.values())
-        kind = response_type(counts)
         until = cooling_until(platform_today(responded_at), config)
-        store.set_cooling(bundle.therapist_id, until, at=now, bundle_id=bundle.id)
-        store.update_bundle(
-            bundle.id,
-            {
-                "status": BundleStatus.ANSWERED.value,
-                "answered_at": responded_at,
-                "updated_at": now,
-                "response_type": kind.value,
-                "accepted_count": counts.accepted,
-                "rejected_count": counts.rejected,
-                "no_response_count": counts.no_response,
-                "response": wanted,
-                "notes": request.notes or bundle.notes,
-            },
+        uow.cooling.extend(bundle.therapist_id, until, at=now, bundle_id=bundle.id)
+        bundle.answered(
+            counts, response_type(counts), outcomes, at=responded_at, now=now, notes=request.notes
         )
+        uow.bundles.save(bundle)
         for therapist_id, alert_id in needs_follow_up:
-            follow_up = _follow_up(store, changes, therapist_id, config)
-            conflicts = [
+            follow_up = _follow_up(uow, changes, therapist_id, config)
+            answer.conflicts = [
                 c.model_copy(update={"follow_up_bundle_id": follow_up}) if c.alert_id == alert_id else c
-                for c in conflicts
+                for c in answer.conflicts
             ]
-        answered = store.bundle(bundle.id, now=now)
-        assert answered is not None
         recorded = ResponseRecorded(
-            bundle=answered,
-            placements=placements,
-            conflicts=conflicts,
-            withdrawals=withdrawals,
-            exclusions_added=exclusions,
+            bundle=bundle.view(needs_follow_up=bundle.needs_follow_up(now)),
+            placements=answer.placements,
+            conflicts=answer.conflicts,
+            withdrawals=answer.withdrawals,
+            exclusions_added=answer.exclusions,
             next_contact_allowed_on=until,
         )
         changes.event("bundle.response_received", bundle.id, recorded.model_dump(mode="json"))
@@ -598,113 +591,107 @@ def record_response(
             "bundle.response_recorded",
             "bundle",
             bundle.id,
-            before=_bundle_payload(bundle),
-            after=_bundle_payload(answered),
+            before=before,
+            after=recorded.bundle.model_dump(mode="json"),
         )
-        return Result(recorded, changes.commit(uow))
+        return Outcome(recorded, changes.commit(uow))
 
 
-def _repeat(store: MatchingStore, bundle: Bundle, now: datetime, config: MatchingConfig) -> ResponseRecorded:
+def _repeat(bundle: BundleRecord, now: datetime, config: MatchingConfig) -> ResponseRecorded:
     """The answer to an identical repeat: the bundle as recorded, nothing changed."""
     assert bundle.answered_at is not None
     return ResponseRecorded(
-        bundle=bundle,
+        bundle=bundle.view(needs_follow_up=bundle.needs_follow_up(now)),
         next_contact_allowed_on=cooling_until(platform_today(bundle.answered_at), config),
         repeated=True,
     )
 
 
 def _accept(
-    store: MatchingStore,
+    uow: MatchingUnitOfWork,
     changes: Changes,
-    bundle: Bundle,
+    bundle: BundleRecord,
     search_id: uuid.UUID,
     patient_id: uuid.UUID,
     responded_at: datetime,
-) -> tuple[MemberStatus, list[Placement], Conflict | None, list[Withdrawal]]:
+    answer: _Answer,
+) -> tuple[MemberStatus, Conflict | None]:
     """One acceptance. The earliest acceptance (by response time) places the patient; a later
     one becomes a conflict with a staff alert."""
-    search = store.search_row(search_id, for_update=True)
+    search = uow.searches.get(search_id, for_update=True)
     assert search is not None
-    status = SearchStatus(search["status"])
-    if status in (SearchStatus.ACTIVE, SearchStatus.PAUSED):
-        placements, withdrawals = _place(store, changes, bundle, search, responded_at)
-        return MemberStatus.ACCEPTED, placements, None, withdrawals
-    placed_with = search["placed_therapist_id"]
-    if (
-        status is SearchStatus.PLACED
-        and search["placed_at"] is not None
-        and responded_at < search["placed_at"]
-    ):
+    acceptance = search.acceptance(responded_at)
+    if acceptance is Acceptance.PLACE:
+        _place(uow, changes, bundle, search, responded_at, answer)
+        return MemberStatus.ACCEPTED, None
+    placed_with = search.placed_therapist_id
+    if acceptance is Acceptance.OVERRIDE:
         # Recorded later but answered earlier: this therapist wins; the earlier placement is the conflict.
-        earlier = store.accepted_member_of(search_id, placed_with) if placed_with else None
+        earlier = uow.bundles.with_accepted_member(search_id, placed_with) if placed_with else None
         if earlier is not None:
-            store.update_member(earlier["id"], {"status": MemberStatus.CONFLICT.value})
-        placements, withdrawals = _place(store, changes, bundle, search, responded_at)
-        conflict = (
-            _conflict(
-                store,
+            member = earlier.member_of(search_id)
+            assert member is not None
+            member.status = MemberStatus.CONFLICT
+            uow.bundles.save(earlier)
+        _place(uow, changes, bundle, search, responded_at, answer)
+        conflict = None
+        if placed_with:
+            conflict = _conflict(
+                uow,
                 changes,
-                earlier["bundle_id"] if earlier else bundle.id,
+                earlier.id if earlier else bundle.id,
                 search_id,
                 patient_id,
                 loser=placed_with,
                 winner=bundle.therapist_id,
             )
-            if placed_with
-            else None
-        )
-        return MemberStatus.ACCEPTED, placements, conflict, withdrawals
+        return MemberStatus.ACCEPTED, conflict
     conflict = _conflict(
-        store, changes, bundle.id, search_id, patient_id, loser=bundle.therapist_id, winner=placed_with
+        uow, changes, bundle.id, search_id, patient_id, loser=bundle.therapist_id, winner=placed_with
     )
-    return MemberStatus.CONFLICT, [], conflict, []
+    return MemberStatus.CONFLICT, conflict
 
 
 def _place(
-    store: MatchingStore, changes: Changes, bundle: Bundle, search: dict[str, Any], responded_at: datetime
-) -> tuple[list[Placement], list[Withdrawal]]:
-    search_id = search["id"]
-    previous = SearchStatus(search["status"])
-    store.update_search(
-        search_id,
-        {
-            "status": SearchStatus.PLACED.value,
-            "placed_therapist_id": bundle.therapist_id,
-            "placed_at": responded_at,
-            "status_reason": f"accepted in bundle {bundle.reference}",
-            "updated_at": changes.now,
-        },
-    )
+    uow: MatchingUnitOfWork,
+    changes: Changes,
+    bundle: BundleRecord,
+    search: Search,
+    responded_at: datetime,
+    answer: _Answer,
+) -> None:
+    previous = search.status
+    reason = f"accepted in bundle {bundle.reference}"
+    search.place(bundle.therapist_id, at=responded_at, reason=reason, now=changes.now)
+    uow.searches.save(search)
     withdrawals = withdraw_pending(
-        store, changes, search_id, keep_bundle=bundle.id, reason=f"placed through bundle {bundle.reference}"
+        uow, changes, search.id, keep_bundle=bundle.id, reason=f"placed through bundle {bundle.reference}"
     )
-    view = store.search_view(search_id, changes.now)
-    assert view is not None
-    if previous is not SearchStatus.PLACED:
-        status_changed(
-            changes, view, previous, reason=f"accepted in bundle {bundle.reference}", withdrawals=withdrawals
-        )
+    view = search_view(uow, search.id, changes.now)
+    if previous is not search.status:
+        status_changed(changes, view, previous, reason=reason, withdrawals=withdrawals)
     else:
-        changes.event("search.updated", search_id, view.model_dump(mode="json"))
+        changes.event("search.updated", search.id, view.model_dump(mode="json"))
     changes.record(
         "search.placed",
         "search",
-        search_id,
+        search.id,
         before={"status": previous.value},
         after={"status": "placed", "placed_therapist_id": str(bundle.therapist_id)},
     )
-    placement = Placement(
-        search_id=search_id,
-        patient_id=search["patient_id"],
-        therapist_id=bundle.therapist_id,
-        placed_at=responded_at,
+    answer.placements.append(
+        Placement(
+            search_id=search.id,
+            patient_id=search.patient_id,
+            therapist_id=bundle.therapist_id,
+            placed_at=responded_at,
+        )
     )
-    return [placement], withdrawals
+    answer.withdrawals += withdrawals
 
 
 def _conflict(
-    store: MatchingStore,
+    uow: MatchingUnitOfWork,
     changes: Changes,
     bundle_id: uuid.UUID,
     search_id: uuid.UUID,
@@ -725,7 +712,7 @@ def _conflict(
             f"{winner}. Please tell the therapist; the freed place is offered to the next waiting patient."
         ),
     )
-    store.add_alert(alert)
+    uow.alerts.add(alert)
     changes.record("alert.raised", "search", search_id, after=alert.model_dump(mode="json"))
     return Conflict(
         search_id=search_id,
@@ -737,12 +724,12 @@ def _conflict(
 
 
 def _follow_up(
-    store: MatchingStore, changes: Changes, therapist_id: uuid.UUID, config: MatchingConfig
+    uow: MatchingUnitOfWork, changes: Changes, therapist_id: uuid.UUID, config: MatchingConfig
 ) -> uuid.UUID | None:
     """Offer the place a conflict freed to the next eligible waiting patient of that therapist:
     a one-patient bundle, sent at once, outside the cooling period the response just started."""
-    store.lock_bundle_creation()
-    therapists, searches = store.round_inputs(therapist_ids=[therapist_id])
+    uow.lock_bundle_creation()
+    therapists, searches = uow.queries.round_inputs(therapist_ids=[therapist_id])
     chosen = [t for t in therapists if t.id == therapist_id]
     if not chosen:
         return None
@@ -754,12 +741,9 @@ def _follow_up(
     plan = plan_staff_bundle(therapist_id, practice, searches, platform_today(changes.now), config, size=1)
     if plan.bundle is None:
         return None
-    stored = store.insert_bundles(
-        [plan.bundle], kind=BundleKind.FOLLOW_UP, round_id=None, actor=changes.actor, now=changes.now
-    )
-    _created(changes, stored)
-    sent = _send(store, changes, stored[0])
-    return sent.id
+    [stored] = _create_drafts(uow, changes, [plan.bundle], kind=BundleKind.FOLLOW_UP)
+    _send(uow, changes, stored)
+    return stored.id
 
 
 # ------------------------------------------------------------------ expiry and reactions
@@ -772,40 +756,24 @@ def expire_bundles(
     timings: BundleTimings = DEFAULT_TIMINGS,
     config: MatchingConfig = DEFAULT_CONFIG,
     batch: int = 500,
-) -> Result[list[uuid.UUID]]:
-    """Sent bundles unanswered for `expire_after_days` expire: members become no_response and
-    the therapist's cooling period starts. Re-running finds nothing more to do."""
+) -> Outcome[list[uuid.UUID]]:
+    """Sent bundles unanswered for `expire_after_days` expire (at most `batch` per call):
+    members become no_response and the therapist's cooling period starts. Re-running finds
+    nothing more to do."""
     with uow:
-        store = uow.store
-        changes = Changes(now, "system:bundle-expiry")
+        changes = Changes(now, EXPIRY_ACTOR)
         expired: list[uuid.UUID] = []
         until = cooling_until(platform_today(now), config)
-        for bundle_id in store.sent_before(now - timedelta(days=timings.expire_after_days), limit=batch):
-            bundle = store.bundle(bundle_id, now=now, for_update=True)
+        for bundle_id in uow.bundles.sent_before(
+            now - timedelta(days=timings.expire_after_days), limit=batch
+        ):
+            bundle = uow.bundles.get(bundle_id, for_update=True)
             if bundle is None or bundle.status != BundleStatus.SENT:
                 continue
-            for member in bundle.members:
-                if member.status == MemberStatus.PENDING:
-                    store.update_member(
-                        member.id,
-                        {
-                            "status": MemberStatus.NO_RESPONSE.value,
-                            "outcome": MemberOutcome.NO_RESPONSE.value,
-                        },
-                    )
-            store.update_bundle(
-                bundle_id,
-                {
-                    "status": BundleStatus.EXPIRED.value,
-                    "expired_at": now,
-                    "response_type": "no_response",
-                    "updated_at": now,
-                },
-            )
-            store.set_cooling(bundle.therapist_id, until, at=now, bundle_id=bundle_id)
-            after = store.bundle(bundle_id, now=now)
-            assert after is not None
-            changes.event("bundle.expired", bundle_id, _bundle_payload(after))
+            bundle.expire(now=now)
+            uow.bundles.save(bundle)
+            uow.cooling.extend(bundle.therapist_id, until, at=now, bundle_id=bundle_id)
+            changes.event("bundle.expired", bundle_id, _payload(bundle, now))
             cooling = CoolingPeriodStarted(
                 therapist_id=bundle.therapist_id,
                 next_contact_allowed_on=until,
@@ -818,26 +786,36 @@ def expire_bundles(
                 "bundle.expired", "bundle", bundle_id, before={"status": "sent"}, after={"status": "expired"}
             )
             expired.append(bundle_id)
-        return Result(expired, changes.commit(uow))
+        return Outcome(expired, changes.commit(uow))
+
+
+def expire_all_due(
+    uow: MatchingUnitOfWork,
+    *,
+    now: datetime,
+    timings: BundleTimings = DEFAULT_TIMINGS,
+    config: MatchingConfig = DEFAULT_CONFIG,
+) -> Outcome[list[uuid.UUID]]:
+    """Expire in batches (one transaction each) until nothing is due."""
+    expired: list[uuid.UUID] = []
+    events: tuple[EventEnvelope, ...] = ()
+    while True:
+        batch = expire_bundles(uow, now=now, timings=timings, config=config)
+        if not batch.value:
+            return Outcome(expired, events)
+        expired += batch.value
+        events += batch.events
 
 
 def discard_drafts_of_blocked_therapist(
     uow: MatchingUnitOfWork, therapist_id: uuid.UUID, *, now: datetime, reason: str
-) -> Result[list[uuid.UUID]]:
-    """`therapist.blocked` (or deactivated): their draft bundles are discarded and the patients
-    freed (contacts given back). Sent bundles stay: the therapist has them already."""
-    with uow:
-        store = uow.store
-        changes = Changes(now, "system:therapist-blocked")
-        discarded = store.open_bundle_ids(therapist_id=therapist_id, status=BundleStatus.DRAFT)
-        for bundle_id in discarded:
-            if store.bundle(bundle_id, now=now, for_update=True) is not None:
-                discard_draft(store, changes, bundle_id, reason=reason)
-        if not discarded:
-            return Result([])
-        return Result(discarded, changes.commit(uow))
-
-
-def open_alerts(uow: MatchingUnitOfWork, *, limit: int = 100) -> list[StaffAlert]:
-    with uow:
-        return uow.store.alerts(open_only=True, limit=limit)
+) -> Outcome[list[uuid.UUID]]:
+    """`therapist.blocked` (or deactivated), inside the consumer's open transaction (the caller
+    commits): their draft bundles are discarded and the patients freed (contacts given back).
+    Sent bundles stay: the therapist has them already."""
+    changes = Changes(now, BLOCKED_ACTOR)
+    drafts = uow.bundles.drafts_of(therapist_id)
+    for bundle in drafts:
+        discard_draft(changes, bundle, reason=reason)
+        uow.bundles.save(bundle)
+    return Outcome([bundle.id for bundle in drafts], changes.write(uow))

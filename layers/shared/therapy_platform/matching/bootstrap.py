@@ -1,0 +1,98 @@
+"""The matching service's composition root: what its handlers use, wired from the environment.
+
+`build()` is cheap (the engine, the bus client and the SQS client are created on first use), so
+handler modules call it at import; unit tests build a `MatchingService` from in-memory fakes.
+Deployed units of work publish the events they committed right after the commit (at most
+`PUBLISH_NOW_LIMIT`: a national round's 40,000 are left to the scheduled relay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from therapy_platform.matching.adapters.tables import MATCHING_SCHEMA
+from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork
+from therapy_platform.matching.domain.models import MatchingConfig
+from therapy_platform.matching.domain.read_models import PROFILE_EVENT_TYPES
+from therapy_platform.matching.ports import MatchingUnitOfWork
+from therapy_platform.matching.settings import MatchingSettings
+from therapy_platform.matching.use_cases.bundles import BundleTimings
+from therapy_platform.matching.use_cases.profile_events import apply_profile_event
+from therapy_platform.platform.clock import utc_now
+from therapy_platform.platform.consumer import Handled, QueueConsumer, bus_consumer, once_per_event
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.events import BusMessage, EventEnvelope
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.platform.sqs import SqsQueueAdapter
+
+SETTINGS: Final = MatchingSettings.from_env()
+PUBLISH_NOW_LIMIT: Final = 500
+PROFILE_CONSUMER: Final = "read-models"
+
+
+@dataclass(frozen=True)
+class MatchingService:
+    unit_of_work: Callable[[], MatchingUnitOfWork]
+    config: MatchingConfig = field(default_factory=MatchingConfig)
+    timings: BundleTimings = field(default_factory=BundleTimings)
+    clock: Callable[[], datetime] = utc_now
+    send_round_immediately: bool = False  # what a scheduled round does with its bundles
+
+
+def matching_config(settings: MatchingSettings) -> MatchingConfig:
+    return MatchingConfig(
+        min_bundle_size=settings.min_bundle_size,
+        max_bundle_size=settings.max_bundle_size,
+        max_open_bundles_per_search=settings.max_open_bundles_per_search,
+        cooling_days=settings.cooling_days,
+    )
+
+
+def _sql_unit_of_work() -> SqlMatchingUnitOfWork:
+    publish = PublishNow(
+        store=lambda: SqlOutboxStore(default_engine(), MATCHING_SCHEMA),
+        publisher=default_publisher,
+        limit=PUBLISH_NOW_LIMIT,
+    )
+    return SqlMatchingUnitOfWork(default_engine(), publish=publish)
+
+
+def build(settings: MatchingSettings = SETTINGS) -> MatchingService:
+    return MatchingService(
+        unit_of_work=_sql_unit_of_work,
+        config=matching_config(settings),
+        timings=BundleTimings(
+            reminder_after_days=settings.reminder_after_days, expire_after_days=settings.expire_after_days
+        ),
+        send_round_immediately=settings.send_round_immediately,
+    )
+
+
+def profile_event_consumer(
+    service: MatchingService, settings: MatchingSettings = SETTINGS, *, logger: Any = None
+) -> QueueConsumer[BusMessage]:
+    """`patient.*` / `therapist.*` from the bus: each applied to the read models and reacted to in
+    one transaction with the eventId claim (see use_cases/profile_events.py)."""
+
+    def handle(uow: MatchingUnitOfWork, envelope: EventEnvelope) -> Handled:
+        return apply_profile_event(uow, envelope, now=service.clock()).value
+
+    # ignore: platform's ConsumerUnitOfWork declares `__exit__(*exc: object)`, which no unit of
+    # work with the UnitOfWork protocol's three-argument `__exit__` satisfies for mypy.
+    handlers = once_per_event(
+        PROFILE_CONSUMER,
+        service.unit_of_work,  # type: ignore[type-var]
+        dict.fromkeys(PROFILE_EVENT_TYPES, handle),
+    )
+    return bus_consumer(
+        "matching-read-models",
+        handlers,
+        queues=SqsQueueAdapter.from_env,
+        dead_letter_queue_url=settings.dead_letter_queue_url,
+        **({"logger": logger} if logger is not None else {}),
+    )

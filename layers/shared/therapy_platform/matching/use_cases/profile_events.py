@@ -1,0 +1,55 @@
+"""What the matching service does with a `patient.*` or `therapist.*` event, inside the
+consumer's transaction (which also claims the eventId, so a redelivery changes nothing):
+
+- the read model takes the event's payload (older events and anything after an erasure are
+  ignored: see `domain/read_models.py`);
+- `patient.deleted`: the patient's unfinished search is cancelled and withdrawn;
+- a therapist blocked or deactivated: their draft bundles are discarded, patients freed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Final
+
+from therapy_platform.matching.domain.read_models import NotAProfileEventError, change_from_event
+from therapy_platform.matching.ports import MatchingUnitOfWork
+from therapy_platform.matching.use_cases.bundles import discard_drafts_of_blocked_therapist
+from therapy_platform.matching.use_cases.searches import cancel_searches_of_erased_patient
+from therapy_platform.platform.consumer import Handled, PoisonMessageError
+from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.outcome import Outcome
+
+_UNCONTACTABLE: Final = frozenset({"blocked", "inactive"})
+
+
+def react_to_profile_event(
+    uow: MatchingUnitOfWork, envelope: EventEnvelope, *, now: datetime
+) -> Outcome[list[uuid.UUID]]:
+    """Beyond the read model; returns the ids acted on (searches or bundles)."""
+    entity = envelope.payload.get("id")
+    if not isinstance(entity, str):
+        return Outcome([])
+    if envelope.event_type == "patient.deleted":
+        return cancel_searches_of_erased_patient(uow, uuid.UUID(entity), now=now)
+    if envelope.event_type.startswith("therapist.") and envelope.payload.get("status") in _UNCONTACTABLE:
+        status, why = envelope.payload.get("status"), envelope.payload.get("block_reason") or "by staff"
+        return discard_drafts_of_blocked_therapist(
+            uow, uuid.UUID(entity), now=now, reason=f"therapist {status}: {why}"
+        )
+    return Outcome([])
+
+
+def apply_profile_event(
+    uow: MatchingUnitOfWork, envelope: EventEnvelope, *, now: datetime
+) -> Outcome[Handled]:
+    """The read model's change and the reaction, in the caller's open transaction."""
+    try:
+        change = change_from_event(envelope)
+    except NotAProfileEventError as error:  # can never be applied: to the dead-letter queue
+        raise PoisonMessageError(str(error)) from error
+    changed = uow.profiles.apply(change)
+    reaction = react_to_profile_event(uow, envelope, now=now)
+    detail = {"changed": changed, "acted_on": [str(i) for i in reaction.value]}
+    return Outcome(Handled("", envelope.event_type, "applied", detail), reaction.events)
