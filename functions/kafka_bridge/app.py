@@ -12,10 +12,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.platform import bootstrap
+from therapy_platform.platform import kafka_bridge
 
 logger = Logger(service="kafka-bridge")
-consumer = bootstrap.kafka_bridge(logger)
+consumer = kafka_bridge.build_consumer(logger)
 
 
 @logger.inject_lambda_context

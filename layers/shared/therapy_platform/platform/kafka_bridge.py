@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from therapy_platform.platform.bootstrap import sqs_queues
 from therapy_platform.platform.consumer import (
     Delivery,
     PoisonMessageError,
@@ -29,7 +30,9 @@ from therapy_platform.platform.consumer import (
     decode_bus_message,
 )
 from therapy_platform.platform.events import BusMessage, UnknownEventTypeError, topic_for
+from therapy_platform.platform.kafka import KafkaEventSink
 from therapy_platform.platform.ports import EventSink
+from therapy_platform.platform.settings import ConsumerSettings, KafkaSettings
 
 LOGGER = logging.getLogger(__name__)
 CONSUMER_NAME = "kafka-bridge"
@@ -86,5 +89,19 @@ def kafka_bridge_consumer(
         queues=queues,
         dead_letter_queue_url=dead_letter_queue_url,
         retry=retry or RetryPolicy(),
+        logger=logger,
+    )
+
+
+def build_consumer(logger: logging.Logger | Any) -> QueueConsumer[BusMessage]:
+    """The deployed bridge (KAFKA_*, DEAD_LETTER_QUEUE_URL, RETRY_BASE/MAX_SECONDS), read at cold
+    start; the producer connects on the first batch."""
+    settings = ConsumerSettings.from_env()
+    sink = KafkaEventSink(KafkaSettings.from_env())
+    return kafka_bridge_consumer(
+        lambda: sink,
+        queues=sqs_queues,
+        dead_letter_queue_url=settings.dead_letter_queue_url,
+        retry=settings.retry_policy(),
         logger=logger,
     )
