@@ -5,6 +5,8 @@ consumer runtime needs of every queue consumer, the layers each function's impor
 from __future__ import annotations
 
 import ast
+import importlib.util
+import os
 import sys
 from functools import cache
 from importlib import metadata
@@ -20,6 +22,7 @@ from samtranslator.yaml_helper import yaml_parse
 from therapy_platform.communication.use_cases.events import HANDLED_EVENT_TYPES
 from therapy_platform.contracts.catalog import EVENT_PAYLOADS
 from tools.directory_schedules import prefixes, render
+from tools.function_environment import function_environment
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -276,3 +279,77 @@ def test_numpy_goes_only_to_the_functions_that_plan_rounds() -> None:
         if "NumpyLayer" in _layers_of(template, properties)
     }
     assert carrying == {"BundleRoundFunction", "MatchingApiFunction"}
+
+
+# ---------------------------------------------------------------- cold start with the template's environment
+
+# What Lambda itself puts into every function's environment (besides the template's variables).
+LAMBDA_ENVIRONMENT = {"AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1", "TZ": ":UTC"}
+KEPT_FROM_HOST = ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE")
+
+
+def _start_cold(function: str) -> tuple[int, int]:
+    """Forks a child that imports the function's handler module with exactly the environment the
+    template gives it (plus Lambda's own), its therapy_platform modules imported afresh as in a
+    new execution environment. Returns (pid, read end of the pipe carrying its error)."""
+    properties = _template()["Resources"][function]["Properties"]
+    code_dir = ROOT / properties["CodeUri"]
+    module_name, _ = properties["Handler"].rsplit(".", 1)
+    environment = {**LAMBDA_ENVIRONMENT, **function_environment(function)}
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which always leaves through os._exit
+        os.close(read)
+        status = 0
+        try:
+            kept = {name: os.environ[name] for name in KEPT_FROM_HOST if name in os.environ}
+            os.environ.clear()
+            os.environ.update({**kept, **environment})
+            # A new execution environment imports the layer's code afresh (third-party packages
+            # stay imported: they read no settings, and importing them again would only be slow).
+            for name in [name for name in sys.modules if name.split(".")[0] == "therapy_platform"]:
+                del sys.modules[name]
+            spec = importlib.util.spec_from_file_location(
+                f"cold_start_{function}", code_dir / f"{module_name}.py"
+            )
+            assert spec and spec.loader
+            sys.path.insert(0, str(code_dir))
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        except BaseException as error:  # report anything: the parent names the function
+            os.write(write, f"{type(error).__name__}: {error}".encode()[:4000])
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write)
+    return child, read
+
+
+def _finish_cold(child: int, read: int) -> str | None:
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(child, 0)
+    return None if status == 0 else message or f"exit status {status}"
+
+
+@pytest.fixture(scope="module")
+def cold_starts() -> dict[str, str | None]:
+    """Every function's cold start, a few at a time (one per core)."""
+    functions = sorted(_functions(_template()["Resources"]))
+    results: dict[str, str | None] = {}
+    width = max(1, os.cpu_count() or 1)
+    for start in range(0, len(functions), width):
+        running = {function: _start_cold(function) for function in functions[start : start + width]}
+        results.update({function: _finish_cold(*child) for function, child in running.items()})
+    return results
+
+
+@pytest.mark.slow  # about half a second of CPU per function: `make unit` leaves it to `make test`
+@pytest.mark.parametrize("function", sorted(_functions(_template()["Resources"])))
+def test_every_handler_starts_with_the_environment_the_template_gives_it(
+    function: str, cold_starts: dict[str, str | None]
+) -> None:
+    """Settings are validated when the handler module is imported (cold start): a variable the
+    template does not set, or sets to something invalid, fails here instead of after a deploy."""
+    assert cold_starts[function] is None, f"{function} fails its cold start: {cold_starts[function]}"
