@@ -17,8 +17,9 @@ from fakes import FakeKafka
 from support import FakeLambdaContext, load_function
 from therapy_platform.platform.consumer import QueueConsumer, RetryPolicy
 from therapy_platform.platform.events import BusMessage, new_envelope
+from therapy_platform.platform.kafka import KafkaEventSink
 from therapy_platform.platform.kafka_bridge import kafka_bridge_consumer
-from therapy_platform.platform.settings import ConsumerSettings
+from therapy_platform.platform.settings import ConsumerSettings, KafkaSettings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 QUEUE_ARN = "arn:aws:sqs:eu-central-1:000000000000:therapy-platform-unit-kafka-bridge"
@@ -164,3 +165,24 @@ def test_retry_delay_grows_and_never_exceeds_the_cap(receive_count: int, base: i
     assert delay <= policy.delay_for(receive_count + 1)
     if receive_count == 1:
         assert delay == min(base, cap)
+
+
+def test_the_producer_gives_up_on_an_unreachable_broker_within_the_request_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kafka-python bootstraps in the producer's constructor, for 30 s unless told otherwise: longer
+    than the bridge's and /health's Lambda timeouts."""
+    import kafka
+
+    seen: dict[str, Any] = {}
+
+    def refuse(**config: Any) -> None:
+        seen.update(config)
+        raise kafka.errors.KafkaTimeoutError("Unable to bootstrap")
+
+    monkeypatch.setattr(kafka, "KafkaProducer", refuse)
+    sink = KafkaEventSink(KafkaSettings(KAFKA_BOOTSTRAP_SERVERS="broker-1:9092,broker-2:9092"))
+    [error] = sink.send_all([("patient-events", "p-1", b"{}")])
+    assert error is not None and error.startswith("KafkaTimeoutError")
+    assert seen["bootstrap_servers"] == ["broker-1:9092", "broker-2:9092"]
+    assert seen["bootstrap_timeout_ms"] == seen["max_block_ms"] == seen["request_timeout_ms"] == 5000
