@@ -3,7 +3,6 @@ infra/tools/openapi.py) and GET /api/v2/docs (Swagger UI over it)."""
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="api-docs")
 app = create_resolver(logger)
+# Read at cold start: a package without its document fails there, not on the first request.
+OPENAPI_DOCUMENT = (Path(__file__).parent / "openapi.json").read_text(encoding="utf-8")
 
 SWAGGER_UI = """<!doctype html>
 <html lang="en">
@@ -35,14 +36,9 @@ SWAGGER_UI = """<!doctype html>
 """
 
 
-@cache
-def _spec() -> str:
-    return (Path(__file__).parent / "openapi.json").read_text(encoding="utf-8")
-
-
 @app.get("/api/v2/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_spec())
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=OPENAPI_DOCUMENT)
 
 
 @app.get("/api/v2/docs", include_in_schema=False)

@@ -10,13 +10,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from therapy_platform.platform.database import default_engine
-from therapy_platform.platform.eventbridge import EventBridgePublisher
-from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform import bootstrap
 from therapy_platform.platform.outbox_relay import relay_outbox
-from therapy_platform.platform.settings import DatabaseSettings, EventPublisherSettings, SettingsError
 
 logger = Logger(service="outbox-relay")
+service = bootstrap.outbox_relay()
 
 
 class RelayRequest(BaseModel):
@@ -31,15 +29,8 @@ class RelayRequest(BaseModel):
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = RelayRequest.model_validate(event or {})
-    schema = DatabaseSettings.from_env().service_schema
-    if not schema:
-        raise SettingsError("DB_SCHEMA must name the service schema whose outbox this relay drains")
-    bus = EventPublisherSettings.from_env()
     report = relay_outbox(
-        SqlOutboxStore(default_engine(), schema),
-        EventBridgePublisher.from_settings(bus.bus_name, bus.source),
-        batch_size=request.batch_size,
-        max_batches=request.max_batches,
+        service.store(), service.publisher(), batch_size=request.batch_size, max_batches=request.max_batches
     )
     logger.info("outbox relayed", extra=asdict(report))
-    return {"schema": schema, **asdict(report)}
+    return {"schema": service.schema, **asdict(report)}

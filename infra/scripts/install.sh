@@ -24,7 +24,7 @@ fi
 
 # Reinstall only when the dependency declarations changed.
 stamp=.venv/.install-stamp
-want=$(cat pyproject.toml layers/shared/requirements.txt infra/migrations/requirements.txt | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml layers/*/requirements.txt infra/migrations/requirements.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "install: installing Python packages into .venv (a few minutes on a fresh machine)"
   .venv/bin/python -m pip install --quiet --upgrade pip

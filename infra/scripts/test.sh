@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: static checks, then unit, integration and end-to-end tests against the
 # local cloud (started here if it is not running, and stopped again at the end in that case).
+# The developer's fast lane (static checks and unit tests only) is `make unit`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export SAM_CLI_TELEMETRY=0 PYTHONDONTWRITEBYTECODE=1
@@ -11,6 +12,7 @@ infra/scripts/install_chromium.sh
 
 echo "== ruff";              $bin/ruff check .
 echo "== mypy";              $bin/mypy
+echo "== lint-imports";      PYTHONPATH=layers/shared $bin/lint-imports
 echo "== sam validate --lint"; $bin/sam validate --lint
 echo "== event schemas";     PYTHONPATH=infra:layers/shared $bin/python -m tools.event_schemas --check
 echo "== OpenAPI document";  PYTHONPATH=infra:layers/shared $bin/python -m tools.openapi --check
@@ -30,5 +32,5 @@ trap cleanup EXIT
 echo "== local cloud up (PostgreSQL, Tansu, SMTP, LocalStack; sam build + deploy)"
 $bin/localcloud up
 
-echo "== pytest (unit, integration, end-to-end)"
-$bin/python -m pytest tests "$@"
+echo "== pytest (unit, integration, end-to-end; thorough Hypothesis profile)"
+$bin/python -m pytest tests --hypothesis-profile=thorough "$@"

@@ -1,6 +1,7 @@
 """Generates the API's OpenAPI 3 document from the code: every function of template.yaml with
 API routes is imported and asked for its Powertools OpenAPI schema; the parts are merged into
-one document, with the shared error shape (api/rest.py) on every operation.
+one document, with the shared error shape (platform/rest/resolver.py) on every operation. Each
+function is imported with the environment template.yaml gives it.
 
     python -m tools.openapi            write functions/api_docs/openapi.json
     python -m tools.openapi --check    fail when the committed document and the code differ
@@ -15,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from tools.function_environment import function_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -73,6 +76,9 @@ def api_functions() -> list[tuple[str, Path, str]]:
 
 
 def _load_app(logical_id: str, code_dir: Path, module: str) -> Any:
+    # Handlers validate their settings at import (cold start): give each the environment the
+    # template gives it (tools/function_environment.py), which is also a check of the template.
+    os.environ.update(function_environment(logical_id))
     spec = importlib.util.spec_from_file_location(f"openapi_{logical_id}", code_dir / f"{module}.py")
     assert spec and spec.loader
     loaded = importlib.util.module_from_spec(spec)

@@ -1,73 +1,188 @@
+"""The Kafka bridge on the consumer runtime: topics and keys, one broker round trip per batch,
+poison to the dead-letter queue with its reason, broker outages retried with backoff."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes import FakeKafka
+from support import FakeLambdaContext, load_function
+from therapy_platform.platform.consumer import QueueConsumer, RetryPolicy
 from therapy_platform.platform.events import BusMessage, new_envelope
-from therapy_platform.platform.kafka_bridge import QueuedEvent, bridge_batch, retry_delay_seconds
+from therapy_platform.platform.kafka import KafkaEventSink
+from therapy_platform.platform.kafka_bridge import kafka_bridge_consumer
+from therapy_platform.platform.settings import ConsumerSettings, KafkaSettings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
+QUEUE_ARN = "arn:aws:sqs:eu-central-1:000000000000:therapy-platform-unit-kafka-bridge"
+DLQ_URL = "https://sqs.eu-central-1.amazonaws.com/000000000000/therapy-platform-unit-kafka-bridge-dlq"
 
 
-def _queued(message_id: str, event_type: str = "patient.created", key: str = "p-1") -> QueuedEvent:
+@dataclass
+class FakeQueues:
+    dead_letters: list[tuple[str, str, str]] = field(default_factory=list)
+    delays: list[tuple[str, int]] = field(default_factory=list)
+
+    def send_to_dead_letter(self, dead_letter_queue_url: str, body: str, reason: str) -> None:
+        self.dead_letters.append((dead_letter_queue_url, body, reason))
+
+    def delay_retry(self, queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
+        self.delays.append((receipt_handle, delay_seconds))
+
+
+class CountingKafka(FakeKafka):
+    def __init__(self) -> None:
+        super().__init__()
+        self.round_trips = 0
+
+    def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]:
+        self.round_trips += 1
+        return super().send_all(messages)
+
+
+def _body(event_type: str = "patient.created", key: str = "p-1") -> str:
     envelope = new_envelope(event_type, "patient-service", {"id": key})
     detail = BusMessage(key=key, envelope=envelope).model_dump(mode="json", by_alias=True)
-    return QueuedEvent(message_id, json.dumps({"detail-type": event_type, "detail": detail}))
+    return json.dumps({"detail-type": event_type, "detail": detail})
 
 
-def test_events_go_to_their_topic_keyed_by_entity_id() -> None:
-    kafka = FakeKafka()
-    report = bridge_batch([_queued("m1", key="p-1"), _queued("m2", "therapist.blocked", key="t-9")], kafka)
-    assert report.delivered == ["m1", "m2"] and not report.retry and not report.poison
+def _record(message_id: str, body: str, receive_count: int = 1) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"receipt-{message_id}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": str(receive_count)},
+        "eventSourceARN": QUEUE_ARN,
+    }
+
+
+def _bridge(
+    kafka: FakeKafka, queues: FakeQueues, retry: RetryPolicy | None = None
+) -> QueueConsumer[BusMessage]:
+    return kafka_bridge_consumer(
+        lambda: kafka, queues=lambda: queues, dead_letter_queue_url=DLQ_URL, retry=retry
+    )
+
+
+def test_events_go_to_their_topic_keyed_by_entity_id_in_one_round_trip() -> None:
+    kafka, queues = CountingKafka(), FakeQueues()
+    records = [_record("m1", _body(key="p-1")), _record("m2", _body("therapist.blocked", key="t-9"))]
+    assert _bridge(kafka, queues).handle({"Records": records}) == {"batchItemFailures": []}
+    assert kafka.round_trips == 1
     key, value = kafka.topics["patient-events"][0]
     assert key == "p-1"
     assert set(json.loads(value)) == {"eventId", "eventType", "version", "timestamp", "producer", "payload"}
     assert kafka.topics["therapist-events"][0][0] == "t-9"
+    assert not queues.dead_letters and not queues.delays
 
 
-def test_the_sample_event_from_events_folder_bridges() -> None:
-    sample = json.loads((EVENTS / "kafka_bridge" / "sqs_batch.json").read_text())["Records"][0]
-    report = bridge_batch([QueuedEvent(sample["messageId"], sample["body"])], FakeKafka())
-    assert report.delivered == [sample["messageId"]]
+def test_the_sample_event_from_events_folder_bridges_through_the_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handler = load_function("kafka_bridge")
+    kafka, queues = FakeKafka(), FakeQueues()
+    monkeypatch.setattr(handler, "consumer", _bridge(kafka, queues))
+    sample = json.loads((EVENTS / "kafka_bridge" / "sqs_batch.json").read_text())
+    assert handler.lambda_handler(sample, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert sum(len(messages) for messages in kafka.topics.values()) == len(sample["Records"])
 
 
-def test_poison_messages_are_named_with_a_reason_and_do_not_block_the_rest() -> None:
-    kafka = FakeKafka()
-    bad = [
-        QueuedEvent("not-json", "{oops"),
-        QueuedEvent("no-detail", json.dumps({"detail-type": "x"})),
-        QueuedEvent(
-            "bad-envelope", json.dumps({"detail": {"key": "k", "envelope": {"eventType": "patient.created"}}})
-        ),
-        _queued("unknown-type", "invoice.paid"),
-    ]
-    report = bridge_batch([*bad, _queued("good")], kafka)
-    assert report.delivered == ["good"]
-    reasons = dict(report.poison)
-    assert set(reasons) == {"not-json", "no-detail", "bad-envelope", "unknown-type"}
-    assert "not JSON" in reasons["not-json"]
-    assert "eventId" in reasons["bad-envelope"]
-    assert "invoice.paid" in reasons["unknown-type"]
+def test_the_poison_sample_goes_to_the_dead_letter_queue() -> None:
+    kafka, queues = FakeKafka(), FakeQueues()
+    sample = json.loads((EVENTS / "kafka_bridge" / "sqs_poison.json").read_text())
+    assert _bridge(kafka, queues).handle(sample) == {"batchItemFailures": []}
+    assert len(queues.dead_letters) == len(sample["Records"]) and not kafka.topics
 
 
-def test_broker_down_means_retry_not_poison() -> None:
-    kafka = FakeKafka()
+def test_poison_messages_go_to_the_dead_letter_queue_with_a_reason_and_do_not_block_the_rest() -> None:
+    kafka, queues = FakeKafka(), FakeQueues()
+    bad = {
+        "not-json": "{oops",
+        "no-detail": json.dumps({"detail-type": "x"}),
+        "bad-envelope": json.dumps({"detail": {"key": "k", "envelope": {"eventType": "patient.created"}}}),
+        "unknown-type": _body("invoice.paid"),
+    }
+    records = [_record(message_id, body) for message_id, body in bad.items()] + [_record("good", _body())]
+    assert _bridge(kafka, queues).handle({"Records": records}) == {"batchItemFailures": []}
+    assert len(kafka.topics["patient-events"]) == 1
+    reasons = {body: reason for _, body, reason in queues.dead_letters}
+    assert {url for url, _, _ in queues.dead_letters} == {DLQ_URL}
+    assert set(reasons) == set(bad.values())
+    assert "not JSON" in reasons[bad["not-json"]]
+    assert "eventId" in reasons[bad["bad-envelope"]]
+    assert "invoice.paid" in reasons[bad["unknown-type"]]
+
+
+def test_broker_down_means_retry_with_backoff_not_poison() -> None:
+    kafka, queues = FakeKafka(), FakeQueues()
     kafka.down = True
-    report = bridge_batch([_queued("m1"), _queued("m2")], kafka)
-    assert [message_id for message_id, _ in report.retry] == ["m1", "m2"]
-    assert not report.delivered and not report.poison
+    records = [_record("m1", _body(), receive_count=1), _record("m2", _body(), receive_count=4)]
+    response = _bridge(kafka, queues, RetryPolicy(base_seconds=5, max_seconds=30)).handle(
+        {"Records": records}
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert queues.delays == [("receipt-m1", 5), ("receipt-m2", 30)]
+    assert not queues.dead_letters
+
+
+def test_a_broker_client_that_raises_fails_the_batch_message_by_message() -> None:
+    queues = FakeQueues()
+
+    class Exploding(FakeKafka):
+        def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]:
+            raise ConnectionError("no route to broker")
+
+    consumer = _bridge(Exploding(), queues)
+    response = consumer.handle({"Records": [_record("m1", _body()), _record("m2", _body())]})
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert [receipt for receipt, _ in queues.delays] == ["receipt-m1", "receipt-m2"]
+
+
+def test_the_backoff_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "7")
+    monkeypatch.setenv("RETRY_MAX_SECONDS", "600")
+    monkeypatch.delenv("DEAD_LETTER_QUEUE_URL", raising=False)
+    settings = ConsumerSettings.from_env()
+    assert settings.retry_policy() == RetryPolicy(base_seconds=7, max_seconds=600)
+    assert settings.dead_letter_queue_url is None
 
 
 @given(
     receive_count=st.integers(min_value=1, max_value=10_000), base=st.integers(1, 60), cap=st.integers(1, 900)
 )
 def test_retry_delay_grows_and_never_exceeds_the_cap(receive_count: int, base: int, cap: int) -> None:
-    delay = retry_delay_seconds(receive_count, base=base, cap=cap)
+    policy = RetryPolicy(base_seconds=base, max_seconds=cap)
+    delay = policy.delay_for(receive_count)
     assert 1 <= delay <= max(cap, 1)
-    assert delay <= retry_delay_seconds(receive_count + 1, base=base, cap=cap)
+    assert delay <= policy.delay_for(receive_count + 1)
     if receive_count == 1:
         assert delay == min(base, cap)
+
+
+def test_the_producer_gives_up_on_an_unreachable_broker_within_the_request_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kafka-python bootstraps in the producer's constructor, for 30 s unless told otherwise: longer
+    than the bridge's and /health's Lambda timeouts."""
+    import kafka
+
+    seen: dict[str, Any] = {}
+
+    def refuse(**config: Any) -> None:
+        seen.update(config)
+        raise kafka.errors.KafkaTimeoutError("Unable to bootstrap")
+
+    monkeypatch.setattr(kafka, "KafkaProducer", refuse)
+    sink = KafkaEventSink(KafkaSettings(KAFKA_BOOTSTRAP_SERVERS="broker-1:9092,broker-2:9092"))
+    [error] = sink.send_all([("patient-events", "p-1", b"{}")])
+    assert error is not None and error.startswith("KafkaTimeoutError")
+    assert seen["bootstrap_servers"] == ["broker-1:9092", "broker-2:9092"]
+    assert seen["bootstrap_timeout_ms"] == seen["max_block_ms"] == seen["request_timeout_ms"] == 5000

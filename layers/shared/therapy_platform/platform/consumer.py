@@ -213,7 +213,10 @@ class QueueConsumer(Generic[Message]):
             except PoisonMessageError as error:
                 self._settle(report, delivery, "undecodable", error)
         if self.batch_handler is not None:
-            results = self.batch_handler(decoded) if decoded else {}
+            try:
+                results = self.batch_handler(decoded) if decoded else {}
+            except Exception as error:  # the whole batch failed: each message backs off alone
+                results = {delivery.message_id: error for delivery, _ in decoded}
             for delivery, message in decoded:
                 self._settle(report, delivery, self.kind_of(message), results.get(delivery.message_id))
         else:

@@ -35,6 +35,10 @@ class KafkaEventSink:
                 linger_ms=5,
                 request_timeout_ms=timeout,
                 max_block_ms=timeout,
+                # The producer bootstraps in its constructor (30 s by default): an unreachable
+                # broker must fail within the timeout too, or the bridge's invocation (and
+                # /health) runs out of time instead of backing off (or reporting it).
+                bootstrap_timeout_ms=timeout,
                 reconnect_backoff_max_ms=1000,
             )
         return self._producer

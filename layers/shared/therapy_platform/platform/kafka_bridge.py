@@ -1,76 +1,107 @@
-"""Bridge from the event bus (delivered through SQS) to Kafka topics.
+"""Bridge from the event bus (delivered through SQS) to Kafka topics: what is Kafka-specific.
 
-Each SQS message carries an EventBridge event whose `detail` is a BusMessage. Outcomes:
-- delivered: the broker acknowledged the envelope;
-- retry: the broker could not take it now (the message returns to the queue, with backoff);
-- poison: the message can never be delivered (unparseable, unknown event type); it is sent to
-  the dead-letter queue at once instead of being retried.
+Each SQS message carries an EventBridge event whose `detail` is a BusMessage. The consumer
+runtime (platform/consumer.py) decodes the batch, dead-letters poison and sets the backoff; this
+module says what the bridge does with the decoded events:
+- every event goes to its family's topic, keyed by the entity id, as the envelope's wire form;
+  the whole batch goes to the broker in one round trip;
+- an event type without a topic can never be delivered: poison (to the dead-letter queue with
+  the reason) instead of being retried;
+- an event the broker did not take is offered again after the backoff (RetryLaterError).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import ValidationError
-
+from therapy_platform.platform.bootstrap import sqs_queues
+from therapy_platform.platform.consumer import (
+    Delivery,
+    PoisonMessageError,
+    QueueConsumer,
+    QueueControl,
+    RetryLaterError,
+    RetryPolicy,
+    bus_event_kind,
+    decode_bus_message,
+)
 from therapy_platform.platform.events import BusMessage, UnknownEventTypeError, topic_for
+from therapy_platform.platform.kafka import KafkaEventSink
 from therapy_platform.platform.ports import EventSink
+from therapy_platform.platform.settings import ConsumerSettings, KafkaSettings
+
+LOGGER = logging.getLogger(__name__)
+CONSUMER_NAME = "kafka-bridge"
 
 
-@dataclass(frozen=True)
-class QueuedEvent:
-    message_id: str
-    body: str
-    receive_count: int = 1
-
-
-@dataclass
-class BridgeReport:
-    delivered: list[str] = field(default_factory=list)
-    retry: list[tuple[str, str]] = field(default_factory=list)
-    poison: list[tuple[str, str]] = field(default_factory=list)
-
-
-def parse_bus_message(body: str) -> BusMessage:
-    """Raises ValueError with a readable reason when the body is not a bridgeable event."""
+def decode_bridgeable(body: str) -> BusMessage:
+    """A bus message whose event type has a topic; anything else is poison, with the reason."""
+    message = decode_bus_message(body)
     try:
-        event = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"body is not JSON: {error}") from error
-    if not isinstance(event, dict) or not isinstance(event.get("detail"), dict):
-        raise ValueError("body is not an EventBridge event with an object `detail`")
-    try:
-        message = BusMessage.model_validate(event["detail"])
-    except ValidationError as error:
-        fields = ", ".join(".".join(str(part) for part in e["loc"]) for e in error.errors())
-        raise ValueError(f"detail is not a valid event envelope (fields: {fields})") from error
-    topic_for(message.envelope.event_type)  # raises UnknownEventTypeError (a ValueError)
+        topic_for(message.envelope.event_type)
+    except UnknownEventTypeError as error:
+        raise PoisonMessageError(str(error)) from error
     return message
 
 
-def bridge_batch(events: Sequence[QueuedEvent], sink: EventSink) -> BridgeReport:
-    report = BridgeReport()
-    sendable: list[tuple[str, tuple[str, str, bytes]]] = []
-    for event in events:
-        try:
-            message = parse_bus_message(event.body)
-        except (ValueError, UnknownEventTypeError) as error:
-            report.poison.append((event.message_id, str(error)))
-            continue
-        value = json.dumps(message.envelope.to_wire(), separators=(",", ":")).encode()
-        sendable.append((event.message_id, (topic_for(message.envelope.event_type), message.key, value)))
-    send_errors = sink.send_all([triple for _, triple in sendable])
-    for (message_id, _), send_error in zip(sendable, send_errors, strict=True):
-        if send_error is None:
-            report.delivered.append(message_id)
-        else:
-            report.retry.append((message_id, send_error))
-    return report
+def kafka_record(message: BusMessage) -> tuple[str, str, bytes]:
+    """(topic, key, value) of one event: consumers key by entity id to keep its events in order."""
+    value = json.dumps(message.envelope.to_wire(), separators=(",", ":")).encode()
+    return topic_for(message.envelope.event_type), message.key, value
 
 
-def retry_delay_seconds(receive_count: int, *, base: int, cap: int) -> int:
-    """Exponential backoff for messages the broker could not take (1st retry after `base`)."""
-    exponent = max(0, min(receive_count - 1, 20))
-    return int(min(cap, base * (2**exponent)))
+@dataclass(frozen=True)
+class KafkaBridge:
+    """The bridge's batch handler: sends every decoded event of the batch at once and answers,
+    per SQS message id, None (the broker acknowledged it) or RetryLaterError."""
+
+    sink: Callable[[], EventSink]
+
+    def __call__(self, batch: Sequence[tuple[Delivery, BusMessage]]) -> dict[str, Exception | None]:
+        errors = self.sink().send_all([kafka_record(message) for _, message in batch])
+        return {
+            delivery.message_id: None
+            if error is None
+            else RetryLaterError(f"broker did not take it: {error}")
+            for (delivery, _), error in zip(batch, errors, strict=True)
+        }
+
+
+def kafka_bridge_consumer(
+    sink: Callable[[], EventSink],
+    *,
+    queues: Callable[[], QueueControl] | None = None,
+    dead_letter_queue_url: str | None = None,
+    retry: RetryPolicy | None = None,
+    logger: logging.Logger | Any = LOGGER,
+) -> QueueConsumer[BusMessage]:
+    """The Kafka bridge on the consumer runtime (`sink` is called once per batch, lazily: the
+    producer connects on first use)."""
+    return QueueConsumer(
+        name=CONSUMER_NAME,
+        decode=decode_bridgeable,
+        kind_of=bus_event_kind,
+        batch_handler=KafkaBridge(sink),
+        queues=queues,
+        dead_letter_queue_url=dead_letter_queue_url,
+        retry=retry or RetryPolicy(),
+        logger=logger,
+    )
+
+
+def build_consumer(logger: logging.Logger | Any) -> QueueConsumer[BusMessage]:
+    """The deployed bridge (KAFKA_*, DEAD_LETTER_QUEUE_URL, RETRY_BASE/MAX_SECONDS), read at cold
+    start; the producer connects on the first batch."""
+    settings = ConsumerSettings.from_env()
+    sink = KafkaEventSink(KafkaSettings.from_env())
+    return kafka_bridge_consumer(
+        lambda: sink,
+        queues=sqs_queues,
+        dead_letter_queue_url=settings.dead_letter_queue_url,
+        retry=settings.retry_policy(),
+        logger=logger,
+    )

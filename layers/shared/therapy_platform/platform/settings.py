@@ -9,6 +9,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from therapy_platform.platform.consumer import RetryPolicy
+
 
 class SettingsError(RuntimeError):
     pass
@@ -68,10 +70,24 @@ class KafkaSettings(EnvModel):
     request_timeout_ms: int = Field(default=5000, alias="KAFKA_REQUEST_TIMEOUT_MS")
 
 
-class BridgeSettings(EnvModel):
-    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
+class ConsumerSettings(EnvModel):
+    """What every SQS consumer may be given (platform/consumer.py): its dead-letter queue, where
+    poison goes at once with the reason (without it poison fails until the queue's redrive policy
+    moves it), and the backoff of the messages to be tried again."""
+
+    dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
     retry_base_seconds: int = Field(default=2, ge=1, le=900, alias="RETRY_BASE_SECONDS")
     retry_max_seconds: int = Field(default=300, ge=1, le=43200, alias="RETRY_MAX_SECONDS")
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(base_seconds=self.retry_base_seconds, max_seconds=self.retry_max_seconds)
+
+
+class OutboxRelaySettings(EventPublisherSettings):
+    """The relay of one service's outbox: the schema it drains (and the bus and source it
+    publishes as, which the service's own functions use too)."""
+
+    service_schema: str = Field(alias="DB_SCHEMA", pattern=r"^[a-z][a-z_]*$")
 
 
 @cache

@@ -1,0 +1,60 @@
+"""Composition root of the outbox relays, and the wiring every service's composition root shares
+(publishing after commit, the SQS adapter of the consumers).
+
+The Kafka bridge and /health are composed next to their code (`kafka_bridge.build_consumer`,
+`health.deployed_checks`): only those two functions import the broker client, which lives in its
+own layer. Each builder reads its settings when it is called; handlers call it at module level,
+so a missing or invalid variable fails the cold start naming it. Engines and clients are created
+lazily, on first use, and kept for the warm environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.platform.ports import EventPublisher, OutboxStore
+from therapy_platform.platform.settings import OutboxRelaySettings
+from therapy_platform.platform.sqs import SqsQueueAdapter
+
+# ---------------------------------------------------------------- shared by the services' roots
+
+
+def publish_after_commit(schema: str) -> PublishNow:
+    """The after-commit hook of a deployed unit of work writing `schema`'s outbox: publishes the
+    events the transaction committed at once (the scheduled relay sweeps what it could not)."""
+    return PublishNow(store=lambda: SqlOutboxStore(default_engine(), schema), publisher=default_publisher)
+
+
+@cache
+def sqs_queues() -> SqsQueueAdapter:
+    """The consumers' `queues` (dead letters, retry backoff): one SQS client per warm environment."""
+    return SqsQueueAdapter.from_env()
+
+
+# ---------------------------------------------------------------- outbox relays
+
+
+@dataclass(frozen=True)
+class OutboxRelayService:
+    """What the relay of one service's outbox uses; unit tests build one from fakes."""
+
+    schema: str
+    store: Callable[[], OutboxStore]
+    publisher: Callable[[], EventPublisher]
+
+
+def outbox_relay(settings: OutboxRelaySettings | None = None) -> OutboxRelayService:
+    """The relay of the outbox in DB_SCHEMA, publishing to EVENT_BUS_NAME as EVENT_SOURCE."""
+    settings = settings or OutboxRelaySettings.from_env()
+    schema = settings.service_schema
+    return OutboxRelayService(
+        schema=schema,
+        store=lambda: SqlOutboxStore(default_engine(), schema),
+        publisher=default_publisher,
+    )

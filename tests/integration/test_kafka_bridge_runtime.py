@@ -1,0 +1,115 @@
+"""The Kafka bridge on the consumer runtime against the real broker (Tansu) and real SQS (LocalStack):
+events reach their topic; poison reaches the dead-letter queue with its reason; when the broker
+is unreachable every message is offered again only after its backoff."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud_support import consume_until
+from localcloud import kafka
+from localcloud.aws import client
+from therapy_platform.platform.kafka import KafkaEventSink
+from therapy_platform.platform.kafka_bridge import kafka_bridge_consumer
+from therapy_platform.platform.settings import KafkaSettings
+from therapy_platform.platform.sqs import SqsQueueAdapter
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = Path(__file__).resolve().parents[2] / "events" / "kafka_bridge" / "sqs_batch.json"
+
+
+@pytest.fixture
+def queues(localstack_server: None) -> Iterator[tuple[str, str, str]]:
+    """A throwaway queue and its dead-letter queue: (queue url, queue arn, dead-letter queue url)."""
+    sqs = client("sqs")
+    suffix = uuid.uuid4().hex[:8]
+    dead_letter_url = sqs.create_queue(QueueName=f"test-bridge-dlq-{suffix}")["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName=f"test-bridge-{suffix}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    yield queue_url, arn, dead_letter_url
+    sqs.delete_queue(QueueUrl=queue_url)
+    sqs.delete_queue(QueueUrl=dead_letter_url)
+
+
+def _bus_body(event_id: str) -> str:
+    body = json.loads(json.loads(SAMPLE.read_text())["Records"][0]["body"])
+    body["detail"]["envelope"]["eventId"] = event_id
+    return json.dumps(body)
+
+
+def _delivered_batch(queue_url: str, arn: str, bodies: list[str]) -> dict[str, Any]:
+    """Sends the bodies and receives them back as the event-source mapping would hand them over."""
+    sqs = client("sqs")
+    for body in bodies:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    records: list[dict[str, Any]] = []
+    while len(records) < len(bodies):
+        for message in sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
+        ).get("Messages", []):
+            records.append(
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": message["Attributes"],
+                    "eventSourceARN": arn,
+                }
+            )
+    return {"Records": records}
+
+
+def test_events_reach_their_topic_and_poison_the_dead_letter_queue(
+    kafka_server: None, queues: tuple[str, str, str]
+) -> None:
+    queue_url, arn, dead_letter_url = queues
+    event_id = str(uuid.uuid4())
+    sink = KafkaEventSink(KafkaSettings(KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers()))
+    bridge = kafka_bridge_consumer(
+        lambda: sink, queues=lambda: SqsQueueAdapter(client("sqs")), dead_letter_queue_url=dead_letter_url
+    )
+    batch = _delivered_batch(queue_url, arn, [_bus_body(event_id), "this is not an event"])
+    assert bridge.handle(batch) == {"batchItemFailures": []}
+
+    assert event_id in consume_until("patient-events", lambda seen: event_id in seen, timeout_s=60)
+    [dead] = client("sqs").receive_message(
+        QueueUrl=dead_letter_url, MessageAttributeNames=["All"], WaitTimeSeconds=2
+    )["Messages"]
+    assert dead["Body"] == "this is not an event"
+    assert dead["MessageAttributes"]["dead_letter_reason"]["StringValue"].startswith("body is not JSON")
+
+
+def test_an_unreachable_broker_sends_every_message_back_after_its_backoff(
+    queues: tuple[str, str, str],
+) -> None:
+    queue_url, arn, dead_letter_url = queues
+    unreachable = KafkaEventSink(
+        KafkaSettings(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9", KAFKA_REQUEST_TIMEOUT_MS=1000)
+    )
+    bridge = kafka_bridge_consumer(
+        lambda: unreachable,
+        queues=lambda: SqsQueueAdapter(client("sqs")),
+        dead_letter_queue_url=dead_letter_url,
+    )
+    batch = _delivered_batch(queue_url, arn, [_bus_body(str(uuid.uuid4())), _bus_body(str(uuid.uuid4()))])
+    response = bridge.handle(batch)
+    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == sorted(
+        record["messageId"] for record in batch["Records"]
+    )
+    # The backoff (2 s for a first delivery) keeps them invisible a little longer than the
+    # queue's default would have, then SQS offers them again; nothing went to the DLQ.
+    sqs = client("sqs")
+    assert sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []) == []
+    again = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=5).get(
+        "Messages", []
+    )
+    assert {message["Body"] for message in again} <= {record["body"] for record in batch["Records"]}
+    assert again, "the messages came back after their backoff"
+    assert sqs.receive_message(QueueUrl=dead_letter_url).get("Messages", []) == []
