@@ -13,12 +13,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.geocoding.bootstrap import default_geocoder
 from therapy_platform.matching.domain.searches import SearchStatusChanged
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
 from therapy_platform.patients.use_cases import follow_search_status
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.events import BusMessage
+from therapy_platform.platform.geography.locator import default_locator
 
 logger = Logger(service="patient-service")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -39,7 +39,7 @@ def record_handler(record: SQSRecord) -> None:
         SqlPatientUnitOfWork(_engine()),
         change.patient_id,
         change.status.value,
-        geocoder=default_geocoder(),
+        geocoder=default_locator(),
         now=datetime.now(UTC),
     )
     logger.info(
@@ -47,7 +47,7 @@ def record_handler(record: SQSRecord) -> None:
         extra={
             "patient_id": str(change.patient_id),
             "search_status": change.status.value,
-            "changed": bool(result and result[1]),
+            "changed": bool(result.events),
         },
     )
 

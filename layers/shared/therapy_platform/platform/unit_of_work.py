@@ -5,6 +5,11 @@ together or not at all. After `commit()` the unit of work hands the events the t
 to its after-commit hook (`PublishNow`: publish them at once, best effort) and runs the callbacks
 registered with `on_commit` (queueing emails, say). What fails after the commit is logged, never
 raised: the change is durable, and the scheduled relay publishes what the hook could not.
+
+The SQL unit of work runs those hooks when the block ends, once its connection is back in the
+pool: a function's engine holds one connection (platform.database), and publishing reads the
+outbox through it, so a hook run while the block still held the connection would wait for it
+until the pool's timeout.
 """
 
 from __future__ import annotations
@@ -50,13 +55,27 @@ class AfterCommitHooks:
 
     def _reset_hooks(self) -> None:
         self._callbacks: list[Callable[[], object]] = []
+        self._committed_events: list[EventEnvelope] = []
+        self._committed_callbacks: list[Callable[[], object]] = []
 
     def on_commit(self, callback: Callable[[], object]) -> None:
         self._callbacks.append(callback)
 
     def _after_commit(self) -> None:
-        events, self.outbox.written = self.outbox.written, []
-        callbacks, self._callbacks = self._callbacks, []
+        """Run the hooks for what the transaction just committed."""
+        self._set_aside_committed()
+        self._run_committed_hooks()
+
+    def _set_aside_committed(self) -> None:
+        """Keep what the transaction just committed for `_run_committed_hooks`; what is written
+        after this (and may roll back) is not included."""
+        self._committed_events.extend(self.outbox.written)
+        self._committed_callbacks.extend(self._callbacks)
+        self.outbox.written, self._callbacks = [], []
+
+    def _run_committed_hooks(self) -> None:
+        events, self._committed_events = self._committed_events, []
+        callbacks, self._committed_callbacks = self._committed_callbacks, []
         if events and self.publish is not None:
             try:
                 self.publish(events)
@@ -94,7 +113,7 @@ class SqlUnitOfWork(AfterCommitHooks):
 
     def commit(self) -> None:
         self._transaction.commit()
-        self._after_commit()
+        self._set_aside_committed()  # the hooks run when the block ends
         # Later work in the same block runs in a new transaction (rounds commit in steps).
         if not self._connection.closed and not self._connection.in_transaction():
             self._transaction = self._connection.begin()
@@ -107,3 +126,5 @@ class SqlUnitOfWork(AfterCommitHooks):
                 self._transaction.rollback()
         finally:
             self._connection.close()
+        # The connection is back in the pool: publishing may read the outbox through it.
+        self._run_committed_hooks()

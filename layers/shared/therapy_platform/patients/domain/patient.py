@@ -598,6 +598,11 @@ class PatientQuery(BaseModel):
     page: int = Field(default=1, ge=1, le=MAX_PAGE)
     limit: int = Field(default=50, ge=1, le=200)
 
+    @field_validator("status", mode="before")
+    @classmethod
+    def _no_status_is_any(cls, value: Any) -> Any:
+        return () if value is None else value
+
     @field_validator("created_to")
     @classmethod
     def _range_in_order(cls, value: date | None, info: ValidationInfo) -> date | None:
