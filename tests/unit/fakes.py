@@ -38,6 +38,7 @@ class InMemoryDatabase:
     erased: dict[uuid.UUID, datetime] = field(default_factory=dict)
     patient_audit: list[PatientAuditEntry] = field(default_factory=list)
     outbox: list[StoredEvent] = field(default_factory=list)
+    processed_events: set[tuple[uuid.UUID, str]] = field(default_factory=set)
 
 
 def _patient_matches(patient: Patient, query: PatientQuery) -> bool:
@@ -137,6 +138,20 @@ class InMemoryOutbox:
             self.add(key, envelope)
 
 
+class InMemoryProcessedEvents:
+    """Claims staged in the transaction, like `SqlProcessedEvents`: a rollback forgets them."""
+
+    def __init__(self, unit: InMemoryPatientUnitOfWork) -> None:
+        self._unit = unit
+
+    def first_time(self, event_id: uuid.UUID, consumer: str, at: datetime) -> bool:
+        claim = (event_id, consumer)
+        if claim in self._unit.database.processed_events or claim in self._unit.staged_claims:
+            return False
+        self._unit.staged_claims.add(claim)
+        return True
+
+
 def _blank(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if values is None else dict.fromkeys(values)
 
@@ -155,11 +170,13 @@ class InMemoryPatientUnitOfWork(AfterCommitHooks):
     def __enter__(self) -> Self:
         self.staged_patients: dict[uuid.UUID, Patient] = {}
         self.staged_erasures: dict[uuid.UUID, datetime] = {}
+        self.staged_claims: set[tuple[uuid.UUID, str]] = set()
         self._staged_audit: list[PatientAuditEntry] = []
         self._staged_redactions: set[uuid.UUID] = set()
         self._staged_events: list[tuple[str, EventEnvelope]] = []
         self.patients = InMemoryPatientRepository(self)
         self.audit = InMemoryAuditLog(self._staged_audit, self._staged_redactions)
+        self.processed_events = InMemoryProcessedEvents(self)
         self.outbox = RecordingOutbox(InMemoryOutbox(self._staged_events, self._fail_on_outbox))
         self._reset_hooks()
         return self
@@ -178,6 +195,7 @@ class InMemoryPatientUnitOfWork(AfterCommitHooks):
             for entry in database.patient_audit
         ]
         database.patient_audit.extend(self._staged_audit)
+        database.processed_events |= self.staged_claims
         for key, envelope in self._staged_events:
             next_id = max((row.id for row in database.outbox), default=0) + 1
             database.outbox.append(StoredEvent(next_id, key, envelope))
@@ -187,6 +205,7 @@ class InMemoryPatientUnitOfWork(AfterCommitHooks):
     def _clear(self) -> None:
         self.staged_patients.clear()
         self.staged_erasures.clear()
+        self.staged_claims.clear()
         self._staged_audit.clear()
         self._staged_redactions.clear()
         self._staged_events.clear()

@@ -5,7 +5,9 @@ Each use case runs in one unit of work: the change, its audit rows (GDPR: who re
 which patient, when) and its outbox event commit together or not at all; the unit of work's
 after-commit hook publishes the event. Reads are audited too, so a read commits its audit row.
 Each returns an `Outcome`: its value and the events it committed. The operators' bulk load
-(`bulk_upsert`) runs one transaction per row and answers the shared `BulkReport`.
+(`bulk_upsert`) runs one transaction per row and answers the shared `BulkReport`. Events are
+built through their contracts (contracts/patients.py); `follow_search_status`, the reaction to
+`search.status_changed`, runs inside the event consumer's transaction (bootstrap).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from therapy_platform.contracts import patients as contract
+from therapy_platform.contracts.searches import SearchStatus, SearchStatusChanged
 from therapy_platform.patients.domain.patient import (
     PRODUCER,
     Patient,
@@ -40,6 +44,7 @@ from therapy_platform.patients.ports import PatientAuditAction as Action
 from therapy_platform.patients.ports import PatientAuditEntry, PatientUnitOfWork
 from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
 from therapy_platform.platform.clock import utc_now
+from therapy_platform.platform.consumer import PoisonMessageError
 from therapy_platform.platform.errors import ConflictError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location
@@ -152,6 +157,8 @@ def _save_revision(
     actor: str,
     reason: str | None = None,
 ) -> Outcome[Patient]:
+    """The revision, audited, and its `patient.updated` event, in the open transaction (the
+    caller commits)."""
     # Locate again when the address changed, and whenever the last attempt failed: saving a
     # flagged patient retries the lookup.
     relocate = current.address_differs(draft) or not current.location.is_known
@@ -161,12 +168,10 @@ def _save_revision(
     if not after:
         # Nothing changed: no event, no new timestamp; the access is still audited.
         uow.audit.record([PatientAuditEntry(actor, Action.UPDATE, current.id, now, {}, {}, reason)])
-        uow.commit()
         return Outcome(current)
     uow.patients.update(revised)
     uow.audit.record([PatientAuditEntry(actor, Action.UPDATE, current.id, now, before, after, reason)])
     event = _record_event(uow, "patient.updated", revised.id, revised.event_payload(), now)
-    uow.commit()
     return Outcome(revised, (event,))
 
 
@@ -179,9 +184,11 @@ def replace_patient(
     now = service.clock()
     with service.unit_of_work() as uow:
         current = _locked(uow, patient_id)
-        return _save_revision(
+        saved = _save_revision(
             uow, current, draft, replacement.status, geocoder=service.geocoder, now=now, actor=actor
         )
+        uow.commit()
+    return saved
 
 
 def patch_patient(
@@ -199,9 +206,11 @@ def patch_patient(
     with service.unit_of_work() as uow:
         current = _locked(uow, patient_id)
         draft, status = merge_patch(current, patch)
-        return _save_revision(
+        saved = _save_revision(
             uow, current, draft, status, geocoder=service.geocoder, now=now, actor=actor, reason=reason
         )
+        uow.commit()
+    return saved
 
 
 UNFINISHED_SEARCH_STATUSES: Final = frozenset({PatientStatus.SEARCHING})
@@ -250,7 +259,8 @@ def erase_patient(
             ]
         )
         # Only after erase(): it drops the patient's earlier outbox events, not this one.
-        event = _record_event(uow, "patient.deleted", patient_id, deleted.model_dump(mode="json"), now)
+        payload = contract.PatientDeleted(id=patient_id, erased_at=now).model_dump(mode="json")
+        event = _record_event(uow, "patient.deleted", patient_id, payload, now)
         uow.commit()
     return Outcome(deleted, (event,))
 
@@ -343,36 +353,40 @@ def _upsert_row(
 
 
 # The patient's status follows their search (domain.md, state machines).
-STATUS_BY_SEARCH_STATUS: Final[dict[str, PatientStatus]] = {
-    "active": PatientStatus.SEARCHING,
-    "paused": PatientStatus.OPEN,
-    "placed": PatientStatus.IN_THERAPY,
-    "cancelled": PatientStatus.SEARCH_CANCELLED,
+STATUS_BY_SEARCH_STATUS: Final[dict[SearchStatus, PatientStatus]] = {
+    SearchStatus.ACTIVE: PatientStatus.SEARCHING,
+    SearchStatus.PAUSED: PatientStatus.OPEN,
+    SearchStatus.PLACED: PatientStatus.IN_THERAPY,
+    SearchStatus.CANCELLED: PatientStatus.SEARCH_CANCELLED,
 }
 
 
 def follow_search_status(
-    uow: PatientUnitOfWork, patient_id: uuid.UUID, search_status: str, *, geocoder: Geocoder, now: datetime
+    uow: PatientUnitOfWork, envelope: EventEnvelope, *, geocoder: Geocoder, now: datetime
 ) -> Outcome[Patient | None]:
-    """`search.status_changed`: set the patient's status from the search's. A redelivery
-    changes nothing; an erased or unknown patient is left alone (value None)."""
-    status = STATUS_BY_SEARCH_STATUS.get(search_status)
-    if status is None:
+    """`search.status_changed` (payload: contracts.searches.SearchStatusChanged): set the
+    patient's status from the search's, in the consumer's open transaction (which also claims
+    the eventId and commits). A redelivery changes nothing; an erased or unknown patient is left
+    alone (value None). A payload the contract refuses can never be applied: PoisonMessageError."""
+    try:
+        change = SearchStatusChanged.model_validate(envelope.payload)
+    except ValidationError as error:
+        fields = ", ".join(".".join(str(part) for part in e["loc"]) for e in error.errors())
+        raise PoisonMessageError(f"payload refused by contracts.searches ({fields})") from error
+    current = uow.patients.get(change.patient_id, for_update=True)
+    if current is None:
         return Outcome(None)
-    with uow:
-        current = uow.patients.get(patient_id, for_update=True)
-        if current is None:
-            return Outcome(None)
-        if current.status is status:
-            return Outcome(current)
-        revised = _save_revision(
-            uow,
-            current,
-            validated(PatientDraft, current.profile()),
-            status,
-            geocoder=geocoder,
-            now=now,
-            actor="system:matching",
-            reason=f"search {search_status}",
-        )
-    return Outcome(revised.value, revised.events)
+    status = STATUS_BY_SEARCH_STATUS[change.status]
+    if current.status is status:
+        return Outcome(current)
+    saved = _save_revision(
+        uow,
+        current,
+        validated(PatientDraft, current.profile()),
+        status,
+        geocoder=geocoder,
+        now=now,
+        actor="system:matching",
+        reason=f"search {change.status}",
+    )
+    return Outcome(saved.value, saved.events)
