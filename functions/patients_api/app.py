@@ -1,4 +1,4 @@
-"""model.Patient service REST API (`/api/v2/patients`): register (POST, 201 + Location), list (GET:
+"""Patient service REST API (`/api/v2/patients`): register (POST, 201 + Location), list (GET:
 filters, sort, page/limit, total), read, full update (PUT), partial update (PATCH: null clears
 optional fields), GDPR erasure (DELETE: 409 while a search is unfinished). Erased patients answer
 410 Gone on every route; every access is audited with the acting staff member."""
