@@ -118,7 +118,11 @@ def latency(url: str, requests: int, generator: DataGenerator) -> dict[str, Any]
         os.environ["EVENT_SOURCE"] = f"therapy-platform.{resource_name[:-1]}-service"
         module = load_function(function)
         schema = f"{resource_name[:-1]}_service"
-        module.deps.publisher = lambda: FakeBus()  # the bus is LocalStack's business, not this figure's
+        # The bus is LocalStack's business, not this figure's.
+        if hasattr(module, "deps"):
+            module.deps.publisher = lambda: FakeBus()
+        else:  # a handler on its service's composition root
+            module.service = module.build(publisher=FakeBus)
         with engine.connect() as connection:
             ids = [
                 str(row[0])

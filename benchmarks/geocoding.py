@@ -117,13 +117,13 @@ def api_rate(
     import logging
 
     from support import api_event, call, load_function
-    from therapy_platform.platform.geography.locator import GeocodingService
+    from therapy_platform.geocoding.use_cases import GeocodingService
 
     logging.getLogger("function_geocoding_api_app").setLevel(logging.WARNING)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     module = load_function("geocoding_api")
     service = GeocodingService(postcodes=directory)
-    module.deps.service = lambda: service
+    module.service = service
     events = [
         api_event(
             "POST",

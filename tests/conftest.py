@@ -26,6 +26,7 @@ for path in (
 # fakes, so these values are never used to reach anything; integration tests set their own.
 UNIT_TEST_ENVIRONMENT: dict[str, str] = {
     "EVENT_BUS_NAME": "therapy-platform-unit",
+    "EVENT_SOURCE": "therapy-platform.unit-tests",
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
 }
 for _name, _value in UNIT_TEST_ENVIRONMENT.items():

@@ -11,9 +11,6 @@ writes are cache rows in `geocoding_service.geocode_cache`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
@@ -21,42 +18,25 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.geocoding.bootstrap import geocoding_service
-from therapy_platform.platform.database import default_engine
-from therapy_platform.platform.geography.addresses import (
-    AddressQuery,
+from therapy_platform.geocoding.bootstrap import build
+from therapy_platform.geocoding.domain.models import (
     DistanceRequest,
     DistanceResult,
     GeocodeResult,
-    Point,
     PostcodeInfo,
     ReverseResult,
 )
-from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.platform.geography.addresses import AddressQuery, Point
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="geocoding-service")
 app = create_resolver(logger)
-
-
-@dataclass
-class Dependencies:
-    """Adapters the routes use; unit tests swap in in-memory fakes."""
-
-    service: Callable[[], GeocodingService]
-
-
-@cache
-def _service() -> GeocodingService:
-    return geocoding_service(default_engine())
-
-
-deps = Dependencies(service=_service)
+service = build()
 
 
 @app.post("/api/v2/geocoding/geocode")
 def geocode(query: AddressQuery) -> GeocodeResult:
-    result = deps.service().geocode(query)
+    result = service.geocode(query).value
     if result.needs_review:
         logger.info("address could not be located", extra={"postcode": query.postcode})
     return result
@@ -67,19 +47,19 @@ def reverse(
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="WGS84 latitude")],
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="WGS84 longitude")],
 ) -> ReverseResult:
-    return deps.service().reverse(Point(lat=lat, lon=lon))
+    return service.reverse(Point(lat=lat, lon=lon)).value
 
 
 @app.get("/api/v2/geocoding/postcodes/<postcode>")
 def postcode(
     postcode: Annotated[str, Path(pattern=r"^\d{5}$", description="German postcode (PLZ), 5 digits")],
 ) -> PostcodeInfo:
-    return deps.service().postcode(postcode)
+    return service.postcode_info(postcode).value
 
 
 @app.post("/api/v2/geocoding/distance")
 def distance(request: DistanceRequest) -> DistanceResult:
-    return deps.service().distance(request)
+    return service.distance(request).value
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

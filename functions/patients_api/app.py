@@ -1,16 +1,7 @@
-"""Patient service REST API (`/api/v2/patients`).
-
-POST   /api/v2/patients                register (201 + Location)
-GET    /api/v2/patients                list: filters, sort, page/limit, total
-GET    /api/v2/patients/{patient_id}   read
-PUT    /api/v2/patients/{patient_id}   full update
-PATCH  /api/v2/patients/{patient_id}   partial update (null clears optional fields)
-DELETE /api/v2/patients/{patient_id}   GDPR erasure (409 while a search is unfinished)
-
-Erased patients answer 410 Gone on every route. Every access is audited with the acting staff
-member (`current_actor`). Unknown query parameters are refused (422) so that a mistyped filter
-never silently lists everyone.
-"""
+"""Patient service REST API (`/api/v2/patients`): register (POST, 201 + Location), list (GET:
+filters, sort, page/limit, total), read, full update (PUT), partial update (PATCH: null clears
+optional fields), GDPR erasure (DELETE: 409 while a search is unfinished). Erased patients answer
+410 Gone on every route; every access is audited with the acting staff member."""
 
 from __future__ import annotations
 
@@ -20,73 +11,41 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
-from therapy_platform.patients.domain.patient import (
-    ErasureRequest,
-    Patient,
-    PatientDeleted,
-    PatientDraft,
-    PatientErasedError,
-    PatientPatch,
-    PatientQuery,
-    PatientReplacement,
-    PatientSort,
-    PatientStatus,
-    validated,
-)
-from therapy_platform.patients.use_cases import (
-    erase_patient,
-    get_patient,
-    list_patients,
-    patch_patient,
-    register_patient,
-    replace_patient,
-)
+from therapy_platform.patients import use_cases
+from therapy_platform.patients.bootstrap import build
+from therapy_platform.patients.domain import patient as model
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.query import refuse_unknown_parameters
-from therapy_platform.platform.rest.resolver import create_resolver, current_actor, error_response
-from therapy_platform.platform.rest.services import default_dependencies
+from therapy_platform.platform.rest.resolver import create_resolver, created, current_actor, error_response
 
 logger = Logger(service="patient-service")
 app = create_resolver(logger)
+service = build()
 
 PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
 
-# The adapters the routes use; unit tests swap in in-memory fakes (and a fixed clock).
-deps = default_dependencies(SqlPatientUnitOfWork)
 
-
-@app.exception_handler(PatientErasedError)  # type: ignore[untyped-decorator]
-def _erased(error: PatientErasedError) -> Response[dict[str, Any]]:
+@app.exception_handler(model.PatientErasedError)  # type: ignore[untyped-decorator]
+def _erased(error: model.PatientErasedError) -> Response[dict[str, Any]]:
     # More specific than the shared NotFoundError -> 404 mapping: the record existed.
     return error_response(HTTPStatus.GONE, error.code, error.message, **error.details)
 
 
 @app.post("/api/v2/patients")
-def create_patient(draft: PatientDraft) -> Response[Patient]:
-    refuse_unknown_parameters(app)
-    patient, event = register_patient(
-        deps.unit_of_work(), draft, geocoder=deps.geocoder(), now=deps.clock(), actor=current_actor(app)
-    )
+def create_patient(draft: model.PatientDraft) -> Response[model.Patient]:
+    patient = use_cases.register_patient(service, draft, actor=current_actor(app)).value
     logger.info("patient registered", extra={"patient_id": str(patient.id)})
-    deps.publish_now([event], logger)
-    return Response(
-        status_code=201,
-        content_type=content_types.APPLICATION_JSON,
-        body=patient,
-        headers={"Location": f"/api/v2/patients/{patient.id}"},
-    )
+    return created(patient, f"/api/v2/patients/{patient.id}")
 
 
 @app.get("/api/v2/patients")
 def read_patients(
     status: Annotated[
-        list[PatientStatus] | None, Query(description="Repeat to match any of several statuses")
+        list[model.PatientStatus] | None, Query(description="Repeat to match any of several statuses")
     ] = None,
     postcode_prefix: Annotated[
         str | None, Query(pattern=r"^[0-9]{1,5}$", description="First 1-5 digits of the postcode")
@@ -98,65 +57,29 @@ def read_patients(
     created_from: Annotated[date | None, Query(description="Registered on or after (UTC date)")] = None,
     created_to: Annotated[date | None, Query(description="Registered on or before (UTC date)")] = None,
     sort: Annotated[
-        PatientSort, Query(description="Sort key; '-' for descending")
-    ] = PatientSort.CREATED_AT_DESC,
+        model.PatientSort, Query(description="Sort key; '-' for descending")
+    ] = model.PatientSort.CREATED_AT_DESC,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[Patient]:
-    refuse_unknown_parameters(app, PatientQuery.model_fields)
-    query = validated(
-        PatientQuery,
-        {
-            "status": tuple(status or ()),
-            "postcode_prefix": postcode_prefix,
-            "insurer": insurer,
-            "name": name,
-            "created_from": created_from,
-            "created_to": created_to,
-            "sort": sort,
-            "page": page,
-            "limit": limit,
-        },
-        location="query",
-    )
-    items, total = list_patients(deps.unit_of_work(), query, actor=current_actor(app), now=deps.clock())
-    return Page[Patient](items=items, total=total, page=query.page, limit=query.limit)
+) -> Page[model.Patient]:
+    # The declared parameters are exactly PatientQuery's fields (the resolver refuses others).
+    query = model.validated(model.PatientQuery, locals(), location="query")
+    return use_cases.list_patients(service, query, actor=current_actor(app)).value
 
 
 @app.get("/api/v2/patients/<patient_id>")
-def read_patient(patient_id: PatientId) -> Patient:
-    refuse_unknown_parameters(app)
-    return get_patient(deps.unit_of_work(), patient_id, actor=current_actor(app), now=deps.clock())
+def read_patient(patient_id: PatientId) -> model.Patient:
+    return use_cases.get_patient(service, patient_id, actor=current_actor(app)).value
 
 
 @app.put("/api/v2/patients/<patient_id>")
-def replace(patient_id: PatientId, replacement: PatientReplacement) -> Patient:
-    refuse_unknown_parameters(app)
-    patient, event = replace_patient(
-        deps.unit_of_work(),
-        patient_id,
-        replacement,
-        geocoder=deps.geocoder(),
-        now=deps.clock(),
-        actor=current_actor(app),
-    )
-    deps.publish_now([event], logger)
-    return patient
+def replace(patient_id: PatientId, replacement: model.PatientReplacement) -> model.Patient:
+    return use_cases.replace_patient(service, patient_id, replacement, actor=current_actor(app)).value
 
 
 @app.patch("/api/v2/patients/<patient_id>")
-def patch(patient_id: PatientId, changes: PatientPatch) -> Patient:
-    refuse_unknown_parameters(app)
-    patient, event = patch_patient(
-        deps.unit_of_work(),
-        patient_id,
-        changes,
-        geocoder=deps.geocoder(),
-        now=deps.clock(),
-        actor=current_actor(app),
-    )
-    deps.publish_now([event], logger)
-    return patient
+def patch(patient_id: PatientId, changes: model.PatientPatch) -> model.Patient:
+    return use_cases.patch_patient(service, patient_id, changes, actor=current_actor(app)).value
 
 
 @app.delete("/api/v2/patients/<patient_id>")
@@ -165,14 +88,12 @@ def erase(
     reason: Annotated[
         str | None, Query(max_length=500, description="Why (e.g. the request's reference); no personal data")
     ] = None,
-) -> PatientDeleted:
-    refuse_unknown_parameters(app, ["reason"])
-    request = validated(ErasureRequest, {"reason": reason}, location="query")
-    deleted, event = erase_patient(
-        deps.unit_of_work(), patient_id, now=deps.clock(), actor=current_actor(app), reason=request.reason
-    )
+) -> model.PatientDeleted:
+    request = model.validated(model.ErasureRequest, {"reason": reason}, location="query")
+    deleted = use_cases.erase_patient(
+        service, patient_id, actor=current_actor(app), reason=request.reason
+    ).value
     logger.info("patient erased", extra={"patient_id": str(patient_id)})
-    deps.publish_now([event], logger)
     return deleted
 
 

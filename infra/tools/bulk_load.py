@@ -42,6 +42,7 @@ from sqlalchemy import Engine
 
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
 from therapy_platform.patients.use_cases import BULK_COLUMNS as PATIENT_BULK_COLUMNS
+from therapy_platform.patients.use_cases import PatientService
 from therapy_platform.patients.use_cases import bulk_upsert as bulk_upsert_patients
 from therapy_platform.platform.bulk_load import BulkLoadInterruptedError, BulkReport
 from therapy_platform.platform.database import make_engine
@@ -102,11 +103,14 @@ class _DryRunPatientUnitOfWork(SqlPatientUnitOfWork):
 
 def _load_patients(rows: Iterable[object], run: LoadRun) -> BulkReport:
     unit_of_work = _DryRunPatientUnitOfWork if run.dry_run else SqlPatientUnitOfWork
+    # No after-commit hook: the scheduled outbox relay publishes the rows' events. Offline
+    # postcode centroids: fast and never rate-limited, right for thousands of rows.
+    service = PatientService(
+        unit_of_work=lambda: unit_of_work(run.engine), geocoder=postcode_directory(), clock=lambda: run.now
+    )
     return bulk_upsert_patients(
-        lambda: unit_of_work(run.engine),
+        service,
         cast(Iterable[Mapping[str, Any]], rows),  # non-objects are rejected per row
-        geocoder=postcode_directory(),
-        now=run.now,
         actor=run.actor,
         first_row_number=run.first_row_number,
         on_progress=run.on_progress,

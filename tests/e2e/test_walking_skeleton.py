@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +151,7 @@ def test_the_scheduled_relay_publishes_what_the_api_could_not(deployed: stack.St
     from therapy_platform.contracts.symptoms import Symptom
     from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
     from therapy_platform.patients.domain.patient import PatientDraft
-    from therapy_platform.patients.use_cases import register_patient
+    from therapy_platform.patients.use_cases import PatientService, register_patient
     from therapy_platform.platform.geography.postcodes import postcode_directory
 
     engine = create_engine(postgres.admin_url())
@@ -163,9 +162,10 @@ def test_the_scheduled_relay_publishes_what_the_api_could_not(deployed: stack.St
         city="Leipzig",
         symptoms=[Symptom.ANXIETY],
     )
-    patient, event = register_patient(
-        SqlPatientUnitOfWork(engine), draft, geocoder=postcode_directory(), now=datetime.now(UTC)
-    )
+    # No after-commit hook: the event stays in the outbox for the scheduled relay.
+    service = PatientService(unit_of_work=lambda: SqlPatientUnitOfWork(engine), geocoder=postcode_directory())
+    registered = register_patient(service, draft)
+    patient, (event,) = registered.value, registered.events
     engine.dispose()
     events = consume_until(
         "patient-events", lambda seen: str(event.event_id) in seen, timeout_s=150

@@ -19,7 +19,7 @@ from therapy_platform.platform.geography.addresses import (
     LocationSource,
     Point,
 )
-from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.platform.geography.locator import AddressLocator
 from therapy_platform.platform.geography.nominatim import NominatimClient, NominatimSettings, Throttle
 from therapy_platform.platform.geography.postcodes import postcode_directory
 
@@ -202,20 +202,20 @@ def test_unreadable_answers_are_not_retried(stub: NominatimStub) -> None:
     assert len(stub.requests_to("/search")) == 2
 
 
-# ------------------------------------------------------------------ in the use case
+# ------------------------------------------------------------------ in the locate chain
 
 
 def test_locate_falls_back_to_the_centroid_when_nominatim_fails(stub: NominatimStub) -> None:
     stub.queue("/search", *[Reply(status=502) for _ in range(3)])
-    service = GeocodingService(
+    locator = AddressLocator(
         postcodes=postcode_directory(), address_geocoder=client_for(stub, NOMINATIM_MAX_RETRIES=2)
     )
-    result = service.geocode(DOM)
+    result = locator.find(DOM)
     assert result.source is LocationSource.POSTCODE and result.location == postcode_directory().centroid(
         "52062"
     )
     # ... and the next call, with Nominatim healthy again, gets the address.
-    assert service.geocode(DOM).source is LocationSource.NOMINATIM
+    assert locator.find(DOM).source is LocationSource.NOMINATIM
 
 
 def test_unreachable_host_falls_back_quickly() -> None:
@@ -231,9 +231,9 @@ def test_unreachable_host_falls_back_quickly() -> None:
             "NOMINATIM_BACKOFF_SECONDS": 0.05,
         }
     )
-    service = GeocodingService(
+    locator = AddressLocator(
         postcodes=postcode_directory(), address_geocoder=NominatimClient(settings, throttle=Throttle(0.01))
     )
     started = time.monotonic()
-    assert service.locate(postcode="52062", street="Domhof 1").precision == "postcode"
+    assert locator.locate(postcode="52062", street="Domhof 1").precision == "postcode"
     assert time.monotonic() - started < 2

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from nominatim_stub import NominatimStub, Reply
 from support import api_event, call, load_function
-from therapy_platform.geocoding import bootstrap as geocoding_adapters
+from therapy_platform.geocoding import bootstrap
 from therapy_platform.geocoding.adapters.cache import SqlGeocodingCache
+from therapy_platform.geocoding.settings import GeocodingSettings
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.geography.addresses import AddressMatch, AddressQuery, Point, ReverseAddress
@@ -151,8 +152,9 @@ def api(
         }.items():
             monkeypatch.setenv(name, value)
         module = load_function("geocoding_api")
-        service = geocoding_adapters.geocoding_service(geocoding_engine)
-        monkeypatch.setattr(module.deps, "service", lambda: service)
+        # The settings as this environment gives them (bootstrap.SETTINGS was read at import).
+        service = bootstrap.build(GeocodingSettings.from_env(), engine=geocoding_engine)
+        monkeypatch.setattr(module, "service", service)
         yield (lambda event: call(module.lambda_handler, event)), stub
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -18,6 +18,7 @@ from cloud_support import drain_queue
 from localcloud.aws import aws_env, client
 from support import api_event, call, load_function
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
+from therapy_platform.patients.bootstrap import build
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.eventbridge import EventBridgePublisher
 from therapy_platform.platform.outbox import SqlOutboxStore
@@ -50,9 +51,7 @@ def api(
     module = load_function("patients_api")
     engine = make_engine(service_url("patient_service"))
     publisher = EventBridgePublisher(client("events"), bus, SOURCE)
-    monkeypatch.setattr(module.deps, "unit_of_work", lambda: SqlPatientUnitOfWork(engine))
-    monkeypatch.setattr(module.deps, "outbox_store", lambda: SqlOutboxStore(engine, "patient_service"))
-    monkeypatch.setattr(module.deps, "publisher", lambda: publisher)
+    monkeypatch.setattr(module, "service", build(engine=lambda: engine, publisher=lambda: publisher))
     yield PatientsApi(module, engine, publisher, queue_url)
     engine.dispose()
 
@@ -89,8 +88,9 @@ def test_bus_outage_keeps_events_in_the_outbox_until_the_relay_runs(
         config=Config(connect_timeout=1, retries={"max_attempts": 1}),
         region_name="eu-central-1",
     )
+    unreachable = EventBridgePublisher(unreachable_client, "bus", SOURCE)
     monkeypatch.setattr(
-        api.module.deps, "publisher", lambda: EventBridgePublisher(unreachable_client, "bus", SOURCE)
+        api.module, "service", build(engine=lambda: api.engine, publisher=lambda: unreachable)
     )
     ids = []
     for index in range(5):
@@ -135,7 +135,9 @@ def test_a_crash_after_the_insert_leaves_neither_patient_nor_event(
 
 def test_database_down_is_503_not_500(monkeypatch: pytest.MonkeyPatch, api: PatientsApi) -> None:
     dead = make_engine("postgresql+pg8000://nobody:nothing@127.0.0.1:9/none")
-    monkeypatch.setattr(api.module.deps, "unit_of_work", lambda: SqlPatientUnitOfWork(dead))
+    monkeypatch.setattr(
+        api.module, "service", replace(api.module.service, unit_of_work=lambda: SqlPatientUnitOfWork(dead))
+    )
     status, body = api.post({**NEEDS, "first_name": "A", "last_name": "B", "postcode": "10115"})
     assert status == 503 and body["error"] == "dependency_unavailable"
     assert json.dumps(body).find("nothing") == -1  # no credentials leak into the answer

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,10 +19,10 @@ from fakes import FakeBus
 from localcloud import postgres
 from support import ROOT, api_event, call, load_function
 from therapy_platform.patients.adapters.store import PERSONAL_COLUMNS, SqlPatientUnitOfWork
+from therapy_platform.patients.bootstrap import build
 from therapy_platform.patients.domain.patient import STATISTICS_FIELDS
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.geography.postcodes import postcode_directory
-from therapy_platform.platform.outbox import SqlOutboxStore
 
 pytestmark = pytest.mark.integration
 
@@ -86,10 +86,8 @@ def api(monkeypatch: pytest.MonkeyPatch, service_url: Callable[[str], str]) -> I
     module = load_function("patients_api")
     engine = make_engine(service_url("patient_service"))
     bus = FakeBus()
-    monkeypatch.setattr(module.deps, "unit_of_work", lambda: SqlPatientUnitOfWork(engine))
-    monkeypatch.setattr(module.deps, "outbox_store", lambda: SqlOutboxStore(engine, "patient_service"))
-    monkeypatch.setattr(module.deps, "publisher", lambda: bus)
-    monkeypatch.setattr(module.deps, "geocoder", postcode_directory)
+    service = replace(build(engine=lambda: engine, publisher=lambda: bus), geocoder=postcode_directory())
+    monkeypatch.setattr(module, "service", service)
     yield PatientsApi(module, engine, bus)
     engine.dispose()
 
@@ -412,7 +410,9 @@ def test_a_crash_writing_the_event_undoes_the_change_and_its_audit(
 
 def test_database_down_is_503(api: PatientsApi, monkeypatch: pytest.MonkeyPatch) -> None:
     dead = make_engine("postgresql+pg8000://nobody:nothing@127.0.0.1:9/none")
-    monkeypatch.setattr(api.module.deps, "unit_of_work", lambda: SqlPatientUnitOfWork(dead))
+    monkeypatch.setattr(
+        api.module, "service", replace(api.module.service, unit_of_work=lambda: SqlPatientUnitOfWork(dead))
+    )
     for method, path in (("GET", "/api/v2/patients"), ("GET", f"/api/v2/patients/{uuid.uuid4()}")):
         status, body = api.request(method, path)
         assert status == 503 and body["error"] == "dependency_unavailable"

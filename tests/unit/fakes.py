@@ -1,9 +1,10 @@
-"""In-memory implementations of the ports, for fast unit tests."""
+"""In-memory implementations of the ports, for fast unit tests: the patient service's unit of
+work (publish-after-commit like the SQL one), its outbox store, a geocoder, a bus and Kafka."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -12,9 +13,13 @@ from typing import Any, Self
 
 from therapy_platform.patients.domain.patient import Patient, PatientQuery, PatientSort
 from therapy_platform.patients.ports import PatientAuditEntry
+from therapy_platform.patients.use_cases import PatientService
+from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
-from therapy_platform.platform.ports import OutboxRecord, PublishOutcome
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.platform.ports import AfterCommit, EventPublisher, OutboxRecord, PublishOutcome
+from therapy_platform.platform.unit_of_work import AfterCommitHooks, RecordingOutbox
 
 
 @dataclass
@@ -33,6 +38,7 @@ class InMemoryDatabase:
     erased: dict[uuid.UUID, datetime] = field(default_factory=dict)
     patient_audit: list[PatientAuditEntry] = field(default_factory=list)
     outbox: list[StoredEvent] = field(default_factory=list)
+    processed_events: set[tuple[uuid.UUID, str]] = field(default_factory=set)
 
 
 def _patient_matches(patient: Patient, query: PatientQuery) -> bool:
@@ -132,26 +138,47 @@ class InMemoryOutbox:
             self.add(key, envelope)
 
 
+class InMemoryProcessedEvents:
+    """Claims staged in the transaction, like `SqlProcessedEvents`: a rollback forgets them."""
+
+    def __init__(self, unit: InMemoryPatientUnitOfWork) -> None:
+        self._unit = unit
+
+    def first_time(self, event_id: uuid.UUID, consumer: str, at: datetime) -> bool:
+        claim = (event_id, consumer)
+        if claim in self._unit.database.processed_events or claim in self._unit.staged_claims:
+            return False
+        self._unit.staged_claims.add(claim)
+        return True
+
+
 def _blank(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if values is None else dict.fromkeys(values)
 
 
-class InMemoryPatientUnitOfWork:
-    """Stages writes and applies them only on commit, like a database transaction."""
+class InMemoryPatientUnitOfWork(AfterCommitHooks):
+    """Stages writes and applies them only on commit, like a database transaction; then hands
+    the committed events to its after-commit hook (`publish`), as the SQL unit of work does."""
 
-    def __init__(self, database: InMemoryDatabase, *, fail_on_outbox: bool = False) -> None:
+    def __init__(
+        self, database: InMemoryDatabase, *, fail_on_outbox: bool = False, publish: AfterCommit | None = None
+    ) -> None:
         self.database = database
         self._fail_on_outbox = fail_on_outbox
+        self.publish = publish
 
     def __enter__(self) -> Self:
         self.staged_patients: dict[uuid.UUID, Patient] = {}
         self.staged_erasures: dict[uuid.UUID, datetime] = {}
+        self.staged_claims: set[tuple[uuid.UUID, str]] = set()
         self._staged_audit: list[PatientAuditEntry] = []
         self._staged_redactions: set[uuid.UUID] = set()
         self._staged_events: list[tuple[str, EventEnvelope]] = []
         self.patients = InMemoryPatientRepository(self)
         self.audit = InMemoryAuditLog(self._staged_audit, self._staged_redactions)
-        self.outbox = InMemoryOutbox(self._staged_events, self._fail_on_outbox)
+        self.processed_events = InMemoryProcessedEvents(self)
+        self.outbox = RecordingOutbox(InMemoryOutbox(self._staged_events, self._fail_on_outbox))
+        self._reset_hooks()
         return self
 
     def commit(self) -> None:
@@ -168,14 +195,17 @@ class InMemoryPatientUnitOfWork:
             for entry in database.patient_audit
         ]
         database.patient_audit.extend(self._staged_audit)
+        database.processed_events |= self.staged_claims
         for key, envelope in self._staged_events:
             next_id = max((row.id for row in database.outbox), default=0) + 1
             database.outbox.append(StoredEvent(next_id, key, envelope))
         self._clear()
+        self._after_commit()
 
     def _clear(self) -> None:
         self.staged_patients.clear()
         self.staged_erasures.clear()
+        self.staged_claims.clear()
         self._staged_audit.clear()
         self._staged_redactions.clear()
         self._staged_events.clear()
@@ -273,3 +303,24 @@ class FakeKafka:
         for topic, key, value in messages:
             self.topics.setdefault(topic, []).append((key, value))
         return [None] * len(messages)
+
+
+def patient_service(
+    database: InMemoryDatabase,
+    *,
+    bus: EventPublisher | None = None,
+    geocoder: FakeGeocoder | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> PatientService:
+    """A PatientService on the in-memory database. With a bus, committed events are published
+    at once (PublishNow, as deployed); without, they stay in the outbox for the relay."""
+    publish = (
+        PublishNow(store=lambda: InMemoryOutboxStore(database), publisher=lambda: bus)
+        if bus is not None
+        else None
+    )
+    return PatientService(
+        unit_of_work=lambda: InMemoryPatientUnitOfWork(database, publish=publish),
+        geocoder=geocoder if geocoder is not None else FakeGeocoder(),
+        clock=clock if clock is not None else utc_now,
+    )

@@ -12,14 +12,14 @@ import pytest
 
 from geo_fakes import AACHEN_CATHEDRAL, FakeClock, FakeNominatim, InMemoryGeocodingCache
 from support import ROOT, api_event, call, load_function
-from therapy_platform.platform.geography.addresses import (
-    AddressQuery,
+from therapy_platform.geocoding.domain.models import (
     DistanceResult,
     GeocodeResult,
     PostcodeInfo,
     ReverseResult,
 )
-from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.geocoding.use_cases import GeocodingService
+from therapy_platform.platform.geography.addresses import AddressQuery
 from therapy_platform.platform.geography.postcodes import postcode_directory
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -44,7 +44,7 @@ def handler(monkeypatch: pytest.MonkeyPatch, nominatim: FakeNominatim) -> Iterat
         cache=InMemoryGeocodingCache(),
         clock=FakeClock(),
     )
-    monkeypatch.setattr(module.deps, "service", lambda: service)
+    monkeypatch.setattr(module, "service", service)
     yield module.lambda_handler
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from therapy_platform.platform.geography.addresses import AddressQuery, PlaceRef, Point
+from therapy_platform.geocoding.domain.models import PlaceRef
+from therapy_platform.platform.geography.addresses import AddressQuery, Point
 from therapy_platform.platform.geography.locations import (
     TRAVEL_PROFILES,
     Location,

@@ -13,21 +13,23 @@ from geo_fakes import (
     FakeNominatim,
     InMemoryGeocodingCache,
 )
-from therapy_platform.geocoding import bootstrap as geocoding_adapters
-from therapy_platform.platform.errors import NotFoundError
-from therapy_platform.platform.geography.addresses import (
+from therapy_platform.geocoding.domain.models import (
     AddressLookup,
-    AddressMatch,
-    AddressQuery,
     DistanceRequest,
-    LocationSource,
     PlaceRef,
-    Point,
-    ReverseAddress,
     UnknownLocationSideError,
 )
+from therapy_platform.geocoding.use_cases import GeocodingService
+from therapy_platform.platform.errors import NotFoundError
+from therapy_platform.platform.geography.addresses import (
+    AddressMatch,
+    AddressQuery,
+    LocationSource,
+    Point,
+    ReverseAddress,
+)
 from therapy_platform.platform.geography.locations import LocationPrecision, TravelMode
-from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.platform.geography.locator import AddressLocator, default_locator
 from therapy_platform.platform.geography.nominatim import NominatimClient
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.geography.postcodes import PostcodeDirectory, postcode_directory
@@ -76,12 +78,12 @@ def service(
 def test_address_found_by_nominatim_then_served_from_cache(
     service: GeocodingService, nominatim: FakeNominatim
 ) -> None:
-    first = service.geocode(DOM)
+    first = service.geocode(DOM).value
     assert first.source is LocationSource.NOMINATIM
     assert first.location.precision is LocationPrecision.ADDRESS
     assert (first.location.latitude, first.location.longitude) == (50.77475, 6.08393)
     assert first.display_name == AACHEN_CATHEDRAL.display_name and not first.needs_review
-    again = service.geocode(AddressQuery(street="domhof  1", postcode="52062", city="AACHEN"))
+    again = service.geocode(AddressQuery(street="domhof  1", postcode="52062", city="AACHEN")).value
     assert again.source is LocationSource.CACHE and again.location == first.location
     assert len(nominatim.calls) == 1
 
@@ -91,9 +93,9 @@ def test_cache_expires_after_its_ttl(
 ) -> None:
     service.geocode(DOM)
     clock.advance(timedelta(days=29, hours=23))
-    assert service.geocode(DOM).source is LocationSource.CACHE
+    assert service.geocode(DOM).value.source is LocationSource.CACHE
     clock.advance(timedelta(hours=2))
-    assert service.geocode(DOM).source is LocationSource.NOMINATIM
+    assert service.geocode(DOM).value.source is LocationSource.NOMINATIM
     assert len(nominatim.calls) == 2
 
 
@@ -101,7 +103,7 @@ def test_not_found_falls_back_to_the_centroid_and_is_remembered(
     service: GeocodingService, nominatim: FakeNominatim, postcodes: PostcodeDirectory, clock: FakeClock
 ) -> None:
     query = AddressQuery(street="Gibtsnichtweg 99", postcode="52062")
-    result = service.geocode(query)
+    result = service.geocode(query).value
     assert result.source is LocationSource.POSTCODE and result.location == postcodes.centroid("52062")
     assert not result.needs_review
     service.geocode(query)
@@ -118,19 +120,19 @@ def test_nominatim_down_falls_back_without_caching(
     postcodes: PostcodeDirectory,
 ) -> None:
     nominatim.down = True
-    result = service.geocode(DOM)
+    result = service.geocode(DOM).value
     assert result.source is LocationSource.POSTCODE and result.location == postcodes.centroid("52062")
     assert cache.entries == {}
     nominatim.down = False
-    assert service.geocode(DOM).source is LocationSource.NOMINATIM
+    assert service.geocode(DOM).value.source is LocationSource.NOMINATIM
 
 
 def test_cache_down_still_geocodes(
     service: GeocodingService, nominatim: FakeNominatim, cache: InMemoryGeocodingCache
 ) -> None:
     cache.down = True
-    assert service.geocode(DOM).source is LocationSource.NOMINATIM
-    assert service.geocode(DOM).source is LocationSource.NOMINATIM
+    assert service.geocode(DOM).value.source is LocationSource.NOMINATIM
+    assert service.geocode(DOM).value.source is LocationSource.NOMINATIM
     assert len(nominatim.calls) == 2
 
 
@@ -140,14 +142,14 @@ def test_a_match_far_from_its_postcode_is_discarded(
     # "Invalidenstraße 43" exists in Berlin; asked for with an Aachen postcode it is a wrong match.
     query = AddressQuery(street="Invalidenstraße 43", postcode="52062")
     nominatim.know(query, BERLIN_INVALIDENSTRASSE)
-    result = service.geocode(query)
+    result = service.geocode(query).value
     assert result.source is LocationSource.POSTCODE and result.location == postcodes.centroid("52062")
 
 
 def test_without_street_only_the_centroid_is_used(
     service: GeocodingService, nominatim: FakeNominatim
 ) -> None:
-    result = service.geocode(AddressQuery(postcode="10115", city="Berlin"))
+    result = service.geocode(AddressQuery(postcode="10115", city="Berlin")).value
     assert result.source is LocationSource.POSTCODE
     assert result.location.precision is LocationPrecision.POSTCODE
     assert nominatim.calls == []
@@ -156,7 +158,7 @@ def test_without_street_only_the_centroid_is_used(
 def test_unlocatable_postcode_without_geocodable_address_is_unknown_and_flagged(
     service: GeocodingService, unlocatable: str
 ) -> None:
-    result = service.geocode(AddressQuery(street="Irgendwo 1", postcode=unlocatable))
+    result = service.geocode(AddressQuery(street="Irgendwo 1", postcode=unlocatable)).value
     assert result.source is LocationSource.NONE
     assert not result.location.is_known and result.needs_review
 
@@ -167,18 +169,18 @@ def test_unlocatable_postcode_with_geocodable_address_gets_the_address(
     query = AddressQuery(street="Marktplatz 1", postcode=unlocatable)
     match = AddressMatch(point=Point(lat=50.5, lon=9.5), display_name="Marktplatz 1", postcode=unlocatable)
     nominatim.know(query, match)
-    result = service.geocode(query)
+    result = service.geocode(query).value
     assert result.location.precision is LocationPrecision.ADDRESS and not result.needs_review
 
 
 def test_nominatim_disabled_uses_the_centroid(postcodes: PostcodeDirectory) -> None:
     service = GeocodingService(postcodes=postcodes)
-    result = service.geocode(DOM)
+    result = service.geocode(DOM).value
     assert result.source is LocationSource.POSTCODE
 
 
 def test_locate_port_never_raises(service: GeocodingService, nominatim: FakeNominatim) -> None:
-    geocoder: Geocoder = service
+    geocoder: Geocoder = service.locator
     assert (
         geocoder.locate(postcode="52062", street="Domhof 1", city="Aachen").precision
         is LocationPrecision.ADDRESS
@@ -190,28 +192,28 @@ def test_locate_port_never_raises(service: GeocodingService, nominatim: FakeNomi
     assert geocoder.locate(postcode="52062", street="Domhof 1").precision is LocationPrecision.POSTCODE
 
 
-# ------------------------------------------------------------------ default_geocoder (in-process)
+# ------------------------------------------------------------------ default_locator (in-process)
 
 
-def test_default_geocoder_is_offline_unless_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_locator_is_offline_unless_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOMINATIM_ENABLED", raising=False)
-    geocoding_adapters.default_geocoder.cache_clear()
+    default_locator.cache_clear()
     try:
-        geocoder = geocoding_adapters.default_geocoder()
-        assert isinstance(geocoder, GeocodingService)
+        geocoder = default_locator()
+        assert isinstance(geocoder, AddressLocator)
         assert geocoder.address_geocoder is None and geocoder.cache is None
         assert geocoder.locate(postcode="52062", street="Domhof 1").precision is LocationPrecision.POSTCODE
 
         monkeypatch.setenv("NOMINATIM_ENABLED", "true")
         monkeypatch.setenv("NOMINATIM_DOMAIN", "127.0.0.1:9")
         monkeypatch.setenv("NOMINATIM_SCHEME", "http")
-        geocoding_adapters.default_geocoder.cache_clear()
-        enabled = geocoding_adapters.default_geocoder()
-        assert isinstance(enabled, GeocodingService)
+        default_locator.cache_clear()
+        enabled = default_locator()
+        assert isinstance(enabled, AddressLocator)
         assert isinstance(enabled.address_geocoder, NominatimClient)
         assert enabled.cache is None  # patient/therapist roles cannot reach geocoding_service
     finally:
-        geocoding_adapters.default_geocoder.cache_clear()
+        default_locator.cache_clear()
 
 
 # ------------------------------------------------------------------ reverse
@@ -228,12 +230,12 @@ def test_reverse_names_nearest_postcode_and_address(
         postcode="52062",
         city="Aachen",
     )
-    result = service.reverse(point)
+    result = service.reverse(point).value
     assert result.postcode is not None and result.postcode.postcode == "52062"
     assert result.postcode.km < 2
     assert result.address is not None and result.address.street == "Domhof"
     assert (result.address_lookup, result.address_source) == (AddressLookup.FOUND, LocationSource.NOMINATIM)
-    assert service.reverse(point).address_source is LocationSource.CACHE
+    assert service.reverse(point).value.address_source is LocationSource.CACHE
     assert len(nominatim.calls) == 1
 
 
@@ -241,19 +243,19 @@ def test_reverse_outside_germany_and_with_nominatim_down(
     service: GeocodingService, nominatim: FakeNominatim
 ) -> None:
     nominatim.down = True
-    result = service.reverse(Point(lat=48.8566, lon=2.3522))
+    result = service.reverse(Point(lat=48.8566, lon=2.3522)).value
     assert result.postcode is None
     assert result.address is None and result.address_lookup is AddressLookup.UNAVAILABLE
 
 
 def test_reverse_when_disabled_answers_from_the_table(postcodes: PostcodeDirectory) -> None:
-    result = GeocodingService(postcodes=postcodes).reverse(Point(lat=52.53, lon=13.38))
+    result = GeocodingService(postcodes=postcodes).reverse(Point(lat=52.53, lon=13.38)).value
     assert result.postcode is not None and result.postcode.postcode == "10115"
     assert result.address_lookup is AddressLookup.DISABLED
 
 
 def test_reverse_not_found(service: GeocodingService) -> None:
-    result = service.reverse(Point(lat=54.5, lon=7.0))  # North Sea
+    result = service.reverse(Point(lat=54.5, lon=7.0)).value  # North Sea
     assert result.address_lookup is AddressLookup.NOT_FOUND and result.postcode is None
 
 
@@ -261,13 +263,13 @@ def test_reverse_not_found(service: GeocodingService) -> None:
 
 
 def test_postcode_lookup(service: GeocodingService, unlocatable: str) -> None:
-    info = service.postcode("52062")
+    info = service.postcode_info("52062").value
     assert info.locatable and info.location.precision is LocationPrecision.POSTCODE and info.note is None
-    odd = service.postcode(unlocatable)
+    odd = service.postcode_info(unlocatable).value
     assert not odd.locatable and not odd.location.is_known
     assert odd.note is not None and "without coordinates" in odd.note
     with pytest.raises(NotFoundError, match="00000"):
-        service.postcode("00000")
+        service.postcode_info("00000")
 
 
 # ------------------------------------------------------------------ distances
@@ -278,7 +280,7 @@ def test_distance_between_postcodes(service: GeocodingService) -> None:
         DistanceRequest(
             origin=PlaceRef(postcode="52062"), destination=PlaceRef(postcode="10115"), mode=TravelMode.CAR
         )
-    )
+    ).value
     assert 500 <= result.km <= 650
     assert result.minutes > 300
     assert result.origin.kind == "postcode" and result.destination.source is LocationSource.POSTCODE
@@ -291,7 +293,7 @@ def test_distance_between_address_and_point(service: GeocodingService) -> None:
             destination=PlaceRef(point=Point(lat=50.77475, lon=6.08393)),
             mode=TravelMode.TRANSIT,
         )
-    )
+    ).value
     assert (result.km, result.minutes) == (0, 0)
     assert result.origin.source is LocationSource.NOMINATIM and result.origin.display_name
     assert result.destination.kind == "point"
@@ -299,7 +301,7 @@ def test_distance_between_address_and_point(service: GeocodingService) -> None:
 
 def test_distance_to_self_is_zero(service: GeocodingService) -> None:
     same = PlaceRef(postcode="80331")
-    result = service.distance(DistanceRequest(origin=same, destination=same, mode=TravelMode.CAR))
+    result = service.distance(DistanceRequest(origin=same, destination=same, mode=TravelMode.CAR)).value
     assert (result.km, result.minutes) == (0, 0)
 
 

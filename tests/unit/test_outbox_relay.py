@@ -17,11 +17,12 @@ from fakes import (
     InMemoryOutboxStore,
     InMemoryPatientUnitOfWork,
     StoredEvent,
+    patient_service,
 )
 from support import ROOT, FakeLambdaContext
 from therapy_platform.contracts.symptoms import Symptom
 from therapy_platform.patients.domain.patient import PatientDraft
-from therapy_platform.patients.use_cases import register_patient
+from therapy_platform.patients.use_cases import PatientService, register_patient
 from therapy_platform.platform.bootstrap import OutboxRelayService
 from therapy_platform.platform.events import new_envelope
 from therapy_platform.platform.outbox_relay import relay_outbox
@@ -35,17 +36,16 @@ def _register(database: InMemoryDatabase, count: int) -> None:
         draft = PatientDraft(
             first_name=f"Patient{index}", last_name="Müller", postcode="10115", symptoms=[Symptom.PANIC]
         )
-        register_patient(InMemoryPatientUnitOfWork(database), draft, geocoder=FakeGeocoder(), now=NOW)
+        register_patient(patient_service(database, clock=lambda: NOW), draft)
 
 
 def test_patient_and_event_are_committed_together() -> None:
     database = InMemoryDatabase()
-    patient, event = register_patient(
-        InMemoryPatientUnitOfWork(database),
+    registered = register_patient(
+        patient_service(database, clock=lambda: NOW),
         PatientDraft(first_name="A", last_name="B", postcode="10115", symptoms=[Symptom.PANIC]),
-        geocoder=FakeGeocoder(),
-        now=NOW,
     )
+    patient, (event,) = registered.value, registered.events
     assert list(database.patients) == [patient.id]
     assert [(row.key, row.envelope) for row in database.outbox] == [(str(patient.id), event)]
     assert event.event_type == "patient.created"
@@ -55,10 +55,12 @@ def test_a_crash_while_writing_the_outbox_leaves_no_patient() -> None:
     database = InMemoryDatabase()
     with pytest.raises(RuntimeError):
         register_patient(
-            InMemoryPatientUnitOfWork(database, fail_on_outbox=True),
+            PatientService(
+                unit_of_work=lambda: InMemoryPatientUnitOfWork(database, fail_on_outbox=True),
+                geocoder=FakeGeocoder(),
+                clock=lambda: NOW,
+            ),
             PatientDraft(first_name="A", last_name="B", postcode="10115", symptoms=[Symptom.PANIC]),
-            geocoder=FakeGeocoder(),
-            now=NOW,
         )
     assert database.patients == {}
     assert database.outbox == []

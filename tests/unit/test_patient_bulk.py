@@ -1,4 +1,4 @@
-"""Operators' bulk load of patients (logic.patients.bulk_upsert) with in-memory adapters."""
+"""Operators' bulk load of patients (patients.use_cases.bulk_upsert) with in-memory adapters."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeGeocoder, InMemoryDatabase, InMemoryPatientUnitOfWork
+from fakes import FakeGeocoder, InMemoryDatabase, InMemoryPatientUnitOfWork, patient_service
 from therapy_platform.patients.domain.patient import PatientStatus
 from therapy_platform.patients.ports import PatientAuditAction
-from therapy_platform.patients.use_cases import BULK_COLUMNS, bulk_upsert
+from therapy_platform.patients.use_cases import BULK_COLUMNS, PatientService, bulk_upsert
 from therapy_platform.platform.bulk_load import BulkLoadInterruptedError
 from therapy_platform.platform.errors import DependencyUnavailableError
 
@@ -26,9 +26,7 @@ ROW: dict[str, Any] = {
 
 
 def _load(database: InMemoryDatabase, rows: list[Any], **kwargs: Any) -> Any:
-    return bulk_upsert(
-        lambda: InMemoryPatientUnitOfWork(database), rows, geocoder=FakeGeocoder(), now=NOW, **kwargs
-    )
+    return bulk_upsert(patient_service(database, clock=lambda: NOW), rows, **kwargs)
 
 
 def test_rows_create_then_update_matching_by_email_last_name_and_birth_date() -> None:
@@ -131,8 +129,9 @@ def test_a_database_outage_stops_the_load_with_the_report_so_far() -> None:
             raise DependencyUnavailableError("the database cannot be reached right now")
         return InMemoryPatientUnitOfWork(database)
 
+    service = PatientService(unit_of_work=flaky, geocoder=FakeGeocoder(), clock=lambda: NOW)
     with pytest.raises(BulkLoadInterruptedError) as error:
-        bulk_upsert(flaky, [ROW, {**ROW, "email": "b@example.org"}], geocoder=FakeGeocoder(), now=NOW)
+        bulk_upsert(service, [ROW, {**ROW, "email": "b@example.org"}])
     assert error.value.report.created == 1
     assert error.value.report.rejected == [(2, "the database cannot be reached right now")]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, InMemoryOutboxStore, InMemoryPatientUnitOfWork
+from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, patient_service
 from support import api_event, call, load_function
 from therapy_platform.patients.ports import PatientAuditAction
 
@@ -62,10 +62,7 @@ class Api:
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     module = load_function("patients_api")
     database, bus, geocoder = InMemoryDatabase(), FakeBus(), FakeGeocoder()
-    monkeypatch.setattr(module.deps, "unit_of_work", lambda: InMemoryPatientUnitOfWork(database))
-    monkeypatch.setattr(module.deps, "outbox_store", lambda: InMemoryOutboxStore(database))
-    monkeypatch.setattr(module.deps, "publisher", lambda: bus)
-    monkeypatch.setattr(module.deps, "geocoder", lambda: geocoder)
+    monkeypatch.setattr(module, "service", patient_service(database, bus=bus, geocoder=geocoder))
     yield Api(module.lambda_handler, database, bus, geocoder)
 
 

@@ -1,47 +1,37 @@
-"""Where geocoders are put together from configuration.
+"""Composition root of the geocoding service (its API function).
 
-- `default_geocoder()`: the `Geocoder` patient and therapist services call in-process when
-  they write a record. Postcode centroid offline; the full address through Nominatim only when
-  NOMINATIM_ENABLED=true. It uses **no cache**: those services' database roles cannot reach
-  the `geocoding_service` schema (one schema per service), see docs/geocoding.md.
-- `geocoding_service(engine)`: what the geocoding API runs: the same chain plus the
-  PostgreSQL cache in `geocoding_service` (GEOCODING_CACHE_TTL_DAYS, default 30).
+`build()` wires the deployed `GeocodingService`: the shipped postcode table, Nominatim when
+NOMINATIM_ENABLED=true, and the PostgreSQL cache in `geocoding_service` (its TTLs from
+GEOCODING_CACHE_TTL_DAYS / GEOCODING_NEGATIVE_CACHE_TTL_DAYS). Other services locate records
+in-process with `platform.geography.locator.default_locator()` instead, without this cache.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from functools import cache
+from collections.abc import Callable
 
-from pydantic import Field
 from sqlalchemy import Engine
 
 from therapy_platform.geocoding.adapters.cache import SqlGeocodingCache
-from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.geocoding.settings import GeocodingSettings
+from therapy_platform.geocoding.use_cases import GeocodingService
+from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.geography.nominatim import NominatimClient
-from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.geography.postcodes import postcode_directory
-from therapy_platform.platform.settings import EnvModel
+
+SETTINGS = GeocodingSettings.from_env()  # at import = cold start: a bad variable fails naming it
+
+__all__ = ["SETTINGS", "GeocodingService", "build"]
 
 
-class GeocodingCacheSettings(EnvModel):
-    ttl_days: int = Field(default=30, ge=1, le=365, alias="GEOCODING_CACHE_TTL_DAYS")
-    # "Not found" is remembered for a shorter time: OpenStreetMap gains streets and numbers.
-    negative_ttl_days: int = Field(default=7, ge=1, le=365, alias="GEOCODING_NEGATIVE_CACHE_TTL_DAYS")
-
-
-@cache
-def default_geocoder() -> Geocoder:
-    """Read once per process (Lambda environment); the postcode table loads on first use."""
-    return GeocodingService(postcodes=postcode_directory(), address_geocoder=NominatimClient.from_env())
-
-
-def geocoding_service(engine: Engine) -> GeocodingService:
-    settings = GeocodingCacheSettings.from_env()
+def build(
+    settings: GeocodingSettings = SETTINGS, *, engine: Engine | Callable[[], Engine] = default_engine
+) -> GeocodingService:
+    """The deployed service. Cheap: the engine (DB_SECRET_ARN / DATABASE_URL by default) is
+    created on the cache's first use."""
     return GeocodingService(
         postcodes=postcode_directory(),
-        address_geocoder=NominatimClient.from_env(),
+        address_geocoder=NominatimClient(settings.nominatim) if settings.nominatim.enabled else None,
         cache=SqlGeocodingCache(engine),
-        cache_ttl=timedelta(days=settings.ttl_days),
-        negative_cache_ttl=timedelta(days=settings.negative_ttl_days),
+        ttl=settings.cache.ttl(),
     )

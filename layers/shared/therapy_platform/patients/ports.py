@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from therapy_platform.patients.domain.patient import Patient, PatientQuery
-from therapy_platform.platform.ports import UnitOfWork
+from therapy_platform.platform.ports import ProcessedEvents, UnitOfWork
 
 
 class PatientRepository(Protocol):
@@ -79,3 +79,8 @@ class PatientUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def audit(self) -> PatientAuditLog: ...
+
+    @property
+    def processed_events(self) -> ProcessedEvents:
+        """The events the service's consumers have handled (claimed in this transaction)."""
+        ...

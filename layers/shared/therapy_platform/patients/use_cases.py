@@ -1,8 +1,13 @@
-"""Patient use cases.
+"""Patient use cases, over the ports of a `PatientService` (unit of work, geocoder, clock;
+bootstrap.build() wires the deployed one, unit tests build one from in-memory fakes).
 
 Each use case runs in one unit of work: the change, its audit rows (GDPR: who read or changed
-which patient, when) and its outbox event commit together or not at all. Reads are audited
-too, so a read commits its audit row.
+which patient, when) and its outbox event commit together or not at all; the unit of work's
+after-commit hook publishes the event. Reads are audited too, so a read commits its audit row.
+Each returns an `Outcome`: its value and the events it committed. The operators' bulk load
+(`bulk_upsert`) runs one transaction per row and answers the shared `BulkReport`. Events are
+built through their contracts (contracts/patients.py); `follow_search_status`, the reaction to
+`search.status_changed`, runs inside the event consumer's transaction (bootstrap).
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from therapy_platform.contracts import patients as contract
+from therapy_platform.contracts.searches import SearchStatus, SearchStatusChanged
 from therapy_platform.patients.domain.patient import (
     PRODUCER,
     Patient,
@@ -35,13 +43,24 @@ from therapy_platform.patients.domain.patient import (
 from therapy_platform.patients.ports import PatientAuditAction as Action
 from therapy_platform.patients.ports import PatientAuditEntry, PatientUnitOfWork
 from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
+from therapy_platform.platform.clock import utc_now
+from therapy_platform.platform.consumer import PoisonMessageError
 from therapy_platform.platform.errors import ConflictError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.geography.ports import Geocoder
+from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
+from therapy_platform.platform.rest.pagination import Page
 
-UnitOfWorkFactory = Callable[[], PatientUnitOfWork]
+
+@dataclass(frozen=True)
+class PatientService:
+    """The ports the patient use cases run on."""
+
+    unit_of_work: Callable[[], PatientUnitOfWork]
+    geocoder: Geocoder
+    clock: Callable[[], datetime] = utc_now
 
 
 def _record_event(
@@ -77,21 +96,23 @@ def _locked(uow: PatientUnitOfWork, patient_id: uuid.UUID) -> Patient:
 
 
 def register_patient(
-    uow: PatientUnitOfWork,
+    service: PatientService,
     draft: PatientDraft,
     *,
-    geocoder: Geocoder,
-    now: datetime,
     actor: str = "system",
     status: PatientStatus | None = None,
     reason: str | None = None,
-) -> tuple[Patient, EventEnvelope]:
+    now: datetime | None = None,
+) -> Outcome[Patient]:
     """Store a new patient (status `open` unless given), located through the geocoder, with
-    its audit row and `patient.created` event in one transaction."""
-    patient = Patient.register(draft, now=now, location=_locate(geocoder, draft))
+    its audit row and `patient.created` event in one transaction. `now` defaults to the
+    service's clock (a bulk load stamps every row with its start)."""
+    now = now or service.clock()
+    # Located before the transaction opens: a slow geocoder holds no connection.
+    patient = Patient.register(draft, now=now, location=_locate(service.geocoder, draft))
     if status is not None:
         patient = patient.model_copy(update={"status": status})
-    with uow:
+    with service.unit_of_work() as uow:
         uow.patients.add(patient)
         created = PatientAuditEntry(
             actor, Action.CREATE, patient.id, now, after=patient.audit_view(), reason=reason
@@ -99,30 +120,30 @@ def register_patient(
         uow.audit.record([created])
         event = _record_event(uow, "patient.created", patient.id, patient.event_payload(), now)
         uow.commit()
-    return patient, event
+    return Outcome(patient, (event,))
 
 
-def get_patient(uow: PatientUnitOfWork, patient_id: uuid.UUID, *, actor: str, now: datetime) -> Patient:
+def get_patient(service: PatientService, patient_id: uuid.UUID, *, actor: str) -> Outcome[Patient]:
     """One patient; the read is audited. Unknown id: NotFoundError; erased: PatientErasedError."""
-    with uow:
+    now = service.clock()
+    with service.unit_of_work() as uow:
         patient = uow.patients.get(patient_id)
         if patient is None:
             raise _missing(uow, patient_id)
         uow.audit.record([PatientAuditEntry(actor, Action.READ, patient.id, now)])
         uow.commit()
-    return patient
+    return Outcome(patient)
 
 
-def list_patients(
-    uow: PatientUnitOfWork, query: PatientQuery, *, actor: str, now: datetime
-) -> tuple[list[Patient], int]:
+def list_patients(service: PatientService, query: PatientQuery, *, actor: str) -> Outcome[Page[Patient]]:
     """One page of patients and the total matching the filters. Every patient shown is
     audited as read (action `list`)."""
-    with uow:
+    now = service.clock()
+    with service.unit_of_work() as uow:
         items, total = uow.patients.search(query)
         uow.audit.record([PatientAuditEntry(actor, Action.LIST, patient.id, now) for patient in items])
         uow.commit()
-    return items, total
+    return Outcome(Page[Patient](items=items, total=total, page=query.page, limit=query.limit))
 
 
 def _save_revision(
@@ -135,7 +156,9 @@ def _save_revision(
     now: datetime,
     actor: str,
     reason: str | None = None,
-) -> tuple[Patient, EventEnvelope | None]:
+) -> Outcome[Patient]:
+    """The revision, audited, and its `patient.updated` event, in the open transaction (the
+    caller commits)."""
     # Locate again when the address changed, and whenever the last attempt failed: saving a
     # flagged patient retries the lookup.
     relocate = current.address_differs(draft) or not current.location.is_known
@@ -145,60 +168,57 @@ def _save_revision(
     if not after:
         # Nothing changed: no event, no new timestamp; the access is still audited.
         uow.audit.record([PatientAuditEntry(actor, Action.UPDATE, current.id, now, {}, {}, reason)])
-        uow.commit()
-        return current, None
+        return Outcome(current)
     uow.patients.update(revised)
     uow.audit.record([PatientAuditEntry(actor, Action.UPDATE, current.id, now, before, after, reason)])
     event = _record_event(uow, "patient.updated", revised.id, revised.event_payload(), now)
-    uow.commit()
-    return revised, event
+    return Outcome(revised, (event,))
 
 
 def replace_patient(
-    uow: PatientUnitOfWork,
-    patient_id: uuid.UUID,
-    replacement: PatientReplacement,
-    *,
-    geocoder: Geocoder,
-    now: datetime,
-    actor: str,
-) -> tuple[Patient, EventEnvelope | None]:
+    service: PatientService, patient_id: uuid.UUID, replacement: PatientReplacement, *, actor: str
+) -> Outcome[Patient]:
     """Full update (PUT): every editable field from `replacement`; `patient.updated` when
-    anything changed (None otherwise)."""
+    anything changed (no event otherwise)."""
     draft = validated(PatientDraft, replacement.model_dump(exclude={"status"}))
-    with uow:
+    now = service.clock()
+    with service.unit_of_work() as uow:
         current = _locked(uow, patient_id)
-        return _save_revision(
-            uow, current, draft, replacement.status, geocoder=geocoder, now=now, actor=actor
+        saved = _save_revision(
+            uow, current, draft, replacement.status, geocoder=service.geocoder, now=now, actor=actor
         )
+        uow.commit()
+    return saved
 
 
 def patch_patient(
-    uow: PatientUnitOfWork,
+    service: PatientService,
     patient_id: uuid.UUID,
     patch: PatientPatch,
     *,
-    geocoder: Geocoder,
-    now: datetime,
     actor: str,
     reason: str | None = None,
-) -> tuple[Patient, EventEnvelope | None]:
+    now: datetime | None = None,
+) -> Outcome[Patient]:
     """Partial update (PATCH): the sent fields change, the merged record must satisfy every
     rule (PatientValidationError naming the fields otherwise)."""
-    with uow:
+    now = now or service.clock()
+    with service.unit_of_work() as uow:
         current = _locked(uow, patient_id)
         draft, status = merge_patch(current, patch)
-        return _save_revision(
-            uow, current, draft, status, geocoder=geocoder, now=now, actor=actor, reason=reason
+        saved = _save_revision(
+            uow, current, draft, status, geocoder=service.geocoder, now=now, actor=actor, reason=reason
         )
+        uow.commit()
+    return saved
 
 
 UNFINISHED_SEARCH_STATUSES: Final = frozenset({PatientStatus.SEARCHING})
 
 
 def erase_patient(
-    uow: PatientUnitOfWork, patient_id: uuid.UUID, *, now: datetime, actor: str, reason: str | None = None
-) -> tuple[PatientDeleted, EventEnvelope]:
+    service: PatientService, patient_id: uuid.UUID, *, actor: str, reason: str | None = None
+) -> Outcome[PatientDeleted]:
     """GDPR erasure (DELETE).
 
     Refused (ConflictError, 409) while the patient has an unfinished search. The search lives
@@ -214,7 +234,8 @@ def erase_patient(
     data) and emits `patient.deleted` with only the id and the erasure time. Afterwards every
     access answers PatientErasedError (410).
     """
-    with uow:
+    now = service.clock()
+    with service.unit_of_work() as uow:
         current = _locked(uow, patient_id)
         if current.status in UNFINISHED_SEARCH_STATUSES:
             raise ConflictError(
@@ -238,9 +259,10 @@ def erase_patient(
             ]
         )
         # Only after erase(): it drops the patient's earlier outbox events, not this one.
-        event = _record_event(uow, "patient.deleted", patient_id, deleted.model_dump(mode="json"), now)
+        payload = contract.PatientDeleted(id=patient_id, erased_at=now).model_dump(mode="json")
+        event = _record_event(uow, "patient.deleted", patient_id, payload, now)
         uow.commit()
-    return deleted, event
+    return Outcome(deleted, (event,))
 
 
 # --- bulk load for operators -------------------------------------------------------------------
@@ -273,11 +295,9 @@ def _from_flat(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def bulk_upsert(
-    unit_of_work: UnitOfWorkFactory,
+    service: PatientService,
     rows: Iterable[Mapping[str, Any]],
     *,
-    geocoder: Geocoder,
-    now: datetime,
     actor: str = "bulk-load",
     first_row_number: int = 1,
     on_progress: Callable[[int], None] | None = None,
@@ -294,25 +314,20 @@ def bulk_upsert(
     (status `open` unless the row gives one); two or more matches are rejected (duplicates for
     staff to merge). Each change is audited (`reason` "bulk load row N") and emits its event
     through the outbox; the scheduled relay publishes them. If the database goes away the load
-    stops with BulkLoadInterruptedError carrying the report so far.
+    stops with BulkLoadInterruptedError carrying the report so far. Every row is stamped with
+    the time the load started.
     """
+    now = service.clock()
 
-    def load_row(number: int, raw: Mapping[str, Any]) -> tuple[RowOutcome, list[EventEnvelope]]:
-        outcome, event = _upsert_row(unit_of_work, raw, number, geocoder=geocoder, now=now, actor=actor)
-        return outcome, [event] if event is not None else []
+    def load_row(number: int, raw: Mapping[str, Any]) -> tuple[RowOutcome, tuple[EventEnvelope, ...]]:
+        return _upsert_row(service, raw, number, now=now, actor=actor)
 
     return load_rows(rows, load_row, first_row_number=first_row_number, on_progress=on_progress)
 
 
 def _upsert_row(
-    unit_of_work: UnitOfWorkFactory,
-    raw: Mapping[str, Any],
-    number: int,
-    *,
-    geocoder: Geocoder,
-    now: datetime,
-    actor: str,
-) -> tuple[RowOutcome, EventEnvelope | None]:
+    service: PatientService, raw: Mapping[str, Any], number: int, *, now: datetime, actor: str
+) -> tuple[RowOutcome, tuple[EventEnvelope, ...]]:
     if not isinstance(raw, Mapping):
         raise PatientValidationError("a row must be an object of patient fields")
     values = _from_flat(raw)
@@ -322,8 +337,7 @@ def _upsert_row(
             "email, last_name and birth_date are required to match existing patients"
         )
     reason = f"bulk load row {number}"
-    uow = unit_of_work()
-    with uow:
+    with service.unit_of_work() as uow:
         matches = uow.patients.find_by_identity(
             email=patch.email, last_name=patch.last_name, birth_date=patch.birth_date
         )
@@ -331,47 +345,48 @@ def _upsert_row(
         ids = ", ".join(str(match.id) for match in matches)
         raise ConflictError(f"matches {len(matches)} patients ({ids}); merge the duplicates first")
     if matches:
-        _, event = patch_patient(
-            unit_of_work(), matches[0].id, patch, geocoder=geocoder, now=now, actor=actor, reason=reason
-        )
-        return ("updated" if event else "unchanged"), event
+        patched = patch_patient(service, matches[0].id, patch, actor=actor, reason=reason, now=now)
+        return ("updated" if patched.events else "unchanged"), patched.events
     draft = validated(PatientDraft, {key: value for key, value in values.items() if key != "status"})
-    _, event = register_patient(
-        unit_of_work(), draft, geocoder=geocoder, now=now, actor=actor, status=patch.status, reason=reason
-    )
-    return "created", event
+    registered = register_patient(service, draft, actor=actor, status=patch.status, reason=reason, now=now)
+    return "created", registered.events
 
 
 # The patient's status follows their search (domain.md, state machines).
-STATUS_BY_SEARCH_STATUS: Final[dict[str, PatientStatus]] = {
-    "active": PatientStatus.SEARCHING,
-    "paused": PatientStatus.OPEN,
-    "placed": PatientStatus.IN_THERAPY,
-    "cancelled": PatientStatus.SEARCH_CANCELLED,
+STATUS_BY_SEARCH_STATUS: Final[dict[SearchStatus, PatientStatus]] = {
+    SearchStatus.ACTIVE: PatientStatus.SEARCHING,
+    SearchStatus.PAUSED: PatientStatus.OPEN,
+    SearchStatus.PLACED: PatientStatus.IN_THERAPY,
+    SearchStatus.CANCELLED: PatientStatus.SEARCH_CANCELLED,
 }
 
 
 def follow_search_status(
-    uow: PatientUnitOfWork, patient_id: uuid.UUID, search_status: str, *, geocoder: Geocoder, now: datetime
-) -> tuple[Patient, EventEnvelope | None] | None:
-    """`search.status_changed`: set the patient's status from the search's. A redelivery
-    changes nothing; an erased or unknown patient is left alone (None)."""
-    status = STATUS_BY_SEARCH_STATUS.get(search_status)
-    if status is None:
-        return None
-    with uow:
-        current = uow.patients.get(patient_id, for_update=True)
-        if current is None:
-            return None
-        if current.status is status:
-            return current, None
-        return _save_revision(
-            uow,
-            current,
-            validated(PatientDraft, current.profile()),
-            status,
-            geocoder=geocoder,
-            now=now,
-            actor="system:matching",
-            reason=f"search {search_status}",
-        )
+    uow: PatientUnitOfWork, envelope: EventEnvelope, *, geocoder: Geocoder, now: datetime
+) -> Outcome[Patient | None]:
+    """`search.status_changed` (payload: contracts.searches.SearchStatusChanged): set the
+    patient's status from the search's, in the consumer's open transaction (which also claims
+    the eventId and commits). A redelivery changes nothing; an erased or unknown patient is left
+    alone (value None). A payload the contract refuses can never be applied: PoisonMessageError."""
+    try:
+        change = SearchStatusChanged.model_validate(envelope.payload)
+    except ValidationError as error:
+        fields = ", ".join(".".join(str(part) for part in e["loc"]) for e in error.errors())
+        raise PoisonMessageError(f"payload refused by contracts.searches ({fields})") from error
+    current = uow.patients.get(change.patient_id, for_update=True)
+    if current is None:
+        return Outcome(None)
+    status = STATUS_BY_SEARCH_STATUS[change.status]
+    if current.status is status:
+        return Outcome(current)
+    saved = _save_revision(
+        uow,
+        current,
+        validated(PatientDraft, current.profile()),
+        status,
+        geocoder=geocoder,
+        now=now,
+        actor="system:matching",
+        reason=f"search {change.status}",
+    )
+    return Outcome(saved.value, saved.events)

@@ -8,6 +8,7 @@ ignored on read, replaced on write and deleted by `purge_expired`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -41,10 +42,17 @@ Model = TypeVar("Model", bound=BaseModel)
 
 class SqlGeocodingCache:
     """GeocodingCache port on PostgreSQL. Each call is its own short transaction: a cache entry
-    belongs to no business change, and a failed write must never undo one."""
+    belongs to no business change, and a failed write must never undo one. Takes the engine or
+    a function giving it, so that wiring the service connects to nothing yet."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine | Callable[[], Engine]) -> None:
+        self._engine_or_factory = engine
+
+    @property
+    def _engine(self) -> Engine:
+        if isinstance(self._engine_or_factory, Engine):
+            return self._engine_or_factory
+        return self._engine_or_factory()
 
     def _get(self, kind: str, key: str, model: type[Model], now: datetime) -> CacheHit[Model] | None:
         query = select(geocode_cache.c.found, geocode_cache.c.payload, geocode_cache.c.fetched_at).where(

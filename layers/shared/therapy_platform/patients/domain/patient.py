@@ -56,6 +56,7 @@ from pydantic import (
 )
 
 from therapy_platform.contracts.languages import GERMAN, LanguageCode
+from therapy_platform.contracts.patients import PatientSnapshot
 from therapy_platform.contracts.schedule import DayWindows, Weekday, in_week_order
 from therapy_platform.contracts.symptoms import MAX_SYMPTOMS, MIN_SYMPTOMS, Symptom
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
@@ -453,8 +454,9 @@ class Patient(BaseModel):
         return (self.postcode, self.street, self.city) != (draft.postcode, draft.street, draft.city)
 
     def event_payload(self) -> dict[str, Any]:
-        """Payload of `patient.created|updated`: the public model (what read models need)."""
-        return self.model_dump(mode="json")
+        """Payload of `patient.created|updated`, built through its contract
+        (contracts.patients.PatientSnapshot): the public model, what read models need."""
+        return PatientSnapshot.model_validate(self.model_dump(mode="json")).model_dump(mode="json")
 
     def audit_view(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"location_flagged", "shared_language_required"})
@@ -597,6 +599,11 @@ class PatientQuery(BaseModel):
     sort: PatientSort = PatientSort.CREATED_AT_DESC
     page: int = Field(default=1, ge=1, le=MAX_PAGE)
     limit: int = Field(default=50, ge=1, le=200)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _no_status_is_any(cls, value: Any) -> Any:
+        return () if value is None else value
 
     @field_validator("created_to")
     @classmethod

@@ -1,6 +1,6 @@
-"""Ports of geocoding: the one patient and therapist services call when they write a record
-(`Geocoder`), and the ones the geocoding use cases depend on (postcode table, address
-geocoder such as Nominatim, cache)."""
+"""Ports of locating: the one services call when they write a record (`Geocoder`), and the
+ones the locate chain depends on (postcode table, address geocoder such as Nominatim, and an
+optional cache of the address geocoder's answers, which only the geocoding service has)."""
 
 from __future__ import annotations
 
@@ -56,18 +56,10 @@ class CacheHit(Generic[Value]):
     fetched_at: datetime
 
 
-class GeocodingCache(Protocol):
+class AddressCache(Protocol):
     """Earlier answers of the address geocoder, so each address is asked for once per TTL.
     Failures to reach the cache raise DependencyUnavailableError; callers carry on without it."""
 
     def get_address(self, key: str, *, now: datetime) -> CacheHit[AddressMatch] | None: ...
 
     def put_address(self, key: str, value: AddressMatch | None, *, now: datetime, ttl: timedelta) -> None: ...
-
-    def get_reverse(self, key: str, *, now: datetime) -> CacheHit[ReverseAddress] | None: ...
-
-    def put_reverse(
-        self, key: str, value: ReverseAddress | None, *, now: datetime, ttl: timedelta
-    ) -> None: ...
-
-    def purge_expired(self, *, now: datetime) -> int: ...

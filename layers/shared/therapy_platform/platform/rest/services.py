@@ -10,10 +10,10 @@ from typing import Generic, TypeVar
 
 from aws_lambda_powertools import Logger
 
-from therapy_platform.geocoding.bootstrap import default_geocoder
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.geography.locator import default_locator
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.outbox import SqlOutboxStore
 from therapy_platform.platform.outbox_relay import relay_outbox
@@ -63,5 +63,5 @@ def default_dependencies(unit_of_work: type[SqlUnitOfWorkT]) -> ServiceDependenc
         # Full address through Nominatim when NOMINATIM_ENABLED, else the postcode centroid from
         # the shipped table, else unknown (flagged for staff). No cache here: a service's role
         # cannot reach the geocoding schema (docs/geocoding.md).
-        geocoder=default_geocoder,
+        geocoder=default_locator,
     )

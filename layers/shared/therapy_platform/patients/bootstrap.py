@@ -1,0 +1,103 @@
+"""Composition root of the patient service: what its functions use, as deployed.
+
+`build()` gives the `PatientService` the API handler works with: the PostgreSQL unit of work in
+`patient_service` whose committed events are published at once (after-commit hook; the scheduled
+relay sends what that misses), the in-process geocoder (postcode centroids offline, Nominatim
+only when NOMINATIM_ENABLED=true, no cache: docs/geocoding.md) and the clock.
+`search_events_consumer()` is the consumer of `search.status_changed` (the patient's status
+follows the search), once per eventId in the patient's transaction. Nothing connects while
+building: the engine and the AWS clients are created on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Final
+
+from sqlalchemy import Engine
+
+from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
+from therapy_platform.patients.adapters.tables import PATIENT_SCHEMA
+from therapy_platform.patients.ports import PatientUnitOfWork
+from therapy_platform.patients.settings import PatientSettings
+from therapy_platform.patients.use_cases import PatientService, follow_search_status
+from therapy_platform.platform.consumer import (
+    Handled,
+    QueueConsumer,
+    QueueControl,
+    bus_consumer,
+    once_per_event,
+)
+from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.events import BusMessage, EventEnvelope
+from therapy_platform.platform.geography.locator import default_locator
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.platform.ports import EventPublisher
+from therapy_platform.platform.sqs import SqsQueueAdapter
+
+LOGGER = logging.getLogger(__name__)
+SETTINGS = PatientSettings.from_env()  # at import = cold start: a bad variable fails naming it
+
+SEARCH_EVENTS_CONSUMER: Final = "patient-search-events"
+
+__all__ = ["SEARCH_EVENTS_CONSUMER", "SETTINGS", "PatientService", "build", "search_events_consumer"]
+
+
+def build(
+    settings: PatientSettings = SETTINGS,
+    *,
+    engine: Callable[[], Engine] = default_engine,
+    publisher: Callable[[], EventPublisher] = default_publisher,
+) -> PatientService:
+    """The deployed service (tests pass their own engine and bus)."""
+    publish = PublishNow(store=lambda: SqlOutboxStore(engine(), PATIENT_SCHEMA), publisher=publisher)
+    return PatientService(
+        unit_of_work=lambda: SqlPatientUnitOfWork(engine(), publish=publish),
+        geocoder=default_locator(settings.nominatim),
+    )
+
+
+@cache
+def _sqs() -> SqsQueueAdapter:
+    return SqsQueueAdapter.from_env()
+
+
+def search_events_consumer(
+    settings: PatientSettings = SETTINGS,
+    *,
+    service: PatientService | None = None,
+    queues: Callable[[], QueueControl] = _sqs,
+    logger: logging.Logger | Any = LOGGER,
+) -> QueueConsumer[BusMessage]:
+    """The patient's status follows their search (`search.status_changed`, delivered through SQS
+    at least once): each event is applied once, in one transaction with its eventId claim in
+    `patient_service.processed_events`. Tests pass a service and queues of in-memory fakes."""
+    service = service if service is not None else build(settings)
+
+    def follow(uow: PatientUnitOfWork, envelope: EventEnvelope) -> Handled:
+        outcome = follow_search_status(uow, envelope, geocoder=service.geocoder, now=service.clock())
+        detail = {
+            "patient_id": str(envelope.payload.get("patient_id")),
+            "search_status": str(envelope.payload.get("status")),
+            "changed": bool(outcome.events),
+        }
+        return Handled("", envelope.event_type, "done", detail)
+
+    return bus_consumer(
+        SEARCH_EVENTS_CONSUMER,
+        # ignore: platform's ConsumerUnitOfWork declares `__exit__(*exc: object)`, which no unit of
+        # work with the UnitOfWork protocol's three-argument `__exit__` satisfies for mypy.
+        once_per_event(
+            SEARCH_EVENTS_CONSUMER,
+            service.unit_of_work,  # type: ignore[type-var]
+            {"search.status_changed": follow},
+        ),
+        queues=queues,
+        dead_letter_queue_url=settings.consumer.dead_letter_queue_url,
+        retry=settings.consumer.retry_policy(),
+        logger=logger,
+    )

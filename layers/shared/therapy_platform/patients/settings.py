@@ -1,0 +1,42 @@
+"""Environment of the patient service's functions: the bus its events go to (EVENT_BUS_NAME,
+EVENT_SOURCE), the in-process geocoder's Nominatim settings (all optional; offline postcode
+centroids unless NOMINATIM_ENABLED=true) and, for the search-events consumer, its dead-letter
+queue and retry backoff (optional). Database settings are read by platform.database when the
+engine is first used. A missing or malformed variable fails at cold start naming it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from therapy_platform.platform.consumer import RetryPolicy
+from therapy_platform.platform.geography.nominatim import NominatimSettings
+from therapy_platform.platform.settings import EnvModel, EventPublisherSettings
+
+
+class ConsumerSettings(EnvModel):
+    """Where poison goes at once, with its reason (without a dead-letter queue it fails until
+    the queue's redrive policy moves it), and the backoff of messages offered again."""
+
+    dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
+    retry_base_seconds: int = Field(default=2, ge=1, le=900, alias="RETRY_BASE_SECONDS")
+    retry_max_seconds: int = Field(default=300, ge=1, le=43200, alias="RETRY_MAX_SECONDS")
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(base_seconds=self.retry_base_seconds, max_seconds=self.retry_max_seconds)
+
+
+@dataclass(frozen=True)
+class PatientSettings:
+    events: EventPublisherSettings
+    nominatim: NominatimSettings
+    consumer: ConsumerSettings
+
+    @classmethod
+    def from_env(cls) -> PatientSettings:
+        return cls(
+            events=EventPublisherSettings.from_env(),
+            nominatim=NominatimSettings.from_env(),
+            consumer=ConsumerSettings.from_env(),
+        )
