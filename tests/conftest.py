@@ -22,6 +22,7 @@ for path in (
 # fakes, so these values are never used to reach anything; integration tests set their own.
 UNIT_TEST_ENVIRONMENT: dict[str, str] = {
     "EVENT_BUS_NAME": "therapy-platform-unit",
+    "RAW_BUCKET": "therapy-platform-unit-directory-raw",
 }
 for _name, _value in UNIT_TEST_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
