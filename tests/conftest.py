@@ -28,6 +28,7 @@ UNIT_TEST_ENVIRONMENT: dict[str, str] = {
     "EVENT_BUS_NAME": "therapy-platform-unit",
     "EVENT_SOURCE": "therapy-platform.unit-tests",
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+    "RAW_BUCKET": "therapy-platform-unit-directory-raw",
 }
 for _name, _value in UNIT_TEST_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)

@@ -9,8 +9,6 @@ GET /api/v2/imports/{import_id}   one report with one page of its items (skipped
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Annotated, Final
 
 from aws_lambda_powertools import Logger
@@ -18,30 +16,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.directory.domain.runs import ImportReport, ImportReportSummary, ItemOutcome
-from therapy_platform.directory.ports import ImportReportStore
-from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.query import refuse_unknown_parameters
 from therapy_platform.platform.rest.resolver import create_resolver
-from therapy_platform.therapists.imports import use_cases as use_cases
-from therapy_platform.therapists.imports.store import SqlImportReportStore
+from therapy_platform.therapists.bootstrap import build_directory_import
+from therapy_platform.therapists.imports import use_cases
+from therapy_platform.therapists.imports.domain.reports import ImportReport, ImportReportSummary, ItemOutcome
 
 logger = Logger(service="therapist-service")
 app = create_resolver(logger)
+service = build_directory_import()
 
 BASE: Final = "/api/v2/imports"
 ImportId = Annotated[uuid.UUID, Path(description="Import report id (UUID)")]
-
-
-@dataclass
-class Dependencies:
-    """Unit tests swap in an in-memory report store."""
-
-    reports: Callable[[], ImportReportStore] = field(default=lambda: SqlImportReportStore(default_engine()))
-
-
-deps = Dependencies()
 
 
 @app.get(BASE)
@@ -49,8 +35,7 @@ def list_imports(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[ImportReportSummary]:
-    refuse_unknown_parameters(app, {"page", "limit"})
-    items, total = use_cases.list_imports(deps.reports(), page=page, limit=limit)
+    items, total = use_cases.list_imports(service.reports(), page=page, limit=limit).value
     return Page[ImportReportSummary](items=list(items), total=total, page=page, limit=limit)
 
 
@@ -63,8 +48,7 @@ def read_import(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page of the items")] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
 ) -> ImportReport:
-    refuse_unknown_parameters(app, {"outcome", "page", "limit"})
-    return use_cases.get_import(deps.reports(), import_id, outcome=outcome, page=page, limit=limit)
+    return use_cases.get_import(service.reports(), import_id, outcome=outcome, page=page, limit=limit).value
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

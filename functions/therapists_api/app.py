@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Final
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,12 +20,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from therapy_platform.contracts.languages import LanguageCode
 from therapy_platform.contracts.therapy import TherapyProcedure
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.query import refuse_unknown_parameters
-from therapy_platform.platform.rest.resolver import create_resolver, current_actor
-from therapy_platform.platform.rest.services import default_dependencies
-from therapy_platform.platform.validation import validate_as
-from therapy_platform.therapists import use_cases as use_cases
-from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.platform.rest.resolver import create_resolver, created, current_actor
+from therapy_platform.therapists import use_cases
+from therapy_platform.therapists.bootstrap import build
 from therapy_platform.therapists.domain.therapist import (
     CoolingPeriod,
     CoolingPeriodChange,
@@ -35,51 +32,25 @@ from therapy_platform.therapists.domain.therapist import (
     TherapistAction,
     TherapistDraft,
     TherapistPatch,
-    TherapistQuery,
     TherapistStatus,
-    TherapistValidationError,
 )
 
 logger = Logger(service="therapist-service")
 app = create_resolver(logger)
+service = build()
 
 BASE: Final = "/api/v2/therapists"
 TherapistId = Annotated[uuid.UUID, Path(description="Therapist id (UUID)")]
-
-# The adapters the routes use; unit tests swap in in-memory fakes (and a fixed clock).
-deps = default_dependencies(SqlTherapistUnitOfWork)
+Flag = Annotated[bool | None, Query()]
 
 
 @app.post(BASE)
 def create_therapist(draft: TherapistDraft) -> Response[Therapist]:
-    outcome = use_cases.create_therapist(
-        deps.unit_of_work(), deps.geocoder(), draft, actor=current_actor(app), now=deps.clock()
-    )
-    logger.info("therapist created", extra={"therapist_id": str(outcome.therapist.id)})
-    deps.publish_now(outcome.events, logger)
-    return Response(
-        status_code=201,
-        content_type=content_types.APPLICATION_JSON,
-        body=outcome.therapist,
-        headers={"Location": f"{BASE}/{outcome.therapist.id}"},
-    )
-
-
-LIST_PARAMETERS: Final = frozenset(
-    {
-        "status",
-        "postcode_prefix",
-        "procedure",
-        "language",
-        "offers_group_therapy",
-        "potentially_available",
-        "in_cooling_period",
-        "q",
-        "page",
-        "limit",
-        "sort",
-    }
-)
+    therapist = use_cases.create_therapist(
+        service.unit_of_work(), service.geocoder(), draft, actor=current_actor(app), now=service.clock()
+    ).value
+    logger.info("therapist created", extra={"therapist_id": str(therapist.id)})
+    return created(therapist, f"{BASE}/{therapist.id}")
 
 
 @app.get(BASE)
@@ -90,8 +61,8 @@ def list_therapists(
     ] = None,
     procedure: Annotated[TherapyProcedure | None, Query(description="Offers this procedure")] = None,
     language: Annotated[LanguageCode | None, Query(description="Speaks this ISO 639-1 language")] = None,
-    offers_group_therapy: Annotated[bool | None, Query()] = None,
-    potentially_available: Annotated[bool | None, Query()] = None,
+    offers_group_therapy: Flag = None,
+    potentially_available: Flag = None,
     in_cooling_period: Annotated[
         bool | None, Query(description="true: cooling period ends after today; false: contactable today")
     ] = None,
@@ -100,51 +71,38 @@ def list_therapists(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     sort: Annotated[SortKey, Query(description="Sort key; a leading - sorts descending")] = "created_at",
 ) -> Page[Therapist]:
-    refuse_unknown_parameters(app, LIST_PARAMETERS)
-    # A value the query model refuses (e.g. a language that is not ISO 639-1): 422 naming it.
-    query = validate_as(
-        TherapistQuery,
-        {
-            "status": status,
-            "postcode_prefix": postcode_prefix,
-            "procedure": procedure,
-            "language": language,
-            "offers_group_therapy": offers_group_therapy,
-            "potentially_available": potentially_available,
-            "in_cooling_period": in_cooling_period,
-            "q": q,
-            "page": page,
-            "limit": limit,
-            "sort": sort,
-        },
-        TherapistValidationError,
-        location="query",
-    )
-    items, total = use_cases.list_therapists(deps.unit_of_work(), query, now=deps.clock())
+    filters = dict(locals())  # exactly the declared query parameters, by name
+    items, total = use_cases.list_therapists(service.unit_of_work(), filters, now=service.clock()).value
     return Page[Therapist](items=list(items), total=total, page=page, limit=limit)
 
 
 @app.get(f"{BASE}/<therapist_id>")
 def read_therapist(therapist_id: TherapistId) -> Therapist:
-    return use_cases.get_therapist(deps.unit_of_work(), therapist_id)
+    return use_cases.get_therapist(service.unit_of_work(), therapist_id).value
 
 
 @app.put(f"{BASE}/<therapist_id>")
 def replace_therapist(therapist_id: TherapistId, draft: TherapistDraft) -> Therapist:
-    outcome = use_cases.replace_therapist(
-        deps.unit_of_work(), deps.geocoder(), therapist_id, draft, actor=current_actor(app), now=deps.clock()
-    )
-    deps.publish_now(outcome.events, logger)
-    return outcome.therapist
+    return use_cases.replace_therapist(
+        service.unit_of_work(),
+        service.geocoder(),
+        therapist_id,
+        draft,
+        actor=current_actor(app),
+        now=service.clock(),
+    ).value
 
 
 @app.patch(f"{BASE}/<therapist_id>")
 def patch_therapist(therapist_id: TherapistId, patch: TherapistPatch) -> Therapist:
-    outcome = use_cases.patch_therapist(
-        deps.unit_of_work(), deps.geocoder(), therapist_id, patch, actor=current_actor(app), now=deps.clock()
-    )
-    deps.publish_now(outcome.events, logger)
-    return outcome.therapist
+    return use_cases.patch_therapist(
+        service.unit_of_work(),
+        service.geocoder(),
+        therapist_id,
+        patch,
+        actor=current_actor(app),
+        now=service.clock(),
+    ).value
 
 
 @app.delete(f"{BASE}/<therapist_id>")
@@ -174,26 +132,28 @@ def reactivate_therapist(therapist_id: TherapistId, change: StatusChange) -> The
 
 
 def _change_status(therapist_id: uuid.UUID, action: TherapistAction, reason: str) -> Therapist:
-    outcome = use_cases.change_status(
-        deps.unit_of_work(), therapist_id, action, reason=reason, actor=current_actor(app), now=deps.clock()
-    )
+    therapist = use_cases.change_status(
+        service.unit_of_work(),
+        therapist_id,
+        action,
+        reason=reason,
+        actor=current_actor(app),
+        now=service.clock(),
+    ).value
     logger.info("therapist status changed", extra={"therapist_id": str(therapist_id), "action": str(action)})
-    deps.publish_now(outcome.events, logger)
-    return outcome.therapist
+    return therapist
 
 
 @app.get(f"{BASE}/<therapist_id>/cooling-period")
 def read_cooling_period(therapist_id: TherapistId) -> CoolingPeriod:
-    return use_cases.get_cooling_period(deps.unit_of_work(), therapist_id, now=deps.clock())
+    return use_cases.get_cooling_period(service.unit_of_work(), therapist_id, now=service.clock()).value
 
 
 @app.put(f"{BASE}/<therapist_id>/cooling-period")
 def set_cooling_period(therapist_id: TherapistId, change: CoolingPeriodChange) -> CoolingPeriod:
-    cooling, outcome = use_cases.set_cooling_period(
-        deps.unit_of_work(), therapist_id, change, actor=current_actor(app), now=deps.clock()
-    )
-    deps.publish_now(outcome.events, logger)
-    return cooling
+    return use_cases.set_cooling_period(
+        service.unit_of_work(), therapist_id, change, actor=current_actor(app), now=service.clock()
+    ).value
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

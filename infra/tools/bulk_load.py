@@ -91,7 +91,7 @@ def _load_therapists(rows: Iterable[object], run: LoadRun) -> BulkReport:
         now=run.now,
         first_row_number=run.first_row_number,
         on_progress=run.on_progress,
-    )
+    ).value
 
 
 class _DryRunPatientUnitOfWork(SqlPatientUnitOfWork):

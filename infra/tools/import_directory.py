@@ -30,12 +30,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from therapy_platform.directory.domain.runs import ImportItem, ImportReportSummary, ImportStatus
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.geography.postcodes import postcode_directory
-from therapy_platform.therapists.imports.store import SqlDirectoryImportUnitOfWork, SqlImportReportStore
-from therapy_platform.therapists.imports.use_cases import ImportSource, import_directory_file
+from therapy_platform.therapists.imports.adapters.store import (
+    SqlDirectoryImportUnitOfWork,
+    SqlImportReportStore,
+)
+from therapy_platform.therapists.imports.domain.reports import (
+    ImportItem,
+    ImportReportSummary,
+    ImportSource,
+    ImportStatus,
+)
+from therapy_platform.therapists.imports.use_cases import import_directory_file
 
 EXIT_OK, EXIT_SKIPPED, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 3
 
@@ -126,7 +134,7 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
                 def advance(done: int, total: int, task_id: TaskID = task, bar: Progress = progress) -> None:
                     bar.update(task_id, completed=done, total=total)
 
-                outcome = import_directory_file(
+                result = import_directory_file(
                     SqlDirectoryImportUnitOfWork(engine),
                     SqlImportReportStore(engine),
                     postcode_directory(),
@@ -136,11 +144,11 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
                     now=datetime.now(UTC),
                     clock=lambda: datetime.now(UTC),
                     on_progress=advance,
-                )
-            print_report(console, path, outcome.report, outcome.items)
-            if outcome.report.status is ImportStatus.FAILED:
+                ).value
+            print_report(console, path, result.report, result.items)
+            if result.report.status is ImportStatus.FAILED:
                 worst = max(worst, EXIT_UNUSABLE)
-            elif outcome.report.counts.skipped:
+            elif result.report.counts.skipped:
                 worst = max(worst, EXIT_SKIPPED)
     except DependencyUnavailableError as error:
         console.print(f"error: {error.message}", style="red", markup=False)

@@ -9,6 +9,7 @@ rules; operators import a folder with the same report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,19 +23,31 @@ from rich.console import Console
 from sqlalchemy import Engine, event, text
 
 from cloud_support import drain_queue
+from directory_fakes import entry
 from localcloud import directory
 from localcloud.aws import aws_env, client
 from localcloud.directory_data import DirectoryDataGenerator, answers
 from localcloud.process import read_pid
 from support import FakeLambdaContext, api_event, call, load_function
+from therapy_platform.contracts.directory_files import RawPage, RawRun, Region, SearchPoint
 from therapy_platform.directory.adapters.raw_store import S3RawStore
 from therapy_platform.directory.adapters.runs import SqlScrapeRunStore
+from therapy_platform.directory.bootstrap import build as build_scraper
+from therapy_platform.directory.settings import ScraperSettings
+from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.outbox import SqlOutboxStore
-from therapy_platform.therapists.domain.therapist import TherapistPatch, platform_today
-from therapy_platform.therapists.imports.store import SqlDirectoryImportUnitOfWork, SqlImportReportStore
-from therapy_platform.therapists.imports.use_cases import ImportSource, import_directory_file
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.therapists.bootstrap import DirectoryImportService
+from therapy_platform.therapists.domain.therapist import Therapist, TherapistPatch
+from therapy_platform.therapists.imports.adapters.raw_files import S3RawFileReader
+from therapy_platform.therapists.imports.adapters.store import (
+    SqlDirectoryImportUnitOfWork,
+    SqlImportReportStore,
+)
+from therapy_platform.therapists.imports.domain.reports import ImportResult, ImportSource
+from therapy_platform.therapists.imports.use_cases import import_directory_file
 from therapy_platform.therapists.use_cases import patch_therapist
 from tools.import_directory import EXIT_SKIPPED, main
 
@@ -153,8 +166,12 @@ def scraper(monkeypatch: pytest.MonkeyPatch, raw_bucket: tuple[str, str], scrapi
     }.items():
         monkeypatch.setenv(name, value)
     module = load_function("directory_scraper")
-    monkeypatch.setattr(module.deps, "runs", lambda: SqlScrapeRunStore(scraping_engine))
-    monkeypatch.setattr(module.deps, "raw_store", lambda: S3RawStore(client("s3"), bucket))
+    service = dataclasses.replace(
+        build_scraper(ScraperSettings.from_env()),
+        runs=lambda: SqlScrapeRunStore(scraping_engine),
+        raw_store=lambda: S3RawStore(client("s3"), bucket),
+    )
+    monkeypatch.setattr(module, "service", service)
     return module
 
 
@@ -184,22 +201,28 @@ def importer(
     module = load_function("directory_import")
     bus, _ = event_bus
     publisher = EventBridgePublisher(client("events"), bus, "therapy-platform.therapist-service")
-    monkeypatch.setattr(
-        module.deps.service, "unit_of_work", lambda: SqlDirectoryImportUnitOfWork(therapist_engine)
+    # As deployed: each entry's event is published right after its transaction commits.
+    publish = PublishNow(
+        store=lambda: SqlOutboxStore(therapist_engine, THERAPISTS), publisher=lambda: publisher
     )
-    monkeypatch.setattr(
-        module.deps.service, "outbox_store", lambda: SqlOutboxStore(therapist_engine, THERAPISTS)
+    service = DirectoryImportService(
+        unit_of_work=lambda: SqlDirectoryImportUnitOfWork(therapist_engine, publish=publish),
+        reports=lambda: SqlImportReportStore(therapist_engine),
+        raw_files=lambda bucket: S3RawFileReader(client("s3"), bucket),
+        geocoder=postcode_directory,
     )
-    monkeypatch.setattr(module.deps.service, "publisher", lambda: publisher)
-    monkeypatch.setattr(module.deps, "reports", lambda: SqlImportReportStore(therapist_engine))
-    monkeypatch.setattr(module.deps, "raw_store", lambda bucket: S3RawStore(client("s3"), bucket))
+    monkeypatch.setattr(module, "service", service)
     return module
 
 
 @pytest.fixture
 def imports_api(monkeypatch: pytest.MonkeyPatch, therapist_engine: Engine) -> Any:
     module = load_function("imports_api")
-    monkeypatch.setattr(module.deps, "reports", lambda: SqlImportReportStore(therapist_engine))
+    monkeypatch.setattr(
+        module,
+        "service",
+        dataclasses.replace(module.service, reports=lambda: SqlImportReportStore(therapist_engine)),
+    )
     return module
 
 
@@ -362,8 +385,6 @@ def test_the_hard_cap_ends_a_run_as_partial(scraper: Any) -> None:
 
 
 def _file(*pages: list[Any], region: str | None = "52", complete: bool = True) -> bytes:
-    from therapy_platform.directory.domain.entries import RawPage, RawRun, Region, SearchPoint
-
     point = SearchPoint(latitude=50.7766, longitude=6.0834)
     return RawRun(
         region=Region.parse({"prefix": region, "radius_km": 20}) if region else None,
@@ -377,15 +398,13 @@ def _file(*pages: list[Any], region: str | None = "52", complete: bool = True) -
 
 
 def _entry(directory_id: str, **overrides: Any) -> dict[str, Any]:
-    from test_directory_domain import entry
-
     return entry(id=directory_id, **overrides)
 
 
 def test_staff_edits_survive_and_vanished_therapists_are_marked_in_sql(
     therapist_engine: Engine, admin_engine: Engine
 ) -> None:
-    def run(data: bytes) -> Any:
+    def run(data: bytes) -> ImportResult:
         return import_directory_file(
             SqlDirectoryImportUnitOfWork(therapist_engine),
             SqlImportReportStore(therapist_engine),
@@ -393,7 +412,7 @@ def test_staff_edits_survive_and_vanished_therapists_are_marked_in_sql(
             data,
             source=ImportSource("/operator/file.json"),
             now=NOW,
-        )
+        ).value
 
     first = run(_file([_entry("e1"), _entry("e2", vorname="Jürgen", name="Weiß", plz="52064")]))
     assert first.report.counts.new == 2
@@ -469,10 +488,8 @@ def test_event_payloads_are_complete_therapists(therapist_engine: Engine, admin_
         _file([_entry("e1")], region=None),
         source=ImportSource("x"),
         now=NOW,
-    )
+    ).value
     (row,) = _rows(admin_engine, f"SELECT event_type, envelope FROM {THERAPISTS}.outbox")
     assert row.event_type == "therapist.imported"
-    from therapy_platform.therapists.domain.therapist import Therapist
-
     therapist = Therapist.model_validate(row.envelope["payload"])
     assert therapist.directory_id == "e1" and outcome.event_ids == [uuid.UUID(row.envelope["eventId"])]

@@ -65,7 +65,7 @@ def test_bulk_upsert_matches_in_sql_and_respects_staff_edits(
         {"first_name": "Ömer", "last_name": "Öztürk", "postcode": "10115", "email": "oe@example.org"},
     ]
     uow = SqlTherapistUnitOfWork(therapist_engine)
-    report = bulk_upsert(uow, FakeGeocoder(), rows, actor="operator:test", now=NOW)
+    report = bulk_upsert(uow, FakeGeocoder(), rows, actor="operator:test", now=NOW).value
     assert (report.created, report.updated, report.rejected) == (3, 0, [])
     hanna = next(
         row for row in _all(admin_engine, f"SELECT * FROM {SCHEMA}.therapists") if row.first_name == "Hanna"
@@ -103,7 +103,7 @@ def test_bulk_upsert_matches_in_sql_and_respects_staff_edits(
             "email": "praxis@schaefer.example",
         },
     ]
-    report = bulk_upsert(uow, FakeGeocoder(), again, actor="operator:test", now=NOW)
+    report = bulk_upsert(uow, FakeGeocoder(), again, actor="operator:test", now=NOW).value
     assert (report.created, report.updated, report.unchanged, report.rejected) == (0, 2, 1, [])
     stored = {row.first_name: row for row in _all(admin_engine, f"SELECT * FROM {SCHEMA}.therapists")}
     assert stored["HANNA"].phone == "0241 777" and stored["HANNA"].city == "Aachen"

@@ -4,6 +4,7 @@ rows, events committed atomically with the change, and the schema's constraints.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import uuid
@@ -25,10 +26,13 @@ from runner import upgrade
 from schemas import SERVICE_SCHEMAS
 from support import api_event, call, load_function
 from therapist_fakes import FakeGeocoder
+from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import PublishNow
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
-from therapy_platform.therapists.domain.therapist import TherapistQuery, platform_today
+from therapy_platform.therapists.bootstrap import TherapistService
+from therapy_platform.therapists.domain.therapist import TherapistQuery
 
 pytestmark = pytest.mark.integration
 
@@ -99,11 +103,14 @@ def api(monkeypatch: pytest.MonkeyPatch, therapist_engine: Engine) -> Api:
     bus = FakeBus()
     ticks = itertools.count()
     now = datetime.now(UTC)
-    monkeypatch.setattr(module.deps, "unit_of_work", lambda: SqlTherapistUnitOfWork(therapist_engine))
-    monkeypatch.setattr(module.deps, "outbox_store", lambda: SqlOutboxStore(therapist_engine, SCHEMA))
-    monkeypatch.setattr(module.deps, "publisher", lambda: bus)
-    monkeypatch.setattr(module.deps, "geocoder", FakeGeocoder)
-    monkeypatch.setattr(module.deps, "clock", lambda: now + timedelta(milliseconds=next(ticks)))
+    # As deployed: the unit of work publishes what it committed right after the commit.
+    publish = PublishNow(store=lambda: SqlOutboxStore(therapist_engine, SCHEMA), publisher=lambda: bus)
+    service = TherapistService(
+        unit_of_work=lambda: SqlTherapistUnitOfWork(therapist_engine, publish=publish),
+        geocoder=FakeGeocoder,
+        clock=lambda: now + timedelta(milliseconds=next(ticks)),
+    )
+    monkeypatch.setattr(module, "service", service)
     return Api(module, bus)
 
 
@@ -273,9 +280,52 @@ def test_a_crash_during_an_update_keeps_the_old_record(
     assert len(_rows(admin_engine, f"SELECT * FROM {SCHEMA}.audit_log")) == 1
 
 
+def test_the_deployed_wiring_publishes_right_after_the_commit(
+    monkeypatch: pytest.MonkeyPatch, service_url: Callable[[str], str], admin_engine: Engine
+) -> None:
+    """The composition root as deployed: the function's engine has a pool of one connection,
+    which the unit of work still holds when its after-commit hook publishes."""
+    from therapy_platform.platform import database as platform_database
+    from therapy_platform.platform import settings as platform_settings
+    from therapy_platform.therapists import bootstrap, use_cases
+    from therapy_platform.therapists.domain.therapist import TherapistDraft
+
+    def fresh_engines() -> None:
+        for engine_of in (platform_database.default_engine, bootstrap._outbox_engine):
+            if engine_of.cache_info().currsize:
+                engine_of().dispose()
+            engine_of.cache_clear()
+        platform_settings.database_settings.cache_clear()
+
+    bus = FakeBus()
+    monkeypatch.setenv("DATABASE_URL", service_url(SCHEMA))
+    monkeypatch.setattr(bootstrap, "_publisher", lambda bus_name, source: bus)
+    fresh_engines()
+    try:
+        service = bootstrap.build()
+        started = datetime.now(UTC)
+        therapist = use_cases.create_therapist(
+            service.unit_of_work(),
+            FakeGeocoder(),
+            TherapistDraft.model_validate(VALID),
+            actor="staff@team.example",
+            now=started,
+        ).value
+        assert datetime.now(UTC) - started < timedelta(seconds=5)  # no wait for a pooled connection
+    finally:
+        fresh_engines()
+    assert [message.key for message in bus.messages] == [str(therapist.id)]
+    (row,) = _rows(admin_engine, f"SELECT published_at FROM {SCHEMA}.outbox")
+    assert row.published_at is not None
+
+
 def test_database_down_is_503(monkeypatch: pytest.MonkeyPatch, api: Api) -> None:
     dead = make_engine("postgresql+pg8000://nobody:nothing@127.0.0.1:9/none")
-    monkeypatch.setattr(api.module.deps, "unit_of_work", lambda: SqlTherapistUnitOfWork(dead))
+    monkeypatch.setattr(
+        api.module,
+        "service",
+        dataclasses.replace(api.module.service, unit_of_work=lambda: SqlTherapistUnitOfWork(dead)),
+    )
     status, body = api("POST", BASE, VALID)
     assert status == 503 and body["error"] == "dependency_unavailable"
     status, body = api("GET", BASE)

@@ -1,6 +1,7 @@
 """In-memory adapters of the directory pipeline: listings inside the therapist unit of work
 (staged until commit, like a transaction), import reports, raw files, scraping runs, and a
-scripted directory. Every write is counted, so tests can say "the second import wrote nothing"."""
+scripted directory; and a sample directory entry (`entry`). Every write is counted, so tests can
+say "the second import wrote nothing"."""
 
 from __future__ import annotations
 
@@ -11,15 +12,66 @@ from datetime import datetime
 from typing import Any, Self
 
 from therapist_fakes import InMemoryTherapistUnitOfWork, TherapistDatabase
-from therapy_platform.directory.domain.entries import Enrichment, SearchPoint
-from therapy_platform.directory.domain.runs import (
+from therapy_platform.contracts.directory_files import Enrichment, SearchPoint
+from therapy_platform.directory.domain.runs import ScrapeRun
+from therapy_platform.platform.errors import DependencyUnavailableError, NotFoundError
+from therapy_platform.platform.ports import AfterCommit
+from therapy_platform.therapists.imports.domain.listings import Listing
+from therapy_platform.therapists.imports.domain.reports import (
     ImportItem,
     ImportReport,
     ImportReportSummary,
     ItemOutcome,
-    ScrapeRun,
 )
-from therapy_platform.directory.ports import Listing, RawObject
+from therapy_platform.therapists.imports.ports import RawFile
+
+
+def entry(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "a1b2c3",
+        "anrede": "Frau",
+        "titel": "Dr. phil.",
+        "vorname": "Änne",
+        "name": "Müller-Lüdenscheidt",
+        "geschlecht": "W",
+        "strasse": "Pontstraße",
+        "hausnummer": "12",
+        "plz": "52062",
+        "ort": "Aachen",
+        "lat": 50.7766,
+        "lon": 6.0834,
+        "distance": 0.4,
+        "tel": "0241 123456",
+        "handy": "",
+        "fax": "0241 123457",
+        "email": "praxis@mueller.example",
+        "web": "www.praxis-mueller.example",
+        "psy": [
+            {"verfahren": "Verhaltenstherapie", "altersgruppen": ["Erwachsene"]},
+            {
+                "verfahren": "Tiefenpsychologisch fundierte Psychotherapie",
+                "altersgruppen": ["Kinder und Jugendliche"],
+            },
+        ],
+        "fs": ["Englisch", "Türkisch"],
+        "tsz": [
+            {
+                "datum": "23.11.2026",
+                "tag": "Montag",
+                "typen": [
+                    {"typ": "Sprechzeiten", "zeiten": ["09:00-12:00"]},
+                    {"typ": "Telefonische Erreichbarkeit", "zeiten": ["08:00-08:50"]},
+                ],
+            },
+            {
+                "datum": "26.11.2026",
+                "typen": [{"typ": "Telefonische Erreichbarkeit", "zeiten": ["12:00 - 12:30"]}],
+            },
+        ],
+        "keineSprechzeiten": False,
+    }
+    base.update(overrides)
+    return base
 
 
 @dataclass
@@ -55,8 +107,8 @@ class InMemoryListingRepository:
 
 
 class InMemoryDirectoryImportUnitOfWork(InMemoryTherapistUnitOfWork):
-    def __init__(self, database: DirectoryDatabase) -> None:
-        super().__init__(database)
+    def __init__(self, database: DirectoryDatabase, *, publish: AfterCommit | None = None) -> None:
+        super().__init__(database, publish=publish)
         self.directory_database = database
 
     def __enter__(self) -> Self:
@@ -124,19 +176,23 @@ class InMemoryImportReportStore:
 
 @dataclass
 class InMemoryRawStore:
+    """One bucket: the scraper's RawFileStore and the import's RawFileReader."""
+
     objects: dict[str, bytes] = field(default_factory=dict)
     fail: bool = False
 
     def put(self, key: str, body: bytes) -> str | None:
-        from therapy_platform.platform.errors import DependencyUnavailableError
-
         if self.fail:
             raise DependencyUnavailableError("bucket unreachable")
         self.objects[key] = body
         return f"etag-{len(body)}"
 
-    def get(self, key: str) -> RawObject:
-        return RawObject(self.objects[key], f"etag-{len(self.objects[key])}")
+    def get(self, key: str) -> RawFile:
+        if self.fail:
+            raise DependencyUnavailableError("bucket unreachable")
+        if key not in self.objects:
+            raise NotFoundError(f"{key} does not exist")
+        return RawFile(self.objects[key], f"etag-{len(self.objects[key])}")
 
 
 @dataclass

@@ -14,17 +14,18 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from therapy_platform.directory.adapters.client import DirectoryClient, DirectorySettings
+from therapy_platform.contracts.directory_files import SearchPoint
+from therapy_platform.directory.adapters.client import DirectoryClient
 from therapy_platform.directory.adapters.enrichment import WebsiteContactEnricher
 from therapy_platform.directory.adapters.polite_http import PoliteSession, RequestBudget, retry_after_seconds
 from therapy_platform.directory.domain.contact_text import email_candidates, phone_hours, pick_email
-from therapy_platform.directory.domain.entries import SearchPoint
 from therapy_platform.directory.domain.runs import (
     BudgetExhaustedError,
     DirectoryUnavailableError,
     MalformedAnswerError,
     RobotsDisallowedError,
 )
+from therapy_platform.directory.settings import DirectorySettings
 from therapy_platform.platform.settings import SettingsError
 from therapy_platform.therapists.domain.therapist import TherapistDraft
 

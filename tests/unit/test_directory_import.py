@@ -10,12 +10,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from test_directory_domain import entry
 
-from directory_fakes import DirectoryDatabase, InMemoryDirectoryImportUnitOfWork, InMemoryImportReportStore
+from directory_fakes import (
+    DirectoryDatabase,
+    InMemoryDirectoryImportUnitOfWork,
+    InMemoryImportReportStore,
+    entry,
+)
 from therapist_fakes import FakeGeocoder
-from therapy_platform.directory.domain.entries import RawPage, RawRun, Region, SearchPoint
-from therapy_platform.directory.domain.runs import ImportStatus
+from therapy_platform.contracts.directory_files import RawPage, RawRun, Region, SearchPoint
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
 from therapy_platform.platform.geography.locations import LocationPrecision
 from therapy_platform.therapists import use_cases as therapist_use_cases
@@ -25,12 +28,8 @@ from therapy_platform.therapists.domain.therapist import (
     TherapistDraft,
     TherapistPatch,
 )
-from therapy_platform.therapists.imports.use_cases import (
-    ImportOutcome,
-    ImportSource,
-    get_import,
-    import_directory_file,
-)
+from therapy_platform.therapists.imports.domain.reports import ImportResult, ImportSource, ImportStatus
+from therapy_platform.therapists.imports.use_cases import get_import, import_directory_file
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 AACHEN = SearchPoint(latitude=50.7766, longitude=6.0834)
@@ -45,9 +44,9 @@ class World:
     def uow(self) -> InMemoryDirectoryImportUnitOfWork:
         return InMemoryDirectoryImportUnitOfWork(self.database)
 
-    def run(self, data: bytes, *, now: datetime = NOW, **kwargs: Any) -> ImportOutcome:
+    def run(self, data: bytes, *, now: datetime = NOW, **kwargs: Any) -> ImportResult:
         kwargs.setdefault("source", ImportSource("s3://raw/raw/2026-11-22/52.json", "v1"))
-        return import_directory_file(self.uow(), self.reports, self.geocoder, data, now=now, **kwargs)
+        return import_directory_file(self.uow(), self.reports, self.geocoder, data, now=now, **kwargs).value
 
     def therapist(self, directory_id: str) -> Any:
         return next(t for t in self.database.therapists.values() if t.directory_id == directory_id)
@@ -121,7 +120,7 @@ def test_first_import_creates_adult_therapists_and_reports_every_skip(world: Wor
     assert len(events) == 2 and len(outcome.event_ids) == 2
     assert {entry.action for entry in world.database.audit} == {"directory_import"}
     # The stored report reads back with its items.
-    stored = get_import(world.reports, report.id, outcome="skipped")
+    stored = get_import(world.reports, report.id, outcome="skipped").value
     assert stored.items_total == 4
 
 
@@ -204,7 +203,7 @@ def test_existing_therapists_match_by_name_and_postcode_and_get_the_directory_id
     )
     report = world.run(run_file(answer(entry(id="e1")))).report
     assert (report.counts.new, report.counts.updated) == (0, 1)
-    matched = world.database.therapists[outcome.therapist.id]
+    matched = world.database.therapists[outcome.value.id]
     assert matched.directory_id == "e1"
     assert matched.first_name == "ÄNNE"  # typed by staff: kept
     assert matched.preferred_age_min == 21
@@ -296,7 +295,7 @@ def test_an_entry_is_written_completely_or_not_at_all(world: World) -> None:
         ),
         source=ImportSource("f"),
         now=NOW,
-    )
+    ).value
     assert (outcome.report.counts.new, outcome.report.skip_reasons) == (2, {"conflict": 1})
     assert {t.directory_id for t in world.database.therapists.values()} == {"e1", "e3"}
     assert len(world.database.events()) == 2 and len(world.database.audit) == 2

@@ -1,12 +1,14 @@
 """A scraping run with a scripted directory (pages, malformed answers, outages, the cap,
 enrichment), and the three thin handlers: the scraper and the S3-triggered import against
-moto's S3, the imports API against an in-memory report store."""
+moto's S3 (the import's queue consumer: poison to the dead-letter queue, outages retried after
+a backoff), the imports API against an in-memory report store."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from test_directory_domain import entry
 from test_directory_http import FakeClock, FakeHttp, page, polite
 
 from directory_fakes import (
@@ -25,27 +26,34 @@ from directory_fakes import (
     InMemoryRawStore,
     InMemoryRunStore,
     ScriptedDirectory,
+    entry,
 )
 from fakes import FakeBus, InMemoryOutboxStore
 from support import FakeLambdaContext, api_event, call, load_function
 from therapist_fakes import FakeGeocoder
-from therapy_platform.directory.domain.entries import (
+from therapy_platform.contracts.directory_files import (
     Enrichment,
     Provenanced,
     Region,
     SearchPoint,
     read_raw_document,
 )
+from therapy_platform.directory.bootstrap import build as build_scraper
 from therapy_platform.directory.domain.runs import (
     BudgetExhaustedError,
     DirectoryUnavailableError,
     MalformedAnswerError,
     RunStatus,
 )
+from therapy_platform.directory.settings import ScraperSettings
 from therapy_platform.directory.use_cases import ScrapeLimits, scrape_region, search_points
-from therapy_platform.platform.errors import InvalidInputError
+from therapy_platform.platform.errors import DependencyUnavailableError, InvalidInputError
 from therapy_platform.platform.geography.postcodes import postcode_directory
-from therapy_platform.therapists.imports.use_cases import ImportSource, import_directory_file
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.therapists.bootstrap import SETTINGS, DirectoryImportService, directory_import_consumer
+from therapy_platform.therapists.imports.adapters.raw_files import S3RawFileReader
+from therapy_platform.therapists.imports.domain.reports import ImportSource
+from therapy_platform.therapists.imports.use_cases import import_directory_file
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -72,7 +80,7 @@ def run(
         clock=lambda: NOW,
         trigger="test",
         source="http://directory.test/api/data",
-    )
+    ).value
     return result, store, runs
 
 
@@ -154,7 +162,7 @@ def test_a_raw_file_of_a_run_imports() -> None:
         store.objects[result.raw_object_key],
         source=ImportSource("s3://b/" + result.raw_object_key),
         now=NOW,
-    )
+    ).value
     assert (outcome.report.counts.new, outcome.report.skip_reasons) == (1, {"invalid_value": 1})
 
 
@@ -188,25 +196,30 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def test_the_scraper_handler_stores_a_run_in_s3(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     module = load_function("directory_scraper")
-    monkeypatch.setenv("RAW_BUCKET", "raw-directory")
-    monkeypatch.setenv("DIRECTORY_BASE_URL", "http://directory.test")
-    monkeypatch.setenv("DIRECTORY_MIN_INTERVAL_SECONDS", "0")
-    monkeypatch.setenv("DIRECTORY_USER_AGENT", "therapy-matching-platform-test/1.0 (ops@example.org)")
+    settings = ScraperSettings.model_validate(
+        {
+            "RAW_BUCKET": "raw-directory",
+            "DIRECTORY_BASE_URL": "http://directory.test",
+            "DIRECTORY_MIN_INTERVAL_SECONDS": "0",
+            "DIRECTORY_USER_AGENT": "therapy-matching-platform-test/1.0 (ops@example.org)",
+        }
+    )
     clock = FakeClock()
     http = FakeHttp(clock, {"/robots.txt": [(404, "", {})], "/api/data": [page(entry(id="e1"))]})
     runs = InMemoryRunStore()
-    monkeypatch.setattr(module.deps, "runs", lambda: runs)
-    monkeypatch.setattr(module.deps, "clock", lambda: NOW)
-    monkeypatch.setattr(
-        module.deps,
-        "session",
-        lambda settings, budget: polite(http, clock, max_requests=budget.max_requests, min_interval=0),
+    service = dataclasses.replace(
+        build_scraper(settings),  # raw files go to (moto's) S3 as deployed
+        runs=lambda: runs,
+        clock=lambda: NOW,
+        session=lambda budget: polite(http, clock, max_requests=budget.max_requests, min_interval=0),
     )
+    monkeypatch.setattr(module, "service", service)
     result = module.lambda_handler({"region": "52062-r5", "trigger": "operator"}, FakeLambdaContext())
     assert result["status"] == "succeeded" and result["raw_object_key"] == "raw/2026-11-22/52062-r5.json"
     body = aws.get_object(Bucket="raw-directory", Key=result["raw_object_key"])["Body"].read()
     assert read_raw_document(body).pages[0].answer["arztPraxisDatas"][0]["id"] == "e1"
     assert http.paths() == ["/robots.txt", "/api/data"]
+    assert [run.status for run in runs.history] == [RunStatus.RUNNING, RunStatus.SUCCEEDED]
 
 
 def test_the_scraper_handler_refuses_a_bad_schedule_input_without_retrying(
@@ -216,6 +229,7 @@ def test_the_scraper_handler_refuses_a_bad_schedule_input_without_retrying(
     result = module.lambda_handler({"region": "5A"}, FakeLambdaContext())
     assert result["status"] == "rejected" and "region" in result["error"]
     assert module.lambda_handler({"region": "00"}, FakeLambdaContext())["status"] == "rejected"
+    assert module.lambda_handler({"region": "52", "extra": 1}, FakeLambdaContext())["status"] == "rejected"
 
 
 def _s3_event() -> dict[str, Any]:
@@ -225,10 +239,38 @@ def _s3_event() -> dict[str, Any]:
     return event
 
 
-def test_the_import_handler_imports_the_object_named_by_the_s3_event_once(
-    aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclasses.dataclass
+class Importer:
+    """The import function with in-memory adapters, publishing after each commit to `bus`."""
+
+    module: Any
+    database: DirectoryDatabase
+    reports: InMemoryImportReportStore
+    bus: FakeBus
+
+    def service(self, raw_files: Callable[[str], Any] = S3RawFileReader.connect) -> DirectoryImportService:
+        database = self.database
+        publish = PublishNow(store=lambda: InMemoryOutboxStore(database), publisher=lambda: self.bus)
+        return DirectoryImportService(
+            unit_of_work=lambda: InMemoryDirectoryImportUnitOfWork(database, publish=publish),
+            reports=lambda: self.reports,
+            raw_files=raw_files,
+            geocoder=FakeGeocoder,
+            clock=lambda: NOW,
+        )
+
+
+@pytest.fixture
+def importer(monkeypatch: pytest.MonkeyPatch) -> Importer:
     module = load_function("directory_import")
+    world = Importer(module, DirectoryDatabase(), InMemoryImportReportStore(), FakeBus())
+    monkeypatch.setattr(module, "service", world.service())
+    return world
+
+
+def test_the_import_handler_imports_the_object_named_by_the_s3_event_once(
+    aws: Any, importer: Importer
+) -> None:
     event = _s3_event()
     detail = json.loads(event["Records"][0]["body"])["detail"]
     aws.create_bucket(
@@ -239,38 +281,89 @@ def test_the_import_handler_imports_the_object_named_by_the_s3_event_once(
         Key=detail["object"]["key"],
         Body=json.dumps(answer(entry(id="e1"), "kaputt")),
     )
-    database, reports = DirectoryDatabase(), InMemoryImportReportStore()
-    bus, outbox = FakeBus(), InMemoryOutboxStore(database)
-    monkeypatch.setattr(
-        module.deps.service, "unit_of_work", lambda: InMemoryDirectoryImportUnitOfWork(database)
-    )
-    monkeypatch.setattr(module.deps.service, "outbox_store", lambda: outbox)
-    monkeypatch.setattr(module.deps.service, "publisher", lambda: bus)
-    monkeypatch.setattr(module.deps.service, "geocoder", FakeGeocoder)
-    monkeypatch.setattr(module.deps, "reports", lambda: reports)
-    monkeypatch.setattr(module.deps, "clock", lambda: NOW)
+    module, reports, database = importer.module, importer.reports, importer.database
     assert module.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     (report,) = reports.reports.values()
     assert report.source == f"s3://{detail['bucket']['name']}/{detail['object']['key']}"
     assert (report.counts.new, report.skip_reasons) == (1, {"malformed_entry": 1})
-    assert [message.envelope.event_type for message in bus.messages] == ["therapist.imported"]
+    # Published right after the entry's transaction committed.
+    assert [message.envelope.event_type for message in importer.bus.messages] == ["therapist.imported"]
+    assert all(row.published for row in database.outbox)
     # The same object version again (SQS redelivers): nothing new.
     assert module.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     assert len(reports.reports) == 1 and len(database.therapists) == 1
+    # An operator's direct invocation answers with the report (imported before: same report).
+    answered = module.lambda_handler(
+        {"bucket": detail["bucket"]["name"], "key": detail["object"]["key"]}, FakeLambdaContext()
+    )
+    assert answered["report"]["id"] == str(report.id)
 
 
-def test_the_import_handler_fails_a_message_that_is_not_an_s3_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = load_function("directory_import")
+def test_the_import_handler_fails_a_message_that_is_not_an_s3_event(importer: Importer) -> None:
     event = _s3_event()
     event["Records"][0]["body"] = "{}"
-    result = module.lambda_handler(event, FakeLambdaContext())
+    result = importer.module.lambda_handler(event, FakeLambdaContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
 
 
-def test_the_imports_api_lists_and_reads_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+@dataclasses.dataclass
+class FakeQueues:
+    dead_letters: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    delays: list[int] = dataclasses.field(default_factory=list)
+
+    def send_to_dead_letter(self, dead_letter_queue_url: str, body: str, reason: str) -> None:
+        self.dead_letters.append((dead_letter_queue_url, body, reason))
+
+    def delay_retry(self, queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
+        self.delays.append(delay_seconds)
+
+
+def test_the_import_queue_dead_letters_poison_and_retries_outages_later(importer: Importer) -> None:
+    queues = FakeQueues()
+    storage = InMemoryRawStore()
+    service = importer.service(raw_files=lambda bucket: storage)
+    consumer = directory_import_consumer(
+        lambda: service, SETTINGS.model_copy(update={"dead_letter_queue_url": "dlq"}), queues=lambda: queues
+    )
+    event = _s3_event()
+    event["Records"][0]["body"] = json.dumps({"bucket": "b"})
+    assert consumer.handle(event) == {"batchItemFailures": []}  # gone to the DLQ, with the reason
+    ((url, body, reason),) = queues.dead_letters
+    assert (url, body) == ("dlq", '{"bucket": "b"}') and "key" in reason
+    # Storage unreachable: offered again after the import's backoff (a minute), no report.
+    storage.fail = True
+    event = _s3_event()
+    message_id = event["Records"][0]["messageId"]
+    assert consumer.handle(event) == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    assert queues.delays == [SETTINGS.retry_base_seconds] and importer.reports.reports == {}
+    # A key that is not a raw file is acknowledged and left alone.
+    event["Records"][0]["body"] = json.dumps({"bucket": "b", "key": "notes/readme.txt"})
+    assert consumer.handle(event) == {"batchItemFailures": []}
+    assert importer.reports.reports == {}
+
+
+def test_a_database_outage_during_an_import_is_retried(importer: Importer) -> None:
+    queues = FakeQueues()
+    storage = InMemoryRawStore({"raw/2026-11-22/52.json": json.dumps(answer(entry(id="e1"))).encode()})
+
+    def unreachable() -> Any:
+        raise DependencyUnavailableError("the database cannot be reached right now")
+
+    service = dataclasses.replace(
+        importer.service(raw_files=lambda bucket: storage), unit_of_work=unreachable
+    )
+    consumer = directory_import_consumer(lambda: service, SETTINGS, queues=lambda: queues)
+    event = _s3_event()
+    assert consumer.handle(event) == {
+        "batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    }
+    assert queues.delays == [SETTINGS.retry_base_seconds]
+
+
+def test_the_imports_api_lists_and_reads_reports(importer: Importer, monkeypatch: pytest.MonkeyPatch) -> None:
     module = load_function("imports_api")
-    database, reports = DirectoryDatabase(), InMemoryImportReportStore()
-    monkeypatch.setattr(module.deps, "reports", lambda: reports)
+    database, reports = importer.database, importer.reports
+    monkeypatch.setattr(module, "service", importer.service())
     data = json.dumps(answer(entry(id="e1"), "kaputt", entry(id="e2", plz="ABCDE"))).encode()
     outcome = import_directory_file(
         InMemoryDirectoryImportUnitOfWork(database),
@@ -279,7 +372,7 @@ def test_the_imports_api_lists_and_reads_reports(monkeypatch: pytest.MonkeyPatch
         data,
         source=ImportSource("f"),
         now=NOW,
-    )
+    ).value
     status, listing = call(module.lambda_handler, api_event("GET", "/api/v2/imports"))
     assert status == 200 and listing["total"] == 1
     assert listing["items"][0]["counts"]["new"] == 1 and listing["items"][0]["skip_reasons"] == {
@@ -303,16 +396,11 @@ def test_the_imports_api_lists_and_reads_reports(monkeypatch: pytest.MonkeyPatch
     assert status == 422
 
 
-def test_the_import_handler_skips_an_object_deleted_before_it_ran(
-    aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    module = load_function("directory_import")
+def test_the_import_handler_skips_an_object_deleted_before_it_ran(aws: Any, importer: Importer) -> None:
     event = _s3_event()
     detail = json.loads(event["Records"][0]["body"])["detail"]
     aws.create_bucket(
         Bucket=detail["bucket"]["name"], CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
     )
-    reports = InMemoryImportReportStore()
-    monkeypatch.setattr(module.deps, "reports", lambda: reports)
-    assert module.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
-    assert reports.reports == {}
+    assert importer.module.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert importer.reports.reports == {}

@@ -17,6 +17,8 @@ import pytest
 from fakes import FakeBus, InMemoryOutboxStore
 from support import FakeLambdaContext, api_event, call, load_function
 from therapist_fakes import FakeGeocoder, InMemoryTherapistUnitOfWork, TherapistDatabase
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.therapists.bootstrap import TherapistService
 
 BASE = "/api/v2/therapists"
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -71,13 +73,16 @@ class Api:
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     module = load_function("therapists_api")
     database, bus, geocoder = TherapistDatabase(), FakeBus(), FakeGeocoder()
-    monkeypatch.setattr(module.deps, "unit_of_work", lambda: InMemoryTherapistUnitOfWork(database))
-    monkeypatch.setattr(module.deps, "outbox_store", lambda: InMemoryOutboxStore(database))
-    monkeypatch.setattr(module.deps, "publisher", lambda: bus)
-    monkeypatch.setattr(module.deps, "geocoder", lambda: geocoder)
+    # The committed events are published at once, as the deployed unit of work's hook does.
+    publish = PublishNow(store=lambda: InMemoryOutboxStore(database), publisher=lambda: bus)
     ticks = itertools.count()
-    # Each request a second later, on the same day: creation order is observable.
-    monkeypatch.setattr(module.deps, "clock", lambda: NOW + timedelta(seconds=next(ticks)))
+    service = TherapistService(
+        unit_of_work=lambda: InMemoryTherapistUnitOfWork(database, publish=publish),
+        geocoder=lambda: geocoder,
+        # Each request a second later, on the same day: creation order is observable.
+        clock=lambda: NOW + timedelta(seconds=next(ticks)),
+    )
+    monkeypatch.setattr(module, "service", service)
     yield Api(module, database, bus, geocoder)
 
 

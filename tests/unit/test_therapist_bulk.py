@@ -48,7 +48,7 @@ def load(database: TherapistDatabase, rows: list[Any], *, geocoder: FakeGeocoder
         rows,
         actor="operator:test",
         now=NOW,
-    )
+    ).value
 
 
 def only(database: TherapistDatabase) -> Therapist:
@@ -77,7 +77,7 @@ def test_rejected_rows_name_row_and_fields_and_do_not_stop_the_load(database: Th
     ]
     report = bulk_upsert(
         InMemoryTherapistUnitOfWork(database), FakeGeocoder(), rows, actor="op", now=NOW, first_row_number=2
-    )
+    ).value
     assert report.created == 1
     numbers = [number for number, _ in report.rejected]
     assert numbers == [2, 4, 5, 6]
@@ -209,7 +209,7 @@ def test_progress_is_reported_for_every_row(database: TherapistDatabase) -> None
 def test_a_failing_row_leaves_nothing_behind(database: TherapistDatabase) -> None:
     report = bulk_upsert(
         InMemoryTherapistUnitOfWork(database, fail_on_outbox=True), FakeGeocoder(), [], actor="op", now=NOW
-    )
+    ).value
     assert report.processed == 0
     with pytest.raises(RuntimeError):
         bulk_upsert(

@@ -76,7 +76,7 @@ class StatusMachine(RuleBasedStateMachine):
             actor="staff@example.org",
             now=self.now,
         )
-        self.therapist_id: uuid.UUID = outcome.therapist.id
+        self.therapist_id: uuid.UUID = outcome.value.id
         self.expected = ACTIVE
         self.expected_events = ["therapist.created"]
         self.expected_audit = 1
@@ -88,13 +88,13 @@ class StatusMachine(RuleBasedStateMachine):
         uow = InMemoryTherapistUnitOfWork(self.database)
         if action is TherapistAction.DEACTIVATE and self.expected is INACTIVE:
             outcome = change_status(uow, self.therapist_id, action, reason=reason, actor="s", now=self.now)
-            assert outcome.events == () and outcome.therapist == before  # DELETE again: nothing happens
+            assert outcome.events == () and outcome.value == before  # DELETE again: nothing happens
         elif (self.expected, action) in ALLOWED:
             outcome = change_status(uow, self.therapist_id, action, reason=reason, actor="s", now=self.now)
             self.expected = ALLOWED[(self.expected, action)]
             self.expected_events.append(EVENT[action])
             self.expected_audit += 1
-            assert outcome.therapist.updated_at == self.now
+            assert outcome.value.updated_at == self.now
             assert self.database.audit[-1].reason == reason
             assert self.database.audit[-1].before == {
                 "status": str(before.status),

@@ -1,5 +1,6 @@
 """In-memory therapist unit of work and geocoder, for fast unit tests of the therapist service.
-The list filters mirror the SQL adapter's semantics (the integration tests pin those)."""
+The list filters mirror the SQL adapter's semantics (the integration tests pin those); the unit
+of work shares the SQL one's after-commit hooks (publish the committed events, on_commit)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from fakes import InMemoryDatabase, InMemoryOutbox, StoredEvent
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.ports import AfterCommit
+from therapy_platform.platform.unit_of_work import AfterCommitHooks, RecordingOutbox
 from therapy_platform.therapists.domain.therapist import (
     Therapist,
     TherapistAuditEntry,
@@ -121,12 +124,16 @@ class InMemoryTherapistAuditLog:
         self._staged.append(entry)
 
 
-class InMemoryTherapistUnitOfWork:
-    """Stages writes and applies them only on commit, like a database transaction."""
+class InMemoryTherapistUnitOfWork(AfterCommitHooks):
+    """Stages writes and applies them only on commit, like a database transaction; then hands
+    the committed events to `publish` (a PublishNow over the in-memory outbox, say)."""
 
-    def __init__(self, database: TherapistDatabase, *, fail_on_outbox: bool = False) -> None:
+    def __init__(
+        self, database: TherapistDatabase, *, fail_on_outbox: bool = False, publish: AfterCommit | None = None
+    ) -> None:
         self._database = database
         self._fail_on_outbox = fail_on_outbox
+        self.publish = publish
         self.commits = 0
 
     def __enter__(self) -> Self:
@@ -135,7 +142,8 @@ class InMemoryTherapistUnitOfWork:
         self._staged_events: list[tuple[str, EventEnvelope]] = []
         self.therapists = InMemoryTherapistRepository(self._staged_therapists, self._database.therapists)
         self.audit = InMemoryTherapistAuditLog(self._staged_audit)
-        self.outbox = InMemoryOutbox(self._staged_events, self._fail_on_outbox)
+        self.outbox = RecordingOutbox(InMemoryOutbox(self._staged_events, self._fail_on_outbox))
+        self._reset_hooks()
         return self
 
     def commit(self) -> None:
@@ -147,6 +155,7 @@ class InMemoryTherapistUnitOfWork:
         self._staged_audit.clear()
         self._staged_events.clear()
         self.commits += 1
+        self._after_commit()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

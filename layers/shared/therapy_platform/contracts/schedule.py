@@ -10,12 +10,16 @@ working hours), so that matching compares like with like:
 - stored normalised: `HH:MM-HH:MM`, windows sorted, days in week order, empty days dropped.
 
 Matching works in minutes after midnight: `windows_in_minutes` and `overlap_minutes`.
+
+Schedules found in German text (the 116117 directory's calendar, practice websites) are read
+with `weekday_from_german` and put together with `schedule_from_windows`, which joins windows
+of one day that overlap or touch (the same weekday seen on several dated days).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, Final
@@ -125,3 +129,51 @@ def overlap_minutes(
 def total_minutes(schedule: Mapping[Weekday, Sequence[Window]]) -> int:
     """How many minutes of the week a schedule in minutes covers."""
     return sum(end - start for windows in schedule.values() for start, end in windows)
+
+
+# German weekday names and abbreviations, as the directory and practice websites write them.
+GERMAN_WEEKDAYS: Final = {
+    "mo": Weekday.MON,
+    "montag": Weekday.MON,
+    "di": Weekday.TUE,
+    "dienstag": Weekday.TUE,
+    "mi": Weekday.WED,
+    "mittwoch": Weekday.WED,
+    "do": Weekday.THU,
+    "donnerstag": Weekday.THU,
+    "fr": Weekday.FRI,
+    "freitag": Weekday.FRI,
+    "sa": Weekday.SAT,
+    "samstag": Weekday.SAT,
+    "sonnabend": Weekday.SAT,
+    "so": Weekday.SUN,
+    "sonntag": Weekday.SUN,
+}
+
+
+def weekday_from_german(word: str) -> Weekday | None:
+    """`Mo`, `Mo.`, `montag`, `Sonnabend` ... as a Weekday; None for anything else."""
+    return GERMAN_WEEKDAYS.get(word.strip().rstrip(".").casefold())
+
+
+def merge_windows(windows: Iterable[Window]) -> list[Window]:
+    """Overlapping or touching windows of one day joined, sorted: one disjoint list, as the
+    schedule rule wants it."""
+    merged: list[Window] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def schedule_from_windows(days: Mapping[Weekday, Iterable[Window]]) -> dict[str, list[str]]:
+    """Windows in minutes per day in the stored form: days in week order, windows
+    `HH:MM-HH:MM` (overlapping or touching ones joined), empty days dropped."""
+    result: dict[str, list[str]] = {}
+    for day in Weekday:
+        windows = merge_windows(days.get(day, ()))
+        if windows:
+            result[day.value] = [format_window(start, end) for start, end in windows]
+    return result

@@ -1,28 +1,13 @@
-"""Ports of the directory pipeline: reading the 116117 directory and practice websites
-(scraping service), the raw-file store between the two services (S3), the scraping service's
-run records, and the therapist service's directory listings and import reports."""
+"""Ports of the scraping service: reading the 116117 directory and practice websites, where
+search points come from, storing the raw file (S3), and the run records."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
-from therapy_platform.directory.domain.entries import Enrichment, SearchPoint
-from therapy_platform.directory.domain.runs import (
-    ImportItem,
-    ImportReport,
-    ImportReportSummary,
-    ItemOutcome,
-    ScrapeRun,
-)
-from therapy_platform.therapists.ports import TherapistUnitOfWork
-
-# ---------------------------------------------------------------------------------------------
-# Scraping service
-# ---------------------------------------------------------------------------------------------
+from therapy_platform.contracts.directory_files import Enrichment, SearchPoint
+from therapy_platform.directory.domain.runs import ScrapeRun
+from therapy_platform.platform.geography.locations import Location
 
 
 class DirectorySearch(Protocol):
@@ -45,20 +30,21 @@ class WebsiteEnricher(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RawObject:
-    body: bytes
-    version: str | None  # the store's version tag (S3 ETag)
+class PostcodeCentroids(Protocol):
+    """Where postcodes lie (the shipped postcode table)."""
+
+    def centroid(self, postcode: str) -> Location: ...
+
+    def centroids_with_prefix(self, prefix: str) -> list[tuple[float, float]]: ...
 
 
-class RawStore(Protocol):
-    """Object storage for raw directory answers (`raw/YYYY-MM-DD/<region>.json`)."""
+class RawFileStore(Protocol):
+    """Object storage for raw directory files (`raw/YYYY-MM-DD/<region>.json`); the scraping
+    service only writes them."""
 
     def put(self, key: str, body: bytes) -> str | None:
-        """Store the object; returns its version tag."""
+        """Store the object; returns its version tag (S3 ETag)."""
         ...
-
-    def get(self, key: str) -> RawObject: ...
 
 
 class ScrapeRunStore(Protocol):
@@ -67,61 +53,3 @@ class ScrapeRunStore(Protocol):
     def start(self, run: ScrapeRun) -> None: ...
 
     def finish(self, run: ScrapeRun) -> None: ...
-
-
-# ---------------------------------------------------------------------------------------------
-# Therapist service: listings and reports
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Listing:
-    """What the therapist service remembers of a directory entry it imported."""
-
-    directory_id: str
-    therapist_id: uuid.UUID
-    content_hash: str
-    postcode: str | None
-    latitude: float | None
-    longitude: float | None
-    review_reason: str | None = None  # set while the entry is missing from the directory
-    review_since: datetime | None = None
-
-
-class DirectoryListingRepository(Protocol):
-    def snapshot(self) -> dict[str, Listing]:
-        """Every listing by directory id (one read per import: hashes are compared in memory)."""
-        ...
-
-    def save(
-        self, listing: Listing, *, provenance: Mapping[str, str], import_id: uuid.UUID, now: datetime
-    ) -> None:
-        """Insert or replace the listing of `listing.directory_id`."""
-        ...
-
-    def mark_review(self, directory_ids: Sequence[str], *, reason: str | None, now: datetime) -> None:
-        """Set (or with None clear) the review mark of these listings."""
-        ...
-
-
-class DirectoryImportUnitOfWork(TherapistUnitOfWork, Protocol):
-    @property
-    def listings(self) -> DirectoryListingRepository: ...
-
-
-class ImportReportStore(Protocol):
-    def find_finished(self, source: str, version: str) -> ImportReportSummary | None:
-        """A finished report of exactly this object version (a redelivered S3 event)."""
-        ...
-
-    def start(self, report: ImportReportSummary) -> None: ...
-
-    def finish(self, report: ImportReportSummary, items: Sequence[ImportItem]) -> None: ...
-
-    def list(self, *, page: int, limit: int) -> tuple[Sequence[ImportReportSummary], int]:
-        """Newest first."""
-        ...
-
-    def get(
-        self, import_id: uuid.UUID, *, outcome: ItemOutcome | None, page: int, limit: int
-    ) -> ImportReport | None: ...

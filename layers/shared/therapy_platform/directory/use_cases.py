@@ -1,5 +1,6 @@
-"""One scraping run (scraping service): read one region of the 116117 directory, complete
-entries from practice websites, store the raw answers, record the run.
+"""Use cases of the scraping service: plan a run from the schedule's request (region ->
+search points), and run it: read one region of the 116117 directory, complete entries from
+practice websites, store the raw file (contracts/directory_files.py), record the run.
 
 A run is `partial` (stored, but never used to mark listings as vanished) when it could not
 read the whole region: the hard cap or time limit was reached, a page failed after its
@@ -13,9 +14,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from therapy_platform.directory.domain.entries import (
+from pydantic import ValidationError
+
+from therapy_platform.contracts.directory_files import (
     Enrichment,
     RawPage,
     RawRun,
@@ -23,8 +26,8 @@ from therapy_platform.directory.domain.entries import (
     RegionKind,
     SearchPoint,
     raw_object_key,
-    tile_points,
 )
+from therapy_platform.directory.domain.regions import ScrapeRequest, tile_points
 from therapy_platform.directory.domain.runs import (
     BudgetExhaustedError,
     DirectoryUnavailableError,
@@ -33,19 +36,19 @@ from therapy_platform.directory.domain.runs import (
     RunStatus,
     ScrapeRun,
 )
-from therapy_platform.directory.ports import DirectorySearch, RawStore, ScrapeRunStore, WebsiteEnricher
+from therapy_platform.directory.ports import (
+    DirectorySearch,
+    PostcodeCentroids,
+    RawFileStore,
+    ScrapeRunStore,
+    WebsiteEnricher,
+)
+from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.errors import DependencyUnavailableError, InvalidInputError
-from therapy_platform.platform.geography.locations import Location
-from therapy_platform.therapists.domain.therapist import platform_today
+from therapy_platform.platform.outcome import Outcome
 
 # This many failed points in a row mean the directory is down: stop instead of spending the cap.
 MAX_CONSECUTIVE_FAILURES: Final = 3
-
-
-class PostcodeCentroids(Protocol):
-    def centroid(self, postcode: str) -> Location: ...
-
-    def centroids_with_prefix(self, prefix: str) -> list[tuple[float, float]]: ...
 
 
 def search_points(region: Region, postcodes: PostcodeCentroids) -> list[SearchPoint]:
@@ -65,6 +68,31 @@ def search_points(region: Region, postcodes: PostcodeCentroids) -> list[SearchPo
 @dataclass(frozen=True)
 class ScrapeLimits:
     max_pages_per_point: int
+
+
+@dataclass(frozen=True)
+class ScrapePlan:
+    """What one invocation will search: the region, its search points, who asked, and the
+    request cap asked for (never above the configured one)."""
+
+    region: Region
+    points: list[SearchPoint]
+    trigger: str
+    max_requests: int | None
+
+
+def plan_scrape(
+    request: Mapping[str, Any], postcodes: PostcodeCentroids, *, tile_radius_km: float
+) -> Outcome[ScrapePlan]:
+    """The schedule's (or an operator's) input as a plan. A request no retry can fix (unknown
+    fields, a malformed region, a prefix without postcodes) is InvalidInputError naming the
+    problem."""
+    try:
+        parsed = ScrapeRequest.model_validate(request)
+        region = parsed.resolved_region(tile_radius_km)
+    except (ValidationError, ValueError) as error:
+        raise InvalidInputError(str(error)) from error
+    return Outcome(ScrapePlan(region, search_points(region, postcodes), parsed.trigger, parsed.max_requests))
 
 
 class _StopError(Exception):
@@ -161,13 +189,13 @@ def scrape_region(
     *,
     search: DirectorySearch,
     enricher: WebsiteEnricher | None,
-    raw_store: RawStore,
+    raw_store: RawFileStore,
     runs: ScrapeRunStore,
     limits: ScrapeLimits,
     clock: Callable[[], datetime],
     trigger: str,
     source: str,
-) -> ScrapeRun:
+) -> Outcome[ScrapeRun]:
     """Run one region; see the module docstring. The run row is written at the start (so a run
     that dies is visible as `running`) and at the end."""
     started = clock()
@@ -214,7 +242,7 @@ def scrape_region(
         state.errors.append("no page of the directory could be read: nothing stored")
         result = finished(RunStatus.FAILED)
         runs.finish(result)
-        return result
+        return Outcome(result)
     document = RawRun(
         run_id=str(run.id),
         region=region,
@@ -237,4 +265,4 @@ def scrape_region(
         raise
     result = finished(RunStatus.SUCCEEDED if state.complete else RunStatus.PARTIAL, key)
     runs.finish(result)
-    return result
+    return Outcome(result)

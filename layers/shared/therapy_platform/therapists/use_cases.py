@@ -1,20 +1,22 @@
-"""Therapist use cases: staff edits through the API, status changes, the cooling period, and the
-operators' bulk load. Every change writes its audit entry and its event in the same
-transaction as the change itself."""
+"""Therapist use cases: staff edits through the API, status changes, the cooling period, the
+operators' bulk load, and cooling periods the matching service starts. Every change writes its
+audit entry and its event in the same transaction as the change itself; the unit of work's
+after-commit hook publishes the event. Each use case returns an `Outcome`."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
 from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
+from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.geography.ports import Geocoder
+from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
 from therapy_platform.platform.validation import validate_as
 from therapy_platform.therapists.domain.therapist import (
@@ -32,7 +34,6 @@ from therapy_platform.therapists.domain.therapist import (
     TherapistValidationError,
     check_cooling_date,
     field_values,
-    platform_today,
 )
 from therapy_platform.therapists.ports import TherapistRepository, TherapistUnitOfWork
 
@@ -43,14 +44,6 @@ EVENT_BY_ACTION: Final = {
     TherapistAction.REACTIVATE: "therapist.updated",
 }
 _STATUS_FIELDS: Final = ("status", "block_reason")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The therapist after a use case, and the events it committed (none when nothing changed)."""
-
-    therapist: Therapist
-    events: tuple[EventEnvelope, ...] = ()
 
 
 def _record_event(
@@ -133,6 +126,14 @@ def _validated_draft(values: Mapping[str, Any]) -> TherapistDraft:
     return validate_as(TherapistDraft, values, TherapistValidationError)
 
 
+def _stored(uow: TherapistUnitOfWork, therapist_id: uuid.UUID) -> Therapist:
+    with uow:
+        therapist = uow.therapists.get(therapist_id)
+    if therapist is None:
+        raise NotFoundError(f"therapist {therapist_id} does not exist")
+    return therapist
+
+
 def _locked(uow: TherapistUnitOfWork, therapist_id: uuid.UUID) -> Therapist:
     therapist = uow.therapists.get_for_update(therapist_id)
     if therapist is None:
@@ -151,7 +152,7 @@ def _changed_fields(before: Therapist, after: Therapist, names: Iterable[str]) -
 
 def create_therapist(
     uow: TherapistUnitOfWork, geocoder: Geocoder, draft: TherapistDraft, *, actor: str, now: datetime
-) -> Outcome:
+) -> Outcome[Therapist]:
     """Store a new therapist. The fields staff typed in count as edited by hand."""
     therapist = Therapist.create(
         draft, location=_locate(geocoder, draft), now=now, staff_edited_fields=draft.model_fields_set
@@ -162,20 +163,19 @@ def create_therapist(
     return Outcome(therapist, (event,))
 
 
-def get_therapist(uow: TherapistUnitOfWork, therapist_id: uuid.UUID) -> Therapist:
-    with uow:
-        therapist = uow.therapists.get(therapist_id)
-    if therapist is None:
-        raise NotFoundError(f"therapist {therapist_id} does not exist")
-    return therapist
+def get_therapist(uow: TherapistUnitOfWork, therapist_id: uuid.UUID) -> Outcome[Therapist]:
+    return Outcome(_stored(uow, therapist_id))
 
 
 def list_therapists(
-    uow: TherapistUnitOfWork, query: TherapistQuery, *, now: datetime
-) -> tuple[Sequence[Therapist], int]:
-    """One page of therapists matching every given filter, and the total count."""
+    uow: TherapistUnitOfWork, filters: Mapping[str, Any], *, now: datetime
+) -> Outcome[tuple[Sequence[Therapist], int]]:
+    """One page of therapists matching every given filter (the list's query parameters), and
+    the total count. A filter value the query refuses (a language that is not ISO 639-1, say)
+    is TherapistValidationError naming it."""
+    query = validate_as(TherapistQuery, filters, TherapistValidationError, location="query")
     with uow:
-        return uow.therapists.list(query, today=platform_today(now))
+        return Outcome(uow.therapists.list(query, today=platform_today(now)))
 
 
 def _apply_staff_draft(
@@ -187,7 +187,7 @@ def _apply_staff_draft(
     actor: str,
     action: str,
     now: datetime,
-) -> Outcome:
+) -> Outcome[Therapist]:
     updated, changed = current.with_fields(
         draft, location=_relocate(geocoder, current, draft), now=now, by_staff=True
     )
@@ -207,7 +207,7 @@ def replace_therapist(
     *,
     actor: str,
     now: datetime,
-) -> Outcome:
+) -> Outcome[Therapist]:
     """PUT: every editable field takes the draft's value (omitted optional fields are cleared)."""
     with uow:
         current = _locked(uow, therapist_id)
@@ -222,7 +222,7 @@ def patch_therapist(
     *,
     actor: str,
     now: datetime,
-) -> Outcome:
+) -> Outcome[Therapist]:
     """PATCH: only the fields sent change; rules across fields are checked on the result."""
     with uow:
         current = _locked(uow, therapist_id)
@@ -238,7 +238,7 @@ def change_status(
     reason: str,
     actor: str,
     now: datetime,
-) -> Outcome:
+) -> Outcome[Therapist]:
     """Block, unblock, deactivate (soft delete) or reactivate; illegal moves are 409.
     Deactivating an inactive therapist changes nothing (DELETE is idempotent)."""
     with uow:
@@ -261,8 +261,10 @@ def change_status(
     return Outcome(updated, (event,))
 
 
-def get_cooling_period(uow: TherapistUnitOfWork, therapist_id: uuid.UUID, *, now: datetime) -> CoolingPeriod:
-    return get_therapist(uow, therapist_id).cooling_period(platform_today(now))
+def get_cooling_period(
+    uow: TherapistUnitOfWork, therapist_id: uuid.UUID, *, now: datetime
+) -> Outcome[CoolingPeriod]:
+    return Outcome(_stored(uow, therapist_id).cooling_period(platform_today(now)))
 
 
 def set_cooling_period(
@@ -272,14 +274,14 @@ def set_cooling_period(
     *,
     actor: str,
     now: datetime,
-) -> tuple[CoolingPeriod, Outcome]:
+) -> Outcome[CoolingPeriod]:
     """Staff set or end a cooling period by hand; audited with before, after and reason."""
     today = platform_today(now)
     check_cooling_date(change.next_contact_allowed_on, today=today)
     with uow:
         current = _locked(uow, therapist_id)
         if current.next_contact_allowed_on == change.next_contact_allowed_on:
-            return current.cooling_period(today), Outcome(current)
+            return Outcome(current.cooling_period(today))
         updated = current.with_cooling_period(change.next_contact_allowed_on, now=now)
         event = _store_change(
             uow,
@@ -292,7 +294,7 @@ def set_cooling_period(
             reason=change.reason,
         )
         uow.commit()
-    return updated.cooling_period(today), Outcome(updated, (event,))
+    return Outcome(updated.cooling_period(today), (event,))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,15 +378,19 @@ def bulk_upsert(
     now: datetime,
     first_row_number: int = 1,
     on_progress: Callable[[int], None] | None = None,
-) -> BulkReport:
+) -> Outcome[BulkReport]:
     """Create or update therapists from operator rows, one transaction per row so a bad row
     never undoes good ones. Rows are numbered from `first_row_number` in the report.
-    Events go to the outbox; the scheduled relay publishes them."""
-    return load_rows(
-        rows,
-        lambda _, raw: _upsert_row(uow, geocoder, raw, actor=actor, now=now),
-        first_row_number=first_row_number,
-        on_progress=on_progress,
+    Events go to the outbox (the unit of work's hook, if any, publishes them; else the
+    scheduled relay). The report lists their ids; the outcome does not repeat the events (a
+    load may write tens of thousands)."""
+    return Outcome(
+        load_rows(
+            rows,
+            lambda _, raw: _upsert_row(uow, geocoder, raw, actor=actor, now=now),
+            first_row_number=first_row_number,
+            on_progress=on_progress,
+        )
     )
 
 
@@ -395,14 +401,14 @@ def bulk_upsert(
 
 def apply_matching_cooling(
     uow: TherapistUnitOfWork, therapist_id: uuid.UUID, until: date, *, cause: str, now: datetime
-) -> Outcome | None:
+) -> Outcome[Therapist | None]:
     """`cooling.period_started`: the therapist answered (or ignored) a bundle, so no contact
     before `until`. A later date staff set by hand stays (cooling only ever grows here); a
-    redelivery changes nothing. None when the therapist no longer exists."""
+    redelivery changes nothing. The value is None when the therapist no longer exists."""
     with uow:
         current = uow.therapists.get_for_update(therapist_id)
         if current is None:
-            return None
+            return Outcome(None)
         if current.next_contact_allowed_on is not None and current.next_contact_allowed_on >= until:
             return Outcome(current)
         updated = current.with_cooling_period(until, now=now)

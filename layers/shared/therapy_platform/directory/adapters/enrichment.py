@@ -14,9 +14,9 @@ from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
+from therapy_platform.contracts.directory_files import Enrichment, Provenanced
 from therapy_platform.directory.adapters.polite_http import PoliteSession
 from therapy_platform.directory.domain.contact_text import email_candidates, phone_hours, pick_email
-from therapy_platform.directory.domain.entries import Enrichment, Provenanced
 from therapy_platform.directory.domain.runs import DirectoryUnavailableError, RobotsDisallowedError
 
 logger = logging.getLogger(__name__)

@@ -16,8 +16,13 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
-from therapy_platform.contracts.schedule import MINUTES_PER_DAY, Weekday
-from therapy_platform.directory.domain.entries import Span, schedule_from_spans, weekday_from_word
+from therapy_platform.contracts.schedule import (
+    MINUTES_PER_DAY,
+    Weekday,
+    Window,
+    schedule_from_windows,
+    weekday_from_german,
+)
 
 _EMAIL: Final = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}")
 _AT: Final = re.compile(r"\s*[\[(\{]\s*(?:at|ät|@)\s*[\])\}]\s*", re.IGNORECASE)
@@ -86,7 +91,7 @@ _ORDER: Final = tuple(Weekday)
 
 def _days_of_group(group: str) -> list[Weekday]:
     """`Mo-Fr` / `Montag bis Donnerstag` (ranges) and `Mo, Mi und Do` (lists), mixed too."""
-    words = [(m.start(), m.end(), weekday_from_word(m.group(0))) for m in _DAY_WORD.finditer(group)]
+    words = [(m.start(), m.end(), weekday_from_german(m.group(0))) for m in _DAY_WORD.finditer(group)]
     days: list[Weekday] = []
     previous: Weekday | None = None
     for index, (_, _, day) in enumerate(words):
@@ -102,7 +107,7 @@ def _days_of_group(group: str) -> list[Weekday]:
     return days
 
 
-def _span(match: re.Match[str]) -> Span | None:
+def _span(match: re.Match[str]) -> Window | None:
     h1, m1, h2, m2 = match.group(3, 4, 5, 6)  # the two clock times of the range token
     start = int(h1) * 60 + int(m1 or 0)
     end = int(h2) * 60 + int(m2 or 0)
@@ -124,7 +129,7 @@ def _segments(text: str) -> list[str]:
 
 def phone_hours(text: str) -> dict[str, list[str]]:
     """The weekly phone windows a page announces (stored form), or {} when it names none."""
-    days: dict[Weekday, list[Span]] = {}
+    days: dict[Weekday, list[Window]] = {}
     for segment in _segments(text):
         current: list[Weekday] = []
         last_was_range = False
@@ -141,4 +146,4 @@ def phone_hours(text: str) -> dict[str, list[str]]:
                 continue
             for day in current:
                 days.setdefault(day, []).append(span)
-    return schedule_from_spans(days)
+    return schedule_from_windows(days)

@@ -11,10 +11,9 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -31,7 +30,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from therapy_platform.contracts.languages import LanguageCode
 from therapy_platform.contracts.schedule import WeeklySchedule
+from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
+
+# Re-exported for code not yet moved to platform.clock (the German calendar day is the
+# platform's, not the therapist service's).
+from therapy_platform.platform.clock import PLATFORM_TIMEZONE as PLATFORM_TIMEZONE
+from therapy_platform.platform.clock import platform_today as platform_today
 from therapy_platform.platform.errors import ConflictError
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.validation import FieldValidationError
@@ -40,15 +45,6 @@ PRODUCER: Final = "therapist-service"
 
 # A cooling period further ahead than this is almost certainly a typo (2062 for 2026).
 MAX_COOLING_DAYS: Final = 730
-PLATFORM_TIMEZONE: Final = "Europe/Berlin"
-
-
-def platform_today(now: datetime) -> date:
-    """The calendar day in Germany: cooling periods end at German midnight, not UTC's."""
-    try:
-        return now.astimezone(ZoneInfo(PLATFORM_TIMEZONE)).date()
-    except ZoneInfoNotFoundError:  # a runtime without tz data: one hour off at worst
-        return now.astimezone(UTC).date()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,8 +470,10 @@ class Therapist(TherapistDraft):
         )
 
     def event_payload(self) -> dict[str, Any]:
-        """Payload of therapist.* events: the public model (matching keeps a read model of it)."""
-        return self.model_dump(mode="json")
+        """Payload of therapist.* events (and the `after` of a new therapist's audit entry): the
+        whole record, built through the published contract (contracts/therapists.py), so that
+        what goes on the bus is what the contract says, whatever this model grows."""
+        return TherapistSnapshot.model_validate(self.model_dump(mode="json")).model_dump(mode="json")
 
 
 def check_cooling_date(until: date | None, *, today: date) -> None:

@@ -1,7 +1,9 @@
-"""Importing a raw directory file into the therapist pool (therapist service).
+"""Importing a raw directory file into the therapist pool (therapist service), and reading the
+import reports.
 
-One call imports one file (an S3 object a scraping run stored, or an operator's local file):
-- every entry is normalised (domain/directory.py); an entry that cannot be imported is skipped
+One call imports one file (an S3 object a scraping run stored, or an operator's local file;
+the format is contracts/directory_files.py):
+- every entry is normalised (domain/entries.py); an entry that cannot be imported is skipped
   with its reason and the rest of the file goes on;
 - an entry whose content hash equals the stored listing's costs no write at all;
 - a changed or new entry is one transaction: the therapist (matched by directory id, else by
@@ -10,7 +12,8 @@ One call imports one file (an S3 object a scraping run stored, or an operator's 
 - after a complete run of a region, listings of that region the file no longer holds are
   marked for review (the therapist is kept as it is);
 - the report (counts, skip reasons, items) is stored and readable at /api/v2/imports.
-Importing the same file again changes nothing: every entry is unchanged by hash.
+Importing the same file again changes nothing: every entry is unchanged by hash. A stored file
+named by an S3 event is imported once per object version (`import_stored_file`).
 """
 
 from __future__ import annotations
@@ -22,34 +25,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from therapy_platform.directory.domain.entries import (
-    DIRECTORY_ACTOR,
-    DirectoryRecord,
-    EntrySkip,
+from therapy_platform.contracts.directory_files import (
     RawRun,
-    SkipReason,
     UnusableFileError,
-    entries_of,
-    in_scope,
-    merged_values,
-    normalise_entry,
+    is_raw_object_key,
     read_raw_document,
 )
-from therapy_platform.directory.domain.runs import (
-    REASON_BACK,
-    REASON_VANISHED,
-    ImportCounts,
-    ImportItem,
-    ImportReport,
-    ImportReportSummary,
-    ImportStatus,
-    ItemOutcome,
-)
-from therapy_platform.directory.ports import DirectoryImportUnitOfWork, ImportReportStore, Listing
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
-from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.geography.ports import Geocoder
+from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
 from therapy_platform.platform.validation import FieldValidationError, validate_as
 from therapy_platform.therapists.domain.therapist import (
@@ -60,6 +46,38 @@ from therapy_platform.therapists.domain.therapist import (
     TherapistValidationError,
     field_values,
 )
+from therapy_platform.therapists.imports.domain.entries import (
+    DIRECTORY_ACTOR,
+    DirectoryRecord,
+    EntrySkip,
+    SkipReason,
+    entries_of,
+    normalise_entry,
+)
+from therapy_platform.therapists.imports.domain.listings import (
+    REASON_BACK,
+    REASON_VANISHED,
+    Listing,
+    in_scope,
+)
+from therapy_platform.therapists.imports.domain.merge import directory_location, merged_values
+from therapy_platform.therapists.imports.domain.reports import (
+    FileNotImported,
+    ImportCounts,
+    ImportItem,
+    ImportReport,
+    ImportReportSummary,
+    ImportResult,
+    ImportSource,
+    ImportStatus,
+    ItemOutcome,
+    StoredFile,
+)
+from therapy_platform.therapists.imports.ports import (
+    DirectoryImportUnitOfWork,
+    ImportReportStore,
+    RawFileReader,
+)
 
 EVENT_NEW: Final = "therapist.imported"
 EVENT_CHANGED: Final = "therapist.updated"
@@ -67,20 +85,6 @@ ACTION_NEW: Final = "directory_import"
 ACTION_CHANGED: Final = "directory_update"
 ACTION_VANISHED: Final = "directory_vanished"
 ACTION_BACK: Final = "directory_back"
-
-
-@dataclass(frozen=True)
-class ImportSource:
-    name: str  # s3://bucket/key, or a file path
-    version: str | None = None  # S3 ETag: the same version is imported once
-
-
-@dataclass
-class ImportOutcome:
-    report: ImportReportSummary
-    items: list[ImportItem] = field(default_factory=list)
-    event_ids: list[uuid.UUID] = field(default_factory=list)
-    already_done: bool = False  # the same object version was imported before: nothing ran
 
 
 class _SkipError(Exception):
@@ -158,16 +162,17 @@ def import_directory_file(
     clock: Callable[[], datetime] | None = None,
     once_per_version: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
-) -> ImportOutcome:
+) -> Outcome[ImportResult]:
     """Import one raw file; see the module docstring. `now` stamps the records; `clock` (default:
     `now`) stamps the report's end. With `once_per_version`, a version already imported returns
     its report and does nothing (a redelivered S3 event). A file that is not usable at all gives
     a failed report; DependencyUnavailableError (database gone) is re-raised after the report
-    says how far the import got (every committed entry is complete)."""
+    says how far the import got (every committed entry is complete). Each entry's event is
+    published by the unit of work's after-commit hook; the result lists the events' ids."""
     if once_per_version and source.version is not None:
         done = reports.find_finished(source.name, source.version)
         if done is not None:
-            return ImportOutcome(done, already_done=True)
+            return Outcome(ImportResult(done, already_done=True))
     report_id = uuid.uuid4()
     progress = _Progress()
     finish_clock = clock or (lambda: now)
@@ -192,7 +197,7 @@ def import_directory_file(
         failed = summary(None, ImportStatus.FAILED, error=str(error))
         reports.start(failed)
         reports.finish(failed, [])
-        return ImportOutcome(failed)
+        return Outcome(ImportResult(failed))
     reports.start(summary(run, ImportStatus.RUNNING))
     try:
         _import_entries(
@@ -203,7 +208,41 @@ def import_directory_file(
         raise
     finished = summary(run, ImportStatus.FINISHED)
     reports.finish(finished, progress.items)
-    return ImportOutcome(finished, progress.items, progress.event_ids)
+    return Outcome(ImportResult(finished, progress.items, progress.event_ids))
+
+
+def import_stored_file(
+    uow: DirectoryImportUnitOfWork,
+    reports: ImportReportStore,
+    raw_files: Callable[[str], RawFileReader],
+    geocoder: Geocoder,
+    stored: StoredFile,
+    *,
+    clock: Callable[[], datetime],
+) -> Outcome[ImportResult | FileNotImported]:
+    """The raw file an S3 event (or an operator) names, imported once per object version with
+    the directory's actor. A key outside `raw/YYYY-MM-DD/<region>.json` is not a raw file; a
+    file deleted before the import got to it has nothing to import. DependencyUnavailableError
+    (storage or database unreachable) is raised: the message should be tried again later."""
+    if not is_raw_object_key(stored.key):
+        return Outcome(FileNotImported("not a raw directory file"))
+    try:
+        raw = raw_files(stored.bucket).get(stored.key)
+    except NotFoundError:
+        # Deleted before we got to it (lifecycle, operator): nothing to import, nothing to retry.
+        return Outcome(FileNotImported("the raw directory file is gone"))
+    imported = import_directory_file(
+        uow,
+        reports,
+        geocoder,
+        raw.body,
+        source=ImportSource(stored.uri, raw.version or stored.etag),
+        actor=DIRECTORY_ACTOR,
+        now=clock(),
+        clock=clock,
+        once_per_version=True,
+    )
+    return Outcome(imported.value, imported.events)
 
 
 def _import_entries(
@@ -356,17 +395,6 @@ def _match(
     return uow.therapists.get_for_update(candidates[0].id) if candidates else None
 
 
-def _directory_location(record: DirectoryRecord, draft: TherapistDraft) -> Location | None:
-    """The directory's coordinates, while the draft's address is still the directory's."""
-    if record.latitude is None or record.longitude is None:
-        return None
-    if draft.postcode != record.values.get("postcode"):
-        return None
-    if "street" in record.values and draft.street != record.values["street"]:
-        return None
-    return Location.at(record.latitude, record.longitude, LocationPrecision.ADDRESS)
-
-
 def _locate(geocoder: Geocoder, draft: TherapistDraft) -> Location:
     try:
         return geocoder.locate(postcode=draft.postcode, street=draft.street, city=draft.city)
@@ -387,7 +415,7 @@ def _apply(
     with uow:
         current = _match(uow, record, listing)
         draft = validate_as(TherapistDraft, merged_values(current, record), TherapistValidationError)
-        from_directory = _directory_location(record, draft)
+        from_directory = directory_location(record, draft)
         events: list[EventEnvelope] = []
         if current is None:
             therapist = Therapist.create(
@@ -577,8 +605,9 @@ def _mark_vanished(
 
 def list_imports(
     reports: ImportReportStore, *, page: int, limit: int
-) -> tuple[Sequence[ImportReportSummary], int]:
-    return reports.list(page=page, limit=limit)
+) -> Outcome[tuple[Sequence[ImportReportSummary], int]]:
+    """One page of reports, newest first, and how many there are."""
+    return Outcome(reports.list(page=page, limit=limit))
 
 
 def get_import(
@@ -588,8 +617,9 @@ def get_import(
     outcome: ItemOutcome | None = None,
     page: int = 1,
     limit: int = 200,
-) -> ImportReport:
+) -> Outcome[ImportReport]:
+    """One report with one page of its items (optionally only those with `outcome`)."""
     report = reports.get(import_id, outcome=outcome, page=page, limit=limit)
     if report is None:
         raise NotFoundError(f"import {import_id} does not exist")
-    return report
+    return Outcome(report)

@@ -13,22 +13,22 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from therapy_platform.directory.adapters.tables import (
+from therapy_platform.platform.database import transaction
+from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
+from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.therapists.imports.adapters.tables import (
     directory_import_items,
     directory_imports,
     directory_listings,
 )
-from therapy_platform.directory.domain.runs import (
+from therapy_platform.therapists.imports.domain.listings import Listing
+from therapy_platform.therapists.imports.domain.reports import (
     ImportCounts,
     ImportItem,
     ImportReport,
     ImportReportSummary,
     ItemOutcome,
 )
-from therapy_platform.directory.ports import Listing
-from therapy_platform.platform.database import transaction
-from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
-from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 
 
 class SqlDirectoryListingRepository:

@@ -1,17 +1,14 @@
-"""The 116117 therapist directory (Arztsuche): regions, raw answers, and how a directory entry
-becomes a therapist record. Pure rules: no HTTP, S3 or SQL.
+"""How a 116117 directory entry becomes a therapist record (therapist service). Pure rules: no
+HTTP, S3 or SQL. The raw file the entries come from is the scraping service's contract
+(contracts/directory_files.py).
 
 What lives here:
-- regions a scraping run covers (a postcode + radius, or a 2-digit postcode prefix tiled into
-  search points) and the tiling itself;
-- the raw file a run stores (`raw/YYYY-MM-DD/<region>.json`) and reading it back (also a bare
-  directory answer, as operators may have one);
+- every entry of a file in order (`entries_of`), with its position for the report; a page that
+  is not a directory answer is one skip;
 - normalising one entry (`arztPraxisDatas[]` item) to the product's vocabulary: procedures,
   languages, phone windows, gender; every entry is either a `DirectoryRecord` or an `EntrySkip`
-  naming the reason;
-- the content hash that lets an unchanged entry cost no write;
-- how an entry is merged into a stored therapist: only directory-owned fields, never a field
-  staff edited, never an operational field, never blanking a known value.
+  naming the reason; values a practice website added fill gaps only;
+- the content hash that lets an unchanged entry cost no write.
 
 The directory's field names (German) are documented in docs/directory-import.md.
 """
@@ -20,18 +17,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from therapy_platform.contracts.directory_files import Enrichment, RawRun
 from therapy_platform.contracts.languages import ISO_639_1, LANGUAGE_LABELS
-from therapy_platform.contracts.schedule import MINUTES_PER_DAY, Weekday, format_window, parse_window
+from therapy_platform.contracts.schedule import (
+    MINUTES_PER_DAY,
+    Weekday,
+    Window,
+    parse_window,
+    schedule_from_windows,
+    weekday_from_german,
+)
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
 from therapy_platform.therapists.domain.therapist import (
     Email,
@@ -40,278 +43,18 @@ from therapy_platform.therapists.domain.therapist import (
     Postcode,
     ShortText,
     Street,
-    Therapist,
     TherapistDraft,
     Website,
 )
 
-RAW_FORMAT: Final = "116117-raw/1"
 # Bump when a normalisation rule changes: every stored content hash then differs once, so the
 # next import re-applies the entries under the new rules (and after that writes nothing again).
 RULES_VERSION: Final = "2026-11-22.1"
 DIRECTORY_ACTOR: Final = "directory-import"
 
-# Fields an import may set. Everything else (status, block reason, cooling period, working
-# hours and every preference) belongs to staff or to the platform's own processes.
-DIRECTORY_FIELDS: Final = (
-    "salutation",
-    "gender",
-    "title",
-    "first_name",
-    "last_name",
-    "street",
-    "postcode",
-    "city",
-    "phone",
-    "fax",
-    "email",
-    "website",
-    "statutory_seat",
-    "procedures",
-    "languages",
-    "phone_windows",
-)
-ADDRESS_FIELDS: Final = ("street", "postcode", "city")
-
 # Germany's bounding box with a little margin: coordinates outside are the directory's mistake.
 _GERMANY: Final = (47.0, 55.3, 5.5, 15.3)  # south, north, west, east
-
-# ---------------------------------------------------------------------------------------------
-# Regions and tiling
-# ---------------------------------------------------------------------------------------------
-
-DEFAULT_TILE_RADIUS_KM: Final = 10.0
-MAX_RADIUS_KM: Final = 50.0
-_KM_PER_DEG_LAT: Final = 111.32
-
-
-class RegionKind(StrEnum):
-    PREFIX = "prefix"  # every postcode starting with two digits, searched from tiled points
-    RADIUS = "radius"  # one search point: a postcode's centre and a radius
-
-
-RegionKey = Annotated[str, StringConstraints(pattern=r"^(\d{2}|\d{5}-r\d{1,2})$")]
-
-
-class Region(BaseModel):
-    """What one scraping run covers. `key` names the raw file: `52` or `52062-r25`."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: RegionKind
-    prefix: Annotated[str, StringConstraints(pattern=r"^\d{2}$")] | None = None
-    postcode: Postcode | None = None
-    radius_km: float = Field(default=DEFAULT_TILE_RADIUS_KM, gt=0, le=MAX_RADIUS_KM)
-
-    @property
-    def key(self) -> str:
-        if self.kind is RegionKind.PREFIX:
-            return str(self.prefix)
-        return f"{self.postcode}-r{round(self.radius_km)}"
-
-    @classmethod
-    def parse(cls, value: object) -> Region:
-        """`"52"` (prefix), `"52062-r25"` or `{"postcode": "52062", "radius_km": 25}` (radius),
-        `{"prefix": "52", "radius_km": 5}` (prefix tiled with 5 km searches).
-        Raises ValueError naming the problem."""
-        if isinstance(value, Region):
-            return value
-        if isinstance(value, str):
-            text = value.strip()
-            if re.fullmatch(r"\d{2}", text):
-                return cls(kind=RegionKind.PREFIX, prefix=text)
-            match = re.fullmatch(r"(\d{5})(?:-r(\d{1,2}))?", text)
-            if match:
-                radius = float(match[2]) if match[2] else DEFAULT_TILE_RADIUS_KM
-                return cls._checked(kind=RegionKind.RADIUS, postcode=match[1], radius_km=radius)
-            raise ValueError(
-                f"{value!r} is not a region: use a 2-digit postcode prefix (52) or postcode-rKM (52062-r25)"
-            )
-        if isinstance(value, Mapping):
-            data = dict(value)
-            if "kind" not in data:
-                data["kind"] = RegionKind.PREFIX if "prefix" in data else RegionKind.RADIUS
-            return cls._checked(**data)
-        raise ValueError("a region is a string such as 52 or 52062-r25, or an object")
-
-    @classmethod
-    def _checked(cls, **data: Any) -> Region:
-        try:
-            region = cls.model_validate(data)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'region'}: {e['msg']}" for e in error.errors()
-            )
-            raise ValueError(f"invalid region: {problems}") from error
-        if region.kind is RegionKind.PREFIX and region.prefix is None:
-            raise ValueError("invalid region: a prefix region needs prefix (2 digits)")
-        if region.kind is RegionKind.RADIUS and region.postcode is None:
-            raise ValueError("invalid region: a radius region needs postcode (5 digits)")
-        return region
-
-
-class SearchPoint(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-
-
-def approx_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Equirectangular distance in km; within a fraction of a percent over tens of km."""
-    x = (b[1] - a[1]) * math.cos(math.radians((a[0] + b[0]) / 2))
-    return math.hypot(x, b[0] - a[0]) * _KM_PER_DEG_LAT
-
-
-def tile_points(points: Iterable[tuple[float, float]], radius_km: float) -> list[SearchPoint]:
-    """Search points whose circles of `radius_km` cover every given point with slack.
-
-    A square grid of side `radius_km`: the centre of a cell lies within radius/sqrt(2) (~0.71 r)
-    of everything in the cell, so a practice up to ~0.29 r beyond its postcode's centroid is
-    still inside the search circle. Only cells holding a point get a search point; the result
-    is sorted (north to south, west to east) so runs are reproducible."""
-    if radius_km <= 0:
-        raise ValueError("the tile radius must be positive")
-    lat_step = radius_km / _KM_PER_DEG_LAT
-    cells: dict[tuple[int, int], float] = {}
-    for latitude, longitude in points:
-        row = math.floor(latitude / lat_step)
-        # Longitude degrees shrink with latitude: size the column by the cell's own latitude.
-        centre_lat = (row + 0.5) * lat_step
-        lon_step = radius_km / (_KM_PER_DEG_LAT * math.cos(math.radians(centre_lat)))
-        column = math.floor(longitude / lon_step)
-        cells[(row, column)] = lon_step
-    tiles = []
-    for (row, column), lon_step in cells.items():
-        tiles.append(
-            SearchPoint(
-                latitude=round((row + 0.5) * lat_step, 6), longitude=round((column + 0.5) * lon_step, 6)
-            )
-        )
-    return sorted(tiles, key=lambda p: (-p.latitude, p.longitude))
-
-
-def in_scope(
-    region: Region,
-    points: Sequence[SearchPoint],
-    radius_km: float,
-    *,
-    postcode: str | None,
-    latitude: float | None,
-    longitude: float | None,
-) -> bool:
-    """Whether a complete run of `region` must have seen a listing stored with this postcode and
-    position: only then may its absence mean it left the directory. Listings near the edge of
-    every search circle (last 10 %, at least 1 km) are out of scope: positions are imprecise."""
-    if region.kind is RegionKind.PREFIX and not (postcode or "").startswith(region.prefix or "-"):
-        return False
-    if latitude is None or longitude is None:
-        return False
-    inner = radius_km - max(1.0, radius_km * 0.1)
-    return any(approx_km((p.latitude, p.longitude), (latitude, longitude)) <= inner for p in points)
-
-
-# ---------------------------------------------------------------------------------------------
-# Raw files
-# ---------------------------------------------------------------------------------------------
-
-
-class RawPage(BaseModel):
-    """One answer of the directory as received. `answer` is the parsed JSON; an answer that
-    was not JSON is kept as `raw_text` (cut) with `error`, so the import can report it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    point: SearchPoint | None = None
-    page: int = 0
-    fetched_at: datetime | None = None
-    answer: Any = None
-    raw_text: str | None = None
-    error: str | None = None
-
-
-class Provenanced(BaseModel):
-    """A value found outside the directory, and where."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    value: Any
-    source: str = Field(min_length=1, max_length=500)
-    fetched_at: datetime | None = None
-
-
-class Enrichment(BaseModel):
-    """What a practice's own website said (only what the directory entry lacked)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    email: Provenanced | None = None
-    phone_windows: Provenanced | None = None
-
-
-class RawRun(BaseModel):
-    """The file a scraping run stores: every answer, what enrichment found, and whether the run
-    saw the whole region (`complete`); only a complete run may mark listings as vanished."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    format: Literal["116117-raw/1"] = RAW_FORMAT
-    run_id: str | None = None
-    region: Region | None = None
-    radius_km: float = Field(default=DEFAULT_TILE_RADIUS_KM, gt=0, le=MAX_RADIUS_KM)
-    points: list[SearchPoint] = Field(default_factory=list)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    complete: bool = False
-    source: str | None = None
-    pages: list[RawPage] = Field(default_factory=list)
-    enrichment: dict[str, Enrichment] = Field(default_factory=dict)
-    errors: list[str] = Field(default_factory=list)
-
-    def to_json_bytes(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode("utf-8")
-
-
-def raw_object_key(day: date, region: Region) -> str:
-    return f"raw/{day.isoformat()}/{region.key}.json"
-
-
-_RAW_KEY = re.compile(r"^raw/(\d{4}-\d{2}-\d{2})/([0-9a-z-]+)\.json$")
-
-
-def is_raw_object_key(key: str) -> bool:
-    return _RAW_KEY.fullmatch(key) is not None
-
-
-class UnusableFileError(ValueError):
-    """A file the import cannot read at all (not JSON, not a directory answer)."""
-
-
-def read_raw_document(data: bytes | str) -> RawRun:
-    """A stored run file, a bare directory answer (`{"arztPraxisDatas": [...]}`) or a list of
-    answers, as a RawRun. Bare answers carry no region, so they never mark anything vanished."""
-    try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UnusableFileError(f"the file is not JSON: {error}") from error
-    if isinstance(document, Mapping) and document.get("format") == RAW_FORMAT:
-        try:
-            return RawRun.model_validate(document)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(map(str, first["loc"]))
-            raise UnusableFileError(f"not a valid run file: {where}: {first['msg']}") from error
-    if isinstance(document, Mapping) and "arztPraxisDatas" in document:
-        return RawRun(pages=[RawPage(answer=document)])
-    if (
-        isinstance(document, list)
-        and document
-        and all(isinstance(item, Mapping) and "arztPraxisDatas" in item for item in document)
-    ):
-        return RawRun(pages=[RawPage(page=index, answer=item) for index, item in enumerate(document)])
-    raise UnusableFileError(
-        f'expected a run file (format "{RAW_FORMAT}") or a directory answer with arztPraxisDatas'
-    )
+_WEEKDAYS: Final = tuple(Weekday)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,29 +169,6 @@ _GENDER_WORDS: Final = {
     "x": Gender.DIVERSE,
 }
 
-_WEEKDAY_WORDS: Final = {
-    "mo": Weekday.MON,
-    "montag": Weekday.MON,
-    "di": Weekday.TUE,
-    "dienstag": Weekday.TUE,
-    "mi": Weekday.WED,
-    "mittwoch": Weekday.WED,
-    "do": Weekday.THU,
-    "donnerstag": Weekday.THU,
-    "fr": Weekday.FRI,
-    "freitag": Weekday.FRI,
-    "sa": Weekday.SAT,
-    "samstag": Weekday.SAT,
-    "sonnabend": Weekday.SAT,
-    "so": Weekday.SUN,
-    "sonntag": Weekday.SUN,
-}
-WEEKDAYS_IN_ORDER: Final = tuple(Weekday)
-
-
-def weekday_from_word(word: str) -> Weekday | None:
-    return _WEEKDAY_WORDS.get(word.strip().rstrip(".").casefold())
-
 
 def procedures_of(offer_text: str) -> TherapyProcedure | None:
     text = offer_text.strip().casefold()
@@ -481,30 +201,6 @@ def gender_of(geschlecht: object, anrede: object) -> Gender:
 # Phone windows
 # ---------------------------------------------------------------------------------------------
 
-Span = tuple[int, int]
-
-
-def merge_spans(spans: Iterable[Span]) -> list[Span]:
-    """Overlapping or touching windows of one day joined: the same weekday on several dated days
-    of the directory's calendar must give one disjoint list (the schedule rule)."""
-    merged: list[Span] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def schedule_from_spans(days: Mapping[Weekday, Iterable[Span]]) -> dict[str, list[str]]:
-    """Stored form: days in week order, windows `HH:MM-HH:MM`, empty days dropped."""
-    result: dict[str, list[str]] = {}
-    for day in WEEKDAYS_IN_ORDER:
-        spans = merge_spans(days.get(day, ()))
-        if spans:
-            result[day.value] = [format_window(start, end) for start, end in spans]
-    return result
-
 
 class WindowError(ValueError):
     pass
@@ -536,11 +232,11 @@ def _day_of(day: Mapping[str, Any]) -> Weekday | None:
     datum = day.get("datum") or day.get("d")
     if isinstance(datum, str):
         try:
-            return WEEKDAYS_IN_ORDER[datetime.strptime(datum.strip(), "%d.%m.%Y").weekday()]
+            return _WEEKDAYS[datetime.strptime(datum.strip(), "%d.%m.%Y").weekday()]
         except ValueError:
             pass
     name = day.get("tag") or day.get("t")
-    return weekday_from_word(name) if isinstance(name, str) else None
+    return weekday_from_german(name) if isinstance(name, str) else None
 
 
 def phone_windows_of(tsz: object) -> dict[str, list[str]]:
@@ -551,7 +247,7 @@ def phone_windows_of(tsz: object) -> dict[str, list[str]]:
         return {}
     if not isinstance(tsz, list):
         raise WindowError("tsz is not a list of days")
-    days: dict[Weekday, list[Span]] = {}
+    days: dict[Weekday, list[Window]] = {}
     for day in tsz:
         if not isinstance(day, Mapping):
             raise WindowError(f"{day!r} is not a day of the calendar")
@@ -577,7 +273,7 @@ def phone_windows_of(tsz: object) -> dict[str, list[str]]:
                 if not 0 <= span[0] < span[1] <= MINUTES_PER_DAY:
                     raise WindowError(f"{text!r} lies outside the day")
                 days.setdefault(weekday, []).append(span)
-    return schedule_from_spans(days)
+    return schedule_from_windows(days)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -863,44 +559,12 @@ def _enrich(enrichment: Enrichment, values: dict[str, Any], put: Any, warnings: 
     if "phone_windows" not in values and enrichment.phone_windows is not None:
         found = enrichment.phone_windows.value
         try:
-            days: dict[Weekday, list[Span]] = {}
+            days: dict[Weekday, list[Window]] = {}
             for day, windows in (found or {}).items():
                 days[Weekday(day)] = [parse_window(window) for window in windows]
-            schedule = schedule_from_spans(days)
+            schedule = schedule_from_windows(days)
         except (ValueError, AttributeError, TypeError):
             warnings.append(f"website phone windows {found!r} are not readable: ignored")
             return
         if schedule:
             put("phone_windows", schedule, f"website:{enrichment.phone_windows.source}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Merging into a stored therapist
-# ---------------------------------------------------------------------------------------------
-
-
-def is_blank(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {} or value == Gender.UNSPECIFIED.value
-
-
-def merged_values(current: Therapist | None, record: DirectoryRecord) -> dict[str, Any]:
-    """The editable fields after importing `record`.
-
-    New therapist: the record's values (the draft's defaults for the rest). Known therapist:
-    its current values, with each directory-owned field the record states replaced, except
-    fields staff edited by hand; a missing or empty value never blanks a known one (so a known
-    email is never lost); operational fields and preferences are not editable fields of the
-    draft's directory part and are never touched."""
-    stated = {name: value for name, value in record.values.items() if name in DIRECTORY_FIELDS}
-    if current is None:
-        return {name: value for name, value in stated.items() if not is_blank(value)}
-    values = current.editable_values()
-    for name, value in stated.items():
-        if name in current.staff_edited_fields or is_blank(value):
-            continue
-        values[name] = value
-    return values
-
-
-def directory_address(record: DirectoryRecord) -> tuple[Any, Any, Any]:
-    return tuple(record.values.get(name) for name in ADDRESS_FIELDS)  # type: ignore[return-value]

@@ -1,0 +1,212 @@
+"""Composition root of the therapist service: its units of work on the function's PostgreSQL
+(`therapist_service`) with the after-commit hook that publishes the committed events at once
+(the scheduled relay sends whatever that misses), the in-process geocoder, and the real clock.
+
+- `build()`: what the therapists API uses (staff edits; geocoding through Nominatim when
+  NOMINATIM_ENABLED, else the postcode centroid);
+- `build_directory_import()`: what the directory import and the imports API use (listings and
+  reports; raw files from S3; the offline postcode table, right for thousands of entries);
+- `directory_import_consumer()`: the import queue's consumer (S3 `Object Created` events).
+
+Settings are read at import, i.e. at cold start: a missing or invalid variable fails naming it.
+Everything else (engines, clients, the postcode table) is made on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Engine
+
+from therapy_platform.platform.clock import utc_now
+from therapy_platform.platform.consumer import (
+    Handled,
+    QueueConsumer,
+    QueueControl,
+    RetryLaterError,
+    RetryPolicy,
+)
+from therapy_platform.platform.database import database_url, default_engine, make_engine
+from therapy_platform.platform.errors import DependencyUnavailableError
+from therapy_platform.platform.eventbridge import EventBridgePublisher
+from therapy_platform.platform.geography.locator import GeocodingService
+from therapy_platform.platform.geography.nominatim import NominatimClient
+from therapy_platform.platform.geography.ports import Geocoder
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.platform.settings import database_settings
+from therapy_platform.platform.sqs import SqsQueueAdapter
+from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA
+from therapy_platform.therapists.imports.adapters.raw_files import (
+    S3RawFileReader,
+    decode_stored_file,
+    stored_file_of,
+)
+from therapy_platform.therapists.imports.adapters.store import (
+    SqlDirectoryImportUnitOfWork,
+    SqlImportReportStore,
+)
+from therapy_platform.therapists.imports.domain.reports import FileNotImported, ImportResult, StoredFile
+from therapy_platform.therapists.imports.ports import (
+    DirectoryImportUnitOfWork,
+    ImportReportStore,
+    RawFileReader,
+)
+from therapy_platform.therapists.imports.use_cases import import_stored_file
+from therapy_platform.therapists.ports import TherapistUnitOfWork
+from therapy_platform.therapists.settings import TherapistSettings
+
+SETTINGS = TherapistSettings.from_env()
+LOGGER = logging.getLogger(__name__)
+
+
+@cache
+def _outbox_engine() -> Engine:
+    """The after-commit hook's own connection: when it runs, the unit of work still holds the
+    function's one pooled connection (default_engine has a pool of one)."""
+    settings = database_settings()
+    return make_engine(database_url(settings), use_ssl=settings.ssl)
+
+
+@cache
+def _publisher(bus_name: str, source: str) -> EventBridgePublisher:
+    return EventBridgePublisher.from_settings(bus_name, source)
+
+
+def publish_after_commit(settings: TherapistSettings) -> PublishNow:
+    """The after-commit hook of every deployed therapist unit of work."""
+    return PublishNow(
+        store=lambda: SqlOutboxStore(_outbox_engine(), THERAPIST_SCHEMA),
+        publisher=lambda: _publisher(settings.event_bus_name, settings.event_source),
+    )
+
+
+@cache
+def in_process_geocoder() -> Geocoder:
+    """Full address through Nominatim when NOMINATIM_ENABLED, else the postcode centroid, else
+    unknown (flagged for staff). No cache: this service's role cannot reach the geocoding
+    schema (docs/geocoding.md)."""
+    return GeocodingService(postcodes=postcode_directory(), address_geocoder=NominatimClient.from_env())
+
+
+@dataclass(frozen=True)
+class TherapistService:
+    """What the therapists API uses; unit tests build one from in-memory fakes."""
+
+    unit_of_work: Callable[[], TherapistUnitOfWork]
+    geocoder: Callable[[], Geocoder]
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass(frozen=True)
+class DirectoryImportService:
+    """What the directory import and the imports API use; unit tests build one from fakes."""
+
+    unit_of_work: Callable[[], DirectoryImportUnitOfWork]
+    reports: Callable[[], ImportReportStore]
+    raw_files: Callable[[str], RawFileReader]  # bucket -> its reader
+    geocoder: Callable[[], Geocoder]
+    clock: Callable[[], datetime] = utc_now
+
+
+def build(settings: TherapistSettings = SETTINGS) -> TherapistService:
+    publish = publish_after_commit(settings)
+    return TherapistService(
+        unit_of_work=lambda: SqlTherapistUnitOfWork(default_engine(), publish=publish),
+        geocoder=in_process_geocoder,
+    )
+
+
+def build_directory_import(settings: TherapistSettings = SETTINGS) -> DirectoryImportService:
+    publish = publish_after_commit(settings)
+    return DirectoryImportService(
+        unit_of_work=lambda: SqlDirectoryImportUnitOfWork(default_engine(), publish=publish),
+        reports=lambda: SqlImportReportStore(default_engine()),
+        raw_files=S3RawFileReader.connect,
+        # Imports locate by the directory's coordinates, else the shipped postcode table
+        # (offline, never rate-limited): right for thousands of entries.
+        geocoder=postcode_directory,
+    )
+
+
+# ------------------------------------------------------------------------------ import queue
+
+
+@cache
+def _sqs() -> QueueControl:
+    return SqsQueueAdapter.from_env()
+
+
+def import_file(service: DirectoryImportService, stored: StoredFile) -> ImportResult | FileNotImported:
+    """Import the raw file an event names; storage or database unreachable: try again later."""
+    try:
+        return import_stored_file(
+            service.unit_of_work(),
+            service.reports(),
+            service.raw_files,
+            service.geocoder(),
+            stored,
+            clock=service.clock,
+        ).value
+    except DependencyUnavailableError as error:
+        raise RetryLaterError(error.message) from error
+
+
+def _handled(stored: StoredFile, result: ImportResult | FileNotImported) -> Handled:
+    """What the log says about one file (keys, counts and codes: never an entry's content)."""
+    where = {"bucket": stored.bucket, "key": stored.key}
+    if isinstance(result, FileNotImported):
+        return Handled("", "raw_file", "ignored", {**where, "reason": result.reason})
+    report = result.report
+    return Handled(
+        "",
+        "raw_file",
+        "imported_before" if result.already_done else f"import_{report.status}",
+        {
+            **where,
+            "import_id": str(report.id),
+            "counts": report.counts.model_dump(),
+            "skip_reasons": report.skip_reasons,
+            "error": report.error,
+        },
+    )
+
+
+def directory_import_consumer(
+    service: Callable[[], DirectoryImportService],
+    settings: TherapistSettings = SETTINGS,
+    *,
+    queues: Callable[[], QueueControl] = _sqs,
+    logger: logging.Logger | Any = LOGGER,
+) -> QueueConsumer[StoredFile]:
+    """S3 -> EventBridge `Object Created` -> SQS -> one import per message. A body that names no
+    file is poison (to the DLQ with the reason); an unusable file gets a failed report and is
+    done; storage or database unreachable: the message is offered again after the backoff."""
+
+    def handle(stored: StoredFile) -> Handled:
+        return _handled(stored, import_file(service(), stored))
+
+    return QueueConsumer(
+        name="directory-import",
+        decode=decode_stored_file,
+        kind_of=lambda _: "raw_file",
+        handlers={"raw_file": handle},
+        queues=queues,
+        dead_letter_queue_url=settings.dead_letter_queue_url,
+        retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
+        logger=logger,
+    )
+
+
+def import_requested_file(service: DirectoryImportService, event: Mapping[str, Any]) -> dict[str, Any]:
+    """An operator's `{"bucket", "key"}` (or a rule targeting the function directly): the import
+    runs at once and its report is the answer."""
+    result = import_file(service, stored_file_of(event))
+    return {"report": result.report.model_dump(mode="json") if isinstance(result, ImportResult) else None}
