@@ -32,7 +32,7 @@ from therapy_platform.contracts.schedule import Weekday
 from therapy_platform.contracts.symptoms import MAX_SYMPTOMS, MIN_SYMPTOMS, Symptom, symptom_label
 from therapy_platform.contracts.therapy import Gender
 from therapy_platform.patients.domain.patient import InsuranceType
-from therapy_platform.therapists.domain.therapist import PLATFORM_TIMEZONE
+from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 
 MIN_BUNDLE_SIZE: Final = 1  # staff may send a bundle of one; automatic rounds send 3-6
 MAX_BUNDLE_SIZE: Final = 6

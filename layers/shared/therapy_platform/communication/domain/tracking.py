@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Final, Literal, Protocol, Self
+from typing import Annotated, Any, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,9 +45,7 @@ from therapy_platform.communication.domain.replies import InboundReply
 from therapy_platform.contracts.therapy import Gender
 from therapy_platform.matching.domain.bundles import BundleSent, Channel, MemberStatus
 from therapy_platform.matching.domain.bundles import TherapistContact as BundleAddressee
-from therapy_platform.therapists.domain.therapist import platform_today
-
-CONSUMER: Final = "communication-events"
+from therapy_platform.platform.clock import platform_today
 
 
 class FollowUpPolicy(BaseModel):

@@ -12,18 +12,20 @@
 | `patient.deleted` | contact erased (tombstone), the patient's stored emails redacted |
 | `therapist.*` | contact read model (for "place found") |
 
-Every event is handled in ONE transaction that first records its eventId in
+Every event is handled in ONE transaction of the service, which the consumer runtime
+(`platform.consumer.once_per_event`, wired in bootstrap.py) opens with the eventId claim in
 `processed_events`: a redelivered event changes nothing, and a failed attempt leaves nothing
-half-done. Emails are stored queued in that transaction and offered to the email queue after
-commit (the sweeper re-offers if that fails). Idempotency keys on emails and call tasks (from
-the bundle, alert, search or event id) are the second line: the same cause never writes twice,
-even through two different events.
+half-done. `react` is what runs inside it. Emails are stored queued in that transaction and
+offered to the email queue once it commits (the sweeper re-offers if that fails). Idempotency
+keys on emails and call tasks (from the bundle, alert, search or event id) are the second line:
+the same cause never writes twice, even through two different events.
 
 Open bundles still waiting for a call are left alone by later answers; when a bundle is
 answered or expires, its scheduled calls are cancelled (their slots free again).
 
-A patient (or placed therapist) this service has not heard of yet raises `ContactMissingError`:
-the message is retried later (its events travel separately and may not have arrived yet).
+A patient (or placed therapist) this service has not heard of yet raises `ContactMissingError`,
+a `RetryLaterError`: the runtime offers the message again after its backoff (the contact's
+events travel separately and may not have arrived yet).
 """
 
 from __future__ import annotations
@@ -55,7 +57,6 @@ from therapy_platform.communication.domain.phone_calls import (
     planning_range,
 )
 from therapy_platform.communication.domain.tracking import (
-    CONSUMER,
     ContactChange,
     FollowUpPolicy,
     PatientContact,
@@ -65,10 +66,9 @@ from therapy_platform.communication.domain.tracking import (
     person_of,
     search_reference,
 )
-from therapy_platform.communication.ports import EmailQueue
+from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue
 from therapy_platform.communication.rendering.renderer import EmailRenderer
-from therapy_platform.communication.state_ports import CommunicationStateUnitOfWork
-from therapy_platform.communication.use_cases.emails import compose, offer_emails, stage_email
+from therapy_platform.communication.use_cases.emails import compose, offer_after_commit, stage_email
 from therapy_platform.matching.domain.bundles import (
     Bundle,
     BundleSent,
@@ -80,20 +80,23 @@ from therapy_platform.matching.domain.bundles import TherapistContact as BundleA
 from therapy_platform.matching.domain.models import SearchStatus
 from therapy_platform.matching.domain.searches import PatientSearch, SearchStatusChanged
 from therapy_platform.patients.domain.patient import PatientDeleted
+from therapy_platform.platform.clock import platform_today
+from therapy_platform.platform.consumer import Handled, RetryLaterError
 from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
-from therapy_platform.therapists.domain.therapist import platform_today
 
 
-class ContactMissingError(Exception):
+class ContactMissingError(RetryLaterError):
     """A contact the reaction needs has not arrived yet: try the event again later."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommunicationContext:
-    """What the reactions need; the functions build it from settings, unit tests from fakes."""
+    """What the reactions and the reminder job need; bootstrap.py builds it from settings,
+    unit tests from fakes."""
 
-    unit_of_work: Callable[[], CommunicationStateUnitOfWork]
+    unit_of_work: Callable[[], CommunicationUnitOfWork]
     queue: EmailQueue
     renderer: EmailRenderer
     addressing: Addressing
@@ -105,18 +108,20 @@ class CommunicationContext:
 
 @dataclass
 class Effects:
-    """What one unit of work did: emails to offer after commit, calls planned, notes for the log."""
+    """What one unit of work did: emails to offer after commit, calls planned, the events
+    written, notes for the log."""
 
     emails: list[Email] = field(default_factory=list)
     calls: list[PhoneCallTask] = field(default_factory=list)
+    events: list[EventEnvelope] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class EventOutcome:
+    """What the reaction to one event wrote (ids only: it goes to the log)."""
+
     event_type: str
-    duplicate: bool = False
-    ignored: bool = False
     emails: tuple[uuid.UUID, ...] = ()
     calls: tuple[uuid.UUID, ...] = ()
     notes: tuple[str, ...] = ()
@@ -125,9 +130,7 @@ class EventOutcome:
 class Actions:
     """The writes a reaction makes inside one unit of work."""
 
-    def __init__(
-        self, context: CommunicationContext, uow: CommunicationStateUnitOfWork, now: datetime
-    ) -> None:
+    def __init__(self, context: CommunicationContext, uow: CommunicationUnitOfWork, now: datetime) -> None:
         self.context, self.uow, self.now = context, uow, now
         self.effects = Effects()
 
@@ -152,9 +155,10 @@ class Actions:
             bundle_id=bundle_id,
             idempotency_key=key,
         )
-        email, _ = stage_email(self.uow, outgoing, self.context.addressing, now=self.now)
-        self.effects.emails.append(email)
-        return email
+        stored = stage_email(self.uow, outgoing, self.context.addressing, now=self.now)
+        self.effects.emails.append(stored.value.email)
+        self.effects.events.extend(stored.events)
+        return stored.value.email
 
     def staff_alert(self, content: EmailContent, *, key: str, bundle_id: uuid.UUID | None = None) -> None:
         recipient = self.context.addressing.staff_alert_recipient
@@ -224,7 +228,7 @@ class Actions:
             idempotency_key=key,
         )
         calls.add(task)
-        record_event(
+        event = record_event(
             self.uow.outbox,
             "phone_call.scheduled",
             producer=PRODUCER,
@@ -233,6 +237,7 @@ class Actions:
             now=self.now,
         )
         self.effects.calls.append(task)
+        self.effects.events.append(event)
         return task
 
 
@@ -518,35 +523,42 @@ REACTIONS: Final[dict[str, Reaction]] = {
 HANDLED_EVENT_TYPES: Final = frozenset(REACTIONS)
 
 
-def handle_event(context: CommunicationContext, envelope: EventEnvelope) -> EventOutcome:
-    """React to one event exactly once (see the module doc). Raises ContactMissingError (retry
+def react(
+    context: CommunicationContext, uow: CommunicationUnitOfWork, envelope: EventEnvelope
+) -> Outcome[EventOutcome]:
+    """React to one event of a handled type inside the caller's open unit of work (the runtime
+    claims its eventId in the same transaction and commits). Raises ContactMissingError (retry
     later) or a validation error for a payload that is not what its type promises."""
-    reaction = REACTIONS.get(envelope.event_type)
-    if reaction is None:
-        return EventOutcome(envelope.event_type, ignored=True)
-    now = context.clock()
-    with context.unit_of_work() as uow:
-        if not uow.processed.first_time(envelope.event_id, CONSUMER, now):
-            return EventOutcome(envelope.event_type, duplicate=True)
-        actions = Actions(context, uow, now)
-        reaction(actions, envelope)
-        uow.commit()
+    actions = Actions(context, uow, context.clock())
+    REACTIONS[envelope.event_type](actions, envelope)
     effects = actions.effects
     if effects.emails:
-        offer_emails(context.unit_of_work, context.queue, effects.emails, now=now)
-    return EventOutcome(
+        offer_after_commit(uow, context.unit_of_work, context.queue, effects.emails, now=actions.now)
+    outcome = EventOutcome(
         envelope.event_type,
         emails=tuple(email.id for email in effects.emails),
         calls=tuple(call.id for call in effects.calls),
         notes=tuple(effects.notes),
     )
+    return Outcome(outcome, events=tuple(effects.events))
+
+
+def reaction_handlers(
+    context: Callable[[], CommunicationContext],
+) -> dict[str, Callable[[CommunicationUnitOfWork, EventEnvelope], Handled]]:
+    """The event consumer's table (`platform.consumer.once_per_event`): each handled type to
+    `react`, answering what the runtime logs about the message."""
+
+    def handle(uow: CommunicationUnitOfWork, envelope: EventEnvelope) -> Handled:
+        outcome = react(context(), uow, envelope).value
+        return Handled("", envelope.event_type, "done", describe(outcome))
+
+    return dict.fromkeys(REACTIONS, handle)
 
 
 def describe(outcome: EventOutcome) -> dict[str, Any]:
     return {
         "event_type": outcome.event_type,
-        "duplicate": outcome.duplicate,
-        "ignored": outcome.ignored,
         "emails": [str(i) for i in outcome.emails],
         "calls": [str(i) for i in outcome.calls],
         "notes": list(outcome.notes),
