@@ -28,9 +28,8 @@ from typing import Any, Final
 
 from localcloud.paths import PROJECT_ROOT
 
-POSTCODE_TABLE: Final = (
-    PROJECT_ROOT / "layers" / "shared" / "therapy_platform" / "platform" / "geography" / "data" / "plz_geocoord.csv"
-)
+LAYER_PACKAGE: Final = PROJECT_ROOT / "layers" / "shared" / "therapy_platform"
+POSTCODE_TABLE: Final = LAYER_PACKAGE / "platform" / "geography" / "data" / "plz_geocoord.csv"
 BASE_PLACEHOLDER: Final = "{base}"
 PAGE_SIZE: Final = 50
 

@@ -1,44 +1,50 @@
-"""The catalogue of domain events: event type -> payload model. The JSON Schemas in
-events/schemas/ are generated from it (infra/tools/event_schemas.py) and checked in CI."""
+"""The catalogue of domain events: event type -> payload contract model. The JSON Schemas in
+events/schemas/ are generated from it (infra/tools/event_schemas.py) and checked in CI.
+
+The payload models live in contracts/ (one module per producing service), not in the
+services: a change to a service's API or domain model does not change an event, and
+tests/unit/test_event_contracts.py proves each producer still sends what its contract says."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from pydantic import BaseModel
-
-from therapy_platform.communication.domain.emails import EmailEvent
-from therapy_platform.communication.domain.phone_calls import PhoneCallCompleted, PhoneCallScheduled
-from therapy_platform.matching.domain.bundles import (
-    Bundle,
+from therapy_platform.contracts.base import EventPayload
+from therapy_platform.contracts.bundles import (
+    BundleResponseReceived,
     BundleSent,
+    BundleSnapshot,
     CoolingPeriodStarted,
-    ResponseRecorded,
 )
-from therapy_platform.matching.domain.searches import PatientSearch, SearchStatusChanged
-from therapy_platform.patients.domain.patient import Patient, PatientDeleted
-from therapy_platform.therapists.domain.therapist import Therapist
+from therapy_platform.contracts.communication import (
+    EmailStatusChanged,
+    PhoneCallCompleted,
+    PhoneCallScheduled,
+)
+from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
+from therapy_platform.contracts.searches import SearchSnapshot, SearchStatusChanged
+from therapy_platform.contracts.therapists import TherapistSnapshot
 
-EVENT_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
-    "patient.created": Patient,
-    "patient.updated": Patient,
+EVENT_PAYLOADS: Final[dict[str, type[EventPayload]]] = {
+    "patient.created": PatientSnapshot,
+    "patient.updated": PatientSnapshot,
     "patient.deleted": PatientDeleted,
-    "therapist.created": Therapist,
-    "therapist.imported": Therapist,
-    "therapist.updated": Therapist,
-    "therapist.blocked": Therapist,
-    "therapist.unblocked": Therapist,
-    "search.created": PatientSearch,
-    "search.updated": PatientSearch,
+    "therapist.created": TherapistSnapshot,
+    "therapist.imported": TherapistSnapshot,
+    "therapist.updated": TherapistSnapshot,
+    "therapist.blocked": TherapistSnapshot,
+    "therapist.unblocked": TherapistSnapshot,
+    "search.created": SearchSnapshot,
+    "search.updated": SearchSnapshot,
     "search.status_changed": SearchStatusChanged,
-    "bundle.created": Bundle,
+    "bundle.created": BundleSnapshot,
     "bundle.sent": BundleSent,
-    "bundle.response_received": ResponseRecorded,
-    "bundle.expired": Bundle,
+    "bundle.response_received": BundleResponseReceived,
+    "bundle.expired": BundleSnapshot,
     "cooling.period_started": CoolingPeriodStarted,
-    "email.queued": EmailEvent,
-    "email.sent": EmailEvent,
-    "email.failed": EmailEvent,
+    "email.queued": EmailStatusChanged,
+    "email.sent": EmailStatusChanged,
+    "email.failed": EmailStatusChanged,
     "phone_call.scheduled": PhoneCallScheduled,
     "phone_call.completed": PhoneCallCompleted,
 }
