@@ -590,6 +590,10 @@ def closed_bundle_payload(sent: dict[str, Any], **changes: Any) -> dict[str, Any
     return bundle
 
 
+# When the people in these payloads were recorded (their services' records, not the event).
+RECORDED_AT = "2026-11-01T08:00:00Z"
+
+
 def patient_payload(
     patient_id: uuid.UUID,
     *,
@@ -597,6 +601,8 @@ def patient_payload(
     flagged: bool = False,
     **changes: Any,
 ) -> dict[str, Any]:
+    """A `patient.created|updated` payload as the patient service sends it (contract
+    `PatientSnapshot`)."""
     return {
         "id": str(patient_id),
         "salutation": "Frau",
@@ -609,11 +615,15 @@ def patient_payload(
         "max_travel_km": 20,
         "status": "open",
         "location_flagged": flagged,
+        "shared_language_required": False,
+        "created_at": RECORDED_AT,
+        "updated_at": RECORDED_AT,
         **changes,
     }
 
 
 def therapist_payload(therapist_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
+    """A `therapist.*` payload as the therapist service sends it (contract `TherapistSnapshot`)."""
     return {
         "id": str(therapist_id),
         "salutation": "Herr",
@@ -628,5 +638,15 @@ def therapist_payload(therapist_id: uuid.UUID, **changes: Any) -> dict[str, Any]
         "email": "weiss@example.org",
         "website": "https://praxis-weiss.example.org",
         "phone_windows": {"tue": ["09:00-10:00"]},
+        "directory_id": None,
+        "status": "active",
+        "block_reason": None,
+        "next_contact_allowed_on": None,
+        "staff_edited_fields": [],
+        "location": {"latitude": 52.4862, "longitude": 13.3538, "precision": "postcode"},
+        "location_flagged": False,
+        "practice_key": "weiss@example.org",
+        "created_at": RECORDED_AT,
+        "updated_at": RECORDED_AT,
         **changes,
     }

@@ -24,6 +24,7 @@ from therapy_platform.communication.domain.emails import EmailKind
 from therapy_platform.communication.domain.phone_calls import PhoneCallPurpose
 from therapy_platform.communication.domain.tracking import FollowUpPolicy, TrackedBundle
 from therapy_platform.communication.use_cases.reminders import send_due_reminders
+from therapy_platform.contracts.bundles import BundleSent
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SENT = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
@@ -129,8 +130,6 @@ def test_the_function_returns_its_report(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def tracked(sent_at: datetime | None, **changes: Any) -> TrackedBundle:
     payload = bundle_sent_payload(number=1, sent_at=sent_at or SENT)
-    from therapy_platform.matching.domain.bundles import BundleSent
-
     bundle = TrackedBundle.placeholder(uuid.uuid4(), "B1", uuid.uuid4(), now=SENT)
     if sent_at is not None:
         bundle = bundle.with_sent(BundleSent.model_validate(payload))

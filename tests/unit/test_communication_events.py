@@ -362,6 +362,16 @@ def test_an_erased_patient_stays_erased_and_their_emails_are_redacted(w: StateWo
     assert redacted.recipient == "geloescht@invalid" and "Schröder" not in redacted.text + redacted.subject
 
 
+def test_a_payload_that_breaks_its_contract_is_poison_named_by_field_never_by_value(w: StateWorld) -> None:
+    payload = patient_payload(uuid.uuid4())
+    del payload["last_name"]
+    refused = handle(w, envelope("patient.created", payload, at=NOW))
+    assert refused.outcome == "failed" and refused.reason is not None  # no DLQ here: SQS redrives it
+    assert "PatientSnapshot" in refused.reason and "last_name" in refused.reason
+    assert "Jana" not in refused.reason and "patientin@" not in refused.reason
+    assert w.database.state.processed == set() and w.database.state.patients == {}
+
+
 def test_events_of_other_types_are_ignored(w: StateWorld) -> None:
     outcome = handle(w, envelope("bundle.created", {"id": str(uuid.uuid4())}, at=NOW))
     assert outcome.ignored and w.database.state.processed == set()

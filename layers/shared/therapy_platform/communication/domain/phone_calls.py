@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 import holidays
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from therapy_platform.contracts import communication as contract
 from therapy_platform.contracts.schedule import Weekday, windows_in_minutes
 from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 from therapy_platform.platform.errors import ConflictError
@@ -331,64 +332,34 @@ class PhoneCallTask(BaseModel):
         )
 
     def scheduled_event(self) -> dict[str, object]:
-        return PhoneCallScheduled(
+        """Payload of `phone_call.scheduled` (the contract): no phone number, no notes, contact
+        data stays in the communication service."""
+        return contract.PhoneCallScheduled(
             task_id=self.id,
-            purpose=self.purpose,
+            purpose=contract.PhoneCallPurpose(self.purpose.value),
             therapist_id=self.therapist_id,
             bundle_id=self.bundle_id,
             bundle_reference=self.bundle_reference,
             slot_start=self.slot_start,
             slot_end=self.slot_end,
-            scheduling_rule=self.scheduling_rule or SlotRule.FALLBACK,
+            scheduling_rule=contract.SlotRule((self.scheduling_rule or SlotRule.FALLBACK).value),
             has_phone_number=self.phone is not None,
             scheduled_at=self.created_at,
         ).model_dump(mode="json")
 
     def completed_event(self) -> dict[str, object]:
+        """Payload of `phone_call.completed` (the contract; the notes stay here)."""
         assert self.outcome is not None and self.completed_at is not None and self.completed_by is not None
-        return PhoneCallCompleted(
+        return contract.PhoneCallCompleted(
             task_id=self.id,
-            purpose=self.purpose,
+            purpose=contract.PhoneCallPurpose(self.purpose.value),
             therapist_id=self.therapist_id,
             bundle_id=self.bundle_id,
             bundle_reference=self.bundle_reference,
-            outcome=self.outcome,
+            outcome=contract.PhoneCallOutcome(self.outcome.value),
             completed_at=self.completed_at,
             completed_by=self.completed_by,
         ).model_dump(mode="json")
-
-
-class PhoneCallScheduled(BaseModel):
-    """Payload of `phone_call.scheduled`. No phone number, no notes: contact data stays in the
-    communication service."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task_id: uuid.UUID
-    purpose: PhoneCallPurpose
-    therapist_id: uuid.UUID
-    bundle_id: uuid.UUID | None = None
-    bundle_reference: str | None = None
-    slot_start: datetime
-    slot_end: datetime
-    scheduling_rule: SlotRule
-    has_phone_number: bool
-    scheduled_at: datetime
-
-
-class PhoneCallCompleted(BaseModel):
-    """Payload of `phone_call.completed` (the notes stay in the communication service)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task_id: uuid.UUID
-    purpose: PhoneCallPurpose
-    therapist_id: uuid.UUID
-    bundle_id: uuid.UUID | None = None
-    bundle_reference: str | None = None
-    outcome: PhoneCallOutcome
-    completed_at: datetime
-    completed_by: str
 
 
 class CallCompletion(BaseModel):

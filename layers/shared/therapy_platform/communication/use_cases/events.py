@@ -23,9 +23,11 @@ the same cause never writes twice, even through two different events.
 Open bundles still waiting for a call are left alone by later answers; when a bundle is
 answered or expires, its scheduled calls are cancelled (their slots free again).
 
-A patient (or placed therapist) this service has not heard of yet raises `ContactMissingError`,
-a `RetryLaterError`: the runtime offers the message again after its backoff (the contact's
-events travel separately and may not have arrived yet).
+Payloads are read through their contract models (`therapy_platform.contracts`); one that does
+not match its contract is poison (`payload_as`). A patient (or placed therapist) this service
+has not heard of yet raises `ContactMissingError`, a `RetryLaterError`: the runtime offers the
+message again after its backoff (the contact's events travel separately and may not have
+arrived yet).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from therapy_platform.communication.domain.email_content import (
     BundleInquiry,
@@ -57,34 +61,48 @@ from therapy_platform.communication.domain.phone_calls import (
     planning_range,
 )
 from therapy_platform.communication.domain.tracking import (
+    BundleAddressee,
     ContactChange,
     FollowUpPolicy,
     PatientContact,
-    PatientEventFields,
-    TherapistEventFields,
     TrackedBundle,
+    patient_contact,
     person_of,
     search_reference,
+    therapist_contact,
 )
 from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import compose, offer_after_commit, stage_email
-from therapy_platform.matching.domain.bundles import (
-    Bundle,
+from therapy_platform.contracts.bundles import (
+    BundleResponseReceived,
     BundleSent,
+    BundleSnapshot,
     BundleStatus,
-    ResponseRecorded,
     Withdrawal,
 )
-from therapy_platform.matching.domain.bundles import TherapistContact as BundleAddressee
-from therapy_platform.matching.domain.models import SearchStatus
-from therapy_platform.matching.domain.searches import PatientSearch, SearchStatusChanged
-from therapy_platform.patients.domain.patient import PatientDeleted
+from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
+from therapy_platform.contracts.searches import SearchSnapshot, SearchStatus, SearchStatusChanged
+from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.platform.clock import platform_today
-from therapy_platform.platform.consumer import Handled, RetryLaterError
+from therapy_platform.platform.consumer import Handled, PoisonMessageError, RetryLaterError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+def payload_as(contract: type[Payload], envelope: EventEnvelope) -> Payload:
+    """The event's payload read through its contract model. One that does not match never will:
+    it is poison (to the dead-letter queue with the fields named, never their values)."""
+    try:
+        return contract.model_validate(envelope.payload)
+    except ValidationError as error:
+        fields = ", ".join(".".join(str(part) for part in detail["loc"]) for detail in error.errors())
+        raise PoisonMessageError(
+            f"{envelope.event_type} payload does not match {contract.__name__} (fields: {fields})"
+        ) from error
 
 
 class ContactMissingError(RetryLaterError):
@@ -267,7 +285,7 @@ def _inquiry(actions: Actions, bundle: TrackedBundle) -> None:
 
 
 def on_bundle_sent(actions: Actions, envelope: EventEnvelope) -> None:
-    sent = BundleSent.model_validate(envelope.payload)
+    sent = payload_as(BundleSent, envelope)
     bundles = actions.uow.bundles
     known = bundles.get(sent.id, for_update=True) or TrackedBundle.placeholder(
         sent.id, sent.reference, sent.therapist_id, now=actions.now
@@ -280,7 +298,7 @@ def on_bundle_sent(actions: Actions, envelope: EventEnvelope) -> None:
     _inquiry(actions, bundle)
 
 
-def _close(actions: Actions, bundle: Bundle, **closing: datetime) -> TrackedBundle:
+def _close(actions: Actions, bundle: BundleSnapshot, **closing: datetime) -> TrackedBundle:
     bundles = actions.uow.bundles
     known = bundles.get(bundle.id, for_update=True) or TrackedBundle.placeholder(
         bundle.id, bundle.reference, bundle.therapist_id, now=actions.now
@@ -302,7 +320,7 @@ def _therapist_name(actions: Actions, tracked: TrackedBundle, therapist_id: uuid
 
 
 def on_response_received(actions: Actions, envelope: EventEnvelope) -> None:
-    recorded = ResponseRecorded.model_validate(envelope.payload)
+    recorded = payload_as(BundleResponseReceived, envelope)
     bundle = recorded.bundle
     tracked = _close(actions, bundle, answered_at=bundle.answered_at or actions.now)
     members = {member.search_id: member for member in bundle.members}
@@ -330,7 +348,7 @@ def on_response_received(actions: Actions, envelope: EventEnvelope) -> None:
 
 
 def on_bundle_expired(actions: Actions, envelope: EventEnvelope) -> None:
-    bundle = Bundle.model_validate(envelope.payload)
+    bundle = payload_as(BundleSnapshot, envelope)
     _close(actions, bundle, expired_at=bundle.expired_at or actions.now)
 
 
@@ -352,7 +370,7 @@ def _patient(actions: Actions, patient_id: uuid.UUID) -> PatientContact | None:
 
 
 def on_search_created(actions: Actions, envelope: EventEnvelope) -> None:
-    search = PatientSearch.model_validate(envelope.payload)
+    search = payload_as(SearchSnapshot, envelope)
     if search.status is not SearchStatus.ACTIVE:
         return
     patient = _patient(actions, search.patient_id)
@@ -423,7 +441,7 @@ def _placed_therapist(actions: Actions, therapist_id: uuid.UUID) -> TherapistCon
 
 
 def on_search_status_changed(actions: Actions, envelope: EventEnvelope) -> None:
-    change = SearchStatusChanged.model_validate(envelope.payload)
+    change = payload_as(SearchStatusChanged, envelope)
     by_bundle: dict[uuid.UUID, list[Withdrawal]] = defaultdict(list)
     for withdrawal in change.withdrawals:
         # Drafts never reached the therapist: nothing to take back.
@@ -458,11 +476,11 @@ def on_search_status_changed(actions: Actions, envelope: EventEnvelope) -> None:
 
 
 def on_patient_changed(actions: Actions, envelope: EventEnvelope) -> None:
-    patient = PatientEventFields.model_validate(envelope.payload)
+    patient = payload_as(PatientSnapshot, envelope)
     applied = actions.uow.contacts.apply_patient(
         ContactChange(
             entity_id=patient.id,
-            data=patient.contact().model_dump(mode="json"),
+            data=patient_contact(patient).model_dump(mode="json"),
             event_id=envelope.event_id,
             occurred_at=envelope.timestamp,
         )
@@ -481,7 +499,7 @@ def on_patient_changed(actions: Actions, envelope: EventEnvelope) -> None:
 
 
 def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
-    deleted = PatientDeleted.model_validate(envelope.payload)
+    deleted = payload_as(PatientDeleted, envelope)
     actions.uow.contacts.apply_patient(
         ContactChange(
             entity_id=deleted.id, data=None, event_id=envelope.event_id, occurred_at=envelope.timestamp
@@ -492,11 +510,11 @@ def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
 
 
 def on_therapist_changed(actions: Actions, envelope: EventEnvelope) -> None:
-    therapist = TherapistEventFields.model_validate(envelope.payload)
+    therapist = payload_as(TherapistSnapshot, envelope)
     actions.uow.contacts.apply_therapist(
         ContactChange(
             entity_id=therapist.id,
-            data=therapist.contact().model_dump(mode="json"),
+            data=therapist_contact(therapist).model_dump(mode="json"),
             event_id=envelope.event_id,
             occurred_at=envelope.timestamp,
         )
