@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.communication.bootstrap import build_sender, sender_consumer
+from therapy_platform.communication.bootstrap import SEND, build_sender, sender_consumer
 from therapy_platform.communication.domain.emails import SendRequest
 from therapy_platform.communication.use_cases.emails import SendResult, requeue_stale_emails, send_email
 from therapy_platform.platform.consumer import Handled, RetryLaterError
@@ -41,7 +41,7 @@ def send(request: SendRequest) -> Handled:
         )
     elif outcome.result is SendResult.MISSING:
         logger.error("queue message names an email that does not exist; dropped", extra=extra)
-    return Handled("", "send", outcome.result.value, {"email_id": str(outcome.email_id)})
+    return Handled("", SEND, outcome.result.value, {"email_id": str(outcome.email_id)})
 
 
 consumer = sender_consumer(send, logger=logger)

@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import Annotated, Final
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -72,18 +72,14 @@ def send_email(request: rules.AdHocEmailRequest) -> Response[rules.EmailDetail]:
         "ad-hoc email queued" if result.created else "ad-hoc email found by its idempotency key",
         extra={"email_id": str(result.email.id), "recipient_type": request.recipient_type.value},
     )
-    email, location = (
-        rules.EmailDetail.model_validate(result.email.model_dump()),
-        f"{EMAILS}/{result.email.id}",
-    )
-    if result.created:
-        return created(email, location)
-    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, email, headers={"Location": location})
+    email = rules.EmailDetail.model_validate(result.email.model_dump())
+    response = created(email, f"{EMAILS}/{email.id}")
+    if not result.created:  # found by its idempotency key: nothing new, but where it lives
+        response.status_code = HTTPStatus.OK
+    return response
 
 
-def _history(
-    kind: rules.PersonType, person_id: uuid.UUID, page: int, limit: int
-) -> rules.PersonCommunication:
+def _history(kind: rules.PersonType, person_id: uuid.UUID, page: int, limit: int) -> History:
     actor, now = current_actor(app), service.clock()
     uow = service.unit_of_work()
     return use_cases.person_communication(uow, kind, person_id, page=page, limit=limit, actor=actor, now=now)

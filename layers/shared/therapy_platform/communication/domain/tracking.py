@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,7 +48,7 @@ from therapy_platform.communication.domain.phone_calls import (
     PhoneCallTask,
 )
 from therapy_platform.communication.domain.replies import InboundReply
-from therapy_platform.contracts.bundles import BundleSent, Channel, MemberStatus
+from therapy_platform.contracts.bundles import BundleSent, MemberStatus
 from therapy_platform.contracts.patients import PatientSnapshot
 from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.contracts.therapy import Gender
@@ -92,6 +93,13 @@ def person_of(addressee: Addressable) -> Person:
         first_name=(addressee.first_name or "").strip() or None,
         last_name=addressee.last_name.strip() or "Praxis",
     )
+
+
+class Channel(StrEnum):
+    # How the bundle reached its therapist. No docstring: the API documents this enum as the
+    # `Channel` component the matching API documents too, and the two must be equal.
+    EMAIL = "email"
+    PHONE = "phone"
 
 
 class BundleAddressee(BaseModel):
@@ -183,7 +191,9 @@ class TrackedBundle(BaseModel):
                 "reference": sent.reference,
                 "therapist_id": sent.therapist_id,
                 "therapist": BundleAddressee.model_validate(sent.therapist.model_dump(mode="json")),
-                "channel": sent.channel or (Channel.EMAIL if sent.therapist.email else Channel.PHONE),
+                "channel": Channel(sent.channel.value)
+                if sent.channel
+                else (Channel.EMAIL if sent.therapist.email else Channel.PHONE),
                 "members": members,
                 "sent_at": sent.sent_at or sent.updated_at,
                 "updated_at": max(self.updated_at, sent.updated_at),
