@@ -46,8 +46,8 @@ from sqlalchemy import create_engine, event, text  # noqa: E402
 from localcloud import postgres, smtp  # noqa: E402
 from localcloud.process import read_pid  # noqa: E402
 from runner import upgrade  # noqa: E402
-from therapy_platform.communication.adapters.emails import SqlCommunicationUnitOfWork  # noqa: E402
 from therapy_platform.communication.adapters.mail import SmtpTransport  # noqa: E402
+from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork  # noqa: E402
 from therapy_platform.communication.domain.email_content import (  # noqa: E402
     BundleInquiry,
     BundlePatient,
@@ -223,6 +223,19 @@ def _context(database_url: str, sqs: Any, *, tcp_nodelay: bool = False) -> Sende
     )
 
 
+class SimulatedQueueControl:
+    """What the consumer runtime asks of SQS (per-message backoff), on the simulated queue."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+
+    def delay_retry(self, queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
+        self._sqs.change_visibility(receipt_handle, delay_seconds)
+
+    def send_to_dead_letter(self, dead_letter_queue_url: str, body: str, reason: str) -> None:
+        raise AssertionError("no dead-letter queue is configured in the benchmark")
+
+
 def worker(
     address: tuple[str, int], authkey: bytes, database_url: str, stop_when_idle_s: float, tcp_nodelay: bool
 ) -> None:
@@ -233,14 +246,26 @@ def worker(
 
     logging.disable(logging.INFO)  # the handler logs a line per email; figures only here
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    # The handler builds its deployed service at import, from the variables the function gets;
+    # the worker then puts its own context (simulated queue, this database) in its place.
+    for name, value in {
+        "MAIL_FROM": ADDRESSING.sender,
+        "REPLY_DOMAIN": ADDRESSING.reply_domain,
+        "EMAIL_QUEUE_URL": "http://127.0.0.1:1/000000000000/emails",
+        "LEGAL_ORGANISATION": LEGAL.organisation,
+        "LEGAL_STREET": LEGAL.street,
+        "LEGAL_POSTCODE_CITY": LEGAL.postcode_city,
+        "LEGAL_EMAIL": LEGAL.email,
+    }.items():
+        os.environ.setdefault(name, value)
     QueueManager.register("sqs")
     manager = QueueManager(address=address, authkey=authkey)
     manager.connect()
     sqs = manager.sqs()  # type: ignore[attr-defined]
     app = load_function("email_sender")
     context = _context(database_url, sqs, tcp_nodelay=tcp_nodelay)
-    app.dependencies.sender = lambda: context
-    app.dependencies.delay = lambda arn, receipt, seconds: sqs.change_visibility(receipt, seconds)
+    app.service = context  # type: ignore[attr-defined]
+    app.consumer.queues = lambda: SimulatedQueueControl(sqs)
     idle_since = time.monotonic()
     while True:
         records = sqs.receive(10)
@@ -336,7 +361,9 @@ def run(
             update={"recipient": f"praxis{index}@example.org", "bundle_reference": f"B{index + 1}"}
         )
         ids.append(
-            queue_email(setup.unit_of_work, setup.queue, outgoing, ADDRESSING, now=setup.clock()).email.id
+            queue_email(
+                setup.unit_of_work, setup.queue, outgoing, ADDRESSING, now=setup.clock()
+            ).value.email.id
         )
     queue_s = time.perf_counter() - started
 

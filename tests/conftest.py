@@ -25,10 +25,18 @@ for path in (
 # is imported, as the deployed template sets it. Unit tests replace the adapters with in-memory
 # fakes, so these values are never used to reach anything; integration tests set their own.
 UNIT_TEST_ENVIRONMENT: dict[str, str] = {
+    "EMAIL_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/000000000000/therapy-platform-unit-emails",
     "EVENT_BUS_NAME": "therapy-platform-unit",
     "EVENT_SOURCE": "therapy-platform.unit-tests",
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+    "LEGAL_EMAIL": "team@vermittlung.test",
+    "LEGAL_ORGANISATION": "Therapieplatz-Vermittlung Test e. V.",
+    "LEGAL_POSTCODE_CITY": "10969 Berlin",
+    "LEGAL_STREET": "Lindenstraße 1",
+    "MAIL_FROM": "Therapieplatz-Vermittlung <team@vermittlung.test>",
     "RAW_BUCKET": "therapy-platform-unit-directory-raw",
+    "REPLY_DOMAIN": "antwort.vermittlung.test",
+    "REPLY_MAILDIR": "/nonexistent/unit-test-maildir",
 }
 for _name, _value in UNIT_TEST_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)

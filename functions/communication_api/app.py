@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.communication.adapters.state import SqlCommunicationStateUnitOfWork
+from therapy_platform.communication.bootstrap import build_api
 from therapy_platform.communication.domain.emails import BUNDLE_REFERENCE_PATTERN
 from therapy_platform.communication.domain.phone_calls import (
     CallCompletion,
@@ -32,32 +32,27 @@ from therapy_platform.communication.domain.phone_calls import (
 from therapy_platform.communication.domain.tracking import BundleCommunication
 from therapy_platform.communication.use_cases import phone_calls as use_cases
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.query import refuse_unknown_parameters
 from therapy_platform.platform.rest.resolver import create_resolver, current_actor
-from therapy_platform.platform.rest.services import default_dependencies
 from therapy_platform.platform.validation import validate_as
 
 logger = Logger(service="communication-service")
 app = create_resolver(logger)
+service = build_api()
 
 CALLS: Final = "/api/v2/phone-calls"
 CallId = Annotated[uuid.UUID, Path(description="Phone call id (UUID)")]
-BundleReferenceQuery = Annotated[
+PageQuery = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Reference = Annotated[
     str, Query(pattern=BUNDLE_REFERENCE_PATTERN, description='The bundle\'s reference, e.g. "B1042"')
 ]
-
-# The adapters the routes use; unit tests swap in in-memory fakes (and a fixed clock).
-deps = default_dependencies(SqlCommunicationStateUnitOfWork)
 
 
 @app.get("/api/v2/communications")
 def bundle_communication(
-    bundle_reference: BundleReferenceQuery,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    bundle_reference: Reference, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
 ) -> BundleCommunication:
-    refuse_unknown_parameters(app, frozenset({"bundle_reference", "page", "limit"}))
-    return use_cases.bundle_communication(deps.unit_of_work(), bundle_reference, page=page, limit=limit)
+    return use_cases.bundle_communication(service.unit_of_work(), bundle_reference, page=page, limit=limit)
 
 
 @app.get(CALLS)
@@ -68,40 +63,23 @@ def list_calls(
     ] = None,
     therapist_id: Annotated[uuid.UUID | None, Query()] = None,
     bundle_reference: Annotated[str | None, Query(pattern=BUNDLE_REFERENCE_PATTERN)] = None,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    page: PageQuery = 1,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[PhoneCallTask]:
-    refuse_unknown_parameters(
-        app, frozenset({"status", "date", "therapist_id", "bundle_reference", "page", "limit"})
-    )
-    query = validate_as(
-        PhoneCallQuery,
-        {
-            "status": status,
-            "day": date,
-            "therapist_id": therapist_id,
-            "bundle_reference": bundle_reference,
-            "page": page,
-            "limit": limit,
-        },
-        location="query",
-    )
-    items, total = use_cases.list_calls(deps.unit_of_work(), query)
-    return Page[PhoneCallTask](items=items, total=total, page=page, limit=limit)
+    query = validate_as(PhoneCallQuery, locals(), location="query")  # the parameters above, as given
+    return use_cases.list_calls(service.unit_of_work(), query)
 
 
 @app.get(f"{CALLS}/<call_id>")
 def read_call(call_id: CallId) -> PhoneCallTask:
-    return use_cases.get_call(deps.unit_of_work(), call_id)
+    return use_cases.get_call(service.unit_of_work(), call_id)
 
 
 @app.post(f"{CALLS}/<call_id>/complete")
 def complete_call(call_id: CallId, completion: CallCompletion) -> PhoneCallTask:
-    task, event = use_cases.complete_call(
-        deps.unit_of_work(), call_id, completion, actor=current_actor(app), now=deps.clock()
-    )
+    actor, now = current_actor(app), service.clock()
+    task = use_cases.complete_call(service.unit_of_work(), call_id, completion, actor=actor, now=now).value
     logger.info("phone call completed", extra={"call_id": str(call_id), "outcome": completion.outcome.value})
-    deps.publish_now([event], logger)
     return task
 
 

@@ -39,10 +39,10 @@ from therapy_platform.communication.domain.email_content import (
 )
 from therapy_platform.communication.domain.emails import EmailKind
 from therapy_platform.communication.rendering.renderer import EmailRenderer, RenderedEmail
+from therapy_platform.contracts.patients import InsuranceType
 from therapy_platform.contracts.schedule import Weekday
 from therapy_platform.contracts.symptoms import Symptom
 from therapy_platform.contracts.therapy import Gender
-from therapy_platform.patients.domain.patient import InsuranceType
 
 SAMPLE_LEGAL: Final = LegalNotice(
     organisation="Therapieplatz-Vermittlung Beispiel e. V.",

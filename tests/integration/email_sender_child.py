@@ -49,10 +49,10 @@ class DyingTransport:
 
 def main() -> None:
     kill_at, when, *ids = sys.argv[1:]
-    app = load_function("email_sender")
-    real: SenderContext = app.default_sender()
+    app = load_function("email_sender")  # the deployed sender, built from the environment
+    real: SenderContext = app.service
     real.transport = DyingTransport(real.transport, int(kill_at), when)
-    app.dependencies.sender = lambda: real
+    app.consumer.queues = None  # no per-message backoff outside SQS
     response = app.lambda_handler(sqs_event([uuid.UUID(value) for value in ids]), FakeLambdaContext())
     print(response)
 

@@ -18,24 +18,26 @@ import pytest
 from sqlalchemy import Engine, text
 
 from communication_fakes import ADDRESSING, LEGAL, FakeQueue
-from communication_state_fakes import bundle_sent_payload, envelope, patient_payload
+from communication_state_fakes import Reaction, bundle_sent_payload, deliver, envelope, patient_payload
 from localcloud import smtp
 from localcloud.process import read_pid
 from support import api_event, call, load_function
 from therapy_platform.communication.adapters.mail import SmtpTransport
 from therapy_platform.communication.adapters.reply_inbox import MaildirInbox
-from therapy_platform.communication.adapters.state import SqlCommunicationStateUnitOfWork
+from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
+from therapy_platform.communication.bootstrap import CommunicationService, unit_of_work_factory
 from therapy_platform.communication.domain.emails import DeliveryPolicy
 from therapy_platform.communication.domain.phone_calls import CallPlanningPolicy, WorkingCalendar
 from therapy_platform.communication.domain.replies import reply_message
 from therapy_platform.communication.domain.tracking import FollowUpPolicy
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import SenderContext, SendResult, send_email
-from therapy_platform.communication.use_cases.events import CommunicationContext, EventOutcome, handle_event
+from therapy_platform.communication.use_cases.events import CommunicationContext
 from therapy_platform.communication.use_cases.reminders import send_due_reminders
 from therapy_platform.communication.use_cases.replies import take_in_replies
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.ports import EventPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +85,7 @@ def clock() -> Clock:
 def context(engine: Engine, clock: Clock) -> CommunicationContext:
     calls = CallPlanningPolicy()
     return CommunicationContext(
-        unit_of_work=lambda: SqlCommunicationStateUnitOfWork(engine),
+        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine),
         queue=FakeQueue(),
         renderer=EmailRenderer(LEGAL),
         addressing=ADDRESSING,
@@ -108,7 +110,7 @@ def deliver_queued(context: CommunicationContext) -> list[SendResult]:
         clock=lambda: datetime.now(UTC),
     )
     ids, queue.messages = list(queue.messages), []
-    results = [send_email(sender, email_id).result for email_id in ids]
+    results = [send_email(sender, email_id).value.result for email_id in ids]
     sender.transport.close()
     return results
 
@@ -122,8 +124,9 @@ def rows(engine: Engine, sql: str, **params: Any) -> list[Any]:
         return list(connection.execute(text(sql), params).all())
 
 
-def handle(context: CommunicationContext, event: EventEnvelope) -> EventOutcome:
-    return handle_event(context, event)
+def handle(context: CommunicationContext, event: EventEnvelope) -> Reaction:
+    """One bus event through the service's event consumer (bootstrap.events_consumer)."""
+    return deliver(context, event)
 
 
 def test_an_email_bundle_arrives_with_its_reference_and_without_patient_names(
@@ -211,15 +214,15 @@ def test_a_redelivered_event_writes_nothing_twice_even_at_the_same_moment(
     phone_event = envelope(
         "bundle.sent", bundle_sent_payload(number=phone_ref, sent_at=START, email=None), at=START
     )
-    outcomes: list[EventOutcome] = []
+    outcomes: list[Reaction] = []
     barrier = threading.Barrier(4)
 
-    def deliver(event: EventEnvelope) -> None:
+    def deliver_at_once(event: EventEnvelope) -> None:
         barrier.wait()
         outcomes.append(handle(context, event))
 
     threads = [
-        threading.Thread(target=deliver, args=(event,))
+        threading.Thread(target=deliver_at_once, args=(event,))
         for event in (email_event, email_event, phone_event, phone_event)
     ]
     for thread in threads:
@@ -337,17 +340,20 @@ def test_contacts_are_order_safe_and_an_erasure_is_final(
 
 
 def test_staff_complete_a_call_through_the_api(
-    context: CommunicationContext, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    context: CommunicationContext, engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ref = number()
     [call_id] = handle(
         context, envelope("bundle.sent", bundle_sent_payload(number=ref, sent_at=START, email=None), at=START)
     ).calls
     app = load_function("communication_api")
-    monkeypatch.setattr(app.deps, "unit_of_work", context.unit_of_work)
-    monkeypatch.setattr(
-        app.deps, "publisher", lambda: (_ for _ in ()).throw(ConnectionError("no bus in this test"))
-    )
+
+    def bus_down() -> EventPublisher:
+        raise ConnectionError("no bus in this test")
+
+    # The deployed unit of work (publishes what it committed at once), with the bus down.
+    deployed = unit_of_work_factory(engine=lambda: engine, publisher=bus_down)
+    monkeypatch.setattr(app, "service", CommunicationService(deployed, clock))
     status, listed = call(
         app.lambda_handler, api_event("GET", "/api/v2/phone-calls", query={"bundle_reference": f"B{ref}"})
     )

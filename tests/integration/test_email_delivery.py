@@ -25,8 +25,8 @@ from communication_fakes import ADDRESSING, LEGAL, FakeQueue, sqs_event
 from localcloud import smtp
 from localcloud.process import read_pid
 from support import FakeLambdaContext, load_function
-from therapy_platform.communication.adapters.emails import SqlCommunicationUnitOfWork
 from therapy_platform.communication.adapters.mail import SmtpTransport
+from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
 from therapy_platform.communication.domain.email_content import (
     BundleInquiry,
     BundlePatient,
@@ -124,7 +124,7 @@ def _queue(context: SenderContext, bundle_number: int, **changes: object) -> uui
     ).model_copy(update=changes)
     return queue_email(
         context.unit_of_work, context.queue, outgoing, context.addressing, now=context.clock()
-    ).email.id
+    ).value.email.id
 
 
 def _copies(messages: list[EmailMessage]) -> Counter[str]:
@@ -142,8 +142,8 @@ def _status(engine: Engine, email_id: uuid.UUID) -> tuple[str, int, int]:
 
 def _handler(monkeypatch: pytest.MonkeyPatch, context: SenderContext) -> ModuleType:
     app = load_function("email_sender")
-    monkeypatch.setattr(app.dependencies, "sender", lambda: context)
-    monkeypatch.setattr(app.dependencies, "delay", lambda arn, receipt, seconds: None)
+    monkeypatch.setattr(app, "service", context)
+    monkeypatch.setattr(app.consumer, "queues", None)  # no per-message backoff outside SQS
     return app
 
 
@@ -152,7 +152,7 @@ def test_an_inquiry_arrives_with_its_headers_and_german_text(
 ) -> None:
     context = _context(engine)
     email_id = _queue(context, 501)
-    assert send_email(context, email_id).result is SendResult.SENT
+    assert send_email(context, email_id).value.result is SendResult.SENT
     context.transport.close()
     [message] = mailbox()
     assert message["Subject"] == "Anfrage Therapieplatz: 1 Person sucht einen Platz (Ref: B501)"
@@ -209,7 +209,7 @@ def test_two_senders_racing_over_the_same_messages_send_each_email_once(
         counts: Counter[SendResult] = Counter()
         barrier.wait()
         for email_id in order:
-            counts[send_email(context, email_id).result] += 1
+            counts[send_email(context, email_id).value.result] += 1
         context.transport.close()
         results.append(counts)
 
@@ -314,14 +314,14 @@ def test_an_smtp_outage_is_retried_with_backoff_and_nothing_is_lost(
     email_id = _queue(context, 901)
     smtp.stop()
     try:
-        outcome = send_email(context, email_id)
+        outcome = send_email(context, email_id).value
         assert outcome.result is SendResult.RETRY and outcome.retry_in_seconds == 1
         assert "unreachable" in (outcome.error or "")
         assert _status(engine, email_id) == ("queued", 1, 0)
     finally:
         smtp.start()
     time.sleep(1.1)
-    assert send_email(context, email_id).result is SendResult.SENT
+    assert send_email(context, email_id).value.result is SendResult.SENT
     context.transport.close()
     assert _copies(mailbox()) == {str(email_id): 1}
     assert _status(engine, email_id) == ("sent", 2, 0)
@@ -334,12 +334,12 @@ def test_a_final_failure_alerts_staff_by_email(
     email_id = _queue(context, 902, max_attempts=1)
     smtp.stop()
     try:
-        outcome = send_email(context, email_id)
+        outcome = send_email(context, email_id).value
     finally:
         smtp.start()
     assert outcome.result is SendResult.FAILED and outcome.alert is not None
     assert isinstance(context.queue, FakeQueue) and context.queue.messages[-1] == outcome.alert.id
-    assert send_email(context, outcome.alert.id).result is SendResult.SENT
+    assert send_email(context, outcome.alert.id).value.result is SendResult.SENT
     context.transport.close()
     [alert] = mailbox()
     assert alert["To"] == "alarm@vermittlung.test"

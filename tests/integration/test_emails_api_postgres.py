@@ -23,15 +23,16 @@ from communication_state_fakes import (
     patient_payload,
     therapist_payload,
 )
+from communication_state_fakes import deliver as deliver_event
 from support import api_event, call, load_function
-from therapy_platform.communication.adapters.state import SqlCommunicationStateUnitOfWork
+from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
 from therapy_platform.communication.domain.emails import DeliveryPolicy
 from therapy_platform.communication.domain.phone_calls import CallPlanningPolicy, WorkingCalendar
 from therapy_platform.communication.domain.replies import reply_message
 from therapy_platform.communication.domain.tracking import FollowUpPolicy
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import SenderContext, send_email
-from therapy_platform.communication.use_cases.events import CommunicationContext, handle_event
+from therapy_platform.communication.use_cases.events import CommunicationContext
 from therapy_platform.communication.use_cases.replies import take_in_replies
 from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
 from therapy_platform.platform.database import make_engine
@@ -74,7 +75,7 @@ class Api:
         return call(self.module.lambda_handler, event)
 
     def event(self, event_type: str, payload: dict[str, Any]) -> Any:
-        return handle_event(self.context, envelope(event_type, payload, at=self.clock()))
+        return deliver_event(self.context, envelope(event_type, payload, at=self.clock()))
 
     def send(self, recipient_type: str, recipient_id: uuid.UUID, /, **changes: Any) -> tuple[int, Any]:
         body = {
@@ -125,7 +126,7 @@ def api(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Api:
     clock, queue = Clock(start), FakeQueue()
     calls = CallPlanningPolicy()
     context = CommunicationContext(
-        unit_of_work=lambda: SqlCommunicationStateUnitOfWork(engine),
+        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine),
         queue=queue,
         renderer=EmailRenderer(LEGAL),
         addressing=ADDRESSING,
@@ -135,11 +136,10 @@ def api(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Api:
         clock=clock,
     )
     module = load_function("emails_api")
-    monkeypatch.setattr(module.deps, "unit_of_work", context.unit_of_work)
     monkeypatch.setattr(
-        module.deps,
-        "context",
-        lambda: StaffEmailContext(
+        module,
+        "service",
+        StaffEmailContext(
             unit_of_work=context.unit_of_work,
             queue=queue,
             renderer=context.renderer,
@@ -147,7 +147,6 @@ def api(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Api:
             clock=clock,
         ),
     )
-    monkeypatch.setattr(module.deps, "clock", clock)
     return Api(module, engine, clock, queue, context)
 
 

@@ -18,6 +18,8 @@ from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import SenderContext
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.ports import AfterCommit
+from therapy_platform.platform.unit_of_work import AfterCommitHooks, RecordingOutbox
 
 LEGAL = LegalNotice(
     organisation="Therapieplatz-Vermittlung Test e. V.",
@@ -49,6 +51,7 @@ class CommunicationDatabase:
     events: list[tuple[str, EventEnvelope]] = field(default_factory=list)
     down: bool = False  # every unit of work fails to start (database unreachable)
     down_for_next: int = 0  # the next N units of work fail to start
+    publish: AfterCommit | None = None  # the units of work's after-commit hook (PublishNow)
 
     def event_types(self) -> list[str]:
         return [envelope.event_type for _, envelope in self.events]
@@ -117,15 +120,17 @@ class InMemoryAttempts:
         )
 
 
-class InMemoryCommunicationUnitOfWork:
-    """Stages writes and applies them only on commit, like a database transaction."""
+class InMemoryCommunicationUnitOfWork(AfterCommitHooks):
+    """Stages writes and applies them only on commit, like a database transaction; then, like
+    the SQL unit of work, hands the committed events to `database.publish` and runs the
+    callbacks registered with `on_commit`."""
 
     emails: InMemoryEmails
     attempts: InMemoryAttempts
-    outbox: InMemoryOutbox
 
     def __init__(self, database: CommunicationDatabase) -> None:
         self.database = database
+        self.publish = database.publish
 
     def __enter__(self) -> Self:
         if self.database.down or self.database.down_for_next > 0:
@@ -137,10 +142,15 @@ class InMemoryCommunicationUnitOfWork:
         self.staged_events: list[tuple[str, EventEnvelope]] = []
         self.emails = InMemoryEmails(self)
         self.attempts = InMemoryAttempts(self)
-        self.outbox = InMemoryOutbox(self.staged_events)
+        self.outbox = RecordingOutbox(InMemoryOutbox(self.staged_events))
+        self._reset_hooks()
         return self
 
     def commit(self) -> None:
+        self._apply()
+        self._after_commit()
+
+    def _apply(self) -> None:
         self.database.emails.update(self.staged)
         self.database.enqueued_at.update(self.staged_enqueued)
         self.database.attempts.update(self.staged_attempts)

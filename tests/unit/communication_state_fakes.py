@@ -1,9 +1,12 @@
 """In-memory implementations of the communication service's follow-up ports (tracked bundles,
-phone calls, contacts, replies, processed events), on top of communication_fakes' emails."""
+phone calls, contacts, replies, the event consumer's eventId claims), on top of
+communication_fakes' emails; and `deliver`, which hands one bus event to the service's event
+consumer (the platform runtime) as the function does."""
 
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from communication_fakes import (
     FakeQueue,
     InMemoryCommunicationUnitOfWork,
 )
+from therapy_platform.communication.bootstrap import events_consumer
 from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import Addressing, Email, EmailStatus, RecipientType
 from therapy_platform.communication.domain.phone_calls import (
@@ -42,10 +46,13 @@ from therapy_platform.communication.domain.tracking import (
     PatientContactState,
     TrackedBundle,
 )
+from therapy_platform.communication.ports import InboxMessage
 from therapy_platform.communication.rendering.renderer import EmailRenderer
-from therapy_platform.communication.state_ports import InboxMessage
+from therapy_platform.communication.settings import ConsumerSettings
 from therapy_platform.communication.use_cases.events import CommunicationContext
 from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
+from therapy_platform.platform.consumer import Delivery
+from therapy_platform.platform.events import EventEnvelope
 
 
 @dataclass
@@ -358,7 +365,7 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
             "redacted",
         ):
             setattr(self.staged_state, name, copy.copy(getattr(self.database.state, name)))
-        self.processed = InMemoryProcessed(self)
+        self.processed_events = InMemoryProcessed(self)
         self.bundles = InMemoryBundles(self)
         self.calls = InMemoryCalls(self)
         self.contacts = InMemoryContacts(self)
@@ -367,8 +374,8 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
         self.audit = InMemoryAudit(self)
         return self
 
-    def commit(self) -> None:
-        super().commit()
+    def _apply(self) -> None:
+        super()._apply()
         self.database.state = self.staged_state
         self.staged_state = copy.copy(self.database.state)
         for name in (
@@ -413,6 +420,49 @@ def state_world(
         clock=clock,
     )
     return StateWorld(database, queue, clock, context)
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What the event consumer made of one event: the runtime's outcome (done, duplicate,
+    ignored, retry, failed) and what the reaction wrote."""
+
+    outcome: str
+    emails: tuple[uuid.UUID, ...] = ()
+    calls: tuple[uuid.UUID, ...] = ()
+    notes: tuple[str, ...] = ()
+    reason: str | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.outcome == "duplicate"
+
+    @property
+    def ignored(self) -> bool:
+        return self.outcome == "ignored"
+
+
+def bus_body(event: EventEnvelope, key: str | None = None) -> str:
+    """The SQS body the bus rule delivers: an EventBridge event whose detail is the message."""
+    detail = {"key": key or str(uuid.uuid4()), "envelope": event.to_wire()}
+    source = f"therapy-platform.{event.producer}"
+    return json.dumps({"source": source, "detail-type": event.event_type, "detail": detail})
+
+
+def deliver(context: CommunicationContext, event: EventEnvelope) -> Reaction:
+    """One bus event through the communication service's event consumer, as the function
+    runs it (bootstrap.events_consumer): claimed once per eventId with the reaction's changes."""
+    consumer = events_consumer(lambda: context, settings=ConsumerSettings(), queues=None)
+    delivery = Delivery(str(uuid.uuid4()), bus_body(event), 1, "", "")
+    [handled] = consumer.handle_batch([delivery]).handled
+    detail = handled.detail
+    return Reaction(
+        outcome=handled.outcome,
+        emails=tuple(uuid.UUID(i) for i in detail.get("emails", ())),
+        calls=tuple(uuid.UUID(i) for i in detail.get("calls", ())),
+        notes=tuple(detail.get("notes", ())),
+        reason=detail.get("reason"),
+    )
 
 
 def staff_email_context(world: StateWorld) -> StaffEmailContext:
@@ -540,6 +590,10 @@ def closed_bundle_payload(sent: dict[str, Any], **changes: Any) -> dict[str, Any
     return bundle
 
 
+# When the people in these payloads were recorded (their services' records, not the event).
+RECORDED_AT = "2026-11-01T08:00:00Z"
+
+
 def patient_payload(
     patient_id: uuid.UUID,
     *,
@@ -547,6 +601,8 @@ def patient_payload(
     flagged: bool = False,
     **changes: Any,
 ) -> dict[str, Any]:
+    """A `patient.created|updated` payload as the patient service sends it (contract
+    `PatientSnapshot`)."""
     return {
         "id": str(patient_id),
         "salutation": "Frau",
@@ -559,11 +615,15 @@ def patient_payload(
         "max_travel_km": 20,
         "status": "open",
         "location_flagged": flagged,
+        "shared_language_required": False,
+        "created_at": RECORDED_AT,
+        "updated_at": RECORDED_AT,
         **changes,
     }
 
 
 def therapist_payload(therapist_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
+    """A `therapist.*` payload as the therapist service sends it (contract `TherapistSnapshot`)."""
     return {
         "id": str(therapist_id),
         "salutation": "Herr",
@@ -578,5 +638,15 @@ def therapist_payload(therapist_id: uuid.UUID, **changes: Any) -> dict[str, Any]
         "email": "weiss@example.org",
         "website": "https://praxis-weiss.example.org",
         "phone_windows": {"tue": ["09:00-10:00"]},
+        "directory_id": None,
+        "status": "active",
+        "block_reason": None,
+        "next_contact_allowed_on": None,
+        "staff_edited_fields": [],
+        "location": {"latitude": 52.4862, "longitude": 13.3538, "precision": "postcode"},
+        "location_flagged": False,
+        "practice_key": "weiss@example.org",
+        "created_at": RECORDED_AT,
+        "updated_at": RECORDED_AT,
         **changes,
     }

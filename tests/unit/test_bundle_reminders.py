@@ -1,4 +1,4 @@
-"""The daily reminder job (logic/reminders.py) with in-memory fakes: who is due, exactly once."""
+"""The daily reminder job (use_cases/reminders.py) with in-memory fakes: who is due, exactly once."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from communication_state_fakes import (
     StateWorld,
     bundle_sent_payload,
     closed_bundle_payload,
+    deliver,
     envelope,
     state_world,
 )
@@ -22,8 +23,8 @@ from support import FakeLambdaContext, load_function
 from therapy_platform.communication.domain.emails import EmailKind
 from therapy_platform.communication.domain.phone_calls import PhoneCallPurpose
 from therapy_platform.communication.domain.tracking import FollowUpPolicy, TrackedBundle
-from therapy_platform.communication.use_cases.events import handle_event
 from therapy_platform.communication.use_cases.reminders import send_due_reminders
+from therapy_platform.contracts.bundles import BundleSent
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SENT = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
@@ -31,7 +32,7 @@ SENT = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
 
 def sent(w: StateWorld, number: int, **changes: Any) -> dict[str, Any]:
     payload = bundle_sent_payload(number=number, sent_at=w.clock(), **changes)
-    handle_event(w.context, envelope("bundle.sent", payload, at=w.clock()))
+    deliver(w.context, envelope("bundle.sent", payload, at=w.clock()))
     return payload
 
 
@@ -43,9 +44,9 @@ def test_after_seven_days_one_reminder_and_never_a_second() -> None:
     w = state_world(now=SENT)
     payload = sent(w, 1042)
     w.clock.now = SENT + timedelta(days=6, hours=23)
-    assert send_due_reminders(w.context).due == 0
+    assert send_due_reminders(w.context).value.due == 0
     w.clock.now = SENT + timedelta(days=7)
-    report = send_due_reminders(w.context)
+    report = send_due_reminders(w.context).value
     assert (report.due, report.by_email, report.by_phone) == (1, 1, 0)
     [reminder] = reminder_emails(w)
     assert reminder.recipient == "praxis@example.org"
@@ -53,7 +54,7 @@ def test_after_seven_days_one_reminder_and_never_a_second() -> None:
     assert "07.12.2026" in reminder.text  # expires 14 days after sending
     assert w.database.state.bundles[uuid.UUID(payload["id"])].reminder_sent_at == w.clock.now
     w.clock.now += timedelta(days=1)
-    assert send_due_reminders(w.context).due == 0
+    assert send_due_reminders(w.context).value.due == 0
     assert len(reminder_emails(w)) == 1
 
 
@@ -61,7 +62,7 @@ def test_a_phone_bundle_gets_a_reminder_call() -> None:
     w = state_world(now=SENT)
     sent(w, 7, email=None, phone_windows={"wed": ["10:00-11:00"]})
     w.clock.now = SENT + timedelta(days=7, hours=1)
-    report = send_due_reminders(w.context)
+    report = send_due_reminders(w.context).value
     assert report.by_phone == 1 and reminder_emails(w) == []
     purposes = sorted(c.purpose for c in w.database.state.calls.values())
     assert purposes == [PhoneCallPurpose.INQUIRY, PhoneCallPurpose.REMINDER]
@@ -74,15 +75,13 @@ def test_answered_expired_and_fully_withdrawn_bundles_get_no_reminder() -> None:
     answered, expired, due = sent(w, 1), sent(w, 2), sent(w, 3)
     emptied = sent(w, 4, members=1)
     bundle = closed_bundle_payload(answered, status="answered", answered_at=SENT.isoformat())
-    handle_event(
+    deliver(
         w.context,
         envelope(
             "bundle.response_received", {"bundle": bundle, "next_contact_allowed_on": "2026-12-21"}, at=SENT
         ),
     )
-    handle_event(
-        w.context, envelope("bundle.expired", closed_bundle_payload(expired, status="expired"), at=SENT)
-    )
+    deliver(w.context, envelope("bundle.expired", closed_bundle_payload(expired, status="expired"), at=SENT))
     member = emptied["members"][0]
     withdrawal = {
         "bundle_id": emptied["id"],
@@ -100,9 +99,9 @@ def test_answered_expired_and_fully_withdrawn_bundles_get_no_reminder() -> None:
         "changed_at": SENT.isoformat(),
         "withdrawals": [withdrawal],
     }
-    handle_event(w.context, envelope("search.status_changed", change, at=SENT))
+    deliver(w.context, envelope("search.status_changed", change, at=SENT))
     w.clock.now = SENT + timedelta(days=8)
-    report = send_due_reminders(w.context)
+    report = send_due_reminders(w.context).value
     assert report.by_email == 1
     [reminder] = reminder_emails(w)
     assert reminder.bundle_reference == due["reference"]
@@ -114,7 +113,7 @@ def test_one_bad_bundle_does_not_stop_the_others() -> None:
     record = w.database.state.bundles[uuid.UUID(broken["id"])]
     w.database.state.bundles[record.id] = record.model_copy(update={"therapist": None})
     w.clock.now = SENT + timedelta(days=7)
-    report = send_due_reminders(w.context)
+    report = send_due_reminders(w.context).value
     assert report.by_email == 1 and len(report.failed) == 1 and broken["id"] in report.failed[0]
     assert [e.bundle_reference for e in reminder_emails(w)] == [fine["reference"]]
 
@@ -124,15 +123,13 @@ def test_the_function_returns_its_report(monkeypatch: pytest.MonkeyPatch) -> Non
     sent(w, 5)
     w.clock.now = SENT + timedelta(days=9)
     app = load_function("bundle_reminders")
-    monkeypatch.setattr(app.dependencies, "context", lambda: w.context)
+    monkeypatch.setattr(app, "service", w.context)
     report = app.lambda_handler({"source": "aws.events"}, FakeLambdaContext())
     assert report["by_email"] == 1 and report["failed"] == []
 
 
 def tracked(sent_at: datetime | None, **changes: Any) -> TrackedBundle:
     payload = bundle_sent_payload(number=1, sent_at=sent_at or SENT)
-    from therapy_platform.matching.domain.bundles import BundleSent
-
     bundle = TrackedBundle.placeholder(uuid.uuid4(), "B1", uuid.uuid4(), now=SENT)
     if sent_at is not None:
         bundle = bundle.with_sent(BundleSent.model_validate(payload))

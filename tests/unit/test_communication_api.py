@@ -11,12 +11,20 @@ from typing import Any
 
 import pytest
 
-from communication_state_fakes import FakeInbox, StateWorld, bundle_sent_payload, envelope, state_world
+from communication_state_fakes import (
+    FakeInbox,
+    StateWorld,
+    bundle_sent_payload,
+    deliver,
+    envelope,
+    state_world,
+)
 from fakes import FakeBus, InMemoryOutboxStore, StoredEvent
 from support import api_event, call, load_function
+from therapy_platform.communication.bootstrap import CommunicationService
 from therapy_platform.communication.domain.replies import reply_message
-from therapy_platform.communication.use_cases.events import handle_event
 from therapy_platform.communication.use_cases.replies import take_in_replies
+from therapy_platform.platform.outbox_relay import PublishNow
 
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)  # Monday 07:05 in Berlin
 
@@ -60,16 +68,16 @@ class Api:
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     module = load_function("communication_api")
     world, bus = state_world(now=NOW), FakeBus()
-    monkeypatch.setattr(module.deps, "unit_of_work", world.context.unit_of_work)
-    monkeypatch.setattr(module.deps, "outbox_store", lambda: InMemoryOutboxStore(EventsAsOutbox(world)))  # type: ignore[arg-type]
-    monkeypatch.setattr(module.deps, "publisher", lambda: bus)
-    monkeypatch.setattr(module.deps, "clock", world.clock)
+    # As deployed: the unit of work publishes what it committed at once (after-commit hook).
+    store = InMemoryOutboxStore(EventsAsOutbox(world))  # type: ignore[arg-type]
+    world.database.publish = PublishNow(store=lambda: store, publisher=lambda: bus)
+    monkeypatch.setattr(module, "service", CommunicationService(world.context.unit_of_work, world.clock))
     yield Api(module, world, bus)
 
 
 def phone_bundle(api: Api, number: int, windows: dict[str, list[str]] | None = None) -> dict[str, Any]:
     payload = bundle_sent_payload(number=number, sent_at=NOW, email=None, phone_windows=windows)
-    handle_event(api.world.context, envelope("bundle.sent", payload, at=NOW))
+    deliver(api.world.context, envelope("bundle.sent", payload, at=NOW))
     return payload
 
 
@@ -136,7 +144,7 @@ def test_bad_input_is_refused_naming_the_problem(api: Api) -> None:
 def test_a_bundles_history_has_emails_calls_and_replies_newest_first(api: Api) -> None:
     world = api.world
     payload = bundle_sent_payload(number=1042, sent_at=NOW)
-    [inquiry_id] = handle_event(world.context, envelope("bundle.sent", payload, at=NOW)).emails
+    [inquiry_id] = deliver(world.context, envelope("bundle.sent", payload, at=NOW)).emails
     inbox = FakeInbox()
     reply = reply_message(
         to="antwort+B1042@antwort.vermittlung.test",

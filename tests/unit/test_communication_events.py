@@ -1,5 +1,6 @@
-"""The communication service's reactions to events (logic/communication_events.py) with
-in-memory fakes: what is sent to whom, exactly once, in any order."""
+"""The communication service's reactions to events (use_cases/events.py, on the platform's
+consumer runtime as bootstrap.py wires it) with in-memory fakes: what is sent to whom, exactly
+once, in any order."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import pytest
 
 from communication_fakes import QUEUE_ARN, sqs_record
 from communication_state_fakes import (
+    Reaction,
     StateWorld,
     bundle_sent_payload,
+    bus_body,
     closed_bundle_payload,
+    deliver,
     envelope,
     patient_payload,
     state_world,
@@ -29,7 +33,6 @@ from therapy_platform.communication.domain.phone_calls import (
     PhoneCallTask,
     SlotRule,
 )
-from therapy_platform.communication.use_cases.events import ContactMissingError, EventOutcome, handle_event
 from therapy_platform.platform.events import EventEnvelope
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -41,8 +44,8 @@ def w() -> StateWorld:
     return state_world(now=NOW)
 
 
-def handle(w: StateWorld, event: EventEnvelope) -> EventOutcome:
-    return handle_event(w.context, event)
+def handle(w: StateWorld, event: EventEnvelope) -> Reaction:
+    return deliver(w.context, event)
 
 
 def emails(w: StateWorld, kind: EmailKind | None = None) -> list[Email]:
@@ -308,9 +311,9 @@ def test_an_unknown_patient_means_try_again_later_with_nothing_recorded(w: State
         "total_requested_contacts": 10,
     }
     event = envelope("search.created", search, at=NOW)
-    with pytest.raises(ContactMissingError):
-        handle(w, event)
-    assert w.database.state.processed == set()
+    later = handle(w, event)
+    assert later.outcome == "retry" and later.reason is not None and str(patient_id) in later.reason
+    assert w.database.state.processed == set() and emails(w) == []
     handle(w, envelope("patient.created", patient_payload(patient_id), at=NOW))
     assert len(handle(w, event).emails) == 1
 
@@ -359,6 +362,16 @@ def test_an_erased_patient_stays_erased_and_their_emails_are_redacted(w: StateWo
     assert redacted.recipient == "geloescht@invalid" and "Schröder" not in redacted.text + redacted.subject
 
 
+def test_a_payload_that_breaks_its_contract_is_poison_named_by_field_never_by_value(w: StateWorld) -> None:
+    payload = patient_payload(uuid.uuid4())
+    del payload["last_name"]
+    refused = handle(w, envelope("patient.created", payload, at=NOW))
+    assert refused.outcome == "failed" and refused.reason is not None  # no DLQ here: SQS redrives it
+    assert "PatientSnapshot" in refused.reason and "last_name" in refused.reason
+    assert "Jana" not in refused.reason and "patientin@" not in refused.reason
+    assert w.database.state.processed == set() and w.database.state.patients == {}
+
+
 def test_events_of_other_types_are_ignored(w: StateWorld) -> None:
     outcome = handle(w, envelope("bundle.created", {"id": str(uuid.uuid4())}, at=NOW))
     assert outcome.ignored and w.database.state.processed == set()
@@ -367,17 +380,31 @@ def test_events_of_other_types_are_ignored(w: StateWorld) -> None:
 # --------------------------------------------------------------------------- the function
 
 
+class QueueControl:
+    """What the runtime asks of SQS: the backoff of a message to retry, dead letters."""
+
+    def __init__(self) -> None:
+        self.delays: list[tuple[str, str, int]] = []
+        self.dead_letters: list[tuple[str, str, str]] = []
+
+    def delay_retry(self, queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
+        self.delays.append((queue_arn, receipt_handle, delay_seconds))
+
+    def send_to_dead_letter(self, dead_letter_queue_url: str, body: str, reason: str) -> None:
+        self.dead_letters.append((dead_letter_queue_url, body, reason))
+
+
 def bus_record(event: EventEnvelope) -> dict[str, object]:
-    detail = {"key": str(uuid.uuid4()), "envelope": event.to_wire()}
-    body = {"source": f"therapy-platform.{event.producer}", "detail-type": event.event_type, "detail": detail}
-    return sqs_record(json.dumps(body))
+    return sqs_record(bus_body(event))
 
 
 def test_the_function_reports_only_the_failed_messages(
     w: StateWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = load_function("communication_events")
-    monkeypatch.setattr(app.dependencies, "context", lambda: w.context)
+    queues = QueueControl()
+    monkeypatch.setattr(app, "service", w.context)
+    monkeypatch.setattr(app.consumer, "queues", lambda: queues)
     good = bus_record(envelope("bundle.sent", bundle_sent_payload(number=30, sent_at=NOW), at=NOW))
     unknown_patient = bus_record(
         envelope(
@@ -399,3 +426,19 @@ def test_the_function_reports_only_the_failed_messages(
     assert failed == {unknown_patient["messageId"], garbage["messageId"]}
     assert len(emails(w)) == 1
     assert good["eventSourceARN"] == QUEUE_ARN
+    # The unknown patient's event waits for the backoff; the garbage is never retried.
+    assert queues.delays == [(QUEUE_ARN, f"receipt-{unknown_patient['messageId']}", 2)]
+
+
+def test_with_a_dead_letter_queue_an_unreadable_message_goes_there_at_once(
+    w: StateWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = load_function("communication_events")
+    queues = QueueControl()
+    monkeypatch.setattr(app, "service", w.context)
+    monkeypatch.setattr(app.consumer, "queues", lambda: queues)
+    monkeypatch.setattr(app.consumer, "dead_letter_queue_url", "https://sqs/communication-events-dlq")
+    garbage = sqs_record(json.dumps({"detail": {"key": "k"}}))
+    assert app.lambda_handler({"Records": [garbage]}, FakeLambdaContext()) == {"batchItemFailures": []}
+    [(url, body, reason)] = queues.dead_letters
+    assert url.endswith("-dlq") and body == garbage["body"] and "envelope" in reason

@@ -11,11 +11,17 @@ from typing import Any
 
 import pytest
 
-from communication_state_fakes import FakeInbox, envelope, patient_payload, staff_email_context, state_world
-from fakes import FakeBus
+from communication_state_fakes import (
+    FakeInbox,
+    deliver,
+    envelope,
+    patient_payload,
+    staff_email_context,
+    state_world,
+)
 from support import FakeLambdaContext, call, load_function
+from therapy_platform.communication.bootstrap import CommunicationService, ReplyIntakeService
 from therapy_platform.communication.domain.emails import EmailKind
-from therapy_platform.communication.use_cases.events import handle_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
@@ -28,7 +34,8 @@ def sample(path: str) -> dict[str, Any]:
 def test_the_event_samples_run_in_order_without_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     w = state_world(now=NOW)
     app = load_function("communication_events")
-    monkeypatch.setattr(app.dependencies, "context", lambda: w.context)
+    monkeypatch.setattr(app, "service", w.context)
+    monkeypatch.setattr(app.consumer, "queues", None)  # nothing here may reach SQS
     for name in ("sqs_bundle_sent.json", "sqs_people_and_placement.json", "sqs_bundle_closed.json"):
         response = app.lambda_handler(sample(f"communication_events/{name}"), FakeLambdaContext())
         assert response == {"batchItemFailures": []}, name
@@ -47,10 +54,10 @@ def test_the_event_samples_run_in_order_without_a_failure(monkeypatch: pytest.Mo
 def test_the_scheduled_samples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     w = state_world(now=NOW)
     reminders, intake = load_function("bundle_reminders"), load_function("reply_intake")
-    monkeypatch.setattr(reminders.dependencies, "context", lambda: w.context)
-    monkeypatch.setattr(intake.dependencies, "unit_of_work", w.context.unit_of_work)
-    monkeypatch.setattr(intake.dependencies, "inbox", FakeInbox)
-    monkeypatch.setattr(intake.dependencies, "addressing", lambda: w.context.addressing)
+    monkeypatch.setattr(reminders, "service", w.context)
+    monkeypatch.setattr(
+        intake, "service", ReplyIntakeService(w.context.unit_of_work, FakeInbox(), w.context.addressing)
+    )
     reminded = reminders.lambda_handler(sample("bundle_reminders/scheduled.json"), FakeLambdaContext())
     taken_in = intake.lambda_handler(sample("reply_intake/scheduled.json"), FakeLambdaContext())
     assert (reminded["due"], taken_in["looked_at"]) == (0, 0)
@@ -68,8 +75,7 @@ def test_the_scheduled_samples_run(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_api_samples_answer(name: str, status: int, monkeypatch: pytest.MonkeyPatch) -> None:
     w = state_world(now=NOW)
     app = load_function("communication_api")
-    monkeypatch.setattr(app.deps, "unit_of_work", w.context.unit_of_work)
-    monkeypatch.setattr(app.deps, "publisher", FakeBus)
+    monkeypatch.setattr(app, "service", CommunicationService(w.context.unit_of_work, w.clock))
     assert call(app.lambda_handler, sample(f"communication_api/{name}"))[0] == status
 
 
@@ -88,12 +94,10 @@ SAMPLE_PATIENT = "8a4ff518-6ca0-4af1-aba7-b142d40ae714"  # the patient the email
 )
 def test_the_emails_api_samples_answer(name: str, status: int, monkeypatch: pytest.MonkeyPatch) -> None:
     w = state_world(now=NOW)
-    handle_event(
+    deliver(
         w.context,
         envelope("patient.created", patient_payload(uuid.UUID(SAMPLE_PATIENT)), at=NOW),
     )
     app = load_function("emails_api")
-    monkeypatch.setattr(app.deps, "unit_of_work", w.context.unit_of_work)
-    monkeypatch.setattr(app.deps, "context", lambda: staff_email_context(w))
-    monkeypatch.setattr(app.deps, "clock", w.clock)
+    monkeypatch.setattr(app, "service", staff_email_context(w))
     assert call(app.lambda_handler, sample(f"emails_api/{name}"))[0] == status

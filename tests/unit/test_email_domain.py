@@ -14,7 +14,6 @@ from therapy_platform.communication.domain.emails import (
     ALLOWED_TRANSITIONS,
     ClaimRefusal,
     Email,
-    EmailEvent,
     EmailKind,
     EmailStatus,
     EmailStatusConflictError,
@@ -28,6 +27,7 @@ from therapy_platform.communication.domain.emails import (
     reply_address,
     retry_delay_seconds,
 )
+from therapy_platform.contracts.communication import EmailStatusChanged
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -152,7 +152,7 @@ def test_header_fields_refuse_line_breaks() -> None:
 def test_events_say_nothing_personal() -> None:
     sent = _queued().claimed(NOW, uuid.uuid4(), 60).delivered(NOW, None)
     payload = sent.event_payload()
-    EmailEvent.model_validate(payload)
+    EmailStatusChanged.model_validate(payload)
     flat = str(payload)
     assert "praxis@example.org" not in flat and "Anfrage" not in flat and "Hallo" not in flat
     assert payload["bundle_reference"] == "B7" and payload["status"] == "sent"

@@ -338,7 +338,7 @@ def test_every_content_model_refuses_unknown_fields() -> None:
 
 
 def test_a_bundle_sent_summary_becomes_an_inquiry_patient() -> None:
-    """The shape of domain/matching/bundles.py PatientSummary and TherapistContact, dumped."""
+    """The shape of the contract models PatientSummary and TherapistContact (contracts/bundles.py), dumped."""
     summary = {
         "reference": "B31-2",
         "age": 44,

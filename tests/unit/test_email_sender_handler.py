@@ -1,5 +1,6 @@
 """The email sender function with in-memory fakes: partial batch failures, backoff through the
-message's visibility, one copy for a message delivered twice in one batch."""
+message's visibility (the platform's consumer runtime), one copy for a message delivered twice
+in one batch, poison to the dead-letter queue."""
 
 from __future__ import annotations
 
@@ -14,19 +15,34 @@ from support import FakeLambdaContext, load_function
 from therapy_platform.communication.domain.emails import EmailKind, EmailStatus, OutgoingEmail, RecipientType
 from therapy_platform.communication.use_cases.emails import queue_email
 
+
+class QueueControl:
+    def __init__(self) -> None:
+        self.delays: list[tuple[str, str, int]] = []
+        self.dead_letters: list[tuple[str, str, str]] = []
+
+    def delay_retry(self, queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
+        self.delays.append((queue_arn, receipt_handle, delay_seconds))
+
+    def send_to_dead_letter(self, dead_letter_queue_url: str, body: str, reason: str) -> None:
+        self.dead_letters.append((dead_letter_queue_url, body, reason))
+
+
 Sender = tuple[ModuleType, World, list[tuple[str, str, int]]]
 
 
 @pytest.fixture
-def sender(monkeypatch: pytest.MonkeyPatch) -> Sender:
+def queues() -> QueueControl:
+    return QueueControl()
+
+
+@pytest.fixture
+def sender(monkeypatch: pytest.MonkeyPatch, queues: QueueControl) -> Sender:
     app = load_function("email_sender")
     w = world()
-    delays: list[tuple[str, str, int]] = []
-    monkeypatch.setattr(app.dependencies, "sender", lambda: w.context)
-    monkeypatch.setattr(
-        app.dependencies, "delay", lambda arn, receipt, seconds: delays.append((arn, receipt, seconds))
-    )
-    return app, w, delays
+    monkeypatch.setattr(app, "service", w.context)
+    monkeypatch.setattr(app.consumer, "queues", lambda: queues)
+    return app, w, queues.delays
 
 
 def _queue(w: World, recipient: str = "praxis@example.org") -> uuid.UUID:
@@ -39,7 +55,7 @@ def _queue(w: World, recipient: str = "praxis@example.org") -> uuid.UUID:
         text="Grüße",
         bundle_reference="B9",
     )
-    return queue_email(w.context.unit_of_work, w.queue, outgoing, ADDRESSING, now=w.clock()).email.id
+    return queue_email(w.context.unit_of_work, w.queue, outgoing, ADDRESSING, now=w.clock()).value.email.id
 
 
 def test_a_batch_is_sent_and_the_connection_closed(sender: Sender) -> None:
@@ -104,11 +120,23 @@ def test_the_sweep_offers_lost_messages_again(sender: Sender) -> None:
     assert w.queue.messages == [email_id]
 
 
+def test_with_a_dead_letter_queue_poison_goes_there_at_once_naming_why(
+    sender: Sender, queues: QueueControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _, delays = sender
+    monkeypatch.setattr(app.consumer, "dead_letter_queue_url", "https://sqs/emails-dlq")
+    poison = sqs_record(json.dumps({"email": "x"}), message_id="poison-1")
+    assert app.lambda_handler({"Records": [poison]}, FakeLambdaContext()) == {"batchItemFailures": []}
+    [(url, body, reason)] = queues.dead_letters
+    assert (url, body) == ("https://sqs/emails-dlq", poison["body"]) and "email_id" in reason
+    assert delays == []
+
+
 def test_settings_fail_at_cold_start_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from therapy_platform.communication.bootstrap import build_sender
     from therapy_platform.platform.settings import SettingsError
 
-    app = load_function("email_sender")
     for name in ("MAIL_FROM", "REPLY_DOMAIN"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SettingsError, match="MAIL_FROM"):
-        app.default_sender()
+        build_sender()

@@ -68,7 +68,7 @@ def _rendered_inquiry(bundle_number: int) -> OutgoingEmail:
 def _queue(w: World, outgoing: OutgoingEmail | None = None) -> uuid.UUID:
     result = queue_email(
         w.context.unit_of_work, w.queue, outgoing or _inquiry_email(), ADDRESSING, now=w.clock()
-    )
+    ).value
     return result.email.id
 
 
@@ -94,9 +94,11 @@ def test_queueing_stores_the_email_records_the_event_and_enqueues_it() -> None:
 def test_queueing_twice_with_one_idempotency_key_stores_one_email() -> None:
     w = world()
     outgoing = _inquiry_email(idempotency_key="bundle.sent:event-1")
-    first = queue_email(w.context.unit_of_work, w.queue, outgoing, ADDRESSING, now=w.clock())
-    second = queue_email(w.context.unit_of_work, w.queue, outgoing, ADDRESSING, now=w.clock())
+    queued = queue_email(w.context.unit_of_work, w.queue, outgoing, ADDRESSING, now=w.clock())
+    again = queue_email(w.context.unit_of_work, w.queue, outgoing, ADDRESSING, now=w.clock())
+    first, second = queued.value, again.value
     assert (first.created, second.created) == (True, False)
+    assert ([e.event_type for e in queued.events], again.events) == (["email.queued"], ())
     assert second.email.id == first.email.id
     assert len(w.database.emails) == 1
     assert w.database.event_types() == ["email.queued"]
@@ -105,7 +107,7 @@ def test_queueing_twice_with_one_idempotency_key_stores_one_email() -> None:
 def test_a_refusing_queue_loses_nothing_the_sweeper_offers_it_again() -> None:
     w = world()
     w.queue.down = True
-    result = queue_email(w.context.unit_of_work, w.queue, _inquiry_email(), ADDRESSING, now=w.clock())
+    result = queue_email(w.context.unit_of_work, w.queue, _inquiry_email(), ADDRESSING, now=w.clock()).value
     assert (result.created, result.enqueued) == (True, False)
     assert result.email.id in w.database.emails
     w.queue.down = False
@@ -120,8 +122,10 @@ def test_a_refusing_queue_loses_nothing_the_sweeper_offers_it_again() -> None:
 def test_sending_delivers_once_and_records_email_sent() -> None:
     w = world()
     email_id = _queue(w)
-    outcome = send_email(w.context, email_id)
+    sent = send_email(w.context, email_id)
+    outcome = sent.value
     assert outcome.result is SendResult.SENT
+    assert [event.event_type for event in sent.events] == ["email.sent"]
     email = w.database.emails[email_id]
     assert (email.status, email.attempts, email.provider_message_id) == (EmailStatus.SENT, 1, "provider-1")
     assert w.database.event_types() == ["email.queued", "email.sent"]
@@ -131,7 +135,7 @@ def test_sending_delivers_once_and_records_email_sent() -> None:
 def test_a_redelivered_message_sends_no_second_copy() -> None:
     w = world()
     email_id = _queue(w)
-    results = [send_email(w.context, email_id).result for _ in range(3)]
+    results = [send_email(w.context, email_id).value.result for _ in range(3)]
     assert results == [SendResult.SENT, SendResult.ALREADY_DONE, SendResult.ALREADY_DONE]
     assert w.transport.copies_of(email_id) == 1
     assert w.database.event_types().count("email.sent") == 1
@@ -143,7 +147,7 @@ def test_a_concurrent_sender_backs_off_while_the_lease_is_live() -> None:
     email = w.database.emails[email_id]
     # Another worker holds the claim right now (it is between claim and send).
     w.database.emails[email_id] = email.claimed(w.clock(), uuid.uuid4(), lease_seconds=60)
-    outcome = send_email(w.context, email_id)
+    outcome = send_email(w.context, email_id).value
     assert (outcome.result, outcome.retry_in_seconds) == (SendResult.RETRY, 61)
     assert w.transport.delivered == []
 
@@ -154,7 +158,7 @@ def test_a_sender_that_died_after_claiming_is_replaced_once_its_lease_runs_out()
     dead = w.database.emails[email_id].claimed(w.clock(), uuid.uuid4(), lease_seconds=60)
     w.database.emails[email_id] = dead
     w.clock.advance(60)
-    assert send_email(w.context, email_id).result is SendResult.SENT
+    assert send_email(w.context, email_id).value.result is SendResult.SENT
     email = w.database.emails[email_id]
     assert (email.attempts, email.interrupted_attempts) == (2, 1)
     assert w.transport.copies_of(email_id) == 1
@@ -166,15 +170,15 @@ def test_transient_errors_retry_with_growing_backoff() -> None:
     w.transport.errors = [transient(), transient(), transient()]
     delays = []
     for _ in range(3):
-        outcome = send_email(w.context, email_id)
+        outcome = send_email(w.context, email_id).value
         assert outcome.result is SendResult.RETRY
         delays.append(outcome.retry_in_seconds)
         # Too early: not due yet, nothing is attempted.
-        early = send_email(w.context, email_id)
+        early = send_email(w.context, email_id).value
         assert early.result is SendResult.RETRY and w.database.emails[email_id].attempts == len(delays)
         w.clock.advance(outcome.retry_in_seconds or 0)
     assert delays == [10, 20, 40]
-    assert send_email(w.context, email_id).result is SendResult.SENT
+    assert send_email(w.context, email_id).value.result is SendResult.SENT
     email = w.database.emails[email_id]
     assert (email.status, email.attempts, email.last_error) == (EmailStatus.SENT, 4, None)
     assert w.database.event_types() == ["email.queued", "email.sent"]
@@ -184,10 +188,12 @@ def test_after_the_last_attempt_the_email_fails_and_staff_are_alerted() -> None:
     w = world()
     email_id = _queue(w, _inquiry_email(max_attempts=2))
     w.transport.errors = [transient("SMTP 421 try later"), transient("SMTP 421 try later")]
-    assert send_email(w.context, email_id).result is SendResult.RETRY
+    assert send_email(w.context, email_id).value.result is SendResult.RETRY
     w.clock.advance(3600)
-    outcome = send_email(w.context, email_id)
+    given_up = send_email(w.context, email_id)
+    outcome = given_up.value
     assert outcome.result is SendResult.FAILED and outcome.alert is not None
+    assert [event.event_type for event in given_up.events] == ["email.failed", "email.queued"]
     failed = w.database.emails[email_id]
     assert (failed.status, failed.attempts, failed.last_error) == (
         EmailStatus.FAILED,
@@ -202,14 +208,14 @@ def test_after_the_last_attempt_the_email_fails_and_staff_are_alerted() -> None:
     failed_event = next(e for _, e in w.database.events if e.event_type == "email.failed")
     assert failed_event.payload["error"] == "SMTP 421 try later"
     # The failed email is done: its message is acknowledged from now on.
-    assert send_email(w.context, email_id).result is SendResult.ALREADY_DONE
+    assert send_email(w.context, email_id).value.result is SendResult.ALREADY_DONE
 
 
 def test_a_permanent_error_fails_at_once() -> None:
     w = world()
     email_id = _queue(w)
     w.transport.errors = [permanent()]
-    outcome = send_email(w.context, email_id)
+    outcome = send_email(w.context, email_id).value
     assert outcome.result is SendResult.FAILED
     assert w.database.emails[email_id].attempts == 1
 
@@ -218,9 +224,9 @@ def test_a_failing_staff_alert_raises_no_alert_about_itself() -> None:
     w = world()
     email_id = _queue(w)
     w.transport.errors = [permanent(), permanent()]
-    alert = send_email(w.context, email_id).alert
+    alert = send_email(w.context, email_id).value.alert
     assert alert is not None
-    outcome = send_email(w.context, alert.id)
+    outcome = send_email(w.context, alert.id).value
     assert outcome.result is SendResult.FAILED and outcome.alert is None
     assert len(w.database.emails) == 2
 
@@ -229,7 +235,7 @@ def test_without_an_alert_address_a_failure_is_only_recorded() -> None:
     w = world(addressing=ADDRESSING.model_copy(update={"staff_alert_recipient": None}))
     email_id = _queue(w)
     w.transport.errors = [permanent()]
-    assert send_email(w.context, email_id).alert is None
+    assert send_email(w.context, email_id).value.alert is None
     assert w.database.event_types() == ["email.queued", "email.failed"]
 
 
@@ -237,7 +243,7 @@ def test_an_unexpected_transport_error_counts_as_transient() -> None:
     w = world()
     email_id = _queue(w)
     w.transport.errors = [RuntimeError("bug in a transport")]
-    outcome = send_email(w.context, email_id)
+    outcome = send_email(w.context, email_id).value
     assert outcome.result is SendResult.RETRY and "RuntimeError" in (outcome.error or "")
     assert w.database.emails[email_id].status is EmailStatus.QUEUED
 
@@ -253,13 +259,13 @@ def test_a_short_database_outage_after_sending_does_not_lose_the_sent_mark() -> 
         return provider_id
 
     w.transport.send = send_then_lose_the_database  # type: ignore[method-assign]
-    assert send_email(w.context, email_id).result is SendResult.SENT
+    assert send_email(w.context, email_id).value.result is SendResult.SENT
     assert w.database.emails[email_id].status is EmailStatus.SENT
     assert w.sleeps == [0.2, 1.0]
 
 
 def test_unknown_email() -> None:
-    assert send_email(world().context, uuid.uuid4()).result is SendResult.MISSING
+    assert send_email(world().context, uuid.uuid4()).value.result is SendResult.MISSING
 
 
 def test_the_sweeper_offers_emails_whose_sender_died() -> None:
@@ -304,6 +310,6 @@ def test_an_email_with_the_longest_subject_still_gets_its_failure_alert() -> Non
     w = world()
     email_id = _queue(w, _inquiry_email(subject="Ä" * 300))
     w.transport.errors = [permanent()]
-    alert = send_email(w.context, email_id).alert
+    alert = send_email(w.context, email_id).value.alert
     assert alert is not None and alert.subject.startswith("[Versand fehlgeschlagen] ÄÄÄ")
     assert len(alert.subject) <= 300

@@ -21,6 +21,7 @@ from communication_state_fakes import (
     FakeInbox,
     StateWorld,
     bundle_sent_payload,
+    deliver,
     envelope,
     patient_payload,
     staff_email_context,
@@ -41,7 +42,6 @@ from therapy_platform.communication.rendering.markdown_html import (
 )
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import SenderContext, send_email
-from therapy_platform.communication.use_cases.events import handle_event
 from therapy_platform.communication.use_cases.replies import take_in_replies
 
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)  # Monday 07:05 in Berlin
@@ -68,7 +68,7 @@ class Api:
         return call(self.module.lambda_handler, event)
 
     def event(self, event_type: str, payload: dict[str, Any], at: datetime = NOW) -> Any:
-        return handle_event(self.world.context, envelope(event_type, payload, at=at))
+        return deliver(self.world.context, envelope(event_type, payload, at=at))
 
     def patient(self, **changes: Any) -> uuid.UUID:
         patient_id = uuid.uuid4()
@@ -99,13 +99,11 @@ class Api:
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     module = load_function("emails_api")
     world = state_world(now=NOW)
-    monkeypatch.setattr(module.deps, "unit_of_work", world.context.unit_of_work)
-    monkeypatch.setattr(module.deps, "context", lambda: staff_email_context(world))
-    monkeypatch.setattr(module.deps, "clock", world.clock)
+    monkeypatch.setattr(module, "service", staff_email_context(world))
     yield Api(module, world)
 
 
-def deliver(world: StateWorld) -> None:
+def send_queued(world: StateWorld) -> None:
     """What the sender function does with the queued messages (fake transport)."""
     sender = SenderContext(
         unit_of_work=world.context.unit_of_work,
@@ -305,7 +303,7 @@ def test_bad_list_parameters_are_refused_naming_them(api: Api, query: dict[str, 
 
 def test_one_email_shows_its_bodies_status_and_attempts_and_the_read_is_audited(api: Api) -> None:
     status, email = api.send("patient", api.patient())
-    deliver(api.world)
+    send_queued(api.world)
     status, read = api("GET", f"/api/v2/emails/{email['id']}")
     assert status == 200
     assert read["status"] == "sent" and read["attempts"] == 1 and read["sent_at"] is not None
@@ -378,7 +376,7 @@ def test_a_patients_history_has_their_emails_and_replies_newest_first(api: Api) 
 def test_an_erased_patients_history_shows_redacted_emails(api: Api) -> None:
     patient_id = api.patient()
     api.send("patient", patient_id)
-    deliver(api.world)
+    send_queued(api.world)
     api.erase(patient_id)
     status, history = api("GET", f"/api/v2/patients/{patient_id}/communication")
     assert status == 200 and history["erased"] is True

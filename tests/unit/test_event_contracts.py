@@ -636,8 +636,9 @@ PRODUCER_MODELS: Final[dict[str, st.SearchStrategy[BaseModel]]] = {
         cause=st.sampled_from(["response", "expiry"]),
         started_at=_moments,
     ),
+    # The communication service builds its payloads with the contract models themselves.
     "email.sent": st.builds(
-        email_domain.EmailEvent,
+        communication.EmailStatusChanged,
         email_id=_ids,
         kind=st.sampled_from(email_domain.EmailKind),
         status=st.sampled_from(list(email_domain.EVENT_BY_STATUS)),
@@ -651,7 +652,7 @@ PRODUCER_MODELS: Final[dict[str, st.SearchStrategy[BaseModel]]] = {
         at=_moments,
     ),
     "phone_call.scheduled": st.builds(
-        call_domain.PhoneCallScheduled,
+        communication.PhoneCallScheduled,
         task_id=_ids,
         purpose=st.sampled_from(call_domain.PhoneCallPurpose),
         therapist_id=_ids,
@@ -664,7 +665,7 @@ PRODUCER_MODELS: Final[dict[str, st.SearchStrategy[BaseModel]]] = {
         scheduled_at=_moments,
     ),
     "phone_call.completed": st.builds(
-        call_domain.PhoneCallCompleted,
+        communication.PhoneCallCompleted,
         task_id=_ids,
         purpose=st.sampled_from(call_domain.PhoneCallPurpose),
         therapist_id=_ids,

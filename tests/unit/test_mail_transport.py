@@ -26,11 +26,11 @@ from therapy_platform.communication.adapters.mail import (
     SesTransport,
     SmtpTransport,
     mime_message,
-    transport_from_settings,
 )
+from therapy_platform.communication.bootstrap import mail_transport
 from therapy_platform.communication.domain.emails import Email, EmailKind, OutgoingEmail, RecipientType
-from therapy_platform.communication.mail_settings import MailSettings
 from therapy_platform.communication.ports import DeliveryError
+from therapy_platform.communication.settings import MailSettings
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -234,9 +234,9 @@ def test_ses_through_moto(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_transport_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     base = {"MAIL_FROM": "team@vermittlung.test", "REPLY_DOMAIN": "antwort.vermittlung.test"}
-    assert isinstance(transport_from_settings(MailSettings.model_validate(base)), SmtpTransport)
+    assert isinstance(mail_transport(MailSettings.model_validate(base)), SmtpTransport)
     ses = MailSettings.model_validate({**base, "MAIL_TRANSPORT": "ses"})
-    assert isinstance(transport_from_settings(ses), SesTransport)
+    assert isinstance(mail_transport(ses), SesTransport)
 
 
 # --------------------------------------------------------------------------- SQS queue

@@ -1,5 +1,5 @@
 """Reply intake: which messages are replies (domain/replies.py), storing them once
-(logic/replies.py), and the two inboxes (Maildir, S3 via moto)."""
+(use_cases/replies.py), and the two inboxes (Maildir, S3 via moto)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,18 @@ import pytest
 from moto import mock_aws
 
 from communication_fakes import ADDRESSING
-from communication_state_fakes import FakeInbox, StateWorld, bundle_sent_payload, envelope, state_world
+from communication_state_fakes import (
+    FakeInbox,
+    StateWorld,
+    bundle_sent_payload,
+    deliver,
+    envelope,
+    state_world,
+)
 from support import FakeLambdaContext, load_function
 from therapy_platform.communication.adapters.reply_inbox import MaildirInbox, S3Inbox
+from therapy_platform.communication.bootstrap import ReplyIntakeService
 from therapy_platform.communication.domain.replies import parse_reply, reply_message
-from therapy_platform.communication.use_cases.events import handle_event
 from therapy_platform.communication.use_cases.replies import take_in_replies
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -77,7 +84,7 @@ def test_the_envelope_recipient_counts_and_unstorable_text_is_cleaned() -> None:
 
 def _deliver_inquiry(w: StateWorld) -> uuid.UUID:
     payload = bundle_sent_payload(number=1042, sent_at=NOW)
-    [email_id] = handle_event(w.context, envelope("bundle.sent", payload, at=NOW)).emails
+    [email_id] = deliver(w.context, envelope("bundle.sent", payload, at=NOW)).emails
     return email_id
 
 
@@ -148,8 +155,8 @@ def test_the_intake_function_reports(monkeypatch: pytest.MonkeyPatch) -> None:
         "1", raw(reply_message(to=f"antwort+B3@{DOMAIN}", sender="a@example.org", subject="s", text="t")), NOW
     )
     app = load_function("reply_intake")
-    monkeypatch.setattr(app.dependencies, "unit_of_work", w.context.unit_of_work)
-    monkeypatch.setattr(app.dependencies, "inbox", lambda: inbox)
-    monkeypatch.setattr(app.dependencies, "addressing", lambda: ADDRESSING)
+    monkeypatch.setattr(
+        app, "service", ReplyIntakeService(w.context.unit_of_work, inbox, ADDRESSING, w.clock)
+    )
     report = app.lambda_handler({"source": "aws.events"}, FakeLambdaContext())
     assert report["stored"] == 1 and report["stored_references"] == ["B3"]

@@ -1,49 +1,254 @@
-"""The communication service's follow-up context as deployed: its PostgreSQL unit of work, the
-SQS email queue, the renderer with the legal footer, addressing, planning and follow-up
-settings, German public holidays and the real clock (one per warm Lambda environment)."""
+"""Composition root of the communication service: what each of its functions works with, as
+deployed. A handler module calls its builder at import (= cold start), so a missing or invalid
+variable fails naming it; each builder reads only the variables its functions get
+(settings.py). Building is cheap: the engine, the SQS, SES and S3 clients and the bus client
+are created on first use. Unit tests build the same contexts from in-memory fakes.
+
+- `build_api`: the communication API (histories, the call list, call outcomes);
+- `build_staff_emails`: the emails API (`StaffEmailContext`);
+- `build_follow_up` + `events_consumer`: the event consumer and the reminder job
+  (`CommunicationContext`; the bus consumer on the platform runtime);
+- `build_sender` + `sender_consumer`: the email sender and its sweep (`SenderContext`; the
+  email-queue consumer);
+- `build_reply_intake`: reply intake.
+
+Every deployed unit of work publishes the events it committed at once (after-commit hook,
+`PublishNow`; the scheduled relay sends what that misses).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
+from typing import Any, Final
 
+from sqlalchemy import Engine
+
+from therapy_platform.communication.adapters.aws import LazyClient
 from therapy_platform.communication.adapters.email_queue import SqsEmailQueue
-from therapy_platform.communication.adapters.state import SqlCommunicationStateUnitOfWork
+from therapy_platform.communication.adapters.mail import SesTransport, SmtpTransport
+from therapy_platform.communication.adapters.reply_inbox import MaildirInbox, S3Inbox
+from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA
+from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
+from therapy_platform.communication.domain.emails import Addressing, SendRequest
 from therapy_platform.communication.domain.phone_calls import WorkingCalendar
-from therapy_platform.communication.mail_settings import EmailQueueSettings, LegalSettings, MailSettings
+from therapy_platform.communication.ports import CommunicationUnitOfWork, MailTransport, ReplyInbox
 from therapy_platform.communication.rendering.renderer import EmailRenderer
-from therapy_platform.communication.settings import CallPlanningSettings, FollowUpSettings
-from therapy_platform.communication.use_cases.events import CommunicationContext
+from therapy_platform.communication.settings import (
+    ConsumerSettings,
+    FollowUpSettings,
+    MailSettings,
+    ReplyInboxSettings,
+    ReplyIntakeSettings,
+    SenderSettings,
+    WritingSettings,
+)
+from therapy_platform.communication.use_cases.emails import SenderContext
+from therapy_platform.communication.use_cases.events import CommunicationContext, reaction_handlers
 from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
+from therapy_platform.platform.clock import utc_now
+from therapy_platform.platform.consumer import (
+    Handler,
+    QueueConsumer,
+    QueueControl,
+    bus_consumer,
+    json_body,
+    once_per_event,
+)
 from therapy_platform.platform.database import default_engine
+from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.events import BusMessage
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.platform.ports import EventPublisher
+from therapy_platform.platform.sqs import SqsQueueAdapter
+
+LOGGER = logging.getLogger(__name__)
+
+EVENTS_CONSUMER: Final = "communication-events"  # its eventId claims in processed_events
+SENDER_CONSUMER: Final = "email-sender"
+SEND: Final = "send"  # the one kind of message on the email queue
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def unit_of_work_factory(
+    engine: Callable[[], Engine] = default_engine,
+    publisher: Callable[[], EventPublisher] = default_publisher,
+) -> Callable[[], SqlCommunicationUnitOfWork]:
+    """The deployed unit of work: the function's engine, committed events published at once."""
+    publish = PublishNow(store=lambda: SqlOutboxStore(engine(), COMMUNICATION_SCHEMA), publisher=publisher)
+    return lambda: SqlCommunicationUnitOfWork(engine(), publish=publish)
 
 
 @cache
-def default_context() -> CommunicationContext:
-    calls = CallPlanningSettings.from_env().policy()
+def queue_control() -> QueueControl:
+    """SQS beyond the event-source mapping (dead letters, per-message backoff)."""
+    return SqsQueueAdapter(LazyClient("sqs"))
+
+
+# --------------------------------------------------------------------------- the APIs
+
+
+@dataclass(frozen=True)
+class CommunicationService:
+    """What the communication API works with (histories, the call list, call outcomes)."""
+
+    unit_of_work: Callable[[], CommunicationUnitOfWork]
+    clock: Callable[[], datetime] = utc_now
+
+
+def build_api() -> CommunicationService:
+    return CommunicationService(unit_of_work=unit_of_work_factory())
+
+
+def _renderer(settings: WritingSettings) -> EmailRenderer:
+    return EmailRenderer(settings.legal.notice())
+
+
+def build_staff_emails(settings: WritingSettings | None = None) -> StaffEmailContext:
+    settings = settings or WritingSettings.from_env()
+    return StaffEmailContext(
+        unit_of_work=unit_of_work_factory(),
+        queue=SqsEmailQueue.from_url(settings.queue.queue_url),
+        renderer=_renderer(settings),
+        addressing=settings.mail.addressing(),
+        clock=utc_now,
+    )
+
+
+# --------------------------------------------------------------------------- follow-up
+
+
+def build_follow_up(settings: FollowUpSettings | None = None) -> CommunicationContext:
+    """The event reactions and the reminder job."""
+    settings = settings or FollowUpSettings.from_env()
+    calls = settings.calls.policy()
     return CommunicationContext(
-        unit_of_work=lambda: SqlCommunicationStateUnitOfWork(default_engine()),
-        queue=SqsEmailQueue.from_url(EmailQueueSettings.from_env().queue_url),
-        renderer=EmailRenderer(LegalSettings.from_env().notice()),
-        addressing=MailSettings.from_env().addressing(),
+        unit_of_work=unit_of_work_factory(),
+        queue=SqsEmailQueue.from_url(settings.writing.queue.queue_url),
+        renderer=_renderer(settings.writing),
+        addressing=settings.writing.mail.addressing(),
         calls=calls,
-        follow_up=FollowUpSettings.from_env().policy(),
+        follow_up=settings.follow_up.policy(),
         calendar=WorkingCalendar.for_policy(calls),
         clock=utc_now,
     )
 
 
-@cache
-def default_staff_email_context() -> StaffEmailContext:
-    """What the emails API needs to write an email: no call planning or follow-up settings."""
-    return StaffEmailContext(
-        unit_of_work=lambda: SqlCommunicationStateUnitOfWork(default_engine()),
-        queue=SqsEmailQueue.from_url(EmailQueueSettings.from_env().queue_url),
-        renderer=EmailRenderer(LegalSettings.from_env().notice()),
-        addressing=MailSettings.from_env().addressing(),
+def events_consumer(
+    context: Callable[[], CommunicationContext],
+    *,
+    settings: ConsumerSettings | None = None,
+    queues: Callable[[], QueueControl] | None = queue_control,
+    logger: logging.Logger | Any = LOGGER,
+) -> QueueConsumer[BusMessage]:
+    """Other services' events from the bus (through SQS): each handled type reacts once per
+    eventId, in one transaction with its claim; a contact that has not arrived yet is retried
+    after the backoff; an unreadable message goes to the dead-letter queue."""
+    settings = settings or ConsumerSettings.from_env()
+
+    # Typed Any: the runtime's ConsumerUnitOfWork declares `__exit__(*exc)`, which mypy does not
+    # match with the platform UnitOfWork's `__exit__(exc_type, exc, tb)`; it is the same shape.
+    def unit_of_work() -> Any:
+        return context().unit_of_work()
+
+    handlers = once_per_event(EVENTS_CONSUMER, unit_of_work, reaction_handlers(context))
+    return bus_consumer(
+        EVENTS_CONSUMER,
+        handlers,
+        queues=queues,
+        dead_letter_queue_url=settings.dead_letter_queue_url,
+        logger=logger,
+    )
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def mail_transport(settings: MailSettings) -> MailTransport:
+    """SMTP or SES, by MAIL_TRANSPORT (connections open on the first email)."""
+    if settings.transport == "ses":
+        return SesTransport(LazyClient("sesv2"), configuration_set=settings.ses_configuration_set)
+    return SmtpTransport(
+        settings.smtp_host,
+        settings.smtp_port,
+        timeout_seconds=settings.smtp_timeout_seconds,
+        starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+    )
+
+
+def build_sender(settings: SenderSettings | None = None) -> SenderContext:
+    """One sender per warm environment; the handler closes its transport after each batch."""
+    settings = settings or SenderSettings.from_env()
+    writing = settings.writing
+    return SenderContext(
+        unit_of_work=unit_of_work_factory(),
+        transport=mail_transport(writing.mail),
+        queue=SqsEmailQueue.from_url(writing.queue.queue_url),
+        renderer=_renderer(writing),
+        addressing=writing.mail.addressing(),
+        policy=settings.delivery.policy(),
         clock=utc_now,
+    )
+
+
+def sender_consumer(
+    send: Handler[SendRequest],
+    *,
+    settings: ConsumerSettings | None = None,
+    queues: Callable[[], QueueControl] | None = queue_control,
+    logger: logging.Logger | Any = LOGGER,
+) -> QueueConsumer[SendRequest]:
+    """The email queue: one `SendRequest` per message; a body that is none goes to the
+    dead-letter queue; `send` raises RetryLaterError(seconds=...) for an email to try later."""
+    settings = settings or ConsumerSettings.from_env()
+    handlers: Mapping[str, Handler[SendRequest]] = {SEND: send}
+    return QueueConsumer(
+        name=SENDER_CONSUMER,
+        decode=json_body(SendRequest),
+        kind_of=lambda _: SEND,
+        handlers=handlers,
+        queues=queues,
+        dead_letter_queue_url=settings.dead_letter_queue_url,
+        logger=logger,
+    )
+
+
+# --------------------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class ReplyIntakeService:
+    """What reply intake works with."""
+
+    unit_of_work: Callable[[], CommunicationUnitOfWork]
+    inbox: ReplyInbox
+    addressing: Addressing
+    clock: Callable[[], datetime] = utc_now
+
+
+def reply_inbox(settings: ReplyInboxSettings) -> ReplyInbox:
+    """The local SMTP server's Maildir, or the S3 prefix SES receiving writes to."""
+    if settings.inbox == "s3":
+        assert settings.bucket is not None
+        return S3Inbox(
+            LazyClient("s3"),
+            settings.bucket,
+            prefix=settings.prefix,
+            processed_prefix=settings.processed_prefix,
+        )
+    assert settings.maildir is not None
+    return MaildirInbox(settings.maildir)
+
+
+def build_reply_intake(settings: ReplyIntakeSettings | None = None) -> ReplyIntakeService:
+    settings = settings or ReplyIntakeSettings.from_env()
+    return ReplyIntakeService(
+        unit_of_work=unit_of_work_factory(),
+        inbox=reply_inbox(settings.inbox),
+        addressing=settings.mail.addressing(),
     )

@@ -1,16 +1,31 @@
-"""Ports of the communication service: stored emails, the email queue and the mail transport."""
+"""Ports of the communication service: its unit of work and repositories (emails and their
+delivery attempts; bundles it tracks, phone-call tasks, contacts fed by events, replies, the
+email history, the audit log), the email queue, the mail transport and the reply inbox."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from therapy_platform.communication.domain.emails import Email
-from therapy_platform.platform.ports import UnitOfWork
+from therapy_platform.communication.domain.email_content import TherapistContact
+from therapy_platform.communication.domain.emails import Email, RecipientType
+from therapy_platform.communication.domain.phone_calls import PhoneCallQuery, PhoneCallTask
+from therapy_platform.communication.domain.replies import InboundReply
+from therapy_platform.communication.domain.staff_emails import EmailDetail, EmailQuery, EmailSummary
+from therapy_platform.communication.domain.tracking import (
+    ContactChange,
+    EmailHistoryItem,
+    PatientContactState,
+    TrackedBundle,
+)
+from therapy_platform.platform.ports import ProcessedEvents, UnitOfWork
 
 AttemptOutcome = Literal["sent", "retry", "failed"]
+
+# --------------------------------------------------------------------------- emails
 
 
 class EmailRepository(Protocol):
@@ -50,12 +65,169 @@ class DeliveryAttemptLog(Protocol):
     ) -> None: ...
 
 
-class CommunicationUnitOfWork(UnitOfWork, Protocol):
+class EmailUnitOfWork(UnitOfWork, Protocol):
+    """What storing and sending emails needs of a transaction."""
+
     @property
     def emails(self) -> EmailRepository: ...
 
     @property
     def attempts(self) -> DeliveryAttemptLog: ...
+
+
+# --------------------------------------------------------------------------- follow-up
+
+
+class TrackedBundles(Protocol):
+    def get(self, bundle_id: uuid.UUID, *, for_update: bool = False) -> TrackedBundle | None: ...
+
+    def by_reference(self, reference: str) -> TrackedBundle | None: ...
+
+    def save(self, bundle: TrackedBundle) -> None:
+        """Insert or replace the record."""
+        ...
+
+    def due_for_reminder(self, *, sent_before: datetime, limit: int) -> list[uuid.UUID]:
+        """Sent no later than `sent_before`, neither answered nor expired, no reminder yet."""
+        ...
+
+    def with_member(self, therapist_id: uuid.UUID, search_id: uuid.UUID) -> TrackedBundle | None:
+        """The newest bundle to this therapist that listed this search."""
+        ...
+
+    def latest_to(self, therapist_id: uuid.UUID) -> TrackedBundle | None:
+        """The newest sent bundle to this therapist (its addressee data)."""
+        ...
+
+
+class PhoneCalls(Protocol):
+    def lock_schedule(self) -> None:
+        """Serialise slot planning until the unit of work ends (two planners never pick the
+        same free slot; the unique index would refuse the second anyway)."""
+        ...
+
+    def taken_slots(self, start: datetime, end: datetime) -> set[datetime]: ...
+
+    def add(self, task: PhoneCallTask) -> bool:
+        """False (nothing written) when a task with the same idempotency key exists."""
+        ...
+
+    def find_by_idempotency_key(self, key: str) -> PhoneCallTask | None: ...
+
+    def get(self, task_id: uuid.UUID, *, for_update: bool = False) -> PhoneCallTask | None: ...
+
+    def update(self, task: PhoneCallTask) -> None: ...
+
+    def cancel_scheduled_for_bundle(self, bundle_id: uuid.UUID, at: datetime) -> list[uuid.UUID]: ...
+
+    def find(self, query: PhoneCallQuery) -> tuple[list[PhoneCallTask], int]: ...
+
+    def for_bundle(self, reference: str, limit: int) -> list[PhoneCallTask]: ...
+
+    def for_therapist(self, therapist_id: uuid.UUID, limit: int) -> tuple[list[PhoneCallTask], int]:
+        """The newest `limit` calls to this therapist (by creation), and how many there are."""
+        ...
+
+
+class Contacts(Protocol):
+    def apply_patient(self, change: ContactChange) -> bool:
+        """Apply unless seen, older than what is stored, or the patient was erased. True when
+        the stored contact changed."""
+        ...
+
+    def patient(self, patient_id: uuid.UUID) -> PatientContactState: ...
+
+    def apply_therapist(self, change: ContactChange) -> bool: ...
+
+    def therapist(self, therapist_id: uuid.UUID) -> TherapistContact | None: ...
+
+    def knows_therapist(self, therapist_id: uuid.UUID) -> bool:
+        """Whether any therapist event about this id arrived (an erased one included)."""
+        ...
+
+
+class Replies(Protocol):
+    def add(self, reply: InboundReply) -> bool:
+        """False when a reply with this Message-ID is stored already."""
+        ...
+
+    def for_bundle(self, reference: str, limit: int) -> list[InboundReply]: ...
+
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[InboundReply], int]:
+        """The newest `limit` replies to this person's emails (for a therapist also replies
+        naming one of their bundles), and how many there are."""
+        ...
+
+
+class EmailHistory(Protocol):
+    def for_bundle(self, reference: str, limit: int) -> list[EmailHistoryItem]: ...
+
+    def for_person(
+        self, recipient_type: RecipientType, person_id: uuid.UUID, limit: int
+    ) -> tuple[list[EmailHistoryItem], int]:
+        """The newest `limit` emails to this person (no bodies), and how many there are."""
+        ...
+
+    def find(self, query: EmailQuery) -> tuple[list[EmailSummary], int]:
+        """One page of the emails matching the filters, newest first, and how many match."""
+        ...
+
+    def detail(self, email_id: uuid.UUID) -> EmailDetail | None:
+        """One email with its bodies and delivery attempts (oldest attempt first)."""
+        ...
+
+    def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
+        """The email the first of these Message-IDs names, if it is one of ours."""
+        ...
+
+    def redact_patient(self, patient_id: uuid.UUID, at: datetime) -> int:
+        """Erase address and content of the emails to an erased patient (kept: kind, status,
+        times). Returns how many."""
+        ...
+
+
+class CommunicationAuditLog(Protocol):
+    def record(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: uuid.UUID,
+        detail: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+class CommunicationUnitOfWork(EmailUnitOfWork, Protocol):
+    """The communication service's transaction: emails plus everything it keeps to follow up,
+    and the eventId claims of its event consumer (`processed_events`, platform runtime)."""
+
+    @property
+    def processed_events(self) -> ProcessedEvents: ...
+
+    @property
+    def bundles(self) -> TrackedBundles: ...
+
+    @property
+    def calls(self) -> PhoneCalls: ...
+
+    @property
+    def contacts(self) -> Contacts: ...
+
+    @property
+    def replies(self) -> Replies: ...
+
+    @property
+    def history(self) -> EmailHistory: ...
+
+    @property
+    def audit(self) -> CommunicationAuditLog: ...
+
+
+# --------------------------------------------------------------------------- the outside world
 
 
 class EmailQueue(Protocol):
@@ -81,4 +253,24 @@ class MailTransport(Protocol):
 
     def close(self) -> None:
         """Release connections (end of a batch)."""
+        ...
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    key: str
+    raw: bytes
+    received_at: datetime
+
+
+class ReplyInbox(Protocol):
+    """Where replies arrive: locally the SMTP server's Maildir, in AWS SES receiving -> S3."""
+
+    def new_messages(self, limit: int) -> list[InboxMessage]:
+        """Messages not yet taken in, oldest first."""
+        ...
+
+    def done(self, key: str, *, stored: bool) -> None:
+        """The message was taken in (`stored`: it was a reply) or looked at and left out;
+        either way it is not offered again."""
         ...

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
+from therapy_platform.communication.adapters.aws import LazyClient
 from therapy_platform.communication.domain.emails import SendRequest
 
 SQS_BATCH_LIMIT: Final = 10
@@ -27,9 +28,8 @@ class SqsEmailQueue:
 
     @classmethod
     def from_url(cls, queue_url: str) -> SqsEmailQueue:
-        import boto3
-
-        return cls(boto3.client("sqs"), queue_url)
+        """The deployed queue; the SQS client is created when the first email is queued."""
+        return cls(LazyClient("sqs"), queue_url)
 
     def enqueue(self, email_ids: Sequence[uuid.UUID]) -> None:
         """Raises EmailQueueError naming the ids SQS did not take (the sweeper offers them again)."""

@@ -1,4 +1,4 @@
-"""Email persistence in the `communication_service` schema."""
+"""PostgreSQL repositories of emails and their delivery attempts (schema `communication_service`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from typing import Any, Final
 from sqlalchemy import Connection, RowMapping, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA, delivery_attempts, emails
+from therapy_platform.communication.adapters.tables import delivery_attempts, emails
 from therapy_platform.communication.domain.emails import Email, EmailStatus
 from therapy_platform.communication.ports import AttemptOutcome
-from therapy_platform.platform.unit_of_work import SqlUnitOfWork
 
 # What changes after an email is stored: its delivery state. Content and addressing are fixed
 # when it is queued, so updates never rewrite the (large) bodies.
@@ -120,15 +119,3 @@ class SqlDeliveryAttemptLog:
             .where(delivery_attempts.c.claim_token == claim_token)
             .values(finished_at=at, outcome=outcome, error=error)
         )
-
-
-class SqlCommunicationUnitOfWork(SqlUnitOfWork):
-    """The communication service's transaction: email changes, attempts and their events."""
-
-    schema = COMMUNICATION_SCHEMA
-    emails: SqlEmailRepository
-    attempts: SqlDeliveryAttemptLog
-
-    def _bind(self, connection: Connection) -> None:
-        self.emails = SqlEmailRepository(connection)
-        self.attempts = SqlDeliveryAttemptLog(connection)

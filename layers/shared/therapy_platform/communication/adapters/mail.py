@@ -1,5 +1,5 @@
 """Mail transports: SMTP (smtplib; the local SMTP server in development and tests, any relay
-elsewhere) and Amazon SES (API v2, raw MIME), chosen by MAIL_TRANSPORT.
+elsewhere) and Amazon SES (API v2, raw MIME); bootstrap.py picks one by MAIL_TRANSPORT.
 
 Both send the same MIME message: text and HTML alternatives in UTF-8, our Message-ID (fixed
 when the email was queued, so every retry carries the same one), Reply-To with the bundle
@@ -18,8 +18,7 @@ from email.utils import formatdate, parseaddr
 from typing import Any, Final
 
 from therapy_platform.communication.domain.emails import STAFF_ALERT_KINDS, Email
-from therapy_platform.communication.mail_settings import MailSettings
-from therapy_platform.communication.ports import DeliveryError, MailTransport
+from therapy_platform.communication.ports import DeliveryError
 
 # SES API errors that no retry can fix; everything else (throttling, paused sending, network)
 # may pass later.
@@ -97,17 +96,6 @@ class SmtpTransport:
         self._credentials = (username, password) if username and password else None
         self._client: smtplib.SMTP | None = None
 
-    @classmethod
-    def from_settings(cls, settings: MailSettings) -> SmtpTransport:
-        return cls(
-            settings.smtp_host,
-            settings.smtp_port,
-            timeout_seconds=settings.smtp_timeout_seconds,
-            starttls=settings.smtp_starttls,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-        )
-
     def _connect(self) -> smtplib.SMTP:
         client = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
         try:
@@ -171,12 +159,6 @@ class SesTransport:
         self._client = client
         self._configuration_set = configuration_set
 
-    @classmethod
-    def from_settings(cls, settings: MailSettings) -> SesTransport:
-        import boto3
-
-        return cls(boto3.client("sesv2"), configuration_set=settings.ses_configuration_set)
-
     def send(self, email: Email) -> str | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -201,9 +183,3 @@ class SesTransport:
 
     def close(self) -> None:
         return None
-
-
-def transport_from_settings(settings: MailSettings) -> MailTransport:
-    if settings.transport == "ses":
-        return SesTransport.from_settings(settings)
-    return SmtpTransport.from_settings(settings)

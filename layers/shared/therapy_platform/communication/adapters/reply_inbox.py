@@ -6,6 +6,8 @@
   every message.
 - `S3Inbox`: SES receiving with an S3 action stores each message as an object under a prefix
   (`inbound/`); a message taken in is copied to `processed/` and deleted from `inbound/`.
+
+bootstrap.py picks one by REPLY_INBOX.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from therapy_platform.communication.settings import ReplyInboxSettings
-from therapy_platform.communication.state_ports import InboxMessage, ReplyInbox
+from therapy_platform.communication.ports import InboxMessage
 
 
 class MaildirInbox:
@@ -80,18 +81,3 @@ class S3Inbox:
             Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key}
         )
         self._client.delete_object(Bucket=self.bucket, Key=key)
-
-
-def inbox_from_settings(settings: ReplyInboxSettings) -> ReplyInbox:
-    if settings.inbox == "s3":
-        import boto3  # only the S3 inbox needs it
-
-        assert settings.bucket is not None
-        return S3Inbox(
-            boto3.client("s3"),
-            settings.bucket,
-            prefix=settings.prefix,
-            processed_prefix=settings.processed_prefix,
-        )
-    assert settings.maildir is not None
-    return MaildirInbox(settings.maildir)

@@ -1,11 +1,28 @@
-"""SQLAlchemy Core tables of the communication service (schema `communication_service`).
-The DDL lives in infra/migrations/versions/0009_communication.py; this only describes it."""
+"""SQLAlchemy Core tables of the communication service (schema `communication_service`; DDL in
+infra/migrations/versions/0009_communication.py and 0010_communication_follow_up.py, these only
+describe it). The event consumer's `processed_events` is the platform's
+(`platform.tables.processed_events_table`).
+
+The follow-up tables have their own MetaData: it also describes `emails` a second time, with
+just the columns the history and reply matching read (and erasure rewrites)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, SmallInteger, String, Table, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from therapy_platform.platform.tables import metadata
 
@@ -59,4 +76,119 @@ delivery_attempts = Table(
     Column("outcome", String(20)),
     Column("error", Text),
     schema=COMMUNICATION_SCHEMA,
+)
+
+
+# --------------------------------------------------------------------------- follow-up
+
+follow_up_metadata = MetaData(schema=COMMUNICATION_SCHEMA)
+
+sent_bundles = Table(
+    "sent_bundles",
+    follow_up_metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("reference", String(20), nullable=False),
+    Column("therapist_id", Uuid, nullable=False),
+    Column("therapist", JSONB(none_as_null=True)),
+    Column("channel", String(10)),
+    Column("members", JSONB, nullable=False),
+    Column("withdrawn_references", JSONB, nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("expired_at", DateTime(timezone=True)),
+    Column("reminder_sent_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _contact_table(name: str) -> Table:
+    return Table(
+        name,
+        follow_up_metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("data", JSONB(none_as_null=True)),  # NULL: erased
+        Column("source_event_id", Uuid, nullable=False),
+        Column("source_timestamp", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+patient_contacts = _contact_table("patient_contacts")
+therapist_contacts = _contact_table("therapist_contacts")
+
+phone_call_tasks = Table(
+    "phone_call_tasks",
+    follow_up_metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("purpose", String(20), nullable=False),
+    Column("therapist_id", Uuid, nullable=False),
+    Column("therapist_name", String(300), nullable=False),
+    Column("phone", String(40)),
+    Column("bundle_id", Uuid),
+    Column("bundle_reference", String(20)),
+    Column("slot_start", DateTime(timezone=True), nullable=False),
+    Column("scheduling_rule", String(20)),
+    Column("status", String(20), nullable=False),
+    Column("outcome", String(30)),
+    Column("outcome_notes", Text),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("completed_by", String(200)),
+    Column("idempotency_key", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+inbound_replies = Table(
+    "inbound_replies",
+    follow_up_metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("message_id", String(400)),
+    Column("in_reply_to", String(1000)),
+    Column("references", Text),
+    Column("from_address", String(254), nullable=False),
+    Column("to_address", String(254), nullable=False),
+    Column("subject", String(1000)),
+    Column("text", Text),
+    Column("html", Text),
+    Column("bundle_reference", String(20)),
+    Column("email_id", Uuid),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("processed_at", DateTime(timezone=True)),
+)
+
+audit_log = Table(
+    "audit_log",
+    follow_up_metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("entity_type", String(30), nullable=False),
+    Column("entity_id", Uuid, nullable=False),
+    Column("detail", JSONB),
+)
+
+# The columns of `emails` the history and reply matching read (and erasure rewrites).
+email_history = Table(
+    "emails",
+    follow_up_metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("recipient_name", String(300)),
+    Column("recipient_type", String(20), nullable=False),
+    Column("recipient_id", Uuid),
+    Column("subject", String(300), nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", SmallInteger, nullable=False),
+    Column("last_error", Text),
+    Column("message_id", String(400), nullable=False),
+    Column("bundle_reference", String(20)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("failed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -28,11 +28,11 @@ from annotated_types import Len
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from therapy_platform.communication.domain.emails import BundleReference, EmailKind
+from therapy_platform.contracts.patients import InsuranceType
 from therapy_platform.contracts.schedule import Weekday
 from therapy_platform.contracts.symptoms import MAX_SYMPTOMS, MIN_SYMPTOMS, Symptom, symptom_label
 from therapy_platform.contracts.therapy import Gender
-from therapy_platform.patients.domain.patient import InsuranceType
-from therapy_platform.therapists.domain.therapist import PLATFORM_TIMEZONE
+from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 
 MIN_BUNDLE_SIZE: Final = 1  # staff may send a bundle of one; automatic rounds send 3-6
 MAX_BUNDLE_SIZE: Final = 6
@@ -159,7 +159,7 @@ WEEKDAY_LABELS: Final = {
 
 class DistanceBand(StrEnum):
     """How far a patient lives from the practice, in bands (never the exact distance). The values
-    are the bands `bundle.sent` carries (domain/matching/bundles.py `distance_band`)."""
+    are the bands `bundle.sent` carries (contract `PatientSummary.distance_band`)."""
 
     UP_TO_5 = "up to 5 km"
     UP_TO_10 = "5-10 km"
@@ -291,7 +291,7 @@ def member_reference(bundle_ref: str, position: int) -> str:
 
 
 def bundle_patient_from_summary(summary: Mapping[str, Any]) -> BundlePatient:
-    """A bundle member's patient summary as `bundle.sent` carries it (domain/matching/bundles.py
+    """A bundle member's patient summary as `bundle.sent` carries it (contracts/bundles.py
     `PatientSummary`, dumped to a mapping) as the inquiry presents it. Anything beyond the
     minimum the summary might carry is not copied."""
     return BundlePatient(

@@ -31,10 +31,12 @@ import re
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from therapy_platform.contracts import communication as contract
+from therapy_platform.contracts.communication import EmailStatusChanged
 from therapy_platform.platform.errors import ConflictError
 
 PRODUCER: Final = "communication-service"
@@ -374,13 +376,13 @@ class Email(BaseModel):
         )
 
     def event_payload(self) -> dict[str, object]:
-        """What `email.*` events say: never the address, the subject or the body (personal data
-        stays in the communication service)."""
-        return EmailEvent(
+        """What `email.*` events say (the contract `EmailStatusChanged`): never the address, the
+        subject or the body (personal data stays in the communication service)."""
+        return EmailStatusChanged(
             email_id=self.id,
-            kind=self.kind,
-            status=self.status,
-            recipient_type=self.recipient_type,
+            kind=contract.EmailKind(self.kind.value),
+            status=contract.EmailStatus(self.status.value),
+            recipient_type=contract.RecipientType(self.recipient_type.value),
             recipient_id=self.recipient_id,
             bundle_id=self.bundle_id,
             bundle_reference=self.bundle_reference,
@@ -389,24 +391,6 @@ class Email(BaseModel):
             error=self.last_error if self.status is EmailStatus.FAILED else None,
             at=self.updated_at,
         ).model_dump(mode="json")
-
-
-class EmailEvent(BaseModel):
-    """Payload of `email.queued`, `email.sent` and `email.failed`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    email_id: uuid.UUID
-    kind: EmailKind
-    status: Literal[EmailStatus.QUEUED, EmailStatus.SENT, EmailStatus.FAILED]
-    recipient_type: RecipientType
-    recipient_id: uuid.UUID | None = None
-    bundle_id: uuid.UUID | None = None
-    bundle_reference: str | None = None
-    message_id: str
-    attempts: int
-    error: str | None = Field(default=None, description="Why delivery failed (email.failed only)")
-    at: datetime
 
 
 EVENT_BY_STATUS: Final = {

@@ -28,16 +28,18 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cache
+from types import MappingProxyType
 from typing import Annotated, Final, Self
 from zoneinfo import ZoneInfo
 
 import holidays
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from therapy_platform.contracts import communication as contract
 from therapy_platform.contracts.schedule import Weekday, windows_in_minutes
+from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 from therapy_platform.platform.errors import ConflictError
-from therapy_platform.therapists.domain.therapist import PLATFORM_TIMEZONE
 
 SLOT_MINUTES: Final = 5
 SLOT: Final = timedelta(minutes=SLOT_MINUTES)
@@ -122,23 +124,26 @@ class CallPlanningPolicy(BaseModel):
         return ZoneInfo(self.timezone)
 
 
+@cache
+def german_holidays(year: int, subdivision: str | None = None) -> Mapping[date, str]:
+    """The public holidays of one year (nationwide, plus the state's), as a plain mapping: built
+    once per (year, state) and process, since planning asks about thousands of days and the
+    `holidays` package's own lookup is slow."""
+    calendar = holidays.country_holidays("DE", subdiv=subdivision, years=year)
+    return MappingProxyType({day: str(name) for day, name in calendar.items() if day.year == year})
+
+
 class WorkingCalendar:
     """German public holidays and working days (Monday to Friday, not a holiday)."""
 
     def __init__(self, subdivision: str | None = None) -> None:
         self.subdivision = subdivision
 
-    @cached_property
-    def _holidays(self) -> holidays.HolidayBase:
-        # Years are added on demand when a date is looked up.
-        return holidays.country_holidays("DE", subdiv=self.subdivision)
-
     def is_holiday(self, day: date) -> bool:
-        return day in self._holidays
+        return day in german_holidays(day.year, self.subdivision)
 
     def holiday_name(self, day: date) -> str | None:
-        name = self._holidays.get(day)
-        return str(name) if name else None
+        return german_holidays(day.year, self.subdivision).get(day)
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() < 5 and not self.is_holiday(day)
@@ -327,64 +332,34 @@ class PhoneCallTask(BaseModel):
         )
 
     def scheduled_event(self) -> dict[str, object]:
-        return PhoneCallScheduled(
+        """Payload of `phone_call.scheduled` (the contract): no phone number, no notes, contact
+        data stays in the communication service."""
+        return contract.PhoneCallScheduled(
             task_id=self.id,
-            purpose=self.purpose,
+            purpose=contract.PhoneCallPurpose(self.purpose.value),
             therapist_id=self.therapist_id,
             bundle_id=self.bundle_id,
             bundle_reference=self.bundle_reference,
             slot_start=self.slot_start,
             slot_end=self.slot_end,
-            scheduling_rule=self.scheduling_rule or SlotRule.FALLBACK,
+            scheduling_rule=contract.SlotRule((self.scheduling_rule or SlotRule.FALLBACK).value),
             has_phone_number=self.phone is not None,
             scheduled_at=self.created_at,
         ).model_dump(mode="json")
 
     def completed_event(self) -> dict[str, object]:
+        """Payload of `phone_call.completed` (the contract; the notes stay here)."""
         assert self.outcome is not None and self.completed_at is not None and self.completed_by is not None
-        return PhoneCallCompleted(
+        return contract.PhoneCallCompleted(
             task_id=self.id,
-            purpose=self.purpose,
+            purpose=contract.PhoneCallPurpose(self.purpose.value),
             therapist_id=self.therapist_id,
             bundle_id=self.bundle_id,
             bundle_reference=self.bundle_reference,
-            outcome=self.outcome,
+            outcome=contract.PhoneCallOutcome(self.outcome.value),
             completed_at=self.completed_at,
             completed_by=self.completed_by,
         ).model_dump(mode="json")
-
-
-class PhoneCallScheduled(BaseModel):
-    """Payload of `phone_call.scheduled`. No phone number, no notes: contact data stays in the
-    communication service."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task_id: uuid.UUID
-    purpose: PhoneCallPurpose
-    therapist_id: uuid.UUID
-    bundle_id: uuid.UUID | None = None
-    bundle_reference: str | None = None
-    slot_start: datetime
-    slot_end: datetime
-    scheduling_rule: SlotRule
-    has_phone_number: bool
-    scheduled_at: datetime
-
-
-class PhoneCallCompleted(BaseModel):
-    """Payload of `phone_call.completed` (the notes stay in the communication service)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task_id: uuid.UUID
-    purpose: PhoneCallPurpose
-    therapist_id: uuid.UUID
-    bundle_id: uuid.UUID | None = None
-    bundle_reference: str | None = None
-    outcome: PhoneCallOutcome
-    completed_at: datetime
-    completed_by: str
 
 
 class CallCompletion(BaseModel):
@@ -397,12 +372,13 @@ class CallCompletion(BaseModel):
 
 
 class PhoneCallQuery(BaseModel):
-    """GET /api/v2/phone-calls: `day` is a calendar day in Germany (slot start)."""
+    """GET /api/v2/phone-calls: `day` (query parameter `date`) is a calendar day in Germany
+    (slot start)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     status: PhoneCallStatus | None = None
-    day: date | None = None
+    day: date | None = Field(default=None, alias="date")
     therapist_id: uuid.UUID | None = None
     bundle_reference: Annotated[str, StringConstraints(pattern=r"^B[1-9][0-9]{0,11}$")] | None = None
     page: int = Field(default=1, ge=1)

@@ -44,12 +44,16 @@ from therapy_platform.communication.domain.emails import (
 )
 from therapy_platform.communication.domain.tracking import CommunicationItem
 from therapy_platform.communication.rendering.markdown_html import MAX_MARKDOWN_CHARS
+from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 from therapy_platform.platform.errors import ConflictError, NotFoundError
 from therapy_platform.platform.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE
-from therapy_platform.therapists.domain.therapist import PLATFORM_TIMEZONE
 
 MAX_SUBJECT_CHARS: Final = 200
 IDEMPOTENCY_PREFIX: Final = "ad-hoc:"
+CREATED_DESCRIPTION: Final = (
+    "A day (2026-11-23: that whole day in Germany) or a date-time (without a zone: German "
+    "wall-clock time); created_to is exclusive for date-times"
+)
 
 
 class PersonType(StrEnum):

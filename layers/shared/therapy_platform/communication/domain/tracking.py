@@ -1,15 +1,20 @@
 """What the communication service keeps about bundles and people, from other services' events,
 so that it can write to them without reading other schemas.
 
-- `TrackedBundle`: a bundle as `bundle.sent` presented it (the addressee's contact data and the
-  members' data-minimised summaries), what became of it (answered, expired, members
+- `TrackedBundle`: a bundle as `bundle.sent` presented it (the addressee's contact data,
+  `BundleAddressee`, and the members' data-minimised summaries), what became of it (answered, expired, members
   withdrawn) and whether its one reminder went out. A bundle first heard of through a later
   event (a response, an expiry, a withdrawal delivered before `bundle.sent`) is kept as a
   *placeholder* (`sent_at` None); `bundle.sent` then fills it in and sends nothing for a bundle
   that is already closed, and never lists a member already withdrawn.
 - Contacts (`PatientContact`, email_content.TherapistContact): the few fields a letter needs,
-  fed by `patient.*` / `therapist.*` events, order-safe by the envelope timestamp; an erased
-  patient leaves a tombstone that no later event revives.
+  taken from the `patient.*` / `therapist.*` payloads (`patient_contact`, `therapist_contact`),
+  order-safe by the envelope timestamp; an erased patient leaves a tombstone that no later
+  event revives.
+
+Other services' events are read through their contract models (`therapy_platform.contracts`);
+what is kept of them is this service's own models, so a contract growing a field changes
+nothing stored here.
 
 Reminder rule (`TrackedBundle.reminder_due`): sent at least `reminder_after_days` ago, neither
 answered nor expired, no reminder yet, and at least one member not withdrawn.
@@ -19,7 +24,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Final, Literal, Protocol, Self
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,12 +48,11 @@ from therapy_platform.communication.domain.phone_calls import (
     PhoneCallTask,
 )
 from therapy_platform.communication.domain.replies import InboundReply
+from therapy_platform.contracts.bundles import BundleSent, MemberStatus
+from therapy_platform.contracts.patients import PatientSnapshot
+from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.contracts.therapy import Gender
-from therapy_platform.matching.domain.bundles import BundleSent, Channel, MemberStatus
-from therapy_platform.matching.domain.bundles import TherapistContact as BundleAddressee
-from therapy_platform.therapists.domain.therapist import platform_today
-
-CONSUMER: Final = "communication-events"
+from therapy_platform.platform.clock import platform_today
 
 
 class FollowUpPolicy(BaseModel):
@@ -88,6 +93,29 @@ def person_of(addressee: Addressable) -> Person:
         first_name=(addressee.first_name or "").strip() or None,
         last_name=addressee.last_name.strip() or "Praxis",
     )
+
+
+class Channel(StrEnum):
+    # How the bundle reached its therapist. No docstring: the API documents this enum as the
+    # `Channel` component the matching API documents too, and the two must be equal.
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class BundleAddressee(BaseModel):
+    """The therapist a bundle went to, as `bundle.sent` named them (stored with the bundle)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: uuid.UUID
+    salutation: str | None = None
+    gender: str
+    title: str | None = None
+    first_name: str
+    last_name: str
+    email: str | None = None
+    phone: str | None = None
+    phone_windows: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class TrackedMember(BaseModel):
@@ -162,8 +190,10 @@ class TrackedBundle(BaseModel):
             update={
                 "reference": sent.reference,
                 "therapist_id": sent.therapist_id,
-                "therapist": sent.therapist,
-                "channel": sent.channel or (Channel.EMAIL if sent.therapist.email else Channel.PHONE),
+                "therapist": BundleAddressee.model_validate(sent.therapist.model_dump(mode="json")),
+                "channel": Channel(sent.channel.value)
+                if sent.channel
+                else (Channel.EMAIL if sent.therapist.email else Channel.PHONE),
                 "members": members,
                 "sent_at": sent.sent_at or sent.updated_at,
                 "updated_at": max(self.updated_at, sent.updated_at),
@@ -223,66 +253,33 @@ class PatientContact(BaseModel):
         )
 
 
-class PatientEventFields(BaseModel):
-    """The fields of `patient.created|updated` (domain/patients.py `Patient`) this service reads."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: uuid.UUID
-    salutation: str | None = None
-    gender: Gender = Gender.UNSPECIFIED
-    first_name: str
-    last_name: str
-    email: str | None = None
-    postcode: str | None = None
-    city: str | None = None
-    max_travel_km: int = 25
-    location_flagged: bool = False
-
-    def contact(self) -> PatientContact:
-        return PatientContact(
-            id=self.id,
-            salutation=self.salutation,
-            gender=self.gender,
-            first_name=self.first_name,
-            last_name=self.last_name,
-            email=self.email,
-            max_travel_km=min(max(self.max_travel_km, 1), 500),
-        )
+def patient_contact(patient: PatientSnapshot) -> PatientContact:
+    """What letters to a patient need of `patient.created|updated`."""
+    return PatientContact(
+        id=patient.id,
+        salutation=patient.salutation,
+        gender=patient.gender,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        email=patient.email,
+        max_travel_km=min(max(patient.max_travel_km, 1), 500),
+    )
 
 
-class TherapistEventFields(BaseModel):
-    """The fields of `therapist.*` (domain/therapists.py `Therapist`) a placed patient needs."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: uuid.UUID
-    salutation: str | None = None
-    gender: str = "unspecified"
-    title: str | None = None
-    first_name: str | None = None
-    last_name: str
-    street: str | None = None
-    postcode: str | None = None
-    city: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    website: str | None = None
-    phone_windows: dict[str, list[str]] = Field(default_factory=dict)
-
-    def contact(self) -> TherapistContact:
-        return TherapistContact.model_validate(
-            {
-                **person_of(self).model_dump(),
-                "street": self.street or None,
-                "postcode": self.postcode or None,
-                "city": self.city or None,
-                "phone": self.phone or None,
-                "email": self.email or None,
-                "website": self.website or None,
-                "phone_windows": self.phone_windows,
-            }
-        )
+def therapist_contact(therapist: TherapistSnapshot) -> TherapistContact:
+    """What a placed patient needs of `therapist.*`: how to get in touch."""
+    return TherapistContact.model_validate(
+        {
+            **person_of(therapist).model_dump(),
+            "street": therapist.street or None,
+            "postcode": therapist.postcode or None,
+            "city": therapist.city or None,
+            "phone": therapist.phone or None,
+            "email": therapist.email or None,
+            "website": therapist.website or None,
+            "phone_windows": therapist.model_dump(mode="json")["phone_windows"],
+        }
+    )
 
 
 class ContactChange(BaseModel):

@@ -1,8 +1,12 @@
 """Email use cases: compose an email from its content, queue it, and send one queued email.
 
-Queueing stores the email and its `email.queued` event in one transaction, then puts the email
-id on the queue. If the queue cannot take it, the email is still stored; the sweeper
+Queueing stores the email and its `email.queued` event in one transaction; once that commits
+(an after-commit step of the unit of work, `offer_after_commit`) the email id goes on the
+queue. If the queue cannot take it, the email is still stored; the sweeper
 (`requeue_stale_emails`, scheduled) offers it again, so nothing is lost between the two.
+Use cases that change more than the email (an event's reaction, a reminder, an ad-hoc email
+with its audit record) store it with `stage_email` in their own transaction and offer it the
+same way. Every use case returns an `Outcome`: its value and the events it committed.
 
 Sending (`send_email`) runs per queue message, at least once per message:
 1. claim: lock the row, let the domain decide (`Email.claim_refusal`), store `sending` with a
@@ -37,13 +41,16 @@ from therapy_platform.communication.domain.emails import (
     RecipientType,
 )
 from therapy_platform.communication.ports import (
-    CommunicationUnitOfWork,
     DeliveryError,
     EmailQueue,
+    EmailUnitOfWork,
     MailTransport,
 )
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.platform.errors import DependencyUnavailableError
+from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.outcome import Outcome
+from therapy_platform.platform.ports import UnitOfWork
 from therapy_platform.platform.publishing import record_event
 
 
@@ -77,8 +84,8 @@ def compose(
     )
 
 
-def _record(uow: CommunicationUnitOfWork, email: Email) -> None:
-    record_event(
+def _record(uow: EmailUnitOfWork, email: Email) -> EventEnvelope:
+    return record_event(
         uow.outbox,
         EVENT_BY_STATUS[email.status],
         producer=PRODUCER,
@@ -88,23 +95,29 @@ def _record(uow: CommunicationUnitOfWork, email: Email) -> None:
     )
 
 
-def _store_queued(
-    uow: CommunicationUnitOfWork, outgoing: OutgoingEmail, addressing: Addressing, now: datetime
-) -> tuple[Email, bool]:
-    """Store a new queued email with its event (the caller commits). Returns the existing email
-    and False when one with the same idempotency key was stored before."""
+@dataclass(frozen=True)
+class StoredEmail:
+    email: Email
+    created: bool  # False: an email with this idempotency key existed already
+
+
+def stage_email(
+    uow: EmailUnitOfWork, outgoing: OutgoingEmail, addressing: Addressing, *, now: datetime
+) -> Outcome[StoredEmail]:
+    """Store a new queued email with its `email.queued` event in the caller's open unit of work
+    (the caller commits, and offers it to the queue after commit: `offer_after_commit`). An
+    email with the same idempotency key stored before is returned instead (`created` False)."""
     email = Email.draft(outgoing, addressing, now=now).queued(now)
     if uow.emails.add(email):
-        _record(uow, email)
-        return email, True
+        return Outcome(StoredEmail(email, created=True), events=(_record(uow, email),))
     assert outgoing.idempotency_key is not None
     existing = uow.emails.find_by_idempotency_key(outgoing.idempotency_key)
     assert existing is not None
-    return existing, False
+    return Outcome(StoredEmail(existing, created=False))
 
 
 def _offer(
-    unit_of_work: Callable[[], CommunicationUnitOfWork],
+    unit_of_work: Callable[[], EmailUnitOfWork],
     queue: EmailQueue,
     emails: Sequence[Email],
     now: datetime,
@@ -123,26 +136,37 @@ def _offer(
     return True
 
 
-def stage_email(
-    uow: CommunicationUnitOfWork, outgoing: OutgoingEmail, addressing: Addressing, *, now: datetime
-) -> tuple[Email, bool]:
-    """`queue_email` inside the caller's open unit of work, for use cases that change more than
-    the email (an event's effects commit together): stores the queued email and its
-    `email.queued` event; the caller commits, then hands the emails to `offer_emails`. Returns
-    the existing email and False when one with the same idempotency key was stored before."""
-    return _store_queued(uow, outgoing, addressing, now)
+class PendingOffer:
+    """Queued emails to put on the queue once the transaction that stored them has committed
+    (never if it rolls back). `enqueued` says afterwards whether the queue took them; if not,
+    the sweeper offers them again."""
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], EmailUnitOfWork],
+        queue: EmailQueue,
+        emails: Sequence[Email],
+        now: datetime,
+    ) -> None:
+        self._unit_of_work, self._queue, self._emails, self._now = unit_of_work, queue, emails, now
+        self.enqueued = False
+
+    def __call__(self) -> None:
+        self.enqueued = _offer(self._unit_of_work, self._queue, self._emails, self._now)
 
 
-def offer_emails(
-    unit_of_work: Callable[[], CommunicationUnitOfWork],
+def offer_after_commit(
+    uow: UnitOfWork,
+    unit_of_work: Callable[[], EmailUnitOfWork],
     queue: EmailQueue,
     emails: Sequence[Email],
     *,
     now: datetime,
-) -> bool:
-    """Put committed queued emails on the queue. False if the queue refused: the sweeper
-    offers them again."""
-    return _offer(unit_of_work, queue, emails, now)
+) -> PendingOffer:
+    """Offer `emails` to the queue once `uow` commits (an after-commit step of the unit of work)."""
+    offer = PendingOffer(unit_of_work, queue, list(emails), now)
+    uow.on_commit(offer)
+    return offer
 
 
 @dataclass(frozen=True)
@@ -153,18 +177,20 @@ class QueueResult:
 
 
 def queue_email(
-    unit_of_work: Callable[[], CommunicationUnitOfWork],
+    unit_of_work: Callable[[], EmailUnitOfWork],
     queue: EmailQueue,
     outgoing: OutgoingEmail,
     addressing: Addressing,
     *,
     now: datetime,
-) -> QueueResult:
+) -> Outcome[QueueResult]:
     with unit_of_work() as uow:
-        email, created = _store_queued(uow, outgoing, addressing, now)
+        stored = stage_email(uow, outgoing, addressing, now=now)
+        # An existing email still queued is offered again: its first offer may have been lost.
+        offer = offer_after_commit(uow, unit_of_work, queue, [stored.value.email], now=now)
         uow.commit()
-    # An existing email still queued is offered again: its first offer may have been lost.
-    return QueueResult(email=email, created=created, enqueued=_offer(unit_of_work, queue, [email], now))
+    result = QueueResult(stored.value.email, stored.value.created, enqueued=offer.enqueued)
+    return Outcome(result, events=stored.events)
 
 
 # --------------------------------------------------------------------------- sending
@@ -189,9 +215,9 @@ class SendOutcome:
 
 @dataclass
 class SenderContext:
-    """What sending needs; the handler builds it from settings, unit tests from fakes."""
+    """What sending needs; bootstrap.py builds it from settings, unit tests from fakes."""
 
-    unit_of_work: Callable[[], CommunicationUnitOfWork]
+    unit_of_work: Callable[[], EmailUnitOfWork]
     transport: MailTransport
     queue: EmailQueue
     renderer: EmailRenderer
@@ -222,7 +248,10 @@ def _claim(context: SenderContext, email_id: uuid.UUID, token: uuid.UUID) -> Ema
         return claimed
 
 
-def _with_retries(context: SenderContext, step: Callable[[], SendOutcome]) -> SendOutcome:
+Step = Callable[[], Outcome[SendOutcome]]
+
+
+def _with_retries(context: SenderContext, step: Step) -> Outcome[SendOutcome]:
     for pause in context.bookkeeping_pauses:
         try:
             return step()
@@ -233,9 +262,10 @@ def _with_retries(context: SenderContext, step: Callable[[], SendOutcome]) -> Se
 
 def _mark_sent(
     context: SenderContext, token: uuid.UUID, email_id: uuid.UUID, provider_id: str | None
-) -> SendOutcome:
-    def step() -> SendOutcome:
+) -> Outcome[SendOutcome]:
+    def step() -> Outcome[SendOutcome]:
         now = context.clock()
+        events: tuple[EventEnvelope, ...] = ()
         with context.unit_of_work() as uow:
             email = uow.emails.get_for_update(email_id)
             assert email is not None
@@ -245,16 +275,16 @@ def _mark_sent(
             if email.status in (EmailStatus.SENDING, EmailStatus.QUEUED):
                 sent = email.delivered(now, provider_id)
                 uow.emails.update(sent)
-                _record(uow, sent)
+                events = (_record(uow, sent),)
             uow.commit()
-        return SendOutcome(SendResult.SENT, email_id)
+        return Outcome(SendOutcome(SendResult.SENT, email_id), events=events)
 
     return _with_retries(context, step)
 
 
 def _failure_alert(
-    context: SenderContext, uow: CommunicationUnitOfWork, failed: Email, now: datetime
-) -> Email | None:
+    context: SenderContext, uow: EmailUnitOfWork, failed: Email, now: datetime
+) -> Outcome[StoredEmail] | None:
     recipient = context.addressing.staff_alert_recipient
     # An alert about an alert would loop when the mail system itself is down.
     if recipient is None or failed.kind in STAFF_ALERT_KINDS:
@@ -276,16 +306,16 @@ def _failure_alert(
         recipient_type=RecipientType.STAFF,
         idempotency_key=f"send-failed:{failed.id}:{failed.attempts}",
     )
-    alert, created = _store_queued(uow, outgoing, context.addressing, now)
-    return alert if created else None
+    alert = stage_email(uow, outgoing, context.addressing, now=now)
+    return alert if alert.value.created else None
 
 
 def _record_failure(
     context: SenderContext, token: uuid.UUID, email_id: uuid.UUID, error: DeliveryError
-) -> SendOutcome:
+) -> Outcome[SendOutcome]:
     message = str(error) or type(error).__name__
 
-    def step() -> SendOutcome:
+    def step() -> Outcome[SendOutcome]:
         now = context.clock()
         with context.unit_of_work() as uow:
             email = uow.emails.get_for_update(email_id)
@@ -294,33 +324,36 @@ def _record_failure(
                 # Our lease ran out and another sender took over: its outcome counts.
                 uow.attempts.finished(token, "retry", now, message)
                 uow.commit()
-                return SendOutcome(SendResult.ALREADY_DONE, email_id, error=message)
+                return Outcome(SendOutcome(SendResult.ALREADY_DONE, email_id, error=message))
             if error.permanent or not email.attempts_left:
                 failed = email.given_up(now, message)
                 uow.emails.update(failed)
                 uow.attempts.finished(token, "failed", now, message)
-                _record(uow, failed)
+                events: tuple[EventEnvelope, ...] = (_record(uow, failed),)
                 alert = _failure_alert(context, uow, failed, now)
+                if alert is not None:
+                    events += alert.events
+                    offer_after_commit(uow, context.unit_of_work, context.queue, [alert.value.email], now=now)
                 uow.commit()
-                return SendOutcome(SendResult.FAILED, email_id, error=message, alert=alert)
+                outcome = SendOutcome(
+                    SendResult.FAILED, email_id, error=message, alert=alert.value.email if alert else None
+                )
+                return Outcome(outcome, events=events)
             delay = context.policy.retry_delay(email.attempts)
             uow.emails.update(email.retry_later(now, message, delay))
             uow.attempts.finished(token, "retry", now, message)
             uow.commit()
-            return SendOutcome(SendResult.RETRY, email_id, retry_in_seconds=delay, error=message)
+            return Outcome(SendOutcome(SendResult.RETRY, email_id, retry_in_seconds=delay, error=message))
 
-    outcome = _with_retries(context, step)
-    if outcome.alert is not None:
-        _offer(context.unit_of_work, context.queue, [outcome.alert], context.clock())
-    return outcome
+    return _with_retries(context, step)
 
 
-def send_email(context: SenderContext, email_id: uuid.UUID) -> SendOutcome:
+def send_email(context: SenderContext, email_id: uuid.UUID) -> Outcome[SendOutcome]:
     """Deliver one queued email at most once per claim (see the module doc)."""
     token = uuid.uuid4()
     claimed = _claim(context, email_id, token)
     if isinstance(claimed, SendOutcome):
-        return claimed
+        return Outcome(claimed)
     try:
         provider_id = context.transport.send(claimed)
     except DeliveryError as error:
@@ -342,7 +375,7 @@ class SweepReport:
 
 
 def requeue_stale_emails(
-    unit_of_work: Callable[[], CommunicationUnitOfWork],
+    unit_of_work: Callable[[], EmailUnitOfWork],
     queue: EmailQueue,
     policy: DeliveryPolicy,
     *,

@@ -12,18 +12,22 @@
 | `patient.deleted` | contact erased (tombstone), the patient's stored emails redacted |
 | `therapist.*` | contact read model (for "place found") |
 
-Every event is handled in ONE transaction that first records its eventId in
+Every event is handled in ONE transaction of the service, which the consumer runtime
+(`platform.consumer.once_per_event`, wired in bootstrap.py) opens with the eventId claim in
 `processed_events`: a redelivered event changes nothing, and a failed attempt leaves nothing
-half-done. Emails are stored queued in that transaction and offered to the email queue after
-commit (the sweeper re-offers if that fails). Idempotency keys on emails and call tasks (from
-the bundle, alert, search or event id) are the second line: the same cause never writes twice,
-even through two different events.
+half-done. `react` is what runs inside it. Emails are stored queued in that transaction and
+offered to the email queue once it commits (the sweeper re-offers if that fails). Idempotency
+keys on emails and call tasks (from the bundle, alert, search or event id) are the second line:
+the same cause never writes twice, even through two different events.
 
 Open bundles still waiting for a call are left alone by later answers; when a bundle is
 answered or expires, its scheduled calls are cancelled (their slots free again).
 
-A patient (or placed therapist) this service has not heard of yet raises `ContactMissingError`:
-the message is retried later (its events travel separately and may not have arrived yet).
+Payloads are read through their contract models (`therapy_platform.contracts`); one that does
+not match its contract is poison (`payload_as`). A patient (or placed therapist) this service
+has not heard of yet raises `ContactMissingError`, a `RetryLaterError`: the runtime offers the
+message again after its backoff (the contact's events travel separately and may not have
+arrived yet).
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from therapy_platform.communication.domain.email_content import (
     BundleInquiry,
@@ -55,45 +61,60 @@ from therapy_platform.communication.domain.phone_calls import (
     planning_range,
 )
 from therapy_platform.communication.domain.tracking import (
-    CONSUMER,
+    BundleAddressee,
     ContactChange,
     FollowUpPolicy,
     PatientContact,
-    PatientEventFields,
-    TherapistEventFields,
     TrackedBundle,
+    patient_contact,
     person_of,
     search_reference,
+    therapist_contact,
 )
-from therapy_platform.communication.ports import EmailQueue
+from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue
 from therapy_platform.communication.rendering.renderer import EmailRenderer
-from therapy_platform.communication.state_ports import CommunicationStateUnitOfWork
-from therapy_platform.communication.use_cases.emails import compose, offer_emails, stage_email
-from therapy_platform.matching.domain.bundles import (
-    Bundle,
+from therapy_platform.communication.use_cases.emails import compose, offer_after_commit, stage_email
+from therapy_platform.contracts.bundles import (
+    BundleResponseReceived,
     BundleSent,
+    BundleSnapshot,
     BundleStatus,
-    ResponseRecorded,
     Withdrawal,
 )
-from therapy_platform.matching.domain.bundles import TherapistContact as BundleAddressee
-from therapy_platform.matching.domain.models import SearchStatus
-from therapy_platform.matching.domain.searches import PatientSearch, SearchStatusChanged
-from therapy_platform.patients.domain.patient import PatientDeleted
+from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
+from therapy_platform.contracts.searches import SearchSnapshot, SearchStatus, SearchStatusChanged
+from therapy_platform.contracts.therapists import TherapistSnapshot
+from therapy_platform.platform.clock import platform_today
+from therapy_platform.platform.consumer import Handled, PoisonMessageError, RetryLaterError
 from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
-from therapy_platform.therapists.domain.therapist import platform_today
+
+Payload = TypeVar("Payload", bound=BaseModel)
 
 
-class ContactMissingError(Exception):
+def payload_as(contract: type[Payload], envelope: EventEnvelope) -> Payload:
+    """The event's payload read through its contract model. One that does not match never will:
+    it is poison (to the dead-letter queue with the fields named, never their values)."""
+    try:
+        return contract.model_validate(envelope.payload)
+    except ValidationError as error:
+        fields = ", ".join(".".join(str(part) for part in detail["loc"]) for detail in error.errors())
+        raise PoisonMessageError(
+            f"{envelope.event_type} payload does not match {contract.__name__} (fields: {fields})"
+        ) from error
+
+
+class ContactMissingError(RetryLaterError):
     """A contact the reaction needs has not arrived yet: try the event again later."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommunicationContext:
-    """What the reactions need; the functions build it from settings, unit tests from fakes."""
+    """What the reactions and the reminder job need; bootstrap.py builds it from settings,
+    unit tests from fakes."""
 
-    unit_of_work: Callable[[], CommunicationStateUnitOfWork]
+    unit_of_work: Callable[[], CommunicationUnitOfWork]
     queue: EmailQueue
     renderer: EmailRenderer
     addressing: Addressing
@@ -105,18 +126,20 @@ class CommunicationContext:
 
 @dataclass
 class Effects:
-    """What one unit of work did: emails to offer after commit, calls planned, notes for the log."""
+    """What one unit of work did: emails to offer after commit, calls planned, the events
+    written, notes for the log."""
 
     emails: list[Email] = field(default_factory=list)
     calls: list[PhoneCallTask] = field(default_factory=list)
+    events: list[EventEnvelope] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class EventOutcome:
+    """What the reaction to one event wrote (ids only: it goes to the log)."""
+
     event_type: str
-    duplicate: bool = False
-    ignored: bool = False
     emails: tuple[uuid.UUID, ...] = ()
     calls: tuple[uuid.UUID, ...] = ()
     notes: tuple[str, ...] = ()
@@ -125,9 +148,7 @@ class EventOutcome:
 class Actions:
     """The writes a reaction makes inside one unit of work."""
 
-    def __init__(
-        self, context: CommunicationContext, uow: CommunicationStateUnitOfWork, now: datetime
-    ) -> None:
+    def __init__(self, context: CommunicationContext, uow: CommunicationUnitOfWork, now: datetime) -> None:
         self.context, self.uow, self.now = context, uow, now
         self.effects = Effects()
 
@@ -152,9 +173,10 @@ class Actions:
             bundle_id=bundle_id,
             idempotency_key=key,
         )
-        email, _ = stage_email(self.uow, outgoing, self.context.addressing, now=self.now)
-        self.effects.emails.append(email)
-        return email
+        stored = stage_email(self.uow, outgoing, self.context.addressing, now=self.now)
+        self.effects.emails.append(stored.value.email)
+        self.effects.events.extend(stored.events)
+        return stored.value.email
 
     def staff_alert(self, content: EmailContent, *, key: str, bundle_id: uuid.UUID | None = None) -> None:
         recipient = self.context.addressing.staff_alert_recipient
@@ -224,7 +246,7 @@ class Actions:
             idempotency_key=key,
         )
         calls.add(task)
-        record_event(
+        event = record_event(
             self.uow.outbox,
             "phone_call.scheduled",
             producer=PRODUCER,
@@ -233,6 +255,7 @@ class Actions:
             now=self.now,
         )
         self.effects.calls.append(task)
+        self.effects.events.append(event)
         return task
 
 
@@ -262,7 +285,7 @@ def _inquiry(actions: Actions, bundle: TrackedBundle) -> None:
 
 
 def on_bundle_sent(actions: Actions, envelope: EventEnvelope) -> None:
-    sent = BundleSent.model_validate(envelope.payload)
+    sent = payload_as(BundleSent, envelope)
     bundles = actions.uow.bundles
     known = bundles.get(sent.id, for_update=True) or TrackedBundle.placeholder(
         sent.id, sent.reference, sent.therapist_id, now=actions.now
@@ -275,7 +298,7 @@ def on_bundle_sent(actions: Actions, envelope: EventEnvelope) -> None:
     _inquiry(actions, bundle)
 
 
-def _close(actions: Actions, bundle: Bundle, **closing: datetime) -> TrackedBundle:
+def _close(actions: Actions, bundle: BundleSnapshot, **closing: datetime) -> TrackedBundle:
     bundles = actions.uow.bundles
     known = bundles.get(bundle.id, for_update=True) or TrackedBundle.placeholder(
         bundle.id, bundle.reference, bundle.therapist_id, now=actions.now
@@ -297,7 +320,7 @@ def _therapist_name(actions: Actions, tracked: TrackedBundle, therapist_id: uuid
 
 
 def on_response_received(actions: Actions, envelope: EventEnvelope) -> None:
-    recorded = ResponseRecorded.model_validate(envelope.payload)
+    recorded = payload_as(BundleResponseReceived, envelope)
     bundle = recorded.bundle
     tracked = _close(actions, bundle, answered_at=bundle.answered_at or actions.now)
     members = {member.search_id: member for member in bundle.members}
@@ -325,7 +348,7 @@ def on_response_received(actions: Actions, envelope: EventEnvelope) -> None:
 
 
 def on_bundle_expired(actions: Actions, envelope: EventEnvelope) -> None:
-    bundle = Bundle.model_validate(envelope.payload)
+    bundle = payload_as(BundleSnapshot, envelope)
     _close(actions, bundle, expired_at=bundle.expired_at or actions.now)
 
 
@@ -347,7 +370,7 @@ def _patient(actions: Actions, patient_id: uuid.UUID) -> PatientContact | None:
 
 
 def on_search_created(actions: Actions, envelope: EventEnvelope) -> None:
-    search = PatientSearch.model_validate(envelope.payload)
+    search = payload_as(SearchSnapshot, envelope)
     if search.status is not SearchStatus.ACTIVE:
         return
     patient = _patient(actions, search.patient_id)
@@ -418,7 +441,7 @@ def _placed_therapist(actions: Actions, therapist_id: uuid.UUID) -> TherapistCon
 
 
 def on_search_status_changed(actions: Actions, envelope: EventEnvelope) -> None:
-    change = SearchStatusChanged.model_validate(envelope.payload)
+    change = payload_as(SearchStatusChanged, envelope)
     by_bundle: dict[uuid.UUID, list[Withdrawal]] = defaultdict(list)
     for withdrawal in change.withdrawals:
         # Drafts never reached the therapist: nothing to take back.
@@ -453,11 +476,11 @@ def on_search_status_changed(actions: Actions, envelope: EventEnvelope) -> None:
 
 
 def on_patient_changed(actions: Actions, envelope: EventEnvelope) -> None:
-    patient = PatientEventFields.model_validate(envelope.payload)
+    patient = payload_as(PatientSnapshot, envelope)
     applied = actions.uow.contacts.apply_patient(
         ContactChange(
             entity_id=patient.id,
-            data=patient.contact().model_dump(mode="json"),
+            data=patient_contact(patient).model_dump(mode="json"),
             event_id=envelope.event_id,
             occurred_at=envelope.timestamp,
         )
@@ -476,7 +499,7 @@ def on_patient_changed(actions: Actions, envelope: EventEnvelope) -> None:
 
 
 def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
-    deleted = PatientDeleted.model_validate(envelope.payload)
+    deleted = payload_as(PatientDeleted, envelope)
     actions.uow.contacts.apply_patient(
         ContactChange(
             entity_id=deleted.id, data=None, event_id=envelope.event_id, occurred_at=envelope.timestamp
@@ -487,11 +510,11 @@ def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
 
 
 def on_therapist_changed(actions: Actions, envelope: EventEnvelope) -> None:
-    therapist = TherapistEventFields.model_validate(envelope.payload)
+    therapist = payload_as(TherapistSnapshot, envelope)
     actions.uow.contacts.apply_therapist(
         ContactChange(
             entity_id=therapist.id,
-            data=therapist.contact().model_dump(mode="json"),
+            data=therapist_contact(therapist).model_dump(mode="json"),
             event_id=envelope.event_id,
             occurred_at=envelope.timestamp,
         )
@@ -518,35 +541,42 @@ REACTIONS: Final[dict[str, Reaction]] = {
 HANDLED_EVENT_TYPES: Final = frozenset(REACTIONS)
 
 
-def handle_event(context: CommunicationContext, envelope: EventEnvelope) -> EventOutcome:
-    """React to one event exactly once (see the module doc). Raises ContactMissingError (retry
+def react(
+    context: CommunicationContext, uow: CommunicationUnitOfWork, envelope: EventEnvelope
+) -> Outcome[EventOutcome]:
+    """React to one event of a handled type inside the caller's open unit of work (the runtime
+    claims its eventId in the same transaction and commits). Raises ContactMissingError (retry
     later) or a validation error for a payload that is not what its type promises."""
-    reaction = REACTIONS.get(envelope.event_type)
-    if reaction is None:
-        return EventOutcome(envelope.event_type, ignored=True)
-    now = context.clock()
-    with context.unit_of_work() as uow:
-        if not uow.processed.first_time(envelope.event_id, CONSUMER, now):
-            return EventOutcome(envelope.event_type, duplicate=True)
-        actions = Actions(context, uow, now)
-        reaction(actions, envelope)
-        uow.commit()
+    actions = Actions(context, uow, context.clock())
+    REACTIONS[envelope.event_type](actions, envelope)
     effects = actions.effects
     if effects.emails:
-        offer_emails(context.unit_of_work, context.queue, effects.emails, now=now)
-    return EventOutcome(
+        offer_after_commit(uow, context.unit_of_work, context.queue, effects.emails, now=actions.now)
+    outcome = EventOutcome(
         envelope.event_type,
         emails=tuple(email.id for email in effects.emails),
         calls=tuple(call.id for call in effects.calls),
         notes=tuple(effects.notes),
     )
+    return Outcome(outcome, events=tuple(effects.events))
+
+
+def reaction_handlers(
+    context: Callable[[], CommunicationContext],
+) -> dict[str, Callable[[CommunicationUnitOfWork, EventEnvelope], Handled]]:
+    """The event consumer's table (`platform.consumer.once_per_event`): each handled type to
+    `react`, answering what the runtime logs about the message."""
+
+    def handle(uow: CommunicationUnitOfWork, envelope: EventEnvelope) -> Handled:
+        outcome = react(context(), uow, envelope).value
+        return Handled("", envelope.event_type, "done", describe(outcome))
+
+    return dict.fromkeys(REACTIONS, handle)
 
 
 def describe(outcome: EventOutcome) -> dict[str, Any]:
     return {
         "event_type": outcome.event_type,
-        "duplicate": outcome.duplicate,
-        "ignored": outcome.ignored,
         "emails": [str(i) for i in outcome.emails],
         "calls": [str(i) for i in outcome.calls],
         "notes": list(outcome.notes),

@@ -16,22 +16,24 @@ from therapy_platform.communication.domain.tracking import (
     PhoneCallHistoryItem,
     ReplyHistoryItem,
 )
-from therapy_platform.communication.state_ports import CommunicationStateUnitOfWork
+from therapy_platform.communication.ports import CommunicationUnitOfWork
 from therapy_platform.platform.errors import NotFoundError
-from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
+from therapy_platform.platform.rest.pagination import Page
 
 # A bundle's history is short (an inquiry, a reminder, a few notices, calls, replies); replies
 # from a mail loop could pile up, so each kind is read up to this many, newest first.
 MAX_HISTORY_PER_KIND: Final = 500
 
 
-def list_calls(uow: CommunicationStateUnitOfWork, query: PhoneCallQuery) -> tuple[list[PhoneCallTask], int]:
+def list_calls(uow: CommunicationUnitOfWork, query: PhoneCallQuery) -> Page[PhoneCallTask]:
     with uow:
-        return uow.calls.find(query)
+        items, total = uow.calls.find(query)
+    return Page[PhoneCallTask](items=items, total=total, page=query.page, limit=query.limit)
 
 
-def get_call(uow: CommunicationStateUnitOfWork, call_id: uuid.UUID) -> PhoneCallTask:
+def get_call(uow: CommunicationUnitOfWork, call_id: uuid.UUID) -> PhoneCallTask:
     with uow:
         task = uow.calls.get(call_id)
     if task is None:
@@ -40,14 +42,15 @@ def get_call(uow: CommunicationStateUnitOfWork, call_id: uuid.UUID) -> PhoneCall
 
 
 def complete_call(
-    uow: CommunicationStateUnitOfWork,
+    uow: CommunicationUnitOfWork,
     call_id: uuid.UUID,
     completion: CallCompletion,
     *,
     actor: str,
     now: datetime,
-) -> tuple[PhoneCallTask, EventEnvelope]:
-    """scheduled -> completed with outcome and notes; 409 naming both states otherwise."""
+) -> Outcome[PhoneCallTask]:
+    """scheduled -> completed with outcome and notes (`phone_call.completed`, published once
+    committed); 409 naming both states otherwise."""
     with uow:
         task = uow.calls.get(call_id, for_update=True)
         if task is None:
@@ -71,11 +74,11 @@ def complete_call(
             now=now,
         )
         uow.commit()
-    return done, event
+    return Outcome(done, events=(event,))
 
 
 def bundle_communication(
-    uow: CommunicationStateUnitOfWork, reference: str, *, page: int, limit: int
+    uow: CommunicationUnitOfWork, reference: str, *, page: int, limit: int
 ) -> BundleCommunication:
     with uow:
         bundle = uow.bundles.by_reference(reference)

@@ -22,8 +22,10 @@ from typing import Literal
 from therapy_platform.communication.domain.email_content import BundleReminder
 from therapy_platform.communication.domain.phone_calls import PhoneCallPurpose
 from therapy_platform.communication.domain.tracking import TrackedBundle, person_of
-from therapy_platform.communication.use_cases.emails import offer_emails
+from therapy_platform.communication.use_cases.emails import offer_after_commit
 from therapy_platform.communication.use_cases.events import Actions, CommunicationContext
+from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.outcome import Outcome
 
 
 @dataclass
@@ -52,7 +54,9 @@ def _remind(actions: Actions, bundle: TrackedBundle) -> Literal["email", "phone"
     return "phone"
 
 
-def _remind_one(context: CommunicationContext, bundle_id: uuid.UUID, now: datetime) -> str | None:
+def _remind_one(
+    context: CommunicationContext, bundle_id: uuid.UUID, now: datetime, events: list[EventEnvelope]
+) -> str | None:
     with context.unit_of_work() as uow:
         bundle = uow.bundles.get(bundle_id, for_update=True)
         if bundle is None or not bundle.reminder_due(now, context.follow_up):
@@ -60,21 +64,23 @@ def _remind_one(context: CommunicationContext, bundle_id: uuid.UUID, now: dateti
         actions = Actions(context, uow, now)
         channel = _remind(actions, bundle)
         uow.bundles.save(bundle.model_copy(update={"reminder_sent_at": now, "updated_at": now}))
+        if actions.effects.emails:
+            offer_after_commit(uow, context.unit_of_work, context.queue, actions.effects.emails, now=now)
         uow.commit()
-    if actions.effects.emails:
-        offer_emails(context.unit_of_work, context.queue, actions.effects.emails, now=now)
+    events.extend(actions.effects.events)
     return channel
 
 
-def send_due_reminders(context: CommunicationContext, *, limit: int = 1000) -> ReminderReport:
+def send_due_reminders(context: CommunicationContext, *, limit: int = 1000) -> Outcome[ReminderReport]:
     now = context.clock()
     sent_before = now - timedelta(days=context.follow_up.reminder_after_days)
     with context.unit_of_work() as uow:
         due = uow.bundles.due_for_reminder(sent_before=sent_before, limit=limit)
     report = ReminderReport(due=len(due))
+    events: list[EventEnvelope] = []
     for bundle_id in due:
         try:
-            channel = _remind_one(context, bundle_id, now)
+            channel = _remind_one(context, bundle_id, now, events)
         except Exception as error:  # one bad bundle must not stop the others; the next run retries
             report.failed.append(f"{bundle_id}: {type(error).__name__}: {error}")
             continue
@@ -84,4 +90,4 @@ def send_due_reminders(context: CommunicationContext, *, limit: int = 1000) -> R
             report.by_phone += 1
         else:
             report.skipped += 1
-    return report
+    return Outcome(report, events=tuple(events))

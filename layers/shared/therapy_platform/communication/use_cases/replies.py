@@ -13,7 +13,7 @@ from datetime import datetime
 
 from therapy_platform.communication.domain.emails import Addressing
 from therapy_platform.communication.domain.replies import parse_reply
-from therapy_platform.communication.state_ports import CommunicationStateUnitOfWork, ReplyInbox
+from therapy_platform.communication.ports import CommunicationUnitOfWork, ReplyInbox
 
 
 @dataclass
@@ -27,7 +27,7 @@ class IntakeReport:
 
 
 def take_in_replies(
-    unit_of_work: Callable[[], CommunicationStateUnitOfWork],
+    unit_of_work: Callable[[], CommunicationUnitOfWork],
     inbox: ReplyInbox,
     addressing: Addressing,
     *,

@@ -32,11 +32,18 @@ from therapy_platform.communication.domain.tracking import (
     ReplyHistoryItem,
     person_of,
 )
-from therapy_platform.communication.ports import EmailQueue
+from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue
 from therapy_platform.communication.rendering.renderer import EmailRenderer
-from therapy_platform.communication.state_ports import CommunicationStateUnitOfWork
-from therapy_platform.communication.use_cases.emails import compose, offer_emails, stage_email
+from therapy_platform.communication.use_cases.emails import (
+    QueueResult,
+    StoredEmail,
+    compose,
+    offer_after_commit,
+    stage_email,
+)
 from therapy_platform.platform.errors import NotFoundError
+from therapy_platform.platform.outcome import Outcome
+from therapy_platform.platform.rest.pagination import Page
 from therapy_platform.platform.validation import FieldValidationError
 
 # Reading page p of a merged history needs at most p * limit items of each kind; deeper pages
@@ -44,11 +51,12 @@ from therapy_platform.platform.validation import FieldValidationError
 MAX_HISTORY_DEPTH: Final = 10_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class StaffEmailContext:
-    """What writing an email needs; the API function builds it from settings, tests from fakes."""
+    """What the emails API needs: its unit of work and clock, and for writing an email the queue,
+    the renderer and the addressing; bootstrap.py builds it from settings, tests from fakes."""
 
-    unit_of_work: Callable[[], CommunicationStateUnitOfWork]
+    unit_of_work: Callable[[], CommunicationUnitOfWork]
     queue: EmailQueue
     renderer: EmailRenderer
     addressing: Addressing
@@ -58,13 +66,14 @@ class StaffEmailContext:
 # --------------------------------------------------------------------------- reading
 
 
-def list_emails(uow: CommunicationStateUnitOfWork, query: EmailQuery) -> tuple[list[EmailSummary], int]:
+def list_emails(uow: CommunicationUnitOfWork, query: EmailQuery) -> Page[EmailSummary]:
     with uow:
-        return uow.history.find(query)
+        items, total = uow.history.find(query)
+    return Page[EmailSummary](items=items, total=total, page=query.page, limit=query.limit)
 
 
 def read_email(
-    uow: CommunicationStateUnitOfWork, email_id: uuid.UUID, *, actor: str, now: datetime
+    uow: CommunicationUnitOfWork, email_id: uuid.UUID, *, actor: str, now: datetime
 ) -> EmailDetail:
     """One email with its bodies and attempts; the read is audited."""
     with uow:
@@ -96,7 +105,7 @@ class Addressee:
     email: str
 
 
-def _patient(uow: CommunicationStateUnitOfWork, patient_id: uuid.UUID) -> Addressee:
+def _patient(uow: CommunicationUnitOfWork, patient_id: uuid.UUID) -> Addressee:
     state = uow.contacts.patient(patient_id)
     if not state.known:
         raise RecipientUnknownError(
@@ -116,7 +125,7 @@ def _patient(uow: CommunicationStateUnitOfWork, patient_id: uuid.UUID) -> Addres
     return Addressee(state.contact.person, state.contact.email)
 
 
-def _therapist(uow: CommunicationStateUnitOfWork, therapist_id: uuid.UUID) -> Addressee:
+def _therapist(uow: CommunicationUnitOfWork, therapist_id: uuid.UUID) -> Addressee:
     contact = uow.contacts.therapist(therapist_id)
     known = uow.contacts.knows_therapist(therapist_id)
     if contact is None and known:
@@ -147,59 +156,63 @@ def _therapist(uow: CommunicationStateUnitOfWork, therapist_id: uuid.UUID) -> Ad
 
 def send_ad_hoc_email(
     context: StaffEmailContext, request: AdHocEmailRequest, *, actor: str
-) -> tuple[Email, bool]:
-    """Store, audit and queue one email to one patient or therapist. Returns the email and
-    whether it was written now (False: the idempotency key named an email sent before; one
-    still queued is offered to the queue again, as `queue_email` does)."""
+) -> Outcome[QueueResult]:
+    """Store, audit and queue one email to one patient or therapist. `created` False: the
+    idempotency key named an email sent before (one still queued is offered to the queue again,
+    as `queue_email` does)."""
     now = context.clock()
-    email, created = _store_ad_hoc(context, request, actor=actor, now=now)
-    offer_emails(context.unit_of_work, context.queue, [email], now=now)
-    return email, created
+    with context.unit_of_work() as uow:
+        stored = _store_ad_hoc(context, uow, request, actor=actor, now=now)
+        email = stored.value.email
+        offer = offer_after_commit(uow, context.unit_of_work, context.queue, [email], now=now)
+        uow.commit()
+    return Outcome(QueueResult(email, stored.value.created, offer.enqueued), events=stored.events)
 
 
 def _store_ad_hoc(
-    context: StaffEmailContext, request: AdHocEmailRequest, *, actor: str, now: datetime
-) -> tuple[Email, bool]:
-    with context.unit_of_work() as uow:
-        key = request.stored_key
-        if key is not None:
-            existing = uow.emails.find_by_idempotency_key(key)
-            if existing is not None:
-                return _same_request(existing, request), False
-        is_patient = request.recipient_type is PersonType.PATIENT
-        addressee = (_patient if is_patient else _therapist)(uow, request.recipient_id)
-        content = AdHocMessage(
-            recipient=addressee.person,
-            subject=request.subject,
-            body_markdown=request.body,
-            salutation=request.salutation,
-            crisis_notice=is_patient,
-        )
-        outgoing = compose(
-            context.renderer,
-            content,
-            recipient=addressee.email,
-            recipient_type=RecipientType(request.recipient_type.value),
-            recipient_name=addressee.person.full_name[:300] or None,
-            recipient_id=request.recipient_id,
-            idempotency_key=key,
-        )
-        email, created = stage_email(uow, outgoing, context.addressing, now=now)
-        if not created:  # the same key stored by a concurrent request a moment ago
-            return _same_request(email, request), False
-        uow.audit.record(
-            at=now,
-            actor=actor,
-            action="email.ad_hoc_queued",
-            entity_type="email",
-            entity_id=email.id,
-            detail={
-                "recipient_type": request.recipient_type.value,
-                "recipient_id": str(request.recipient_id),
-            },
-        )
-        uow.commit()
-    return email, True
+    context: StaffEmailContext,
+    uow: CommunicationUnitOfWork,
+    request: AdHocEmailRequest,
+    *,
+    actor: str,
+    now: datetime,
+) -> Outcome[StoredEmail]:
+    key = request.stored_key
+    if key is not None:
+        existing = uow.emails.find_by_idempotency_key(key)
+        if existing is not None:
+            return Outcome(StoredEmail(_same_request(existing, request), created=False))
+    is_patient = request.recipient_type is PersonType.PATIENT
+    addressee = (_patient if is_patient else _therapist)(uow, request.recipient_id)
+    content = AdHocMessage(
+        recipient=addressee.person,
+        subject=request.subject,
+        body_markdown=request.body,
+        salutation=request.salutation,
+        crisis_notice=is_patient,
+    )
+    outgoing = compose(
+        context.renderer,
+        content,
+        recipient=addressee.email,
+        recipient_type=RecipientType(request.recipient_type.value),
+        recipient_name=addressee.person.full_name[:300] or None,
+        recipient_id=request.recipient_id,
+        idempotency_key=key,
+    )
+    stored = stage_email(uow, outgoing, context.addressing, now=now)
+    email = stored.value.email
+    if not stored.value.created:  # the same key stored by a concurrent request a moment ago
+        return Outcome(StoredEmail(_same_request(email, request), created=False))
+    uow.audit.record(
+        at=now,
+        actor=actor,
+        action="email.ad_hoc_queued",
+        entity_type="email",
+        entity_id=email.id,
+        detail={"recipient_type": request.recipient_type.value, "recipient_id": str(request.recipient_id)},
+    )
+    return stored
 
 
 def _same_request(existing: Email, request: AdHocEmailRequest) -> Email:
@@ -218,7 +231,7 @@ def _same_request(existing: Email, request: AdHocEmailRequest) -> Email:
 
 
 def person_communication(
-    uow: CommunicationStateUnitOfWork,
+    uow: CommunicationUnitOfWork,
     person_type: PersonType,
     person_id: uuid.UUID,
     *,

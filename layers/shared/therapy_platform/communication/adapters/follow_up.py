@@ -1,6 +1,6 @@
-"""PostgreSQL persistence of the communication service's follow-up work (schema
-`communication_service`): tracked bundles, phone-call tasks, contacts, replies, processed
-events, audit log, and the unit of work that joins them with the email repositories."""
+"""PostgreSQL repositories of the communication service's follow-up work (schema
+`communication_service`): tracked bundles, phone-call tasks, contacts, replies, the email
+history and the audit log."""
 
 from __future__ import annotations
 
@@ -27,18 +27,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 
-from therapy_platform.communication.adapters.emails import SqlCommunicationUnitOfWork
-from therapy_platform.communication.adapters.state_tables import (
+from therapy_platform.communication.adapters.tables import (
     audit_log,
+    delivery_attempts,
     email_history,
+    emails,
     inbound_replies,
     patient_contacts,
     phone_call_tasks,
-    processed_events,
     sent_bundles,
     therapist_contacts,
 )
-from therapy_platform.communication.adapters.tables import delivery_attempts, emails
 from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import RecipientType
 from therapy_platform.communication.domain.phone_calls import (
@@ -80,20 +79,6 @@ def _page_and_total(
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     # The driver binds str, not str subclasses (enum members).
     return {key: value.value if isinstance(value, Enum) else value for key, value in values.items()}
-
-
-class SqlProcessedEvents:
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def first_time(self, event_id: uuid.UUID, consumer: str, at: datetime) -> bool:
-        row = self._connection.execute(
-            insert(processed_events)
-            .values(event_id=event_id, consumer=consumer, processed_at=at)
-            .on_conflict_do_nothing()
-            .returning(processed_events.c.event_id)
-        ).first()
-        return row is not None
 
 
 def _bundle_from_row(row: RowMapping) -> TrackedBundle:
@@ -551,25 +536,3 @@ class SqlCommunicationAuditLog:
                 detail=detail,
             )
         )
-
-
-class SqlCommunicationStateUnitOfWork(SqlCommunicationUnitOfWork):
-    """The communication service's transaction, follow-up repositories included."""
-
-    processed: SqlProcessedEvents
-    bundles: SqlTrackedBundles
-    calls: SqlPhoneCalls
-    contacts: SqlContacts
-    replies: SqlReplies
-    history: SqlEmailHistory
-    audit: SqlCommunicationAuditLog
-
-    def _bind(self, connection: Connection) -> None:
-        super()._bind(connection)
-        self.processed = SqlProcessedEvents(connection)
-        self.bundles = SqlTrackedBundles(connection)
-        self.calls = SqlPhoneCalls(connection)
-        self.contacts = SqlContacts(connection)
-        self.replies = SqlReplies(connection)
-        self.history = SqlEmailHistory(connection)
-        self.audit = SqlCommunicationAuditLog(connection)
