@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
@@ -20,19 +19,13 @@ from therapy_platform.patients import use_cases
 from therapy_platform.patients.bootstrap import build
 from therapy_platform.patients.domain import patient as model
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import create_resolver, created, current_actor, error_response
+from therapy_platform.platform.rest.resolver import create_resolver, created, current_actor
 
 logger = Logger(service="patient-service")
 app = create_resolver(logger)
 service = build()
 
 PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
-
-
-@app.exception_handler(model.PatientErasedError)  # type: ignore[untyped-decorator]
-def _erased(error: model.PatientErasedError) -> Response[dict[str, Any]]:
-    # More specific than the shared NotFoundError -> 404 mapping: the record existed.
-    return error_response(HTTPStatus.GONE, error.code, error.message, **error.details)
 
 
 @app.post("/api/v2/patients")

@@ -70,6 +70,18 @@ def build() -> None:
     _sam("build", "--config-env", CONFIG_ENV)
 
 
+def server_parameters(*, admin_password: str) -> list[str]:
+    """What the local deployment learns from the servers `localcloud up` runs (ports, the local
+    directory, the SMTP server's Maildir), on top of samconfig.toml's `local` overrides."""
+    return [
+        f"ExternalDbPort={postgres.port()}",
+        f"KafkaBootstrapServers={kafka.bootstrap_servers()}",
+        f"ExternalDbAdminPassword={admin_password}",
+        f"DirectoryBaseUrl={directory.url()}",
+        f"ReplyMaildir={smtp.maildir_path()}",
+    ]
+
+
 def deploy() -> StackInfo:
     """sam build + sam deploy (local environment) + migrations; returns the stack's facts."""
     params = _deploy_parameters()
@@ -80,14 +92,7 @@ def deploy() -> StackInfo:
     build()
     _clear_failed_stack(params["stack_name"])
     admin_password = make_url(postgres.admin_url()).password or ""
-    overrides = [
-        *params["parameter_overrides"],
-        f"ExternalDbPort={postgres.port()}",
-        f"KafkaBootstrapServers={kafka.bootstrap_servers()}",
-        f"ExternalDbAdminPassword={admin_password}",
-        f"DirectoryBaseUrl={directory.url()}",
-        f"ReplyMaildir={smtp.maildir_path()}",
-    ]
+    overrides = [*params["parameter_overrides"], *server_parameters(admin_password=admin_password)]
     deploy_args = ("deploy", "--config-env", CONFIG_ENV, "--no-progressbar", "--parameter-overrides")
     deploy_args += tuple(overrides)
     try:

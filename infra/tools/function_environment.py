@@ -1,7 +1,7 @@
 """The environment template.yaml gives a function, resolved without deploying: parameters take the
-local deployment's values (samconfig.toml `local`, else the parameter's default), conditions are
-evaluated with them, and references to resources become placeholders of the right shape (a queue
-URL for a queue, an ARN for a secret). Tools that import handler modules outside Lambda (the
+local deployment's values (samconfig.toml `local` plus what `localcloud deploy` adds, else the
+parameter's default), conditions are evaluated with them, and references to resources become
+placeholders of the right shape (a queue URL for a queue, an ARN for a secret). Tools that import handler modules outside Lambda (the
 OpenAPI generator, the architecture tests) use it, so a handler's cold-start settings are checked
 against what the template really sets.
 
@@ -40,7 +40,11 @@ def local_parameters() -> dict[str, str]:
         if "Default" in spec
     }
     deploy = tomllib.loads(SAMCONFIG.read_text()).get("local", {}).get("deploy", {})
-    for override in deploy.get("parameters", {}).get("parameter_overrides", []):
+    from localcloud.stack import server_parameters  # what `localcloud deploy` adds
+
+    overrides = [*deploy.get("parameters", {}).get("parameter_overrides", [])]
+    overrides += server_parameters(admin_password="not-used-here")
+    for override in overrides:
         name, _, value = str(override).partition("=")
         values[name] = value
     return values

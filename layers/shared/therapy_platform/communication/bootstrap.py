@@ -49,6 +49,7 @@ from therapy_platform.communication.settings import (
 from therapy_platform.communication.use_cases.emails import SenderContext
 from therapy_platform.communication.use_cases.events import CommunicationContext, reaction_handlers
 from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
+from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import (
     Handler,
@@ -61,10 +62,7 @@ from therapy_platform.platform.consumer import (
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.events import BusMessage
-from therapy_platform.platform.outbox import SqlOutboxStore
-from therapy_platform.platform.outbox_relay import PublishNow
 from therapy_platform.platform.ports import EventPublisher
-from therapy_platform.platform.sqs import SqsQueueAdapter
 
 LOGGER = logging.getLogger(__name__)
 
@@ -78,14 +76,14 @@ def unit_of_work_factory(
     publisher: Callable[[], EventPublisher] = default_publisher,
 ) -> Callable[[], SqlCommunicationUnitOfWork]:
     """The deployed unit of work: the function's engine, committed events published at once."""
-    publish = PublishNow(store=lambda: SqlOutboxStore(engine(), COMMUNICATION_SCHEMA), publisher=publisher)
+    publish = publish_after_commit(COMMUNICATION_SCHEMA, engine=engine, publisher=publisher)
     return lambda: SqlCommunicationUnitOfWork(engine(), publish=publish)
 
 
 @cache
 def queue_control() -> QueueControl:
     """SQS beyond the event-source mapping (dead letters, per-message backoff)."""
-    return SqsQueueAdapter(LazyClient("sqs"))
+    return sqs_queues()
 
 
 # --------------------------------------------------------------------------- the APIs
@@ -149,9 +147,7 @@ def events_consumer(
     after the backoff; an unreadable message goes to the dead-letter queue."""
     settings = settings or ConsumerSettings.from_env()
 
-    # Typed Any: the runtime's ConsumerUnitOfWork declares `__exit__(*exc)`, which mypy does not
-    # match with the platform UnitOfWork's `__exit__(exc_type, exc, tb)`; it is the same shape.
-    def unit_of_work() -> Any:
+    def unit_of_work() -> CommunicationUnitOfWork:
         return context().unit_of_work()
 
     handlers = once_per_event(EVENTS_CONSUMER, unit_of_work, reaction_handlers(context))

@@ -21,17 +21,13 @@ from therapy_platform.matching.ports import MatchingUnitOfWork
 from therapy_platform.matching.settings import MatchingSettings
 from therapy_platform.matching.use_cases.bundles import BundleTimings
 from therapy_platform.matching.use_cases.profile_events import apply_profile_event
+from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import Handled, QueueConsumer, bus_consumer, once_per_event
 from therapy_platform.platform.database import default_engine
-from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.events import BusMessage, EventEnvelope
-from therapy_platform.platform.outbox import SqlOutboxStore
-from therapy_platform.platform.outbox_relay import PublishNow
-from therapy_platform.platform.sqs import SqsQueueAdapter
 
 SETTINGS: Final = MatchingSettings.from_env()
-PUBLISH_NOW_LIMIT: Final = 500
 PROFILE_CONSUMER: Final = "read-models"
 
 
@@ -54,12 +50,7 @@ def matching_config(settings: MatchingSettings) -> MatchingConfig:
 
 
 def _sql_unit_of_work() -> SqlMatchingUnitOfWork:
-    publish = PublishNow(
-        store=lambda: SqlOutboxStore(default_engine(), MATCHING_SCHEMA),
-        publisher=default_publisher,
-        limit=PUBLISH_NOW_LIMIT,
-    )
-    return SqlMatchingUnitOfWork(default_engine(), publish=publish)
+    return SqlMatchingUnitOfWork(default_engine(), publish=publish_after_commit(MATCHING_SCHEMA))
 
 
 def build(settings: MatchingSettings = SETTINGS) -> MatchingService:
@@ -82,17 +73,15 @@ def profile_event_consumer(
     def handle(uow: MatchingUnitOfWork, envelope: EventEnvelope) -> Handled:
         return apply_profile_event(uow, envelope, now=service.clock()).value
 
-    # ignore: platform's ConsumerUnitOfWork declares `__exit__(*exc: object)`, which no unit of
-    # work with the UnitOfWork protocol's three-argument `__exit__` satisfies for mypy.
     handlers = once_per_event(
         PROFILE_CONSUMER,
-        service.unit_of_work,  # type: ignore[type-var]
+        service.unit_of_work,
         dict.fromkeys(PROFILE_EVENT_TYPES, handle),
     )
     return bus_consumer(
         "matching-read-models",
         handlers,
-        queues=SqsQueueAdapter.from_env,
+        queues=sqs_queues,
         dead_letter_queue_url=settings.dead_letter_queue_url,
         **({"logger": logger} if logger is not None else {}),
     )

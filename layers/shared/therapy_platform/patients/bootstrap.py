@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import cache
 from typing import Any, Final
 
 from sqlalchemy import Engine
@@ -23,6 +22,7 @@ from therapy_platform.patients.adapters.tables import PATIENT_SCHEMA
 from therapy_platform.patients.ports import PatientUnitOfWork
 from therapy_platform.patients.settings import PatientSettings
 from therapy_platform.patients.use_cases import PatientService, follow_search_status
+from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
 from therapy_platform.platform.consumer import (
     Handled,
     QueueConsumer,
@@ -34,10 +34,7 @@ from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 from therapy_platform.platform.geography.locator import default_locator
-from therapy_platform.platform.outbox import SqlOutboxStore
-from therapy_platform.platform.outbox_relay import PublishNow
 from therapy_platform.platform.ports import EventPublisher
-from therapy_platform.platform.sqs import SqsQueueAdapter
 
 LOGGER = logging.getLogger(__name__)
 SETTINGS = PatientSettings.from_env()  # at import = cold start: a bad variable fails naming it
@@ -54,23 +51,18 @@ def build(
     publisher: Callable[[], EventPublisher] = default_publisher,
 ) -> PatientService:
     """The deployed service (tests pass their own engine and bus)."""
-    publish = PublishNow(store=lambda: SqlOutboxStore(engine(), PATIENT_SCHEMA), publisher=publisher)
+    publish = publish_after_commit(PATIENT_SCHEMA, engine=engine, publisher=publisher)
     return PatientService(
         unit_of_work=lambda: SqlPatientUnitOfWork(engine(), publish=publish),
         geocoder=default_locator(settings.nominatim),
     )
 
 
-@cache
-def _sqs() -> SqsQueueAdapter:
-    return SqsQueueAdapter.from_env()
-
-
 def search_events_consumer(
     settings: PatientSettings = SETTINGS,
     *,
     service: PatientService | None = None,
-    queues: Callable[[], QueueControl] = _sqs,
+    queues: Callable[[], QueueControl] = sqs_queues,
     logger: logging.Logger | Any = LOGGER,
 ) -> QueueConsumer[BusMessage]:
     """The patient's status follows their search (`search.status_changed`, delivered through SQS
@@ -89,11 +81,9 @@ def search_events_consumer(
 
     return bus_consumer(
         SEARCH_EVENTS_CONSUMER,
-        # ignore: platform's ConsumerUnitOfWork declares `__exit__(*exc: object)`, which no unit of
-        # work with the UnitOfWork protocol's three-argument `__exit__` satisfies for mypy.
         once_per_event(
             SEARCH_EVENTS_CONSUMER,
-            service.unit_of_work,  # type: ignore[type-var]
+            service.unit_of_work,
             {"search.status_changed": follow},
         ),
         queues=queues,

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+from sqlalchemy import Engine
+
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.outbox import SqlOutboxStore
-from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.platform.outbox_relay import PUBLISH_NOW_LIMIT, PublishNow
 from therapy_platform.platform.ports import EventPublisher, OutboxStore
 from therapy_platform.platform.settings import OutboxRelaySettings
 from therapy_platform.platform.sqs import SqsQueueAdapter
@@ -25,10 +27,18 @@ from therapy_platform.platform.sqs import SqsQueueAdapter
 # ---------------------------------------------------------------- shared by the services' roots
 
 
-def publish_after_commit(schema: str) -> PublishNow:
+def publish_after_commit(
+    schema: str,
+    *,
+    engine: Callable[[], Engine] = default_engine,
+    publisher: Callable[[], EventPublisher] = default_publisher,
+    limit: int = PUBLISH_NOW_LIMIT,
+) -> PublishNow:
     """The after-commit hook of a deployed unit of work writing `schema`'s outbox: publishes the
-    events the transaction committed at once (the scheduled relay sweeps what it could not)."""
-    return PublishNow(store=lambda: SqlOutboxStore(default_engine(), schema), publisher=default_publisher)
+    events the transaction committed at once (the scheduled relay sweeps what it could not, and
+    everything of a transaction that wrote more than `limit` events). Integration tests pass
+    their own engine and bus."""
+    return PublishNow(store=lambda: SqlOutboxStore(engine(), schema), publisher=publisher, limit=limit)
 
 
 @cache

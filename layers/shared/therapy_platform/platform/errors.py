@@ -18,6 +18,12 @@ class NotFoundError(DomainError):
     code = "not_found"
 
 
+class GoneError(NotFoundError):
+    """The record existed but is gone for good, e.g. erased under GDPR (HTTP 410)."""
+
+    code = "gone"
+
+
 class ConflictError(DomainError):
     """The request is valid but clashes with the current state (HTTP 409)."""
 

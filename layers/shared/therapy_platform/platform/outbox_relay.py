@@ -8,11 +8,15 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.ports import EventPublisher, OutboxStore
 
 LOGGER = logging.getLogger(__name__)
+# A transaction that wrote more events than this (a national round) leaves them to the relay:
+# publishing them at once would hold the function.
+PUBLISH_NOW_LIMIT: Final = 500
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class PublishNow:
 
     store: Callable[[], OutboxStore]
     publisher: Callable[[], EventPublisher]
-    limit: int = 500
+    limit: int = PUBLISH_NOW_LIMIT
     logger: logging.Logger = LOGGER
 
     def __call__(self, events: Sequence[EventEnvelope]) -> None:

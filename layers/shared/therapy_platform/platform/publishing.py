@@ -1,7 +1,7 @@
 """Getting a service's events out. A use case writes each event into its service's outbox in
-the same transaction as the change it describes (`record_event`); the API handler then sends it
-at once (`ServiceDependencies.publish_now` in api/services.py) and the scheduled relay sends
-whatever that missed."""
+the same transaction as the change it describes (`record_event`); once that transaction has
+committed, the unit of work's after-commit hook publishes it at once (platform/unit_of_work.py,
+`PublishNow`), and the scheduled relay sends whatever that missed."""
 
 from __future__ import annotations
 

@@ -93,9 +93,3 @@ class OutboxRelaySettings(EventPublisherSettings):
 @cache
 def database_settings() -> DatabaseSettings:
     return DatabaseSettings.from_env()
-
-
-class RawStoreSettings(EnvModel):
-    """The S3 bucket holding raw directory answers (written by the scraper, read by the import)."""
-
-    bucket: str = Field(alias="RAW_BUCKET", min_length=3)

@@ -21,8 +21,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine
-
+from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import (
     Handled,
@@ -31,17 +30,13 @@ from therapy_platform.platform.consumer import (
     RetryLaterError,
     RetryPolicy,
 )
-from therapy_platform.platform.database import database_url, default_engine, make_engine
+from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.errors import DependencyUnavailableError
-from therapy_platform.platform.eventbridge import EventBridgePublisher
-from therapy_platform.platform.geography.locator import GeocodingService
-from therapy_platform.platform.geography.nominatim import NominatimClient
+from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.geography.locator import default_locator
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.geography.postcodes import postcode_directory
-from therapy_platform.platform.outbox import SqlOutboxStore
-from therapy_platform.platform.outbox_relay import PublishNow
-from therapy_platform.platform.settings import database_settings
-from therapy_platform.platform.sqs import SqsQueueAdapter
+from therapy_platform.platform.ports import EventPublisher
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA
 from therapy_platform.therapists.imports.adapters.raw_files import (
@@ -68,32 +63,11 @@ LOGGER = logging.getLogger(__name__)
 
 
 @cache
-def _outbox_engine() -> Engine:
-    """The after-commit hook's own connection: when it runs, the unit of work still holds the
-    function's one pooled connection (default_engine has a pool of one)."""
-    settings = database_settings()
-    return make_engine(database_url(settings), use_ssl=settings.ssl)
-
-
-@cache
-def _publisher(bus_name: str, source: str) -> EventBridgePublisher:
-    return EventBridgePublisher.from_settings(bus_name, source)
-
-
-def publish_after_commit(settings: TherapistSettings) -> PublishNow:
-    """The after-commit hook of every deployed therapist unit of work."""
-    return PublishNow(
-        store=lambda: SqlOutboxStore(_outbox_engine(), THERAPIST_SCHEMA),
-        publisher=lambda: _publisher(settings.event_bus_name, settings.event_source),
-    )
-
-
-@cache
 def in_process_geocoder() -> Geocoder:
     """Full address through Nominatim when NOMINATIM_ENABLED, else the postcode centroid, else
     unknown (flagged for staff). No cache: this service's role cannot reach the geocoding
     schema (docs/geocoding.md)."""
-    return GeocodingService(postcodes=postcode_directory(), address_geocoder=NominatimClient.from_env())
+    return default_locator()
 
 
 @dataclass(frozen=True)
@@ -116,8 +90,11 @@ class DirectoryImportService:
     clock: Callable[[], datetime] = utc_now
 
 
-def build(settings: TherapistSettings = SETTINGS) -> TherapistService:
-    publish = publish_after_commit(settings)
+def build(
+    settings: TherapistSettings = SETTINGS, *, publisher: Callable[[], EventPublisher] = default_publisher
+) -> TherapistService:
+    """The deployed service (integration tests pass their own bus)."""
+    publish = publish_after_commit(THERAPIST_SCHEMA, publisher=publisher)
     return TherapistService(
         unit_of_work=lambda: SqlTherapistUnitOfWork(default_engine(), publish=publish),
         geocoder=in_process_geocoder,
@@ -125,7 +102,7 @@ def build(settings: TherapistSettings = SETTINGS) -> TherapistService:
 
 
 def build_directory_import(settings: TherapistSettings = SETTINGS) -> DirectoryImportService:
-    publish = publish_after_commit(settings)
+    publish = publish_after_commit(THERAPIST_SCHEMA)
     return DirectoryImportService(
         unit_of_work=lambda: SqlDirectoryImportUnitOfWork(default_engine(), publish=publish),
         reports=lambda: SqlImportReportStore(default_engine()),
@@ -137,11 +114,6 @@ def build_directory_import(settings: TherapistSettings = SETTINGS) -> DirectoryI
 
 
 # ------------------------------------------------------------------------------ import queue
-
-
-@cache
-def _sqs() -> QueueControl:
-    return SqsQueueAdapter.from_env()
 
 
 def import_file(service: DirectoryImportService, stored: StoredFile) -> ImportResult | FileNotImported:
@@ -183,7 +155,7 @@ def directory_import_consumer(
     service: Callable[[], DirectoryImportService],
     settings: TherapistSettings = SETTINGS,
     *,
-    queues: Callable[[], QueueControl] = _sqs,
+    queues: Callable[[], QueueControl] = sqs_queues,
     logger: logging.Logger | Any = LOGGER,
 ) -> QueueConsumer[StoredFile]:
     """S3 -> EventBridge `Object Created` -> SQS -> one import per message. A body that names no

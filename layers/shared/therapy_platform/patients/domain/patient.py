@@ -60,7 +60,7 @@ from therapy_platform.contracts.patients import PatientSnapshot
 from therapy_platform.contracts.schedule import DayWindows, Weekday, in_week_order
 from therapy_platform.contracts.symptoms import MAX_SYMPTOMS, MIN_SYMPTOMS, Symptom
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
-from therapy_platform.platform.errors import NotFoundError
+from therapy_platform.platform.errors import GoneError
 from therapy_platform.platform.geography.locations import Location, TravelMode
 from therapy_platform.platform.paging import MAX_PAGE
 from therapy_platform.platform.validation import FieldValidationError, validate_as
@@ -538,7 +538,7 @@ class ErasureRequest(BaseModel):
     ) = None
 
 
-class PatientErasedError(NotFoundError):
+class PatientErasedError(GoneError):
     """The patient existed but their personal data was erased (HTTP 410 Gone)."""
 
     code = "patient_erased"

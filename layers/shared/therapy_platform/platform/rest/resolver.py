@@ -26,12 +26,15 @@ from therapy_platform.platform.errors import (
     ConflictError,
     DependencyUnavailableError,
     DomainError,
+    GoneError,
     InvalidInputError,
     NotFoundError,
 )
 from therapy_platform.platform.validation import FieldValidationError
 
+# The first matching class wins: subclasses before their bases.
 STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
+    GoneError: HTTPStatus.GONE,
     NotFoundError: HTTPStatus.NOT_FOUND,
     BadRequestError: HTTPStatus.BAD_REQUEST,
     ConflictError: HTTPStatus.CONFLICT,
