@@ -1,9 +1,9 @@
 """The environment template.yaml gives a function, resolved without deploying: parameters take the
 local deployment's values (samconfig.toml `local` plus what `localcloud deploy` adds, else the
 parameter's default), conditions are evaluated with them, and references to resources become
-placeholders of the right shape (a queue URL for a queue, an ARN for a secret). Tools that import handler modules outside Lambda (the
-OpenAPI generator, the architecture tests) use it, so a handler's cold-start settings are checked
-against what the template really sets.
+placeholders of the right shape (a queue URL for a queue, an ARN for a secret). Tools that import
+handler modules outside Lambda (the OpenAPI generator, the architecture tests) use it, so a
+handler's cold-start settings are checked against what the template really sets.
 
     python -m tools.function_environment PatientsApiFunction     prints NAME=value lines
 """
@@ -43,7 +43,7 @@ def local_parameters() -> dict[str, str]:
     from localcloud.stack import server_parameters  # what `localcloud deploy` adds
 
     overrides = [*deploy.get("parameters", {}).get("parameter_overrides", [])]
-    overrides += server_parameters(admin_password="not-used-here")
+    overrides += server_parameters(admin_password="")  # no handler reads it
     for override in overrides:
         name, _, value = str(override).partition("=")
         values[name] = value
