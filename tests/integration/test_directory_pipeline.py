@@ -74,6 +74,9 @@ def directory_server() -> Iterator[None]:
     yield
     if started_here:
         directory.stop()
+    else:  # a server others use (the demo, the e2e tests): give it its own data back
+        directory.load_default_dataset()
+        directory.reset()
 
 
 @pytest.fixture(autouse=True)
