@@ -1,102 +1,21 @@
-"""Emails REST API for staff (rules: domain/staff_emails.py): GET /api/v2/emails (filtered, newest
-first, no bodies) and /api/v2/emails/{id} (bodies and attempts; audited); POST /api/v2/emails, an
-ad-hoc email to one patient or therapist (201; 200 when `idempotency_key` names an email sent
-before; 404 unknown recipient, 409 erased or without address); GET /api/v2/patients/{id}/
-communication and /api/v2/therapists/{id}/communication, one person's history (audited)."""
+"""Emails REST API for staff (/api/v2/emails, and one patient's or therapist's communication
+history): the routes are the communication service's (`communication/adapters/emails_routes.py`),
+served with the context this function builds."""
 
 from __future__ import annotations
 
-import uuid
-from http import HTTPStatus
-from typing import Annotated, Final
-
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.communication.bootstrap import build_staff_emails
-from therapy_platform.communication.domain import emails as mail
-from therapy_platform.communication.domain import staff_emails as rules
-from therapy_platform.communication.use_cases import staff_emails as use_cases
-from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import create_resolver, created, current_actor
-from therapy_platform.platform.validation import validate_as
+from therapy_platform.communication import bootstrap
+from therapy_platform.communication.adapters.emails_routes import register_routes
+from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="communication-service")
 app = create_resolver(logger)
-service = build_staff_emails()
-
-EMAILS: Final = "/api/v2/emails"
-PageQuery = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-CreatedQuery = Annotated[str | None, Query(max_length=40, description=rules.CREATED_DESCRIPTION)]
-Status = Annotated[mail.EmailStatus | None, Query(description="draft, queued, sending, sent or failed")]
-Kind = Annotated[mail.EmailKind | None, Query(description="The template, e.g. bundle_inquiry or ad_hoc")]
-Recipient = Annotated[mail.RecipientType | None, Query(description="patient, therapist or staff")]
-RecipientId = Annotated[uuid.UUID | None, Query(description="The patient's or therapist's id")]
-Reference = Annotated[str | None, Query(pattern=mail.BUNDLE_REFERENCE_PATTERN)]
-EmailId = Annotated[uuid.UUID, Path(description="Email id (UUID)")]
-PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
-TherapistId = Annotated[uuid.UUID, Path(description="Therapist id (UUID)")]
-History = rules.PersonCommunication
-
-
-@app.get(EMAILS)
-def list_emails(
-    status: Status = None,
-    kind: Kind = None,
-    recipient_type: Recipient = None,
-    recipient_id: RecipientId = None,
-    bundle_reference: Reference = None,
-    created_from: CreatedQuery = None,
-    created_to: CreatedQuery = None,
-    page: PageQuery = 1,
-    limit: LimitQuery = DEFAULT_LIMIT,
-) -> Page[rules.EmailSummary]:
-    query = validate_as(rules.EmailQuery, locals(), location="query")  # the parameters above, as given
-    return use_cases.list_emails(service.unit_of_work(), query)
-
-
-@app.get(f"{EMAILS}/<email_id>")
-def read_email(email_id: EmailId) -> rules.EmailDetail:
-    actor, now = current_actor(app), service.clock()
-    return use_cases.read_email(service.unit_of_work(), email_id, actor=actor, now=now)
-
-
-@app.post(EMAILS)
-def send_email(request: rules.AdHocEmailRequest) -> Response[rules.EmailDetail]:
-    result = use_cases.send_ad_hoc_email(service, request, actor=current_actor(app)).value
-    logger.info(
-        "ad-hoc email queued" if result.created else "ad-hoc email found by its idempotency key",
-        extra={"email_id": str(result.email.id), "recipient_type": request.recipient_type.value},
-    )
-    email = rules.EmailDetail.model_validate(result.email.model_dump())
-    response = created(email, f"{EMAILS}/{email.id}")
-    if not result.created:  # found by its idempotency key: nothing new, but where it lives
-        response.status_code = HTTPStatus.OK
-    return response
-
-
-def _history(kind: rules.PersonType, person_id: uuid.UUID, page: int, limit: int) -> History:
-    actor, now = current_actor(app), service.clock()
-    uow = service.unit_of_work()
-    return use_cases.person_communication(uow, kind, person_id, page=page, limit=limit, actor=actor, now=now)
-
-
-@app.get("/api/v2/patients/<patient_id>/communication")
-def patient_communication(
-    patient_id: PatientId, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
-) -> History:
-    return _history(rules.PersonType.PATIENT, patient_id, page, limit)
-
-
-@app.get("/api/v2/therapists/<therapist_id>/communication")
-def therapist_communication(
-    therapist_id: TherapistId, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
-) -> History:
-    return _history(rules.PersonType.THERAPIST, therapist_id, page, limit)
+service = bootstrap.build_staff_emails()  # unit tests swap in one built from in-memory fakes
+register_routes(app, lambda: service, logger)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -50,13 +50,14 @@ def is_healthy(timeout_s: float = 2.0) -> bool:
 # `localcloud up`: a Berlin directory (postcodes 10xxx), where the demo's patients live.
 DEFAULT_PREFIXES = ("10",)
 DEFAULT_ENTRIES = 400
+DEFAULT_SEED = 116117
 
 
 def start(
     *,
     data: Path | None = None,
     entries: int = DEFAULT_ENTRIES,
-    seed: int = 116117,
+    seed: int = DEFAULT_SEED,
     prefixes: tuple[str, ...] = DEFAULT_PREFIXES,
     timeout_s: float = 30.0,
 ) -> None:
@@ -86,6 +87,15 @@ def stop() -> bool:
 
 def load_dataset(dataset: dict[str, Any]) -> None:
     _call("POST", "/_control/data", json.dumps(dataset, ensure_ascii=False).encode("utf-8"), timeout_s=60)
+
+
+def load_default_dataset() -> None:
+    """Back to what `localcloud up` serves (tests that load their own data restore this)."""
+    from localcloud.directory_data import DirectoryDataGenerator
+
+    load_dataset(
+        DirectoryDataGenerator(DEFAULT_SEED, prefixes=list(DEFAULT_PREFIXES)).dataset(DEFAULT_ENTRIES)
+    )
 
 
 def add_faults(*faults: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as time_of_day
 from email.message import EmailMessage
 from typing import Any
@@ -58,6 +58,40 @@ def region(base_url: str) -> Iterator[dict[str, Any]]:
             headers=STAFF,
             timeout=30,
         )
+
+
+def _free_tuesday_half_hour(base_url: str) -> time_of_day:
+    """The first half hour from 09:00 on the Tuesdays of the coming week (the planner's horizon)
+    in which no scheduled call holds a slot; a Tuesday today counts from two hours ahead."""
+    now = datetime.now(BERLIN)
+    tuesdays = [
+        now.date() + timedelta(days=d) for d in range(8) if (now.date() + timedelta(days=d)).weekday() == 1
+    ]
+    taken: set[time_of_day] = set()
+    for day in tuesdays:
+        page = 1
+        while True:
+            response = requests.get(
+                f"{base_url}/api/v2/phone-calls",
+                params={"status": "scheduled", "day": day.isoformat(), "page": str(page), "limit": "100"},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            taken |= {
+                datetime.fromisoformat(c["slot_start"]).astimezone(BERLIN).time() for c in body["items"]
+            }
+            if page * 100 >= body["total"]:
+                break
+            page += 1
+    earliest = (now + timedelta(hours=2)).time() if now.weekday() == 1 else time_of_day(0, 0)
+    for hour in range(9, 18):
+        for minute in (0, 30):
+            start = time_of_day(hour, minute)
+            slots = {time_of_day(hour, minute + m) for m in range(0, 30, 5)}
+            if start >= earliest and not slots & taken:
+                return start
+    pytest.fail("every Tuesday half hour of the coming week already holds a call")
 
 
 def _therapist(base_url: str, postcode: str, **extra: Any) -> dict[str, Any]:
@@ -277,8 +311,13 @@ def test_sent_bundles_become_inquiry_emails_and_call_tasks_and_replies_are_taken
     local SMTP server's Maildir, without patient names), a phone-call task in the phone window
     for one without; a reply to the reply address lands in the bundle's history."""
     with_email = _therapist(base_url, region["postcode"])
+    # A Tuesday half hour no scheduled call occupies yet: the local database keeps the calls of
+    # earlier runs, and one calling line holds one call per slot.
+    window_start = _free_tuesday_half_hour(base_url)
+    window_end = (datetime.combine(datetime.now(BERLIN).date(), window_start) + timedelta(minutes=30)).time()
+    window = f"{window_start:%H:%M}-{window_end:%H:%M}"
     without_email = _therapist(
-        base_url, region["postcode"], email=None, phone="0931 123456", phone_windows={"tue": ["09:00-09:30"]}
+        base_url, region["postcode"], email=None, phone="0931 123456", phone_windows={"tue": [window]}
     )
     for n in range(3):
         _search(base_url, region, n)
@@ -316,7 +355,7 @@ def test_sent_bundles_become_inquiry_emails_and_call_tasks_and_replies_are_taken
     slot = datetime.fromisoformat(call["slot_start"]).astimezone(BERLIN)
     assert call["purpose"] == "inquiry" and call["scheduling_rule"] == "phone_window"
     assert slot.weekday() == 1 and slot.minute % 5 == 0  # Tuesday, on a 5-minute boundary
-    assert time_of_day(9, 0) <= slot.time() < time_of_day(9, 30)
+    assert window_start <= slot.time() < window_end
     done = _post(base_url, f"/api/v2/phone-calls/{call['id']}/complete", {"outcome": "no_answer"})
     assert done.status_code == 200 and done.json()["status"] == "completed", done.text
     again = _post(base_url, f"/api/v2/phone-calls/{call['id']}/complete", {"outcome": "reached"})

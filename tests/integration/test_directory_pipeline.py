@@ -14,7 +14,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +74,9 @@ def directory_server() -> Iterator[None]:
     yield
     if started_here:
         directory.stop()
+    else:  # a server others use (the demo, the e2e tests): give it its own data back
+        directory.load_default_dataset()
+        directory.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -356,9 +358,9 @@ def test_the_client_stays_polite_under_429_5xx_and_slow_answers(scraper: Any, ad
     assert api[1]["at"] - api[0]["at"] >= 1.0
     assert run["status"] == "partial"  # the broken page: stored, but never used to mark vanished
     assert any("not JSON" in message for message in run["error_messages"])
-    times = sorted(entry["at"] for entry in directory.requests_log())
-    gaps = sorted(later - earlier for earlier, later in pairwise(times))
-    assert gaps[0] >= 0.04, gaps[:5]  # 0.05 s apart when sent (arrival jitter allowed)
+    # The fixed interval between two requests is proven with an injected clock
+    # (tests/unit/test_directory_http.py): arrival times at the server carry the machine's
+    # scheduling jitter, so they cannot prove a spacing the client keeps when sending.
     (stored,) = _rows(admin_engine, "SELECT status, errors FROM scraping_service.runs")
     assert (stored.status, stored.errors) == ("partial", len(run["error_messages"]))
 

@@ -7,8 +7,7 @@
 - every function of template.yaml has a sample event in events/, and every sample folder a function;
 - the pure-domain contract's wildcards reach every domain package, and the contracts package.
 
-Handlers that still break a rule on this branch are marked xfail with the reason (their services
-are being refactored in parallel); remove a mark once its handler complies.
+Every rule is strict: no handler or service is exempt.
 """
 
 from __future__ import annotations
@@ -42,28 +41,9 @@ SCHEMA_OF_SERVICE = {
     "directory": "scraping_service",
 }
 
-# Still true on this branch; the services' refactors remove these (then delete the entries).
-HANDLERS_IMPORTING_SEVERAL_SERVICES: dict[str, str] = {}
-LONG_HANDLERS = {
-    "communication_api": "response shaping still in the handler",
-    "emails_api": "request parsing and response shaping still in the handler",
-    "patients_api": "request parsing and response shaping still in the handler",
-    "therapists_api": "request parsing and response shaping still in the handler",
-}
-SERVICES_HOLDING_FOREIGN_TABLES: dict[str, str] = {}
 
-
-def _handlers() -> list[Path]:
-    return sorted(FUNCTIONS.glob("*/app.py"))
-
-
-def _cases(names: list[str], known: dict[str, str]) -> list[Any]:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(reason=known[name], strict=False))
-        if name in known
-        else name
-        for name in names
-    ]
+def _handlers() -> list[str]:
+    return sorted(path.parent.name for path in FUNCTIONS.glob("*/app.py"))
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -79,9 +59,7 @@ def _imported_modules(path: Path) -> set[str]:
 # ---------------------------------------------------------------- (a) one service per handler
 
 
-@pytest.mark.parametrize(
-    "handler", _cases([path.parent.name for path in _handlers()], HANDLERS_IMPORTING_SEVERAL_SERVICES)
-)
+@pytest.mark.parametrize("handler", _handlers())
 def test_a_handler_imports_the_platform_the_contracts_and_at_most_one_service(handler: str) -> None:
     packages = {
         module.split(".")[1]
@@ -116,7 +94,7 @@ def _tables_in(value: Any) -> Iterator[Table]:
             yield from _tables_in(item)
 
 
-@pytest.mark.parametrize("service", _cases(sorted(SCHEMA_OF_SERVICE), SERVICES_HOLDING_FOREIGN_TABLES))
+@pytest.mark.parametrize("service", sorted(SCHEMA_OF_SERVICE))
 def test_a_service_holds_only_tables_of_its_own_schema(service: str) -> None:
     """No service reads another's tables: every Table a module of the service defines or imports
     (at module level, alone or in a collection) is in the service's schema."""
@@ -134,7 +112,7 @@ def test_a_service_holds_only_tables_of_its_own_schema(service: str) -> None:
 # ---------------------------------------------------------------- (c) thin handlers
 
 
-@pytest.mark.parametrize("handler", _cases([path.parent.name for path in _handlers()], LONG_HANDLERS))
+@pytest.mark.parametrize("handler", _handlers())
 def test_a_handler_is_thin(handler: str) -> None:
     lines = len((FUNCTIONS / handler / "app.py").read_text().splitlines())
     assert lines <= HANDLER_MAX_LINES, f"{handler}/app.py has {lines} lines"

@@ -272,6 +272,10 @@ class QueueConsumer(Generic[Message]):
                     extra={"message_id": message_id, "kind": kind, "reason": error.reason},
                 )
                 return
+            self.logger.error(
+                "poison message; no dead-letter queue took it, so the redrive policy will",
+                extra={"message_id": message_id, "kind": kind, "reason": error.reason},
+            )
             report.failures.append(message_id)
             report.handled.append(Handled(message_id, kind, "failed", {"reason": error.reason}))
             return

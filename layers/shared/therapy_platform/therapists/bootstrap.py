@@ -21,18 +21,24 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from pydantic import ValidationError
+
+from therapy_platform.contracts.bundles import CoolingPeriodStarted
 from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import (
     Handled,
+    PoisonMessageError,
     QueueConsumer,
     QueueControl,
     RetryLaterError,
     RetryPolicy,
+    bus_consumer,
 )
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.events import BusMessage
 from therapy_platform.platform.geography.locator import default_locator
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.geography.postcodes import postcode_directory
@@ -57,6 +63,7 @@ from therapy_platform.therapists.imports.ports import (
 from therapy_platform.therapists.imports.use_cases import import_stored_file
 from therapy_platform.therapists.ports import TherapistUnitOfWork
 from therapy_platform.therapists.settings import TherapistSettings
+from therapy_platform.therapists.use_cases import apply_matching_cooling
 
 SETTINGS = TherapistSettings.from_env()
 LOGGER = logging.getLogger(__name__)
@@ -182,3 +189,43 @@ def import_requested_file(service: DirectoryImportService, event: Mapping[str, A
     runs at once and its report is the answer."""
     result = import_file(service, stored_file_of(event))
     return {"report": result.report.model_dump(mode="json") if isinstance(result, ImportResult) else None}
+
+
+# ------------------------------------------------------------------------------ cooling events
+
+
+def cooling_events_consumer(
+    service: Callable[[], TherapistService],
+    settings: TherapistSettings = SETTINGS,
+    *,
+    queues: Callable[[], QueueControl] = sqs_queues,
+    logger: logging.Logger | Any = LOGGER,
+) -> QueueConsumer[BusMessage]:
+    """`cooling.period_started` from the matching service: the therapist gets no contact before
+    the date. Applying is idempotent (cooling only ever grows), so no eventId claim is needed; a
+    payload the contract refuses is poison."""
+
+    def store_cooling(message: BusMessage) -> Handled:
+        try:
+            cooling = CoolingPeriodStarted.model_validate(message.envelope.payload)
+        except ValidationError as error:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+            raise PoisonMessageError(f"payload is not a cooling.period_started (fields: {fields})") from error
+        current = service()
+        outcome = apply_matching_cooling(
+            current.unit_of_work(),
+            cooling.therapist_id,
+            cooling.next_contact_allowed_on,
+            cause=cooling.cause,
+            now=current.clock(),
+        )
+        detail = {"therapist_id": str(cooling.therapist_id), "changed": bool(outcome.events)}
+        return Handled("", message.envelope.event_type, "done", detail)
+
+    return bus_consumer(
+        "therapist-matching-events",
+        {"cooling.period_started": store_cooling},
+        queues=queues,
+        dead_letter_queue_url=settings.dead_letter_queue_url,
+        logger=logger,  # the runtime's default backoff: a database hiccup, not a long import
+    )

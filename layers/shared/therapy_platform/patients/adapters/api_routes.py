@@ -1,0 +1,104 @@
+"""The patient service's REST routes (`/api/v2/patients`; the API function's resolver registers
+them): register (POST, 201 + Location), list (GET: filters, sort, page/limit, total), read, full
+update (PUT), partial update (PATCH: null clears optional fields), GDPR erasure (DELETE: 409 while
+a search is unfinished). Erased patients answer 410 Gone on every route; every access is audited
+with the acting staff member. Each route parses, calls one use case with the service the
+function built, and answers; domain errors map to HTTP in the platform resolver. Logs carry ids
+only, never personal data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from therapy_platform.patients import use_cases
+from therapy_platform.patients.domain import patient as model
+from therapy_platform.patients.use_cases import PatientService
+from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
+from therapy_platform.platform.rest.resolver import created, current_actor
+
+PATIENTS = "/api/v2/patients"
+PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
+
+
+def register_routes(
+    app: APIGatewayRestResolver, service: Callable[[], PatientService], logger: Logger
+) -> None:
+    """`service` is asked on every request, so tests can swap the function's service; `logger`
+    is the function's, so these routes log like the rest of it."""
+
+    def actor() -> str:
+        return current_actor(app)
+
+    @app.post(PATIENTS)
+    def create_patient(draft: model.PatientDraft) -> Response[model.Patient]:
+        patient = use_cases.register_patient(service(), draft, actor=actor()).value
+        logger.info("patient registered", extra={"patient_id": str(patient.id)})
+        return created(patient, f"{PATIENTS}/{patient.id}")
+
+    @app.get(PATIENTS)
+    def read_patients(
+        status: Annotated[
+            list[model.PatientStatus] | None, Query(description="Repeat to match any of several statuses")
+        ] = None,
+        postcode_prefix: Annotated[
+            str | None, Query(pattern=r"^[0-9]{1,5}$", description="First 1-5 digits of the postcode")
+        ] = None,
+        insurer: Annotated[
+            str | None, Query(max_length=100, description="Part of the insurer's name")
+        ] = None,
+        name: Annotated[
+            str | None, Query(max_length=100, description="Words found in first or last name (any case)")
+        ] = None,
+        created_from: Annotated[date | None, Query(description="Registered on or after (UTC date)")] = None,
+        created_to: Annotated[date | None, Query(description="Registered on or before (UTC date)")] = None,
+        sort: Annotated[
+            model.PatientSort, Query(description="Sort key; '-' for descending")
+        ] = model.PatientSort.CREATED_AT_DESC,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    ) -> Page[model.Patient]:
+        parameters = {
+            "status": status,
+            "postcode_prefix": postcode_prefix,
+            "insurer": insurer,
+            "name": name,
+            "created_from": created_from,
+            "created_to": created_to,
+            "sort": sort,
+            "page": page,
+            "limit": limit,
+        }
+        query = model.validated(model.PatientQuery, parameters, location="query")
+        return use_cases.list_patients(service(), query, actor=actor()).value
+
+    @app.get(f"{PATIENTS}/<patient_id>")
+    def read_patient(patient_id: PatientId) -> model.Patient:
+        return use_cases.get_patient(service(), patient_id, actor=actor()).value
+
+    @app.put(f"{PATIENTS}/<patient_id>")
+    def replace(patient_id: PatientId, replacement: model.PatientReplacement) -> model.Patient:
+        return use_cases.replace_patient(service(), patient_id, replacement, actor=actor()).value
+
+    @app.patch(f"{PATIENTS}/<patient_id>")
+    def patch(patient_id: PatientId, changes: model.PatientPatch) -> model.Patient:
+        return use_cases.patch_patient(service(), patient_id, changes, actor=actor()).value
+
+    @app.delete(f"{PATIENTS}/<patient_id>")
+    def erase(
+        patient_id: PatientId,
+        reason: Annotated[
+            str | None,
+            Query(max_length=500, description="Why (e.g. the request's reference); no personal data"),
+        ] = None,
+    ) -> model.PatientDeleted:
+        request = model.validated(model.ErasureRequest, {"reason": reason}, location="query")
+        deleted = use_cases.erase_patient(service(), patient_id, actor=actor(), reason=request.reason).value
+        logger.info("patient erased", extra={"patient_id": str(patient_id)})
+        return deleted
