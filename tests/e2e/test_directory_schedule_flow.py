@@ -33,10 +33,16 @@ def _eventually(probe: Callable[[], Any], timeout_s: float = 300, every: float =
         time.sleep(every)
 
 
-def _report_for(base_url: str, key: str) -> dict[str, Any] | None:
+def _report_for(base_url: str, key: str, version: str) -> dict[str, Any] | None:
+    """The finished import of this object version (the same key may have been imported before
+    today, with other content, by an earlier run against the same local database)."""
     listing = requests.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60)
     assert listing.status_code == 200, listing.text
-    done = [i for i in listing.json()["items"] if i["source"].endswith(key) and i["status"] != "running"]
+    done = [
+        i
+        for i in listing.json()["items"]
+        if i["source"].endswith(key) and i["source_version"] == version and i["status"] != "running"
+    ]
     return done[0] if done else None
 
 
@@ -66,7 +72,8 @@ def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing
     stored = client("s3").head_object(Bucket=deployed.outputs["RawDirectoryBucketName"], Key=key)
     assert stored["ContentLength"] > 0 and run["entries"] > 0 and run["pages"] >= 1
 
-    report = _eventually(lambda: _report_for(base_url, key))
+    version = str(stored["ETag"]).strip('"')
+    report = _eventually(lambda: _report_for(base_url, key, version))
     assert report is not None, "the S3 event never reached the import"
     assert report["status"] == "finished", report
     assert report["region"] == REGION and report["complete_source"] is True
@@ -90,12 +97,18 @@ def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing
     # The same region again: the same answers make the same object version, which the import
     # recognises and leaves alone; a new version of unchanged entries would import with no writes.
     pool_before = pool.json()["total"]
+    scraped = time.time()
     again = _scrape(deployed)
     assert again["raw_object_key"] == key
     version = client("s3").head_object(Bucket=deployed.outputs["RawDirectoryBucketName"], Key=key)["ETag"]
     version = version.strip('"')
     if version == report["source_version"]:
-        time.sleep(15)  # time for the S3 event to reach the import, which must do nothing
+        # Positive signal: the import function took the S3 event and found the version done.
+        def recognised() -> bool:
+            lines = stack.recent_logs("DirectoryImportFunction", since_s=int(time.time() - scraped) + 5)
+            return any('"outcome":"imported_before"' in line and key in line for line in lines)
+
+        assert _eventually(recognised), "the import never reported the version as imported before"
         reports = requests.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60).json()
         assert [r["id"] for r in reports["items"] if r["source_version"] == version] == [report["id"]]
     else:

@@ -73,7 +73,7 @@ def _free_tuesday_half_hour(base_url: str) -> time_of_day:
         while True:
             response = requests.get(
                 f"{base_url}/api/v2/phone-calls",
-                params={"status": "scheduled", "day": day.isoformat(), "page": str(page), "limit": "100"},
+                params={"status": "scheduled", "date": day.isoformat(), "page": str(page), "limit": "100"},
                 timeout=30,
             )
             assert response.status_code == 200, response.text
