@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from therapy_platform.contracts.catalog import EVENT_PAYLOADS
 from therapy_platform.matching.domain.bundle import BundleRecord
 from therapy_platform.matching.domain.bundles import BundleStatus, Withdrawal
 from therapy_platform.matching.domain.models import SearchStatus
@@ -33,7 +34,12 @@ class Changes:
     audit: list[AuditEntry] = field(default_factory=list)
 
     def event(self, event_type: str, key: uuid.UUID, payload: dict[str, Any]) -> EventEnvelope:
-        envelope = new_envelope(event_type, PRODUCER, payload, now=self.now)
+        """The event as its contract (contracts/catalog.py) publishes it: a field the API view
+        gains does not reach the bus, and one the contract needs but the view lost fails here,
+        in the producer's tests, not in a consumer."""
+        contract = EVENT_PAYLOADS[event_type]
+        published = contract.model_validate(payload).model_dump(mode="json", by_alias=True)
+        envelope = new_envelope(event_type, PRODUCER, published, now=self.now)
         self.events.append((str(key), envelope))
         return envelope
 
