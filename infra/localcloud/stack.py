@@ -19,16 +19,11 @@ from sqlalchemy import make_url
 from localcloud import directory, kafka, localstack, postgres, smtp
 from localcloud.aws import REGION, aws_env, client, localstack_url
 from localcloud.paths import PROJECT_ROOT, STATE_DIR
+from therapy_platform.platform.kafka_topics import TOPICS
 
 CONFIG_ENV = "local"
 STACK_FILE = STATE_DIR / "stack.json"
-KAFKA_TOPICS = (
-    "patient-events",
-    "therapist-events",
-    "search-events",
-    "bundle-events",
-    "communication-events",
-)
+KAFKA_TOPICS = tuple(topic.name for topic in TOPICS)  # declared in platform/kafka_topics.py
 
 
 @dataclass
@@ -109,7 +104,7 @@ def deploy() -> StackInfo:
         _sam(*deploy_args)
     info = describe()
     info.save()
-    kafka.create_topics(KAFKA_TOPICS)
+    kafka.apply_topic_declarations()
     migrate(info)
     return info
 

@@ -1,12 +1,14 @@
 """The Kafka bridge on the consumer runtime against the real broker (Tansu) and real SQS (LocalStack):
 events reach their topic; poison reaches the dead-letter queue with its reason; when the broker
-is unreachable every message is offered again only after its backoff."""
+is unreachable every message is offered again only after its backoff. The declared topics apply
+to the broker as KafkaTopicsFunction applies them (create, set differing configs, idempotent)."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,9 @@ import pytest
 from cloud_support import consume_until
 from localcloud import kafka
 from localcloud.aws import client
-from therapy_platform.platform.kafka import KafkaEventSink
+from therapy_platform.platform.kafka import KafkaEventSink, KafkaTopicAdmin
 from therapy_platform.platform.kafka_bridge import kafka_bridge_consumer
+from therapy_platform.platform.kafka_topics import TOPICS, KafkaTopic, apply_topics
 from therapy_platform.platform.settings import KafkaSettings
 from therapy_platform.platform.sqs import SqsQueueAdapter
 
@@ -113,3 +116,97 @@ def test_an_unreachable_broker_sends_every_message_back_after_its_backoff(
     assert {message["Body"] for message in again} <= {record["body"] for record in batch["Records"]}
     assert again, "the messages came back after their backoff"
     assert sqs.receive_message(QueueUrl=dead_letter_url).get("Messages", []) == []
+
+
+@pytest.fixture
+def declared_topics(kafka_server: None) -> Iterator[list[KafkaTopic]]:
+    """The project's declarations under throwaway names (the shared broker's topics stay as they
+    are); deleted afterwards."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = [replace(topic, name=f"test-{suffix}-{topic.name}") for topic in TOPICS]
+    yield topics
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers(), client_id="test-cleanup")
+    try:
+        admin.delete_topics([topic.name for topic in topics], raise_errors=False)
+    finally:
+        admin.close()
+
+
+def _configs(name: str) -> dict[str, str]:
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers(), client_id="test-describe")
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name)], config_filter="all"
+        )
+    finally:
+        admin.close()
+    return {key: str(entry["value"]) for key, entry in described["topic"][name].items()}
+
+
+def test_the_declared_topics_apply_to_the_broker_idempotently(declared_topics: list[KafkaTopic]) -> None:
+    admin = KafkaTopicAdmin(KafkaSettings(KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers()))
+    first = apply_topics(admin, declared_topics)
+    assert set(first.created) == {topic.name for topic in declared_topics}
+    assert first.reconfigured == {} and first.warnings == ()
+    for topic in declared_topics:
+        assert {key: _configs(topic.name).get(key) for key in topic.configs()} == topic.configs()
+        assert admin.existing([topic.name])[topic.name].partitions == topic.partitions
+
+    again = apply_topics(admin, declared_topics)
+    assert again.created == () and again.reconfigured == {}
+    assert set(again.unchanged) == {topic.name for topic in declared_topics}
+
+    # Someone changes a retention by hand: the next apply sets exactly that config back.
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    drifted = declared_topics[0]
+    raw = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers(), client_id="test-drift")
+    try:
+        raw.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, drifted.name, {"retention.ms": "1000"})],
+            raise_on_unknown=False,
+            incremental=True,
+        )
+    finally:
+        raw.close()
+    assert _configs(drifted.name)["retention.ms"] == "1000"
+    fixed = apply_topics(admin, declared_topics)
+    assert fixed.reconfigured == {drifted.name: {"retention.ms": drifted.configs()["retention.ms"]}}
+    assert _configs(drifted.name)["retention.ms"] == drifted.configs()["retention.ms"]
+
+
+def test_a_topic_with_other_partitions_is_reported_and_left_alone(declared_topics: list[KafkaTopic]) -> None:
+    topic = declared_topics[1]
+    assert kafka.create_topics([topic.name], partitions=1) == [topic.name]  # as localcloud used to
+    admin = KafkaTopicAdmin(KafkaSettings(KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers()))
+    report = apply_topics(admin, [topic])
+    assert report.reconfigured == {topic.name: topic.configs()}  # it had none
+    [warning] = report.warnings
+    assert warning.startswith(f"{topic.name} has 1 partitions, {topic.partitions} are declared")
+    assert admin.existing([topic.name])[topic.name].partitions == 1
+
+
+def test_the_bridge_writes_every_key_to_a_declared_topic_with_several_partitions(
+    declared_topics: list[KafkaTopic],
+) -> None:
+    topic = declared_topics[0]
+    settings = KafkaSettings(KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers())
+    apply_topics(KafkaTopicAdmin(settings), [topic])
+    assert topic.partitions > 1
+    events = [(f"p-{n}", str(uuid.uuid4())) for n in range(12)]
+    values = [json.dumps({"eventId": event_id, "n": n}).encode() for n, (_, event_id) in enumerate(events)]
+    sink = KafkaEventSink(settings)
+    try:
+        assert sink.send_all(
+            [(topic.name, key, value) for (key, _), value in zip(events, values, strict=True)]
+        ) == [None] * len(events)
+    finally:
+        sink.reset()
+    seen = consume_until(topic.name, lambda seen: len(seen) == len(events), timeout_s=60)
+    assert {event_id: entry["key"] for event_id, entry in seen.items()} == {
+        event_id: key for key, event_id in events
+    }

@@ -1,4 +1,5 @@
-"""Tansu broker: metadata, idempotent topic creation, keyed produce/consume in a group, stop/start."""
+"""Tansu broker: metadata, idempotent topic creation, the project's topic declarations applied,
+keyed produce/consume in a group, stop/start."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from cloud_fixtures import port_refuses, service_running
@@ -14,6 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from localcloud import kafka
 from localcloud.process import is_alive, read_pid
 from localcloud.stack import KAFKA_TOPICS as PROJECT_TOPICS
+from therapy_platform.platform.kafka_topics import TOPICS
 
 pytestmark = pytest.mark.integration
 
@@ -102,4 +105,19 @@ def test_stop_and_start_again(running_kafka: bool) -> None:
     topic = unique_topic()
     assert kafka.create_topics([topic]) == [topic]
     # A running stack needs its topics back (Tansu keeps topics in memory only).
-    kafka.create_topics(PROJECT_TOPICS)
+    kafka.apply_topic_declarations()
+    assert set(kafka.apply_topic_declarations().unchanged) == set(PROJECT_TOPICS)
+
+
+def test_apply_topic_declarations_creates_then_changes_nothing() -> None:
+    topics = [replace(topic, name=unique_topic()) for topic in TOPICS[:2]]
+    first = kafka.apply_topic_declarations(topics)
+    assert sorted(first.created) == sorted(topic.name for topic in topics)
+    again = kafka.apply_topic_declarations(topics)
+    assert again.created == () and again.reconfigured == {}
+    assert sorted(again.unchanged) == sorted(topic.name for topic in topics)
+    admin = kafka._admin(10.0)
+    try:
+        admin.delete_topics([topic.name for topic in topics], raise_errors=False)
+    finally:
+        admin.close()

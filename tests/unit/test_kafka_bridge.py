@@ -17,9 +17,9 @@ from fakes import FakeKafka
 from support import FakeLambdaContext, load_function
 from therapy_platform.platform.consumer import QueueConsumer, RetryPolicy
 from therapy_platform.platform.events import BusMessage, new_envelope
-from therapy_platform.platform.kafka import KafkaEventSink
+from therapy_platform.platform.kafka import KafkaEventSink, client_config
 from therapy_platform.platform.kafka_bridge import kafka_bridge_consumer
-from therapy_platform.platform.settings import ConsumerSettings, KafkaSettings
+from therapy_platform.platform.settings import ConsumerSettings, KafkaSettings, SettingsError
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 QUEUE_ARN = "arn:aws:sqs:eu-central-1:000000000000:therapy-platform-unit-kafka-bridge"
@@ -186,3 +186,121 @@ def test_the_producer_gives_up_on_an_unreachable_broker_within_the_request_timeo
     assert error is not None and error.startswith("KafkaTimeoutError")
     assert seen["bootstrap_servers"] == ["broker-1:9092", "broker-2:9092"]
     assert seen["bootstrap_timeout_ms"] == seen["max_block_ms"] == seen["request_timeout_ms"] == 5000
+
+
+# ---------------------------------------------------------------- connection and sign-in options
+# No MSK cluster is reachable here: these tests check the mapping of the settings onto
+# kafka-python's options; signing in to a real cluster is proven only by a deploy to AWS.
+
+SCRAM_SECRET = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:AmazonMSK_platform-AbCdEf"
+
+
+def _settings(**environment: str) -> KafkaSettings:
+    return KafkaSettings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": "b-1:9098,b-2:9098", **environment})
+
+
+def test_locally_the_client_connects_in_plaintext_without_signing_in() -> None:
+    config = client_config(_settings(KAFKA_SECURITY_PROTOCOL="PLAINTEXT", KAFKA_SASL_MECHANISM="NONE"))
+    assert config["security_protocol"] == "PLAINTEXT"
+    assert config["bootstrap_servers"] == ["b-1:9098", "b-2:9098"]
+    assert not any(key.startswith("sasl_") for key in config)
+
+
+def test_with_msk_iam_the_client_signs_in_with_its_role_over_tls() -> None:
+    def no_secret(arn: str) -> dict[str, Any]:
+        raise AssertionError("MSK IAM reads no secret")
+
+    settings = _settings(KAFKA_SECURITY_PROTOCOL="SASL_SSL", KAFKA_SASL_MECHANISM="AWS_MSK_IAM")
+    config = client_config(settings, no_secret)
+    assert (config["security_protocol"], config["sasl_mechanism"]) == ("SASL_SSL", "AWS_MSK_IAM")
+    assert "sasl_plain_password" not in config
+    # kafka-python itself accepts the mechanism (it signs through botocore, no extra package).
+    from kafka.net.sasl import get_sasl_mechanism
+
+    assert get_sasl_mechanism("AWS_MSK_IAM").__name__ == "SaslMechanismAwsMskIam"
+
+
+def test_with_scram_the_client_signs_in_with_the_secrets_user_and_password() -> None:
+    read: list[str] = []
+
+    def secret(arn: str) -> dict[str, Any]:
+        read.append(arn)
+        return {"username": "platform-bridge", "password": "s3cret-from-secrets-manager"}
+
+    settings = _settings(
+        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+        KAFKA_SASL_SECRET_ARN=SCRAM_SECRET,
+    )
+    config = client_config(settings, secret)
+    assert read == [SCRAM_SECRET]
+    assert config["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (config["sasl_plain_username"], config["sasl_plain_password"]) == (
+        "platform-bridge",
+        "s3cret-from-secrets-manager",
+    )
+
+
+def test_a_scram_secret_without_user_or_password_is_refused_naming_the_secret_only() -> None:
+    settings = _settings(
+        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+        KAFKA_SASL_SECRET_ARN=SCRAM_SECRET,
+    )
+    with pytest.raises(SettingsError, match="needs a username and a password") as refused:
+        client_config(settings, lambda arn: {"username": "platform-bridge", "password": ""})
+    assert "platform-bridge" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("environment", "naming"),
+    [
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "needs KAFKA_SASL_MECHANISM"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SASL_MECHANISM": "AWS_MSK_IAM"},
+            "needs KAFKA_SECURITY_PROTOCOL",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"},
+            "needs KAFKA_SASL_SECRET",
+        ),
+        (
+            {
+                "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "KAFKA_SASL_MECHANISM": "AWS_MSK_IAM",
+                "KAFKA_SASL_SECRET_ARN": "x",
+            },
+            "used only with",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"},
+            "literal_error",
+        ),
+        ({"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "literal_error"),
+    ],
+)
+def test_inconsistent_kafka_settings_fail_at_cold_start(environment: dict[str, str], naming: str) -> None:
+    """SASL only over TLS (a password never crosses the network in the clear), only mechanisms
+    MSK offers, and a secret exactly when SCRAM reads one."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        _settings(**environment)
+    assert naming in str(refused.value) or naming in {error["type"] for error in refused.value.errors()}
+
+
+def test_the_producer_uses_the_sign_in_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kafka
+
+    seen: dict[str, Any] = {}
+
+    def capture(**config: Any) -> Any:
+        seen.update(config)
+        raise kafka.errors.NoBrokersAvailable()
+
+    monkeypatch.setattr(kafka, "KafkaProducer", capture)
+    settings = _settings(KAFKA_SECURITY_PROTOCOL="SASL_SSL", KAFKA_SASL_MECHANISM="AWS_MSK_IAM")
+    [error] = KafkaEventSink(settings).send_all([("patient-events", "p-1", b"{}")])
+    assert error is not None
+    assert (seen["security_protocol"], seen["sasl_mechanism"]) == ("SASL_SSL", "AWS_MSK_IAM")
+    assert seen["acks"] == "all"

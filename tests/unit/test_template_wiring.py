@@ -1,6 +1,8 @@
 """template.yaml is the single source of wiring: these checks keep it equal to what the code
 expects (the communication rule's event types, the directory schedules' generator, what the
-consumer runtime needs of every queue consumer, the layers each function's imports need)."""
+consumer runtime needs of every queue consumer, the layers each function's imports need, the
+event source each function may publish as) and hold its protections in place (throttling, the
+web ACL, CORS, the rules that refuse an unsafe deploy, Kafka sign-in)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import ast
 import importlib.util
 import os
 import sys
+import tomllib
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -21,8 +24,9 @@ from samtranslator.yaml_helper import yaml_parse
 
 from therapy_platform.communication.use_cases.events import HANDLED_EVENT_TYPES
 from therapy_platform.contracts.catalog import EVENT_PAYLOADS
+from therapy_platform.therapists import settings as therapist_settings
 from tools.directory_schedules import prefixes, render
-from tools.function_environment import function_environment
+from tools.function_environment import _Resolver, function_environment, local_parameters
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -268,7 +272,7 @@ def test_numpy_goes_only_to_the_functions_that_plan_rounds() -> None:
         for name, properties in _functions(template["Resources"]).items()
         if "NumpyLayer" in _layers_of(template, properties)
     }
-    assert carrying == {"BundleRoundFunction", "MatchingApiFunction"}
+    assert carrying == {"BundleRoundFunction", "BundleRoundApiFunction", "MatchingApiFunction"}
 
 
 # ---------------------------------------------------------------- cold start with the template's environment
@@ -355,9 +359,7 @@ def test_optional_accelerators_are_imported_only_with_a_fallback() -> None:
             id(node)
             for handler in ast.walk(tree)
             if isinstance(handler, ast.Try)
-            and any(
-                isinstance(h.type, ast.Name) and h.type.id == "ImportError" for h in handler.handlers
-            )
+            and any(isinstance(h.type, ast.Name) and h.type.id == "ImportError" for h in handler.handlers)
             for stmt in handler.body
             for node in ast.walk(stmt)
         }
@@ -376,3 +378,263 @@ def test_optional_accelerators_are_imported_only_with_a_fallback() -> None:
             )
             if imports_bulk and any(name.endswith("matching.domain") for name in names):
                 assert id(node) in guarded, f"{path} imports the NumPy module without a fallback"
+
+
+# ---------------------------------------------------------------- who may publish what on the bus
+
+# A service whose settings name its source when EVENT_SOURCE is not set (therapists/settings.py).
+DEFAULT_SOURCE_BY_SCHEMA = {"therapist_service": therapist_settings.EVENT_SOURCE}
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    """Every IAM statement in a policy document, through Fn::If branches."""
+    found: list[dict[str, Any]] = []
+    if isinstance(document, list):
+        for item in document:
+            found += _statements(item)
+    elif isinstance(document, dict):
+        if "Fn::If" in document:
+            found += _statements(document["Fn::If"][1:])
+        elif "Effect" in document:
+            found.append(document)
+        elif "Statement" in document:
+            found += _statements(document["Statement"])
+    return found
+
+
+def _granted_statements(resources: dict[str, Any], policy: Any) -> list[dict[str, Any]]:
+    """The statements one entry of a function's Policies grants (inline, or a managed policy of
+    the template it references, also through Fn::If)."""
+    if isinstance(policy, dict) and "Fn::If" in policy:
+        return [s for branch in policy["Fn::If"][1:] for s in _granted_statements(resources, branch)]
+    if isinstance(policy, dict) and "Ref" in policy:
+        if policy["Ref"] == "AWS::NoValue":
+            return []
+        managed = resources[policy["Ref"]]
+        assert managed["Type"] == "AWS::IAM::ManagedPolicy", policy
+        return _statements(managed["Properties"]["PolicyDocument"])
+    return _statements(policy)
+
+
+def _puts_events(statement: dict[str, Any]) -> bool:
+    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    return any(action in ("events:PutEvents", "events:*", "*") for action in actions)
+
+
+def _expected_source(function: str) -> str | None:
+    environment = function_environment(function)
+    return environment.get("EVENT_SOURCE") or DEFAULT_SOURCE_BY_SCHEMA.get(environment.get("DB_SCHEMA", ""))
+
+
+def test_every_function_may_put_only_events_of_its_own_source_on_the_bus(resources: dict[str, Any]) -> None:
+    """SAM's EventBridgePutEventsPolicy cannot carry a condition, so no function uses it: each
+    lists its service's publish policy, whose only PutEvents statement is conditioned on exactly
+    the source its EVENT_SOURCE (or its service's default) names."""
+    publishers = 0
+    for function, properties in _functions(resources).items():
+        policies = properties.get("Policies", [])
+        assert not any(isinstance(p, dict) and "EventBridgePutEventsPolicy" in p for p in policies), function
+        granted = [
+            s for policy in policies for s in _granted_statements(resources, policy) if _puts_events(s)
+        ]
+        source = _expected_source(function)
+        if source is None:
+            assert granted == [], f"{function} publishes as no service but may put events"
+            continue
+        environment = function_environment(function)
+        if "EVENT_SOURCE" in environment:  # it publishes what it commits: it needs the permission
+            assert granted, f"{function} has EVENT_SOURCE but may not put events"
+        for statement in granted:
+            assert statement["Effect"] == "Allow", function
+            assert statement["Action"] == "events:PutEvents", function
+            assert statement["Resource"] == {"Fn::GetAtt": ["EventBus", "Arn"]}, function
+            assert statement["Condition"] == {"StringEquals": {"events:source": source}}, function
+        publishers += bool(granted)
+    assert publishers >= 15
+
+
+def test_no_statement_anywhere_grants_put_events_without_a_source_condition(
+    resources: dict[str, Any],
+) -> None:
+    statements = _statements(
+        [
+            body["Properties"].get("PolicyDocument") or body["Properties"].get("Policies")
+            for body in resources.values()
+            if body["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Role", "AWS::IAM::Policy")
+        ]
+        + [
+            policy.get("PolicyDocument", policy) if isinstance(policy, dict) else policy
+            for body in resources.values()
+            if body["Type"] == "AWS::IAM::Role"
+            for policy in body["Properties"].get("Policies", [])
+        ]
+    )
+    statements += [
+        statement
+        for properties in _functions(resources).values()
+        for policy in properties.get("Policies", [])
+        for statement in _granted_statements(resources, policy)
+    ]
+    for statement in statements:
+        if _puts_events(statement):
+            assert set(statement["Condition"]["StringEquals"]) == {"events:source"}, statement
+
+
+# ---------------------------------------------------------------- throttling, reserved concurrency, WAF
+
+ROUND_ROUTE = ("/api/v2/bundles/create", "POST")
+
+
+def _api_events(properties: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (event["Properties"]["Path"], event["Properties"]["Method"].upper())
+        for event in properties.get("Events", {}).values()
+        if event["Type"] == "Api"
+    ]
+
+
+def test_the_stage_and_the_round_route_are_throttled(resources: dict[str, Any]) -> None:
+    settings = {
+        (setting["ResourcePath"], setting["HttpMethod"]): setting
+        for setting in resources["Api"]["Properties"]["MethodSettings"]
+    }
+    stage = settings[("/*", "*")]
+    assert stage["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
+    assert stage["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
+    path, method = ROUND_ROUTE
+    # A method setting's path is "/" then the route with each "/" written "~1"; the route must exist.
+    round_route = settings[("/" + path.replace("/", "~1"), method)]
+    assert round_route["ThrottlingRateLimit"] == {"Ref": "RoundThrottleRateLimit"}
+    assert round_route["ThrottlingBurstLimit"] == {"Ref": "RoundThrottleBurstLimit"}
+    assert any(ROUND_ROUTE in _api_events(p) for p in _functions(resources).values())
+    parameters = _template()["Parameters"]
+    assert int(parameters["RoundThrottleRateLimit"]["Default"]) < int(
+        parameters["ApiThrottleRateLimit"]["Default"]
+    )
+    assert int(parameters["RoundThrottleBurstLimit"]["Default"]) < int(
+        parameters["ApiThrottleBurstLimit"]["Default"]
+    )
+
+
+def test_rounds_run_in_functions_with_reserved_concurrency(resources: dict[str, Any]) -> None:
+    functions = _functions(resources)
+    [(name, properties)] = [(n, p) for n, p in functions.items() if ROUND_ROUTE in _api_events(p)]
+    assert _api_events(properties) == [ROUND_ROUTE], "the round route has a function of its own"
+    assert properties["ReservedConcurrentExecutions"] == {"Ref": "RoundApiReservedConcurrency"}
+    assert functions["BundleRoundFunction"]["ReservedConcurrentExecutions"] == 1
+    # It is the matching API's code, with the matching API's environment.
+    matching = functions["MatchingApiFunction"]
+    assert (properties["CodeUri"], properties["Handler"]) == (matching["CodeUri"], matching["Handler"])
+    assert function_environment(name) == function_environment("MatchingApiFunction")
+    # Lambda keeps at least 100 of an account's (default 1,000) concurrent executions unreserved.
+    parameters = _template()["Parameters"]
+    most = sum(
+        int(parameters[value["Ref"]]["MaxValue"]) if isinstance(value, dict) else int(value)
+        for value in (p.get("ReservedConcurrentExecutions") for p in functions.values())
+        if value is not None
+    )
+    assert most <= 50
+
+
+def test_the_web_acl_limits_each_client_address_outside_local(resources: dict[str, Any]) -> None:
+    acl, association = resources["ApiWebAcl"], resources["ApiWebAclAssociation"]
+    assert acl["Condition"] == association["Condition"] == "IsAws"
+    assert _Resolver({**local_parameters(), "Environment": "local"}).condition("IsAws") is False
+    assert _Resolver({**local_parameters(), "Environment": "prod"}).condition("IsAws") is True
+    [rule] = acl["Properties"]["Rules"]
+    assert rule["Action"] == {"Block": {}}
+    assert rule["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    assert rule["Statement"]["RateBasedStatement"]["Limit"] == {"Ref": "WafRateLimitPerIp"}
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": ["ApiWebAcl", "Arn"]}
+    assert "/restapis/${Api}/stages/${Api.Stage}" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+
+
+def test_every_gateway_response_carries_the_cors_origin(resources: dict[str, Any]) -> None:
+    """What API Gateway answers itself (401, 403, 404, 429, 5xx) must be readable by the staff
+    frontend, which a browser allows only with the same Access-Control-Allow-Origin."""
+    api = resources["Api"]["Properties"]
+    responses = api["GatewayResponses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED"} <= set(responses)
+    for name, response in responses.items():
+        headers = response.get("ResponseParameters", {}).get("Headers", {})
+        assert headers.get("Access-Control-Allow-Origin") == api["Cors"]["AllowOrigin"], name
+
+
+# ---------------------------------------------------------------- rules that refuse an unsafe deploy
+
+# What a dev or prod deploy must be given besides samconfig.toml (account-specific).
+ACCOUNT_VALUES = {
+    "VpcSubnetIds": "subnet-1,subnet-2",
+    "VpcSecurityGroupIds": "sg-1",
+    "KafkaBootstrapServers": "b-1.msk.example:9098",
+    "KafkaClusterArn": "arn:aws:kafka:eu-central-1:123456789012:cluster/platform/0f0f-1",
+    "AllowedOrigin": "https://staff.example.org",
+}
+
+
+def _parameters(environment: str, **overrides: str) -> dict[str, str]:
+    values = {
+        name: str(spec["Default"]) for name, spec in _template()["Parameters"].items() if "Default" in spec
+    }
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())[environment]["deploy"]["parameters"]
+    for override in config["parameter_overrides"]:
+        name, _, value = override.partition("=")
+        values[name] = value
+    return {**values, **overrides}
+
+
+def _failed_rules(parameters: dict[str, str]) -> set[str]:
+    """The names of the template's rules whose assertions fail for these parameter values."""
+    resolver = _Resolver(parameters)
+    failed = set()
+    for name, rule in _template()["Rules"].items():
+        if "RuleCondition" in rule and not resolver.resolve(rule["RuleCondition"]):
+            continue
+        if not all(resolver.resolve(assertion["Assert"]) for assertion in rule["Assertions"]):
+            failed.add(name)
+    return failed
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_a_deploy_to_aws_needs_a_real_origin_and_authenticated_kafka(environment: str) -> None:
+    assert _failed_rules(_parameters(environment, **ACCOUNT_VALUES)) == set()
+    refused_origin = {**ACCOUNT_VALUES, "AllowedOrigin": "*"}
+    assert _failed_rules(_parameters(environment, **refused_origin)) == {"CorsOriginOutsideLocal"}
+    assert "CorsOriginOutsideLocal" in _failed_rules(_parameters(environment))  # samconfig alone
+    plaintext = {**ACCOUNT_VALUES, "KafkaSecurityProtocol": "PLAINTEXT", "KafkaSaslMechanism": "NONE"}
+    assert _failed_rules(_parameters(environment, **plaintext)) == {"KafkaAuthenticatedOutsideLocal"}
+    no_cluster = {**ACCOUNT_VALUES, "KafkaClusterArn": ""}
+    assert _failed_rules(_parameters(environment, **no_cluster)) == {"KafkaIamNeedsCluster"}
+    scram = {**ACCOUNT_VALUES, "KafkaSaslMechanism": "SCRAM-SHA-512"}
+    assert _failed_rules(_parameters(environment, **scram)) == {"KafkaScramNeedsSecret"}
+    secret = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:AmazonMSK_platform-AbCdEf"
+    assert _failed_rules(_parameters(environment, **scram, KafkaSaslSecretArn=secret)) == set()
+
+
+def test_the_local_deployment_passes_every_rule() -> None:
+    assert _failed_rules(local_parameters()) == set()
+    assert local_parameters()["AllowedOrigin"] == "*"
+    assert local_parameters()["KafkaSecurityProtocol"] == "PLAINTEXT"
+
+
+# ---------------------------------------------------------------- Kafka reaches only the Kafka functions
+
+KAFKA_FUNCTIONS = {"HealthFunction", "KafkaBridgeFunction", "KafkaTopicsFunction"}
+
+
+def test_only_the_kafka_functions_get_the_kafka_settings_and_may_sign_in(resources: dict[str, Any]) -> None:
+    for function, properties in _functions(resources).items():
+        environment = function_environment(function)
+        signs_in = {"Fn::If": ["KafkaUsesSasl", {"Ref": "KafkaClientPolicy"}, {"Ref": "AWS::NoValue"}]}
+        if function in KAFKA_FUNCTIONS:
+            assert {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM"} <= set(
+                environment
+            ), function
+            assert signs_in in properties["Policies"], function
+        else:
+            assert not any(name.startswith("KAFKA_") for name in environment), function
+            assert signs_in not in properties.get("Policies", []), function
+    producer = {"Fn::If": ["KafkaUsesIam", {"Ref": "KafkaProducerPolicy"}, {"Ref": "AWS::NoValue"}]}
+    admin = {"Fn::If": ["KafkaUsesIam", {"Ref": "KafkaTopicAdminPolicy"}, {"Ref": "AWS::NoValue"}]}
+    assert producer in resources["KafkaBridgeFunction"]["Properties"]["Policies"]
+    assert admin in resources["KafkaTopicsFunction"]["Properties"]["Policies"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from therapy_platform.platform.consumer import RetryPolicy
 
@@ -64,10 +64,43 @@ class EventPublisherSettings(EventBusSettings):
     source: str = Field(alias="EVENT_SOURCE", pattern=r"^therapy-platform\.[a-z-]+$")
 
 
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL"]
+KafkaSaslMechanism = Literal["AWS_MSK_IAM", "SCRAM-SHA-512"]
+
+
 class KafkaSettings(EnvModel):
+    """How a function reaches Kafka (platform/kafka.py maps this onto the client's options).
+
+    Locally PLAINTEXT without authentication (Tansu on 127.0.0.1). In AWS the client
+    authenticates over TLS (SASL_SSL), either with MSK IAM (`AWS_MSK_IAM`: the function's role
+    signs the login; no password exists) or with SCRAM-SHA-512 (user name and password in the
+    Secrets Manager secret KAFKA_SASL_SECRET_ARN, as MSK's SCRAM secrets hold them). SASL is
+    only ever spoken over TLS, so a password never crosses the network in the clear.
+    """
+
     bootstrap_servers: str = Field(alias="KAFKA_BOOTSTRAP_SERVERS")
-    security_protocol: str = Field(default="PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")
+    security_protocol: KafkaSecurityProtocol = Field(default="PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")
+    sasl_mechanism: KafkaSaslMechanism | None = Field(default=None, alias="KAFKA_SASL_MECHANISM")
+    sasl_secret_arn: str | None = Field(default=None, alias="KAFKA_SASL_SECRET_ARN")
     request_timeout_ms: int = Field(default=5000, alias="KAFKA_REQUEST_TIMEOUT_MS")
+
+    @field_validator("sasl_mechanism", mode="before")
+    @classmethod
+    def _none_means_unauthenticated(cls, value: Any) -> Any:
+        # The template's parameter says NONE (a CloudFormation parameter cannot be unset).
+        return None if value == "NONE" else value
+
+    @model_validator(mode="after")
+    def _authentication_is_consistent(self) -> Self:
+        if self.security_protocol == "SASL_SSL" and self.sasl_mechanism is None:
+            raise ValueError("KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_MECHANISM")
+        if self.sasl_mechanism is not None and self.security_protocol != "SASL_SSL":
+            raise ValueError("KAFKA_SASL_MECHANISM needs KAFKA_SECURITY_PROTOCOL=SASL_SSL")
+        if self.sasl_mechanism == "SCRAM-SHA-512" and not self.sasl_secret_arn:
+            raise ValueError("KAFKA_SASL_MECHANISM=SCRAM-SHA-512 needs KAFKA_SASL_SECRET_ARN")
+        if self.sasl_secret_arn and self.sasl_mechanism != "SCRAM-SHA-512":
+            raise ValueError("KAFKA_SASL_SECRET_ARN is used only with KAFKA_SASL_MECHANISM=SCRAM-SHA-512")
+        return self
 
 
 class ConsumerSettings(EnvModel):
