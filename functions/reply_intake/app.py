@@ -1,7 +1,10 @@
-"""Reply intake (EventBridge schedule): stores replies that arrived at the reply addresses
-(antwort+B123@REPLY_DOMAIN) in `inbound_replies`, linked to their bundle, once per Message-ID
-(use_cases/replies.py). The inbox is the local SMTP server's Maildir (REPLY_INBOX=maildir) or
-the S3 prefix SES receiving writes to (REPLY_INBOX=s3)."""
+"""Reply intake (EventBridge schedule): takes in the messages that arrived at the reply addresses
+(antwort+B123@REPLY_DOMAIN) one at a time: a trustworthy reply is stored in `inbound_replies`,
+linked to its bundle, once per Message-ID; anything else (SES verdicts, a sender who is not the
+bundle's therapist or practice, unknown bundles, oversized or unreadable messages) goes to the
+staff review list (use_cases/replies.py). The inbox is the local SMTP server's Maildir
+(REPLY_INBOX=maildir) or the S3 prefix SES receiving writes to (REPLY_INBOX=s3). The log holds
+counts, reasons, inbox keys and bundle references, never addresses or text."""
 
 from __future__ import annotations
 
@@ -20,8 +23,12 @@ service = build_reply_intake()
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = take_in_replies(service.unit_of_work, service.inbox, service.addressing, now=service.clock())
+    report = take_in_replies(
+        service.unit_of_work, service.inbox, service.addressing, now=service.clock(), policy=service.policy
+    )
     if report.unreadable:
-        logger.warning("messages no parser could read (left out)", extra={"unreadable": report.unreadable})
+        logger.warning(
+            "messages no parser could read (on the review list)", extra={"keys": report.unreadable}
+        )
     logger.info("reply intake done", extra=asdict(report))
     return asdict(report)

@@ -100,7 +100,8 @@ def load_default_dataset() -> None:
 
 def add_faults(*faults: dict[str, Any]) -> None:
     """E.g. `{"status": 429, "retry_after": "1"}`, `{"status": 503}`, `{"delay": 3}`,
-    `{"status": 200, "body": "<html>"}`; optional `path` (prefix) and `times`."""
+    `{"status": 200, "body": "<html>"}`, `{"status": 302, "headers": {"Location": "..."}}`;
+    optional `path` (prefix) and `times`."""
     _call("POST", "/_control/faults", json.dumps(list(faults)).encode("utf-8"))
 
 

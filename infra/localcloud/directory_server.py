@@ -11,8 +11,9 @@ Serves answers in the directory's shape from a dataset made by localcloud.direct
 Control endpoints for tests and the demo (never part of the real directory):
     GET  /_control/health
     POST /_control/faults    [{"status": 429, "retry_after": "2", "delay": 1.5, "body": "...",
-                               "path": "/api/data", "times": 1}, ...] answered in order to the
-                              next matching requests (slow answers, 429, 5xx, broken JSON)
+                               "headers": {"Location": "..."}, "path": "/api/data", "times": 1},
+                              ...] answered in order to the next matching requests (slow
+                              answers, 429, 5xx, broken JSON, redirects)
     POST /_control/robots    text/plain: the robots.txt to serve
     POST /_control/data      a dataset (JSON) replacing the current one
     GET  /_control/requests  every request so far: path, query, user agent, time, status
@@ -189,6 +190,7 @@ class DirectoryHandler(BaseHTTPRequestHandler):
         if status is None and "body" not in fault:
             return False  # only slow: answer normally
         headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
+        headers.update({str(name): str(value) for name, value in dict(fault.get("headers", {})).items()})
         self._record(int(status or 200))
         body = str(fault.get("body", json.dumps({"error": "scripted fault"})))
         self._send(int(status or 200), body.encode("utf-8"), "application/json; charset=utf-8", headers)

@@ -276,14 +276,13 @@ def test_a_reply_to_the_reply_address_is_taken_in_once_and_linked(
     context: CommunicationContext, engine: Engine, mailbox: Callable[[], list[EmailMessage]]
 ) -> None:
     ref = number()
-    [email_id] = handle(
-        context, envelope("bundle.sent", bundle_sent_payload(number=ref, sent_at=START), at=START)
-    ).emails
+    sent = bundle_sent_payload(number=ref, sent_at=START, email=f"praxis{ref}@example.org")
+    [email_id] = handle(context, envelope("bundle.sent", sent, at=START)).emails
     deliver_queued(context)
     [inquiry] = mailbox()
     reply = reply_message(
         to=str(inquiry["Reply-To"]),
-        sender=f"praxis{ref}@example.org",
+        sender=f"praxis{ref}@example.org",  # the practice the inquiry went to
         subject=f"AW: {inquiry['Subject']}",
         text=f"B{ref}-1: ja, Erstgespräch am Montag möglich.",
         in_reply_to=str(inquiry["Message-ID"]).strip(),
@@ -309,6 +308,48 @@ def test_a_reply_to_the_reply_address_is_taken_in_once_and_linked(
     assert (stored[0].bundle_reference, stored[0].email_id) == (f"B{ref}", email_id)
     assert "Erstgespräch" in stored[0].text
     assert len(mailbox()) == 3  # nothing deleted from the mailbox
+
+
+def test_a_forged_reply_goes_to_the_review_list_and_never_into_the_bundle(
+    context: CommunicationContext, engine: Engine, mailbox: Callable[[], list[EmailMessage]]
+) -> None:
+    ref = number()
+    sent = bundle_sent_payload(number=ref, sent_at=START, email=f"praxis{ref}@example.org")
+    handle(context, envelope("bundle.sent", sent, at=START))
+    deliver_queued(context)
+    [inquiry] = mailbox()
+    forged = reply_message(
+        to=str(inquiry["Reply-To"]),  # antwort+B<ref>@...: references are sequential, easy to guess
+        sender="mallory@evil.example",
+        subject=f"AW: {inquiry['Subject']}",
+        text=f"B{ref}-1: ja, B{ref}-2: ja, B{ref}-3: ja",
+        in_reply_to=str(inquiry["Message-ID"]).strip(),
+        message_id=f"<forged-{ref}@evil.example>",
+    )
+    with smtplib.SMTP("127.0.0.1", smtp.port(), timeout=5) as client:
+        client.send_message(forged)
+    inbox = MaildirInbox(smtp.maildir_path())
+    report = take_in_replies(context.unit_of_work, inbox, ADDRESSING, now=datetime.now(UTC))
+    assert (report.stored, report.reviewed, report.review_reasons) == (0, 1, {"sender_not_addressee": 1})
+    assert (
+        rows(engine, f"SELECT id FROM {SCHEMA}.inbound_replies WHERE bundle_reference = :r", r=f"B{ref}")
+        == []
+    )
+    [review] = rows(
+        engine,
+        f"SELECT reasons, from_address, claimed_bundle_reference, text FROM {SCHEMA}.reply_reviews"
+        " WHERE message_id = :m",
+        m=f"<forged-{ref}@evil.example>",
+    )
+    assert review.reasons == ["sender_not_addressee"] and review.claimed_bundle_reference == f"B{ref}"
+    assert review.from_address == "mallory@evil.example" and f"B{ref}-1: ja" in review.text
+    with context.unit_of_work() as uow:
+        assert uow.replies.for_bundle(f"B{ref}", 10) == []
+        listed, total = uow.replies.reviews(page=1, limit=100)
+    assert total >= 1 and f"<forged-{ref}@evil.example>" in {item.message_id for item in listed}
+    # Taken in (moved to cur/): the next run does not list it twice.
+    again = take_in_replies(context.unit_of_work, inbox, ADDRESSING, now=datetime.now(UTC))
+    assert again.reviewed == 0
 
 
 def test_contacts_are_order_safe_and_an_erasure_is_final(

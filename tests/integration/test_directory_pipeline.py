@@ -28,7 +28,7 @@ from localcloud.aws import aws_env, client
 from localcloud.directory_data import DirectoryDataGenerator, answers
 from localcloud.process import read_pid
 from support import FakeLambdaContext, api_event, call, load_function
-from therapy_platform.contracts.directory_files import RawPage, RawRun, Region, SearchPoint
+from therapy_platform.contracts.directory_files import RawPage, RawRun, Region, SearchPoint, read_raw_document
 from therapy_platform.directory.adapters.raw_store import S3RawStore
 from therapy_platform.directory.adapters.runs import SqlScrapeRunStore
 from therapy_platform.directory.bootstrap import build as build_scraper
@@ -56,6 +56,7 @@ AGENT = "therapy-matching-platform-tests/1.0 (integration tests; ops@example.org
 THERAPISTS = "therapist_service"
 REPORT_TABLES = ("directory_imports", "directory_import_items")
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+MODULE_DATASET = (7, ["52"], 150)  # seed, postcode prefixes, entries: the module's directory data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,7 +70,8 @@ def directory_server() -> Iterator[None]:
     started_here = not (read_pid(directory.SERVICE) is not None and directory.is_healthy())
     if started_here:
         directory.start(entries=10)
-    directory.load_dataset(DirectoryDataGenerator(7, prefixes=["52"]).dataset(150))
+    seed, prefixes, entries = MODULE_DATASET
+    directory.load_dataset(DirectoryDataGenerator(seed, prefixes=prefixes).dataset(entries))
     directory.reset()
     yield
     if started_here:
@@ -165,6 +167,8 @@ def scraper(monkeypatch: pytest.MonkeyPatch, raw_bucket: tuple[str, str], scrapi
         "DIRECTORY_TIMEOUT_SECONDS": "1",
         "DIRECTORY_MAX_RETRIES": "3",
         "DIRECTORY_RESERVE_SECONDS": "0",
+        # As the local template sets it: the local directory also serves the practice websites.
+        "DIRECTORY_WEBSITE_ALLOWED_ORIGINS": directory.url(),
     }.items():
         monkeypatch.setenv(name, value)
     module = load_function("directory_scraper")
@@ -379,6 +383,91 @@ def test_the_hard_cap_ends_a_run_as_partial(scraper: Any) -> None:
     assert run["status"] == "partial" and run["requests"] == 4
     assert any("cap of 4" in message for message in run["error_messages"])
     assert len(directory.requests_log()) == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Practice websites: public addresses only (server-side request forgery)
+# ---------------------------------------------------------------------------------------------
+
+
+def _website_entry(entry_id: str, web: str) -> dict[str, Any]:
+    return {"at": [50.7766, 6.0834], "entry": entry(id=entry_id, email="", web=web, plz="52062")}
+
+
+def _practice_site(mail: str) -> dict[str, str]:
+    page = f"<html><body><p>E-Mail: <a href='mailto:{mail}'>{mail}</a></p></body></html>"
+    return {"home": page}
+
+
+@pytest.fixture
+def practices_with_internal_links() -> Iterator[None]:
+    """Three listings at one Aachen address: a practice website on the local directory (the
+    operator allow-lists its origin), one whose page redirects to `localhost` (the same server
+    under a name nobody allowed: an internal service), and one listed at that internal address
+    directly. The internal page would give away an email address."""
+    internal = directory.url().replace("127.0.0.1", "localhost")
+    directory.load_dataset(
+        {
+            "entries": [
+                _website_entry("ok1", "{base}/praxis/ok1/"),
+                _website_entry("hop1", "{base}/praxis/hop1/"),
+                _website_entry("direct1", f"{internal}/praxis/secret1/"),
+            ],
+            "websites": {
+                "ok1": _practice_site("praxis.ok1@praxis-beispiel.de"),
+                "hop1": _practice_site("praxis.hop1@praxis-beispiel.de"),
+                "secret1": _practice_site("leak@intern.example"),
+            },
+        }
+    )
+    yield
+    seed, prefixes, entries = MODULE_DATASET
+    directory.load_dataset(DirectoryDataGenerator(seed, prefixes=prefixes).dataset(entries))
+
+
+def _redirect_faults_supported() -> bool:
+    """Whether the running directory server sends a fault's headers (servers started before
+    that feature answer the 302 without its Location)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    directory.add_faults({"path": "/_probe", "status": 302, "headers": {"Location": "/x"}, "body": ""})
+    parts = urlsplit(directory.url())
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=5)
+    try:
+        connection.request("GET", "/_probe")
+        return connection.getresponse().getheader("Location") == "/x"
+    finally:
+        connection.close()
+
+
+def test_practice_websites_are_read_only_from_allowed_addresses_and_redirects_inside_are_not_followed(
+    scraper: Any, raw_bucket: tuple[str, str], practices_with_internal_links: None
+) -> None:
+    if not _redirect_faults_supported():
+        pytest.skip("the running local directory server predates redirect faults: restart it")
+    directory.reset()
+    directory.add_faults(
+        {
+            "path": "/praxis/hop1/",
+            "status": 302,
+            "headers": {"Location": f"{directory.url().replace('127.0.0.1', 'localhost')}/praxis/secret1/"},
+            "body": "",
+            "times": 10,
+        }
+    )
+    bucket, _ = raw_bucket
+    run = scraper.lambda_handler({"region": "52062-r3"}, FakeLambdaContext())
+    assert run["status"] == "succeeded", run["error_messages"]
+    document = read_raw_document(
+        client("s3").get_object(Bucket=bucket, Key=run["raw_object_key"])["Body"].read()
+    )
+    found = {entry_id: e.email.value for entry_id, e in document.enrichment.items() if e.email is not None}
+    assert found == {"ok1": "praxis.ok1@praxis-beispiel.de"}
+    log = directory.requests_log()
+    # The redirect was answered, and neither it nor the direct listing reached the internal page.
+    assert {"path": "/praxis/hop1/", "status": 302} in [{k: e[k] for k in ("path", "status")} for e in log]
+    assert not [e for e in log if e["path"].startswith("/praxis/secret1")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,14 +102,15 @@ class Api:
             send_email(sender, email_id)
 
     def reply(self, email_id: uuid.UUID, to: str, text_: str) -> None:
+        """The email's recipient answers it (reply intake attaches only what its addressee sent)."""
         with self.engine.connect() as connection:
-            message_id = connection.execute(
-                text(f"SELECT message_id FROM {SCHEMA}.emails WHERE id = :id"), {"id": email_id}
-            ).scalar_one()
+            message_id, recipient = connection.execute(
+                text(f"SELECT message_id, recipient FROM {SCHEMA}.emails WHERE id = :id"), {"id": email_id}
+            ).one()
         inbox = FakeInbox()
         message = reply_message(
             to=to,
-            sender="antwortende@example.org",
+            sender=recipient,
             subject="AW: Ihre Nachricht",
             text=text_,
             in_reply_to=message_id,

@@ -7,7 +7,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -68,13 +68,21 @@ def send(world: World, bundle_id: uuid.UUID) -> None:
 
 
 def respond(
-    world: World, bundle_id: uuid.UUID, outcomes: dict[uuid.UUID, MemberOutcome], **kw: object
+    world: World,
+    bundle_id: uuid.UUID,
+    outcomes: dict[uuid.UUID, MemberOutcome],
+    *,
+    now: datetime | None = None,
+    **kw: object,
 ) -> ResponseRecorded:
+    """Staff record the response at `now` (default: the world's time)."""
     request = BundleResponseRequest(
         members=[MemberResponse(search_id=s, outcome=o) for s, o in outcomes.items()],
         **kw,
     )
-    return bundle_cases.record_response(world.uow(), bundle_id, request, actor="staff", now=world.now).value
+    return bundle_cases.record_response(
+        world.uow(), bundle_id, request, actor="staff", now=now or world.now
+    ).value
 
 
 # ------------------------------------------------------------------ searches
@@ -266,7 +274,14 @@ def test_first_acceptance_wins_later_one_is_a_conflict_with_alert_and_withdrawal
     assert {w.bundle_id for w in won.withdrawals} == {b2, b3}
     withdrawn = bundle_cases.get_bundle(world.uow(), b2, now=NOW).value
     assert {m.search_id: m.status for m in withdrawn.members}[target] == MemberStatus.WITHDRAWN
-    lost = respond(world, b2, outcomes_for(b2, target), responded_at=NOW + timedelta(hours=1))
+    # b2's therapist answered an hour later; staff record it an hour after that
+    lost = respond(
+        world,
+        b2,
+        outcomes_for(b2, target),
+        responded_at=NOW + timedelta(hours=1),
+        now=NOW + timedelta(hours=2),
+    )
     assert [c.search_id for c in lost.conflicts] == [target]
     assert lost.conflicts[0].placed_with_therapist_id == first.id
     member = {m.search_id: m for m in lost.bundle.members}[target]
@@ -307,9 +322,14 @@ def test_earlier_acceptance_recorded_later_still_wins(world: World) -> None:
     accept_first = dict.fromkeys(ids, MemberOutcome.REJECTED_OTHER) | {ids[0]: MemberOutcome.ACCEPTED}
     bundle_a, bundle_b = bundles[a.id], bundles[b.id]
     assert bundle_a and bundle_b
-    respond(world, bundle_a, accept_first, responded_at=NOW)
+    # a answered two hours after the sending
+    respond(
+        world, bundle_a, accept_first, responded_at=NOW + timedelta(hours=2), now=NOW + timedelta(hours=2)
+    )
     # b answered an hour earlier by phone but staff record it only now
-    late = respond(world, bundle_b, accept_first, responded_at=NOW - timedelta(hours=1))
+    late = respond(
+        world, bundle_b, accept_first, responded_at=NOW + timedelta(hours=1), now=NOW + timedelta(hours=3)
+    )
     assert [p.therapist_id for p in late.placements] == [b.id]
     assert [c.therapist_id for c in late.conflicts] == [a.id]
     assert search_cases.get_search(world.uow(), ids[0], now=NOW).value.placed_therapist_id == b.id

@@ -31,7 +31,7 @@ from therapy_platform.communication.domain.phone_calls import (
     PhoneCallTask,
     WorkingCalendar,
 )
-from therapy_platform.communication.domain.replies import InboundReply
+from therapy_platform.communication.domain.replies import AnsweredEmail, InboundReply, ReviewedReply
 from therapy_platform.communication.domain.staff_emails import (
     DeliveryAttemptView,
     EmailDetail,
@@ -46,7 +46,7 @@ from therapy_platform.communication.domain.tracking import (
     PatientContactState,
     TrackedBundle,
 )
-from therapy_platform.communication.ports import InboxMessage
+from therapy_platform.communication.ports import InboxEntry
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.settings import ConsumerSettings
 from therapy_platform.communication.use_cases.events import CommunicationContext
@@ -63,6 +63,7 @@ class State:
     patients: dict[uuid.UUID, tuple[dict[str, Any] | None, datetime]] = field(default_factory=dict)
     therapists: dict[uuid.UUID, tuple[dict[str, Any] | None, datetime]] = field(default_factory=dict)
     replies: dict[str, InboundReply] = field(default_factory=dict)
+    reviews: dict[str, ReviewedReply] = field(default_factory=dict)  # by inbox key
     audit: list[dict[str, Any]] = field(default_factory=list)
     redacted: set[uuid.UUID] = field(default_factory=set)
 
@@ -227,6 +228,16 @@ class InMemoryReplies(_Part):
         self.s.replies[reply.message_id] = reply
         return True
 
+    def review(self, item: ReviewedReply) -> bool:
+        if item.inbox_key in self.s.reviews:
+            return False
+        self.s.reviews[item.inbox_key] = item
+        return True
+
+    def reviews(self, *, page: int, limit: int) -> tuple[list[ReviewedReply], int]:
+        found = sorted(self.s.reviews.values(), key=lambda r: (r.received_at, str(r.id)), reverse=True)
+        return found[(page - 1) * limit : page * limit], len(found)
+
     def for_bundle(self, reference: str, limit: int) -> list[InboundReply]:
         found = [r for r in self.s.replies.values() if r.bundle_reference == reference]
         return sorted(found, key=lambda r: r.received_at, reverse=True)[:limit]
@@ -315,9 +326,18 @@ class InMemoryHistory(_Part):
         ]
         return EmailDetail.model_validate({**email.model_dump(), "delivery_attempts": views})
 
-    def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
-        by_id = {e.message_id: e.id for e in self._emails()}
-        return next((by_id[m] for m in message_ids if m in by_id), None)
+    def answered(self, message_ids: Sequence[str]) -> AnsweredEmail | None:
+        by_id = {e.message_id: e for e in self._emails()}
+        email = next((by_id[m] for m in message_ids if m in by_id), None)
+        if email is None:
+            return None
+        return AnsweredEmail(
+            id=email.id,
+            recipient=email.recipient,
+            recipient_type=email.recipient_type.value,
+            recipient_id=email.recipient_id,
+            bundle_reference=email.bundle_reference,
+        )
 
     def redact_patient(self, patient_id: uuid.UUID, at: datetime) -> int:
         found = [
@@ -361,6 +381,7 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
             "patients",
             "therapists",
             "replies",
+            "reviews",
             "audit",
             "redacted",
         ):
@@ -385,6 +406,7 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
             "patients",
             "therapists",
             "replies",
+            "reviews",
             "audit",
             "redacted",
         ):
@@ -478,19 +500,33 @@ def staff_email_context(world: StateWorld) -> StaffEmailContext:
 
 
 class FakeInbox:
+    """An inbox in memory; `reads` records each read (key, cap), `steps` reads and dones in order."""
+
     def __init__(self) -> None:
-        self.new: dict[str, InboxMessage] = {}
+        self.new: dict[str, tuple[bytes, datetime]] = {}
         self.done_keys: list[tuple[str, bool]] = []
+        self.reads: list[tuple[str, int]] = []
+        self.steps: list[str] = []
 
     def deliver(self, key: str, raw: bytes, at: datetime) -> None:
-        self.new[key] = InboxMessage(key=key, raw=raw, received_at=at)
+        self.new[key] = (raw, at)
 
-    def new_messages(self, limit: int) -> list[InboxMessage]:
-        return [self.new[key] for key in sorted(self.new)][:limit]
+    def pending(self, limit: int) -> list[InboxEntry]:
+        return [
+            InboxEntry(key=key, size=len(self.new[key][0]), received_at=self.new[key][1])
+            for key in sorted(self.new)
+        ][:limit]
+
+    def read(self, key: str, max_bytes: int) -> bytes | None:
+        self.reads.append((key, max_bytes))
+        self.steps.append(f"read {key}")
+        found = self.new.get(key)
+        return found[0][: max_bytes + 1] if found else None
 
     def done(self, key: str, *, stored: bool) -> None:
         self.new.pop(key, None)
         self.done_keys.append((key, stored))
+        self.steps.append(f"done {key}")
 
 
 # --------------------------------------------------------------------------- event builders

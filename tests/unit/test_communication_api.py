@@ -168,3 +168,33 @@ def test_a_bundles_history_has_emails_calls_and_replies_newest_first(api: Api) -
         "GET", "/api/v2/communications", query={"bundle_reference": "B1042", "limit": "1", "page": "2"}
     )
     assert [item["type"] for item in paged["items"]] == ["email"]
+
+
+def test_a_forged_reply_stays_out_of_the_bundles_history_and_staff_find_it_on_the_review_list(
+    api: Api,
+) -> None:
+    world = api.world
+    payload = bundle_sent_payload(number=1042, sent_at=NOW)
+    [inquiry_id] = deliver(world.context, envelope("bundle.sent", payload, at=NOW)).emails
+    inbox = FakeInbox()
+    forged = reply_message(
+        to="antwort+B1042@antwort.vermittlung.test",
+        sender="mallory@evil.example",
+        subject="AW: Anfrage (Ref: B1042)",
+        text="B1042-1: ja",
+        in_reply_to=world.database.emails[inquiry_id].message_id,
+        message_id="<forged@evil.example>",
+    )
+    inbox.deliver("cur/forged", forged.as_bytes(), NOW + timedelta(hours=2))
+    take_in_replies(world.context.unit_of_work, inbox, world.context.addressing, now=NOW)
+    status, history = api("GET", "/api/v2/communications", query={"bundle_reference": "B1042"})
+    assert status == 200 and [item["type"] for item in history["items"]] == ["email"]
+    status, reviews = api("GET", "/api/v2/reply-reviews")
+    assert status == 200 and reviews["total"] == 1
+    [item] = reviews["items"]
+    assert item["reasons"] == ["sender_not_addressee"] and item["claimed_bundle_reference"] == "B1042"
+    assert item["from_address"] == "mallory@evil.example" and "B1042-1: ja" in item["text"]
+    status, empty = api("GET", "/api/v2/reply-reviews", query={"page": "2", "limit": "1"})
+    assert status == 200 and empty["items"] == [] and empty["total"] == 1
+    status, body = api("GET", "/api/v2/reply-reviews", query={"status": "open"})
+    assert status == 422 and "status" in body["message"]

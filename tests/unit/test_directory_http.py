@@ -4,7 +4,10 @@ directory search and the practice-website enrichment on top (beautifulsoup4)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -18,12 +21,21 @@ from therapy_platform.contracts.directory_files import SearchPoint
 from therapy_platform.directory.adapters.client import DirectoryClient
 from therapy_platform.directory.adapters.enrichment import WebsiteContactEnricher
 from therapy_platform.directory.adapters.polite_http import PoliteSession, RequestBudget, retry_after_seconds
+from therapy_platform.directory.adapters.public_web import PublicWebTransport
 from therapy_platform.directory.domain.contact_text import email_candidates, phone_hours, pick_email
 from therapy_platform.directory.domain.runs import (
     BudgetExhaustedError,
     DirectoryUnavailableError,
     MalformedAnswerError,
     RobotsDisallowedError,
+)
+from therapy_platform.directory.domain.web_addresses import (
+    IPAddress,
+    Target,
+    UnsafeAddressError,
+    WebsitePolicy,
+    is_public_address,
+    parse_allowed_origin,
 )
 from therapy_platform.directory.settings import DirectorySettings
 from therapy_platform.platform.settings import SettingsError
@@ -100,9 +112,9 @@ def polite(
         "backoff_max": 30.0,
         **overrides,
     }
+    settings.setdefault("session", http)
     return PoliteSession(
         budget=RequestBudget(max_requests, deadline=deadline, clock=clock),
-        session=http,  # type: ignore[arg-type]
         sleep=clock.sleep,
         **settings,
     )
@@ -260,6 +272,49 @@ def test_a_local_directory_may_be_asked_faster(monkeypatch: pytest.MonkeyPatch) 
 # Practice websites
 # ---------------------------------------------------------------------------------------------
 
+PUBLIC_IP = "93.184.215.14"
+
+
+@dataclass
+class FakeNet:
+    """DNS and connections for PublicWebTransport: `dns` answers per host (a list of answers is
+    given out one per lookup, the last one repeating: a rebinding name), and every connection
+    is served by `http`'s routes and recorded as (address connected to, URL)."""
+
+    http: FakeHttp
+    dns: dict[str, list[list[str]]] = field(default_factory=dict)
+    lookups: list[str] = field(default_factory=list)
+    connected: list[tuple[str, str]] = field(default_factory=list)
+
+    def resolve(self, host: str, port: int, timeout: float) -> list[IPAddress]:
+        self.lookups.append(host)
+        if host in self.dns:
+            answers = self.dns[host]
+            return [ipaddress.ip_address(a) for a in (answers.pop(0) if len(answers) > 1 else answers[0])]
+        try:  # what getaddrinfo does with a literal address (also 2130706433, 0x7f.1 ...)
+            return [ipaddress.ip_address(host)]
+        except ValueError:
+            try:
+                return [ipaddress.ip_address(socket.inet_ntoa(socket.inet_aton(host)))]
+            except OSError:
+                return []  # unknown name
+
+    def connect(
+        self, address: IPAddress, target: Target, url: str, headers: Mapping[str, str], *, deadline: float
+    ) -> requests.Response:
+        self.connected.append((str(address), url))
+        return self.http.get(url, params={}, timeout=deadline, headers=dict(headers))
+
+    def transport(self, *allowed: str) -> PublicWebTransport:
+        policy = WebsitePolicy(frozenset(parse_allowed_origin(origin) for origin in allowed))
+        return PublicWebTransport(policy, resolver=self.resolve, connect=self.connect, clock=self.http.clock)
+
+
+def websites(net: FakeNet, clock: FakeClock, *allowed: str, **overrides: Any) -> PoliteSession:
+    """The website session as deployed (bootstrap.website_session), over fake DNS and sockets."""
+    return polite(net.http, clock, **{"session": net.transport(*allowed), **overrides})
+
+
 HOME = """<!doctype html><html><head><title>Praxis Weiß</title><script>var x='spam@tracker.example'</script>
 </head><body><h1>Praxis Dr. Jürgen Weiß</h1><a href="/kontakt.html">Kontakt</a></body></html>"""
 CONTACT = """<html><body><p>E-Mail: <a href="mailto:Info@Praxis-Weiss.example?subject=Termin">schreiben</a>,
@@ -277,7 +332,8 @@ def test_the_practice_website_gives_email_and_phone_hours_with_their_source(cloc
             f"{site}/kontakt.html": [(200, CONTACT, {"Content-Type": "text/html"})],
         },
     )
-    enricher = WebsiteContactEnricher(polite(http, clock), max_fetches=10)
+    net = FakeNet(http, {"www.praxis-weiss.example": [[PUBLIC_IP]]})
+    enricher = WebsiteContactEnricher(websites(net, clock), max_fetches=10)
     found = enricher.enrich("www.praxis-weiss.example/")
     assert found is not None and found.email is not None and found.phone_windows is not None
     assert (found.email.value, found.email.source) == ("info@praxis-weiss.example", f"{site}/kontakt.html")
@@ -288,15 +344,263 @@ def test_the_practice_website_gives_email_and_phone_hours_with_their_source(cloc
         "thu": ["12:30-13:00"],
     }
     assert enricher.fetches == 2
+    # Every request went to the address that was checked, never to the name again.
+    assert {address for address, _ in net.connected} == {PUBLIC_IP}
 
 
 def test_a_website_that_cannot_be_read_gives_nothing(clock: FakeClock) -> None:
     site = "https://down.example"
     http = FakeHttp(clock, {f"{site}/robots.txt": [(404, "", {})], f"{site}/": [(500, "", {})]})
-    enricher = WebsiteContactEnricher(polite(http, clock, max_retries=1), max_fetches=10)
+    net = FakeNet(http, {"down.example": [[PUBLIC_IP]]})
+    enricher = WebsiteContactEnricher(websites(net, clock, max_retries=1), max_fetches=10)
     assert enricher.enrich(site) is None
-    capped = WebsiteContactEnricher(polite(http, clock), max_fetches=0)
+    capped = WebsiteContactEnricher(websites(net, clock), max_fetches=0)
     assert capped.enrich(site) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Practice websites are untrusted: public addresses only (server-side request forgery)
+# ---------------------------------------------------------------------------------------------
+
+SECRET = '<html><body><a href="mailto:root@metadata.internal">x</a> Telefonzeiten: Mo 8-9 Uhr</body></html>'
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+NORD = "https://www.praxis-nord.example"
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:8080/admin",
+        "http://localhost/admin",  # a name for loopback
+        "http://169.254.169.254/latest/meta-data/",  # the cloud's metadata service
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",  # IPv4-mapped IPv6
+        "http://[::ffff:a9fe:a9fe]/",  # 169.254.169.254, mapped and spelled in hex
+        "http://0.0.0.0/",
+        "http://[::]/",
+        "http://2130706433/",  # 127.0.0.1 as one number
+        "http://0x7f.1/",
+        "http://10.1.2.3/",
+        "http://192.168.178.1/",
+        "http://100.64.0.1/",  # shared address space (carrier NAT)
+        "http://[fd00::1]/",  # unique local IPv6
+        "http://[fe80::1]/",
+        "http://[2002:7f00:1::]/",  # 6to4 around 127.0.0.1
+        "http://intern.praxis-nord.example/",  # a DNS name pointing into the private network
+        "http://half.praxis-nord.example/",  # one public and one private answer
+        "file:///etc/passwd",
+        "ftp://www.praxis-nord.example/",
+        "https://www.praxis-nord.example:8443/",  # a port other than the scheme's
+        "https://user:secret@www.praxis-nord.example/",
+    ],
+)
+def test_a_redirect_away_from_the_public_internet_is_not_followed(clock: FakeClock, location: str) -> None:
+    http = FakeHttp(
+        clock,
+        {
+            f"{NORD}/robots.txt": [(404, "", {})],
+            f"{NORD}/": [(302, "", {"Location": location})],
+            location: [(200, SECRET, HTML)],  # what the internal target would answer if asked
+        },
+    )
+    net = FakeNet(
+        http,
+        {
+            "www.praxis-nord.example": [[PUBLIC_IP]],
+            "localhost": [["127.0.0.1", "::1"]],
+            "intern.praxis-nord.example": [["10.0.0.7"]],
+            "half.praxis-nord.example": [[PUBLIC_IP, "10.0.0.7"]],
+        },
+    )
+    enricher = WebsiteContactEnricher(websites(net, clock), max_fetches=10)
+    assert enricher.enrich(f"{NORD}/") is None  # nothing stored as the therapist's email
+    # Only the practice's own (public) address was ever connected to: not even the redirect
+    # target's robots.txt was asked for.
+    assert net.connected == [(PUBLIC_IP, f"{NORD}/robots.txt"), (PUBLIC_IP, f"{NORD}/")]
+
+
+@pytest.mark.parametrize(
+    "website",
+    ["http://127.0.0.1:8117/praxis/1/", "127.0.0.1", "http://[::1]/", "http://metadata.google.internal/"],
+)
+def test_a_website_listed_at_an_internal_address_is_never_connected_to(
+    clock: FakeClock, website: str
+) -> None:
+    http = FakeHttp(clock, {"/robots.txt": [(404, "", {})], "/": [(200, SECRET, HTML)]})
+    net = FakeNet(http, {"metadata.google.internal": [["169.254.169.254"]]})
+    assert WebsiteContactEnricher(websites(net, clock), max_fetches=10).enrich(website) is None
+    assert net.connected == [] and http.calls == []
+
+
+def test_each_request_connects_to_the_address_it_checked_and_a_rebound_name_is_refused(
+    clock: FakeClock,
+) -> None:
+    """DNS rebinding: the name answers a public address first and loopback afterwards. Every
+    request resolves once, checks, and connects to exactly that address; the next request
+    resolves again, so the loopback answer is refused instead of connected to."""
+    site = "https://rebind.example"
+    http = FakeHttp(clock, {f"{site}/robots.txt": [(404, "", {})], f"{site}/": [(200, SECRET, HTML)]})
+    net = FakeNet(http, {"rebind.example": [[PUBLIC_IP], ["127.0.0.1"]]})
+    assert WebsiteContactEnricher(websites(net, clock), max_fetches=10).enrich(f"{site}/") is None
+    assert net.lookups == ["rebind.example", "rebind.example"]
+    assert net.connected == [(PUBLIC_IP, f"{site}/robots.txt")]
+
+
+def test_redirects_are_followed_hop_by_hop_reading_each_new_hosts_robots_txt(clock: FakeClock) -> None:
+    old, new = "http://praxis-sued.example", "https://www.praxis-sued.example"
+    http = FakeHttp(
+        clock,
+        {
+            f"{old}/robots.txt": [(404, "", {})],
+            f"{old}/": [(301, "", {"Location": f"{new}/"})],
+            f"{new}/robots.txt": [(301, "", {"Location": "/robots-neu.txt"})],  # robots.txt moves too
+            f"{new}/robots-neu.txt": [(200, "User-agent: *\nDisallow: /intern/\n", {})],
+            f"{new}/": [(200, HOME.replace("/kontakt.html", "/intern/kontakt.html"), HTML)],
+            f"{new}/intern/kontakt.html": [(200, CONTACT, HTML)],
+        },
+    )
+    net = FakeNet(http, {"praxis-sued.example": [[PUBLIC_IP]], "www.praxis-sued.example": [["2a00:1450::1"]]})
+    enricher = WebsiteContactEnricher(websites(net, clock), max_fetches=10)
+    assert enricher.enrich(f"{old}/") is None  # the contact page is behind Disallow
+    assert [url for _, url in net.connected] == [
+        f"{old}/robots.txt",
+        f"{old}/",
+        f"{new}/robots.txt",
+        f"{new}/robots-neu.txt",
+        f"{new}/",
+    ]
+
+
+def test_a_redirect_loop_ends_after_five_hops(clock: FakeClock) -> None:
+    site = "https://kreis.example"
+    routes: dict[str, list[Answer]] = {f"{site}/robots.txt": [(404, "", {})]}
+    for hop in range(10):
+        routes[f"{site}/{hop}"] = [(302, "", {"Location": f"/{hop + 1}"})]
+    net = FakeNet(FakeHttp(clock, routes), {"kreis.example": [[PUBLIC_IP]]})
+    assert WebsiteContactEnricher(websites(net, clock), max_fetches=10).enrich(f"{site}/0") is None
+    assert [url for _, url in net.connected][1:] == [f"{site}/{hop}" for hop in range(6)]
+
+
+def test_the_operators_allow_list_admits_exactly_its_origins(clock: FakeClock) -> None:
+    """Locally the directory server (127.0.0.1:8117) serves the demo's practice websites: the
+    local template allows that origin, and nothing else on the machine."""
+    local = "http://127.0.0.1:8117"
+    http = FakeHttp(
+        clock,
+        {
+            f"{local}/robots.txt": [(404, "", {})],
+            f"{local}/praxis/1/": [(200, CONTACT, HTML)],
+            f"{local}/praxis/2/": [(302, "", {"Location": "http://127.0.0.1:4566/"})],  # LocalStack
+            "http://127.0.0.1:4566/robots.txt": [(404, "", {})],
+            "http://127.0.0.1:4566/": [(200, SECRET, HTML)],
+        },
+    )
+    net = FakeNet(http)
+    enricher = WebsiteContactEnricher(websites(net, clock, local), max_fetches=10)
+    found = enricher.enrich(f"{local}/praxis/1/")
+    assert found is not None and found.email is not None
+    assert found.email.value == "info@praxis-weiss.example"
+    assert enricher.enrich(f"{local}/praxis/2/") is None
+    assert {url.split("/")[2] for _, url in net.connected} == {"127.0.0.1:8117"}
+    # Without the allow-list the local directory's websites are internal addresses like any other.
+    assert (
+        WebsiteContactEnricher(websites(FakeNet(http), clock), max_fetches=10).enrich(f"{local}/praxis/1/")
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2a00:1450:4001:82b::2003", True),
+        ("2002:5db8:d70e::1", True),  # 6to4 around a public address
+        ("127.0.0.1", False),
+        ("127.255.255.254", False),
+        ("10.0.0.1", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("255.255.255.255", False),
+        ("224.0.0.1", False),
+        ("240.0.0.1", False),
+        ("192.0.2.1", False),
+        ("198.18.0.1", False),
+        ("::", False),
+        ("::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+        ("::127.0.0.1", False),  # IPv4-compatible
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 around 169.254.169.254
+        ("2002:a00:1::1", False),  # 6to4 around 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo
+        ("fe80::1", False),
+        ("fe80::1%2", False),
+        ("fec0::1", False),
+        ("fd12:3456::1", False),
+        ("ff02::1", False),
+        ("2001:db8::1", False),
+    ],
+)
+def test_which_addresses_count_as_public(address: str, public: bool) -> None:
+    assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://praxis.example/",
+        "file:///etc/passwd",
+        "gopher://praxis.example/",
+        "javascript:alert(1)",
+        "http:///nohost",
+        "http://praxis.example:8080/",
+        "https://praxis.example:80/",
+        "http://user@praxis.example/",
+        "http://praxis.example:99999/",
+        "http://[::1/",
+    ],
+)
+def test_only_http_and_https_on_their_own_ports(url: str) -> None:
+    with pytest.raises(UnsafeAddressError):
+        WebsitePolicy().check_url(url)
+
+
+def test_urls_on_default_ports_pass_and_hosts_are_normalised() -> None:
+    target = WebsitePolicy().check_url("HTTPS://WWW.Praxis-Müller.Example.:443/kontakt")
+    assert (target.scheme, target.host, target.port, target.allow_listed) == (
+        "https",
+        "www.praxis-müller.example".encode("idna").decode("ascii"),
+        443,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("http://127.0.0.1:8117", True),
+        ("http://127.0.0.1:8117/, http://localhost:8118", True),
+        ("*", False),
+        ("http://127.0.0.1:8117/praxis/", False),  # an origin, not a path
+        ("http://0.0.0.0:8117", False),
+        ("http://[::]:8117", False),
+        ("ftp://127.0.0.1:21", False),
+        ("127.0.0.1", False),
+    ],
+)
+def test_the_allow_list_takes_exact_origins_only(
+    value: str, accepted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIRECTORY_WEBSITE_ALLOWED_ORIGINS", value)
+    if accepted:
+        DirectorySettings.from_env().website_policy  # noqa: B018
+    else:
+        with pytest.raises(SettingsError, match="DIRECTORY_WEBSITE_ALLOWED_ORIGINS"):
+            DirectorySettings.from_env()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from matching_fakes import MatchingWorld
 
 from support import api_event, call, load_function
+from therapy_platform.matching.domain.responses import cooling_until
+from therapy_platform.platform.clock import platform_today
 
 STAFF = "anna.staff@example.org"
 
@@ -114,6 +117,38 @@ def test_rounds_bundles_sending_and_responses(api: Api) -> None:
     assert "cooling.period_started" in {e.event_type for e in api.world.published}
     status, _ = api.request("GET", f"/api/v2/bundles/{uuid.uuid4()}")
     assert status == 404
+
+
+def test_a_response_dated_before_the_sending_or_in_the_future_is_refused_naming_the_field(api: Api) -> None:
+    api.world.therapist()
+    searches = [api.search()["id"] for _ in range(3)]
+    status, result = api.request("POST", "/api/v2/bundles/create", {"send_immediately": True})
+    assert status == 201
+    bundle_id = result["bundles"][0]["bundle_id"]
+    sent_at = datetime.fromisoformat(api.request("GET", f"/api/v2/bundles/{bundle_id}")[1]["sent_at"])
+    api.world.now += timedelta(days=2)
+    members = [{"search_id": s, "outcome": "rejected_capacity"} for s in searches]
+    for responded_at, why in (
+        ("2031-01-01T09:00:00+01:00", "in the future"),  # would cool the therapist until 2031
+        ((api.world.now + timedelta(minutes=6)).isoformat(), "in the future"),
+        ((sent_at - timedelta(minutes=1)).isoformat(), "before the bundle was sent"),  # would end cooling
+    ):
+        status, body = api.request(
+            "PUT", f"/api/v2/bundles/{bundle_id}/response", {"members": members, "responded_at": responded_at}
+        )
+        assert status == 422, body
+        [field] = body["fields"]
+        assert field["field"] == "responded_at" and why in field["message"]
+    assert "cooling.period_started" not in {e.event_type for e in api.world.published}
+    # A device clock a few minutes ahead is fine; the cooling date follows the given day.
+    ahead = api.world.now + timedelta(minutes=4)
+    status, recorded = api.request(
+        "PUT",
+        f"/api/v2/bundles/{bundle_id}/response",
+        {"members": members, "responded_at": ahead.isoformat()},
+    )
+    assert status == 200, recorded
+    assert recorded["next_contact_allowed_on"] == cooling_until(platform_today(ahead)).isoformat()
 
 
 def test_staff_selection_staff_bundles_and_alerts(api: Api) -> None:

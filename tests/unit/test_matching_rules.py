@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
 from therapy_platform.matching.domain import (
@@ -31,7 +33,10 @@ from therapy_platform.matching.domain import (
     response_type,
     search_ineligibility,
 )
+from therapy_platform.matching.domain.responses import RESPONSE_CLOCK_SKEW, check_responded_at
+from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.validation import FieldValidationError
 
 TODAY = date(2026, 3, 2)
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -297,3 +302,54 @@ def test_cooling_date_and_member_validation() -> None:
         check_member_outcomes([a, b], {a: MemberOutcome.ACCEPTED, c: MemberOutcome.ACCEPTED})
     assert raised.value.missing == [b] and raised.value.extra == [c]
     assert str(b) in str(raised.value) and str(c) in str(raised.value)
+
+
+# ------------------------------------------------------------------ when a response may be dated
+
+SENT = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+
+def test_responded_at_must_lie_between_the_sending_and_now_plus_a_small_skew() -> None:
+    now = SENT + timedelta(days=3)
+    for fine in (SENT, now, now + RESPONSE_CLOCK_SKEW, SENT + timedelta(hours=5)):
+        check_responded_at(fine, sent_at=SENT, now=now)
+    refused = {
+        SENT - timedelta(seconds=1): "before the bundle was sent",
+        datetime(2031, 1, 1, tzinfo=UTC): "in the future",
+        now + RESPONSE_CLOCK_SKEW + timedelta(seconds=1): "in the future",
+    }
+    for at, why in refused.items():
+        with pytest.raises(FieldValidationError) as raised:
+            check_responded_at(at, sent_at=SENT, now=now)
+        fields = raised.value.details["fields"]
+        assert isinstance(fields, list) and len(fields) == 1
+        field = fields[0]
+        assert field["field"] == "responded_at" and why in field["message"]
+    # A bundle that was never sent takes no response anyway (409 later): only the future counts.
+    check_responded_at(SENT - timedelta(days=400), sent_at=None, now=now)
+
+
+@settings(max_examples=300)
+@given(
+    sent_offset=st.integers(min_value=-3 * 365 * 86400, max_value=0),
+    answered_offset=st.integers(min_value=-4 * 365 * 86400, max_value=6 * 365 * 86400),
+    cooling_days=st.integers(min_value=0, max_value=365),
+)
+def test_an_accepted_response_time_never_moves_cooling_past_today_or_before_the_sending(
+    sent_offset: int, answered_offset: int, cooling_days: int
+) -> None:
+    """Whatever time staff give: refused, or cooling ends between the sending's cooling date
+    and the cooling date of the server's now (plus the one day the skew can cross at midnight)."""
+    now = datetime(2026, 11, 23, 23, 58, tzinfo=UTC)
+    sent_at = now + timedelta(seconds=sent_offset)
+    responded_at = sent_at + timedelta(seconds=answered_offset)
+    config = MatchingConfig(cooling_days=cooling_days)
+    try:
+        check_responded_at(responded_at, sent_at=sent_at, now=now)
+    except FieldValidationError:
+        assert responded_at < sent_at or responded_at > now + RESPONSE_CLOCK_SKEW
+        return
+    assert sent_at <= responded_at <= now + RESPONSE_CLOCK_SKEW
+    until = cooling_until(platform_today(responded_at), config)
+    assert cooling_until(platform_today(sent_at), config) <= until
+    assert until <= cooling_until(platform_today(now), config) + timedelta(days=1)

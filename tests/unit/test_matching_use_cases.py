@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -57,12 +57,20 @@ def round_now(world: MatchingWorld, **request: object) -> RoundResult:
 
 
 def respond(
-    world: MatchingWorld, bundle_id: uuid.UUID, outcomes: dict[uuid.UUID, MemberOutcome], **kw: Any
+    world: MatchingWorld,
+    bundle_id: uuid.UUID,
+    outcomes: dict[uuid.UUID, MemberOutcome],
+    *,
+    now: datetime | None = None,
+    **kw: Any,
 ) -> ResponseRecorded:
+    """Staff record the response at `now` (default: the world's time)."""
     request = BundleResponseRequest(
         members=[MemberResponse(search_id=s, outcome=o) for s, o in outcomes.items()], **kw
     )
-    return bundle_cases.record_response(world.uow(), bundle_id, request, actor="staff", now=world.now).value
+    return bundle_cases.record_response(
+        world.uow(), bundle_id, request, actor="staff", now=now or world.now
+    ).value
 
 
 def sent_bundle(
@@ -367,7 +375,14 @@ def test_first_acceptance_wins_later_one_is_a_conflict_with_alert_and_follow_up(
     assert {w["bundle_id"] for w in changed["withdrawals"]} == {str(b2), str(b3)}
     withdrawn = bundle_cases.get_bundle(world.uow(), b2, now=world.now).value
     assert {m.search_id: m.status for m in withdrawn.members}[target] == MemberStatus.WITHDRAWN
-    lost = respond(world, b2, outcomes_for(b2, target), responded_at=world.now + timedelta(hours=1))
+    # b2's therapist answered an hour later; staff record it an hour after that
+    lost = respond(
+        world,
+        b2,
+        outcomes_for(b2, target),
+        responded_at=world.now + timedelta(hours=1),
+        now=world.now + timedelta(hours=2),
+    )
     assert [c.search_id for c in lost.conflicts] == [target]
     assert lost.conflicts[0].placed_with_therapist_id == first
     assert {m.search_id: m for m in lost.bundle.members}[target].status == MemberStatus.CONFLICT
@@ -406,8 +421,21 @@ def test_earlier_acceptance_recorded_later_still_wins(world: MatchingWorld) -> N
     accept_first = dict.fromkeys(ids, MemberOutcome.REJECTED_OTHER) | {ids[0]: MemberOutcome.ACCEPTED}
     bundle_a, bundle_b = bundles[a], bundles[b]
     assert bundle_a and bundle_b
-    respond(world, bundle_a, accept_first, responded_at=world.now)
-    late = respond(world, bundle_b, accept_first, responded_at=world.now - timedelta(hours=1))
+    # a answered two hours after the sending; b an hour earlier by phone, but staff record it later
+    respond(
+        world,
+        bundle_a,
+        accept_first,
+        responded_at=world.now + timedelta(hours=2),
+        now=world.now + timedelta(hours=2),
+    )
+    late = respond(
+        world,
+        bundle_b,
+        accept_first,
+        responded_at=world.now + timedelta(hours=1),
+        now=world.now + timedelta(hours=3),
+    )
     assert [p.therapist_id for p in late.placements] == [b]
     assert [c.therapist_id for c in late.conflicts] == [a]
     assert search_cases.get_search(world.uow(), ids[0], now=world.now).value.placed_therapist_id == b

@@ -33,8 +33,73 @@ def test_health_names_the_dependency_that_does_not_answer(monkeypatch: pytest.Mo
     response = handler.lambda_handler(_sample("health_api", "get_health.json"), FakeLambdaContext())
     body = json.loads(response["body"])
     assert response["statusCode"] == 503 and body["status"] == "degraded"
-    assert body["components"]["broker"]["error"] == "ConnectionError: connection refused"
+    assert body["components"]["broker"]["status"] == "unavailable"
     assert body["components"]["database"]["status"] == "ok"
+
+
+def _pg_auth_failure() -> None:
+    # How SQLAlchemy wraps pg8000 refusing a password (SQLSTATE 28P01), naming user and host.
+    from sqlalchemy.exc import OperationalError
+
+    driver = Exception({"S": "FATAL", "C": "28P01", "M": 'password authentication failed for user "app"'})
+    raise OperationalError("SELECT 1 -- db.internal.example:5432", {}, driver)
+
+
+def _bus_timeout() -> None:
+    from botocore.exceptions import ConnectTimeoutError
+
+    raise ConnectTimeoutError(endpoint_url="https://events.internal.example:4566/")
+
+
+def _broker_gone() -> None:
+    try:
+        raise ConnectionRefusedError(111, "Connection refused: kafka-1.internal.example:9098")
+    except OSError as error:
+        raise RuntimeError("KafkaConnectionError: kafka-1.internal.example:9098") from error
+
+
+def _bus_denied() -> None:
+    from botocore.exceptions import ClientError
+
+    raise ClientError(
+        {"Error": {"Code": "AccessDeniedException", "Message": "arn:aws:iam::123456789012:role/x"}},
+        "DescribeEventBus",
+    )
+
+
+def _sql_bug() -> None:
+    raise ValueError("SELECT secret FROM patient_service.patients WHERE host = 'db.internal.example'")
+
+
+def test_health_answers_stable_codes_and_keeps_the_detail_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = load_function("health_api")
+    checks = {
+        "database": _pg_auth_failure,
+        "bus": _bus_timeout,
+        "broker": _broker_gone,
+        "denied": _bus_denied,
+        "other": _sql_bug,
+    }
+    monkeypatch.setattr(handler, "checks", checks)
+    with caplog.at_level("WARNING"):
+        response = handler.lambda_handler(_sample("health_api", "get_health.json"), FakeLambdaContext())
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 503
+    assert {name: c["status"] for name, c in body["components"].items()} == {
+        "database": "access_denied",
+        "bus": "timeout",
+        "broker": "unavailable",
+        "denied": "access_denied",
+        "other": "error",
+    }
+    assert all(set(component) == {"status", "latency_ms"} for component in body["components"].values())
+    # No host, port, user, account or SQL reaches the public answer; operators find it in the log.
+    for leak in ("internal.example", "5432", "9098", "4566", "SELECT", "app", "123456789012", "28P01"):
+        assert leak not in response["body"], leak
+    logged = caplog.text
+    assert "db.internal.example" in logged and "kafka-1.internal.example" in logged
 
 
 def test_the_deployed_health_checks_cover_database_bus_and_broker() -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any, Final
@@ -35,6 +35,7 @@ from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA
 from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
 from therapy_platform.communication.domain.emails import Addressing, SendRequest
 from therapy_platform.communication.domain.phone_calls import WorkingCalendar
+from therapy_platform.communication.domain.replies import ReplyPolicy
 from therapy_platform.communication.ports import CommunicationUnitOfWork, MailTransport, ReplyInbox
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.settings import (
@@ -225,6 +226,7 @@ class ReplyIntakeService:
     inbox: ReplyInbox
     addressing: Addressing
     clock: Callable[[], datetime] = utc_now
+    policy: ReplyPolicy = field(default_factory=ReplyPolicy)
 
 
 def reply_inbox(settings: ReplyInboxSettings) -> ReplyInbox:
@@ -247,4 +249,5 @@ def build_reply_intake(settings: ReplyIntakeSettings | None = None) -> ReplyInta
         unit_of_work=unit_of_work_factory(),
         inbox=reply_inbox(settings.inbox),
         addressing=settings.mail.addressing(),
+        policy=settings.inbox.policy(),
     )

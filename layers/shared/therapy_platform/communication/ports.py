@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import Email, RecipientType
 from therapy_platform.communication.domain.phone_calls import PhoneCallQuery, PhoneCallTask
-from therapy_platform.communication.domain.replies import InboundReply
+from therapy_platform.communication.domain.replies import AnsweredEmail, InboundReply, ReviewedReply
 from therapy_platform.communication.domain.staff_emails import EmailDetail, EmailQuery, EmailSummary
 from therapy_platform.communication.domain.tracking import (
     ContactChange,
@@ -151,6 +151,15 @@ class Replies(Protocol):
         """False when a reply with this Message-ID is stored already."""
         ...
 
+    def review(self, item: ReviewedReply) -> bool:
+        """Put a message on the staff review list. False when the message at this inbox key is
+        there already (taken in again after a crash)."""
+        ...
+
+    def reviews(self, *, page: int, limit: int) -> tuple[list[ReviewedReply], int]:
+        """One page of the review list, newest first, and how many there are."""
+        ...
+
     def for_bundle(self, reference: str, limit: int) -> list[InboundReply]: ...
 
     def for_person(
@@ -178,7 +187,7 @@ class EmailHistory(Protocol):
         """One email with its bodies and delivery attempts (oldest attempt first)."""
         ...
 
-    def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
+    def answered(self, message_ids: Sequence[str]) -> AnsweredEmail | None:
         """The email the first of these Message-IDs names, if it is one of ours."""
         ...
 
@@ -257,17 +266,25 @@ class MailTransport(Protocol):
 
 
 @dataclass(frozen=True)
-class InboxMessage:
+class InboxEntry:
+    """A message waiting in the inbox, before it is read."""
+
     key: str
-    raw: bytes
+    size: int
     received_at: datetime
 
 
 class ReplyInbox(Protocol):
-    """Where replies arrive: locally the SMTP server's Maildir, in AWS SES receiving -> S3."""
+    """Where replies arrive: locally the SMTP server's Maildir, in AWS SES receiving -> S3.
+    Messages are listed first and read one at a time, never all at once."""
 
-    def new_messages(self, limit: int) -> list[InboxMessage]:
-        """Messages not yet taken in, oldest first."""
+    def pending(self, limit: int) -> list[InboxEntry]:
+        """Messages not yet taken in, oldest first (their size, not their content)."""
+        ...
+
+    def read(self, key: str, max_bytes: int) -> bytes | None:
+        """The message's bytes, at most `max_bytes + 1` of them (more: it is over the cap);
+        None when it is gone meanwhile (taken by a concurrent intake)."""
         ...
 
     def done(self, key: str, *, stored: bool) -> None:

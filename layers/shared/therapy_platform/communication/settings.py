@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from therapy_platform.communication.domain.email_content import LegalNotice
 from therapy_platform.communication.domain.emails import Addressing, DeliveryPolicy
 from therapy_platform.communication.domain.phone_calls import CallPlanningPolicy
+from therapy_platform.communication.domain.replies import ReplyPolicy
 from therapy_platform.communication.domain.tracking import FollowUpPolicy
 from therapy_platform.platform.settings import EnvModel
 
@@ -110,13 +111,22 @@ class CallPlanningSettings(EnvModel):
 
 class ReplyInboxSettings(EnvModel):
     """Where replies arrive: `maildir` (the local SMTP server's Maildir) or `s3` (SES receiving
-    stores each message as an object under REPLY_PREFIX)."""
+    stores each message as an object under REPLY_PREFIX; its verdict headers are then required).
+    A message over REPLY_MAX_MESSAGE_BYTES (default 5 MiB: a reply with a scanned form attached
+    fits, the parser's memory stays far below the function's) is put on the review list unread."""
 
     inbox: Literal["maildir", "s3"] = Field(default="maildir", alias="REPLY_INBOX")
     maildir: str | None = Field(default=None, alias="REPLY_MAILDIR")
     bucket: str | None = Field(default=None, alias="REPLY_BUCKET")
     prefix: str = Field(default="inbound/", alias="REPLY_PREFIX")
     processed_prefix: str = Field(default="processed/", alias="REPLY_PROCESSED_PREFIX")
+    max_message_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=64 * 1024, le=40 * 1024 * 1024, alias="REPLY_MAX_MESSAGE_BYTES"
+    )
+
+    def policy(self) -> ReplyPolicy:
+        # SES receiving is the only way into the S3 inbox: its verdicts must be on every message.
+        return ReplyPolicy(max_message_bytes=self.max_message_bytes, verdicts_required=self.inbox == "s3")
 
     @model_validator(mode="after")
     def _where(self) -> Self:

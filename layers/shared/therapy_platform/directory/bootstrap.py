@@ -1,6 +1,7 @@
 """Composition root of the scraping service: the scraper as deployed (its run records in
 `scraping_service`, raw files to the RAW_BUCKET in S3, the shipped postcode table, the
-directory and practice websites over one polite HTTP session per run, the real clock).
+directory and the practice websites over polite HTTP sessions sharing one budget per run,
+the websites' through the public-address transport, the real clock).
 Settings are read at import, i.e. at cold start: a missing or invalid variable fails naming it.
 """
 
@@ -13,7 +14,8 @@ from datetime import datetime
 
 from therapy_platform.directory.adapters.client import DirectoryClient
 from therapy_platform.directory.adapters.enrichment import WebsiteContactEnricher
-from therapy_platform.directory.adapters.polite_http import PoliteSession, RequestBudget
+from therapy_platform.directory.adapters.polite_http import HttpTransport, PoliteSession, RequestBudget
+from therapy_platform.directory.adapters.public_web import PublicWebTransport
 from therapy_platform.directory.adapters.raw_store import S3RawStore
 from therapy_platform.directory.adapters.runs import SqlScrapeRunStore
 from therapy_platform.directory.ports import (
@@ -32,8 +34,11 @@ from therapy_platform.platform.geography.postcodes import postcode_directory
 SETTINGS = ScraperSettings.from_env()
 
 
-def polite_session(settings: DirectorySettings) -> Callable[[RequestBudget], PoliteSession]:
-    """One polite session per run, spending the run's budget (rate, retries, robots rules)."""
+def polite_session(
+    settings: DirectorySettings, transport: Callable[[], HttpTransport | None] = lambda: None
+) -> Callable[[RequestBudget], PoliteSession]:
+    """One polite session per run, spending the run's budget (rate, retries, robots rules),
+    over `transport` (default: requests, for the operator's directory)."""
 
     def session(budget: RequestBudget) -> PoliteSession:
         return PoliteSession(
@@ -44,9 +49,17 @@ def polite_session(settings: DirectorySettings) -> Callable[[RequestBudget], Pol
             max_retries=settings.max_retries,
             backoff_base=settings.backoff_base_seconds,
             backoff_max=settings.backoff_max_seconds,
+            session=transport(),
         )
 
     return session
+
+
+def website_session(settings: DirectorySettings) -> Callable[[RequestBudget], PoliteSession]:
+    """Practice websites are untrusted: public addresses only (plus the operator's allow-list),
+    the connection pinned to the checked address, redirects checked hop by hop."""
+    policy = settings.website_policy
+    return polite_session(settings, lambda: PublicWebTransport(policy))
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,7 @@ class ScraperService:
     raw_store: Callable[[], RawFileStore]
     postcodes: Callable[[], PostcodeCentroids]
     session: Callable[[RequestBudget], PoliteSession]
+    website_session: Callable[[RequestBudget], PoliteSession]
     clock: Callable[[], datetime] = utc_now
 
     @property
@@ -77,7 +91,7 @@ class ScraperService:
         )
         session = self.session(budget)
         enricher = (
-            WebsiteContactEnricher(session, max_fetches=settings.max_website_fetches)
+            WebsiteContactEnricher(self.website_session(budget), max_fetches=settings.max_website_fetches)
             if settings.max_website_fetches
             else None
         )
@@ -92,4 +106,5 @@ def build(settings: ScraperSettings = SETTINGS) -> ScraperService:
         raw_store=lambda: S3RawStore.connect(settings.raw_bucket),
         postcodes=postcode_directory,
         session=polite_session(settings),
+        website_session=website_session(settings),
     )

@@ -1,6 +1,11 @@
 """Environment of the scraping function: how politely and how far the directory is read
 (`DirectorySettings`, every value with a default) and where raw files go (`RAW_BUCKET`).
-A missing or malformed variable fails at cold start naming it."""
+A missing or malformed variable fails at cold start naming it.
+
+`DIRECTORY_WEBSITE_ALLOWED_ORIGINS` (comma-separated `scheme://host:port`, default none) names
+the only origins a practice website may have outside the public internet: template.yaml sets it
+for the local environment alone, to the local directory server that serves the demo's practice
+websites. Anywhere else practice websites are fetched from public addresses only."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator
 
 from therapy_platform.contracts.directory_files import DEFAULT_TILE_RADIUS_KM
+from therapy_platform.directory.domain.web_addresses import WebsitePolicy, parse_allowed_origin
 from therapy_platform.platform.settings import EnvModel
 
 PUBLIC_DIRECTORY: Final = "https://arztsuche.116117.de"
@@ -39,6 +45,7 @@ class DirectorySettings(EnvModel):
     )
     # Stop this long before the Lambda timeout, leaving time to store the file and the run.
     reserve_seconds: float = Field(default=45.0, ge=0, le=600, alias="DIRECTORY_RESERVE_SECONDS")
+    website_allowed_origins: str = Field(default="", alias="DIRECTORY_WEBSITE_ALLOWED_ORIGINS")
 
     @field_validator("user_agent")
     @classmethod
@@ -55,6 +62,19 @@ class DirectorySettings(EnvModel):
         if host in PUBLIC_HOSTS and value < 2.0:
             raise ValueError("the public directory is asked at most every 2 s: use 2 or more")
         return value
+
+    @field_validator("website_allowed_origins")
+    @classmethod
+    def _exact_origins(cls, value: str) -> str:
+        for entry in value.split(","):
+            if entry.strip():
+                parse_allowed_origin(entry)
+        return value
+
+    @property
+    def website_policy(self) -> WebsitePolicy:
+        origins = (parse_allowed_origin(e) for e in self.website_allowed_origins.split(",") if e.strip())
+        return WebsitePolicy(allowed_origins=frozenset(origins))
 
     @property
     def search_url(self) -> str:

@@ -7,7 +7,10 @@ registers them): a bundle's communication history and the phone calls to make.
   `bundle_reference`, in slot order;
 - GET /api/v2/phone-calls/{call_id}: one call;
 - POST /api/v2/phone-calls/{call_id}/complete: outcome + notes, emits `phone_call.completed`
-  (409 unless the call is scheduled).
+  (409 unless the call is scheduled);
+- GET /api/v2/reply-reviews: the staff review list of reply intake, newest first: messages to a
+  reply address that were not attached to a bundle (forged or unauthenticated senders, SES
+  spam/virus verdicts, unknown bundles, oversized or unreadable messages), with the reasons.
 
 Each route parses, calls one use case with the service the function built, and answers; domain
 errors map to HTTP in the platform resolver. Logs carry ids and the outcome, never the notes.
@@ -31,8 +34,10 @@ from therapy_platform.communication.domain.phone_calls import (
     PhoneCallStatus,
     PhoneCallTask,
 )
+from therapy_platform.communication.domain.replies import ReviewedReply
 from therapy_platform.communication.domain.tracking import BundleCommunication
 from therapy_platform.communication.use_cases import phone_calls as use_cases
+from therapy_platform.communication.use_cases import replies as reply_cases
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
 from therapy_platform.platform.rest.resolver import current_actor
 from therapy_platform.platform.validation import validate_as
@@ -86,6 +91,10 @@ def register_routes(
         }
         query = validate_as(PhoneCallQuery, parameters, location="query")
         return use_cases.list_calls(service().unit_of_work(), query)
+
+    @app.get("/api/v2/reply-reviews")
+    def reply_reviews(page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT) -> Page[ReviewedReply]:
+        return reply_cases.review_list(service().unit_of_work(), page=page, limit=limit)
 
     @app.get(f"{CALLS}/<call_id>")
     def read_call(call_id: CallId) -> PhoneCallTask:

@@ -35,6 +35,7 @@ from therapy_platform.communication.adapters.tables import (
     inbound_replies,
     patient_contacts,
     phone_call_tasks,
+    reply_reviews,
     sent_bundles,
     therapist_contacts,
 )
@@ -46,7 +47,7 @@ from therapy_platform.communication.domain.phone_calls import (
     PhoneCallStatus,
     PhoneCallTask,
 )
-from therapy_platform.communication.domain.replies import InboundReply
+from therapy_platform.communication.domain.replies import AnsweredEmail, InboundReply, ReviewedReply
 from therapy_platform.communication.domain.staff_emails import (
     DeliveryAttemptView,
     EmailDetail,
@@ -382,6 +383,30 @@ class SqlReplies:
         )
         return [_reply_from_row(row) for row in rows], total
 
+    def review(self, item: ReviewedReply) -> bool:
+        values = _plain(item.model_dump())
+        values["reasons"] = [reason.value for reason in item.reasons]
+        statement = (
+            insert(reply_reviews)
+            .values(**values, created_at=func.now())
+            .on_conflict_do_nothing(index_elements=["inbox_key"])
+        )
+        return self._connection.execute(statement).rowcount == 1
+
+    def reviews(self, *, page: int, limit: int) -> tuple[list[ReviewedReply], int]:
+        c = reply_reviews.c
+        total = self._connection.execute(select(func.count()).select_from(reply_reviews)).scalar_one()
+        rows = self._connection.execute(
+            select(reply_reviews)
+            .order_by(c.received_at.desc(), c.id.desc())
+            .offset((page - 1) * limit)
+            .limit(limit)
+        ).mappings()
+        items = [
+            ReviewedReply.model_validate({k: v for k, v in row.items() if k != "created_at"}) for row in rows
+        ]
+        return items, int(total)
+
 
 def _reply_from_row(row: RowMapping) -> InboundReply:
     return InboundReply.model_validate({k: v for k, v in row.items() if k != "processed_at"})
@@ -479,13 +504,22 @@ class SqlEmailHistory:
             {**row, "delivery_attempts": [DeliveryAttemptView.model_validate(dict(r)) for r in attempts]}
         )
 
-    def id_by_message_id(self, message_ids: Sequence[str]) -> uuid.UUID | None:
+    def answered(self, message_ids: Sequence[str]) -> AnsweredEmail | None:
+        c = email_history.c
         for message_id in message_ids:
             row = self._connection.execute(
-                select(email_history.c.id).where(email_history.c.message_id == message_id)
+                select(c.id, c.recipient, c.recipient_type, c.recipient_id, c.bundle_reference).where(
+                    c.message_id == message_id
+                )
             ).first()
             if row is not None:
-                return uuid.UUID(str(row.id))
+                return AnsweredEmail(
+                    id=uuid.UUID(str(row.id)),
+                    recipient=row.recipient,
+                    recipient_type=row.recipient_type,
+                    recipient_id=row.recipient_id,
+                    bundle_reference=row.bundle_reference,
+                )
         return None
 
     def redact_patient(self, patient_id: uuid.UUID, at: datetime) -> int:

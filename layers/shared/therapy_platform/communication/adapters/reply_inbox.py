@@ -7,6 +7,9 @@
 - `S3Inbox`: SES receiving with an S3 action stores each message as an object under a prefix
   (`inbound/`); a message taken in is copied to `processed/` and deleted from `inbound/`.
 
+Both list first (key, size, arrival) and read one message at a time, at most the cap plus one
+byte, so a huge message never sits in memory and is never parsed.
+
 bootstrap.py picks one by REPLY_INBOX.
 """
 
@@ -18,29 +21,35 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from therapy_platform.communication.ports import InboxMessage
+from therapy_platform.communication.ports import InboxEntry
 
 
 class MaildirInbox:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def new_messages(self, limit: int) -> list[InboxMessage]:
+    def pending(self, limit: int) -> list[InboxEntry]:
         new = self.path / "new"
         if not new.is_dir():
             return []
         # Maildir file names start with the delivery time: name order is arrival order.
         names = sorted(name for name in os.listdir(new) if not name.startswith("."))[:limit]
-        messages: list[InboxMessage] = []
+        entries: list[InboxEntry] = []
         for name in names:
-            file = new / name
             try:
-                raw = file.read_bytes()
-                received = datetime.fromtimestamp(file.stat().st_mtime, tz=UTC)
+                stat = (new / name).stat()
             except FileNotFoundError:  # taken by a concurrent intake meanwhile
                 continue
-            messages.append(InboxMessage(key=name, raw=raw, received_at=received))
-        return messages
+            received = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+            entries.append(InboxEntry(key=name, size=stat.st_size, received_at=received))
+        return entries
+
+    def read(self, key: str, max_bytes: int) -> bytes | None:
+        try:
+            with (self.path / "new" / key).open("rb") as file:
+                return file.read(max_bytes + 1)
+        except FileNotFoundError:
+            return None
 
     def done(self, key: str, *, stored: bool) -> None:
         (self.path / "cur").mkdir(parents=True, exist_ok=True)
@@ -59,21 +68,26 @@ class S3Inbox:
         self.prefix = prefix
         self.processed_prefix = processed_prefix
 
-    def new_messages(self, limit: int) -> list[InboxMessage]:
+    def pending(self, limit: int) -> list[InboxEntry]:
         listing = self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=limit)
         objects = sorted(listing.get("Contents", []), key=lambda item: (item["LastModified"], item["Key"]))
-        messages: list[InboxMessage] = []
+        entries: list[InboxEntry] = []
         for item in objects:
             if item["Key"].endswith("/"):
                 continue
-            try:
-                body = self._client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
-            except self._client.exceptions.NoSuchKey:
-                continue
             modified = item["LastModified"]
             received = modified if modified.tzinfo else modified.replace(tzinfo=UTC)
-            messages.append(InboxMessage(key=item["Key"], raw=body, received_at=received))
-        return messages
+            entries.append(InboxEntry(key=item["Key"], size=int(item.get("Size", 0)), received_at=received))
+        return entries
+
+    def read(self, key: str, max_bytes: int) -> bytes | None:
+        try:
+            # A range: an object larger than the listing said still costs no more than the cap.
+            answer = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+        except self._client.exceptions.NoSuchKey:
+            return None
+        body: bytes = answer["Body"].read(max_bytes + 1)
+        return body
 
     def done(self, key: str, *, stored: bool) -> None:
         target = self.processed_prefix + key.removeprefix(self.prefix)

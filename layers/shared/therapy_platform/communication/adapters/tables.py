@@ -1,6 +1,6 @@
 """SQLAlchemy Core tables of the communication service (schema `communication_service`; DDL in
-infra/migrations/versions/0009_communication.py and 0010_communication_follow_up.py, these only
-describe it). The event consumer's `processed_events` is the platform's
+infra/migrations/versions/0009_communication.py, 0010_communication_follow_up.py and
+0013_reply_reviews.py, these only describe it). The event consumer's `processed_events` is the platform's
 (`platform.tables.processed_events_table`).
 
 The follow-up tables have their own MetaData: it also describes `emails` a second time, with
@@ -155,6 +155,25 @@ inbound_replies = Table(
     Column("email_id", Uuid),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("processed_at", DateTime(timezone=True)),
+)
+
+# Messages reply intake did not attach (infra/migrations/versions/0013_reply_reviews.py).
+reply_reviews = Table(
+    "reply_reviews",
+    follow_up_metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("inbox_key", String(1024), nullable=False, unique=True),
+    Column("reasons", JSONB, nullable=False),
+    Column("message_id", String(400)),
+    Column("from_address", String(254)),
+    Column("to_address", String(254)),
+    Column("subject", String(1000)),
+    Column("text", Text),
+    Column("claimed_bundle_reference", String(20)),
+    Column("verdicts", JSONB, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 audit_log = Table(

@@ -1,19 +1,39 @@
-"""Reply intake: stores the replies that arrived at our reply addresses (see domain/replies.py),
-each once (by Message-ID), linked to its bundle and, when it quotes one, to the email it answers.
+"""Reply intake: takes in the messages that arrived at our reply addresses (see
+domain/replies.py), one at a time. A trustworthy reply is stored once (by Message-ID), linked to
+its bundle and, when it quotes one, to the email it answers; anything else goes to the staff
+review list with its reasons and is attached to nothing:
 
-A message is marked done in the inbox only after its reply is committed; a crash in between
-offers it again and the Message-ID keeps the second copy out. A message that cannot be parsed
-at all is logged and marked done (it would fail on every run)."""
+- over `policy.max_message_bytes`: reviewed without being parsed;
+- unreadable: reviewed;
+- SES's verdicts (spam, virus, sender authentication) not good: reviewed;
+- the sender is not the therapist or practice of the bundle it names (or the recipient of the
+  email it quotes), the bundle is unknown, or it names nothing of ours: reviewed.
+
+A message is marked done in the inbox only after its row is committed; a crash in between offers
+it again, and the Message-ID (replies) or the inbox key (review list) keeps the second copy
+out. The report counts outcomes and names inbox keys and bundle references only: never
+addresses, names or text (health data)."""
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from therapy_platform.communication.domain.emails import Addressing
-from therapy_platform.communication.domain.replies import parse_reply
-from therapy_platform.communication.ports import CommunicationUnitOfWork, ReplyInbox
+from therapy_platform.communication.domain.emails import Addressing, RecipientType
+from therapy_platform.communication.domain.replies import (
+    ReadMessage,
+    ReplyPolicy,
+    ReviewedReply,
+    ReviewReason,
+    read_reply,
+    sender_belongs,
+    verdict_reasons,
+)
+from therapy_platform.communication.ports import CommunicationUnitOfWork, InboxEntry, ReplyInbox
+from therapy_platform.platform.rest.pagination import Page
 
 
 @dataclass
@@ -22,8 +42,71 @@ class IntakeReport:
     stored: int = 0
     duplicates: int = 0
     not_replies: int = 0
-    unreadable: list[str] = field(default_factory=list)
+    reviewed: int = 0
+    review_reasons: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # inbox keys
     stored_references: list[str] = field(default_factory=list)
+
+    def count_review(self, reasons: list[ReviewReason]) -> None:
+        self.reviewed += 1
+        counts = Counter(self.review_reasons)
+        counts.update(reason.value for reason in reasons)
+        self.review_reasons = dict(sorted(counts.items()))
+
+
+def _review(
+    entry: InboxEntry, reasons: list[ReviewReason], *, size: int, read: ReadMessage | None = None
+) -> ReviewedReply:
+    reply = read.reply if read is not None else None
+    return ReviewedReply(
+        id=uuid.uuid4(),
+        inbox_key=entry.key[:1024],
+        reasons=list(dict.fromkeys(reasons)),
+        message_id=reply.message_id if reply else None,
+        from_address=(read.sender or reply.from_address)[:254] if read and reply else None,
+        to_address=reply.to_address if reply else None,
+        subject=reply.subject if reply else None,
+        # A message SES found a virus in keeps no content; staff see who sent what and why.
+        text=reply.text if reply and ReviewReason.VIRUS not in reasons else None,
+        claimed_bundle_reference=reply.bundle_reference if reply else None,
+        verdicts=read.verdicts.as_dict() if read and read.verdicts else {},
+        size_bytes=size,
+        received_at=entry.received_at,
+    )
+
+
+def _sender_reasons(
+    uow: CommunicationUnitOfWork, read: ReadMessage
+) -> tuple[list[ReviewReason], uuid.UUID | None]:
+    """Whether the sender belongs to what the reply names (module docstring); the email it
+    answers, if it is one of ours and fits."""
+    reply = read.reply
+    answered = uow.history.answered(reply.quoted_message_ids())
+    reference = reply.bundle_reference
+    if reference is not None:
+        bundle = uow.bundles.by_reference(reference)
+        if bundle is None or bundle.sent_at is None:
+            return [ReviewReason.UNKNOWN_BUNDLE], None
+        contact = uow.contacts.therapist(bundle.therapist_id)
+        addresses = [bundle.therapist.email if bundle.therapist else None, contact.email if contact else None]
+        if not sender_belongs(read.sender, addresses, [contact.website if contact else None]):
+            return [ReviewReason.SENDER_NOT_ADDRESSEE], None
+        fits = answered is not None and answered.bundle_reference in (None, reference)
+        return [], answered.id if answered is not None and fits else None
+    if answered is None:
+        return [ReviewReason.UNMATCHED], None
+    addresses = [answered.recipient]
+    websites: list[str | None] = []
+    if answered.recipient_id is not None and answered.recipient_type == RecipientType.THERAPIST.value:
+        therapist = uow.contacts.therapist(answered.recipient_id)
+        addresses.append(therapist.email if therapist else None)
+        websites.append(therapist.website if therapist else None)
+    elif answered.recipient_id is not None and answered.recipient_type == RecipientType.PATIENT.value:
+        patient = uow.contacts.patient(answered.recipient_id).contact
+        addresses.append(patient.email if patient else None)
+    if not sender_belongs(read.sender, addresses, websites):
+        return [ReviewReason.SENDER_NOT_ADDRESSEE], None
+    return [], answered.id
 
 
 def take_in_replies(
@@ -33,33 +116,80 @@ def take_in_replies(
     *,
     now: datetime,
     limit: int = 200,
+    policy: ReplyPolicy | None = None,
 ) -> IntakeReport:
+    policy = policy or ReplyPolicy()
     report = IntakeReport()
-    for message in inbox.new_messages(limit):
+    for entry in inbox.pending(limit):
         report.looked_at += 1
-        try:
-            reply = parse_reply(
-                message.raw,
-                reply_domain=addressing.reply_domain,
-                local_part=addressing.reply_local_part,
-                received_at=message.received_at,
-            )
-        except Exception as error:  # a message no parser can read must not block the inbox
-            report.unreadable.append(f"{message.key}: {type(error).__name__}: {error}")
-            inbox.done(message.key, stored=False)
-            continue
-        if reply is None:
-            report.not_replies += 1
-            inbox.done(message.key, stored=False)
-            continue
-        with unit_of_work() as uow:
-            email_id = uow.history.id_by_message_id(reply.quoted_message_ids())
-            stored = uow.replies.add(reply.model_copy(update={"email_id": email_id}))
-            uow.commit()
-        if stored:
-            report.stored += 1
-            report.stored_references.append(reply.bundle_reference or "-")
-        else:
-            report.duplicates += 1
-        inbox.done(message.key, stored=True)
+        _take_in(unit_of_work, inbox, addressing, entry, policy, report)
     return report
+
+
+def _store_review(
+    unit_of_work: Callable[[], CommunicationUnitOfWork], item: ReviewedReply, report: IntakeReport
+) -> None:
+    with unit_of_work() as uow:
+        uow.replies.review(item)
+        uow.commit()
+    report.count_review(item.reasons)
+
+
+def _take_in(
+    unit_of_work: Callable[[], CommunicationUnitOfWork],
+    inbox: ReplyInbox,
+    addressing: Addressing,
+    entry: InboxEntry,
+    policy: ReplyPolicy,
+    report: IntakeReport,
+) -> None:
+    cap = policy.max_message_bytes
+    raw = None if entry.size > cap else inbox.read(entry.key, cap)
+    if raw is None and entry.size <= cap:
+        return  # taken by a concurrent intake meanwhile
+    if raw is None or len(raw) > cap:
+        _store_review(unit_of_work, _review(entry, [ReviewReason.TOO_LARGE], size=entry.size), report)
+        inbox.done(entry.key, stored=True)
+        return
+    try:
+        read = read_reply(
+            raw,
+            reply_domain=addressing.reply_domain,
+            local_part=addressing.reply_local_part,
+            received_at=entry.received_at,
+        )
+    except Exception:  # a message no parser can read must not block the inbox
+        report.unreadable.append(entry.key)
+        _store_review(unit_of_work, _review(entry, [ReviewReason.UNREADABLE], size=len(raw)), report)
+        inbox.done(entry.key, stored=True)
+        return
+    if read is None:
+        report.not_replies += 1
+        inbox.done(entry.key, stored=False)
+        return
+    reasons = verdict_reasons(read.verdicts, read.sender, required=policy.verdicts_required)
+    stored = False
+    with unit_of_work() as uow:
+        sender_reasons, email_id = _sender_reasons(uow, read)
+        reasons += sender_reasons
+        review = _review(entry, reasons, size=len(raw), read=read) if reasons else None
+        if review is not None:
+            uow.replies.review(review)
+        else:
+            stored = uow.replies.add(read.reply.model_copy(update={"email_id": email_id}))
+        uow.commit()
+    if review is not None:
+        report.count_review(review.reasons)
+    elif stored:
+        report.stored += 1
+        report.stored_references.append(read.reply.bundle_reference or "-")
+    else:
+        report.duplicates += 1
+    inbox.done(entry.key, stored=True)
+
+
+def review_list(uow: CommunicationUnitOfWork, *, page: int, limit: int) -> Page[ReviewedReply]:
+    """The staff review list, newest first."""
+    with uow:
+        items, total = uow.replies.reviews(page=page, limit=limit)
+    return Page[ReviewedReply](items=items, total=total, page=page, limit=limit)

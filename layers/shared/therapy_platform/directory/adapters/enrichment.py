@@ -1,8 +1,14 @@
 """Practice websites (WebsiteEnricher port): where a directory entry has a website but no email,
 the practice's own page, and at most one contact page linked from it on the same host, are read
 with beautifulsoup4 for a contact email and phone hours. Same politeness as the directory
-(the run's PoliteSession: robots rules, rate per host, retries, the run's cap), plus a cap on
-website fetches per run. Each value found keeps the URL it came from."""
+(a PoliteSession on the run's budget: robots rules, rate per host, retries, the run's cap), plus
+a cap on website fetches per run. Each value found keeps the URL it came from.
+
+A website named in directory data is untrusted: the session's transport is
+`public_web.PublicWebTransport` (public addresses only, the connection pinned to the address
+checked, a byte cap and a deadline per fetch), redirects are followed here hop by hop (at most
+`MAX_REDIRECTS`, each hop checked and its host's robots.txt obeyed), and a refused address
+leaves the entry without enrichment."""
 
 from __future__ import annotations
 
@@ -18,10 +24,12 @@ from therapy_platform.contracts.directory_files import Enrichment, Provenanced
 from therapy_platform.directory.adapters.polite_http import PoliteSession
 from therapy_platform.directory.domain.contact_text import email_candidates, phone_hours, pick_email
 from therapy_platform.directory.domain.runs import DirectoryUnavailableError, RobotsDisallowedError
+from therapy_platform.directory.domain.web_addresses import UnsafeAddressError
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGE_BYTES: Final = 1_000_000
+MAX_PAGE_BYTES: Final = 1_000_000  # also the transport's cap: the rest is never read
+MAX_REDIRECTS: Final = 5
 _CONTACT_LINK: Final = re.compile(r"kontakt|contact|impressum|telefon|sprechzeit", re.IGNORECASE)
 
 
@@ -57,7 +65,12 @@ class WebsiteContactEnricher:
             return None
         self.fetches += 1
         try:
-            response = self._session.get(url, accept="text/html,application/xhtml+xml")
+            response = self._session.get(
+                url, accept="text/html,application/xhtml+xml", max_redirects=MAX_REDIRECTS
+            )
+        except UnsafeAddressError as error:
+            logger.warning("practice website refused: %s", error)
+            return None
         except (DirectoryUnavailableError, RobotsDisallowedError) as error:
             logger.info("practice website not read: %s", error)
             return None

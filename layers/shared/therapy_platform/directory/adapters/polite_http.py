@@ -10,7 +10,11 @@
   least what the host asked for, and a host asking for more than `backoff_max` is given up
   on for this run rather than hammered;
 - a hard cap per run: every request (robots.txt and retries included) spends one unit of a
-  shared budget, which also ends at the run's deadline (the Lambda timeout).
+  shared budget, which also ends at the run's deadline (the Lambda timeout);
+- redirects, where the transport does not follow them itself (`PublicWebTransport`, for
+  practice websites), are followed here hop by hop up to `max_redirects`: each hop is a request
+  of its own, so the transport checks its address, and a hop to another host reads and obeys
+  that host's robots.txt first. robots.txt itself follows up to 5 redirects (RFC 9309).
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ import email.utils
 import logging
 import time
 import urllib.robotparser
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
-from typing import Final
-from urllib.parse import urlsplit
+from typing import Any, Final, Protocol
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -35,6 +39,20 @@ from therapy_platform.directory.domain.runs import (
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUS: Final = frozenset({301, 302, 303, 307, 308})
+ROBOTS_REDIRECTS: Final = 5
+
+
+class HttpTransport(Protocol):
+    """What PoliteSession sends with: a requests.Session (the operator's directory) or
+    `public_web.PublicWebTransport` (untrusted practice websites)."""
+
+    @property
+    def headers(self) -> MutableMapping[str, Any]: ...
+
+    def get(
+        self, url: str, *, params: Mapping[str, str], timeout: float, headers: Mapping[str, str]
+    ) -> requests.Response: ...
 
 
 class RequestBudget:
@@ -86,7 +104,7 @@ class PoliteSession:
         max_retries: int,
         backoff_base: float,
         backoff_max: float,
-        session: requests.Session | None = None,
+        session: HttpTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.user_agent = user_agent
@@ -96,7 +114,7 @@ class PoliteSession:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self._session = session or requests.Session()
+        self._session: HttpTransport = session or requests.Session()
         self._session.headers["User-Agent"] = user_agent
         self._sleep = sleep
         self._next_slot: dict[str, float] = {}
@@ -131,8 +149,15 @@ class PoliteSession:
         return rules.can_fetch(self.user_agent, url)
 
     def _read_robots(self, origin: str, host: str) -> urllib.robotparser.RobotFileParser | bool:
+        url = f"{origin}/robots.txt"
         try:
-            response = self._send(f"{origin}/robots.txt", params=None, host=host, accept="text/plain")
+            response = self._send(url, params=None, host=host, accept="text/plain")
+            for _ in range(ROBOTS_REDIRECTS):
+                location = response.headers.get("Location")
+                if response.status_code not in REDIRECT_STATUS or not location:
+                    break
+                url = urljoin(url, location)
+                response = self._send(url, params=None, host=urlsplit(url).netloc, accept="text/plain")
         except DirectoryUnavailableError as error:
             logger.warning("robots.txt unreachable: nothing is fetched from %s (%s)", origin, error)
             return False
@@ -151,14 +176,25 @@ class PoliteSession:
     # -- requests -------------------------------------------------------------------------------
 
     def get(
-        self, url: str, *, params: Mapping[str, str] | None = None, accept: str = "application/json"
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        accept: str = "application/json",
+        max_redirects: int = 0,
     ) -> requests.Response:
-        """A polite GET: robots rules, rate, retries. Raises RobotsDisallowedError,
-        BudgetExhaustedError, or DirectoryUnavailableError (retries spent, or a permanent
-        4xx other than 404). 404 is returned to the caller."""
-        if not self.allowed(url):
-            raise RobotsDisallowedError(f"robots.txt does not allow {url} for {self.user_agent!r}")
-        response = self._send(url, params=params, host=urlsplit(url).netloc, accept=accept)
+        """A polite GET: robots rules, rate, retries; up to `max_redirects` redirects, each hop
+        checked like the first (a 3xx beyond them is returned). Raises RobotsDisallowedError,
+        BudgetExhaustedError, DirectoryUnavailableError (retries spent, or a permanent 4xx
+        other than 404) or the transport's refusal (UnsafeAddressError). 404 is returned."""
+        for hop in range(max_redirects + 1):
+            if not self.allowed(url):
+                raise RobotsDisallowedError(f"robots.txt does not allow {url} for {self.user_agent!r}")
+            response = self._send(url, params=params, host=urlsplit(url).netloc, accept=accept)
+            location = response.headers.get("Location")
+            if response.status_code not in REDIRECT_STATUS or not location or hop == max_redirects:
+                break
+            url, params = urljoin(url, location), None
         if response.status_code >= 400 and response.status_code != 404:
             raise DirectoryUnavailableError(f"{url} answered HTTP {response.status_code}")
         return response

@@ -1,15 +1,27 @@
 """Recording a therapist's response to a bundle: the pure part (validation, counts, response
-type, cooling date). Persisting, placing, conflicts and events belong to the use case."""
+type, cooling date). Persisting, placing, conflicts and events belong to the use case.
+
+When the therapist answered (`responded_at`, staff may give it) decides the cooling date, so it
+must lie between the bundle's sending and now (`check_responded_at`): a date in the future
+would start a cooling period of any length (2031), one before the sending would end the cooling
+at once. Now is allowed a small clock skew (`RESPONSE_CLOCK_SKEW`, 5 minutes): the time comes
+from a staff member's device, whose clock may run a little ahead of the server's; five minutes
+covers unsynchronised office machines and is far too little to move a cooling date by more
+than the one calendar day a response near midnight can already cross."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from therapy_platform.matching.domain.models import DEFAULT_CONFIG, MatchingConfig
+from therapy_platform.platform.validation import FieldValidationError
+
+RESPONSE_CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
 class MemberOutcome(StrEnum):
@@ -67,6 +79,23 @@ def response_type(counts: ResponseCounts) -> ResponseType:
 def cooling_until(response_date: date, config: MatchingConfig = DEFAULT_CONFIG) -> date:
     """`next_contact_allowed_on` after any response: response date + cooling days."""
     return response_date + timedelta(days=config.cooling_days)
+
+
+def check_responded_at(
+    responded_at: datetime, *, sent_at: datetime | None, now: datetime, skew: timedelta = RESPONSE_CLOCK_SKEW
+) -> None:
+    """Raise FieldValidationError (422 naming `responded_at`) unless the response time lies
+    between the sending (`sent_at`; None for a bundle not sent, which takes no response anyway)
+    and `now` plus the allowed clock skew."""
+    if sent_at is not None and responded_at < sent_at:
+        raise FieldValidationError.for_fields(
+            {"responded_at": f"lies before the bundle was sent ({sent_at.isoformat()})"}
+        )
+    if responded_at > now + skew:
+        minutes = int(skew.total_seconds() // 60)
+        raise FieldValidationError.for_fields(
+            {"responded_at": f"lies in the future (more than {minutes} minutes after the server's time)"}
+        )
 
 
 class MemberMismatchError(ValueError):

@@ -53,6 +53,7 @@ from therapy_platform.matching.domain.records import RoundRecord
 from therapy_platform.matching.domain.responses import (
     MemberMismatchError,
     MemberOutcome,
+    check_responded_at,
     cooling_until,
     count_outcomes,
     response_type,
@@ -513,6 +514,8 @@ def record_response(
                 f"the response must list exactly the members of bundle {bundle.reference}: {error}",
                 details={"missing": [str(m) for m in error.missing], "extra": [str(e) for e in error.extra]},
             ) from error
+        responded_at = request.responded_at or now
+        check_responded_at(responded_at, sent_at=bundle.sent_at, now=now)
         wanted = {str(k): v.value for k, v in outcomes.items()}
         if bundle.status == BundleStatus.ANSWERED:
             if bundle.recorded_response() == wanted:
@@ -528,7 +531,6 @@ def record_response(
                 details={"current_status": bundle.status.value},
             )
         before = _payload(bundle, now)
-        responded_at = request.responded_at or now
         changes = Changes(now, actor)
         answer = _Answer()
         needs_follow_up: list[tuple[uuid.UUID, uuid.UUID]] = []  # (therapist, conflict alert)
