@@ -25,6 +25,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Final
 
+import requests
+
 import localcloud
 from localcloud.paths import PROJECT_ROOT, service_dir
 from localcloud.process import start_daemon, stop_daemon
@@ -130,6 +132,31 @@ def issue_token(
     payload.update(claims)
     path = ensure_key()
     return jwt.encode(payload, _private_key(path), algorithm=ALGORITHM, headers={"kid": key_id(path)})
+
+
+class BearerSession(requests.Session):
+    """`requests` as a caller of the locally deployed API (the demo, the e2e tests): every request
+    carries a bearer token of this identity provider for `roles` and `user`, made on first use
+    and renewed before it expires (a long run outlives any one token)."""
+
+    TTL_S = 3600
+
+    def __init__(self, *roles: str, user: str | None = None) -> None:
+        super().__init__()
+        self.roles = roles
+        self.user = user or f"local-{roles[0] if roles else 'nobody'}@localhost"
+        self._token = ""
+        self._renew_at = 0.0
+
+    def token(self) -> str:
+        if time.monotonic() >= self._renew_at:
+            self._token = issue_token(self.roles, user=self.user, ttl_s=self.TTL_S)
+            self._renew_at = time.monotonic() + self.TTL_S - 300
+        return self._token
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["headers"] = {"Authorization": f"Bearer {self.token()}", **(kwargs.get("headers") or {})}
+        return super().request(method, url, *args, **kwargs)
 
 
 def is_healthy(timeout_s: float = 2.0) -> bool:
