@@ -405,6 +405,8 @@ def run(up: Callable[..., dict[str, float]]) -> int:
         rule = call.get("scheduling_rule")
         print(f"   {reference:<6} {call['slot_start']} {call['therapist_name']} ({call['purpose']}, {rule})")
     print(f"API docs         {base_url}/api/v2/docs  (OpenAPI: {base_url}/api/v2/openapi.json)")
+    print("Call the API     TOKEN=$(.venv/bin/localcloud token --role staff)   (or --role admin|auditor)")
+    print(f'                 curl -H "Authorization: Bearer $TOKEN" {base_url}/api/v2/patients')
     print(f"Server logs      {LOG_DIR}")
     print("Function logs    .venv/bin/localcloud logs PatientsApiFunction")
     print("Invoke any fn    .venv/bin/localcloud invoke HealthFunction --event health_api/get_health.json")
