@@ -27,9 +27,8 @@ for extra in ("infra", "layers/shared", "tests"):
     sys.path.insert(0, str(ROOT / extra))
 
 import psutil  # noqa: E402
-import requests  # noqa: E402
 
-from localcloud import cli, kafka, localstack, postgres, smtp, stack  # noqa: E402
+from localcloud import cli, identity, kafka, localstack, postgres, smtp, stack  # noqa: E402
 from localcloud.aws import client  # noqa: E402
 from localcloud.paths import STATE_DIR  # noqa: E402
 from localcloud.process import read_pid  # noqa: E402
@@ -110,6 +109,9 @@ def measure_latency(base_url: str, count: int, cold_starts: int) -> dict[str, fl
         "city": "Berlin",
         "symptoms": ["depression"],
     }
+    # The API needs a bearer token (the local identity provider's); the latency includes the
+    # authorizer, whose verdict API Gateway caches per token.
+    staff = identity.BearerSession("staff", user="benchmark@praxisvermittlung.example.de")
     lambda_client = client("lambda")
     function = stack.resolve_function("PatientsApiFunction")
     cold: list[float] = []
@@ -122,7 +124,7 @@ def measure_latency(base_url: str, count: int, cold_starts: int) -> dict[str, fl
         )
         lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function)
         started = time.perf_counter()
-        response = requests.post(f"{base_url}/api/v2/patients", json=body, timeout=120)
+        response = staff.post(f"{base_url}/api/v2/patients", json=body, timeout=120)
         cold.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 201, response.text
     warm_post: list[float] = []
@@ -130,12 +132,12 @@ def measure_latency(base_url: str, count: int, cold_starts: int) -> dict[str, fl
     last_id = None
     for _ in range(count):
         started = time.perf_counter()
-        response = requests.post(f"{base_url}/api/v2/patients", json=body, timeout=60)
+        response = staff.post(f"{base_url}/api/v2/patients", json=body, timeout=60)
         warm_post.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 201, response.text
         last_id = response.json()["id"]
         started = time.perf_counter()
-        response = requests.get(f"{base_url}/api/v2/patients/{last_id}", timeout=60)
+        response = staff.get(f"{base_url}/api/v2/patients/{last_id}", timeout=60)
         warm_get.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
     return {

@@ -1,4 +1,5 @@
-"""Helpers for tests that talk to the running local cloud (SQS queues, Kafka topics)."""
+"""Helpers for tests that talk to the running local cloud (SQS queues, Kafka topics, the API with
+a bearer token of the local identity provider)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 from localcloud import kafka
 from localcloud.aws import client
+from localcloud.identity import BearerSession as ApiCaller
+
+__all__ = ["ApiCaller", "consume_until", "drain_queue"]
 
 
 def drain_queue(queue_url: str, expected: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:

@@ -54,7 +54,9 @@ UNIT_TESTS = ROOT / "tests" / "unit"
 # Unit tests reach no network: not the internet, and not the local cloud's services either (a test
 # that passed only because PostgreSQL or LocalStack happen to run here belongs in tests/integration).
 # These modules run an in-process server on the loopback interface and may connect to it.
-LOOPBACK_SERVER_MODULES = frozenset({"test_mail_transport.py", "test_directory_public_web.py"})
+LOOPBACK_SERVER_MODULES = frozenset(
+    {"test_mail_transport.py", "test_directory_public_web.py", "test_local_identity.py"}
+)
 
 
 # boto3 clients in unit tests (moto, stubs) must never look for credentials on the network (the

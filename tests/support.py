@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -41,6 +42,42 @@ class FakeLambdaContext:
         return 30_000
 
 
+# The caller api_event's requests come from unless a test says otherwise: a staff member.
+STAFF_USER = "staff@team.example"
+STAFF = ("staff",)
+ADMIN = ("admin",)
+AUDITOR = ("auditor",)
+
+
+def authorizer_context(user: str, roles: tuple[str, ...], display_name: str | None = None) -> dict[str, Any]:
+    """`requestContext.authorizer` as API Gateway passes the authorizer's verdict to a function."""
+    return {
+        "principalId": user,
+        "user_id": user,
+        "display_name": display_name or user,
+        "roles": ",".join(roles),
+        "integrationLatency": 3,
+    }
+
+
+def least_roles(method: str, path: str) -> tuple[str, ...]:
+    """The lowest role the access policy lets call this concrete request (a route's own tests act
+    with just the role the route needs); STAFF for a path the policy does not know."""
+    from therapy_platform.contracts.access import ROUTES
+    from therapy_platform.platform.rest.access import PUBLIC
+
+    matches = [
+        (template.count("{"), role)
+        for (route_method, template), role in ROUTES.items()
+        if route_method == method.upper()
+        and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path.split("?", 1)[0])
+    ]
+    if not matches:
+        return STAFF
+    _, role = min(matches)  # /therapists/eligible before /therapists/{therapist_id}
+    return () if role == PUBLIC else (role,)
+
+
 def api_event(
     method: str,
     path: str,
@@ -48,9 +85,24 @@ def api_event(
     *,
     raw_body: str | None = None,
     query: dict[str, str] | None = None,
+    user: str | None = STAFF_USER,
+    roles: tuple[str, ...] = STAFF,
 ) -> dict[str, Any]:
-    """An API Gateway REST (v1) proxy event as LocalStack and AWS send it."""
+    """An API Gateway REST (v1) proxy event as LocalStack and AWS send it, from a caller the
+    gateway's authorizer verified (`user` with `roles`; `user=None`: no verified caller)."""
     payload = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    request_context: dict[str, Any] = {
+        "resourcePath": path,
+        "httpMethod": method,
+        "path": f"/test{path}",
+        "stage": "test",
+        "requestId": str(uuid.uuid4()),
+        "accountId": "000000000000",
+        "apiId": "testapi",
+        "identity": {"sourceIp": "127.0.0.1"},
+    }
+    if user is not None:
+        request_context["authorizer"] = authorizer_context(user, roles)
     return {
         "resource": path,
         "path": path,
@@ -61,16 +113,7 @@ def api_event(
         "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
         "pathParameters": None,
         "stageVariables": None,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/test{path}",
-            "stage": "test",
-            "requestId": str(uuid.uuid4()),
-            "accountId": "000000000000",
-            "apiId": "testapi",
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
+        "requestContext": request_context,
         "body": payload,
         "isBase64Encoded": False,
     }

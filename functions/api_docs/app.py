@@ -10,10 +10,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="api-docs")
-app = create_resolver(logger)
+app = create_resolver(logger, access=API_ACCESS_POLICY)
 # Read at cold start: a package without its document fails there, not on the first request.
 OPENAPI_DOCUMENT = (Path(__file__).parent / "openapi.json").read_text(encoding="utf-8")
 

@@ -10,10 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from therapy_platform.communication import bootstrap
 from therapy_platform.communication.adapters.emails_routes import register_routes
+from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="communication-service")
-app = create_resolver(logger)
+app = create_resolver(logger, access=API_ACCESS_POLICY)
 service = bootstrap.build_staff_emails()  # unit tests swap in one built from in-memory fakes
 register_routes(app, lambda: service, logger)
 

@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.geocoding.bootstrap import build
 from therapy_platform.geocoding.domain.models import (
     DistanceRequest,
@@ -30,7 +31,7 @@ from therapy_platform.platform.geography.addresses import AddressQuery, Point
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="geocoding-service")
-app = create_resolver(logger)
+app = create_resolver(logger, access=API_ACCESS_POLICY)
 service = build()
 
 

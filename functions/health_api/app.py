@@ -8,11 +8,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.platform.health import HealthReport, deployed_checks, health_report
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="health")
-app = create_resolver(logger)
+app = create_resolver(logger, access=API_ACCESS_POLICY)
 checks = deployed_checks()
 
 

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
 from therapy_platform.platform.rest.resolver import create_resolver
 from therapy_platform.therapists.bootstrap import build_directory_import
@@ -23,7 +24,7 @@ from therapy_platform.therapists.imports import use_cases
 from therapy_platform.therapists.imports.domain.reports import ImportReport, ImportReportSummary, ItemOutcome
 
 logger = Logger(service="therapist-service")
-app = create_resolver(logger)
+app = create_resolver(logger, access=API_ACCESS_POLICY)
 service = build_directory_import()
 
 BASE: Final = "/api/v2/imports"

@@ -8,10 +8,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="api")
-app = create_resolver(logger)  # no routes: the shared not-found handler answers everything
+# No routes: the shared not-found handler answers everything.
+app = create_resolver(logger, access=API_ACCESS_POLICY)
 
 
 @logger.inject_lambda_context

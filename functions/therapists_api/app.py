@@ -8,12 +8,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.platform.rest.resolver import create_resolver
 from therapy_platform.therapists import bootstrap
 from therapy_platform.therapists.adapters.api_routes import register_routes
 
 logger = Logger(service="therapist-service")
-app = create_resolver(logger)
+app = create_resolver(logger, access=API_ACCESS_POLICY)
 service = bootstrap.build()  # unit tests swap in one built from in-memory fakes
 register_routes(app, lambda: service, logger)
 

@@ -6,6 +6,7 @@ localcloud status    what runs, where, and the API URL
 localcloud deploy    sam build + sam deploy to LocalStack + migrations
 localcloud invoke F  invoke function F (logical id from template.yaml) with an event file
 localcloud logs F    the function's recent CloudWatch Logs lines
+localcloud token     a bearer token of the local identity provider (--role staff|admin|auditor)
 localcloud demo      up + seed + drive a request through the skeleton + summary
 """
 
@@ -18,14 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localcloud import directory, kafka, localstack, postgres, smtp, stack
+from localcloud import directory, identity, kafka, localstack, postgres, smtp, stack
 from localcloud.paths import LOG_DIR, PROJECT_ROOT, STATE_DIR
+from therapy_platform.contracts.access import ROLES
 
 SERVERS = (
     ("postgres", postgres),
     ("kafka", kafka),
     ("smtp", smtp),
     ("directory", directory),  # the local stand-in for the 116117 directory
+    ("identity", identity),  # the development OpenID Connect issuer the API trusts locally
     ("localstack", localstack),
 )
 
@@ -123,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     redrive_parser.add_argument(
         "queue", help="dead-letter queue name or URL, e.g. therapy-platform-local-kafka-bridge-dlq"
     )
+    token_parser = commands.add_parser("token", help="print a bearer token of the local identity provider")
+    token_parser.add_argument("--role", required=True, choices=ROLES, help="the caller's role")
+    token_parser.add_argument("--user", help="the caller's user id (sub), e.g. anna@team.example")
+    token_parser.add_argument(
+        "--ttl", type=int, default=identity.DEFAULT_TTL_S, help="seconds the token is valid (default 3600)"
+    )
     commands.add_parser("demo", help="the main job: stack up, seed, drive requests, summary")
     args = parser.parse_args(argv)
 
@@ -148,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "redrive":
         result = stack.redrive(args.queue)
         _say(f"moved {result.moved} message(s) from {result.dead_letter_queue} back to its source queue")
+        return 0
+    if args.command == "token":
+        if not 1 <= args.ttl <= 7 * 24 * 3600:
+            parser.error("--ttl must be between 1 second and 7 days")
+        print(identity.issue_token((args.role,), user=args.user, ttl_s=args.ttl))
         return 0
     if args.command == "demo":
         from localcloud import demo

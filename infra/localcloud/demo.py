@@ -14,12 +14,13 @@ from typing import Any
 
 import requests
 
-from localcloud import kafka, smtp, stack
+from localcloud import identity, kafka, smtp, stack
 from localcloud.paths import LOG_DIR, STATE_DIR
 
 SEED_FILE = STATE_DIR / "seed.json"
 DIRECTORY_REGION = "10"  # Berlin: the local directory server's practices (localcloud.directory)
-STAFF = {"X-Staff-User": "demo@praxisvermittlung.example.de"}
+# The demo calls the API as a staff member, with a token of the local identity provider.
+STAFF = identity.BearerSession("staff", user="demo@praxisvermittlung.example.de")
 
 SEED_PATIENTS: list[dict[str, Any]] = [
     {
@@ -141,7 +142,7 @@ DRIVE_PATIENT = {
 
 
 def _post(base_url: str, resource: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = requests.post(f"{base_url}/api/v2/{resource}", json=body, timeout=60)
+    response = STAFF.post(f"{base_url}/api/v2/{resource}", json=body, timeout=60)
     if response.status_code != 201:
         raise RuntimeError(f"POST /api/v2/{resource} answered {response.status_code}: {response.text}")
     created: dict[str, Any] = response.json()
@@ -153,7 +154,7 @@ def _seed(base_url: str) -> tuple[dict[str, list[str]], bool]:
     if SEED_FILE.exists():
         seeded: dict[str, list[str]] = json.loads(SEED_FILE.read_text())
         first = seeded.get("patients", [None])[0] if isinstance(seeded, dict) else None
-        if first and requests.get(f"{base_url}/api/v2/patients/{first}", timeout=30).status_code == 200:
+        if first and STAFF.get(f"{base_url}/api/v2/patients/{first}", timeout=30).status_code == 200:
             if not seeded.get("waiting"):  # a seed from before the Berlin waiting patients existed
                 seeded["waiting"] = [_post(base_url, "patients", patient)["id"] for patient in SEED_WAITING]
                 seeded["patients"] += seeded["waiting"]
@@ -175,10 +176,9 @@ def _start_searches(base_url: str, patient_ids: list[str], timeout_s: float = 90
     deadline = time.monotonic() + timeout_s
     for patient_id in patient_ids:
         while True:
-            response = requests.post(
+            response = STAFF.post(
                 f"{base_url}/api/v2/patient-searches",
                 json={"patient_id": patient_id},
-                headers=STAFF,
                 timeout=60,
             )
             if response.status_code != 404 or time.monotonic() > deadline:
@@ -195,12 +195,10 @@ def _start_searches(base_url: str, patient_ids: list[str], timeout_s: float = 90
 
 def _round(base_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A bundle round on demand, sent at once; then every bundle waiting for an answer."""
-    response = requests.post(
-        f"{base_url}/api/v2/bundles/create", json={"send_immediately": True}, headers=STAFF, timeout=120
-    )
+    response = STAFF.post(f"{base_url}/api/v2/bundles/create", json={"send_immediately": True}, timeout=120)
     if response.status_code != 201:
         raise RuntimeError(f"POST /api/v2/bundles/create answered {response.status_code}: {response.text}")
-    sent = requests.get(f"{base_url}/api/v2/bundles", params={"status": "sent", "limit": "50"}, timeout=60)
+    sent = STAFF.get(f"{base_url}/api/v2/bundles", params={"status": "sent", "limit": "50"}, timeout=60)
     return response.json(), sent.json()["items"]
 
 
@@ -261,7 +259,7 @@ def _import_directory(base_url: str, timeout_s: float = 600) -> tuple[dict[str, 
     key = run.payload["raw_object_key"]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        listing = requests.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60)
+        listing = STAFF.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60)
         if listing.status_code == 200:
             done = [
                 item
@@ -305,7 +303,7 @@ def _await_follow_up(
             if _reply_tag(message) in by_email:
                 emails.setdefault(_reply_tag(message), message)
         for reference in by_phone - set(calls):
-            found = requests.get(
+            found = STAFF.get(
                 f"{base_url}/api/v2/phone-calls", params={"bundle_reference": reference}, timeout=60
             )
             if found.status_code == 200 and found.json()["items"]:
@@ -324,18 +322,18 @@ def run(up: Callable[..., dict[str, float]]) -> int:
     timings = up()
     info = stack.StackInfo.load()
     base_url = info.api_base_url
-    health = requests.get(f"{base_url}/health", timeout=60)
+    health = requests.get(f"{base_url}/health", timeout=60)  # public: no token
 
     print(f"2/7  Importing the therapist pool: the 116117 schedule for region {DIRECTORY_REGION}", flush=True)
     scrape, report = _import_directory(base_url)
-    pool = requests.get(f"{base_url}/api/v2/therapists", params={"limit": "1"}, timeout=60).json()["total"]
+    pool = STAFF.get(f"{base_url}/api/v2/therapists", params={"limit": "1"}, timeout=60).json()["total"]
     profiles = _await_therapist_profiles(pool)
 
     print("3/7  Seeding patients and driving a request: POST a patient, GET it back", flush=True)
     seeded, seeded_now = _seed(base_url)
     seed_ids = seeded["patients"]
     created = _post(base_url, "patients", DRIVE_PATIENT)
-    read_back = requests.get(f"{base_url}/api/v2/patients/{created['id']}", timeout=30)
+    read_back = STAFF.get(f"{base_url}/api/v2/patients/{created['id']}", timeout=30)
 
     print("4/7  Waiting for the events on Kafka topic patient-events", flush=True)
     expected = {created["id"], *(seed_ids if seeded_now else [])}
@@ -407,6 +405,8 @@ def run(up: Callable[..., dict[str, float]]) -> int:
         rule = call.get("scheduling_rule")
         print(f"   {reference:<6} {call['slot_start']} {call['therapist_name']} ({call['purpose']}, {rule})")
     print(f"API docs         {base_url}/api/v2/docs  (OpenAPI: {base_url}/api/v2/openapi.json)")
+    print("Call the API     TOKEN=$(.venv/bin/localcloud token --role staff)   (or --role admin|auditor)")
+    print(f'                 curl -H "Authorization: Bearer $TOKEN" {base_url}/api/v2/patients')
     print(f"Server logs      {LOG_DIR}")
     print("Function logs    .venv/bin/localcloud logs PatientsApiFunction")
     print("Invoke any fn    .venv/bin/localcloud invoke HealthFunction --event health_api/get_health.json")

@@ -210,10 +210,21 @@ def daemon_env() -> dict[str, str]:
     return env
 
 
+def _started_with() -> Path:
+    """What the running LocalStack was started with (the install stamp's inputs)."""
+    return service_dir(NAME) / "started-with.json"
+
+
 def start(*, timeout_s: float = 90.0) -> DaemonInfo:
-    """Start LocalStack on 127.0.0.1 (idempotent); installs first if needed."""
+    """Start LocalStack on 127.0.0.1 (idempotent); installs first if needed. A LocalStack running
+    from an older install (the project's plugin changed since, or it predates this record) is
+    restarted: the running process would keep the old plugin code. `up` deploys the stack again."""
     install()
-    return start_daemon(
+    installed = (LOCALSTACK_VENV / _STAMP).read_text() if (LOCALSTACK_VENV / _STAMP).exists() else ""
+    marker = _started_with()
+    if is_running() and (not marker.exists() or marker.read_text() != installed):
+        stop()
+    info = start_daemon(
         NAME,
         [str(venv_python(LOCALSTACK_VENV)), "-m", "localstack.runtime.main"],
         env=daemon_env(),
@@ -221,6 +232,8 @@ def start(*, timeout_s: float = 90.0) -> DaemonInfo:
         healthy=is_healthy,
         timeout_s=timeout_s,
     )
+    marker.write_text(installed)
+    return info
 
 
 def stop() -> bool:

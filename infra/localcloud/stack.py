@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import make_url
 
-from localcloud import directory, kafka, localstack, postgres, smtp
+from localcloud import directory, identity, kafka, localstack, postgres, smtp
 from localcloud.aws import REGION, aws_env, client, localstack_url
 from localcloud.paths import PROJECT_ROOT, STATE_DIR
 from therapy_platform.platform.kafka_topics import TOPICS
@@ -67,13 +67,15 @@ def build() -> None:
 
 def server_parameters(*, admin_password: str) -> list[str]:
     """What the local deployment learns from the servers `localcloud up` runs (ports, the local
-    directory, the SMTP server's Maildir), on top of samconfig.toml's `local` overrides."""
+    directory, the SMTP server's Maildir, the local identity provider), on top of samconfig.toml's
+    `local` overrides."""
     return [
         f"ExternalDbPort={postgres.port()}",
         f"KafkaBootstrapServers={kafka.bootstrap_servers()}",
         f"ExternalDbAdminPassword={admin_password}",
         f"DirectoryBaseUrl={directory.url()}",
         f"ReplyMaildir={smtp.maildir_path()}",
+        f"AuthIssuerUrl={identity.url()}",
     ]
 
 

@@ -1,6 +1,8 @@
 """Generates the API's OpenAPI 3 document from the code: every function of template.yaml with
 API routes is imported and asked for its Powertools OpenAPI schema; the parts are merged into
-one document, with the shared error shape (platform/rest/resolver.py) on every operation. Each
+one document, with the shared error shape (platform/rest/resolver.py) on every operation and the
+access policy (contracts/access.py): the bearer-token scheme, and per operation its `security`,
+the role it needs (`x-required-role`, also in its description) and the 401/403 answers. Each
 function is imported with the environment template.yaml gives it.
 
     python -m tools.openapi            write functions/api_docs/openapi.json
@@ -17,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from therapy_platform.contracts.access import API_ACCESS_POLICY, ROLE_DESCRIPTIONS
+from therapy_platform.platform.rest.access import PUBLIC
 from tools.function_environment import function_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +36,10 @@ ERROR_SCHEMA: dict[str, Any] = {
     "properties": {
         "error": {"type": "string", "description": "Stable machine-readable code, e.g. validation_failed"},
         "message": {"type": "string", "description": "What went wrong, for people"},
+        "required_role": {
+            "type": "string",
+            "description": "With forbidden (403): the role the operation needs",
+        },
         "fields": {
             "type": "array",
             "description": "With validation_failed: one entry per offending field",
@@ -46,6 +54,19 @@ ERROR_SCHEMA: dict[str, Any] = {
             },
         },
     },
+}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An OpenID Connect token (JWT) of the organisation's identity provider, whose roles "
+        "claim names the caller's roles (locally: `.venv/bin/localcloud token --role staff`).",
+    }
+}
+AUTH_RESPONSES = {
+    "401": "No valid bearer token (missing, expired, not yet valid, wrong issuer or audience, bad signature)",
+    "403": "The token lacks the role this operation needs (named in required_role)",
 }
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 ERROR_RESPONSES = {
@@ -94,6 +115,23 @@ def _merge_into(target: dict[str, Any], part: dict[str, Any], where: str) -> Non
         target[name] = value
 
 
+def _add_access(operation: dict[str, Any], method: str, path: str) -> None:
+    """The route's rule from the access policy; a route the policy lacks cannot be described."""
+    role = API_ACCESS_POLICY.required_role(method, path)
+    if role is None:
+        raise ValueError(f"{method.upper()} {path} is not in the access policy (contracts/access.py)")
+    operation["x-required-role"] = role
+    if role == PUBLIC:
+        operation["security"] = []
+        operation["description"] = "Public: no token needed."
+        return
+    operation["security"] = [{"bearerAuth": []}]
+    granting = ", ".join(f"`{name}`" for name in API_ACCESS_POLICY.roles_granting(role))
+    operation["description"] = f"Requires the role `{role}` (callers with any of {granting})."
+    for status, description in AUTH_RESPONSES.items():
+        operation["responses"][status] = {"description": description, "content": ERROR_CONTENT}
+
+
 def build() -> dict[str, Any]:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "openapi")
     document: dict[str, Any] = {
@@ -102,10 +140,15 @@ def build() -> dict[str, Any]:
             "title": TITLE,
             "version": VERSION,
             "description": "Staff API of the psychotherapy matching platform. Generated from the code "
-            "(infra/tools/openapi.py); errors share one shape, ErrorResponse.",
+            "(infra/tools/openapi.py); errors share one shape, ErrorResponse. Every operation but "
+            "/health and this description needs a bearer token; each names the role it needs "
+            "(x-required-role). Roles, each including the ones before it: "
+            + "; ".join(f"`{role}`: {ROLE_DESCRIPTIONS[role]}" for role in API_ACCESS_POLICY.roles)
+            + ".",
         },
         "paths": {},
-        "components": {"schemas": {"ErrorResponse": ERROR_SCHEMA}},
+        "components": {"schemas": {"ErrorResponse": ERROR_SCHEMA}, "securitySchemes": SECURITY_SCHEMES},
+        "security": [{"bearerAuth": []}],
     }
     for logical_id, code_dir, module in api_functions():
         schema = _load_app(logical_id, code_dir, module).get_openapi_schema(title=TITLE, version=VERSION)
@@ -116,6 +159,7 @@ def build() -> dict[str, Any]:
                 responses = operation.setdefault("responses", {})
                 for status, description in ERROR_RESPONSES.items():
                     responses[status] = {"description": description, "content": ERROR_CONTENT}
+                _add_access(operation, method, path)
                 document["paths"].setdefault(path, {})[method] = operation
         schemas = part.get("components", {}).get("schemas", {})
         schemas.pop("HTTPValidationError", None)

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from localcloud import cli, directory, kafka, localstack, postgres, smtp, stack
+from localcloud import cli, directory, identity, kafka, localstack, postgres, smtp, stack
 from localcloud.process import read_pid
 
 
 def _stack_ready() -> bool:
-    servers = (postgres, kafka, smtp, directory, localstack)
+    servers = (postgres, kafka, smtp, directory, identity, localstack)
     if not all(read_pid(getattr(m, "SERVICE", None) or m.NAME) and m.is_healthy() for m in servers):
         return False
     try:

@@ -1,5 +1,7 @@
 """Fuzz the deployed API with schemathesis, driven by the committed OpenAPI document:
-no request, however odd, may produce a server error (5xx)."""
+no request, however odd, may produce a server error (5xx). It calls as an admin (every operation
+is open to that role) with a token of the local identity provider; test_access_matrix.py covers
+the callers who may not."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud import stack
+from localcloud import identity, stack
 
 pytestmark = pytest.mark.e2e
 
@@ -30,6 +32,8 @@ def test_the_served_document_is_the_committed_one(base_url: str) -> None:
 
 def test_schemathesis_finds_no_server_error(deployed: stack.StackInfo) -> None:
     schemathesis = Path(sys.executable).with_name("st")
+    # Valid for longer than the run may take (its timeout below).
+    token = identity.issue_token(("admin",), user="e2e-fuzz@praxisvermittlung.example.de", ttl_s=3 * 3600)
     result = subprocess.run(
         [
             str(schemathesis),
@@ -43,6 +47,8 @@ def test_schemathesis_finds_no_server_error(deployed: stack.StackInfo) -> None:
             "30",
             "--seed",
             "20261122",
+            "--header",
+            f"Authorization: Bearer {token}",
             "--request-timeout",
             "60",
             "--report",

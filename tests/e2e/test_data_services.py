@@ -8,14 +8,15 @@ import uuid
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import create_engine, text
 
+from cloud_support import ApiCaller
 from localcloud import postgres
 
 pytestmark = pytest.mark.e2e
 
-STAFF = {"X-Staff-User": "e2e@praxisvermittlung.example.de"}
+STAFF = ApiCaller("staff", user="e2e@praxisvermittlung.example.de")
+ADMIN = ApiCaller("admin", user="e2e-admin@praxisvermittlung.example.de")
 
 
 def _read_model(table: str, entity_id: str, done: Any, timeout_s: float = 60) -> dict[str, Any] | None:
@@ -38,25 +39,25 @@ def _read_model(table: str, entity_id: str, done: Any, timeout_s: float = 60) ->
 
 
 def test_distance_between_real_postcodes(base_url: str) -> None:
-    response = requests.post(
+    response = STAFF.post(
         f"{base_url}/api/v2/geocoding/distance",
         json={"from": {"postcode": "52062"}, "to": {"postcode": "10115"}, "mode": "car"},
         timeout=30,
     )
     assert response.status_code == 200, response.text
     assert 500 <= response.json()["km"] <= 650
-    same = requests.post(
+    same = STAFF.post(
         f"{base_url}/api/v2/geocoding/distance",
         json={"from": {"postcode": "10115"}, "to": {"postcode": "10115"}, "mode": "transit"},
         timeout=30,
     ).json()
     assert same["km"] == 0 and same["minutes"] == 0
-    assert requests.get(f"{base_url}/api/v2/geocoding/postcodes/99999", timeout=30).status_code == 404
+    assert STAFF.get(f"{base_url}/api/v2/geocoding/postcodes/99999", timeout=30).status_code == 404
 
 
 def test_a_blocked_therapist_is_blocked_in_the_matching_read_model(base_url: str) -> None:
     email = f"praxis-{uuid.uuid4().hex[:8]}@example.de"
-    created = requests.post(
+    created = STAFF.post(
         f"{base_url}/api/v2/therapists",
         json={
             "first_name": "Jörg",
@@ -66,23 +67,20 @@ def test_a_blocked_therapist_is_blocked_in_the_matching_read_model(base_url: str
             "procedures": ["VT"],
             "phone_windows": {"mon": ["08:00-09:00"]},
         },
-        headers=STAFF,
         timeout=30,
     )
     assert created.status_code == 201, created.text
     therapist = created.json()
     assert therapist["location"]["precision"] == "postcode" and not therapist["location_flagged"]
-    blocked = requests.post(
+    blocked = ADMIN.post(
         f"{base_url}/api/v2/therapists/{therapist['id']}/block",
         json={"reason": "Beschwerde einer Patientin"},
-        headers=STAFF,
         timeout=30,
     )
     assert blocked.status_code == 200 and blocked.json()["status"] == "blocked"
-    again = requests.post(
+    again = ADMIN.post(
         f"{base_url}/api/v2/therapists/{therapist['id']}/block",
         json={"reason": "x"},
-        headers=STAFF,
         timeout=30,
     )
     assert again.status_code == 409
@@ -100,12 +98,12 @@ def test_patient_update_list_and_erasure_reach_the_read_model(base_url: str) -> 
         "email": "zoe@example.org",
         "symptoms": ["anxiety"],
     }
-    patient = requests.post(f"{base_url}/api/v2/patients", json=body, headers=STAFF, timeout=30).json()
-    patched = requests.patch(
-        f"{base_url}/api/v2/patients/{patient['id']}", json={"max_travel_km": 40}, headers=STAFF, timeout=30
+    patient = STAFF.post(f"{base_url}/api/v2/patients", json=body, timeout=30).json()
+    patched = STAFF.patch(
+        f"{base_url}/api/v2/patients/{patient['id']}", json={"max_travel_km": 40}, timeout=30
     )
     assert patched.status_code == 200 and patched.json()["max_travel_km"] == 40
-    listed = requests.get(
+    listed = STAFF.get(
         f"{base_url}/api/v2/patients", params={"name": body["last_name"], "postcode_prefix": "04"}, timeout=30
     ).json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == patient["id"]
@@ -114,7 +112,7 @@ def test_patient_update_list_and_erasure_reach_the_read_model(base_url: str) -> 
     )
     assert data is not None and data["max_travel_km"] == 40
 
-    erased = requests.delete(f"{base_url}/api/v2/patients/{patient['id']}", headers=STAFF, timeout=30)
+    erased = ADMIN.delete(f"{base_url}/api/v2/patients/{patient['id']}", timeout=30)
     assert erased.status_code == 200, erased.text
-    assert requests.get(f"{base_url}/api/v2/patients/{patient['id']}", timeout=30).status_code == 410
+    assert STAFF.get(f"{base_url}/api/v2/patients/{patient['id']}", timeout=30).status_code == 410
     assert _read_model("patient_profiles", patient["id"], lambda d: d is None) is None

@@ -13,13 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import requests
 
+from cloud_support import ApiCaller
 from localcloud import stack
 from localcloud.aws import client
 from therapy_platform.therapists.domain.therapist import platform_today
 
 pytestmark = pytest.mark.e2e
+
+AUDITOR = ApiCaller("auditor", user="e2e-imports@praxisvermittlung.example.de")
 
 REGION = "10"
 
@@ -36,7 +38,7 @@ def _eventually(probe: Callable[[], Any], timeout_s: float = 300, every: float =
 def _report_for(base_url: str, key: str, version: str) -> dict[str, Any] | None:
     """The finished import of this object version (the same key may have been imported before
     today, with other content, by an earlier run against the same local database)."""
-    listing = requests.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60)
+    listing = AUDITOR.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60)
     assert listing.status_code == 200, listing.text
     done = [
         i
@@ -79,16 +81,16 @@ def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing
     assert report["region"] == REGION and report["complete_source"] is True
     # The local directory's malformed entries are each skipped with their reason.
     assert {"malformed_entry", "missing_field", "invalid_value"} <= set(report["skip_reasons"])
-    detail = requests.get(
+    detail = AUDITOR.get(
         f"{base_url}/api/v2/imports/{report['id']}", params={"outcome": "skipped", "limit": "200"}, timeout=60
     ).json()
     assert detail["items_total"] == report["counts"]["skipped"] > 0
     assert all(item["reason"] for item in detail["items"])
 
-    pool = requests.get(f"{base_url}/api/v2/therapists", params={"postcode_prefix": REGION}, timeout=60)
+    pool = AUDITOR.get(f"{base_url}/api/v2/therapists", params={"postcode_prefix": REGION}, timeout=60)
     assert pool.status_code == 200 and pool.json()["total"] > 0, pool.text
     eligible = _eventually(
-        lambda: requests.get(
+        lambda: AUDITOR.get(
             f"{base_url}/api/v2/therapists/eligible", params={"postcode_prefix": REGION}, timeout=60
         ).json()["total"]
     )
@@ -109,14 +111,14 @@ def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing
             return any('"outcome":"imported_before"' in line and key in line for line in lines)
 
         assert _eventually(recognised), "the import never reported the version as imported before"
-        reports = requests.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60).json()
+        reports = AUDITOR.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60).json()
         assert [r["id"] for r in reports["items"] if r["source_version"] == version] == [report["id"]]
     else:
         second = _eventually(
             lambda: next(
                 (
                     r
-                    for r in requests.get(f"{base_url}/api/v2/imports", timeout=60).json()["items"]
+                    for r in AUDITOR.get(f"{base_url}/api/v2/imports", timeout=60).json()["items"]
                     if r["source_version"] == version and r["status"] != "running"
                 ),
                 None,
@@ -124,5 +126,5 @@ def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing
         )
         assert second is not None, "the second run was never imported"
         assert second["counts"]["new"] == 0 and second["counts"]["updated"] == 0, second
-    after = requests.get(f"{base_url}/api/v2/therapists", params={"postcode_prefix": REGION}, timeout=60)
+    after = AUDITOR.get(f"{base_url}/api/v2/therapists", params={"postcode_prefix": REGION}, timeout=60)
     assert after.json()["total"] == pool_before

@@ -22,19 +22,19 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from cloud_support import consume_until
+from cloud_support import ApiCaller, consume_until
 from localcloud import postgres, smtp, stack
 
 pytestmark = pytest.mark.e2e
 
-STAFF = {"X-Staff-User": "e2e-matching@praxisvermittlung.example.de"}
+STAFF = ApiCaller("staff", user="e2e-matching@praxisvermittlung.example.de")
 BERLIN = ZoneInfo("Europe/Berlin")
 # Small towns far apart: each run picks one, so leftovers of earlier runs rarely compete.
 TOWNS = ["97070", "93047", "87435", "54290", "24103", "18055", "06108", "36037", "66111", "26122"]
 
 
 def _post(base_url: str, path: str, body: Any) -> requests.Response:
-    return requests.post(f"{base_url}{path}", json=body, headers=STAFF, timeout=60)
+    return STAFF.post(f"{base_url}{path}", json=body, timeout=60)
 
 
 def _eventually(probe: Callable[[], Any], timeout_s: float = 90, every: float = 1.0) -> Any:
@@ -52,10 +52,9 @@ def region(base_url: str) -> Iterator[dict[str, Any]]:
     made: dict[str, Any] = {"postcode": postcode, "searches": []}
     yield made
     for search_id in made["searches"]:  # leave nothing active for later runs
-        requests.patch(
+        STAFF.patch(
             f"{base_url}/api/v2/patient-searches/{search_id}",
             json={"status": "cancelled"},
-            headers=STAFF,
             timeout=30,
         )
 
@@ -71,7 +70,7 @@ def _free_tuesday_half_hour(base_url: str) -> time_of_day:
     for day in tuesdays:
         page = 1
         while True:
-            response = requests.get(
+            response = STAFF.get(
                 f"{base_url}/api/v2/phone-calls",
                 params={"status": "scheduled", "date": day.isoformat(), "page": str(page), "limit": "100"},
                 timeout=30,
@@ -158,7 +157,7 @@ def test_search_round_response_conflict_and_followers(base_url: str, region: dic
     dry = _post(base_url, "/api/v2/bundles/create", {"dry_run": True, "therapist_ids": therapist_ids})
     assert dry.status_code == 200 and dry.json()["round_id"] is None
     assert {b["therapist_id"] for b in dry.json()["bundles"]} == set(therapist_ids)
-    nothing = requests.get(f"{base_url}/api/v2/bundles", params={"therapist_id": first["id"]}, timeout=30)
+    nothing = STAFF.get(f"{base_url}/api/v2/bundles", params={"therapist_id": first["id"]}, timeout=30)
     assert nothing.json()["total"] == 0
 
     round_ = _post(
@@ -171,7 +170,7 @@ def test_search_round_response_conflict_and_followers(base_url: str, region: dic
     assert {m["search_id"] for m in bundles[first["id"]]["members"]} == ours
 
     bundle_a = bundles[first["id"]]["bundle_id"]
-    detail = requests.get(f"{base_url}/api/v2/bundles/{bundle_a}", timeout=30)
+    detail = STAFF.get(f"{base_url}/api/v2/bundles/{bundle_a}", timeout=30)
     assert detail.status_code == 200
     assert "Özdemir" not in detail.text and "Ümit" not in detail.text  # data-minimised
     summary = detail.json()["members"][0]["patient"]
@@ -186,17 +185,15 @@ def test_search_round_response_conflict_and_followers(base_url: str, region: dic
         {"search_id": s["id"], "outcome": "accepted" if s["id"] == target else "rejected_capacity"}
         for s in searches
     ]
-    missing = requests.put(
+    missing = STAFF.put(
         f"{base_url}/api/v2/bundles/{bundle_a}/response",
         json={"members": outcomes[:2]},
-        headers=STAFF,
         timeout=30,
     )
     assert missing.status_code == 400 and missing.json()["missing"] == [searches[2]["id"]]
-    answered = requests.put(
+    answered = STAFF.put(
         f"{base_url}/api/v2/bundles/{bundle_a}/response",
         json={"members": outcomes},
-        headers=STAFF,
         timeout=30,
     )
     assert answered.status_code == 200, answered.text
@@ -204,46 +201,42 @@ def test_search_round_response_conflict_and_followers(base_url: str, region: dic
     assert body["bundle"]["response_type"] == "partial_acceptance"
     assert [p["search_id"] for p in body["placements"]] == [target]
     assert [w["therapist_id"] for w in body["withdrawals"]] == [second["id"]]
-    repeat = requests.put(
+    repeat = STAFF.put(
         f"{base_url}/api/v2/bundles/{bundle_a}/response",
         json={"members": outcomes},
-        headers=STAFF,
         timeout=30,
     )
     assert repeat.status_code == 200 and repeat.json()["repeated"] is True
     different = [{**o, "outcome": "rejected_other"} for o in outcomes]
     assert (
-        requests.put(
+        STAFF.put(
             f"{base_url}/api/v2/bundles/{bundle_a}/response",
             json={"members": different},
-            headers=STAFF,
             timeout=30,
         ).status_code
         == 409
     )
 
     bundle_b = bundles[second["id"]]["bundle_id"]
-    late = requests.put(
+    late = STAFF.put(
         f"{base_url}/api/v2/bundles/{bundle_b}/response",
         json={"members": outcomes},
-        headers=STAFF,
         timeout=30,
     )
     assert late.status_code == 200 and [c["search_id"] for c in late.json()["conflicts"]] == [target]
-    alerts = requests.get(f"{base_url}/api/v2/alerts", timeout=30).json()
+    alerts = STAFF.get(f"{base_url}/api/v2/alerts", timeout=30).json()
     assert any(a["search_id"] == target and a["therapist_id"] == second["id"] for a in alerts)
 
     # the patient service and the therapist service follow the events
     patient = searches[0]["patient_id"]
     in_therapy = _eventually(
         lambda: (
-            requests.get(f"{base_url}/api/v2/patients/{patient}", headers=STAFF, timeout=30).json()["status"]
-            == "in_therapy"
+            STAFF.get(f"{base_url}/api/v2/patients/{patient}", timeout=30).json()["status"] == "in_therapy"
         )
     )
     assert in_therapy, "the patient service never saw search.status_changed"
     cooled = _eventually(
-        lambda: requests.get(f"{base_url}/api/v2/therapists/{first['id']}/cooling-period", timeout=30).json()[
+        lambda: STAFF.get(f"{base_url}/api/v2/therapists/{first['id']}/cooling-period", timeout=30).json()[
             "in_cooling_period"
         ]
     )
@@ -326,7 +319,7 @@ def test_sent_bundles_become_inquiry_emails_and_call_tasks_and_replies_are_taken
     round_ = _post(base_url, "/api/v2/bundles/create", {"therapist_ids": ids, "send_immediately": True})
     assert round_.status_code == 201, round_.text
     bundles = {
-        b["therapist_id"]: requests.get(f"{base_url}/api/v2/bundles/{b['bundle_id']}", timeout=30).json()
+        b["therapist_id"]: STAFF.get(f"{base_url}/api/v2/bundles/{b['bundle_id']}", timeout=30).json()
         for b in round_.json()["bundles"]
     }
     by_email, by_phone = bundles[with_email["id"]], bundles[without_email["id"]]
@@ -344,7 +337,7 @@ def test_sent_bundles_become_inquiry_emails_and_call_tasks_and_replies_are_taken
     assert "Özdemir" not in text_body and "Ümit" not in text_body  # data-minimised
 
     def call_task() -> Any:
-        response = requests.get(
+        response = STAFF.get(
             f"{base_url}/api/v2/phone-calls", params={"bundle_reference": by_phone["reference"]}, timeout=30
         )
         return response.json()["items"] if response.status_code == 200 else None
@@ -370,7 +363,7 @@ def test_sent_bundles_become_inquiry_emails_and_call_tasks_and_replies_are_taken
         client.send_message(reply)
     intake = stack.invoke("ReplyIntakeFunction", {}, info=deployed)
     assert intake.error is None, intake.payload
-    history = requests.get(
+    history = STAFF.get(
         f"{base_url}/api/v2/communications", params={"bundle_reference": by_email["reference"]}, timeout=30
     )
     assert history.status_code == 200, history.text

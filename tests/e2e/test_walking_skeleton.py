@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 import requests
 
-from cloud_support import consume_until
+from cloud_support import ApiCaller, consume_until
 from localcloud import kafka, stack
 from localcloud.aws import client
 
 pytestmark = pytest.mark.e2e
+
+STAFF = ApiCaller("staff", user="e2e-skeleton@praxisvermittlung.example.de")
 
 PATIENT = {
     "first_name": "Jürgen",
@@ -29,10 +31,10 @@ PATIENT = {
 
 def _post(base_url: str, body: Any = None, raw: str | None = None) -> requests.Response:
     if raw is not None:
-        return requests.post(
+        return STAFF.post(
             f"{base_url}/api/v2/patients", data=raw, headers={"Content-Type": "application/json"}, timeout=60
         )
-    return requests.post(f"{base_url}/api/v2/patients", json=body, timeout=60)
+    return STAFF.post(f"{base_url}/api/v2/patients", json=body, timeout=60)
 
 
 def test_post_then_get_and_the_event_reaches_kafka(base_url: str) -> None:
@@ -42,7 +44,7 @@ def test_post_then_get_and_the_event_reaches_kafka(base_url: str) -> None:
     assert patient["last_name"] == "Weiß" and patient["postcode"] == "01067"
     assert created.headers["Location"].endswith(patient["id"])
 
-    read = requests.get(f"{base_url}/api/v2/patients/{patient['id']}", timeout=30)
+    read = STAFF.get(f"{base_url}/api/v2/patients/{patient['id']}", timeout=30)
     assert read.status_code == 200 and read.json() == patient
 
     events = consume_until(
@@ -77,14 +79,14 @@ def test_bad_input_through_the_gateway_is_4xx_naming_the_problem(
 
 
 def test_unknown_routes_and_patients_are_404(base_url: str) -> None:
-    assert requests.get(f"{base_url}/api/v2/patients/{uuid.uuid4()}", timeout=30).status_code == 404
-    unknown = requests.get(f"{base_url}/api/v2/no-such-thing", timeout=30)
+    assert STAFF.get(f"{base_url}/api/v2/patients/{uuid.uuid4()}", timeout=30).status_code == 404
+    unknown = STAFF.get(f"{base_url}/api/v2/no-such-thing", timeout=30)
     assert unknown.status_code == 404, unknown.text
     assert unknown.json()["error"] == "route_not_found"
 
 
 def test_health_reports_database_bus_and_broker(base_url: str) -> None:
-    response = requests.get(f"{base_url}/health", timeout=60)
+    response = requests.get(f"{base_url}/health", timeout=60)  # public: no token
     assert response.status_code == 200, response.text
     components = response.json()["components"]
     assert {name: c["status"] for name, c in components.items()} == {
@@ -167,9 +169,7 @@ def test_the_scheduled_relay_publishes_what_the_api_could_not(deployed: stack.St
     registered = register_patient(service, draft)
     patient, (event,) = registered.value, registered.events
     engine.dispose()
-    events = consume_until(
-        "patient-events", lambda seen: str(event.event_id) in seen, timeout_s=150
-    )
+    events = consume_until("patient-events", lambda seen: str(event.event_id) in seen, timeout_s=150)
     assert events[str(event.event_id)]["key"] == str(patient.id)
 
 

@@ -399,8 +399,9 @@ def test_staff_complete_a_call_through_the_api(
         app.lambda_handler, api_event("GET", "/api/v2/phone-calls", query={"bundle_reference": f"B{ref}"})
     )
     assert status == 200 and [item["id"] for item in listed["items"]] == [str(call_id)]
-    event = api_event("POST", f"/api/v2/phone-calls/{call_id}/complete", {"outcome": "voicemail"})
-    event["headers"]["X-Staff-User"] = "lena@team.example"
+    event = api_event(
+        "POST", f"/api/v2/phone-calls/{call_id}/complete", {"outcome": "voicemail"}, user="lena@team.example"
+    )
     status, done = call(app.lambda_handler, event)
     assert status == 200 and done["status"] == "completed"
     [task] = rows(

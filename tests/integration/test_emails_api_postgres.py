@@ -24,7 +24,7 @@ from communication_state_fakes import (
     therapist_payload,
 )
 from communication_state_fakes import deliver as deliver_event
-from support import api_event, call, load_function
+from support import api_event, call, least_roles, load_function
 from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
 from therapy_platform.communication.domain.emails import DeliveryPolicy
 from therapy_platform.communication.domain.phone_calls import CallPlanningPolicy, WorkingCalendar
@@ -70,8 +70,10 @@ class Api:
     context: CommunicationContext
 
     def __call__(self, method: str, path: str, body: Any = None, **query: str) -> tuple[int, Any]:
-        event = api_event(method, path, body, query=query or None)
-        event["headers"]["X-Staff-User"] = STAFF
+        # The caller as the API's authorizer verified them, with the role the route needs.
+        event = api_event(
+            method, path, body, query=query or None, user=STAFF, roles=least_roles(method, path)
+        )
         return call(self.module.lambda_handler, event)
 
     def event(self, event_type: str, payload: dict[str, Any]) -> Any:

@@ -24,7 +24,7 @@ from localcloud import postgres
 from runner import HERE as MIGRATIONS_DIR
 from runner import upgrade
 from schemas import SERVICE_SCHEMAS
-from support import api_event, call, load_function
+from support import api_event, call, least_roles, load_function
 from therapist_fakes import FakeGeocoder
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.database import make_engine
@@ -87,8 +87,10 @@ class Api:
     def __call__(
         self, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None
     ) -> tuple[int, Any]:
-        event = api_event(method, path, body, query=query)
-        event["headers"]["X-Staff-User"] = "staff@team.example"
+        # The caller as the API's authorizer verified them, with the role the route needs.
+        event = api_event(
+            method, path, body, query=query, user="staff@team.example", roles=least_roles(method, path)
+        )
         return call(self.module.lambda_handler, event)
 
     def create(self, **overrides: Any) -> dict[str, Any]:

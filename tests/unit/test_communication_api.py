@@ -20,7 +20,7 @@ from communication_state_fakes import (
     state_world,
 )
 from fakes import FakeBus, InMemoryOutboxStore, StoredEvent
-from support import api_event, call, load_function
+from support import STAFF_USER, api_event, call, least_roles, load_function
 from therapy_platform.communication.bootstrap import CommunicationService
 from therapy_platform.communication.domain.replies import reply_message
 from therapy_platform.communication.use_cases.replies import take_in_replies
@@ -57,10 +57,17 @@ class Api:
         *,
         query: dict[str, str] | None = None,
         staff: str | None = None,
+        roles: tuple[str, ...] | None = None,
     ) -> tuple[int, Any]:
-        event = api_event(method, path, body, query=query)
-        if staff:
-            event["headers"]["X-Staff-User"] = staff
+        # The actor is the verified token's user (the authorizer's context).
+        event = api_event(
+            method,
+            path,
+            body,
+            query=query,
+            user=staff or STAFF_USER,
+            roles=least_roles(method, path) if roles is None else roles,
+        )
         return call(self.module.lambda_handler, event)
 
 

@@ -28,7 +28,7 @@ from communication_state_fakes import (
     state_world,
     therapist_payload,
 )
-from support import api_event, call, load_function
+from support import api_event, call, least_roles, load_function
 from therapy_platform.communication.domain.email_content import AdHocMessage, Person
 from therapy_platform.communication.domain.emails import DeliveryPolicy
 from therapy_platform.communication.domain.replies import reply_message
@@ -62,9 +62,17 @@ class Api:
         *,
         query: dict[str, str] | None = None,
         raw_body: str | None = None,
+        roles: tuple[str, ...] | None = None,
     ) -> tuple[int, Any]:
-        event = api_event(method, path, body, query=query, raw_body=raw_body)
-        event["headers"]["X-Staff-User"] = STAFF
+        event = api_event(
+            method,
+            path,
+            body,
+            query=query,
+            raw_body=raw_body,
+            user=STAFF,
+            roles=least_roles(method, path) if roles is None else roles,
+        )
         return call(self.module.lambda_handler, event)
 
     def event(self, event_type: str, payload: dict[str, Any], at: datetime = NOW) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from matching_fakes import MatchingWorld
 
-from support import api_event, call, load_function
+from support import api_event, call, least_roles, load_function
 from therapy_platform.matching.domain.responses import cooling_until
 from therapy_platform.platform.clock import platform_today
 
@@ -24,10 +24,22 @@ class Api:
     world: MatchingWorld
 
     def request(
-        self, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, str] | None = None,
+        roles: tuple[str, ...] | None = None,
     ) -> tuple[int, Any]:
-        event = api_event(method, path, body, query=query)
-        event["headers"]["X-Staff-User"] = STAFF
+        event = api_event(
+            method,
+            path,
+            body,
+            query=query,
+            user=STAFF,
+            roles=least_roles(method, path) if roles is None else roles,
+        )
         return call(self.handler, event)
 
     def search(self, **patient: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, patient_service
-from support import api_event, call, load_function
+from support import api_event, call, least_roles, load_function
 from therapy_platform.patients.ports import PatientAuditAction
 
 VALID: dict[str, Any] = {
@@ -41,9 +41,17 @@ class Api:
         query: dict[str, str] | None = None,
         multi: dict[str, list[str]] | None = None,
         raw: str | None = None,
+        roles: tuple[str, ...] | None = None,
     ) -> tuple[int, Any]:
-        event = api_event(method, path, body, raw_body=raw, query=query)
-        event["headers"]["X-Staff-User"] = STAFF
+        event = api_event(
+            method,
+            path,
+            body,
+            raw_body=raw,
+            query=query,
+            user=STAFF,
+            roles=least_roles(method, path) if roles is None else roles,
+        )
         if multi is not None:
             event["queryStringParameters"] = {key: values[-1] for key, values in multi.items()}
             event["multiValueQueryStringParameters"] = multi

@@ -1,5 +1,6 @@
 """The shared resolver's guards, which every API function gets: media type, undecodable bodies,
-text no database can store, and the actor recorded in audit logs."""
+text no database can store, and the actor recorded in audit logs (the verified token's user,
+never a header)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from support import FakeLambdaContext, api_event
+from therapy_platform.contracts.access import AUDITOR, ROLES, STAFF
+from therapy_platform.platform.rest.access import AccessPolicy
 from therapy_platform.platform.rest.resolver import create_resolver, current_actor
 
 
@@ -22,7 +25,10 @@ class Note(BaseModel):
     tags: list[str] = []
 
 
-app = create_resolver(Logger(service="test"))
+app = create_resolver(
+    Logger(service="test"),
+    access=AccessPolicy(roles=ROLES, routes={("POST", "/notes"): STAFF, ("GET", "/notes"): AUDITOR}),
+)
 
 
 @app.post("/notes")
@@ -40,10 +46,16 @@ def _call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return int(response["statusCode"]), json.loads(response["body"])
 
 
-def test_valid_json_passes_and_the_actor_comes_from_the_header() -> None:
-    event = api_event("POST", "/notes", {"text": "Rückruf bitte"})
-    event["headers"]["X-Staff-User"] = "anna@example.de"
+def test_valid_json_passes_and_the_actor_comes_from_the_verified_token() -> None:
+    event = api_event("POST", "/notes", {"text": "Rückruf bitte"}, user="anna@example.de")
     assert _call(event) == (200, {"stored": "Rückruf bitte", "actor": "anna@example.de"})
+
+
+def test_the_x_staff_user_header_no_longer_changes_the_actor() -> None:
+    event = api_event("POST", "/notes", {"text": "x"}, user="anna@example.de")
+    event["headers"]["X-Staff-User"] = "mallory@example.de"
+    event["multiValueHeaders"]["X-Staff-User"] = ["mallory@example.de"]
+    assert _call(event) == (200, {"stored": "x", "actor": "anna@example.de"})
 
 
 @pytest.mark.parametrize(

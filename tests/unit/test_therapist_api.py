@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fakes import FakeBus, InMemoryOutboxStore
-from support import FakeLambdaContext, api_event, call, load_function
+from support import STAFF_USER, FakeLambdaContext, api_event, call, least_roles, load_function
 from therapist_fakes import FakeGeocoder, InMemoryTherapistUnitOfWork, TherapistDatabase
 from therapy_platform.platform.outbox_relay import PublishNow
 from therapy_platform.therapists.bootstrap import TherapistService
@@ -54,10 +54,18 @@ class Api:
         query: dict[str, str] | None = None,
         raw_body: str | None = None,
         staff: str | None = None,
+        roles: tuple[str, ...] | None = None,
     ) -> tuple[int, Any]:
-        event = api_event(method, path, body, query=query, raw_body=raw_body)
-        if staff:
-            event["headers"]["X-Staff-User"] = staff
+        # The actor is the verified token's user (the authorizer's context).
+        event = api_event(
+            method,
+            path,
+            body,
+            query=query,
+            raw_body=raw_body,
+            user=staff or STAFF_USER,
+            roles=least_roles(method, path) if roles is None else roles,
+        )
         return call(self.module.lambda_handler, event)
 
     def create(self, **overrides: Any) -> dict[str, Any]:

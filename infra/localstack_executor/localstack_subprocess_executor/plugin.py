@@ -1,4 +1,5 @@
-"""LocalStack plugin entry point: `LAMBDA_RUNTIME_EXECUTOR=subprocess` selects this executor.
+"""LocalStack plugin entry points: `LAMBDA_RUNTIME_EXECUTOR=subprocess` selects this executor; a
+start-up hook adds Lambda TOKEN authorizers to the community API Gateway (authorizers.py).
 
 Kept import-light: LocalStack loads every plugin class of the namespace to read its name.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from localstack.runtime import hooks
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 
 
@@ -17,3 +19,11 @@ class SubprocessRuntimeExecutorPlugin(RuntimeExecutorPlugin):  # type: ignore[mi
         from localstack_subprocess_executor.executor import SubprocessRuntimeExecutor
 
         return SubprocessRuntimeExecutor
+
+
+@hooks.on_infra_start()
+def register_lambda_authorizers() -> None:
+    """LocalStack's community API Gateway runs no Lambda authorizers: add them (authorizers.py)."""
+    from localstack_subprocess_executor.authorizers import register_lambda_authorizers as register
+
+    register()

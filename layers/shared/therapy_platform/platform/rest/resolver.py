@@ -1,7 +1,8 @@
 """The shared REST resolver: every API function builds its app here, so the HTTP rules live in
-exactly one place: request validation, unknown query parameters refused on every route, JSON
-bodies only, the error body and the mapping of domain errors to HTTP statuses, 201 + Location on
-creation (`created`)."""
+exactly one place: the access policy (401 without a verified caller, 403 naming the missing role,
+before the request is validated against the route), request validation, unknown query parameters refused
+on every route, JSON bodies only, the error body and the mapping of domain errors to HTTP
+statuses, 201 + Location on creation (`created`), the acting user (`current_actor`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder, Route
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -30,6 +32,7 @@ from therapy_platform.platform.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from therapy_platform.platform.rest.access import PUBLIC, AccessPolicy, Identity, openapi_path
 from therapy_platform.platform.validation import FieldValidationError
 
 # The first matching class wins: subclasses before their bases.
@@ -126,17 +129,25 @@ def refuse_unknown_query_parameters(
     return next_middleware(app)
 
 
-def current_actor(app: APIGatewayRestResolver) -> str:
-    """Who is acting, for audit records: the authenticated staff user when an authorizer is in
-    front of the API (Cognito claims), else the X-Staff-User header, else "unknown-staff"."""
+def current_identity(app: APIGatewayRestResolver) -> Identity | None:
+    """The caller the gateway's authorizer verified (its context), or None. Nothing the client
+    sends itself (headers, body) can set it."""
     context = app.current_event.request_context
-    authorizer = context.authorizer.raw_event if context.authorizer else {}
-    claims = authorizer.get("claims") or {}
-    for key in ("email", "cognito:username", "sub"):
-        if claims.get(key):
-            return str(claims[key])
-    header = app.current_event.headers.get("x-staff-user") or app.current_event.headers.get("X-Staff-User")
-    return header.strip()[:100] if header and header.strip() else "unknown-staff"
+    raw = context.authorizer.raw_event if context.authorizer else None
+    return Identity.from_authorizer_context(raw)
+
+
+class NoVerifiedCallerError(RuntimeError):
+    """A route that records its actor ran without a verified caller: it must not be PUBLIC."""
+
+
+def current_actor(app: APIGatewayRestResolver) -> str:
+    """Who is acting, for audit records and events: the verified token's user id. Only the
+    authorizer's context counts; the old X-Staff-User header is ignored."""
+    identity = current_identity(app)
+    if identity is None:  # the resolver refuses protected routes without a caller first
+        raise NoVerifiedCallerError("no verified caller on this request")
+    return identity.user_id
 
 
 def _unstorable_text(value: str) -> bool:
@@ -176,10 +187,52 @@ def _raw_response(status: HTTPStatus, body: dict[str, Any]) -> dict[str, Any]:
 
 class PlatformRestResolver(APIGatewayRestResolver):
     """Checks every request needs before the framework parses it:
+    - the caller may call the route (`access`): 401 without a verified caller, 403 naming the
+      missing role; checked on the matched route before validation, so a caller without the role
+      learns nothing about the body the route expects; a route the policy does not name is
+      refused (403), never served by omission;
     - bodies are JSON: other media types get 415 (the framework's form and multipart parsers
       would fail deep inside it);
     - no text may contain NUL or a lone surrogate (PostgreSQL cannot store them): 422 naming
       each field, for every service at once instead of in every model."""
+
+    def __init__(self, *, access: AccessPolicy, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.access = access
+
+    # Powertools runs request validation before any middleware, so the access check hooks in where
+    # the matched route is called (a private method of the pinned Powertools 3.37; the access
+    # tests fail if an upgrade moves it).
+    def _call_route(self, route: Route, route_arguments: dict[str, str]) -> ResponseBuilder:  # type: ignore[type-arg]
+        refusal = self._access_refusal(route)
+        if refusal is not None:
+            return self._response_builder_class(response=refusal, serializer=self._serializer, route=route)
+        return super()._call_route(route, route_arguments)
+
+    def _access_refusal(self, route: Route) -> Response[dict[str, Any]] | None:
+        if not any(route is known for known in (*self._static_routes, *self._dynamic_routes)):
+            return None  # no such route: the not-found handler answers 404
+        path = openapi_path(route.path)
+        required = self.access.required_role(route.method, path)
+        if required is None:
+            return error_response(
+                HTTPStatus.FORBIDDEN,
+                "forbidden",
+                f"{route.method} {path} is not in the access policy; nobody may call it",
+            )
+        if required == PUBLIC:
+            return None
+        identity = current_identity(self)
+        if identity is None:
+            return error_response(HTTPStatus.UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+        if not self.access.allows(identity.roles, required):
+            return error_response(
+                HTTPStatus.FORBIDDEN,
+                "forbidden",
+                f"this operation needs the role {required}",
+                required_role=required,
+            )
+        return None
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         unstorable = self._unstorable_fields(event)
@@ -248,14 +301,15 @@ class PlatformRestResolver(APIGatewayRestResolver):
         return super().resolve(event, context)
 
 
-def create_resolver(logger: Logger) -> APIGatewayRestResolver:
+def create_resolver(logger: Logger, *, access: AccessPolicy) -> APIGatewayRestResolver:
+    """`access`: the API's access policy (contracts/access.py), enforced on every route."""
     # The staff frontend runs in a browser on another origin (ALLOWED_ORIGIN, "*" locally).
     cors = CORSConfig(
         allow_origin=os.environ.get("ALLOWED_ORIGIN", "*"),
-        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id", "X-Staff-User"],
+        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
         max_age=600,
     )
-    app = PlatformRestResolver(enable_validation=True, cors=cors)
+    app = PlatformRestResolver(access=access, enable_validation=True, cors=cors)
     app.use([refuse_unknown_query_parameters])
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
