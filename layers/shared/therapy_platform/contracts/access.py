@@ -89,6 +89,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{P}/phone-calls"): AUDITOR,
     ("GET", f"{P}/phone-calls/{{call_id}}"): AUDITOR,
     ("POST", f"{P}/phone-calls/{{call_id}}/complete"): STAFF,
+    # Replies refused for a bundle (forged, unverified, oversized): staff decide what they are.
+    ("GET", f"{P}/reply-reviews"): STAFF,
     # directory imports
     ("GET", f"{P}/imports"): AUDITOR,
     ("GET", f"{P}/imports/{{import_id}}"): AUDITOR,
