@@ -17,11 +17,13 @@ import pytest
 from cloud_support import ApiCaller
 from localcloud import stack
 from localcloud.aws import client
-from therapy_platform.therapists.domain.therapist import platform_today
+from therapy_platform.platform.clock import platform_today
 
 pytestmark = pytest.mark.e2e
 
 AUDITOR = ApiCaller("auditor", user="e2e-imports@praxisvermittlung.example.de")
+# The staff selection list of eligible therapists is a matching tool, not a record: staff only.
+STAFF = ApiCaller("staff", user="e2e-imports@praxisvermittlung.example.de")
 
 REGION = "10"
 
@@ -90,7 +92,7 @@ def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing
     pool = AUDITOR.get(f"{base_url}/api/v2/therapists", params={"postcode_prefix": REGION}, timeout=60)
     assert pool.status_code == 200 and pool.json()["total"] > 0, pool.text
     eligible = _eventually(
-        lambda: AUDITOR.get(
+        lambda: STAFF.get(
             f"{base_url}/api/v2/therapists/eligible", params={"postcode_prefix": REGION}, timeout=60
         ).json()["total"]
     )

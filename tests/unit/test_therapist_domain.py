@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from therapy_platform.contracts.languages import ISO_639_1
 from therapy_platform.contracts.schedule import format_window, parse_window
+from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.therapists.domain.therapist import (
     MAX_COOLING_DAYS,
@@ -22,7 +23,6 @@ from therapy_platform.therapists.domain.therapist import (
     TherapistPatch,
     TherapistValidationError,
     check_cooling_date,
-    platform_today,
     practice_key,
 )
 

@@ -32,11 +32,6 @@ from therapy_platform.contracts.languages import LanguageCode
 from therapy_platform.contracts.schedule import WeeklySchedule
 from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
-
-# Re-exported for code not yet moved to platform.clock (the German calendar day is the
-# platform's, not the therapist service's).
-from therapy_platform.platform.clock import PLATFORM_TIMEZONE as PLATFORM_TIMEZONE
-from therapy_platform.platform.clock import platform_today as platform_today
 from therapy_platform.platform.errors import ConflictError
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.validation import FieldValidationError
