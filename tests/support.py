@@ -119,7 +119,40 @@ def api_event(
     }
 
 
+PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "errors"})
+FIELD_ERROR_MEMBERS = frozenset({"field", "location", "code", "message"})
+
+
+def assert_problem(response: dict[str, Any]) -> dict[str, Any]:
+    """An error answer is RFC 9457 problem details (platform/rest/problems.py): the media type, the
+    standard members, a catalogued code whose status and type URI it carries, and field entries
+    with a catalogued field code and a message. Returns the parsed body."""
+    from therapy_platform.platform.problems import FIELD_ERROR_CODES, PROBLEM_TYPES
+
+    # The resolver answers REST (v1) proxy results: Powertools puts headers in multiValueHeaders.
+    headers = {name.lower(): str(value) for name, value in (response.get("headers") or {}).items()}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers.setdefault(name.lower(), ",".join(map(str, values)))
+    assert headers.get("content-type") == "application/problem+json", headers
+    body = json.loads(response["body"])
+    assert set(body) >= PROBLEM_MEMBERS, body
+    kind = PROBLEM_TYPES[body["code"]]
+    assert (body["status"], body["type"]) == (int(response["statusCode"]), kind.type_uri), body
+    assert int(kind.status) == body["status"] or kind.code in {"request_rejected", "gateway_error"}, body
+    assert isinstance(body["detail"], str) and body["detail"], body
+    for entry in body["errors"]:
+        assert set(entry) == FIELD_ERROR_MEMBERS, entry
+        assert entry["code"] in FIELD_ERROR_CODES and entry["message"], entry
+        assert entry["location"] in {"body", "query", "path", "header"}, entry
+    return dict(body)
+
+
 def call(handler: Any, event: dict[str, Any]) -> tuple[int, Any]:
+    """Call a handler; every error answer must be problem details (checked here, so every API
+    test proves it for the answers it provokes)."""
     response = handler(event, FakeLambdaContext())
+    status = int(response["statusCode"])
+    if status >= 400:
+        return status, assert_problem(response)
     body = response.get("body")
-    return int(response["statusCode"]), json.loads(body) if body else None
+    return status, json.loads(body) if body else None

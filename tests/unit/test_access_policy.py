@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 from samtranslator.yaml_helper import yaml_parse
 
-from support import FakeLambdaContext, api_event, call, load_function
+from support import FakeLambdaContext, api_event, assert_problem, call, load_function
 from therapy_platform.contracts.access import ADMIN, API_ACCESS_POLICY, AUDITOR, ROLES, ROUTES, STAFF
 from therapy_platform.platform.rest.access import PUBLIC, AccessPolicy, Identity, openapi_path
 from therapy_platform.platform.rest.resolver import create_resolver, current_actor
@@ -155,6 +155,20 @@ def _handler(function: str) -> Any:
     return load_function(Path(code_dir).name).lambda_handler
 
 
+def forbidden(role: str, *, instance: str) -> dict[str, Any]:
+    """The whole 403 answer: problem details naming the missing role, nothing else."""
+    return {
+        "type": "https://therapy-platform.example/problems/forbidden",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": f"this operation needs the role {role}",
+        "code": "forbidden",
+        "errors": [],
+        "required_role": role,
+        "instance": instance,
+    }
+
+
 @pytest.mark.parametrize(("function", "method", "path", "role"), PROTECTED)
 def test_every_protected_route_refuses_callers_without_its_role(
     function: str, method: str, path: str, role: str
@@ -165,20 +179,16 @@ def test_every_protected_route_refuses_callers_without_its_role(
     target = _concrete(path)
     body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
     status, answer = call(handler, api_event(method, target, body, user=None))
-    assert (status, answer["error"]) == (401, "unauthorized"), answer
+    assert (status, answer["code"]) == (401, "unauthorized"), answer
     for roles in _below(role):
         status, answer = call(handler, api_event(method, target, body, roles=roles))
         assert status == 403, (roles, answer)
-        assert answer == {
-            "error": "forbidden",
-            "message": f"this operation needs the role {role}",
-            "required_role": role,
-        }
+        assert answer == forbidden(role, instance=f"/test{target}")
 
 
 def test_unknown_paths_answer_404_to_a_verified_caller() -> None:
     status, answer = call(load_function("route_not_found").lambda_handler, api_event("GET", "/api/v2/nope"))
-    assert (status, answer["error"]) == (404, "route_not_found")
+    assert (status, answer["code"]) == (404, "route_not_found")
 
 
 # ---------------------------------------------------------------- the resolver's rules
@@ -228,7 +238,8 @@ def forgotten() -> dict[str, Any]:
 def _call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
     response = app.resolve(event, FakeLambdaContext())  # type: ignore[arg-type]
     headers = {name: values[-1] for name, values in (response.get("multiValueHeaders") or {}).items()}
-    return int(response["statusCode"]), json.loads(response["body"]), headers
+    body = assert_problem(response) if int(response["statusCode"]) >= 400 else json.loads(response["body"])
+    return int(response["statusCode"]), body, headers
 
 
 def test_a_public_route_needs_no_caller() -> None:
@@ -240,7 +251,18 @@ def test_without_a_verified_caller_the_answer_is_401() -> None:
     event["headers"]["Origin"] = "https://staff.example.org"
     event["multiValueHeaders"]["Origin"] = ["https://staff.example.org"]
     status, body, headers = _call(event)
-    assert (status, body) == (401, {"error": "unauthorized", "message": "a valid bearer token is required"})
+    assert (status, body) == (
+        401,
+        {
+            "type": "https://therapy-platform.example/problems/unauthorized",
+            "title": "Authentication required",
+            "status": 401,
+            "detail": "a valid bearer token is required",
+            "code": "unauthorized",
+            "errors": [],
+            "instance": "/test/notes",
+        },
+    )
     assert headers["Access-Control-Allow-Origin"] in {"*", "https://staff.example.org"}  # a browser reads why
 
 
@@ -259,10 +281,7 @@ def test_each_role_may_do_what_the_roles_below_it_may() -> None:
 
 def test_a_missing_role_is_named() -> None:
     status, body, _ = _call(api_event("DELETE", "/notes/7", roles=(STAFF, AUDITOR)))
-    assert (status, body) == (
-        403,
-        {"error": "forbidden", "message": "this operation needs the role admin", "required_role": "admin"},
-    )
+    assert (status, body) == (403, forbidden("admin", instance="/test/notes/7"))
 
 
 def test_the_role_is_checked_before_the_body() -> None:
@@ -275,7 +294,7 @@ def test_the_role_is_checked_before_the_body() -> None:
 
 def test_a_route_the_policy_does_not_name_is_refused_to_everyone() -> None:
     status, body, _ = _call(api_event("GET", "/forgotten", roles=ROLES))
-    assert status == 403 and "not in the access policy" in body["message"]
+    assert status == 403 and "not in the access policy" in body["detail"]
 
 
 def test_unknown_routes_stay_404() -> None:

@@ -124,7 +124,7 @@ def test_completing_a_call_records_who_what_and_emits_the_event(api: Api) -> Non
         task.id,
     )
     status, again = api("POST", f"/api/v2/phone-calls/{task.id}/complete", body)
-    assert status == 409 and "completed" in again["message"]
+    assert status == 409 and "completed" in again["detail"]
 
 
 def test_bad_input_is_refused_naming_the_problem(api: Api) -> None:
@@ -133,19 +133,19 @@ def test_bad_input_is_refused_naming_the_problem(api: Api) -> None:
     phone_bundle(api, 8)
     [task] = api.world.database.state.calls.values()
     status, body = api("POST", f"/api/v2/phone-calls/{task.id}/complete", {"outcome": "maybe"})
-    assert status == 422 and "outcome" in body["message"]
+    assert status == 422 and "outcome" in body["detail"]
     status, body = api("POST", f"/api/v2/phone-calls/{task.id}/complete", {"outcome": "reached", "x": 1})
-    assert status == 422 and "x" in body["message"]
+    assert status == 422 and "x" in body["detail"]
     status, body = api("GET", "/api/v2/phone-calls", query={"date": "24.11.2026"})
-    assert status == 422 and "date" in body["message"]
+    assert status == 422 and "date" in body["detail"]
     status, body = api("GET", "/api/v2/phone-calls", query={"day": "2026-11-24"})
-    assert status == 422 and "day" in body["message"]
+    assert status == 422 and "day" in body["detail"]
     status, body = api("GET", "/api/v2/phone-calls/not-a-uuid")
     assert status == 422
     status, body = api("GET", "/api/v2/communications", query={"bundle_reference": "X1"})
-    assert status == 422 and "bundle_reference" in body["message"]
+    assert status == 422 and "bundle_reference" in body["detail"]
     status, body = api("GET", "/api/v2/communications")
-    assert status == 422 and "bundle_reference" in body["message"]
+    assert status == 422 and "bundle_reference" in body["detail"]
 
 
 def test_a_bundles_history_has_emails_calls_and_replies_newest_first(api: Api) -> None:
@@ -204,4 +204,4 @@ def test_a_forged_reply_stays_out_of_the_bundles_history_and_staff_find_it_on_th
     status, empty = api("GET", "/api/v2/reply-reviews", query={"page": "2", "limit": "1"})
     assert status == 200 and empty["items"] == [] and empty["total"] == 1
     status, body = api("GET", "/api/v2/reply-reviews", query={"status": "open"})
-    assert status == 422 and "status" in body["message"]
+    assert status == 422 and "status" in body["detail"]

@@ -389,7 +389,7 @@ def test_the_imports_api_lists_and_reads_reports(importer: Importer, monkeypatch
     assert call(module.lambda_handler, api_event("GET", f"/api/v2/imports/{uuid.uuid4()}"))[0] == 404
     assert call(module.lambda_handler, api_event("GET", "/api/v2/imports/not-a-uuid"))[0] == 422
     status, body = call(module.lambda_handler, api_event("GET", "/api/v2/imports", query={"status": "x"}))
-    assert status == 422 and body["fields"][0]["field"] == "status"
+    assert status == 422 and body["errors"][0]["field"] == "status"
     status, body = call(
         module.lambda_handler, api_event("GET", f"/api/v2/imports/{report_id}", query={"outcome": "new"})
     )

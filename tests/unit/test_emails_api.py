@@ -186,21 +186,21 @@ def test_the_same_idempotency_key_returns_the_first_email(api: Api) -> None:
     ad_hoc = [e for e in api.world.database.emails.values() if e.kind.value == "ad_hoc"]
     assert len(ad_hoc) == 1
     status, conflict = api.send("patient", api.patient(), idempotency_key="ticket-42")
-    assert status == 409 and "idempotency_key" in conflict["message"]
+    assert status == 409 and "idempotency_key" in conflict["detail"]
 
 
 def test_recipients_that_cannot_get_an_email_are_refused_naming_why(api: Api) -> None:
     status, body = api.send("patient", uuid.uuid4())
-    assert status == 404 and body["error"] == "recipient_unknown"
+    assert status == 404 and body["code"] == "recipient_unknown"
     status, body = api.send("therapist", uuid.uuid4())
-    assert status == 404 and "not known" in body["message"]
+    assert status == 404 and "not known" in body["detail"]
     without = api.patient(email=None)
     status, body = api.send("patient", without)
     assert status == 409 and body["reason"] == "no_email_address"
     erased = api.patient()
     api.erase(erased)
     status, body = api.send("patient", erased)
-    assert status == 409 and body["reason"] == "erased" and "erased" in body["message"]
+    assert status == 409 and body["reason"] == "erased" and "erased" in body["detail"]
     no_address = api.therapist(email=None)
     status, body = api.send("therapist", no_address)
     assert status == 409 and body["reason"] == "no_email_address"
@@ -227,15 +227,15 @@ def test_a_bad_ad_hoc_email_is_refused_naming_the_field(
     api: Api, changes: dict[str, Any], field: str
 ) -> None:
     status, body = api.send("patient", api.patient(), **changes)
-    assert status == 422 and field in body["message"], body
-    assert field in {f["field"] for f in body["fields"]}
+    assert status == 422 and field in body["detail"], body
+    assert field in {f["field"] for f in body["errors"]}
 
 
 def test_malformed_and_incomplete_bodies_are_4xx(api: Api) -> None:
     status, body = api("POST", "/api/v2/emails", raw_body="{not json")
-    assert (status, body["error"]) == (400, "malformed_json")
+    assert (status, body["code"]) == (400, "malformed_json")
     status, body = api("POST", "/api/v2/emails", {"recipient_type": "patient"})
-    assert status == 422 and {"recipient_id", "subject", "body"} <= {f["field"] for f in body["fields"]}
+    assert status == 422 and {"recipient_id", "subject", "body"} <= {f["field"] for f in body["errors"]}
     status, body = api("POST", "/api/v2/emails", {"x": 1}, query={"dry_run": "1"})
     assert status == 422
 
@@ -306,7 +306,7 @@ def test_the_list_filters_and_pages_newest_first(api: Api) -> None:
 )
 def test_bad_list_parameters_are_refused_naming_them(api: Api, query: dict[str, str], field: str) -> None:
     status, body = api("GET", "/api/v2/emails", query=query)
-    assert status == 422 and field in body["message"], body
+    assert status == 422 and field in body["detail"], body
 
 
 def test_one_email_shows_its_bodies_status_and_attempts_and_the_read_is_audited(api: Api) -> None:
@@ -325,11 +325,11 @@ def test_one_email_shows_its_bodies_status_and_attempts_and_the_read_is_audited(
 
 def test_reading_an_unknown_or_malformed_email_id_is_4xx(api: Api) -> None:
     status, body = api("GET", f"/api/v2/emails/{uuid.uuid4()}")
-    assert status == 404 and "does not exist" in body["message"]
+    assert status == 404 and "does not exist" in body["detail"]
     status, body = api("GET", "/api/v2/emails/not-a-uuid")
-    assert status == 422 and "email_id" in body["message"]
+    assert status == 422 and "email_id" in body["detail"]
     status, body = api("GET", f"/api/v2/emails/{uuid.uuid4()}", query={"verbose": "1"})
-    assert status == 422 and "verbose" in body["message"]
+    assert status == 422 and "verbose" in body["detail"]
 
 
 # --------------------------------------------------------------------------- histories
@@ -418,16 +418,16 @@ def test_a_therapists_history_has_emails_calls_and_replies_about_their_bundles(a
 def test_histories_of_unknown_people_and_bad_parameters_are_4xx(api: Api) -> None:
     for kind in ("patients", "therapists"):
         status, body = api("GET", f"/api/v2/{kind}/{uuid.uuid4()}/communication")
-        assert status == 404 and "not known" in body["message"]
+        assert status == 404 and "not known" in body["detail"]
         status, body = api("GET", f"/api/v2/{kind}/nope/communication")
         assert status == 422
     patient_id = api.patient()
     status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"type": "email"})
-    assert status == 422 and "type" in body["message"]
+    assert status == 422 and "type" in body["detail"]
     status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"limit": "500"})
-    assert status == 422 and "limit" in body["message"]
+    assert status == 422 and "limit" in body["detail"]
     status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"page": "999"})
-    assert status == 422 and "page" in body["message"]
+    assert status == 422 and "page" in body["detail"]
     status, empty = api("GET", f"/api/v2/patients/{patient_id}/communication")
     assert (status, empty["items"], empty["total"]) == (200, [], 0)
 

@@ -90,14 +90,14 @@ def test_geocode_invalid_fields_are_422_naming_them(
     handler: Handler, body: dict[str, object], fields: set[str]
 ) -> None:
     status, error = call(handler, api_event("POST", "/api/v2/geocoding/geocode", body))
-    assert status == 422 and error["error"] == "validation_failed"
-    assert {entry["field"] for entry in error["fields"]} == fields
+    assert status == 422 and error["code"] == "validation_failed"
+    assert {entry["field"] for entry in error["errors"]} == fields
 
 
 @pytest.mark.parametrize("raw", ["{not json", "", "[]", "null"])
 def test_geocode_malformed_body_is_4xx(handler: Handler, raw: str) -> None:
     status, error = call(handler, api_event("POST", "/api/v2/geocoding/geocode", raw_body=raw))
-    assert status in (400, 422) and error["error"] in {"malformed_json", "validation_failed"}
+    assert status in (400, 422) and error["code"] in {"malformed_json", "validation_failed"}
 
 
 # ------------------------------------------------------------------ reverse
@@ -130,7 +130,7 @@ def test_reverse_bad_coordinates_are_422_naming_them(
 ) -> None:
     status, error = call(handler, api_event("GET", "/api/v2/geocoding/reverse", query=query))
     assert status == 422
-    assert {entry["field"] for entry in error["fields"]} == fields
+    assert {entry["field"] for entry in error["errors"]} == fields
 
 
 # ------------------------------------------------------------------ postcodes
@@ -158,9 +158,9 @@ def test_unlocatable_postcode_gets_a_clear_answer(handler: Handler) -> None:
 
 def test_unknown_postcode_is_404_and_malformed_is_422(handler: Handler) -> None:
     status, error = call(handler, _postcode_event("00000"))
-    assert status == 404 and error["error"] == "not_found" and "00000" in error["message"]
+    assert status == 404 and error["code"] == "not_found" and "00000" in error["detail"]
     status, error = call(handler, _postcode_event("5206"))
-    assert status == 422 and error["fields"][0]["field"] == "postcode"
+    assert status == 422 and error["errors"][0]["field"] == "postcode"
 
 
 # ------------------------------------------------------------------ distance
@@ -203,8 +203,8 @@ def test_distance_with_unknown_side_is_422_naming_it(
 ) -> None:
     status, error = call(handler, api_event("POST", "/api/v2/geocoding/distance", request_body))
     assert status == 422
-    assert error["error"] == "unknown_location" and error["sides"] == sides
-    assert [entry["field"] for entry in error["fields"]] == sides
+    assert error["code"] == "unknown_location" and error["sides"] == sides
+    assert [entry["field"] for entry in error["errors"]] == sides
     assert "km" not in error
 
 
@@ -231,8 +231,8 @@ def test_distance_invalid_fields_are_422_naming_them(
     handler: Handler, request_body: dict[str, object], fields: set[str]
 ) -> None:
     status, error = call(handler, api_event("POST", "/api/v2/geocoding/distance", request_body))
-    assert status == 422 and error["error"] == "validation_failed"
-    assert {entry["field"] for entry in error["fields"]} == fields
+    assert status == 422 and error["code"] == "validation_failed"
+    assert {entry["field"] for entry in error["errors"]} == fields
 
 
 # ------------------------------------------------------------------ sample events

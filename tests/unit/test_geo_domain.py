@@ -275,7 +275,7 @@ def test_place_ref_needs_exactly_one_kind() -> None:
     assert PlaceRef(postcode="52062").kind == "postcode"
     assert PlaceRef(point=Point(lat=50, lon=6)).kind == "point"
     assert PlaceRef(address=AddressQuery(postcode="52062")).kind == "address"
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="genau eine Angabe"):
         PlaceRef()
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="genau eine Angabe"):
         PlaceRef(postcode="52062", point=Point(lat=50, lon=6))

@@ -69,7 +69,7 @@ def test_create_search_answers_201_with_location_and_publishes_after_commit(api:
 
 def test_unknown_patient_is_404_and_invalid_body_422(api: Api) -> None:
     status, body = api.request("POST", "/api/v2/patient-searches", {"patient_id": str(uuid.uuid4())})
-    assert status == 404 and "retry shortly" in body["message"]
+    assert status == 404 and "retry shortly" in body["detail"]
     status, _ = api.request("POST", "/api/v2/patient-searches", {"patient_id": "nope", "extra": 1})
     assert status == 422
 
@@ -82,7 +82,7 @@ def test_list_reads_and_patches_searches(api: Api) -> None:
     )
     assert status == 200 and page["total"] == 1 and [s["id"] for s in page["items"]] == [first["id"]]
     status, body = api.request("GET", "/api/v2/patient-searches", query={"postcode": "10"})
-    assert status == 422 and body["fields"][0]["field"] == "postcode"
+    assert status == 422 and body["errors"][0]["field"] == "postcode"
     status, detail = api.request("GET", f"/api/v2/patient-searches/{first['id']}")
     assert status == 200 and detail["bundles"] == []
     status, _ = api.request("GET", f"/api/v2/patient-searches/{uuid.uuid4()}")
@@ -94,7 +94,7 @@ def test_list_reads_and_patches_searches(api: Api) -> None:
         f"/api/v2/patient-searches/{first['id']}",
         {"status": "placed", "placed_therapist_id": str(uuid.uuid4())},
     )
-    assert status == 409 and "from paused to placed" in body["message"]
+    assert status == 409 and "from paused to placed" in body["detail"]
     status, more = api.request(
         "POST", f"/api/v2/patient-searches/{first['id']}/contact-requests", {"count": 2}
     )
@@ -141,16 +141,16 @@ def test_a_response_dated_before_the_sending_or_in_the_future_is_refused_naming_
     api.world.now += timedelta(days=2)
     members = [{"search_id": s, "outcome": "rejected_capacity"} for s in searches]
     for responded_at, why in (
-        ("2031-01-01T09:00:00+01:00", "in the future"),  # would cool the therapist until 2031
-        ((api.world.now + timedelta(minutes=6)).isoformat(), "in the future"),
-        ((sent_at - timedelta(minutes=1)).isoformat(), "before the bundle was sent"),  # would end cooling
+        ("2031-01-01T09:00:00+01:00", "in_future"),  # would cool the therapist until 2031
+        ((api.world.now + timedelta(minutes=6)).isoformat(), "in_future"),
+        ((sent_at - timedelta(minutes=1)).isoformat(), "too_early"),  # would end cooling
     ):
         status, body = api.request(
             "PUT", f"/api/v2/bundles/{bundle_id}/response", {"members": members, "responded_at": responded_at}
         )
         assert status == 422, body
-        [field] = body["fields"]
-        assert field["field"] == "responded_at" and why in field["message"]
+        [field] = body["errors"]
+        assert (field["field"], field["code"]) == ("responded_at", why) and field["message"]
     assert "cooling.period_started" not in {e.event_type for e in api.world.published}
     # A device clock a few minutes ahead is fine; the cooling date follows the given day.
     ahead = api.world.now + timedelta(minutes=4)

@@ -73,25 +73,25 @@ def test_bundle_transitions_follow_the_domain_state_machine(current: BundleStatu
 
 
 def test_request_models_refuse_contradictions() -> None:
-    with pytest.raises(ValidationError, match="exclude each other"):
+    with pytest.raises(ValidationError, match="schließen einander aus"):
         RoundRequest(dry_run=True, send_immediately=True)
     with pytest.raises(ValidationError):
         StaffBundleRequest(size=7)
     twice = uuid.uuid4()
-    with pytest.raises(ValidationError, match="more than once"):
+    with pytest.raises(ValidationError, match="mehrfach"):
         BundleResponseRequest.model_validate(
             {"members": [{"search_id": str(twice), "outcome": "accepted"}] * 2}
         )
-    with pytest.raises(ValidationError, match="time zone"):
+    with pytest.raises(ValidationError, match="Zeitzone"):
         BundleResponseRequest.model_validate(
             {
                 "members": [{"search_id": str(twice), "outcome": "accepted"}],
                 "responded_at": "2026-11-20T10:00:00",
             }
         )
-    with pytest.raises(ValidationError, match="needs placed_therapist_id"):
+    with pytest.raises(ValidationError, match="braucht placed_therapist_id"):
         SearchPatch(status="placed")
-    with pytest.raises(ValidationError, match="at least one"):
+    with pytest.raises(ValidationError, match="mindestens eines"):
         SearchPatch()
 
 

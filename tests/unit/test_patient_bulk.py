@@ -95,11 +95,11 @@ def test_bad_rows_are_reported_by_number_and_the_rest_load() -> None:
     assert report.created == 2
     rejected = dict(report.rejected)
     assert sorted(rejected) == [3, 4, 5, 6, 7]
-    assert "email, last_name and birth_date are required" in rejected[3]
+    assert rejected[3] == "email: Pflichtfeld: damit wird mit vorhandenen Patienten abgeglichen"
     assert rejected[4].startswith("symptoms: ")
     assert "availability" in rejected[5]
     assert "favourite_colour" in rejected[6]
-    assert "object" in rejected[7]
+    assert rejected[7].startswith("row: ") and "Objekt" in rejected[7]
 
 
 def test_duplicates_already_stored_are_not_guessed_between() -> None:

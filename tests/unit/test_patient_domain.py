@@ -360,8 +360,7 @@ def test_patch_checks_the_merged_record_as_a_whole() -> None:
     with pytest.raises(PatientValidationError) as error:
         merge_patch(patient, PatientPatch.model_validate({"open_to_group_therapy": False}))
     assert error.value.code == "validation_failed"
-    fields = error.value.details["fields"]
-    assert isinstance(fields, list) and [entry["field"] for entry in fields] == ["group_only"]
+    assert [(entry.field, entry.code) for entry in error.value.errors] == [("group_only", "inconsistent")]
     with pytest.raises(PatientValidationError):
         merge_patch(_patient(), PatientPatch.model_validate({"last_therapy_session": "2020-01-01"}))
 

@@ -135,8 +135,8 @@ def test_event_stays_in_outbox_when_bus_is_down(api: Api) -> None:
 def test_invalid_fields_get_422_naming_each_field(api: Api, body: dict[str, Any], fields: set[str]) -> None:
     status, error = api.request("POST", "/api/v2/patients", body)
     assert status == 422
-    assert error["error"] == "validation_failed"
-    assert {entry["field"] for entry in error["fields"]} == fields
+    assert error["code"] == "validation_failed"
+    assert {entry["field"] for entry in error["errors"]} == fields
     assert api.database.patients == {} and api.database.outbox == [] and api.database.patient_audit == []
 
 
@@ -144,20 +144,20 @@ def test_invalid_fields_get_422_naming_each_field(api: Api, body: dict[str, Any]
 def test_malformed_or_non_object_bodies_are_4xx(api: Api, raw: str) -> None:
     status, error = api.request("POST", "/api/v2/patients", raw=raw)
     assert status in (400, 422)
-    assert error["error"] in {"malformed_json", "validation_failed"}
+    assert error["code"] in {"malformed_json", "validation_failed"}
     assert api.database.patients == {}
 
 
 def test_unknown_patient_is_404_and_bad_id_is_422(api: Api) -> None:
     status, error = api.request("GET", f"/api/v2/patients/{uuid.uuid4()}")
-    assert status == 404 and error["error"] == "not_found"
+    assert status == 404 and error["code"] == "not_found"
     status, error = api.request("GET", "/api/v2/patients/42")
-    assert status == 422 and error["fields"][0]["field"] == "patient_id"
+    assert status == 422 and error["errors"][0]["field"] == "patient_id"
 
 
 def test_unknown_route_is_404(api: Api) -> None:
     status, error = api.request("DELETE", "/api/v2/nothing-here")
-    assert status == 404 and error["error"] == "route_not_found"
+    assert status == 404 and error["code"] == "route_not_found"
 
 
 # --- list --------------------------------------------------------------------------------------
@@ -213,8 +213,8 @@ def test_bad_list_parameters_are_422_naming_the_parameter(
 ) -> None:
     status, error = api.request("GET", "/api/v2/patients", query=query)
     assert status == 422, error
-    assert error["error"] == "validation_failed"
-    assert [entry["field"] for entry in error["fields"]] == [field]
+    assert error["code"] == "validation_failed"
+    assert [entry["field"] for entry in error["errors"]] == [field]
 
 
 def test_created_range_filters_by_utc_dates(api: Api) -> None:
@@ -247,7 +247,7 @@ def test_put_without_required_fields_is_422(api: Api) -> None:
     created = api.create()
     status, error = api.request("PUT", f"/api/v2/patients/{created['id']}", {"city": "Köln"})
     assert status == 422
-    assert {entry["field"] for entry in error["fields"]} == {
+    assert {entry["field"] for entry in error["errors"]} == {
         "first_name",
         "last_name",
         "postcode",
@@ -284,8 +284,8 @@ def test_bad_patches_are_422_and_change_nothing(api: Api, changes: dict[str, Any
     created = api.create()
     status, error = api.request("PATCH", f"/api/v2/patients/{created['id']}", changes)
     assert status == 422
-    assert error["error"] == "validation_failed"
-    assert {entry["field"] for entry in error["fields"]} == fields
+    assert error["code"] == "validation_failed"
+    assert {entry["field"] for entry in error["errors"]} == fields
     assert api.events("patient.updated") == []
     _, read = api.request("GET", f"/api/v2/patients/{created['id']}")
     assert read == created
@@ -322,8 +322,8 @@ def test_erasure_is_refused_while_a_search_is_unfinished(api: Api) -> None:
     created = api.create()
     api.request("PATCH", f"/api/v2/patients/{created['id']}", {"status": "searching"})
     status, error = api.request("DELETE", f"/api/v2/patients/{created['id']}")
-    assert status == 409 and error["error"] == "conflict"
-    assert "search is not finished" in error["message"] and error["patient_status"] == "searching"
+    assert status == 409 and error["code"] == "conflict"
+    assert "search is not finished" in error["detail"] and error["patient_status"] == "searching"
     assert api.request("GET", f"/api/v2/patients/{created['id']}")[0] == 200
 
 
@@ -349,9 +349,7 @@ def test_erasure_removes_personal_data_and_then_answers_410(api: Api) -> None:
     assert erase.action is PatientAuditAction.ERASE and erase.reason == "Antrag 2026-117"
     for method, payload in (("GET", None), ("PATCH", {"city": "Bonn"}), ("PUT", VALID), ("DELETE", None)):
         status, error = api.request(method, f"/api/v2/patients/{created['id']}", payload)
-        assert (
-            status == 410 and error["error"] == "patient_erased" and error["erased_at"] == body["erased_at"]
-        )
+        assert status == 410 and error["code"] == "patient_erased" and error["erased_at"] == body["erased_at"]
     _, page = api.request("GET", "/api/v2/patients")
     assert page["total"] == 0
 
@@ -366,9 +364,9 @@ def test_erasure_is_allowed_without_an_unfinished_search(api: Api, status_before
 def test_erasure_reason_is_checked(api: Api) -> None:
     created = api.create()
     status, error = api.request("DELETE", f"/api/v2/patients/{created['id']}", query={"reason": "x" * 501})
-    assert status == 422 and error["fields"][0]["field"] == "reason"
+    assert status == 422 and error["errors"][0]["field"] == "reason"
     status, error = api.request("DELETE", f"/api/v2/patients/{created['id']}", query={"why": "x"})
-    assert status == 422 and error["fields"][0]["field"] == "why"
+    assert status == 422 and error["errors"][0]["field"] == "why"
 
 
 def test_unknown_patient_cannot_be_erased(api: Api) -> None:

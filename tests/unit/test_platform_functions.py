@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from support import ROOT, FakeLambdaContext, load_function
+from support import ROOT, FakeLambdaContext, assert_problem, load_function
 
 
 def _sample(function: str, name: str) -> dict[str, Any]:
@@ -120,4 +120,4 @@ def test_an_unknown_route_gets_the_one_error_shape() -> None:
     handler = load_function("route_not_found")
     response = handler.lambda_handler(_sample("route_not_found", "unknown_route.json"), FakeLambdaContext())
     assert response["statusCode"] == 404
-    assert set(json.loads(response["body"])) >= {"error", "message"}
+    assert assert_problem(response)["code"] == "route_not_found"

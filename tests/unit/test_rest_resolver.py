@@ -65,14 +65,14 @@ def test_other_media_types_get_415(media_type: str) -> None:
     event = api_event("POST", "/notes", {"text": "x"})
     event["headers"]["Content-Type"] = media_type
     status, body = _call(event)
-    assert status == 415 and body["error"] == "unsupported_media_type" and media_type in body["message"]
+    assert status == 415 and body["code"] == "unsupported_media_type" and media_type in body["detail"]
 
 
 def test_undecodable_bodies_get_400() -> None:
     event = api_event("POST", "/notes", raw_body=base64.b64encode(b"\xff\xfe{").decode())
     event["isBase64Encoded"] = True
     status, body = _call(event)
-    assert status == 400 and body["error"] == "malformed_json"
+    assert status == 400 and body["code"] == "malformed_json"
 
 
 @given(
@@ -90,24 +90,24 @@ def test_text_no_database_can_store_is_refused_naming_the_field(prefix: str, bad
         field = "tags.1"
     status, answer = _call(api_event("POST", "/notes", raw_body=json.dumps(body)))
     assert status == 422
-    assert [entry["field"] for entry in answer["fields"]] == [field]
+    assert [entry["field"] for entry in answer["errors"]] == [field]
 
 
 def test_nul_in_a_query_parameter_is_refused() -> None:
     status, answer = _call(api_event("GET", "/notes", query={"q": "Mül\x00ler"}))
-    assert status == 422 and answer["fields"][0] == {
+    assert status == 422 and answer["errors"][0] == {
         "field": "q",
         "location": "query",
-        "message": "contains a NUL character or invalid Unicode",
-        "type": "invalid_text",
+        "code": "invalid_text",
+        "message": "enthält ein NUL-Zeichen oder ungültiges Unicode",
     }
 
 
 def test_every_route_refuses_query_parameters_it_does_not_declare() -> None:
     assert _call(api_event("GET", "/notes", query={"q": "x"})) == (200, {"q": "x"})
     status, body = _call(api_event("GET", "/notes", query={"q": "x", "qq": "typo", "limit": "5"}))
-    assert status == 422 and body["error"] == "validation_failed"
-    assert [field["field"] for field in body["fields"]] == ["limit", "qq"]
-    assert {field["location"] for field in body["fields"]} == {"query"}
+    assert status == 422 and body["code"] == "validation_failed"
+    assert [field["field"] for field in body["errors"]] == ["limit", "qq"]
+    assert {field["location"] for field in body["errors"]} == {"query"}
     status, body = _call(api_event("POST", "/notes", {"text": "x"}, query={"debug": "1"}))
-    assert status == 422 and [field["field"] for field in body["fields"]] == ["debug"]
+    assert status == 422 and [field["field"] for field in body["errors"]] == ["debug"]

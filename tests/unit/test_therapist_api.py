@@ -164,15 +164,15 @@ def test_event_stays_in_outbox_when_bus_is_down(api: Api) -> None:
 )
 def test_invalid_fields_get_422_naming_each_field(api: Api, body: dict[str, Any], fields: set[str]) -> None:
     status, error = api("POST", BASE, body)
-    assert status == 422 and error["error"] == "validation_failed"
-    assert {entry["field"] for entry in error["fields"]} == fields
+    assert status == 422 and error["code"] == "validation_failed"
+    assert {entry["field"] for entry in error["errors"]} == fields
     assert api.database.therapists == {} and api.database.outbox == [] and api.database.audit == []
 
 
 @pytest.mark.parametrize("raw", ["{not json", "", "[1, 2]", "null"])
 def test_malformed_or_non_object_bodies_are_4xx(api: Api, raw: str) -> None:
     status, error = api("POST", BASE, raw_body=raw)
-    assert status in (400, 422) and error["error"] in {"malformed_json", "validation_failed"}
+    assert status in (400, 422) and error["code"] in {"malformed_json", "validation_failed"}
     assert api.database.therapists == {}
 
 
@@ -189,9 +189,9 @@ def test_unknown_therapist_is_404_and_bad_id_is_422(api: Api) -> None:
         ("PUT", f"{BASE}/{unknown}/cooling-period", {"next_contact_allowed_on": None, "reason": "x"}),
     ]:
         status, error = api(method, path, body)
-        assert (status, error["error"]) == (404, "not_found"), (method, path)
+        assert (status, error["code"]) == (404, "not_found"), (method, path)
     status, error = api("GET", f"{BASE}/42")
-    assert status == 422 and error["fields"][0]["field"] == "therapist_id"
+    assert status == 422 and error["errors"][0]["field"] == "therapist_id"
 
 
 # ------------------------------------------------------------------------------ list
@@ -274,9 +274,9 @@ def test_list_pages_and_sorts(api: Api) -> None:
 )
 def test_bad_list_parameters_get_422_naming_them(api: Api, query: dict[str, str], fields: set[str]) -> None:
     status, error = api("GET", BASE, query=query)
-    assert status == 422 and error["error"] == "validation_failed"
-    assert {entry["field"] for entry in error["fields"]} == fields
-    assert {entry["location"] for entry in error["fields"]} == {"query"}
+    assert status == 422 and error["code"] == "validation_failed"
+    assert {entry["field"] for entry in error["errors"]} == fields
+    assert {entry["location"] for entry in error["errors"]} == {"query"}
 
 
 # ------------------------------------------------------------------------------ replace and patch
@@ -348,8 +348,8 @@ def test_invalid_patches_get_422_and_change_nothing(
 ) -> None:
     created = api.create()
     status, error = api("PATCH", f"{BASE}/{created['id']}", patch)
-    assert status == 422 and error["error"] == "validation_failed", error
-    assert {entry["field"] for entry in error["fields"]} == fields
+    assert status == 422 and error["code"] == "validation_failed", error
+    assert {entry["field"] for entry in error["errors"]} == fields
     assert api("GET", f"{BASE}/{created['id']}")[1] == created
     assert api.event_types() == ["therapist.created"]
 
@@ -360,7 +360,7 @@ def test_patch_across_fields_on_the_merged_record(api: Api) -> None:
     assert status == 200 and body["group_only"] and body["preferred_age_max"] == 65
     status, error = api("PATCH", f"{BASE}/{created['id']}", {"offers_group_therapy": False})
     assert status == 422
-    assert {entry["field"] for entry in error["fields"]} == {"group_only", "offers_group_therapy"}
+    assert {entry["field"] for entry in error["errors"]} == {"group_only", "offers_group_therapy"}
 
 
 def test_empty_patch_changes_nothing(api: Api) -> None:
@@ -377,12 +377,12 @@ def test_block_and_unblock(api: Api) -> None:
     status, body = api("POST", f"{BASE}/{created['id']}/block", {"reason": "complaint by a patient"})
     assert status == 200 and body["status"] == "blocked" and body["block_reason"] == "complaint by a patient"
     status, error = api("POST", f"{BASE}/{created['id']}/block", {"reason": "again"})
-    assert status == 409 and "blocked -> blocked" in error["message"]
+    assert status == 409 and "blocked -> blocked" in error["detail"]
     assert (error["current_status"], error["requested_status"]) == ("blocked", "blocked")
     status, body = api("POST", f"{BASE}/{created['id']}/unblock", {"reason": "resolved"})
     assert status == 200 and body["status"] == "active" and body["block_reason"] is None
     status, error = api("POST", f"{BASE}/{created['id']}/unblock", {"reason": "again"})
-    assert status == 409 and "active -> active" in error["message"]
+    assert status == 409 and "active -> active" in error["detail"]
     assert api.event_types() == ["therapist.created", "therapist.blocked", "therapist.unblocked"]
     assert [entry.reason for entry in api.database.audit[1:]] == ["complaint by a patient", "resolved"]
 
@@ -391,7 +391,7 @@ def test_block_and_unblock(api: Api) -> None:
 def test_block_needs_a_reason(api: Api, body: dict[str, Any]) -> None:
     created = api.create()
     status, error = api("POST", f"{BASE}/{created['id']}/block", body)
-    assert status == 422 and error["fields"]
+    assert status == 422 and error["errors"]
 
 
 def test_delete_is_a_soft_delete_and_idempotent(api: Api) -> None:
@@ -406,7 +406,7 @@ def test_delete_is_a_soft_delete_and_idempotent(api: Api) -> None:
     assert api.database.audit[-1].reason == "retired" and api.database.audit[-1].action == "deactivate"
     assert api("GET", f"{BASE}/{created['id']}")[1]["status"] == "inactive"  # still readable (history)
     status, error = api("POST", f"{BASE}/{created['id']}/block", {"reason": "x"})
-    assert status == 409 and "inactive -> blocked" in error["message"]
+    assert status == 409 and "inactive -> blocked" in error["detail"]
     status, body = api("POST", f"{BASE}/{created['id']}/reactivate", {"reason": "back from leave"})
     assert status == 200 and body["status"] == "active"
 
@@ -466,13 +466,13 @@ def test_cooling_period_set_read_and_end(api: Api) -> None:
 def test_invalid_cooling_period_changes_get_422(api: Api, body: dict[str, Any], field: str) -> None:
     created = api.create()
     status, error = api("PUT", f"{BASE}/{created['id']}/cooling-period", body)
-    assert status == 422 and [entry["field"] for entry in error["fields"]] == [field]
+    assert status == 422 and [entry["field"] for entry in error["errors"]] == [field]
     assert len(api.database.audit) == 1
 
 
 def test_unknown_route_is_404(api: Api) -> None:
     status, error = api("POST", f"{BASE}/{uuid.uuid4()}/promote", {})
-    assert status == 404 and error["error"] == "route_not_found"
+    assert status == 404 and error["code"] == "route_not_found"
 
 
 EXPECTED_SAMPLE_STATUS = {

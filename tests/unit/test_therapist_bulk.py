@@ -83,7 +83,7 @@ def test_rejected_rows_name_row_and_fields_and_do_not_stop_the_load(database: Th
     assert numbers == [2, 4, 5, 6]
     reasons = dict(report.rejected)
     assert "postcode:" in reasons[2] and "languages.1:" in reasons[2]
-    assert "last_name: Field required" in reasons[4] and "postcode: Field required" in reasons[4]
+    assert "last_name: Pflichtfeld fehlt" in reasons[4] and "postcode: Pflichtfeld fehlt" in reasons[4]
     assert "row:" in reasons[5]
     assert "unknown_column:" in reasons[6]
     assert report.processed == 5

@@ -281,7 +281,13 @@ def test_validation_error_summary_names_fields() -> None:
     converted = TherapistValidationError.from_validation_error(error.value)
     assert converted.code == "validation_failed"
     assert converted.message == "invalid or missing fields: first_name, last_name, postcode"
-    assert "postcode:" in converted.summary() and "first_name: Field required" in converted.summary()
+    assert "postcode: hat nicht das erwartete Format" in converted.summary()
+    assert "first_name: Pflichtfeld fehlt" in converted.summary()
+    assert [(e.field, e.location, e.code) for e in converted.errors] == [
+        ("first_name", "body", "missing"),
+        ("last_name", "body", "missing"),
+        ("postcode", "body", "pattern_mismatch"),
+    ]
 
 
 # ------------------------------------------------------------------------------ cooling period
@@ -298,7 +304,9 @@ def test_cooling_dates_in_the_past_or_too_far_ahead_are_rejected(days: int) -> N
     today = date(2026, 11, 22)
     with pytest.raises(TherapistValidationError) as error:
         check_cooling_date(today + timedelta(days=days), today=today)
-    assert [field["field"] for field in error.value.details["fields"]] == ["next_contact_allowed_on"]  # type: ignore[attr-defined]
+    [entry] = error.value.errors
+    assert entry.field == "next_contact_allowed_on"
+    assert entry.code == ("in_past" if days < 0 else "too_far_ahead")
 
 
 def test_platform_today_is_the_german_calendar_day() -> None:

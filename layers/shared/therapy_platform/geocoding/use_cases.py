@@ -54,8 +54,18 @@ from therapy_platform.platform.geography.locations import estimate_travel
 from therapy_platform.platform.geography.locator import AddressLocator, CacheTtl, read_cache, write_cache
 from therapy_platform.platform.geography.ports import AddressGeocoder, PostcodeLookup
 from therapy_platform.platform.outcome import Outcome
+from therapy_platform.platform.problems import FieldError
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unlocated:
+    """Why a place has no location: `reason` for the answer's detail (English), `message` for its
+    field entry (German)."""
+
+    reason: str
+    message: str
 
 
 @dataclass
@@ -143,7 +153,7 @@ class GeocodingService:
 
     # ------------------------------------------------------------------ distances
 
-    def resolve(self, place: PlaceRef) -> tuple[ResolvedPlace, str | None]:
+    def resolve(self, place: PlaceRef) -> tuple[ResolvedPlace, Unlocated | None]:
         """The place's location and, when it is unknown, why."""
         if place.point is not None:
             return ResolvedPlace(
@@ -159,8 +169,14 @@ class GeocodingService:
             if location.is_known:
                 return resolved, None
             if place.postcode in self.postcodes:
-                return resolved, f"postcode {place.postcode} has no known centroid"
-            return resolved, f"postcode {place.postcode} is not in the German postcode table"
+                return resolved, Unlocated(
+                    "its postcode has no known centroid",
+                    "Postleitzahl ohne bekannte Koordinaten",
+                )
+            return resolved, Unlocated(
+                "its postcode is not in the German postcode table",
+                "Postleitzahl nicht im deutschen Postleitzahlenverzeichnis",
+            )
         assert place.address is not None  # PlaceRef holds exactly one of the three
         located = self.locator.find(place.address)
         resolved = ResolvedPlace(
@@ -171,8 +187,10 @@ class GeocodingService:
         )
         if located.location.is_known:
             return resolved, None
-        postcode = place.address.postcode
-        return resolved, f"the address could not be geocoded and postcode {postcode} has no known centroid"
+        return resolved, Unlocated(
+            "the address could not be geocoded and its postcode has no known centroid",
+            "Adresse nicht gefunden, Postleitzahl ohne bekannte Koordinaten",
+        )
 
     def distance(self, request: DistanceRequest) -> Outcome[DistanceResult]:
         origin, origin_reason = self.resolve(request.origin)
@@ -186,15 +204,15 @@ class GeocodingService:
             sides = [side for side, _ in unknown]
             raise UnknownLocationSideError(
                 f"no distance: the location of {' and '.join(repr(side) for side in sides)} is unknown ("
-                + "; ".join(f"{side}: {reason}" for side, reason in unknown)
+                + "; ".join(f"{side}: {why.reason}" for side, why in unknown)
                 + ")",
-                details={
-                    "sides": sides,
-                    "fields": [
-                        {"field": side, "location": "body", "message": reason, "type": "unknown_location"}
-                        for side, reason in unknown
-                    ],
-                },
+                details={"sides": sides},
+                errors=[
+                    FieldError(
+                        side, "body", "unknown_location", f"Ort kann nicht bestimmt werden: {why.message}"
+                    )
+                    for side, why in unknown
+                ],
             )
         estimate = estimate_travel(origin.location, destination.location, request.mode)
         return Outcome(

@@ -52,6 +52,7 @@ from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
 from therapy_platform.platform.rest.pagination import Page
+from therapy_platform.platform.validation import FieldRuleError
 
 
 @dataclass(frozen=True)
@@ -329,13 +330,22 @@ def _upsert_row(
     service: PatientService, raw: Mapping[str, Any], number: int, *, now: datetime, actor: str
 ) -> tuple[RowOutcome, tuple[EventEnvelope, ...]]:
     if not isinstance(raw, Mapping):
-        raise PatientValidationError("a row must be an object of patient fields")
+        raise PatientValidationError.for_fields(
+            {"row": FieldRuleError("not_an_object", "eine Zeile muss ein Objekt mit Patientenfeldern sein")}
+        )
     values = _from_flat(raw)
     patch = validated(PatientPatch, values)
-    if patch.email is None or patch.last_name is None or patch.birth_date is None:
-        raise PatientValidationError(
-            "email, last_name and birth_date are required to match existing patients"
+    unmatched = [name for name in ("email", "last_name", "birth_date") if getattr(patch, name) is None]
+    if unmatched:
+        raise PatientValidationError.for_fields(
+            {
+                name: FieldRuleError(
+                    "missing", "Pflichtfeld: damit wird mit vorhandenen Patienten abgeglichen"
+                )
+                for name in unmatched
+            }
         )
+    assert patch.email is not None and patch.last_name is not None and patch.birth_date is not None
     reason = f"bulk load row {number}"
     with service.unit_of_work() as uow:
         matches = uow.patients.find_by_identity(

@@ -1,17 +1,32 @@
-"""Domain errors. The API layer maps each one to an HTTP status in exactly one place."""
+"""Domain errors. Each carries a stable `code` from the problem catalogue (platform/problems.py),
+which gives its HTTP status, title and type URI; the REST resolver turns any of them into one
+problem details answer (platform/rest/problems.py). `details` become extension members of that
+answer (e.g. `current_status`), `errors` name the fields involved."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from therapy_platform.platform.problems import FieldError
+
 
 class DomainError(Exception):
-    """Base class: a request the domain refuses, with a message staff can read."""
+    """Base class: a request the domain refuses, with a message developers can read (English;
+    ids and states, never personal data: it becomes the answer's `detail`)."""
 
     code = "domain_error"
 
-    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, object] | None = None,
+        errors: Sequence[FieldError] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        self.errors: tuple[FieldError, ...] = tuple(errors)
 
 
 class NotFoundError(DomainError):

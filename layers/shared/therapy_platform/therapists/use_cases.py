@@ -18,7 +18,7 @@ from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
-from therapy_platform.platform.validation import validate_as
+from therapy_platform.platform.validation import FieldRuleError, validate_as
 from therapy_platform.therapists.domain.therapist import (
     PRODUCER,
     CoolingPeriod,
@@ -337,7 +337,13 @@ def _upsert_row(
     uow: TherapistUnitOfWork, geocoder: Geocoder, raw: object, *, actor: str, now: datetime
 ) -> tuple[RowOutcome, list[EventEnvelope]]:
     if not isinstance(raw, Mapping):
-        raise TherapistValidationError.for_fields({"row": "expected an object of field names and values"})
+        raise TherapistValidationError.for_fields(
+            {
+                "row": FieldRuleError(
+                    "not_an_object", "eine Zeile muss ein Objekt aus Feldnamen und Werten sein"
+                )
+            }
+        )
     row = validate_as(TherapistImportRow, raw, TherapistValidationError)
     provided = row.provided()
     with uow:

@@ -47,6 +47,7 @@ from therapy_platform.communication.rendering.markdown_html import MAX_MARKDOWN_
 from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 from therapy_platform.platform.errors import ConflictError, NotFoundError
 from therapy_platform.platform.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE
+from therapy_platform.platform.validation import FieldRuleError
 
 MAX_SUBJECT_CHARS: Final = 200
 IDEMPOTENCY_PREFIX: Final = "ad-hoc:"
@@ -110,7 +111,7 @@ class EmailQuery(BaseModel):
     def _after_from(cls, moment: datetime | None, info: ValidationInfo) -> datetime | None:
         start = info.data.get("created_from")
         if moment is not None and start is not None and start >= moment:
-            raise ValueError("must be after created_from")
+            raise FieldRuleError("inconsistent", "muss nach created_from liegen")
         return moment
 
     @property

@@ -44,7 +44,7 @@ from therapy_platform.communication.use_cases.emails import (
 from therapy_platform.platform.errors import NotFoundError
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.rest.pagination import Page
-from therapy_platform.platform.validation import FieldValidationError
+from therapy_platform.platform.validation import FieldRuleError, FieldValidationError
 
 # Reading page p of a merged history needs at most p * limit items of each kind; deeper pages
 # than this many items are refused rather than read in full.
@@ -245,7 +245,12 @@ def person_communication(
     depth = page * limit
     if depth > MAX_HISTORY_DEPTH:
         raise FieldValidationError.for_fields(
-            {"page": f"page * limit may not exceed {MAX_HISTORY_DEPTH} (the newest items of a history)"},
+            {
+                "page": FieldRuleError(
+                    "too_large",
+                    f"page * limit darf höchstens {MAX_HISTORY_DEPTH} sein (die neuesten Einträge)",
+                )
+            },
             location="query",
         )
     recipient_type = RecipientType(person_type.value)

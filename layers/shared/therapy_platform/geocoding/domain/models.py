@@ -18,6 +18,7 @@ from therapy_platform.platform.geography.addresses import (
     ReverseAddress,
 )
 from therapy_platform.platform.geography.locations import Location, TravelMode
+from therapy_platform.platform.validation import FieldRuleError
 
 # A point further than this from every postcode centroid is not in Germany as far as the
 # postcode table can tell: reverse lookups name no postcode for it.
@@ -89,7 +90,9 @@ class PlaceRef(BaseModel):
     def _exactly_one(self) -> PlaceRef:
         given = [name for name in ("address", "postcode", "point") if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of address, postcode or point (got {len(given)})")
+            raise FieldRuleError(
+                "exactly_one", f"genau eine Angabe: address, postcode oder point (nicht {len(given)})"
+            )
         return self
 
     @property

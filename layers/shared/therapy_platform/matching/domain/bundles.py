@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from therapy_platform.matching.domain.models import Reason, SoftFilter
 from therapy_platform.matching.domain.responses import MemberOutcome, ResponseType
 from therapy_platform.platform.errors import ConflictError
+from therapy_platform.platform.validation import FieldRuleError
 
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 PostcodePrefix = Annotated[str, StringConstraints(pattern=r"^\d{1,5}$")]
@@ -192,7 +193,7 @@ class RoundRequest(BaseModel):
     @model_validator(mode="after")
     def _dry_runs_send_nothing(self) -> Self:
         if self.dry_run and self.send_immediately:
-            raise ValueError("dry_run and send_immediately exclude each other")
+            raise FieldRuleError("inconsistent", "dry_run und send_immediately schließen einander aus")
         return self
 
 
@@ -210,9 +211,9 @@ class StaffBundleRequest(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.dry_run and self.send_immediately:
-            raise ValueError("dry_run and send_immediately exclude each other")
+            raise FieldRuleError("inconsistent", "dry_run und send_immediately schließen einander aus")
         if self.search_ids is not None and len(set(self.search_ids)) != len(self.search_ids):
-            raise ValueError("search_ids lists a search twice")
+            raise FieldRuleError("duplicate", "search_ids nennt eine Suche doppelt")
         return self
 
 
@@ -238,9 +239,11 @@ class BundleResponseRequest(BaseModel):
         counts = Counter(m.search_id for m in self.members)
         twice = sorted(str(search_id) for search_id, n in counts.items() if n > 1)
         if twice:
-            raise ValueError("members lists a search more than once: " + ", ".join(twice))
+            raise FieldRuleError("duplicate", "members nennt eine Suche mehrfach: " + ", ".join(twice))
         if self.responded_at is not None and self.responded_at.tzinfo is None:
-            raise ValueError("responded_at needs a time zone (e.g. 2026-11-20T10:15:00+01:00)")
+            raise FieldRuleError(
+                "timezone_missing", "responded_at braucht eine Zeitzone (z. B. 2026-11-20T10:15:00+01:00)"
+            )
         return self
 
     def outcomes(self) -> dict[uuid.UUID, MemberOutcome]:

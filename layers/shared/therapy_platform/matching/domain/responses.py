@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Final
 
 from therapy_platform.matching.domain.models import DEFAULT_CONFIG, MatchingConfig
-from therapy_platform.platform.validation import FieldValidationError
+from therapy_platform.platform.validation import FieldRuleError, FieldValidationError
 
 RESPONSE_CLOCK_SKEW: Final = timedelta(minutes=5)
 
@@ -89,12 +89,20 @@ def check_responded_at(
     and `now` plus the allowed clock skew."""
     if sent_at is not None and responded_at < sent_at:
         raise FieldValidationError.for_fields(
-            {"responded_at": f"lies before the bundle was sent ({sent_at.isoformat()})"}
+            {
+                "responded_at": FieldRuleError(
+                    "too_early", f"liegt vor dem Versand des Bündels ({sent_at.isoformat()})"
+                )
+            }
         )
     if responded_at > now + skew:
         minutes = int(skew.total_seconds() // 60)
         raise FieldValidationError.for_fields(
-            {"responded_at": f"lies in the future (more than {minutes} minutes after the server's time)"}
+            {
+                "responded_at": FieldRuleError(
+                    "in_future", f"liegt in der Zukunft (mehr als {minutes} Minuten nach der Serverzeit)"
+                )
+            }
         )
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from therapy_platform.matching.domain.bundles import Withdrawal
 from therapy_platform.matching.domain.models import SearchStatus
 from therapy_platform.platform.errors import ConflictError
+from therapy_platform.platform.validation import FieldRuleError
 
 DEFAULT_CONTACT_BUDGET: Final = 10
 MAX_CONTACT_BUDGET: Final = 1000
@@ -85,15 +86,19 @@ class SearchPatch(BaseModel):
     @model_validator(mode="after")
     def _something_to_do(self) -> Self:
         if not self.model_fields_set:
-            raise ValueError("send at least one of status, add_exclusions, remove_exclusions, notes")
+            raise FieldRuleError(
+                "nothing_to_change", "mindestens eines von status, add_exclusions, remove_exclusions, notes"
+            )
         if self.placed_therapist_id is not None and self.status != "placed":
-            raise ValueError("placed_therapist_id only with status 'placed'")
+            raise FieldRuleError("inconsistent", "placed_therapist_id nur mit status 'placed'")
         if self.status == "placed" and self.placed_therapist_id is None:
-            raise ValueError("status 'placed' needs placed_therapist_id")
+            raise FieldRuleError("inconsistent", "status 'placed' braucht placed_therapist_id")
         both = {e.therapist_id for e in self.add_exclusions} & set(self.remove_exclusions)
         if both:
-            raise ValueError(
-                "a therapist cannot be excluded and re-admitted at once: " + ", ".join(map(str, both))
+            raise FieldRuleError(
+                "inconsistent",
+                "eine Therapeutin kann nicht zugleich ausgeschlossen und wieder zugelassen werden: "
+                + ", ".join(map(str, both)),
             )
         return self
 

@@ -63,7 +63,8 @@ from therapy_platform.contracts.therapy import Gender, TherapyProcedure
 from therapy_platform.platform.errors import GoneError
 from therapy_platform.platform.geography.locations import Location, TravelMode
 from therapy_platform.platform.paging import MAX_PAGE
-from therapy_platform.platform.validation import FieldValidationError, validate_as
+from therapy_platform.platform.problems import Location as FieldLocation
+from therapy_platform.platform.validation import FieldRuleError, FieldValidationError, validate_as
 
 PRODUCER = "patient-service"
 
@@ -91,11 +92,11 @@ def age_on(birth_date: date, day: date) -> int:
 def _printable(value: str) -> str:
     # PostgreSQL cannot store NUL, and control characters in a name are always a mistake.
     if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
-        raise ValueError("contains control characters")
+        raise FieldRuleError("invalid_text", "enthält Steuerzeichen")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise ValueError("contains characters that are not valid text") from error
+        raise FieldRuleError("invalid_text", "enthält Zeichen, die kein gültiger Text sind") from error
     return value
 
 
@@ -106,13 +107,13 @@ def _printable_multiline(value: str) -> str:
 
 def _has_letter(value: str) -> str:
     if not any(char.isalpha() for char in value):
-        raise ValueError("must contain a letter")
+        raise FieldRuleError("letter_missing", "muss einen Buchstaben enthalten")
     return value
 
 
 def _phone_digits(value: str) -> str:
     if sum(char.isdigit() for char in value) < 6:
-        raise ValueError("a phone number has at least 6 digits")
+        raise FieldRuleError("too_few_digits", "eine Telefonnummer hat mindestens 6 Ziffern")
     return value
 
 
@@ -122,29 +123,33 @@ _INSURER_PUNCTUATION = frozenset(" .-&/+()',")
 def _insurer_name(value: str) -> str:
     value = " ".join(value.split())
     if any(not (char.isalnum() or char in _INSURER_PUNCTUATION) for char in value):
-        raise ValueError("may only contain letters, digits, spaces and . - & / + ( ) ' ,")
+        raise FieldRuleError(
+            "invalid_characters", "nur Buchstaben, Ziffern, Leerzeichen und . - & / + ( ) ' , erlaubt"
+        )
     if sum(char.isalpha() for char in value) < 2:
-        raise ValueError("must contain at least two letters")
+        raise FieldRuleError("letter_missing", "muss mindestens zwei Buchstaben enthalten")
     return value
 
 
 def _plausible_birth_date(value: date) -> date:
     current = today()
     if value > current:
-        raise ValueError("birth date lies in the future")
+        raise FieldRuleError("in_future", "Geburtsdatum liegt in der Zukunft")
     age = age_on(value, current)
     if age > MAX_AGE_YEARS:
-        raise ValueError(f"birth date is more than {MAX_AGE_YEARS} years ago")
+        raise FieldRuleError("too_far_in_past", f"Geburtsdatum liegt mehr als {MAX_AGE_YEARS} Jahre zurück")
     if age < MIN_AGE_YEARS:
-        raise ValueError(f"patient must be at least {MIN_AGE_YEARS} years old (adult therapy places only)")
+        raise FieldRuleError(
+            "too_young", f"mindestens {MIN_AGE_YEARS} Jahre alt (nur Therapieplätze für Erwachsene)"
+        )
     return value
 
 
 def _not_in_future(value: date) -> date:
     if value > today():
-        raise ValueError("date lies in the future")
+        raise FieldRuleError("in_future", "Datum liegt in der Zukunft")
     if value.year < today().year - MAX_AGE_YEARS:
-        raise ValueError(f"date is more than {MAX_AGE_YEARS} years ago")
+        raise FieldRuleError("too_far_in_past", f"Datum liegt mehr als {MAX_AGE_YEARS} Jahre zurück")
     return value
 
 
@@ -152,7 +157,7 @@ def _unique(values: list[Hashable]) -> list[Hashable]:
     seen: set[Hashable] = set()
     for value in values:
         if value in seen:
-            raise ValueError(f"{value} is listed twice")
+            raise FieldRuleError("duplicate", f"{value} ist doppelt aufgeführt")
         seen.add(value)
     return values
 
@@ -291,17 +296,17 @@ class PatientDraft(BaseModel):
         if value is None:
             return value
         if info.data.get("previous_therapy") is False:
-            raise ValueError("only allowed when previous_therapy is true")
+            raise FieldRuleError("inconsistent", "nur erlaubt, wenn previous_therapy true ist")
         birth_date = info.data.get("birth_date")
         if birth_date is not None and value < birth_date:
-            raise ValueError("lies before the birth date")
+            raise FieldRuleError("inconsistent", "liegt vor dem Geburtsdatum")
         return value
 
     @field_validator("group_only")
     @classmethod
     def _group_only_needs_group(cls, value: bool, info: ValidationInfo) -> bool:
         if value and info.data.get("open_to_group_therapy") is False:
-            raise ValueError("a group-only patient must be open to group therapy")
+            raise FieldRuleError("inconsistent", "nur Gruppentherapie verlangt open_to_group_therapy")
         return value
 
 
@@ -355,7 +360,7 @@ class PatientPatch(BaseModel):
     @classmethod
     def _required_cannot_be_cleared(cls, value: Any) -> Any:
         if value is None:
-            raise ValueError("is required and cannot be cleared")
+            raise FieldRuleError("cannot_be_cleared", "Pflichtfeld, kann nicht geleert werden")
         return value
 
     def changes(self) -> dict[str, Any]:
@@ -546,13 +551,13 @@ class PatientErasedError(GoneError):
 
 class PatientValidationError(FieldValidationError):
     """A combination of fields breaks a rule (HTTP 422), with the same body shape as request
-    validation: `fields` names each offending field."""
+    validation: `errors` names each offending field."""
 
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def validated(model: type[Model], data: dict[str, Any], *, location: str = "body") -> Model:
+def validated(model: type[Model], data: dict[str, Any], *, location: FieldLocation = "body") -> Model:
     """Validate `data` as `model`; pydantic errors become PatientValidationError naming fields."""
     return validate_as(model, data, PatientValidationError, location=location)
 
@@ -610,7 +615,7 @@ class PatientQuery(BaseModel):
     def _range_in_order(cls, value: date | None, info: ValidationInfo) -> date | None:
         start = info.data.get("created_from")
         if value is not None and start is not None and start > value:
-            raise ValueError("created_to lies before created_from")
+            raise FieldRuleError("inconsistent", "created_to liegt vor created_from")
         return value
 
     @property

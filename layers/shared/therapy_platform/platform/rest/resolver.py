@@ -1,8 +1,9 @@
 """The shared REST resolver: every API function builds its app here, so the HTTP rules live in
 exactly one place: the access policy (401 without a verified caller, 403 naming the missing role,
 before the request is validated against the route), request validation, unknown query parameters refused
-on every route, JSON bodies only, the error body and the mapping of domain errors to HTTP
-statuses, 201 + Location on creation (`created`), the acting user (`current_actor`)."""
+on every route, JSON bodies only, every error as problem details (`application/problem+json`,
+platform/rest/problems.py) with its status from the problem catalogue (platform/problems.py),
+201 + Location on creation (`created`), the acting user (`current_actor`)."""
 
 from __future__ import annotations
 
@@ -23,65 +24,32 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.platform.errors import (
-    BadRequestError,
-    ConflictError,
-    DependencyUnavailableError,
-    DomainError,
-    GoneError,
-    InvalidInputError,
-    NotFoundError,
-)
+from therapy_platform.platform.errors import DomainError
+from therapy_platform.platform.problems import PROBLEM_TYPES, FieldError, Location, ProblemType
 from therapy_platform.platform.rest.access import PUBLIC, AccessPolicy, Identity, openapi_path
-from therapy_platform.platform.validation import FieldValidationError
-
-# The first matching class wins: subclasses before their bases.
-STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
-    GoneError: HTTPStatus.GONE,
-    NotFoundError: HTTPStatus.NOT_FOUND,
-    BadRequestError: HTTPStatus.BAD_REQUEST,
-    ConflictError: HTTPStatus.CONFLICT,
-    InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
-    DependencyUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
-}
+from therapy_platform.platform.rest.problems import problem_response, raw_problem_response
+from therapy_platform.platform.validation import FieldValidationError, field_errors_from_pydantic, field_names
 
 
-def error_response(status: HTTPStatus, code: str, message: str, /, **extra: Any) -> Response[dict[str, Any]]:
-    # Positional-only: a domain error's details may well name a field `status` or `message`.
-    return Response(
-        status_code=int(status),
-        content_type=content_types.APPLICATION_JSON,
-        body={"error": code, "message": message, **extra},
-    )
+def problem_type_of(error: DomainError) -> ProblemType:
+    """The catalogued type of a domain error: its own code, else the nearest base class's (an
+    uncatalogued code is a bug tests/unit/test_problems.py catches; it still answers sensibly)."""
+    for kind in type(error).__mro__:
+        code = getattr(kind, "code", None)
+        if isinstance(code, str) and code in PROBLEM_TYPES:
+            return PROBLEM_TYPES[code]
+    return PROBLEM_TYPES["domain_error"]
 
 
-def _field_name(location: tuple[Any, ...]) -> str:
-    # ("body", "postcode") -> "postcode"; ("query", "limit") -> "limit"; nested -> "a.b.0"
-    parts = [str(part) for part in location]
-    if parts and parts[0] in {"body", "query", "path", "header"}:
-        parts = parts[1:]
-    return ".".join(parts) or "body"
-
-
-def validation_error_response(error: RequestValidationError) -> Response[dict[str, Any]]:
+def validation_error_response(
+    error: RequestValidationError, event: Mapping[str, Any] | None
+) -> Response[str]:
     details = list(error.errors())
     if any(detail.get("type") == "json_invalid" for detail in details):
-        return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON")
-    fields = [
-        {
-            "field": _field_name(tuple(detail.get("loc", ()))),
-            "location": str(detail.get("loc", ("body",))[0]),
-            "message": str(detail.get("msg", "invalid value")),
-            "type": str(detail.get("type", "value_error")),
-        }
-        for detail in details
-    ]
-    names = ", ".join(sorted({field["field"] for field in fields}))
-    return error_response(
-        HTTPStatus.UNPROCESSABLE_ENTITY,
-        "validation_failed",
-        f"invalid or missing fields: {names}",
-        fields=fields,
+        return problem_response("malformed_json", "the request body is not valid JSON", event=event)
+    errors = field_errors_from_pydantic(details)
+    return problem_response(
+        "validation_failed", f"invalid or missing fields: {field_names(errors)}", event=event, errors=errors
     )
 
 
@@ -114,17 +82,8 @@ def refuse_unknown_query_parameters(
     if allowed is not None:
         unknown = sorted(set(app.current_event.query_string_parameters or {}) - allowed)
         if unknown:
-            fields = [
-                {
-                    "field": name,
-                    "location": "query",
-                    "message": "unknown query parameter",
-                    "type": "extra_forbidden",
-                }
-                for name in unknown
-            ]
-            raise FieldValidationError(
-                f"unknown query parameters: {', '.join(unknown)}", details={"fields": fields}
+            raise FieldValidationError.for_errors(
+                [FieldError(name, "query", "unknown_parameter", "unbekannter Parameter") for name in unknown]
             )
     return next_middleware(app)
 
@@ -173,18 +132,6 @@ def _unstorable_paths(value: Any, path: str) -> list[str]:
     return found
 
 
-def _raw_response(status: HTTPStatus, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "statusCode": int(status),
-        "headers": {
-            "Content-Type": content_types.APPLICATION_JSON,
-            "Access-Control-Allow-Origin": os.environ.get("ALLOWED_ORIGIN", "*"),
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
-
-
 class PlatformRestResolver(APIGatewayRestResolver):
     """Checks every request needs before the framework parses it:
     - the caller may call the route (`access`): 401 without a verified caller, 403 naming the
@@ -209,57 +156,48 @@ class PlatformRestResolver(APIGatewayRestResolver):
             return self._response_builder_class(response=refusal, serializer=self._serializer, route=route)
         return super()._call_route(route, route_arguments)
 
-    def _access_refusal(self, route: Route) -> Response[dict[str, Any]] | None:
+    def _access_refusal(self, route: Route) -> Response[str] | None:
         if not any(route is known for known in (*self._static_routes, *self._dynamic_routes)):
             return None  # no such route: the not-found handler answers 404
         path = openapi_path(route.path)
+        event = self.current_event.raw_event
         required = self.access.required_role(route.method, path)
         if required is None:
-            return error_response(
-                HTTPStatus.FORBIDDEN,
+            return problem_response(
                 "forbidden",
                 f"{route.method} {path} is not in the access policy; nobody may call it",
+                event=event,
             )
         if required == PUBLIC:
             return None
         identity = current_identity(self)
         if identity is None:
-            return error_response(HTTPStatus.UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+            return problem_response("unauthorized", "a valid bearer token is required", event=event)
         if not self.access.allows(identity.roles, required):
-            return error_response(
-                HTTPStatus.FORBIDDEN,
-                "forbidden",
-                f"this operation needs the role {required}",
-                required_role=required,
+            return problem_response(
+                "forbidden", f"this operation needs the role {required}", event=event, required_role=required
             )
         return None
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         unstorable = self._unstorable_fields(event)
         if unstorable:
-            fields = [
-                {
-                    "field": name,
-                    "location": location,
-                    "message": "contains a NUL character or invalid Unicode",
-                    "type": "invalid_text",
-                }
+            errors = [
+                FieldError(name, location, "invalid_text", "enthält ein NUL-Zeichen oder ungültiges Unicode")
                 for location, name in unstorable
             ]
-            names = ", ".join(sorted({name for _, name in unstorable}))
-            return _raw_response(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
-                {
-                    "error": "validation_failed",
-                    "message": f"invalid or missing fields: {names}",
-                    "fields": fields,
-                },
+            return raw_problem_response(
+                "validation_failed",
+                f"invalid or missing fields: {field_names(errors)}",
+                event=event,
+                allow_origin=_allowed_origin(),
+                errors=errors,
             )
         return self._resolve_json_only(event, context)
 
     @staticmethod
-    def _unstorable_fields(event: Mapping[str, Any]) -> list[tuple[str, str]]:
-        found = [
+    def _unstorable_fields(event: Mapping[str, Any]) -> list[tuple[Location, str]]:
+        found: list[tuple[Location, str]] = [
             ("query", name)
             for name, values in (event.get("multiValueQueryStringParameters") or {}).items()
             for value in (values or [])
@@ -291,71 +229,72 @@ class PlatformRestResolver(APIGatewayRestResolver):
             and media_type != "application/json"
             and not media_type.endswith("+json")
         ):
-            return _raw_response(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                {
-                    "error": "unsupported_media_type",
-                    "message": f"send the body as JSON (Content-Type: application/json), not {media_type}",
-                },
+            return raw_problem_response(
+                "unsupported_media_type",
+                f"send the body as JSON (Content-Type: application/json), not {media_type}",
+                event=event,
+                allow_origin=_allowed_origin(),
             )
         return super().resolve(event, context)
 
 
+def _allowed_origin() -> str:
+    # The staff frontend runs in a browser on another origin (ALLOWED_ORIGIN, "*" locally).
+    return os.environ.get("ALLOWED_ORIGIN", "*")
+
+
 def create_resolver(logger: Logger, *, access: AccessPolicy) -> APIGatewayRestResolver:
     """`access`: the API's access policy (contracts/access.py), enforced on every route."""
-    # The staff frontend runs in a browser on another origin (ALLOWED_ORIGIN, "*" locally).
     cors = CORSConfig(
-        allow_origin=os.environ.get("ALLOWED_ORIGIN", "*"),
+        allow_origin=_allowed_origin(),
         allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
         max_age=600,
     )
     app = PlatformRestResolver(access=access, enable_validation=True, cors=cors)
     app.use([refuse_unknown_query_parameters])
 
+    def event() -> Mapping[str, Any]:
+        return app.current_event.raw_event
+
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
-    def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
-        return validation_error_response(error)
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
+        return validation_error_response(error, event())
 
     @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
-    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
-        return error_response(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+        return problem_response(
             "unsupported_media_type",
             "send the request body as JSON with Content-Type: application/json",
+            event=event(),
         )
 
     @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
-    def _undecodable_body(_: UnicodeDecodeError) -> Response[dict[str, Any]]:
-        return error_response(
-            HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid UTF-8 JSON"
-        )
+    def _undecodable_body(_: UnicodeDecodeError) -> Response[str]:
+        return problem_response("malformed_json", "the request body is not valid UTF-8 JSON", event=event())
 
     @app.exception_handler(DomainError)  # type: ignore[untyped-decorator]
-    def _domain_error(error: DomainError) -> Response[dict[str, Any]]:
-        status = next(
-            (status for kind, status in STATUS_BY_ERROR.items() if isinstance(error, kind)),
-            HTTPStatus.BAD_REQUEST,
-        )
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+    def _domain_error(error: DomainError) -> Response[str]:
+        kind = problem_type_of(error)
+        if kind.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             logger.warning("dependency unavailable", extra={"error": error.message})
-        return error_response(status, error.code, error.message, **error.details)
+        return problem_response(kind, error.message, event=event(), errors=error.errors, **error.details)
 
     @app.not_found
-    def _route_not_found(_: RouteNotFoundError) -> Response[dict[str, Any]]:
-        return error_response(
-            HTTPStatus.NOT_FOUND,
+    def _route_not_found(_: RouteNotFoundError) -> Response[str]:
+        return problem_response(
             "route_not_found",
             f"no route {app.current_event.http_method} {app.current_event.path}",
+            event=event(),
         )
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-    def _unexpected(error: Exception) -> Response[dict[str, Any]]:
+    def _unexpected(error: Exception) -> Response[str]:
         # A bug, never bad input: log it with the stack trace, tell the caller nothing internal.
         logger.exception("unhandled error")
-        return error_response(
-            HTTPStatus.INTERNAL_SERVER_ERROR,
+        return problem_response(
             "internal_error",
             "an unexpected error occurred; it has been logged",
+            event=event(),
             request_id=app.lambda_context.aws_request_id if app.lambda_context else None,
         )
 

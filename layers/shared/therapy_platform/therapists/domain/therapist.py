@@ -34,7 +34,7 @@ from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
 from therapy_platform.platform.errors import ConflictError
 from therapy_platform.platform.geography.locations import Location
-from therapy_platform.platform.validation import FieldValidationError
+from therapy_platform.platform.validation import FieldRuleError, FieldValidationError
 
 PRODUCER: Final = "therapist-service"
 
@@ -72,7 +72,7 @@ def _website(value: str) -> str:
     # Staff paste "www.praxis.de" as often as full URLs; store one form.
     url = value if re.match(r"^https?://", value, re.IGNORECASE) else f"https://{value}"
     if len(url) > WEBSITE_MAX_LENGTH:  # checked after the scheme is added: that is what is stored
-        raise ValueError(f"the website address is longer than {WEBSITE_MAX_LENGTH} characters")
+        raise FieldRuleError("too_long", f"die Adresse ist länger als {WEBSITE_MAX_LENGTH} Zeichen")
     return url
 
 
@@ -156,7 +156,7 @@ class TherapistDraft(BaseModel):
                 type(self).__name__,
                 [
                     InitErrorDetails(
-                        type=PydanticCustomError("inconsistent_fields", message),
+                        type=PydanticCustomError("inconsistent", message),
                         loc=(name,),
                         input=getattr(self, name),
                     )
@@ -171,11 +171,11 @@ def cross_field_problems(draft: TherapistDraft) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     low, high = draft.preferred_age_min, draft.preferred_age_max
     if low is not None and high is not None and low > high:
-        problems.append(("preferred_age_min", f"must not exceed preferred_age_max ({high})"))
-        problems.append(("preferred_age_max", f"must not be below preferred_age_min ({low})"))
+        problems.append(("preferred_age_min", f"darf preferred_age_max ({high}) nicht übersteigen"))
+        problems.append(("preferred_age_max", f"darf preferred_age_min ({low}) nicht unterschreiten"))
     if draft.group_only and not draft.offers_group_therapy:
-        problems.append(("group_only", "a therapist who takes only group patients must offer group therapy"))
-        problems.append(("offers_group_therapy", "must be true while group_only is true"))
+        problems.append(("group_only", "wer nur Gruppenpatienten nimmt, muss Gruppentherapie anbieten"))
+        problems.append(("offers_group_therapy", "muss true sein, solange group_only true ist"))
     return problems
 
 
@@ -272,7 +272,7 @@ class TherapistImportRow(TherapistPatch):
             try:
                 return json.loads(value)
             except json.JSONDecodeError as error:
-                raise ValueError('expected JSON such as {"mon": ["08:00-09:00"]}') from error
+                raise FieldRuleError("invalid_json", 'erwartet JSON wie {"mon": ["08:00-09:00"]}') from error
         return value
 
     @field_validator(*_FLAG_FIELDS, mode="before")
@@ -476,9 +476,11 @@ def check_cooling_date(until: date | None, *, today: date) -> None:
     if until is None:
         return
     if until < today:
-        problem = f"lies in the past (today is {today}); send null to end the cooling period"
+        problem = FieldRuleError(
+            "in_past", f"liegt in der Vergangenheit (heute ist {today}); null beendet die Sperrfrist"
+        )
     elif until > today + timedelta(days=MAX_COOLING_DAYS):
-        problem = f"lies more than {MAX_COOLING_DAYS} days ahead"
+        problem = FieldRuleError("too_far_ahead", f"liegt mehr als {MAX_COOLING_DAYS} Tage in der Zukunft")
     else:
         return
     raise TherapistValidationError.for_fields({"next_contact_allowed_on": problem})

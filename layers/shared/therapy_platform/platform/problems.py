@@ -1,0 +1,378 @@
+"""The catalogue of every problem the platform can answer with (RFC 9457 problem details): one
+entry per stable machine code with its HTTP status, an English and a German title and when it
+happens; and the catalogue of the codes a field can fail with (`errors[].code`), each with a
+German description. The REST resolver, API Gateway's own answers (template.yaml), the OpenAPI
+document, the bulk load and `localcloud` all read these tables, so a code means the same
+everywhere.
+
+A problem's `type` is `https://therapy-platform.example/problems/<code>`: an identifier, stable
+across deployments and environments (the `.example` domain is reserved, RFC 2606, so it can never
+name someone else's page); the OpenAPI document (`x-problem-types`) documents each one.
+
+Nothing here names a service's module: service-specific codes are plain strings, registered here
+so the whole list lives in one place (`tests/unit/test_problems.py` proves every DomainError
+subclass of the layer uses a registered code)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Final, Literal
+
+PROBLEM_TYPE_BASE: Final = "https://therapy-platform.example/problems/"
+
+Location = Literal["body", "query", "path", "header"]
+LOCATIONS: Final[tuple[Location, ...]] = ("body", "query", "path", "header")
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One kind of problem. `api`: False for problems only jobs and tools meet (the scraper's,
+    the bulk load's); they are catalogued for completeness but no route answers with them."""
+
+    code: str
+    status: HTTPStatus
+    title: str
+    title_de: str
+    description: str
+    api: bool = True
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_TYPE_BASE + self.code
+
+    def title_in(self, language: str) -> str:
+        return self.title_de if language == "de" else self.title
+
+
+def _by_code(types: Iterable[ProblemType]) -> dict[str, ProblemType]:
+    catalogue: dict[str, ProblemType] = {}
+    for problem in types:
+        if problem.code in catalogue:
+            raise ValueError(f"problem code {problem.code} is catalogued twice")
+        catalogue[problem.code] = problem
+    return catalogue
+
+
+_S = HTTPStatus
+PROBLEM_TYPES: Final[Mapping[str, ProblemType]] = _by_code(
+    [
+        # --- the request itself (the resolver) ---------------------------------------------------
+        ProblemType(
+            "malformed_json",
+            _S.BAD_REQUEST,
+            "Malformed JSON body",
+            "Ungültiges JSON",
+            "The body is not valid UTF-8 JSON.",
+        ),
+        ProblemType(
+            "unsupported_media_type",
+            _S.UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            "Nicht unterstütztes Format",
+            "Bodies are JSON only (Content-Type: application/json).",
+        ),
+        ProblemType(
+            "validation_failed",
+            _S.UNPROCESSABLE_ENTITY,
+            "Invalid or missing fields",
+            "Ungültige oder fehlende Angaben",
+            "Fields (body, query or path) are missing, invalid, unknown or break a rule; `errors` "
+            "names each one with a code and a German message.",
+        ),
+        ProblemType(
+            "unauthorized",
+            _S.UNAUTHORIZED,
+            "Authentication required",
+            "Anmeldung erforderlich",
+            "No valid bearer token: missing, expired, not yet valid, wrong issuer or audience, bad "
+            "signature.",
+        ),
+        ProblemType(
+            "forbidden",
+            _S.FORBIDDEN,
+            "Forbidden",
+            "Keine Berechtigung",
+            "The caller's roles do not include the role the operation needs (`required_role`), or "
+            "the operation is not in the access policy.",
+        ),
+        ProblemType(
+            "route_not_found",
+            _S.NOT_FOUND,
+            "No such route",
+            "Unbekannte Adresse",
+            "No operation has this method and path.",
+        ),
+        ProblemType(
+            "internal_error",
+            _S.INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "Interner Fehler",
+            "A bug, never bad input; it is logged under `request_id`.",
+        ),
+        # --- API Gateway's own answers (template.yaml GatewayResponses) -------------------------
+        ProblemType(
+            "too_many_requests",
+            _S.TOO_MANY_REQUESTS,
+            "Too many requests",
+            "Zu viele Anfragen",
+            "The stage's (or the operation's) request rate was exceeded; try again shortly.",
+        ),
+        ProblemType(
+            "request_blocked",
+            _S.FORBIDDEN,
+            "Request blocked",
+            "Anfrage blockiert",
+            "The web application firewall blocked the client address (too many requests from it).",
+        ),
+        ProblemType(
+            "request_rejected",
+            _S.BAD_REQUEST,
+            "Request rejected",
+            "Anfrage abgelehnt",
+            "API Gateway refused the request before any function saw it (e.g. too large); the "
+            "HTTP status line says which 4xx, `gateway_response` names API Gateway's reason.",
+        ),
+        ProblemType(
+            "gateway_error",
+            _S.BAD_GATEWAY,
+            "Gateway error",
+            "Fehler am API-Gateway",
+            "API Gateway could not get an answer from the function (e.g. a timeout); the HTTP "
+            "status line says which 5xx, `gateway_response` names API Gateway's reason.",
+        ),
+        # --- domain errors (platform/errors.py and the services' subclasses) --------------------
+        ProblemType(
+            "domain_error",
+            _S.BAD_REQUEST,
+            "Request refused",
+            "Anfrage abgelehnt",
+            "The domain refused the request (a rule without a more specific code).",
+        ),
+        ProblemType(
+            "bad_request",
+            _S.BAD_REQUEST,
+            "Request contradicts its target",
+            "Anfrage passt nicht zum Datensatz",
+            "The request contradicts what it refers to, e.g. a response that does not list exactly "
+            "the bundle's members (`missing`, `extra`).",
+        ),
+        ProblemType(
+            "not_found",
+            _S.NOT_FOUND,
+            "Not found",
+            "Nicht gefunden",
+            "The record does not exist (or is not known to this service yet).",
+        ),
+        ProblemType(
+            "gone",
+            _S.GONE,
+            "Gone",
+            "Nicht mehr vorhanden",
+            "The record existed but is gone for good.",
+        ),
+        ProblemType(
+            "patient_erased",
+            _S.GONE,
+            "Patient erased",
+            "Patient gelöscht",
+            "The patient's personal data was erased (GDPR); `erased_at` says when.",
+        ),
+        ProblemType(
+            "conflict",
+            _S.CONFLICT,
+            "Conflicts with the current state",
+            "Widerspricht dem aktuellen Stand",
+            "The request is valid but clashes with the record's current state (e.g. "
+            "`current_status`, `requested_status`).",
+        ),
+        ProblemType(
+            "invalid_input",
+            _S.UNPROCESSABLE_ENTITY,
+            "Breaks a business rule",
+            "Verstößt gegen eine Regel",
+            "The input passed the schema but breaks a business rule (e.g. a patient who cannot be "
+            "searched for yet: `problems`).",
+        ),
+        ProblemType(
+            "unknown_location",
+            _S.UNPROCESSABLE_ENTITY,
+            "Location unknown",
+            "Ort unbekannt",
+            "A distance was asked for a place that cannot be located; `sides` and `errors` name it.",
+        ),
+        ProblemType(
+            "recipient_unknown",
+            _S.NOT_FOUND,
+            "Recipient unknown",
+            "Empfänger unbekannt",
+            "The email's recipient is not known to the communication service (yet).",
+        ),
+        ProblemType(
+            "recipient_unreachable",
+            _S.CONFLICT,
+            "Recipient unreachable",
+            "Empfänger nicht erreichbar",
+            "The recipient was erased or has no email address (`reason`), or the idempotency key was "
+            "used for another recipient.",
+        ),
+        ProblemType(
+            "dependency_unavailable",
+            _S.SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "Dienst nicht erreichbar",
+            "A backing service (database, bus, storage) cannot be reached; retry later.",
+        ),
+        ProblemType(
+            "geocoder_unavailable",
+            _S.SERVICE_UNAVAILABLE,
+            "Geocoder unavailable",
+            "Geokodierung nicht erreichbar",
+            "The geocoder (Nominatim) did not answer usefully; retry later.",
+        ),
+        # --- jobs and tools only ----------------------------------------------------------------
+        ProblemType(
+            "bulk_load_interrupted",
+            _S.SERVICE_UNAVAILABLE,
+            "Bulk load interrupted",
+            "Massenimport abgebrochen",
+            "A bulk load stopped part-way (the database went away).",
+            api=False,
+        ),
+        ProblemType(
+            "budget_exhausted",
+            _S.SERVICE_UNAVAILABLE,
+            "Request budget exhausted",
+            "Anfragekontingent erschöpft",
+            "A directory scraping run reached its request or time cap.",
+            api=False,
+        ),
+        ProblemType(
+            "robots_disallowed",
+            _S.FORBIDDEN,
+            "Disallowed by robots.txt",
+            "Durch robots.txt untersagt",
+            "robots.txt of a host does not allow the scraper this path.",
+            api=False,
+        ),
+        ProblemType(
+            "malformed_answer",
+            _S.BAD_GATEWAY,
+            "Malformed answer",
+            "Unlesbare Antwort",
+            "The directory answered with something that is not JSON.",
+            api=False,
+        ),
+        ProblemType(
+            "unsafe_address",
+            _S.UNPROCESSABLE_ENTITY,
+            "Unsafe address",
+            "Unsichere Adresse",
+            "A URL the scraper must not fetch (scheme, port or address of no public website).",
+            api=False,
+        ),
+    ]
+)
+
+
+def problem_type(code: str) -> ProblemType:
+    """The catalogued type of `code`; KeyError names an uncatalogued code."""
+    try:
+        return PROBLEM_TYPES[code]
+    except KeyError:
+        raise KeyError(f"problem code {code!r} is not in platform/problems.py") from None
+
+
+# --- fields ----------------------------------------------------------------------------------
+
+# Every code an entry of `errors` can carry, with what it means (German, as staff read it). The
+# messages of the entries themselves say more (e.g. "höchstens 100 Zeichen"); the pydantic
+# error types map onto these codes in platform/validation.py.
+FIELD_ERROR_CODES: Final[Mapping[str, str]] = {
+    # the schema
+    "missing": "Pflichtfeld fehlt",
+    "unknown_field": "unbekanntes Feld",
+    "unknown_parameter": "unbekannter Parameter",
+    "too_short": "zu kurz",
+    "too_long": "zu lang",
+    "too_few_items": "zu wenige Einträge",
+    "too_many_items": "zu viele Einträge",
+    "too_small": "Wert zu klein",
+    "too_large": "Wert zu groß",
+    "pattern_mismatch": "hat nicht das erwartete Format",
+    "not_allowed": "kein erlaubter Wert",
+    "not_a_string": "muss Text sein",
+    "not_an_integer": "muss eine ganze Zahl sein",
+    "not_a_number": "muss eine Zahl sein",
+    "not_a_boolean": "muss true oder false sein",
+    "not_an_object": "muss ein Objekt sein",
+    "not_a_list": "muss eine Liste sein",
+    "invalid_date": "kein gültiges Datum",
+    "invalid_datetime": "kein gültiger Zeitpunkt",
+    "invalid_time": "keine gültige Uhrzeit",
+    "timezone_missing": "Zeitzone fehlt",
+    "invalid_uuid": "keine gültige UUID",
+    "invalid_url": "keine gültige Adresse (URL)",
+    "invalid_json": "kein gültiges JSON",
+    "invalid_text": "enthält Zeichen, die kein Text sind (NUL, Steuerzeichen, ungültiges Unicode)",
+    "invalid": "ungültiger Wert",
+    # rules of the domain
+    "letter_missing": "muss Buchstaben enthalten",
+    "too_few_digits": "zu wenige Ziffern",
+    "invalid_characters": "enthält nicht erlaubte Zeichen",
+    "in_future": "liegt in der Zukunft",
+    "in_past": "liegt in der Vergangenheit",
+    "too_far_in_past": "liegt zu weit zurück",
+    "too_far_ahead": "liegt zu weit in der Zukunft",
+    "too_early": "liegt zu früh",
+    "too_young": "unter dem Mindestalter",
+    "duplicate": "doppelt aufgeführt",
+    "inconsistent": "passt nicht zu anderen Angaben",
+    "cannot_be_cleared": "Pflichtfeld, kann nicht geleert werden",
+    "nothing_to_change": "keine Änderung angegeben",
+    "exactly_one": "genau eine Angabe erwartet",
+    "unknown_location": "Ort kann nicht bestimmt werden",
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of a problem's `errors`: which field (a.b.0), where it was sent, a stable code
+    (FIELD_ERROR_CODES) and a German message for staff. Never the value sent."""
+
+    field: str
+    location: Location
+    code: str
+    message: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"field": self.field, "location": self.location, "code": self.code, "message": self.message}
+
+
+def describe_field_errors(errors: Sequence[FieldError | Mapping[str, Any]]) -> str:
+    """One line naming each field and its German message: `postcode: hat nicht das erwartete
+    Format; email: Pflichtfeld fehlt` (bulk-load reports, the CLIs)."""
+    parts = []
+    for error in errors:
+        entry = error.as_json() if isinstance(error, FieldError) else error
+        parts.append(f"{entry.get('field', '?')}: {entry.get('message', entry.get('code', ''))}")
+    return "; ".join(parts)
+
+
+def describe_problem(body: Mapping[str, Any], *, status: int | None = None) -> str:
+    """A problem details body as one readable line for a terminal: status, code, title, detail
+    and every field's German message. Bodies that are not problems come back as JSON-ish text."""
+    code = body.get("code")
+    if not isinstance(code, str):
+        return str(dict(body))
+    shown_status = body.get("status", status)
+    head = f"{shown_status} {code}" if shown_status is not None else code
+    title = body.get("title") or (PROBLEM_TYPES[code].title if code in PROBLEM_TYPES else "")
+    line = f"{head} ({title})" if title else head
+    if body.get("detail"):
+        line += f": {body['detail']}"
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        line += f" [{describe_field_errors([entry for entry in errors if isinstance(entry, Mapping)])}]"
+    return line
