@@ -22,6 +22,7 @@ from typing import Any
 from localcloud import directory, identity, kafka, localstack, postgres, smtp, stack
 from localcloud.paths import LOG_DIR, PROJECT_ROOT, STATE_DIR
 from therapy_platform.contracts.access import ROLES
+from therapy_platform.platform.problems import describe_problem
 
 SERVERS = (
     ("postgres", postgres),
@@ -89,11 +90,26 @@ def _load_event(path: str | None) -> Any:
     return json.loads(candidate.read_text())
 
 
+def api_problem(payload: Any) -> str | None:
+    """An API function's error answer (problem details in a proxy result) as one readable line:
+    status, code, title, detail and each field's German message, as the API names them."""
+    if not isinstance(payload, dict) or int(payload.get("statusCode") or 0) < 400:
+        return None
+    try:
+        body = json.loads(payload.get("body") or "")
+    except (TypeError, ValueError):
+        return None
+    return describe_problem(body, status=int(payload["statusCode"])) if isinstance(body, dict) else None
+
+
 def invoke_command(function: str, event_path: str | None) -> int:
     result = stack.invoke(function, _load_event(event_path))
     _say(f"function : {result.function_name}")
     _say(f"status   : {result.status_code}{' (' + result.error + ')' if result.error else ''}")
     _say(f"duration : {result.duration_ms:.0f} ms")
+    problem = api_problem(result.payload)
+    if problem:
+        _say(f"problem  : {problem}")
     _say("result   :")
     _say(
         json.dumps(result.payload, indent=2, ensure_ascii=False)

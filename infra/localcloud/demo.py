@@ -16,6 +16,7 @@ import requests
 
 from localcloud import identity, kafka, smtp, stack
 from localcloud.paths import LOG_DIR, STATE_DIR
+from therapy_platform.platform.problems import describe_problem
 
 SEED_FILE = STATE_DIR / "seed.json"
 DIRECTORY_REGION = "10"  # Berlin: the local directory server's practices (localcloud.directory)
@@ -141,10 +142,21 @@ DRIVE_PATIENT = {
 }
 
 
+def _problem(response: requests.Response) -> str:
+    """An error answer as the API names it (code, title, each field's German message)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"{response.status_code}: {response.text[:500]}"
+    if isinstance(body, dict):
+        return describe_problem(body, status=response.status_code)
+    return f"{response.status_code}: {response.text[:500]}"
+
+
 def _post(base_url: str, resource: str, body: dict[str, Any]) -> dict[str, Any]:
     response = STAFF.post(f"{base_url}/api/v2/{resource}", json=body, timeout=60)
     if response.status_code != 201:
-        raise RuntimeError(f"POST /api/v2/{resource} answered {response.status_code}: {response.text}")
+        raise RuntimeError(f"POST /api/v2/{resource} answered {_problem(response)}")
     created: dict[str, Any] = response.json()
     return created
 
@@ -197,7 +209,7 @@ def _round(base_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A bundle round on demand, sent at once; then every bundle waiting for an answer."""
     response = STAFF.post(f"{base_url}/api/v2/bundles/create", json={"send_immediately": True}, timeout=120)
     if response.status_code != 201:
-        raise RuntimeError(f"POST /api/v2/bundles/create answered {response.status_code}: {response.text}")
+        raise RuntimeError(f"POST /api/v2/bundles/create answered {_problem(response)}")
     sent = STAFF.get(f"{base_url}/api/v2/bundles", params={"status": "sent", "limit": "50"}, timeout=60)
     return response.json(), sent.json()["items"]
 

@@ -203,10 +203,11 @@ def _print_summary(
     table.add_row("unchanged", str(report.unchanged))
     table.add_row("rejected", str(len(report.rejected)), style="red" if report.rejected else None)
     console.print(table)
-    for number, reason in report.rejected[:shown]:
-        console.print(f"  row {number}: {reason}", style="red", markup=False, highlight=False)
-    if len(report.rejected) > shown:
-        console.print(f"  ... and {len(report.rejected) - shown} more rejected rows", style="red")
+    # The API's codes and German field messages (platform/problems.py), one line per row.
+    for row in report.rejections[:shown]:
+        console.print(f"  {row.line()}", style="red", markup=False, highlight=False)
+    if len(report.rejections) > shown:
+        console.print(f"  ... and {len(report.rejections) - shown} more rejected rows", style="red")
 
 
 def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -> int:

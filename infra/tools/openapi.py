@@ -1,6 +1,7 @@
 """Generates the API's OpenAPI 3 document from the code: every function of template.yaml with
 API routes is imported and asked for its Powertools OpenAPI schema; the parts are merged into
-one document, with the shared error shape (platform/rest/resolver.py) on every operation and the
+one document, with problem details (platform/rest/problems.py: the Problem schema, every code in
+x-problem-codes and x-field-error-codes) on every operation and the
 access policy (contracts/access.py): the bearer-token scheme, and per operation its `security`,
 the role it needs (`x-required-role`, also in its description) and the 401/403 answers. Each
 function is imported with the environment template.yaml gives it.
@@ -21,6 +22,13 @@ from typing import Any
 
 from therapy_platform.contracts.access import API_ACCESS_POLICY, ROLE_DESCRIPTIONS
 from therapy_platform.platform.rest.access import PUBLIC
+from therapy_platform.platform.rest.problems import (
+    PROBLEM_JSON,
+    field_error_catalogue,
+    problem_catalogue,
+    problem_codes_by_status,
+    problem_schemas,
+)
 from tools.function_environment import function_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,32 +37,6 @@ SPEC = ROOT / "functions" / "api_docs" / "openapi.json"
 TITLE = "Therapy matching platform API"
 VERSION = "2.0.0"
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "title": "ErrorResponse",
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string", "description": "Stable machine-readable code, e.g. validation_failed"},
-        "message": {"type": "string", "description": "What went wrong, for people"},
-        "required_role": {
-            "type": "string",
-            "description": "With forbidden (403): the role the operation needs",
-        },
-        "fields": {
-            "type": "array",
-            "description": "With validation_failed: one entry per offending field",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": "string"},
-                    "location": {"type": "string"},
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-            },
-        },
-    },
-}
 SECURITY_SCHEMES: dict[str, Any] = {
     "bearerAuth": {
         "type": "http",
@@ -68,15 +50,26 @@ AUTH_RESPONSES = {
     "401": "No valid bearer token (missing, expired, not yet valid, wrong issuer or audience, bad signature)",
     "403": "The token lacks the role this operation needs (named in required_role)",
 }
-ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+# Every error is problem details (platform/rest/problems.py); the codes each status can carry are
+# listed in its description and, with their titles, in x-problem-codes.
+ERROR_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 ERROR_RESPONSES = {
     "400": "Malformed JSON body",
     "404": "Unknown resource or route",
     "409": "Conflicts with the current state",
     "415": "The body is not JSON (Content-Type must be application/json)",
-    "422": "Invalid or missing fields (each named)",
+    "422": "Invalid or missing fields (each named in errors)",
+    "500": "Internal error (logged under request_id)",
     "503": "A backing service is unavailable; retry later",
 }
+
+
+def _error_response(status: str, description: str) -> dict[str, Any]:
+    codes = ", ".join(f"`{code}`" for code in problem_codes_by_status().get(int(status), []))
+    return {
+        "description": f"{description}. Codes: {codes}." if codes else description,
+        "content": ERROR_CONTENT,
+    }
 
 
 def api_functions() -> list[tuple[str, Path, str]]:
@@ -129,7 +122,7 @@ def _add_access(operation: dict[str, Any], method: str, path: str) -> None:
     granting = ", ".join(f"`{name}`" for name in API_ACCESS_POLICY.roles_granting(role))
     operation["description"] = f"Requires the role `{role}` (callers with any of {granting})."
     for status, description in AUTH_RESPONSES.items():
-        operation["responses"][status] = {"description": description, "content": ERROR_CONTENT}
+        operation["responses"][status] = _error_response(status, description)
 
 
 def build() -> dict[str, Any]:
@@ -140,15 +133,19 @@ def build() -> dict[str, Any]:
             "title": TITLE,
             "version": VERSION,
             "description": "Staff API of the psychotherapy matching platform. Generated from the code "
-            "(infra/tools/openapi.py); errors share one shape, ErrorResponse. Every operation but "
+            "(infra/tools/openapi.py). Every error is RFC 9457 problem details (application/problem+json, "
+            "schema Problem) with a stable `code` (x-problem-codes) and one entry per offending field "
+            "in `errors` (codes in x-field-error-codes, German messages). Every operation but "
             "/health and this description needs a bearer token; each names the role it needs "
             "(x-required-role). Roles, each including the ones before it: "
             + "; ".join(f"`{role}`: {ROLE_DESCRIPTIONS[role]}" for role in API_ACCESS_POLICY.roles)
             + ".",
         },
         "paths": {},
-        "components": {"schemas": {"ErrorResponse": ERROR_SCHEMA}, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": problem_schemas(), "securitySchemes": SECURITY_SCHEMES},
         "security": [{"bearerAuth": []}],
+        "x-problem-codes": problem_catalogue(),
+        "x-field-error-codes": field_error_catalogue(),
     }
     for logical_id, code_dir, module in api_functions():
         schema = _load_app(logical_id, code_dir, module).get_openapi_schema(title=TITLE, version=VERSION)
@@ -158,7 +155,7 @@ def build() -> dict[str, Any]:
                 operation.setdefault("tags", [logical_id.removesuffix("Function")])
                 responses = operation.setdefault("responses", {})
                 for status, description in ERROR_RESPONSES.items():
-                    responses[status] = {"description": description, "content": ERROR_CONTENT}
+                    responses[status] = _error_response(status, description)
                 _add_access(operation, method, path)
                 document["paths"].setdefault(path, {})[method] = operation
         schemas = part.get("components", {}).get("schemas", {})

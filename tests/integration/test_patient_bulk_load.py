@@ -68,7 +68,8 @@ def test_csv_load_is_idempotent_reports_rows_and_audits(
 
     code, printed = _run(path)
     assert code == 1  # one row rejected
-    assert "row 4: symptoms" in printed, printed  # numbered like the spreadsheet (header = row 1)
+    # Numbered like the spreadsheet (header = row 1), in the API's code and German field messages.
+    assert "row 4: validation_failed (Ungültige oder fehlende Angaben): symptoms: " in printed, printed
     stored = _patients(admin_engine, marker)
     assert [row["last_name"] for row in stored] == ["Weiß", "Müller"]
     assert stored[0]["availability"] == {"mon": ["08:00-12:00"]} and stored[0]["symptoms"] == [

@@ -1,6 +1,8 @@
 """What the operators' bulk loads (infra/tools/bulk_load.py) share: each row in its own
-transaction, so a bad row is reported and never undoes the others; one report shape; and a
-clean stop, with the report so far, when the database goes away."""
+transaction, so a bad row is reported and never undoes the others; one report shape, whose
+rejected rows carry the API's problem codes and German field messages (platform/problems.py), so
+a row is refused in the same words as the same record sent to the API; and a clean stop, with the
+report so far, when the database goes away."""
 
 from __future__ import annotations
 
@@ -11,10 +13,31 @@ from typing import Literal, TypeVar
 
 from therapy_platform.platform.errors import ConflictError, DomainError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.problems import FieldError, problem_type
 from therapy_platform.platform.validation import FieldValidationError
 
 RowOutcome = Literal["created", "updated", "unchanged"]
 Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A refused row: its number in the file, the problem code the API would answer with, and
+    the reason: each field's German message (`errors`) or, without fields, the English detail."""
+
+    number: int
+    code: str
+    reason: str
+    errors: tuple[FieldError, ...] = ()
+
+    @classmethod
+    def from_error(cls, number: int, error: DomainError) -> RejectedRow:
+        reason = error.summary() if isinstance(error, FieldValidationError) else error.message
+        return cls(number, error.code, reason, error.errors)
+
+    def line(self) -> str:
+        """`row 7: validation_failed (Ungültige oder fehlende Angaben): email: Pflichtfeld fehlt`."""
+        return f"row {self.number}: {self.code} ({problem_type(self.code).title_de}): {self.reason}"
 
 
 @dataclass
@@ -22,12 +45,17 @@ class BulkReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
+    rejections: list[RejectedRow] = field(default_factory=list)
     event_ids: list[uuid.UUID] = field(default_factory=list)  # committed to the outbox
 
     @property
+    def rejected(self) -> list[tuple[int, str]]:
+        """(row number, reason) of each rejected row."""
+        return [(row.number, row.reason) for row in self.rejections]
+
+    @property
     def processed(self) -> int:
-        return self.created + self.updated + self.unchanged + len(self.rejected)
+        return self.created + self.updated + self.unchanged + len(self.rejections)
 
     def count(self, outcome: RowOutcome) -> None:
         if outcome == "created":
@@ -41,6 +69,8 @@ class BulkReport:
 class BulkLoadInterruptedError(DomainError):
     """The load stopped part-way (e.g. the database became unreachable); `report` says how far
     it got. Rows already reported as created or updated are committed."""
+
+    code = "bulk_load_interrupted"
 
     def __init__(self, report: BulkReport, message: str) -> None:
         super().__init__(f"bulk load interrupted: {message}")
@@ -62,12 +92,10 @@ def load_rows(
     for number, row in enumerate(rows, start=first_row_number):
         try:
             outcome, events = load_row(number, row)
-        except FieldValidationError as error:
-            report.rejected.append((number, error.summary()))
-        except (ConflictError, NotFoundError) as error:
-            report.rejected.append((number, error.message))
+        except (FieldValidationError, ConflictError, NotFoundError) as error:
+            report.rejections.append(RejectedRow.from_error(number, error))
         except DomainError as error:
-            report.rejected.append((number, error.message))
+            report.rejections.append(RejectedRow.from_error(number, error))
             raise BulkLoadInterruptedError(report, error.message) from error
         else:
             report.count(outcome)

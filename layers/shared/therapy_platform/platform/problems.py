@@ -15,6 +15,7 @@ subclass of the layer uses a registered code)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -127,20 +128,42 @@ PROBLEM_TYPES: Final[Mapping[str, ProblemType]] = _by_code(
             "The web application firewall blocked the client address (too many requests from it).",
         ),
         ProblemType(
+            "request_too_large",
+            _S.REQUEST_ENTITY_TOO_LARGE,
+            "Request too large",
+            "Anfrage zu groß",
+            "The request is larger than API Gateway accepts (10 MB).",
+        ),
+        ProblemType(
             "request_rejected",
             _S.BAD_REQUEST,
             "Request rejected",
             "Anfrage abgelehnt",
-            "API Gateway refused the request before any function saw it (e.g. too large); the "
-            "HTTP status line says which 4xx, `gateway_response` names API Gateway's reason.",
+            "API Gateway refused the request before any function saw it; `gateway_response` names "
+            "API Gateway's reason.",
+        ),
+        ProblemType(
+            "authorizer_error",
+            _S.INTERNAL_SERVER_ERROR,
+            "Sign-in check failed",
+            "Anmeldeprüfung fehlgeschlagen",
+            "The token could not be checked (the authorizer failed or the identity provider's keys "
+            "could not be read); retry later.",
+        ),
+        ProblemType(
+            "gateway_timeout",
+            _S.GATEWAY_TIMEOUT,
+            "Gateway timeout",
+            "Zeitüberschreitung",
+            "The operation did not answer in time (API Gateway waits at most 29 s); retry later.",
         ),
         ProblemType(
             "gateway_error",
             _S.BAD_GATEWAY,
             "Gateway error",
             "Fehler am API-Gateway",
-            "API Gateway could not get an answer from the function (e.g. a timeout); the HTTP "
-            "status line says which 5xx, `gateway_response` names API Gateway's reason.",
+            "API Gateway got no usable answer from the operation (it crashed or is misconfigured); "
+            "`gateway_response` names API Gateway's reason.",
         ),
         # --- domain errors (platform/errors.py and the services' subclasses) --------------------
         ProblemType(
@@ -186,6 +209,21 @@ PROBLEM_TYPES: Final[Mapping[str, ProblemType]] = _by_code(
             "Widerspricht dem aktuellen Stand",
             "The request is valid but clashes with the record's current state (e.g. "
             "`current_status`, `requested_status`).",
+        ),
+        ProblemType(
+            "precondition_failed",
+            _S.PRECONDITION_FAILED,
+            "Record changed meanwhile",
+            "Datensatz wurde inzwischen geändert",
+            "`If-Match` names a version (ETag) that is no longer current: someone else changed the "
+            "record; read it again and repeat the change.",
+        ),
+        ProblemType(
+            "precondition_required",
+            _S.PRECONDITION_REQUIRED,
+            "If-Match required",
+            "If-Match erforderlich",
+            "A change to this record needs the `If-Match` header with the version (ETag) it was read at.",
         ),
         ProblemType(
             "invalid_input",
@@ -282,6 +320,87 @@ def problem_type(code: str) -> ProblemType:
         return PROBLEM_TYPES[code]
     except KeyError:
         raise KeyError(f"problem code {code!r} is not in platform/problems.py") from None
+
+
+# --- API Gateway's own answers ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatewayProblem:
+    """How API Gateway answers one of its response types (template.yaml `GatewayResponses`, checked
+    against this table by tests/unit/test_problems.py). `detail` None: API Gateway's own message
+    (`$context.error.messageString`, already a quoted JSON string; it never holds request data)."""
+
+    code: str
+    status: HTTPStatus
+    detail: str | None
+
+
+# Every response type API Gateway (REST) has, so none answers in its own shape. DEFAULT_4XX and
+# DEFAULT_5XX only catch types AWS may add later; they carry a fixed status so the body's
+# `status` always matches the status line.
+GATEWAY_PROBLEMS: Final[Mapping[str, GatewayProblem]] = {
+    "UNAUTHORIZED": GatewayProblem("unauthorized", _S.UNAUTHORIZED, "a valid bearer token is required"),
+    "ACCESS_DENIED": GatewayProblem("forbidden", _S.FORBIDDEN, "the token does not allow this request"),
+    "EXPIRED_TOKEN": GatewayProblem("forbidden", _S.FORBIDDEN, "the request signature has expired"),
+    "INVALID_SIGNATURE": GatewayProblem("forbidden", _S.FORBIDDEN, "the request signature is invalid"),
+    "INVALID_API_KEY": GatewayProblem("forbidden", _S.FORBIDDEN, "the API key is invalid"),
+    # API Gateway answers a path (or method) it does not know with 403 "Missing Authentication
+    # Token"; it is an unknown route, so 404.
+    "MISSING_AUTHENTICATION_TOKEN": GatewayProblem(
+        "route_not_found", _S.NOT_FOUND, "no operation answers this method on this path"
+    ),
+    "RESOURCE_NOT_FOUND": GatewayProblem("route_not_found", _S.NOT_FOUND, "no such resource"),
+    "THROTTLED": GatewayProblem(
+        "too_many_requests", _S.TOO_MANY_REQUESTS, "too many requests: try again shortly"
+    ),
+    "QUOTA_EXCEEDED": GatewayProblem(
+        "too_many_requests", _S.TOO_MANY_REQUESTS, "the request quota is used up"
+    ),
+    "WAF_FILTERED": GatewayProblem(
+        "request_blocked",
+        _S.FORBIDDEN,
+        "blocked by the web application firewall (too many requests from this address?)",
+    ),
+    "REQUEST_TOO_LARGE": GatewayProblem(
+        "request_too_large", _S.REQUEST_ENTITY_TOO_LARGE, "the request is larger than 10 MB"
+    ),
+    "UNSUPPORTED_MEDIA_TYPE": GatewayProblem(
+        "unsupported_media_type", _S.UNSUPPORTED_MEDIA_TYPE, "send the body as JSON (application/json)"
+    ),
+    "BAD_REQUEST_BODY": GatewayProblem("request_rejected", _S.BAD_REQUEST, None),
+    "BAD_REQUEST_PARAMETERS": GatewayProblem("request_rejected", _S.BAD_REQUEST, None),
+    "DEFAULT_4XX": GatewayProblem("request_rejected", _S.BAD_REQUEST, None),
+    "AUTHORIZER_FAILURE": GatewayProblem(
+        "authorizer_error", _S.INTERNAL_SERVER_ERROR, "the bearer token could not be checked; retry later"
+    ),
+    "AUTHORIZER_CONFIGURATION_ERROR": GatewayProblem(
+        "authorizer_error", _S.INTERNAL_SERVER_ERROR, "the bearer token could not be checked; retry later"
+    ),
+    "INTEGRATION_TIMEOUT": GatewayProblem(
+        "gateway_timeout", _S.GATEWAY_TIMEOUT, "the operation did not answer in time; retry later"
+    ),
+    "INTEGRATION_FAILURE": GatewayProblem(
+        "gateway_timeout", _S.GATEWAY_TIMEOUT, "the operation could not be reached; retry later"
+    ),
+    "API_CONFIGURATION_ERROR": GatewayProblem("gateway_error", _S.BAD_GATEWAY, None),
+    "DEFAULT_5XX": GatewayProblem("gateway_error", _S.BAD_GATEWAY, None),
+}
+
+
+def gateway_response_template(response_type: str) -> str:
+    """The `application/json` body template (VTL) of one gateway response: the same members as
+    every problem (English title: API Gateway cannot negotiate), plus `gateway_response` and
+    `request_id`. Nothing from the request goes in (no path, no headers)."""
+    gateway = GATEWAY_PROBLEMS[response_type]
+    kind = problem_type(gateway.code)
+    detail = "$context.error.messageString" if gateway.detail is None else json.dumps(gateway.detail)
+    named = "$context.error.responseType" if response_type.startswith("DEFAULT_") else response_type
+    return (
+        f'{{"type":"{kind.type_uri}","title":{json.dumps(kind.title)},"status":{int(gateway.status)},'
+        f'"detail":{detail},"code":"{kind.code}","errors":[],'
+        f'"gateway_response":"{named}","request_id":"$context.requestId"}}'
+    )
 
 
 # --- fields ----------------------------------------------------------------------------------

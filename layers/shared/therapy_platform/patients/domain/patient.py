@@ -157,7 +157,7 @@ def _unique(values: list[Hashable]) -> list[Hashable]:
     seen: set[Hashable] = set()
     for value in values:
         if value in seen:
-            raise FieldRuleError("duplicate", f"{value} ist doppelt aufgeführt")
+            raise FieldRuleError("duplicate", "ein Eintrag ist doppelt aufgeführt")
         seen.add(value)
     return values
 

@@ -18,7 +18,15 @@ from typing import Any, Final, Literal
 
 from aws_lambda_powertools.event_handler import Response
 
-from therapy_platform.platform.problems import FieldError, ProblemType, problem_type
+from therapy_platform.platform.problems import (
+    FIELD_ERROR_CODES,
+    LOCATIONS,
+    PROBLEM_TYPE_BASE,
+    PROBLEM_TYPES,
+    FieldError,
+    ProblemType,
+    problem_type,
+)
 
 PROBLEM_JSON: Final = "application/problem+json"
 STANDARD_MEMBERS: Final = frozenset({"type", "title", "status", "detail", "instance", "code", "errors"})
@@ -161,4 +169,119 @@ def raw_problem_response(
         },
         "body": json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
         "isBase64Encoded": False,
+    }
+
+
+# --- the OpenAPI description ------------------------------------------------------------------
+
+# Codes any route can answer with, whatever it does: the resolver's checks and its last resort.
+# A route adds the codes of its domain errors (not derivable cheaply: they are raised in use
+# cases), so the OpenAPI document lists every API code per status (`problem_codes_by_status`).
+RESOLVER_CODES: Final = (
+    "unauthorized",
+    "forbidden",
+    "malformed_json",
+    "unsupported_media_type",
+    "validation_failed",
+    "internal_error",
+)
+
+
+def problem_codes_by_status() -> dict[int, list[str]]:
+    """Every code a route or API Gateway can answer with, grouped by HTTP status."""
+    grouped: dict[int, list[str]] = {}
+    for kind in PROBLEM_TYPES.values():
+        if kind.api:
+            grouped.setdefault(int(kind.status), []).append(kind.code)
+    return dict(sorted(grouped.items()))
+
+
+def problem_catalogue() -> list[dict[str, Any]]:
+    """`x-problem-codes` of the OpenAPI document: every code a client can meet, with its type URI,
+    status and titles (what a frontend needs to map a code to a German text)."""
+    return [
+        {
+            "code": kind.code,
+            "type": kind.type_uri,
+            "status": int(kind.status),
+            "title": kind.title,
+            "title_de": kind.title_de,
+            "description": kind.description,
+        }
+        for kind in PROBLEM_TYPES.values()
+        if kind.api
+    ]
+
+
+def field_error_catalogue() -> list[dict[str, str]]:
+    """`x-field-error-codes` of the OpenAPI document: every `errors[].code` with its German meaning."""
+    return [{"code": code, "message_de": message} for code, message in FIELD_ERROR_CODES.items()]
+
+
+def problem_schemas() -> dict[str, Any]:
+    """`Problem` and `FieldError` (JSON Schema for OpenAPI 3.1 components)."""
+    api_codes = [kind.code for kind in PROBLEM_TYPES.values() if kind.api]
+    return {
+        "FieldError": {
+            "title": "FieldError",
+            "type": "object",
+            "description": "One offending field. Never repeats the value that was sent.",
+            "required": ["field", "location", "code", "message"],
+            "properties": {
+                "field": {
+                    "type": "string",
+                    "description": "The field's name; nested fields and list items joined by dots "
+                    "(`members.0.outcome`); the location itself (`body`) for the whole body.",
+                },
+                "location": {"type": "string", "enum": list(LOCATIONS)},
+                "code": {
+                    "type": "string",
+                    "enum": list(FIELD_ERROR_CODES),
+                    "description": "Stable machine code (x-field-error-codes lists their German meaning).",
+                },
+                "message": {"type": "string", "description": "What is wrong, in German, for staff."},
+            },
+        },
+        "Problem": {
+            "title": "Problem",
+            "type": "object",
+            "description": "RFC 9457 problem details (`application/problem+json`), the one error shape "
+            "of every route and of API Gateway's own answers. Further members (e.g. `required_role`, "
+            "`current_status`, `erased_at`) depend on the code.",
+            "required": ["type", "title", "status", "detail", "code", "errors"],
+            "properties": {
+                "type": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": f"`{PROBLEM_TYPE_BASE}<code>`: identifies the code (x-problem-codes)",
+                },
+                "title": {
+                    "type": "string",
+                    "description": "The code's short title: German when Accept-Language prefers de, "
+                    "else English",
+                },
+                "status": {"type": "integer", "description": "The HTTP status code"},
+                "detail": {
+                    "type": "string",
+                    "description": "This occurrence, in English, for developers and logs (ids and "
+                    "states, never personal data)",
+                },
+                "instance": {"type": "string", "description": "The path that was called (no query)"},
+                "code": {"type": "string", "enum": api_codes, "description": "Stable machine code"},
+                "errors": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/FieldError"},
+                    "description": "One entry per offending field; empty when no field is involved",
+                },
+                "required_role": {"type": "string", "description": "With forbidden: the role needed"},
+                "request_id": {
+                    "type": "string",
+                    "description": "With internal_error and API Gateway's answers: the id the logs carry",
+                },
+                "gateway_response": {
+                    "type": "string",
+                    "description": "With API Gateway's own answers: its response type",
+                },
+            },
+        },
     }

@@ -281,10 +281,10 @@ def create_resolver(logger: Logger, *, access: AccessPolicy) -> APIGatewayRestRe
 
     @app.not_found
     def _route_not_found(_: RouteNotFoundError) -> Response[str]:
+        # The path stays out of `detail` (a mistyped path may hold a name); `instance` names it.
+        method = app.current_event.http_method
         return problem_response(
-            "route_not_found",
-            f"no route {app.current_event.http_method} {app.current_event.path}",
-            event=event(),
+            "route_not_found", f"no operation answers {method} on this path", event=event()
         )
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
