@@ -138,7 +138,8 @@ def test_the_operation_admits_exactly_the_verified_callers_with_its_role(
 def test_unknown_paths_need_a_token_too(base_url: str) -> None:
     assert requests.get(f"{base_url}/api/v2/no-such-thing", timeout=30).status_code == 401
     with_token = ApiCaller("auditor").get(f"{base_url}/api/v2/no-such-thing", timeout=30)
-    assert with_token.status_code == 404 and with_token.json()["error"] == "route_not_found"
+    assert with_token.status_code == 404 and with_token.json()["code"] == "route_not_found"
+    assert with_token.headers["Content-Type"] == "application/problem+json"
 
 
 def test_the_audit_log_names_the_tokens_user_and_ignores_x_staff_user(base_url: str) -> None:
@@ -170,9 +171,10 @@ def test_the_audit_log_names_the_tokens_user_and_ignores_x_staff_user(base_url: 
 
 
 def test_an_unauthenticated_answer_is_json(base_url: str) -> None:
-    """AWS renders the template's UNAUTHORIZED gateway response ({"error": "unauthorized", ...});
-    LocalStack's community gateway applies its status code but not its body template, so only the
-    status and the media type are checked here."""
+    """AWS renders the template's UNAUTHORIZED gateway response (problem details, code
+    `unauthorized`, application/problem+json; tests/unit/test_problems.py checks the template);
+    LocalStack's community gateway applies its status code but neither its body template nor its
+    headers, so only the status and a JSON body are checked here."""
     answer = requests.get(f"{base_url}/api/v2/patients", timeout=30)
     assert answer.status_code == 401
     assert answer.headers["Content-Type"].startswith("application/json") and answer.json()

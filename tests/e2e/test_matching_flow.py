@@ -150,7 +150,8 @@ def test_search_round_response_conflict_and_followers(base_url: str, region: dic
     second = _therapist(base_url, region["postcode"])
     searches = [_search(base_url, region, n) for n in range(3)]
     again = _post(base_url, "/api/v2/patient-searches", {"patient_id": searches[0]["patient_id"]})
-    assert again.status_code == 409 and "unfinished search" in again.json()["message"]
+    assert again.status_code == 409 and "unfinished search" in again.json()["detail"]
+    assert again.headers["Content-Type"] == "application/problem+json" and again.json()["code"] == "conflict"
     therapist_ids = [first["id"], second["id"]]
     _known_therapists(base_url, therapist_ids)
 

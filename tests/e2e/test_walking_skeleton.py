@@ -72,17 +72,22 @@ def test_bad_input_through_the_gateway_is_4xx_naming_the_problem(
 ) -> None:
     response = _post(base_url, raw=raw)
     assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
     body = response.json()
-    assert body["error"] == error
+    assert (body["code"], body["status"]) == (error, status)
+    assert body["type"].endswith(f"/problems/{error}") and body["title"] and body["detail"]
     if error == "validation_failed":
-        assert body["fields"] and all(field["field"] for field in body["fields"])
+        assert body["errors"] and all(
+            entry["field"] and entry["location"] == "body" and entry["code"] and entry["message"]
+            for entry in body["errors"]
+        )
 
 
 def test_unknown_routes_and_patients_are_404(base_url: str) -> None:
     assert STAFF.get(f"{base_url}/api/v2/patients/{uuid.uuid4()}", timeout=30).status_code == 404
     unknown = STAFF.get(f"{base_url}/api/v2/no-such-thing", timeout=30)
     assert unknown.status_code == 404, unknown.text
-    assert unknown.json()["error"] == "route_not_found"
+    assert unknown.json()["code"] == "route_not_found"
 
 
 def test_health_reports_database_bus_and_broker(base_url: str) -> None:

@@ -121,7 +121,7 @@ def test_a_crash_after_the_insert_leaves_neither_patient_nor_event(
     monkeypatch.setattr(outbox_module.SqlOutbox, "add", explode)
     marker = f"Crash{uuid.uuid4().hex[:8]}"
     status, body = api.post({**NEEDS, "first_name": marker, "last_name": "X", "postcode": "10115"})
-    assert status == 500 and body["error"] == "internal_error"
+    assert status == 500 and body["code"] == "internal_error"
     with admin_engine.connect() as connection:
         patients = connection.execute(
             text("SELECT count(*) FROM patient_service.patients WHERE first_name = :m"), {"m": marker}
@@ -139,5 +139,5 @@ def test_database_down_is_503_not_500(monkeypatch: pytest.MonkeyPatch, api: Pati
         api.module, "service", replace(api.module.service, unit_of_work=lambda: SqlPatientUnitOfWork(dead))
     )
     status, body = api.post({**NEEDS, "first_name": "A", "last_name": "B", "postcode": "10115"})
-    assert status == 503 and body["error"] == "dependency_unavailable"
+    assert status == 503 and body["code"] == "dependency_unavailable"
     assert json.dumps(body).find("nothing") == -1  # no credentials leak into the answer

@@ -265,7 +265,7 @@ def test_put_and_patch_semantics(api: PatientsApi, admin_engine: Engine) -> None
     assert api.request("GET", patient) == (200, replaced)
 
     status, error = api.request("PATCH", patient, {"symptoms": None, "postcode": "1"})
-    assert status == 422 and {entry["field"] for entry in error["fields"]} == {"symptoms", "postcode"}
+    assert status == 422 and {entry["field"] for entry in error["errors"]} == {"symptoms", "postcode"}
 
     events = [row["event_type"] for row in _outbox(admin_engine, created["id"])]
     assert events == ["patient.created", "patient.updated", "patient.updated"]
@@ -289,7 +289,7 @@ def test_erasure_is_refused_while_searching(api: PatientsApi, admin_engine: Engi
     api.request("PATCH", f"/api/v2/patients/{created['id']}", {"status": "searching"})
     before = _row(admin_engine, created["id"])
     status, error = api.request("DELETE", f"/api/v2/patients/{created['id']}")
-    assert status == 409 and "search is not finished" in error["message"]
+    assert status == 409 and "search is not finished" in error["detail"]
     assert _row(admin_engine, created["id"]) == before
     assert [row["event_type"] for row in _outbox(admin_engine, created["id"])][-1] == "patient.updated"
 
@@ -337,7 +337,7 @@ def test_erasure_leaves_no_personal_data(api: PatientsApi, admin_engine: Engine)
     assert audit[-1]["reason"] == "Antrag vom 20.11." and audit[-1]["actor"] == STAFF
 
     status, gone = api.request("GET", patient)
-    assert status == 410 and gone["error"] == "patient_erased" and gone["erased_at"] == erased["erased_at"]
+    assert status == 410 and gone["code"] == "patient_erased" and gone["erased_at"] == erased["erased_at"]
     assert api.request("DELETE", patient)[0] == 410
     with admin_engine.connect() as connection:
         live = connection.execute(
@@ -402,7 +402,7 @@ def test_a_crash_writing_the_event_undoes_the_change_and_its_audit(
 
     monkeypatch.setattr(outbox_module.SqlOutbox, "add", explode)
     status, error = api.request(method, f"/api/v2/patients/{created['id']}", body)
-    assert status == 500 and error["error"] == "internal_error"
+    assert status == 500 and error["code"] == "internal_error"
     assert _row(admin_engine, created["id"]) == row_before
     assert _audit(admin_engine, created["id"]) == audit_before
     assert [row["event_type"] for row in _outbox(admin_engine, created["id"])] == ["patient.created"]
@@ -415,7 +415,7 @@ def test_database_down_is_503(api: PatientsApi, monkeypatch: pytest.MonkeyPatch)
     )
     for method, path in (("GET", "/api/v2/patients"), ("GET", f"/api/v2/patients/{uuid.uuid4()}")):
         status, body = api.request(method, path)
-        assert status == 503 and body["error"] == "dependency_unavailable"
+        assert status == 503 and body["code"] == "dependency_unavailable"
 
 
 # --- migration ---------------------------------------------------------------------------------

@@ -240,7 +240,7 @@ def test_patch_put_status_and_cooling_are_audited_with_before_and_after(
 def test_409_on_illegal_status_change_writes_nothing(api: Api, admin_engine: Engine) -> None:
     created = api.create()
     status, error = api("POST", f"{BASE}/{created['id']}/unblock", {"reason": "x"})
-    assert status == 409 and "active -> active" in error["message"]
+    assert status == 409 and "active -> active" in error["detail"]
     assert len(_rows(admin_engine, f"SELECT * FROM {SCHEMA}.audit_log")) == 1
     assert len(_rows(admin_engine, f"SELECT * FROM {SCHEMA}.outbox")) == 1
 
@@ -261,7 +261,7 @@ def test_a_crash_before_commit_leaves_neither_therapist_nor_event_nor_audit(
     target = outbox_module.SqlOutbox if failing == "outbox" else therapists_module.SqlTherapistAuditLog
     monkeypatch.setattr(target, "add", explode)
     status, body = api("POST", BASE, VALID)
-    assert status == 500 and body["error"] == "internal_error"
+    assert status == 500 and body["code"] == "internal_error"
     for table in ("therapists", "audit_log", "outbox"):
         assert _rows(admin_engine, f"SELECT * FROM {SCHEMA}.{table}") == []
 
@@ -327,7 +327,7 @@ def test_database_down_is_503(monkeypatch: pytest.MonkeyPatch, api: Api) -> None
         dataclasses.replace(api.module.service, unit_of_work=lambda: SqlTherapistUnitOfWork(dead)),
     )
     status, body = api("POST", BASE, VALID)
-    assert status == 503 and body["error"] == "dependency_unavailable"
+    assert status == 503 and body["code"] == "dependency_unavailable"
     status, body = api("GET", BASE)
     assert status == 503
 
