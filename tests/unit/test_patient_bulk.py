@@ -100,6 +100,15 @@ def test_bad_rows_are_reported_by_number_and_the_rest_load() -> None:
     assert "availability" in rejected[5]
     assert "favourite_colour" in rejected[6]
     assert rejected[7].startswith("row: ") and "Objekt" in rejected[7]
+    # The API's codes and German field messages: a row is refused as the API refuses the record.
+    third = report.rejections[0]
+    assert (third.number, third.code) == (3, "validation_failed")
+    assert [(entry.field, entry.code) for entry in third.errors] == [("email", "missing")]
+    assert third.line() == (
+        "row 3: validation_failed (Ungültige oder fehlende Angaben): "
+        "email: Pflichtfeld: damit wird mit vorhandenen Patienten abgeglichen"
+    )
+    assert {row.code for row in report.rejections} == {"validation_failed"}
 
 
 def test_duplicates_already_stored_are_not_guessed_between() -> None:
@@ -111,6 +120,7 @@ def test_duplicates_already_stored_are_not_guessed_between() -> None:
     report = _load(database, [{**ROW, "city": "Berlin"}])
     ((number, reason),) = report.rejected
     assert number == 1 and "matches 2 patients" in reason
+    assert report.rejections[0].code == "conflict"
 
 
 def test_progress_is_reported_per_row() -> None:

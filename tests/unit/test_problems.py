@@ -347,3 +347,21 @@ def test_an_unexpected_error_is_a_problem_that_says_nothing_internal() -> None:
     body = assert_problem(response)
     assert (body["status"], body["code"]) == (500, "internal_error") and MARKER not in response["body"]
     assert body["request_id"]
+
+
+def test_localcloud_invoke_shows_an_api_functions_problem_in_one_line() -> None:
+    from localcloud.cli import api_problem
+
+    body = problem_body(
+        "validation_failed",
+        "invalid or missing fields: postcode",
+        errors=[FieldError("postcode", "body", "pattern_mismatch", "hat nicht das erwartete Format")],
+    )
+    payload = {"statusCode": 422, "body": json.dumps(body)}
+    assert api_problem(payload) == (
+        "422 validation_failed (Invalid or missing fields): invalid or missing fields: postcode "
+        "[postcode: hat nicht das erwartete Format]"
+    )
+    assert api_problem({"statusCode": 200, "body": "{}"}) is None
+    assert api_problem({"statusCode": 502, "body": "not json"}) is None
+    assert api_problem("a job's result") is None

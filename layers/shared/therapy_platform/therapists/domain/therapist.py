@@ -171,8 +171,8 @@ def cross_field_problems(draft: TherapistDraft) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     low, high = draft.preferred_age_min, draft.preferred_age_max
     if low is not None and high is not None and low > high:
-        problems.append(("preferred_age_min", f"darf preferred_age_max ({high}) nicht übersteigen"))
-        problems.append(("preferred_age_max", f"darf preferred_age_min ({low}) nicht unterschreiten"))
+        problems.append(("preferred_age_min", "darf preferred_age_max nicht übersteigen"))
+        problems.append(("preferred_age_max", "darf preferred_age_min nicht unterschreiten"))
     if draft.group_only and not draft.offers_group_therapy:
         problems.append(("group_only", "wer nur Gruppenpatienten nimmt, muss Gruppentherapie anbieten"))
         problems.append(("offers_group_therapy", "muss true sein, solange group_only true ist"))
