@@ -3,6 +3,7 @@ validation and undeclared query parameters, error mapping, paging, publish-after
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from matching_fakes import MatchingWorld
 
-from support import api_event, call, least_roles, load_function
+from support import FakeLambdaContext, api_event, call, least_roles, load_function
 from therapy_platform.matching.domain.responses import cooling_until
 from therapy_platform.platform.clock import platform_today
 
@@ -172,7 +173,11 @@ def test_staff_selection_staff_bundles_and_alerts(api: Api) -> None:
     assert status == 422  # postcode_prefix is required
     status, dry = api.request("POST", f"/api/v2/therapists/{therapist}/bundles", {"size": 1, "dry_run": True})
     assert status == 200 and dry["dry_run"] is True
-    status, built = api.request("POST", f"/api/v2/therapists/{therapist}/bundles", {"size": 1})
-    assert status == 201 and built["bundle"]["status"] == "draft"
+    path = f"/api/v2/therapists/{therapist}/bundles"
+    event = api_event("POST", path, {"size": 1}, user=STAFF, roles=least_roles("POST", path))
+    response = api.handler(event, FakeLambdaContext())
+    built = json.loads(response["body"])
+    assert response["statusCode"] == 201 and built["bundle"]["status"] == "draft"
+    assert response["multiValueHeaders"]["Location"] == [f"/api/v2/bundles/{built['bundle']['bundle_id']}"]
     status, alerts = api.request("GET", "/api/v2/alerts", query={"limit": "5"})
     assert status == 200 and alerts == []

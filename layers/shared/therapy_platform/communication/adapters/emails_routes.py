@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from therapy_platform.communication.domain import emails as mail
 from therapy_platform.communication.domain import staff_emails as rules
 from therapy_platform.communication.use_cases import staff_emails as use_cases
+from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
 from therapy_platform.platform.rest.resolver import created, current_actor
 from therapy_platform.platform.validation import validate_as
@@ -49,7 +50,17 @@ def register_routes(
     def actor() -> str:
         return current_actor(app)
 
-    @app.get(EMAILS)
+    @app.get(
+        EMAILS,
+        **operation(
+            "listEmails",
+            Tag.COMMUNICATION,
+            "List emails",
+            "One page of emails (without their bodies) matching every filter given, newest first, "
+            "with the total over all pages.",
+            ok="One page of emails",
+        ),
+    )
     def list_emails(
         status: Status = None,
         kind: Kind = None,
@@ -75,12 +86,39 @@ def register_routes(
         query = validate_as(rules.EmailQuery, parameters, location="query")
         return use_cases.list_emails(service().unit_of_work(), query)
 
-    @app.get(f"{EMAILS}/<email_id>")
+    @app.get(
+        f"{EMAILS}/<email_id>",
+        **operation(
+            "getEmail",
+            Tag.COMMUNICATION,
+            "Read one email",
+            "The email as it was (or will be) sent, with its delivery attempts; the read is audited.",
+            ok="The email",
+            errors={404: "No email with this id"},
+        ),
+    )
     def read_email(email_id: EmailId) -> rules.EmailDetail:
         s = service()
         return use_cases.read_email(s.unit_of_work(), email_id, actor=actor(), now=s.clock())
 
-    @app.post(EMAILS)
+    @app.post(
+        EMAILS,
+        **operation(
+            "sendEmail",
+            Tag.COMMUNICATION,
+            "Send an email to a patient or therapist",
+            "Queues one email written by staff (Markdown) to one patient or therapist. Sending again "
+            "with the same `idempotency_key` returns the first email (200) instead of a second one.",
+            ok="The queued email",
+            status=201,
+            location="The email: /api/v2/emails/{id}",
+            also={200: "An email sent before with the same idempotency key"},
+            errors={
+                404: "The recipient is not known to the communication service",
+                409: "The recipient was erased or has no email address (`reason`)",
+            },
+        ),
+    )
     def send_email(request: rules.AdHocEmailRequest) -> Response[rules.EmailDetail]:
         result = use_cases.send_ad_hoc_email(service(), request, actor=actor()).value
         logger.info(
@@ -99,13 +137,33 @@ def register_routes(
             s.unit_of_work(), kind, person_id, page=page, limit=limit, actor=actor(), now=s.clock()
         )
 
-    @app.get("/api/v2/patients/<patient_id>/communication")
+    @app.get(
+        "/api/v2/patients/<patient_id>/communication",
+        **operation(
+            "getPatientCommunication",
+            Tag.COMMUNICATION,
+            "A patient's communication history",
+            "Emails and replies to and from the patient, newest first; the read is audited.",
+            ok="The patient's history",
+            errors={404: "The patient is not known to the communication service"},
+        ),
+    )
     def patient_communication(
         patient_id: PatientId, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
     ) -> History:
         return history(rules.PersonType.PATIENT, patient_id, page, limit)
 
-    @app.get("/api/v2/therapists/<therapist_id>/communication")
+    @app.get(
+        "/api/v2/therapists/<therapist_id>/communication",
+        **operation(
+            "getTherapistCommunication",
+            Tag.COMMUNICATION,
+            "A therapist's communication history",
+            "Emails, replies and phone calls with the therapist, newest first; the read is audited.",
+            ok="The therapist's history",
+            errors={404: "The therapist is not known to the communication service"},
+        ),
+    )
     def therapist_communication(
         therapist_id: TherapistId, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
     ) -> History:

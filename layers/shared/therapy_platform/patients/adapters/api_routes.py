@@ -20,11 +20,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from therapy_platform.patients import use_cases
 from therapy_platform.patients.domain import patient as model
 from therapy_platform.patients.use_cases import PatientService
+from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
 from therapy_platform.platform.rest.resolver import created, current_actor
 
 PATIENTS = "/api/v2/patients"
 PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
+GONE = "The patient was erased (GDPR); their data is gone for good"
 
 
 def register_routes(
@@ -36,13 +38,37 @@ def register_routes(
     def actor() -> str:
         return current_actor(app)
 
-    @app.post(PATIENTS)
+    @app.post(
+        PATIENTS,
+        **operation(
+            "createPatient",
+            Tag.PATIENTS,
+            "Register a waiting patient",
+            "Stores a new patient with status `open` and locates their address (postcode centroid "
+            "when the street cannot be found; `location.needs_review` then says so). Emits "
+            "`patient.created`; the matching service knows the patient a moment later, so a search "
+            "started right away may briefly answer 404.",
+            ok="The registered patient",
+            status=201,
+            location="The new patient: /api/v2/patients/{id}",
+        ),
+    )
     def create_patient(draft: model.PatientDraft) -> Response[model.Patient]:
         patient = use_cases.register_patient(service(), draft, actor=actor()).value
         logger.info("patient registered", extra={"patient_id": str(patient.id)})
         return created(patient, f"{PATIENTS}/{patient.id}")
 
-    @app.get(PATIENTS)
+    @app.get(
+        PATIENTS,
+        **operation(
+            "listPatients",
+            Tag.PATIENTS,
+            "List patients",
+            "One page of patients matching every filter given, with the total over all pages. "
+            "Erased patients are not listed. Every patient shown is audited as read.",
+            ok="One page of patients",
+        ),
+    )
     def read_patients(
         status: Annotated[
             list[model.PatientStatus] | None, Query(description="Repeat to match any of several statuses")
@@ -78,19 +104,69 @@ def register_routes(
         query = model.validated(model.PatientQuery, parameters, location="query")
         return use_cases.list_patients(service(), query, actor=actor()).value
 
-    @app.get(f"{PATIENTS}/<patient_id>")
+    @app.get(
+        f"{PATIENTS}/<patient_id>",
+        **operation(
+            "getPatient",
+            Tag.PATIENTS,
+            "Read one patient",
+            "The full record; the read is audited.",
+            ok="The patient",
+            errors={404: "No patient with this id", 410: GONE},
+        ),
+    )
     def read_patient(patient_id: PatientId) -> model.Patient:
         return use_cases.get_patient(service(), patient_id, actor=actor()).value
 
-    @app.put(f"{PATIENTS}/<patient_id>")
+    @app.put(
+        f"{PATIENTS}/<patient_id>",
+        **operation(
+            "replacePatient",
+            Tag.PATIENTS,
+            "Replace a patient's record",
+            "Full update: every editable field is taken from the body (absent optional fields are "
+            "cleared). Relocates the address when it changed. Emits `patient.updated` when anything "
+            "changed.",
+            ok="The patient as stored",
+            errors={404: "No patient with this id", 410: GONE},
+        ),
+    )
     def replace(patient_id: PatientId, replacement: model.PatientReplacement) -> model.Patient:
         return use_cases.replace_patient(service(), patient_id, replacement, actor=actor()).value
 
-    @app.patch(f"{PATIENTS}/<patient_id>")
+    @app.patch(
+        f"{PATIENTS}/<patient_id>",
+        **operation(
+            "updatePatient",
+            Tag.PATIENTS,
+            "Change some of a patient's fields",
+            "Partial update: only the fields sent change; `null` clears an optional field. The "
+            "merged record must satisfy every rule (422 naming the fields otherwise). Emits "
+            "`patient.updated` when anything changed.",
+            ok="The patient as stored",
+            errors={404: "No patient with this id", 410: GONE},
+        ),
+    )
     def patch(patient_id: PatientId, changes: model.PatientPatch) -> model.Patient:
         return use_cases.patch_patient(service(), patient_id, changes, actor=actor()).value
 
-    @app.delete(f"{PATIENTS}/<patient_id>")
+    @app.delete(
+        f"{PATIENTS}/<patient_id>",
+        **operation(
+            "erasePatient",
+            Tag.PATIENTS,
+            "Erase a patient (GDPR)",
+            "Empties the personal data for good, keeping an anonymised row for statistics, and "
+            "emits `patient.deleted`. Refused while the patient's search is unfinished (end the "
+            "search first). Afterwards every route answers 410 for this patient.",
+            ok="When the patient was erased",
+            errors={
+                404: "No patient with this id",
+                409: "The patient's search is not finished (`patient_status` names the status)",
+                410: GONE,
+            },
+        ),
+    )
     def erase(
         patient_id: PatientId,
         reason: Annotated[
