@@ -59,6 +59,7 @@ def test_exactly_the_public_routes_skip_the_authorizer() -> None:
             ("GET", "/health"),
             ("GET", "/api/v2/openapi.json"),
             ("GET", "/api/v2/docs"),
+            ("GET", "/api/v2/docs/{asset}"),
         }
     )
     assert template_routes()[CATCH_ALL][1] is False  # unknown paths need a token too

@@ -41,6 +41,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/health"): PUBLIC,
     ("GET", f"{P}/openapi.json"): PUBLIC,
     ("GET", f"{P}/docs"): PUBLIC,
+    ("GET", f"{P}/docs/{{asset}}"): PUBLIC,  # Swagger UI's own files
     # patients
     ("POST", f"{P}/patients"): STAFF,
     ("GET", f"{P}/patients"): AUDITOR,
