@@ -87,9 +87,11 @@ def api_event(
     query: dict[str, str] | None = None,
     user: str | None = STAFF_USER,
     roles: tuple[str, ...] = STAFF,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event as LocalStack and AWS send it, from a caller the
-    gateway's authorizer verified (`user` with `roles`; `user=None`: no verified caller)."""
+    gateway's authorizer verified (`user` with `roles`; `user=None`: no verified caller), with
+    extra request `headers` (If-Match, Idempotency-Key, ...)."""
     payload = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     request_context: dict[str, Any] = {
         "resourcePath": path,
@@ -107,8 +109,12 @@ def api_event(
         "resource": path,
         "path": path,
         "httpMethod": method,
-        "headers": {"Content-Type": "application/json", "Host": "localhost"},
-        "multiValueHeaders": {"Content-Type": ["application/json"], "Host": ["localhost"]},
+        "headers": {"Content-Type": "application/json", "Host": "localhost", **(headers or {})},
+        "multiValueHeaders": {
+            "Content-Type": ["application/json"],
+            "Host": ["localhost"],
+            **{name: [value] for name, value in (headers or {}).items()},
+        },
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
         "pathParameters": None,

@@ -41,6 +41,9 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/health"): PUBLIC,
     ("GET", f"{P}/openapi.json"): PUBLIC,
     ("GET", f"{P}/docs"): PUBLIC,
+    # The code catalogue: labels only, but part of the staff application, so any role may read
+    # it and nobody without a token (a shared cache must not hand it out either: private).
+    ("GET", f"{P}/catalog"): AUDITOR,
     # patients
     ("POST", f"{P}/patients"): STAFF,
     ("GET", f"{P}/patients"): AUDITOR,

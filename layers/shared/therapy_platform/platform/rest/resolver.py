@@ -31,6 +31,8 @@ from therapy_platform.platform.errors import (
     GoneError,
     InvalidInputError,
     NotFoundError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
 )
 from therapy_platform.platform.rest.access import PUBLIC, AccessPolicy, Identity, openapi_path
 from therapy_platform.platform.validation import FieldValidationError
@@ -43,6 +45,8 @@ STATUS_BY_ERROR: dict[type[DomainError], HTTPStatus] = {
     ConflictError: HTTPStatus.CONFLICT,
     InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
     DependencyUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
+    PreconditionFailedError: HTTPStatus.PRECONDITION_FAILED,
+    PreconditionRequiredError: HTTPStatus.PRECONDITION_REQUIRED,
 }
 
 
