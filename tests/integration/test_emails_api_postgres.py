@@ -211,7 +211,7 @@ def test_recipients_are_resolved_through_the_read_models(api: Api) -> None:
     api.event("therapist.created", therapist_payload(therapist_id, email=None))
     status, body = api.send("therapist", therapist_id)
     assert status == 409 and body["reason"] == "no_email_address"
-    status, history = api("GET", f"/api/v2/patients/{erased}/communication")
+    status, history = api("GET", f"/api/v2/patients/{erased}/communications")
     assert status == 200 and history["erased"] is True and history["items"] == []
 
 
@@ -262,7 +262,7 @@ def test_histories_come_newest_first_with_replies_and_calls(api: Api) -> None:
     ).calls
     api.clock.advance(60)
     api.reply(inquiry, f"antwort+B{by_email}@{ADDRESSING.reply_domain}", "B1-1: ja")
-    status, history = api("GET", f"/api/v2/therapists/{therapist_id}/communication")
+    status, history = api("GET", f"/api/v2/therapists/{therapist_id}/communications")
     assert status == 200 and history["total"] == 3
     assert [item["type"] for item in history["items"]] == ["reply", "phone_call", "email"]
     assert (history["items"][1]["id"], history["items"][2]["id"]) == (str(call_id), str(inquiry))
@@ -273,11 +273,11 @@ def test_histories_come_newest_first_with_replies_and_calls(api: Api) -> None:
     status, second = api.send("patient", patient_id, subject="Zweite")
     api.clock.advance(60)
     api.reply(uuid.UUID(first["id"]), f"antwort@{ADDRESSING.reply_domain}", "Ja, vormittags.")
-    status, history = api("GET", f"/api/v2/patients/{patient_id}/communication", limit="2")
+    status, history = api("GET", f"/api/v2/patients/{patient_id}/communications", limit="2")
     assert status == 200 and history["total"] == 3
     assert [item["type"] for item in history["items"]] == ["reply", "email"]
     assert history["items"][0]["email_id"] == first["id"] and history["items"][1]["id"] == second["id"]
-    status, rest = api("GET", f"/api/v2/patients/{patient_id}/communication", limit="2", page="2")
+    status, rest = api("GET", f"/api/v2/patients/{patient_id}/communications", limit="2", page="2")
     assert [item["id"] for item in rest["items"]] == [first["id"]]
     audits = rows(
         api.engine,
@@ -285,5 +285,5 @@ def test_histories_come_newest_first_with_replies_and_calls(api: Api) -> None:
         id=patient_id,
     )
     assert [a.action for a in audits] == ["patient.communication_read"] * 2
-    status, _ = api("GET", f"/api/v2/therapists/{uuid.uuid4()}/communication")
+    status, _ = api("GET", f"/api/v2/therapists/{uuid.uuid4()}/communications")
     assert status == 404

@@ -366,14 +366,14 @@ def test_a_patients_history_has_their_emails_and_replies_newest_first(api: Api) 
         at=NOW + timedelta(hours=1),
         to="antwort@antwort.vermittlung.test",
     )
-    status, history = api("GET", f"/api/v2/patients/{patient_id}/communication")
+    status, history = api("GET", f"/api/v2/patients/{patient_id}/communications")
     assert status == 200 and history["total"] == 3 and history["erased"] is False
     assert [item["type"] for item in history["items"]] == ["reply", "email", "email"]
     assert [item.get("subject") for item in history["items"][1:]] == ["Zweite Nachricht", "Erste Nachricht"]
     assert history["items"][0]["email_id"] == first["id"] and "vormittags" in history["items"][0]["text"]
     assert all("html" not in item for item in history["items"])
     status, paged = api(
-        "GET", f"/api/v2/patients/{patient_id}/communication", query={"limit": "2", "page": "2"}
+        "GET", f"/api/v2/patients/{patient_id}/communications", query={"limit": "2", "page": "2"}
     )
     assert [item["id"] for item in paged["items"]] == [first["id"]] and paged["total"] == 3
     [audit] = [a for a in api.world.database.state.audit if a["action"] == "patient.communication_read"][:1]
@@ -386,7 +386,7 @@ def test_an_erased_patients_history_shows_redacted_emails(api: Api) -> None:
     api.send("patient", patient_id)
     send_queued(api.world)
     api.erase(patient_id)
-    status, history = api("GET", f"/api/v2/patients/{patient_id}/communication")
+    status, history = api("GET", f"/api/v2/patients/{patient_id}/communications")
     assert status == 200 and history["erased"] is True
     [item] = history["items"]
     assert item["subject"] == "[gelöscht]" and item["recipient"] == "geloescht@invalid"
@@ -408,7 +408,7 @@ def test_a_therapists_history_has_emails_calls_and_replies_about_their_bundles(a
         at=NOW + timedelta(days=1),
         to="antwort+B11@antwort.vermittlung.test",
     )
-    status, history = api("GET", f"/api/v2/therapists/{therapist_id}/communication")
+    status, history = api("GET", f"/api/v2/therapists/{therapist_id}/communications")
     assert status == 200 and history["total"] == 3
     assert [item["type"] for item in history["items"]] == ["reply", "phone_call", "email"]
     assert history["items"][1]["id"] == str(call_id) and history["items"][2]["id"] == str(inquiry_id)
@@ -417,18 +417,18 @@ def test_a_therapists_history_has_emails_calls_and_replies_about_their_bundles(a
 
 def test_histories_of_unknown_people_and_bad_parameters_are_4xx(api: Api) -> None:
     for kind in ("patients", "therapists"):
-        status, body = api("GET", f"/api/v2/{kind}/{uuid.uuid4()}/communication")
+        status, body = api("GET", f"/api/v2/{kind}/{uuid.uuid4()}/communications")
         assert status == 404 and "not known" in body["message"]
-        status, body = api("GET", f"/api/v2/{kind}/nope/communication")
+        status, body = api("GET", f"/api/v2/{kind}/nope/communications")
         assert status == 422
     patient_id = api.patient()
-    status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"type": "email"})
+    status, body = api("GET", f"/api/v2/patients/{patient_id}/communications", query={"type": "email"})
     assert status == 422 and "type" in body["message"]
-    status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"limit": "500"})
+    status, body = api("GET", f"/api/v2/patients/{patient_id}/communications", query={"limit": "500"})
     assert status == 422 and "limit" in body["message"]
-    status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"page": "999"})
+    status, body = api("GET", f"/api/v2/patients/{patient_id}/communications", query={"page": "999"})
     assert status == 422 and "page" in body["message"]
-    status, empty = api("GET", f"/api/v2/patients/{patient_id}/communication")
+    status, empty = api("GET", f"/api/v2/patients/{patient_id}/communications")
     assert (status, empty["items"], empty["total"]) == (200, [], 0)
 
 

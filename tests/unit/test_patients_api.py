@@ -179,7 +179,7 @@ def test_list_filters_sorts_and_pages(api: Api) -> None:
     assert [item["last_name"] for item in page["items"]] == ["Zeller"] and page["total"] == 3
     _, page = api.request("GET", "/api/v2/patients", query={"postcode_prefix": "101", "insurer": "aok"})
     assert [item["first_name"] for item in page["items"]] == ["Anna"]
-    _, page = api.request("GET", "/api/v2/patients", query={"name": "ZELL ann"})
+    _, page = api.request("GET", "/api/v2/patients", query={"q": "ZELL ann"})
     assert [item["first_name"] for item in page["items"]] == ["Anna"]
 
 
@@ -203,8 +203,8 @@ def test_list_accepts_several_statuses(api: Api) -> None:
         ({"postcode_prefix": "1a"}, "postcode_prefix"),
         ({"created_from": "2026-13-01"}, "created_from"),
         ({"created_from": "2026-05-02", "created_to": "2026-05-01"}, "created_to"),
-        ({"name": "a\x00b"}, "name"),
-        ({"name": ""}, "name"),
+        ({"q": "a\x00b"}, "q"),
+        ({"q": ""}, "q"),
         ({"stauts": "open"}, "stauts"),
     ],
 )
@@ -215,6 +215,17 @@ def test_bad_list_parameters_are_422_naming_the_parameter(
     assert status == 422, error
     assert error["error"] == "validation_failed"
     assert [entry["field"] for entry in error["fields"]] == [field]
+
+
+@pytest.mark.parametrize("path", ["/api/v2/patients", "/api/v2/therapists"])
+def test_the_old_name_search_parameter_is_refused_with_a_hint_to_q(api: Api, path: str) -> None:
+    handler = api.handler if "patients" in path else load_function("therapists_api").lambda_handler
+    event = api_event("GET", path, query={"name": "anna"}, user=STAFF, roles=least_roles("GET", path))
+    status, error = call(handler, event)
+    assert status == 422, error
+    assert error["message"] == "unknown query parameters: name (free-text search is q)"
+    assert error["fields"][0]["field"] == "name"
+    assert error["fields"][0]["message"] == "unknown query parameter; free-text search is q"
 
 
 def test_created_range_filters_by_utc_dates(api: Api) -> None:

@@ -86,8 +86,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{P}/emails"): AUDITOR,
     ("POST", f"{P}/emails"): ADMIN,  # an ad-hoc email to any patient or therapist
     ("GET", f"{P}/emails/{{email_id}}"): AUDITOR,
-    ("GET", f"{P}/patients/{{patient_id}}/communication"): AUDITOR,
-    ("GET", f"{P}/therapists/{{therapist_id}}/communication"): AUDITOR,
+    ("GET", f"{P}/patients/{{patient_id}}/communications"): AUDITOR,
+    ("GET", f"{P}/therapists/{{therapist_id}}/communications"): AUDITOR,
     ("GET", f"{P}/communications"): AUDITOR,
     ("GET", f"{P}/phone-calls"): AUDITOR,
     ("GET", f"{P}/phone-calls/{{call_id}}"): AUDITOR,

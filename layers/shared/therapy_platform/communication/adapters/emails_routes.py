@@ -2,8 +2,8 @@
 in domain/staff_emails.py): GET /api/v2/emails (filtered, newest first, no bodies) and
 /api/v2/emails/{id} (bodies and attempts; audited); POST /api/v2/emails, an ad-hoc email to one
 patient or therapist (201; 200 when `idempotency_key` names an email sent before; 404 unknown
-recipient, 409 erased or without address); GET /api/v2/patients/{id}/communication and
-/api/v2/therapists/{id}/communication, one person's history (audited). Each route parses, calls
+recipient, 409 erased or without address); GET /api/v2/patients/{id}/communications and
+/api/v2/therapists/{id}/communications, one person's history (audited). Each route parses, calls
 one use case with the context the function built, and answers; domain errors map to HTTP in the
 platform resolver. Logs carry ids and kinds only, never addresses or content."""
 
@@ -99,13 +99,13 @@ def register_routes(
             s.unit_of_work(), kind, person_id, page=page, limit=limit, actor=actor(), now=s.clock()
         )
 
-    @app.get("/api/v2/patients/<patient_id>/communication")
+    @app.get("/api/v2/patients/<patient_id>/communications")
     def patient_communication(
         patient_id: PatientId, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
     ) -> History:
         return history(rules.PersonType.PATIENT, patient_id, page, limit)
 
-    @app.get("/api/v2/therapists/<therapist_id>/communication")
+    @app.get("/api/v2/therapists/<therapist_id>/communications")
     def therapist_communication(
         therapist_id: TherapistId, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
     ) -> History:

@@ -1,5 +1,5 @@
 """Staff's view of emails (`/api/v2/emails`) and of one person's communication history
-(`/api/v2/patients/{id}/communication`, `/api/v2/therapists/{id}/communication`).
+(`/api/v2/patients/{id}/communications`, `/api/v2/therapists/{id}/communications`).
 
 Rules chosen where the domain is silent:
 - **Lists never carry bodies.** A list item is the email without subject HTML/text; one email

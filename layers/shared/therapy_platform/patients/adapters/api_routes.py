@@ -53,8 +53,9 @@ def register_routes(
         insurer: Annotated[
             str | None, Query(max_length=100, description="Part of the insurer's name")
         ] = None,
-        name: Annotated[
-            str | None, Query(max_length=100, description="Words found in first or last name (any case)")
+        q: Annotated[
+            str | None,
+            Query(max_length=100, description="Free-text search: words in first or last name (any case)"),
         ] = None,
         created_from: Annotated[date | None, Query(description="Registered on or after (UTC date)")] = None,
         created_to: Annotated[date | None, Query(description="Registered on or before (UTC date)")] = None,
@@ -68,7 +69,7 @@ def register_routes(
             "status": status,
             "postcode_prefix": postcode_prefix,
             "insurer": insurer,
-            "name": name,
+            "q": q,
             "created_from": created_from,
             "created_to": created_to,
             "sort": sort,

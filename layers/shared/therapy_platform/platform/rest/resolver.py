@@ -108,6 +108,18 @@ def declared_query_parameters(app: APIGatewayRestResolver) -> frozenset[str] | N
     return frozenset(str(param.alias) for param in dependant.query_params)
 
 
+# One name for free-text search on every list (`q`); the names clients used before, or might
+# guess, are refused like any unknown parameter, with a hint.
+FREE_TEXT_PARAMETER = "q"
+FREE_TEXT_ALIASES = frozenset({"name", "search", "query", "text"})
+
+
+def _unknown_parameter_message(name: str, allowed: frozenset[str]) -> str:
+    if FREE_TEXT_PARAMETER in allowed and name in FREE_TEXT_ALIASES:
+        return f"unknown query parameter; free-text search is {FREE_TEXT_PARAMETER}"
+    return "unknown query parameter"
+
+
 def refuse_unknown_query_parameters(
     app: APIGatewayRestResolver, next_middleware: NextMiddleware
 ) -> Response[Any]:
@@ -122,13 +134,18 @@ def refuse_unknown_query_parameters(
                 {
                     "field": name,
                     "location": "query",
-                    "message": "unknown query parameter",
+                    "message": _unknown_parameter_message(name, allowed),
                     "type": "extra_forbidden",
                 }
                 for name in unknown
             ]
+            hint = (
+                f" (free-text search is {FREE_TEXT_PARAMETER})"
+                if any(field["message"] != "unknown query parameter" for field in fields)
+                else ""
+            )
             raise FieldValidationError(
-                f"unknown query parameters: {', '.join(unknown)}", details={"fields": fields}
+                f"unknown query parameters: {', '.join(unknown)}{hint}", details={"fields": fields}
             )
     return next_middleware(app)
 
