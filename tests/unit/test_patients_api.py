@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, patient_service
-from support import api_event, call, least_roles, load_function
+from support import FakeLambdaContext, api_event, call, least_roles, load_function
 from therapy_platform.patients.ports import PatientAuditAction
+from therapy_platform.platform.idempotency import InMemoryIdempotencyStore, KeyScope, StoredAnswer
 
 VALID: dict[str, Any] = {
     "first_name": "Änne",
@@ -71,6 +72,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     module = load_function("patients_api")
     database, bus, geocoder = InMemoryDatabase(), FakeBus(), FakeGeocoder()
     monkeypatch.setattr(module, "service", patient_service(database, bus=bus, geocoder=geocoder))
+    monkeypatch.setattr(module, "idempotency_keys", InMemoryIdempotencyStore())
     yield Api(module.lambda_handler, database, bus, geocoder)
 
 
@@ -215,6 +217,29 @@ def test_bad_list_parameters_are_422_naming_the_parameter(
     assert status == 422, error
     assert error["error"] == "validation_failed"
     assert [entry["field"] for entry in error["fields"]] == [field]
+
+
+def test_pages_link_their_neighbours_with_the_same_query_parameters(api: Api) -> None:
+    for _ in range(5):
+        api.create()
+    query = {"status": ["open"], "sort": ["last_name"], "limit": ["2"]}
+    _, first = api.request("GET", "/api/v2/patients", multi=query)
+    assert first["prev"] is None
+    assert first["next"] == "/api/v2/patients?status=open&sort=last_name&limit=2&page=2"
+    _, middle = api.request("GET", "/api/v2/patients", multi={**query, "page": ["2"]})
+    assert middle["prev"] == "/api/v2/patients?status=open&sort=last_name&limit=2&page=1"
+    assert middle["next"] == "/api/v2/patients?status=open&sort=last_name&limit=2&page=3"
+    _, last = api.request("GET", "/api/v2/patients", multi={**query, "page": ["3"]})
+    assert (len(last["items"]), last["next"]) == (1, None)
+    _, beyond = api.request("GET", "/api/v2/patients", multi={**query, "page": ["9"]})
+    assert beyond["items"] == [] and beyond["next"] is None
+    assert beyond["prev"] == "/api/v2/patients?status=open&sort=last_name&limit=2&page=3"  # the last page
+    _, repeated = api.request(
+        "GET", "/api/v2/patients", multi={"status": ["open", "searching"], "limit": ["1"]}
+    )
+    assert repeated["next"] == "/api/v2/patients?status=open&status=searching&limit=1&page=2"
+    _, single = api.request("GET", "/api/v2/patients")
+    assert (single["next"], single["prev"]) == (None, None)
 
 
 @pytest.mark.parametrize("path", ["/api/v2/patients", "/api/v2/therapists"])
@@ -390,3 +415,75 @@ def test_timestamps_are_utc(api: Api) -> None:
     created = api.create()
     stamp = datetime.fromisoformat(created["created_at"].replace("Z", "+00:00"))
     assert stamp.utcoffset() == timedelta(0) and abs(datetime.now(UTC) - stamp) < timedelta(minutes=1)
+
+
+# --- Idempotency-Key ---------------------------------------------------------------------------
+
+
+def _post(api: Api, body: dict[str, Any], key: str | None, user: str = STAFF) -> dict[str, Any]:
+    headers = {"Idempotency-Key": key} if key else None
+    event = api_event("POST", "/api/v2/patients", body, user=user, roles=("staff",), headers=headers)
+    return dict(api.handler(event, FakeLambdaContext()))
+
+
+def test_a_repeated_idempotency_key_answers_the_first_answer_again(api: Api) -> None:
+    first = _post(api, VALID, "create-1")
+    again = _post(api, {**VALID}, "create-1")
+    assert (first["statusCode"], again["statusCode"]) == (201, 201)
+    assert again["body"] == first["body"]
+    assert again["multiValueHeaders"]["Location"] == first["multiValueHeaders"]["Location"]
+    assert again["multiValueHeaders"]["Idempotent-Replayed"] == ["true"]
+    assert "Idempotent-Replayed" not in first["multiValueHeaders"]
+    assert len(api.database.patients) == 1 and len(api.events("patient.created")) == 1
+    # JSON compared canonically: key order and spacing do not make another request
+    reordered = dict(reversed(list(VALID.items())))
+    assert _post(api, reordered, "create-1")["body"] == first["body"]
+
+
+def test_the_same_key_with_another_body_is_409_and_creates_nothing(api: Api) -> None:
+    _post(api, VALID, "create-1")
+    conflict = _post(api, {**VALID, "first_name": "Berta"}, "create-1")
+    assert conflict["statusCode"] == 409
+    assert '"idempotency_key_reused"' in conflict["body"]
+    assert len(api.database.patients) == 1
+
+
+def test_keys_are_per_acting_user_and_without_a_key_every_post_creates(api: Api) -> None:
+    _post(api, VALID, "create-1")
+    other = _post(api, VALID, "create-1", user="colleague@team.example")
+    assert other["statusCode"] == 201
+    _post(api, VALID, None)
+    _post(api, VALID, None)
+    assert len(api.database.patients) == 4
+
+
+def test_a_failed_request_releases_its_key_for_a_corrected_retry(api: Api) -> None:
+    refused = _post(api, {**VALID, "postcode": "1"}, "create-1")
+    assert refused["statusCode"] == 422
+    retried = _post(api, VALID, "create-1")
+    assert retried["statusCode"] == 201
+
+
+def test_a_key_still_running_is_409_in_use(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load_function("patients_api")
+    store = InMemoryIdempotencyStore()
+    monkeypatch.setattr(module, "idempotency_keys", store)
+    first = _post(api, VALID, "create-1")
+    scope = KeyScope("POST /api/v2/patients", STAFF, "create-1")
+    store.rows[scope].answer = None  # as while the first request is still running
+    busy = _post(api, VALID, "create-1")
+    assert busy["statusCode"] == 409 and '"idempotency_key_in_use"' in busy["body"]
+    assert first["statusCode"] == 201
+
+
+def test_keys_expire_after_24_hours() -> None:
+    store = InMemoryIdempotencyStore()
+    scope = KeyScope("POST /api/v2/patients", STAFF, "k")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert store.claim(scope, "hash", now=start) is None
+    assert store.claim(scope, "hash", now=start + timedelta(minutes=1)) is not None
+    # an unanswered claim is abandoned after its lease; an answered key lives 24 hours
+    assert store.claim(scope, "other", now=start + timedelta(minutes=6)) is None
+    store.complete(scope, StoredAnswer(201, "{}", None))
+    assert store.claim(scope, "x", now=start + timedelta(hours=23)) is not None
+    assert store.claim(scope, "x", now=start + timedelta(hours=24, minutes=7)) is None

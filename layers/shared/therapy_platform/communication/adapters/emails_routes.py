@@ -1,7 +1,7 @@
 """The emails API's REST routes for staff (the emails function's resolver registers them; rules
 in domain/staff_emails.py): GET /api/v2/emails (filtered, newest first, no bodies) and
 /api/v2/emails/{id} (bodies and attempts; audited); POST /api/v2/emails, an ad-hoc email to one
-patient or therapist (201; 200 when `idempotency_key` names an email sent before; 404 unknown
+patient or therapist (201; the first answer again for a repeated `Idempotency-Key` header; 404 unknown
 recipient, 409 erased or without address); GET /api/v2/patients/{id}/communications and
 /api/v2/therapists/{id}/communications, one person's history (audited). Each route parses, calls
 one use case with the context the function built, and answers; domain errors map to HTTP in the
@@ -22,7 +22,7 @@ from therapy_platform.communication.domain import emails as mail
 from therapy_platform.communication.domain import staff_emails as rules
 from therapy_platform.communication.use_cases import staff_emails as use_cases
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
 from therapy_platform.platform.validation import validate_as
 
 EMAILS: Final = "/api/v2/emails"
@@ -81,8 +81,13 @@ def register_routes(
         return use_cases.read_email(s.unit_of_work(), email_id, actor=actor(), now=s.clock())
 
     @app.post(EMAILS)
-    def send_email(request: rules.AdHocEmailRequest) -> Response[rules.EmailDetail]:
-        result = use_cases.send_ad_hoc_email(service(), request, actor=actor()).value
+    def send_email(
+        request: rules.AdHocEmailRequest, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[rules.EmailDetail]:
+        # The resolver answers a repeated key; the email keeps it too (racing retries).
+        result = use_cases.send_ad_hoc_email(
+            service(), request, actor=actor(), idempotency_key=idempotency_key
+        ).value
         logger.info(
             "ad-hoc email queued" if result.created else "ad-hoc email found by its idempotency key",
             extra={"email_id": str(result.email.id), "recipient_type": request.recipient_type.value},

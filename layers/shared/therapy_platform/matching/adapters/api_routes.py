@@ -43,7 +43,7 @@ from therapy_platform.matching.domain.searches import (
 from therapy_platform.matching.use_cases import bundles as bundle_cases
 from therapy_platform.matching.use_cases import searches as search_cases
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
 
 if TYPE_CHECKING:
     from therapy_platform.matching.bootstrap import MatchingService
@@ -71,7 +71,10 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
     # ------------------------------------------------------------------ patient searches
 
     @app.post(SEARCHES)
-    def create_search(draft: SearchDraft) -> Response[PatientSearch]:
+    def create_search(
+        draft: SearchDraft, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[PatientSearch]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         search = search_cases.create_search(s.unit_of_work(), draft, actor=actor(), now=s.clock()).value
         return created(search, f"{SEARCHES}/{search.id}")
@@ -126,8 +129,11 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
     # ------------------------------------------------------------------ bundles
 
     @app.post(f"{BUNDLES}/create")
-    def create_bundles(request: RoundRequest) -> Response[RoundResult]:
+    def create_bundles(
+        request: RoundRequest, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[RoundResult]:
         """A round on demand. `dry_run` writes nothing and explains every decision."""
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         result = bundle_cases.run_round(
             s.unit_of_work(), request, actor=actor(), trigger="api", now=s.clock(), config=s.config
@@ -196,8 +202,9 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
 
     @app.post("/api/v2/therapists/<therapist_id>/bundles")
     def build_staff_bundle(
-        therapist_id: TherapistId, request: StaffBundleRequest
+        therapist_id: TherapistId, request: StaffBundleRequest, idempotency_key: IdempotencyKeyHeader = None
     ) -> Response[StaffBundleResult]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         result = bundle_cases.staff_bundle(
             s.unit_of_work(), therapist_id, request, actor=actor(), now=s.clock(), config=s.config

@@ -21,7 +21,7 @@ from therapy_platform.patients import use_cases
 from therapy_platform.patients.domain import patient as model
 from therapy_platform.patients.use_cases import PatientService
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
 
 PATIENTS = "/api/v2/patients"
 PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
@@ -37,7 +37,10 @@ def register_routes(
         return current_actor(app)
 
     @app.post(PATIENTS)
-    def create_patient(draft: model.PatientDraft) -> Response[model.Patient]:
+    def create_patient(
+        draft: model.PatientDraft, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[model.Patient]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         patient = use_cases.register_patient(service(), draft, actor=actor()).value
         logger.info("patient registered", extra={"patient_id": str(patient.id)})
         return created(patient, f"{PATIENTS}/{patient.id}")

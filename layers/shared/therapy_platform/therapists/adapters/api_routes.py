@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from therapy_platform.contracts.languages import LanguageCode
 from therapy_platform.contracts.therapy import TherapyProcedure
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
 from therapy_platform.therapists import use_cases
 from therapy_platform.therapists.domain.therapist import (
     CoolingPeriod,
@@ -54,7 +54,10 @@ def register_routes(
         return current_actor(app)
 
     @app.post(BASE)
-    def create_therapist(draft: TherapistDraft) -> Response[Therapist]:
+    def create_therapist(
+        draft: TherapistDraft, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[Therapist]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         therapist = use_cases.create_therapist(
             s.unit_of_work(), s.geocoder(), draft, actor=actor(), now=s.clock()
