@@ -129,3 +129,18 @@ def call(handler: Any, event: dict[str, Any]) -> tuple[int, Any]:
     response = handler(event, FakeLambdaContext())
     body = response.get("body")
     return int(response["statusCode"]), json.loads(body) if body else None
+
+
+# PUT/PATCH of these records need If-Match (platform/preconditions.py).
+TAGGED_RECORD = re.compile(r"^/api/v2/(patients|therapists|patient-searches)/[0-9a-fA-F-]{36}$")
+
+
+def with_if_match(method: str, path: str, headers: dict[str, str] | None) -> dict[str, str] | None:
+    """A test's write of a record that is not about preconditions: `If-Match: *` (any current
+    version; the write still answers its own 404/410). Tests of the precondition send the
+    ETag they read (or none), which is kept."""
+    if method.upper() not in {"PUT", "PATCH"} or not TAGGED_RECORD.match(path):
+        return headers
+    if any(name.lower() == "if-match" for name in headers or {}):
+        return headers
+    return {**(headers or {}), "If-Match": "*"}

@@ -19,7 +19,10 @@ from sqlalchemy import Engine, text
 from fakes import FakeBus
 from support import FakeLambdaContext, api_event, least_roles, load_function
 from therapy_platform.patients.bootstrap import build
+from therapy_platform.patients.domain.patient import PatientPatch
+from therapy_platform.patients.use_cases import patch_patient
 from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.errors import PreconditionFailedError
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.idempotency import KeyScope, SqlIdempotencyStore, StoredAnswer
 
@@ -136,3 +139,48 @@ def test_the_store_claims_once_completes_releases_and_expires(engine: Engine) ->
     assert store.claim(scope, "c" * 64, now=now) is None
     # another user's key with the same name is another key
     assert store.claim(replace(scope, actor="someone.else@example.org"), "c" * 64, now=now) is None
+
+
+# --- ETag / If-Match ---------------------------------------------------------------------------
+
+
+def test_a_stale_if_match_is_412_over_postgres(api: Api) -> None:
+    created = api("POST", "/api/v2/patients", _patient())["json"]
+    path = f"/api/v2/patients/{created['id']}"
+    stale = api("GET", path)["multiValueHeaders"]["ETag"][0]
+    saved = api("PATCH", path, {"city": "Köln"}, {"If-Match": stale})
+    assert saved["statusCode"] == 200
+    refused = api("PATCH", path, {"city": "Bonn"}, {"If-Match": stale})
+    assert refused["statusCode"] == 412 and refused["json"]["error"] == "precondition_failed"
+    assert api("PATCH", path, {"city": "Bonn"})["statusCode"] == 428
+    current = api("GET", path)
+    assert current["json"]["city"] == "Köln"
+    assert current["multiValueHeaders"]["ETag"] == saved["multiValueHeaders"]["ETag"]
+
+
+def test_of_two_concurrent_writers_with_one_tag_exactly_one_wins(api: Api) -> None:
+    """Both read the same version; the row lock orders their transactions and the second
+    finds the tag changed: 412, never a silent overwrite."""
+    created = api("POST", "/api/v2/patients", _patient())["json"]
+    patient_id = uuid.UUID(created["id"])
+    tag = api("GET", f"/api/v2/patients/{patient_id}")["multiValueHeaders"]["ETag"][0]
+    service = api.module.service
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def write(city: str) -> None:
+        start.wait()
+        try:
+            patch_patient(service, patient_id, PatientPatch(city=city), actor=STAFF, if_match=tag)
+            outcomes.append(f"saved {city}")
+        except PreconditionFailedError:
+            outcomes.append("412")
+
+    threads = [threading.Thread(target=write, args=(city,)) for city in ("Köln", "Bonn")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[0] == "412" and len(outcomes) == 2
+    [saved] = [outcome.removeprefix("saved ") for outcome in outcomes if outcome != "412"]
+    assert api("GET", f"/api/v2/patients/{patient_id}")["json"]["city"] == saved

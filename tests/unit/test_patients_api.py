@@ -3,6 +3,7 @@ events, erasure."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, patient_service
-from support import FakeLambdaContext, api_event, call, least_roles, load_function
+from support import FakeLambdaContext, api_event, call, least_roles, load_function, with_if_match
 from therapy_platform.patients.ports import PatientAuditAction
 from therapy_platform.platform.idempotency import InMemoryIdempotencyStore, KeyScope, StoredAnswer
 
@@ -43,6 +44,7 @@ class Api:
         multi: dict[str, list[str]] | None = None,
         raw: str | None = None,
         roles: tuple[str, ...] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         event = api_event(
             method,
@@ -52,6 +54,7 @@ class Api:
             query=query,
             user=STAFF,
             roles=least_roles(method, path) if roles is None else roles,
+            headers=with_if_match(method, path, headers),
         )
         if multi is not None:
             event["queryStringParameters"] = {key: values[-1] for key, values in multi.items()}
@@ -99,9 +102,10 @@ def test_an_unlocatable_postcode_is_stored_and_flagged(api: Api) -> None:
 
 def test_every_access_is_audited_with_the_staff_member(api: Api) -> None:
     created = api.create()
-    api.request("GET", f"/api/v2/patients/{created['id']}")
+    read = _raw(api, "GET", f"/api/v2/patients/{created['id']}")
     api.request("GET", "/api/v2/patients")
-    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"city": "Köln"})
+    etag = read["multiValueHeaders"]["ETag"][0]
+    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"city": "Köln"}, headers={"If-Match": etag})
     actions = [(entry.actor, entry.action, str(entry.entity_id)) for entry in api.database.patient_audit]
     assert actions == [
         (STAFF, PatientAuditAction.CREATE, created["id"]),
@@ -487,3 +491,53 @@ def test_keys_expire_after_24_hours() -> None:
     store.complete(scope, StoredAnswer(201, "{}", None))
     assert store.claim(scope, "x", now=start + timedelta(hours=23)) is not None
     assert store.claim(scope, "x", now=start + timedelta(hours=24, minutes=7)) is None
+
+
+def _raw(
+    api: Api, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event = api_event(method, path, body, user=STAFF, roles=("admin",), headers=headers)
+    return dict(api.handler(event, FakeLambdaContext()))
+
+
+# --- ETag / If-Match ---------------------------------------------------------------------------
+
+
+def test_reads_and_writes_answer_the_records_etag(api: Api) -> None:
+    created = api.create()
+    path = f"/api/v2/patients/{created['id']}"
+    read = _raw(api, "GET", path)
+    etag = read["multiValueHeaders"]["ETag"][0]
+    assert etag.startswith('"') and _raw(api, "GET", path)["multiValueHeaders"]["ETag"] == [etag]
+    patched = _raw(api, "PATCH", path, {"city": "Köln"}, {"If-Match": etag})
+    assert patched["statusCode"] == 200
+    new_etag = patched["multiValueHeaders"]["ETag"][0]
+    assert new_etag != etag
+    assert _raw(api, "GET", path)["multiValueHeaders"]["ETag"] == [new_etag]
+
+
+def test_a_stale_if_match_is_412_and_changes_nothing(api: Api) -> None:
+    created = api.create()
+    path = f"/api/v2/patients/{created['id']}"
+    stale = _raw(api, "GET", path)["multiValueHeaders"]["ETag"][0]
+    # a colleague saves first
+    assert _raw(api, "PATCH", path, {"city": "Köln"}, {"If-Match": stale})["statusCode"] == 200
+    events = len(api.events("patient.updated"))
+    for method, body in (("PATCH", {"city": "Bonn"}), ("PUT", {**VALID, "city": "Bonn"})):
+        refused = _raw(api, method, path, body, {"If-Match": stale})
+        assert refused["statusCode"] == 412, refused
+        assert json.loads(refused["body"])["error"] == "precondition_failed"
+    assert json.loads(_raw(api, "GET", path)["body"])["city"] == "Köln"
+    assert len(api.events("patient.updated")) == events
+    weak = _raw(api, "GET", path)["multiValueHeaders"]["ETag"][0]
+    assert _raw(api, "PATCH", path, {"city": "Bonn"}, {"If-Match": f"W/{weak}"})["statusCode"] == 412
+
+
+def test_a_write_without_if_match_is_428(api: Api) -> None:
+    created = api.create()
+    path = f"/api/v2/patients/{created['id']}"
+    for method, body in (("PATCH", {"city": "Bonn"}), ("PUT", {**VALID, "city": "Bonn"})):
+        refused = _raw(api, method, path, body)
+        assert refused["statusCode"] == 428
+        assert json.loads(refused["body"])["error"] == "precondition_required"
+    assert _raw(api, "PATCH", path, {"city": "Bonn"}, {"If-Match": "*"})["statusCode"] == 200

@@ -39,11 +39,19 @@ from therapy_platform.matching.domain.searches import (
     SearchPatch,
     SearchQuery,
     SearchSortKey,
+    search_tag,
 )
 from therapy_platform.matching.use_cases import bundles as bundle_cases
 from therapy_platform.matching.use_cases import searches as search_cases
+from therapy_platform.platform.preconditions import require_if_match
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
+from therapy_platform.platform.rest.resolver import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    created,
+    current_actor,
+    tagged,
+)
 
 if TYPE_CHECKING:
     from therapy_platform.matching.bootstrap import MatchingService
@@ -108,16 +116,21 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
         return search_cases.list_searches(s.unit_of_work(), query, now=s.clock()).value
 
     @app.get(f"{SEARCHES}/<search_id>")
-    def read_search(search_id: SearchId) -> PatientSearchDetail:
+    def read_search(search_id: SearchId) -> Response[PatientSearchDetail]:
         s = service()
-        return search_cases.get_search(s.unit_of_work(), search_id, now=s.clock()).value
+        search = search_cases.get_search(s.unit_of_work(), search_id, now=s.clock()).value
+        return tagged(search, search_tag(search))
 
     @app.patch(f"{SEARCHES}/<search_id>")
-    def change_search(search_id: SearchId, patch: SearchPatch) -> PatientSearch:
+    def change_search(
+        search_id: SearchId, patch: SearchPatch, if_match: IfMatchHeader = None
+    ) -> Response[PatientSearch]:
+        expected = require_if_match(if_match, what="patient search")
         s = service()
-        return search_cases.change_search(
-            s.unit_of_work(), search_id, patch, actor=actor(), now=s.clock()
+        search = search_cases.change_search(
+            s.unit_of_work(), search_id, patch, actor=actor(), now=s.clock(), if_match=expected
         ).value
+        return tagged(search, search_tag(search))
 
     @app.post(f"{SEARCHES}/<search_id>/contact-requests")
     def add_contacts(search_id: SearchId, request: ContactRequest) -> PatientSearch:

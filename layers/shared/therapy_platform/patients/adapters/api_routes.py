@@ -20,8 +20,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from therapy_platform.patients import use_cases
 from therapy_platform.patients.domain import patient as model
 from therapy_platform.patients.use_cases import PatientService
+from therapy_platform.platform.preconditions import entity_tag, require_if_match
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
+from therapy_platform.platform.rest.resolver import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    created,
+    current_actor,
+    tagged,
+)
 
 PATIENTS = "/api/v2/patients"
 PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
@@ -83,16 +90,29 @@ def register_routes(
         return use_cases.list_patients(service(), query, actor=actor()).value
 
     @app.get(f"{PATIENTS}/<patient_id>")
-    def read_patient(patient_id: PatientId) -> model.Patient:
-        return use_cases.get_patient(service(), patient_id, actor=actor()).value
+    def read_patient(patient_id: PatientId) -> Response[model.Patient]:
+        patient = use_cases.get_patient(service(), patient_id, actor=actor()).value
+        return tagged(patient, entity_tag(patient))
 
     @app.put(f"{PATIENTS}/<patient_id>")
-    def replace(patient_id: PatientId, replacement: model.PatientReplacement) -> model.Patient:
-        return use_cases.replace_patient(service(), patient_id, replacement, actor=actor()).value
+    def replace(
+        patient_id: PatientId, replacement: model.PatientReplacement, if_match: IfMatchHeader = None
+    ) -> Response[model.Patient]:
+        expected = require_if_match(if_match, what="patient")
+        patient = use_cases.replace_patient(
+            service(), patient_id, replacement, actor=actor(), if_match=expected
+        ).value
+        return tagged(patient, entity_tag(patient))
 
     @app.patch(f"{PATIENTS}/<patient_id>")
-    def patch(patient_id: PatientId, changes: model.PatientPatch) -> model.Patient:
-        return use_cases.patch_patient(service(), patient_id, changes, actor=actor()).value
+    def patch(
+        patient_id: PatientId, changes: model.PatientPatch, if_match: IfMatchHeader = None
+    ) -> Response[model.Patient]:
+        expected = require_if_match(if_match, what="patient")
+        patient = use_cases.patch_patient(
+            service(), patient_id, changes, actor=actor(), if_match=expected
+        ).value
+        return tagged(patient, entity_tag(patient))
 
     @app.delete(f"{PATIENTS}/<patient_id>")
     def erase(

@@ -185,6 +185,25 @@ IdempotencyKeyHeader = Annotated[
     IdempotencyKey | None, Header(alias=IDEMPOTENCY_HEADER, description=KEY_DESCRIPTION)
 ]
 REPLAYED_HEADER = "Idempotent-Replayed"
+# A write that edits a record names the version it edits (platform/preconditions.py).
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag of the record as you read it (required): 412 if it changed since, "
+        "428 without it",
+    ),
+]
+
+
+def tagged(body: Any, etag: str, status: HTTPStatus = HTTPStatus.OK) -> Response[Any]:
+    """A record with its entity tag (`ETag`), for the reads and writes of updatable records."""
+    return Response(
+        status_code=int(status),
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"ETag": etag},
+    )
 
 
 def declares_idempotency_key(app: APIGatewayRestResolver) -> bool:

@@ -21,8 +21,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from therapy_platform.contracts.languages import LanguageCode
 from therapy_platform.contracts.therapy import TherapyProcedure
+from therapy_platform.platform.preconditions import entity_tag, require_if_match
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
+from therapy_platform.platform.rest.resolver import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    created,
+    current_actor,
+    tagged,
+)
 from therapy_platform.therapists import use_cases
 from therapy_platform.therapists.domain.therapist import (
     CoolingPeriod,
@@ -104,22 +111,43 @@ def register_routes(
         return Page[Therapist](items=list(items), total=total, page=page, limit=limit)
 
     @app.get(f"{BASE}/<therapist_id>")
-    def read_therapist(therapist_id: TherapistId) -> Therapist:
-        return use_cases.get_therapist(service().unit_of_work(), therapist_id).value
+    def read_therapist(therapist_id: TherapistId) -> Response[Therapist]:
+        therapist = use_cases.get_therapist(service().unit_of_work(), therapist_id).value
+        return tagged(therapist, entity_tag(therapist))
 
     @app.put(f"{BASE}/<therapist_id>")
-    def replace_therapist(therapist_id: TherapistId, draft: TherapistDraft) -> Therapist:
+    def replace_therapist(
+        therapist_id: TherapistId, draft: TherapistDraft, if_match: IfMatchHeader = None
+    ) -> Response[Therapist]:
+        expected = require_if_match(if_match, what="therapist")
         s = service()
-        return use_cases.replace_therapist(
-            s.unit_of_work(), s.geocoder(), therapist_id, draft, actor=actor(), now=s.clock()
+        therapist = use_cases.replace_therapist(
+            s.unit_of_work(),
+            s.geocoder(),
+            therapist_id,
+            draft,
+            actor=actor(),
+            now=s.clock(),
+            if_match=expected,
         ).value
+        return tagged(therapist, entity_tag(therapist))
 
     @app.patch(f"{BASE}/<therapist_id>")
-    def patch_therapist(therapist_id: TherapistId, patch: TherapistPatch) -> Therapist:
+    def patch_therapist(
+        therapist_id: TherapistId, patch: TherapistPatch, if_match: IfMatchHeader = None
+    ) -> Response[Therapist]:
+        expected = require_if_match(if_match, what="therapist")
         s = service()
-        return use_cases.patch_therapist(
-            s.unit_of_work(), s.geocoder(), therapist_id, patch, actor=actor(), now=s.clock()
+        therapist = use_cases.patch_therapist(
+            s.unit_of_work(),
+            s.geocoder(),
+            therapist_id,
+            patch,
+            actor=actor(),
+            now=s.clock(),
+            if_match=expected,
         ).value
+        return tagged(therapist, entity_tag(therapist))
 
     @app.delete(f"{BASE}/<therapist_id>")
     def delete_therapist(
