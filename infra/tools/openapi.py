@@ -84,6 +84,17 @@ EVERY_ROUTE_ERRORS = {
     "(each named in fields)",
     "503": "A backing service (the database) is unavailable; retry later",
 }
+# Answers the resolver gives for the convention headers a route declares (platform/idempotency.py,
+# platform/preconditions.py).
+HEADER_ERRORS = {
+    "idempotency-key": {
+        "409": "This Idempotency-Key was used with another request, or its first request is still running",
+    },
+    "if-match": {
+        "412": "If-Match names an older version of the record: read it again and reapply the change",
+        "428": "If-Match is missing: send the ETag of the version this change is based on (or *)",
+    },
+}
 BODY_ERRORS = {
     "400": "The body is not valid JSON",
     "415": "The body is not JSON (Content-Type must be application/json)",
@@ -159,6 +170,9 @@ def _add_resolver_errors(operation: dict[str, Any]) -> None:
     resolver_errors = dict(EVERY_ROUTE_ERRORS)
     if "requestBody" in operation:
         resolver_errors |= BODY_ERRORS
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header":
+            resolver_errors |= HEADER_ERRORS.get(parameter["name"].lower(), {})
     for status, description in resolver_errors.items():
         responses.setdefault(status, error_response(description))
 

@@ -267,7 +267,6 @@ OPERATION_EXAMPLES: Final[dict[str, Examples]] = {
                     "recipient_id": PATIENT_ID,
                     "subject": "Ihre Therapieplatzsuche",
                     "body": "wir haben Ihre Anfrage erhalten und melden uns, sobald es Neuigkeiten gibt.",
-                    "idempotency_key": "note-2025-03-03-1",
                 },
             )
         }

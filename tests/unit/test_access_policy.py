@@ -292,6 +292,6 @@ def test_headers_cannot_make_a_caller() -> None:
 
 def test_the_route_path_matches_the_policy_form() -> None:
     assert (
-        openapi_path("/api/v2/patients/<patient_id>/communication")
-        == "/api/v2/patients/{patient_id}/communication"
+        openapi_path("/api/v2/patients/<patient_id>/communications")
+        == "/api/v2/patients/{patient_id}/communications"
     )

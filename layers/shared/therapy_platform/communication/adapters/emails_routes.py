@@ -1,9 +1,9 @@
 """The emails API's REST routes for staff (the emails function's resolver registers them; rules
 in domain/staff_emails.py): GET /api/v2/emails (filtered, newest first, no bodies) and
 /api/v2/emails/{id} (bodies and attempts; audited); POST /api/v2/emails, an ad-hoc email to one
-patient or therapist (201; 200 when `idempotency_key` names an email sent before; 404 unknown
-recipient, 409 erased or without address); GET /api/v2/patients/{id}/communication and
-/api/v2/therapists/{id}/communication, one person's history (audited). Each route parses, calls
+patient or therapist (201; the first answer again for a repeated `Idempotency-Key` header; 404 unknown
+recipient, 409 erased or without address); GET /api/v2/patients/{id}/communications and
+/api/v2/therapists/{id}/communications, one person's history (audited). Each route parses, calls
 one use case with the context the function built, and answers; domain errors map to HTTP in the
 platform resolver. Logs carry ids and kinds only, never addresses or content."""
 
@@ -23,7 +23,7 @@ from therapy_platform.communication.domain import staff_emails as rules
 from therapy_platform.communication.use_cases import staff_emails as use_cases
 from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
 from therapy_platform.platform.validation import validate_as
 
 EMAILS: Final = "/api/v2/emails"
@@ -119,8 +119,13 @@ def register_routes(
             },
         ),
     )
-    def send_email(request: rules.AdHocEmailRequest) -> Response[rules.EmailDetail]:
-        result = use_cases.send_ad_hoc_email(service(), request, actor=actor()).value
+    def send_email(
+        request: rules.AdHocEmailRequest, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[rules.EmailDetail]:
+        # The resolver answers a repeated key; the email keeps it too (racing retries).
+        result = use_cases.send_ad_hoc_email(
+            service(), request, actor=actor(), idempotency_key=idempotency_key
+        ).value
         logger.info(
             "ad-hoc email queued" if result.created else "ad-hoc email found by its idempotency key",
             extra={"email_id": str(result.email.id), "recipient_type": request.recipient_type.value},
@@ -138,7 +143,7 @@ def register_routes(
         )
 
     @app.get(
-        "/api/v2/patients/<patient_id>/communication",
+        "/api/v2/patients/<patient_id>/communications",
         **operation(
             "getPatientCommunication",
             Tag.COMMUNICATION,
@@ -154,7 +159,7 @@ def register_routes(
         return history(rules.PersonType.PATIENT, patient_id, page, limit)
 
     @app.get(
-        "/api/v2/therapists/<therapist_id>/communication",
+        "/api/v2/therapists/<therapist_id>/communications",
         **operation(
             "getTherapistCommunication",
             Tag.COMMUNICATION,

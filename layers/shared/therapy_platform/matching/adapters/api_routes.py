@@ -39,12 +39,20 @@ from therapy_platform.matching.domain.searches import (
     SearchPatch,
     SearchQuery,
     SearchSortKey,
+    search_tag,
 )
 from therapy_platform.matching.use_cases import bundles as bundle_cases
 from therapy_platform.matching.use_cases import searches as search_cases
+from therapy_platform.platform.preconditions import require_if_match
 from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    created,
+    current_actor,
+    tagged,
+)
 
 if TYPE_CHECKING:
     from therapy_platform.matching.bootstrap import MatchingService
@@ -89,7 +97,10 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
             },
         ),
     )
-    def create_search(draft: SearchDraft) -> Response[PatientSearch]:
+    def create_search(
+        draft: SearchDraft, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[PatientSearch]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         search = search_cases.create_search(s.unit_of_work(), draft, actor=actor(), now=s.clock()).value
         return created(search, f"{SEARCHES}/{search.id}")
@@ -142,9 +153,10 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
             errors={404: "No search with this id"},
         ),
     )
-    def read_search(search_id: SearchId) -> PatientSearchDetail:
+    def read_search(search_id: SearchId) -> Response[PatientSearchDetail]:
         s = service()
-        return search_cases.get_search(s.unit_of_work(), search_id, now=s.clock()).value
+        search = search_cases.get_search(s.unit_of_work(), search_id, now=s.clock()).value
+        return tagged(search, search_tag(search))
 
     @app.patch(
         f"{SEARCHES}/<search_id>",
@@ -163,11 +175,15 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
             },
         ),
     )
-    def change_search(search_id: SearchId, patch: SearchPatch) -> PatientSearch:
+    def change_search(
+        search_id: SearchId, patch: SearchPatch, if_match: IfMatchHeader = None
+    ) -> Response[PatientSearch]:
+        expected = require_if_match(if_match, what="patient search")
         s = service()
-        return search_cases.change_search(
-            s.unit_of_work(), search_id, patch, actor=actor(), now=s.clock()
+        search = search_cases.change_search(
+            s.unit_of_work(), search_id, patch, actor=actor(), now=s.clock(), if_match=expected
         ).value
+        return tagged(search, search_tag(search))
 
     @app.post(
         f"{SEARCHES}/<search_id>/contact-requests",
@@ -202,8 +218,11 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
             also={200: "The dry run: what a round would do, nothing written"},
         ),
     )
-    def create_bundles(request: RoundRequest) -> Response[RoundResult]:
+    def create_bundles(
+        request: RoundRequest, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[RoundResult]:
         """A round on demand. `dry_run` writes nothing and explains every decision."""
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         result = bundle_cases.run_round(
             s.unit_of_work(), request, actor=actor(), trigger="api", now=s.clock(), config=s.config
@@ -354,8 +373,9 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
         ),
     )
     def build_staff_bundle(
-        therapist_id: TherapistId, request: StaffBundleRequest
+        therapist_id: TherapistId, request: StaffBundleRequest, idempotency_key: IdempotencyKeyHeader = None
     ) -> Response[StaffBundleResult]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         result = bundle_cases.staff_bundle(
             s.unit_of_work(), therapist_id, request, actor=actor(), now=s.clock(), config=s.config

@@ -20,9 +20,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from therapy_platform.patients import use_cases
 from therapy_platform.patients.domain import patient as model
 from therapy_platform.patients.use_cases import PatientService
+from therapy_platform.platform.preconditions import entity_tag, require_if_match
 from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    created,
+    current_actor,
+    tagged,
+)
 
 PATIENTS = "/api/v2/patients"
 PatientId = Annotated[uuid.UUID, Path(description="Patient id (UUID)")]
@@ -53,7 +60,10 @@ def register_routes(
             location="The new patient: /api/v2/patients/{id}",
         ),
     )
-    def create_patient(draft: model.PatientDraft) -> Response[model.Patient]:
+    def create_patient(
+        draft: model.PatientDraft, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[model.Patient]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         patient = use_cases.register_patient(service(), draft, actor=actor()).value
         logger.info("patient registered", extra={"patient_id": str(patient.id)})
         return created(patient, f"{PATIENTS}/{patient.id}")
@@ -79,8 +89,9 @@ def register_routes(
         insurer: Annotated[
             str | None, Query(max_length=100, description="Part of the insurer's name")
         ] = None,
-        name: Annotated[
-            str | None, Query(max_length=100, description="Words found in first or last name (any case)")
+        q: Annotated[
+            str | None,
+            Query(max_length=100, description="Free-text search: words in first or last name (any case)"),
         ] = None,
         created_from: Annotated[date | None, Query(description="Registered on or after (UTC date)")] = None,
         created_to: Annotated[date | None, Query(description="Registered on or before (UTC date)")] = None,
@@ -94,7 +105,7 @@ def register_routes(
             "status": status,
             "postcode_prefix": postcode_prefix,
             "insurer": insurer,
-            "name": name,
+            "q": q,
             "created_from": created_from,
             "created_to": created_to,
             "sort": sort,
@@ -115,8 +126,9 @@ def register_routes(
             errors={404: "No patient with this id", 410: GONE},
         ),
     )
-    def read_patient(patient_id: PatientId) -> model.Patient:
-        return use_cases.get_patient(service(), patient_id, actor=actor()).value
+    def read_patient(patient_id: PatientId) -> Response[model.Patient]:
+        patient = use_cases.get_patient(service(), patient_id, actor=actor()).value
+        return tagged(patient, entity_tag(patient))
 
     @app.put(
         f"{PATIENTS}/<patient_id>",
@@ -131,8 +143,14 @@ def register_routes(
             errors={404: "No patient with this id", 410: GONE},
         ),
     )
-    def replace(patient_id: PatientId, replacement: model.PatientReplacement) -> model.Patient:
-        return use_cases.replace_patient(service(), patient_id, replacement, actor=actor()).value
+    def replace(
+        patient_id: PatientId, replacement: model.PatientReplacement, if_match: IfMatchHeader = None
+    ) -> Response[model.Patient]:
+        expected = require_if_match(if_match, what="patient")
+        patient = use_cases.replace_patient(
+            service(), patient_id, replacement, actor=actor(), if_match=expected
+        ).value
+        return tagged(patient, entity_tag(patient))
 
     @app.patch(
         f"{PATIENTS}/<patient_id>",
@@ -147,8 +165,14 @@ def register_routes(
             errors={404: "No patient with this id", 410: GONE},
         ),
     )
-    def patch(patient_id: PatientId, changes: model.PatientPatch) -> model.Patient:
-        return use_cases.patch_patient(service(), patient_id, changes, actor=actor()).value
+    def patch(
+        patient_id: PatientId, changes: model.PatientPatch, if_match: IfMatchHeader = None
+    ) -> Response[model.Patient]:
+        expected = require_if_match(if_match, what="patient")
+        patient = use_cases.patch_patient(
+            service(), patient_id, changes, actor=actor(), if_match=expected
+        ).value
+        return tagged(patient, entity_tag(patient))
 
     @app.delete(
         f"{PATIENTS}/<patient_id>",

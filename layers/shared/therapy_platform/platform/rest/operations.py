@@ -51,7 +51,7 @@ TAG_DESCRIPTIONS: Final[dict[Tag, str]] = {
     Tag.DIRECTORY: "Imports of the public therapist directory (116117) and their reports.",
     Tag.GEOCODING: "Addresses to coordinates, postcodes, distances and travel times.",
     Tag.ANALYTICS: "Figures about waiting times and placements.",
-    Tag.ADMIN: "Operating the platform: health.",
+    Tag.ADMIN: "Operating the platform: health, and the code catalogue (every code with its labels).",
 }
 
 

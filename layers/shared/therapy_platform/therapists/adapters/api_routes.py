@@ -21,9 +21,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from therapy_platform.contracts.languages import LanguageCode
 from therapy_platform.contracts.therapy import TherapyProcedure
+from therapy_platform.platform.preconditions import entity_tag, require_if_match
 from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    created,
+    current_actor,
+    tagged,
+)
 from therapy_platform.therapists import use_cases
 from therapy_platform.therapists.domain.therapist import (
     CoolingPeriod,
@@ -68,7 +75,10 @@ def register_routes(
             location="The new therapist: /api/v2/therapists/{id}",
         ),
     )
-    def create_therapist(draft: TherapistDraft) -> Response[Therapist]:
+    def create_therapist(
+        draft: TherapistDraft, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[Therapist]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         therapist = use_cases.create_therapist(
             s.unit_of_work(), s.geocoder(), draft, actor=actor(), now=s.clock()
@@ -135,8 +145,9 @@ def register_routes(
             errors=NOT_FOUND,
         ),
     )
-    def read_therapist(therapist_id: TherapistId) -> Therapist:
-        return use_cases.get_therapist(service().unit_of_work(), therapist_id).value
+    def read_therapist(therapist_id: TherapistId) -> Response[Therapist]:
+        therapist = use_cases.get_therapist(service().unit_of_work(), therapist_id).value
+        return tagged(therapist, entity_tag(therapist))
 
     @app.put(
         f"{BASE}/<therapist_id>",
@@ -150,11 +161,21 @@ def register_routes(
             errors=NOT_FOUND,
         ),
     )
-    def replace_therapist(therapist_id: TherapistId, draft: TherapistDraft) -> Therapist:
+    def replace_therapist(
+        therapist_id: TherapistId, draft: TherapistDraft, if_match: IfMatchHeader = None
+    ) -> Response[Therapist]:
+        expected = require_if_match(if_match, what="therapist")
         s = service()
-        return use_cases.replace_therapist(
-            s.unit_of_work(), s.geocoder(), therapist_id, draft, actor=actor(), now=s.clock()
+        therapist = use_cases.replace_therapist(
+            s.unit_of_work(),
+            s.geocoder(),
+            therapist_id,
+            draft,
+            actor=actor(),
+            now=s.clock(),
+            if_match=expected,
         ).value
+        return tagged(therapist, entity_tag(therapist))
 
     @app.patch(
         f"{BASE}/<therapist_id>",
@@ -168,11 +189,21 @@ def register_routes(
             errors=NOT_FOUND,
         ),
     )
-    def patch_therapist(therapist_id: TherapistId, patch: TherapistPatch) -> Therapist:
+    def patch_therapist(
+        therapist_id: TherapistId, patch: TherapistPatch, if_match: IfMatchHeader = None
+    ) -> Response[Therapist]:
+        expected = require_if_match(if_match, what="therapist")
         s = service()
-        return use_cases.patch_therapist(
-            s.unit_of_work(), s.geocoder(), therapist_id, patch, actor=actor(), now=s.clock()
+        therapist = use_cases.patch_therapist(
+            s.unit_of_work(),
+            s.geocoder(),
+            therapist_id,
+            patch,
+            actor=actor(),
+            now=s.clock(),
+            if_match=expected,
         ).value
+        return tagged(therapist, entity_tag(therapist))
 
     @app.delete(
         f"{BASE}/<therapist_id>",
