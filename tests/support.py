@@ -87,9 +87,11 @@ def api_event(
     query: dict[str, str] | None = None,
     user: str | None = STAFF_USER,
     roles: tuple[str, ...] = STAFF,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event as LocalStack and AWS send it, from a caller the
-    gateway's authorizer verified (`user` with `roles`; `user=None`: no verified caller)."""
+    gateway's authorizer verified (`user` with `roles`; `user=None`: no verified caller), with
+    extra request `headers` (If-Match, Idempotency-Key, ...)."""
     payload = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     request_context: dict[str, Any] = {
         "resourcePath": path,
@@ -107,8 +109,12 @@ def api_event(
         "resource": path,
         "path": path,
         "httpMethod": method,
-        "headers": {"Content-Type": "application/json", "Host": "localhost"},
-        "multiValueHeaders": {"Content-Type": ["application/json"], "Host": ["localhost"]},
+        "headers": {"Content-Type": "application/json", "Host": "localhost", **(headers or {})},
+        "multiValueHeaders": {
+            "Content-Type": ["application/json"],
+            "Host": ["localhost"],
+            **{name: [value] for name, value in (headers or {}).items()},
+        },
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
         "pathParameters": None,
@@ -156,3 +162,18 @@ def call(handler: Any, event: dict[str, Any]) -> tuple[int, Any]:
         return status, assert_problem(response)
     body = response.get("body")
     return status, json.loads(body) if body else None
+
+
+# PUT/PATCH of these records need If-Match (platform/preconditions.py).
+TAGGED_RECORD = re.compile(r"^/api/v2/(patients|therapists|patient-searches)/[0-9a-fA-F-]{36}$")
+
+
+def with_if_match(method: str, path: str, headers: dict[str, str] | None) -> dict[str, str] | None:
+    """A test's write of a record that is not about preconditions: `If-Match: *` (any current
+    version; the write still answers its own 404/410). Tests of the precondition send the
+    ETag they read (or none), which is kept."""
+    if method.upper() not in {"PUT", "PATCH"} or not TAGGED_RECORD.match(path):
+        return headers
+    if any(name.lower() == "if-match" for name in headers or {}):
+        return headers
+    return {**(headers or {}), "If-Match": "*"}

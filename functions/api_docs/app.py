@@ -1,5 +1,6 @@
 """GET /api/v2/openapi.json (the committed OpenAPI document, generated from the code by
-infra/tools/openapi.py) and GET /api/v2/docs (Swagger UI over it)."""
+infra/tools/openapi.py), GET /api/v2/docs (Swagger UI over it) and GET /api/v2/docs/{asset}
+(Swagger UI's files, shipped with Powertools: no CDN, works offline; platform/rest/swagger_ui.py)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,20 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from therapy_platform.contracts.access import API_ACCESS_POLICY
+from therapy_platform.platform.errors import NotFoundError
+from therapy_platform.platform.rest import swagger_ui
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="api-docs")
 app = create_resolver(logger, access=API_ACCESS_POLICY)
-# Read at cold start: a package without its document fails there, not on the first request.
+# Read at cold start: a package without its document or assets fails there, not on a request.
 OPENAPI_DOCUMENT = (Path(__file__).parent / "openapi.json").read_text(encoding="utf-8")
-
-SWAGGER_UI = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>Therapy matching platform API</title>
-  <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-  <script>
-    // Relative URL: works behind any stage or custom domain.
-    window.ui = SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui"});
-  </script>
-</body>
-</html>
-"""
+ASSETS = swagger_ui.load_assets()
+PAGE = swagger_ui.page("Therapy matching platform API", ASSETS)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": swagger_ui.CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 @app.get("/api/v2/openapi.json", include_in_schema=False)
@@ -43,8 +34,20 @@ def openapi_document() -> Response[str]:
 
 
 @app.get("/api/v2/docs", include_in_schema=False)
-def swagger_ui() -> Response[str]:
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=SWAGGER_UI)
+def swagger_page() -> Response[str]:
+    return Response(
+        status_code=200, content_type="text/html; charset=utf-8", body=PAGE, headers=dict(SECURITY_HEADERS)
+    )
+
+
+@app.get("/api/v2/docs/<asset>", include_in_schema=False)
+def swagger_asset(asset: str) -> Response[str]:
+    found = ASSETS.get(asset)
+    if found is None:
+        raise NotFoundError(f"no file {asset} in the API documentation")
+    # They change only with the Powertools version (a new deployment): a day in the cache is fine.
+    headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"}
+    return Response(status_code=200, content_type=found.content_type, body=found.body, headers=headers)
 
 
 @logger.inject_lambda_context

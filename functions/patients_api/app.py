@@ -13,7 +13,8 @@ from therapy_platform.patients.adapters.api_routes import register_routes
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="patient-service")
-app = create_resolver(logger, access=API_ACCESS_POLICY)
+idempotency_keys = bootstrap.idempotency_keys()  # unit tests swap in an in-memory store
+app = create_resolver(logger, access=API_ACCESS_POLICY, idempotency=lambda: idempotency_keys)
 service = bootstrap.build()  # unit tests swap in one built from in-memory fakes
 register_routes(app, lambda: service, logger)
 

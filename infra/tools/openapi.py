@@ -6,6 +6,11 @@ access policy (contracts/access.py): the bearer-token scheme, and per operation 
 the role it needs (`x-required-role`, also in its description) and the 401/403 answers. Each
 function is imported with the environment template.yaml gives it.
 
+Each route describes itself (platform/rest/operations.py: operationId, tag, summary,
+description, success answer, its own errors); this tool adds the errors the resolver answers
+on every route, the access policy, the tags' descriptions and the examples
+(tools/openapi_examples.py), and validates the result as OpenAPI 3.1 (openapi-spec-validator).
+
     python -m tools.openapi            write functions/api_docs/openapi.json
     python -m tools.openapi --check    fail when the committed document and the code differ
 """
@@ -20,16 +25,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openapi_spec_validator import validate
+
 from therapy_platform.contracts.access import API_ACCESS_POLICY, ROLE_DESCRIPTIONS
 from therapy_platform.platform.rest.access import PUBLIC
-from therapy_platform.platform.rest.problems import (
-    PROBLEM_JSON,
-    field_error_catalogue,
-    problem_catalogue,
-    problem_codes_by_status,
-    problem_schemas,
-)
+from therapy_platform.platform.rest.operations import TAG_DESCRIPTIONS, Tag, error_response
+from therapy_platform.platform.rest.problems import field_error_catalogue, problem_catalogue, problem_schemas
 from tools.function_environment import function_environment
+from tools.openapi_examples import OPERATION_EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -50,26 +53,28 @@ AUTH_RESPONSES = {
     "401": "No valid bearer token (missing, expired, not yet valid, wrong issuer or audience, bad signature)",
     "403": "The token lacks the role this operation needs (named in required_role)",
 }
-# Every error is problem details (platform/rest/problems.py); the codes each status can carry are
-# listed in its description and, with their titles, in x-problem-codes.
-ERROR_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-ERROR_RESPONSES = {
-    "400": "Malformed JSON body",
-    "404": "Unknown resource or route",
-    "409": "Conflicts with the current state",
-    "415": "The body is not JSON (Content-Type must be application/json)",
-    "422": "Invalid or missing fields (each named in errors)",
-    "500": "Internal error (logged under request_id)",
-    "503": "A backing service is unavailable; retry later",
+# What the resolver answers on its own (platform/rest/resolver.py), by what a route takes. A
+# route's own errors come with the route (platform/rest/operations.py).
+EVERY_ROUTE_ERRORS = {
+    "422": "Invalid or missing fields, or a query parameter this operation does not declare "
+    "(each named in errors)",
+    "503": "A backing service (the database) is unavailable; retry later",
 }
-
-
-def _error_response(status: str, description: str) -> dict[str, Any]:
-    codes = ", ".join(f"`{code}`" for code in problem_codes_by_status().get(int(status), []))
-    return {
-        "description": f"{description}. Codes: {codes}." if codes else description,
-        "content": ERROR_CONTENT,
-    }
+# Answers the resolver gives for the convention headers a route declares (platform/idempotency.py,
+# platform/preconditions.py).
+HEADER_ERRORS = {
+    "idempotency-key": {
+        "409": "This Idempotency-Key was used with another request, or its first request is still running",
+    },
+    "if-match": {
+        "412": "If-Match names an older version of the record: read it again and reapply the change",
+        "428": "If-Match is missing: send the ETag of the version this change is based on (or *)",
+    },
+}
+BODY_ERRORS = {
+    "400": "The body is not valid JSON",
+    "415": "The body is not JSON (Content-Type must be application/json)",
+}
 
 
 def api_functions() -> list[tuple[str, Path, str]]:
@@ -114,15 +119,55 @@ def _add_access(operation: dict[str, Any], method: str, path: str) -> None:
     if role is None:
         raise ValueError(f"{method.upper()} {path} is not in the access policy (contracts/access.py)")
     operation["x-required-role"] = role
+    text = operation.get("description", "").rstrip()
     if role == PUBLIC:
         operation["security"] = []
-        operation["description"] = "Public: no token needed."
+        operation["description"] = f"{text}\n\nPublic: no token needed.".lstrip()
         return
     operation["security"] = [{"bearerAuth": []}]
     granting = ", ".join(f"`{name}`" for name in API_ACCESS_POLICY.roles_granting(role))
-    operation["description"] = f"Requires the role `{role}` (callers with any of {granting})."
+    operation["description"] = (
+        f"{text}\n\nRequires the role `{role}` (callers with any of {granting}).".lstrip()
+    )
     for status, description in AUTH_RESPONSES.items():
-        operation["responses"][status] = _error_response(status, description)
+        operation["responses"][status] = error_response(status, description)
+
+
+def _powertools_default(response: dict[str, Any]) -> bool:
+    """Powertools' own 422 (its HTTPValidationError body, which this API never answers)."""
+    return "HTTPValidationError" in json.dumps(response)
+
+
+def _add_resolver_errors(operation: dict[str, Any]) -> None:
+    """The errors the resolver answers on every route, and on routes that take a body."""
+    responses = operation.setdefault("responses", {})
+    if _powertools_default(responses.get("422", {})):
+        del responses["422"]
+    resolver_errors = dict(EVERY_ROUTE_ERRORS)
+    if "requestBody" in operation:
+        resolver_errors |= BODY_ERRORS
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header":
+            resolver_errors |= HEADER_ERRORS.get(parameter["name"].lower(), {})
+    for status, description in resolver_errors.items():
+        responses.setdefault(status, error_response(status, description))
+
+
+def _add_examples(operation: dict[str, Any], where: str) -> None:
+    """Request and response examples (tools/openapi_examples.py), by operationId."""
+    examples = OPERATION_EXAMPLES.get(operation["operationId"])
+    if examples is None:
+        return
+    if examples.request is not None:
+        content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if content is None:
+            raise ValueError(f"{where}: a request example for an operation without a JSON body")
+        content["examples"] = examples.request
+    for status, named in examples.responses.items():
+        content = operation["responses"].get(str(status), {}).get("content", {}).get("application/json")
+        if content is None:
+            raise ValueError(f"{where}: an example for {status}, which the operation does not answer")
+        content["examples"] = named
 
 
 def build() -> dict[str, Any]:
@@ -147,22 +192,28 @@ def build() -> dict[str, Any]:
         "x-problem-codes": problem_catalogue(),
         "x-field-error-codes": field_error_catalogue(),
     }
+    used_tags: set[str] = set()
     for logical_id, code_dir, module in api_functions():
         schema = _load_app(logical_id, code_dir, module).get_openapi_schema(title=TITLE, version=VERSION)
         part = json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
         for path, operations in part.get("paths", {}).items():
             for method, operation in operations.items():
-                operation.setdefault("tags", [logical_id.removesuffix("Function")])
-                responses = operation.setdefault("responses", {})
-                for status, description in ERROR_RESPONSES.items():
-                    responses[status] = _error_response(status, description)
+                where = f"{method.upper()} {path} ({logical_id})"
+                if not operation.get("tags"):
+                    raise ValueError(f"{where}: no tag; describe the route with platform.rest.operations")
+                used_tags.update(operation["tags"])
+                _add_resolver_errors(operation)
                 _add_access(operation, method, path)
+                _add_examples(operation, where)
                 document["paths"].setdefault(path, {})[method] = operation
         schemas = part.get("components", {}).get("schemas", {})
-        schemas.pop("HTTPValidationError", None)
-        schemas.pop("ValidationError", None)
+        for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+            schemas.pop(unused, None)
         _merge_into(document["components"]["schemas"], schemas, "components.schemas")
     document["paths"] = dict(sorted(document["paths"].items()))
+    document["tags"] = [
+        {"name": tag.value, "description": TAG_DESCRIPTIONS[tag]} for tag in Tag if tag.value in used_tags
+    ]
     return document
 
 
@@ -176,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="fail if the committed document is out of date")
     args = parser.parse_args(argv)
-    text = render(build())
+    document = build()
+    # A document client generators choke on is never written nor accepted.
+    validate(document)
+    text = render(document)
     if args.check:
         if not SPEC.exists() or SPEC.read_text() != text:
             print(f"{SPEC.relative_to(ROOT)} is out of date: run python -m tools.openapi", file=sys.stderr)

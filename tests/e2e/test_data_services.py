@@ -99,12 +99,16 @@ def test_patient_update_list_and_erasure_reach_the_read_model(base_url: str) -> 
         "symptoms": ["anxiety"],
     }
     patient = STAFF.post(f"{base_url}/api/v2/patients", json=body, timeout=30).json()
+    read = STAFF.get(f"{base_url}/api/v2/patients/{patient['id']}", timeout=30)
     patched = STAFF.patch(
-        f"{base_url}/api/v2/patients/{patient['id']}", json={"max_travel_km": 40}, timeout=30
+        f"{base_url}/api/v2/patients/{patient['id']}",
+        json={"max_travel_km": 40},
+        headers={"If-Match": read.headers["ETag"]},
+        timeout=30,
     )
     assert patched.status_code == 200 and patched.json()["max_travel_km"] == 40
     listed = STAFF.get(
-        f"{base_url}/api/v2/patients", params={"name": body["last_name"], "postcode_prefix": "04"}, timeout=30
+        f"{base_url}/api/v2/patients", params={"q": body["last_name"], "postcode_prefix": "04"}, timeout=30
     ).json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == patient["id"]
     data = _read_model(

@@ -55,6 +55,7 @@ def region(base_url: str) -> Iterator[dict[str, Any]]:
         STAFF.patch(
             f"{base_url}/api/v2/patient-searches/{search_id}",
             json={"status": "cancelled"},
+            headers={"If-Match": "*"},  # cleanup: whatever the search's version
             timeout=30,
         )
 

@@ -24,7 +24,7 @@ from localcloud import postgres
 from runner import HERE as MIGRATIONS_DIR
 from runner import upgrade
 from schemas import SERVICE_SCHEMAS
-from support import api_event, call, least_roles, load_function
+from support import api_event, call, least_roles, load_function, with_if_match
 from therapist_fakes import FakeGeocoder
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.database import make_engine
@@ -89,7 +89,13 @@ class Api:
     ) -> tuple[int, Any]:
         # The caller as the API's authorizer verified them, with the role the route needs.
         event = api_event(
-            method, path, body, query=query, user="staff@team.example", roles=least_roles(method, path)
+            method,
+            path,
+            body,
+            query=query,
+            user="staff@team.example",
+            roles=least_roles(method, path),
+            headers=with_if_match(method, path, None),
         )
         return call(self.module.lambda_handler, event)
 

@@ -59,6 +59,7 @@ def test_exactly_the_public_routes_skip_the_authorizer() -> None:
             ("GET", "/health"),
             ("GET", "/api/v2/openapi.json"),
             ("GET", "/api/v2/docs"),
+            ("GET", "/api/v2/docs/{asset}"),
         }
     )
     assert template_routes()[CATCH_ALL][1] is False  # unknown paths need a token too
@@ -310,6 +311,6 @@ def test_headers_cannot_make_a_caller() -> None:
 
 def test_the_route_path_matches_the_policy_form() -> None:
     assert (
-        openapi_path("/api/v2/patients/<patient_id>/communication")
-        == "/api/v2/patients/{patient_id}/communication"
+        openapi_path("/api/v2/patients/<patient_id>/communications")
+        == "/api/v2/patients/{patient_id}/communications"
     )

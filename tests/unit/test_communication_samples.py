@@ -22,6 +22,7 @@ from communication_state_fakes import (
 from support import FakeLambdaContext, call, load_function
 from therapy_platform.communication.bootstrap import CommunicationService, ReplyIntakeService
 from therapy_platform.communication.domain.emails import EmailKind
+from therapy_platform.platform.idempotency import InMemoryIdempotencyStore
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
@@ -100,4 +101,5 @@ def test_the_emails_api_samples_answer(name: str, status: int, monkeypatch: pyte
     )
     app = load_function("emails_api")
     monkeypatch.setattr(app, "service", staff_email_context(w))
+    monkeypatch.setattr(app, "idempotency_keys", InMemoryIdempotencyStore())
     assert call(app.lambda_handler, sample(f"emails_api/{name}"))[0] == status

@@ -4,6 +4,7 @@ every 4xx naming the problem. Markdown sanitising is also checked property-based
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from communication_state_fakes import (
     state_world,
     therapist_payload,
 )
-from support import api_event, call, least_roles, load_function
+from support import FakeLambdaContext, api_event, call, least_roles, load_function
 from therapy_platform.communication.domain.email_content import AdHocMessage, Person
 from therapy_platform.communication.domain.emails import DeliveryPolicy
 from therapy_platform.communication.domain.replies import reply_message
@@ -43,6 +44,7 @@ from therapy_platform.communication.rendering.markdown_html import (
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import SenderContext, send_email
 from therapy_platform.communication.use_cases.replies import take_in_replies
+from therapy_platform.platform.idempotency import InMemoryIdempotencyStore
 
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)  # Monday 07:05 in Berlin
 STAFF = "lena@team.example"
@@ -63,8 +65,23 @@ class Api:
         query: dict[str, str] | None = None,
         raw_body: str | None = None,
         roles: tuple[str, ...] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        event = api_event(
+        return call(
+            self.module.lambda_handler, self.request(method, path, body, query, raw_body, roles, headers)
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        raw_body: str | None = None,
+        roles: tuple[str, ...] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return api_event(
             method,
             path,
             body,
@@ -72,8 +89,8 @@ class Api:
             raw_body=raw_body,
             user=STAFF,
             roles=least_roles(method, path) if roles is None else roles,
+            headers=headers,
         )
-        return call(self.module.lambda_handler, event)
 
     def event(self, event_type: str, payload: dict[str, Any], at: datetime = NOW) -> Any:
         return deliver(self.world.context, envelope(event_type, payload, at=at))
@@ -92,7 +109,9 @@ class Api:
         self.event("therapist.created", therapist_payload(therapist_id, **changes))
         return therapist_id
 
-    def send(self, recipient_type: str, recipient_id: uuid.UUID, /, **changes: Any) -> tuple[int, Any]:
+    def send(
+        self, recipient_type: str, recipient_id: uuid.UUID, /, key: str | None = None, **changes: Any
+    ) -> tuple[int, Any]:
         body = {
             "recipient_type": recipient_type,
             "recipient_id": str(recipient_id),
@@ -100,7 +119,7 @@ class Api:
             "body": "Wir haben eine **Frage**: Sind Sie *vormittags* erreichbar?",
             **changes,
         }
-        return self("POST", "/api/v2/emails", body)
+        return self("POST", "/api/v2/emails", body, headers={"Idempotency-Key": key} if key else None)
 
 
 @pytest.fixture
@@ -108,6 +127,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     module = load_function("emails_api")
     world = state_world(now=NOW)
     monkeypatch.setattr(module, "service", staff_email_context(world))
+    monkeypatch.setattr(module, "idempotency_keys", InMemoryIdempotencyStore())
     yield Api(module, world)
 
 
@@ -177,16 +197,57 @@ def test_a_therapist_known_only_from_a_bundle_is_written_to_at_that_address(api:
     assert "Sehr geehrte Frau Dr. Müller," in email["text"]
 
 
-def test_the_same_idempotency_key_returns_the_first_email(api: Api) -> None:
+def test_a_repeated_idempotency_key_answers_the_first_email_again(api: Api) -> None:
     patient_id = api.patient()
-    first_status, first = api.send("patient", patient_id, idempotency_key="ticket-42")
-    again_status, again = api.send("patient", patient_id, idempotency_key="ticket-42", subject="Anders")
-    assert (first_status, again_status) == (201, 200)
-    assert again["id"] == first["id"] and again["subject"] == "Rückfrage zu Ihrer Suche"
+    send = api.request(
+        "POST",
+        "/api/v2/emails",
+        {"recipient_type": "patient", "recipient_id": str(patient_id), "subject": "Frage", "body": "Hallo"},
+        headers={"Idempotency-Key": "ticket-42"},
+    )
+    first = api.module.lambda_handler(send, FakeLambdaContext())
+    again = api.module.lambda_handler(send, FakeLambdaContext())
+    assert (first["statusCode"], again["statusCode"]) == (201, 201)
+    assert json.loads(again["body"]) == json.loads(first["body"])
+    assert again["multiValueHeaders"]["Location"] == first["multiValueHeaders"]["Location"]
+    assert again["multiValueHeaders"]["Idempotent-Replayed"] == ["true"]
     ad_hoc = [e for e in api.world.database.emails.values() if e.kind.value == "ad_hoc"]
     assert len(ad_hoc) == 1
-    status, conflict = api.send("patient", api.patient(), idempotency_key="ticket-42")
-    assert status == 409 and "idempotency_key" in conflict["detail"]
+
+
+def test_an_idempotency_key_reused_for_another_request_is_409(api: Api) -> None:
+    patient_id = api.patient()
+    assert api.send("patient", patient_id, key="ticket-42")[0] == 201
+    status, conflict = api.send("patient", patient_id, key="ticket-42", subject="Anders")
+    assert status == 409 and conflict["code"] == "idempotency_key_reused"
+    status, conflict = api.send("patient", api.patient(), key="ticket-42")
+    assert status == 409 and conflict["code"] == "idempotency_key_reused"
+    assert api.send("patient", patient_id, key="ticket-43", subject="Anders")[0] == 201
+    assert len([e for e in api.world.database.emails.values() if e.kind.value == "ad_hoc"]) == 2
+
+
+def test_the_email_keeps_the_key_when_the_resolver_has_forgotten_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the old body field guaranteed stays: one email per key and staff member, even past
+    the 24 hours the resolver keeps a key or when two retries race past its check."""
+    patient_id = api.patient()
+    status, first = api.send("patient", patient_id, key="ticket-42")
+    assert status == 201
+    monkeypatch.setattr(api.module, "idempotency_keys", InMemoryIdempotencyStore())
+    status, again = api.send("patient", patient_id, key="ticket-42")
+    assert (status, again["id"]) == (200, first["id"])
+    monkeypatch.setattr(api.module, "idempotency_keys", InMemoryIdempotencyStore())
+    status, conflict = api.send("patient", api.patient(), key="ticket-42")
+    assert status == 409 and "Idempotency-Key" in conflict["detail"]
+
+
+def test_the_idempotency_key_moved_from_the_body_to_the_header(api: Api) -> None:
+    patient_id = api.patient()
+    status, error = api.send("patient", patient_id, idempotency_key="ticket-42")
+    assert status == 422 and [field["field"] for field in error["errors"]] == ["idempotency_key"]
+    status, error = api.send("patient", patient_id, key="mit Leerzeichen")
+    assert status == 422 and "idempotency-key" in [field["field"].lower() for field in error["errors"]]
 
 
 def test_recipients_that_cannot_get_an_email_are_refused_naming_why(api: Api) -> None:
@@ -218,7 +279,6 @@ def test_recipients_that_cannot_get_an_email_are_refused_naming_why(api: Api) ->
         ({"body": ""}, "body"),
         ({"body": " \n\t "}, "body"),
         ({"body": "x" * (MAX_MARKDOWN_CHARS + 1)}, "body"),
-        ({"idempotency_key": "mit Leerzeichen"}, "idempotency_key"),
         ({"salutation": "vielleicht"}, "salutation"),
         ({"cc": "x@example.org"}, "cc"),
     ],
@@ -366,16 +426,18 @@ def test_a_patients_history_has_their_emails_and_replies_newest_first(api: Api) 
         at=NOW + timedelta(hours=1),
         to="antwort@antwort.vermittlung.test",
     )
-    status, history = api("GET", f"/api/v2/patients/{patient_id}/communication")
+    status, history = api("GET", f"/api/v2/patients/{patient_id}/communications")
     assert status == 200 and history["total"] == 3 and history["erased"] is False
     assert [item["type"] for item in history["items"]] == ["reply", "email", "email"]
     assert [item.get("subject") for item in history["items"][1:]] == ["Zweite Nachricht", "Erste Nachricht"]
     assert history["items"][0]["email_id"] == first["id"] and "vormittags" in history["items"][0]["text"]
     assert all("html" not in item for item in history["items"])
     status, paged = api(
-        "GET", f"/api/v2/patients/{patient_id}/communication", query={"limit": "2", "page": "2"}
+        "GET", f"/api/v2/patients/{patient_id}/communications", query={"limit": "2", "page": "2"}
     )
     assert [item["id"] for item in paged["items"]] == [first["id"]] and paged["total"] == 3
+    assert paged["next"] is None  # the last page; the same shape and links as every list
+    assert paged["prev"] == f"/api/v2/patients/{patient_id}/communications?limit=2&page=1"
     [audit] = [a for a in api.world.database.state.audit if a["action"] == "patient.communication_read"][:1]
     assert (audit["actor"], audit["entity_id"]) == (STAFF, patient_id)
     assert second["id"] in {item["id"] for item in history["items"]}
@@ -386,7 +448,7 @@ def test_an_erased_patients_history_shows_redacted_emails(api: Api) -> None:
     api.send("patient", patient_id)
     send_queued(api.world)
     api.erase(patient_id)
-    status, history = api("GET", f"/api/v2/patients/{patient_id}/communication")
+    status, history = api("GET", f"/api/v2/patients/{patient_id}/communications")
     assert status == 200 and history["erased"] is True
     [item] = history["items"]
     assert item["subject"] == "[gelöscht]" and item["recipient"] == "geloescht@invalid"
@@ -408,7 +470,7 @@ def test_a_therapists_history_has_emails_calls_and_replies_about_their_bundles(a
         at=NOW + timedelta(days=1),
         to="antwort+B11@antwort.vermittlung.test",
     )
-    status, history = api("GET", f"/api/v2/therapists/{therapist_id}/communication")
+    status, history = api("GET", f"/api/v2/therapists/{therapist_id}/communications")
     assert status == 200 and history["total"] == 3
     assert [item["type"] for item in history["items"]] == ["reply", "phone_call", "email"]
     assert history["items"][1]["id"] == str(call_id) and history["items"][2]["id"] == str(inquiry_id)
@@ -417,18 +479,18 @@ def test_a_therapists_history_has_emails_calls_and_replies_about_their_bundles(a
 
 def test_histories_of_unknown_people_and_bad_parameters_are_4xx(api: Api) -> None:
     for kind in ("patients", "therapists"):
-        status, body = api("GET", f"/api/v2/{kind}/{uuid.uuid4()}/communication")
+        status, body = api("GET", f"/api/v2/{kind}/{uuid.uuid4()}/communications")
         assert status == 404 and "not known" in body["detail"]
-        status, body = api("GET", f"/api/v2/{kind}/nope/communication")
+        status, body = api("GET", f"/api/v2/{kind}/nope/communications")
         assert status == 422
     patient_id = api.patient()
-    status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"type": "email"})
+    status, body = api("GET", f"/api/v2/patients/{patient_id}/communications", query={"type": "email"})
     assert status == 422 and "type" in body["detail"]
-    status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"limit": "500"})
+    status, body = api("GET", f"/api/v2/patients/{patient_id}/communications", query={"limit": "500"})
     assert status == 422 and "limit" in body["detail"]
-    status, body = api("GET", f"/api/v2/patients/{patient_id}/communication", query={"page": "999"})
+    status, body = api("GET", f"/api/v2/patients/{patient_id}/communications", query={"page": "999"})
     assert status == 422 and "page" in body["detail"]
-    status, empty = api("GET", f"/api/v2/patients/{patient_id}/communication")
+    status, empty = api("GET", f"/api/v2/patients/{patient_id}/communications")
     assert (status, empty["items"], empty["total"]) == (200, [], 0)
 
 

@@ -3,6 +3,7 @@ validation and undeclared query parameters, error mapping, paging, publish-after
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from matching_fakes import MatchingWorld
 
-from support import api_event, call, least_roles, load_function
+from support import FakeLambdaContext, api_event, call, least_roles, load_function, with_if_match
 from therapy_platform.matching.domain.responses import cooling_until
 from therapy_platform.platform.clock import platform_today
 
@@ -39,6 +40,7 @@ class Api:
             query=query,
             user=STAFF,
             roles=least_roles(method, path) if roles is None else roles,
+            headers=with_if_match(method, path, None),
         )
         return call(self.handler, event)
 
@@ -172,7 +174,29 @@ def test_staff_selection_staff_bundles_and_alerts(api: Api) -> None:
     assert status == 422  # postcode_prefix is required
     status, dry = api.request("POST", f"/api/v2/therapists/{therapist}/bundles", {"size": 1, "dry_run": True})
     assert status == 200 and dry["dry_run"] is True
-    status, built = api.request("POST", f"/api/v2/therapists/{therapist}/bundles", {"size": 1})
-    assert status == 201 and built["bundle"]["status"] == "draft"
+    path = f"/api/v2/therapists/{therapist}/bundles"
+    event = api_event("POST", path, {"size": 1}, user=STAFF, roles=least_roles("POST", path))
+    response = api.handler(event, FakeLambdaContext())
+    built = json.loads(response["body"])
+    assert response["statusCode"] == 201 and built["bundle"]["status"] == "draft"
+    assert response["multiValueHeaders"]["Location"] == [f"/api/v2/bundles/{built['bundle']['bundle_id']}"]
     status, alerts = api.request("GET", "/api/v2/alerts", query={"limit": "5"})
     assert status == 200 and alerts == []
+
+
+def test_a_search_patch_with_a_stale_if_match_is_412_and_without_one_428(api: Api) -> None:
+    search = api.search()
+    path = f"/api/v2/patient-searches/{search['id']}"
+
+    def raw(method: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        event = api_event(method, path, body, user=STAFF, roles=("staff",), headers=headers)
+        return dict(api.handler(event, FakeLambdaContext()))
+
+    stale = raw("GET")["multiValueHeaders"]["ETag"][0]
+    changed = raw("PATCH", {"notes": "ruft vormittags an"}, {"If-Match": stale})
+    assert changed["statusCode"] == 200
+    assert changed["multiValueHeaders"]["ETag"] == raw("GET")["multiValueHeaders"]["ETag"] != [stale]
+    refused = raw("PATCH", {"status": "paused"}, {"If-Match": stale})
+    assert refused["statusCode"] == 412 and '"precondition_failed"' in refused["body"]
+    assert raw("PATCH", {"status": "paused"})["statusCode"] == 428
+    assert '"active"' in raw("GET")["body"]

@@ -407,4 +407,4 @@ def test_created_range_must_be_in_order_and_is_inclusive() -> None:
 
 
 def test_name_search_splits_words() -> None:
-    assert PatientQuery(name="  anna   MÜLL ").name_terms == ["anna", "MÜLL"]
+    assert PatientQuery(q="  anna   MÜLL ").name_terms == ["anna", "MÜLL"]

@@ -3,6 +3,7 @@ events, erasure."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +13,17 @@ from typing import Any
 import pytest
 
 from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, patient_service
-from support import api_event, call, least_roles, load_function
+from support import (
+    FakeLambdaContext,
+    api_event,
+    assert_problem,
+    call,
+    least_roles,
+    load_function,
+    with_if_match,
+)
 from therapy_platform.patients.ports import PatientAuditAction
+from therapy_platform.platform.idempotency import InMemoryIdempotencyStore, KeyScope, StoredAnswer
 
 VALID: dict[str, Any] = {
     "first_name": "Änne",
@@ -42,6 +52,7 @@ class Api:
         multi: dict[str, list[str]] | None = None,
         raw: str | None = None,
         roles: tuple[str, ...] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         event = api_event(
             method,
@@ -51,6 +62,7 @@ class Api:
             query=query,
             user=STAFF,
             roles=least_roles(method, path) if roles is None else roles,
+            headers=with_if_match(method, path, headers),
         )
         if multi is not None:
             event["queryStringParameters"] = {key: values[-1] for key, values in multi.items()}
@@ -71,6 +83,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     module = load_function("patients_api")
     database, bus, geocoder = InMemoryDatabase(), FakeBus(), FakeGeocoder()
     monkeypatch.setattr(module, "service", patient_service(database, bus=bus, geocoder=geocoder))
+    monkeypatch.setattr(module, "idempotency_keys", InMemoryIdempotencyStore())
     yield Api(module.lambda_handler, database, bus, geocoder)
 
 
@@ -97,9 +110,10 @@ def test_an_unlocatable_postcode_is_stored_and_flagged(api: Api) -> None:
 
 def test_every_access_is_audited_with_the_staff_member(api: Api) -> None:
     created = api.create()
-    api.request("GET", f"/api/v2/patients/{created['id']}")
+    read = _raw(api, "GET", f"/api/v2/patients/{created['id']}")
     api.request("GET", "/api/v2/patients")
-    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"city": "Köln"})
+    etag = read["multiValueHeaders"]["ETag"][0]
+    api.request("PATCH", f"/api/v2/patients/{created['id']}", {"city": "Köln"}, headers={"If-Match": etag})
     actions = [(entry.actor, entry.action, str(entry.entity_id)) for entry in api.database.patient_audit]
     assert actions == [
         (STAFF, PatientAuditAction.CREATE, created["id"]),
@@ -179,7 +193,7 @@ def test_list_filters_sorts_and_pages(api: Api) -> None:
     assert [item["last_name"] for item in page["items"]] == ["Zeller"] and page["total"] == 3
     _, page = api.request("GET", "/api/v2/patients", query={"postcode_prefix": "101", "insurer": "aok"})
     assert [item["first_name"] for item in page["items"]] == ["Anna"]
-    _, page = api.request("GET", "/api/v2/patients", query={"name": "ZELL ann"})
+    _, page = api.request("GET", "/api/v2/patients", query={"q": "ZELL ann"})
     assert [item["first_name"] for item in page["items"]] == ["Anna"]
 
 
@@ -203,8 +217,8 @@ def test_list_accepts_several_statuses(api: Api) -> None:
         ({"postcode_prefix": "1a"}, "postcode_prefix"),
         ({"created_from": "2026-13-01"}, "created_from"),
         ({"created_from": "2026-05-02", "created_to": "2026-05-01"}, "created_to"),
-        ({"name": "a\x00b"}, "name"),
-        ({"name": ""}, "name"),
+        ({"q": "a\x00b"}, "q"),
+        ({"q": ""}, "q"),
         ({"stauts": "open"}, "stauts"),
     ],
 )
@@ -215,6 +229,45 @@ def test_bad_list_parameters_are_422_naming_the_parameter(
     assert status == 422, error
     assert error["code"] == "validation_failed"
     assert [entry["field"] for entry in error["errors"]] == [field]
+
+
+def test_pages_link_their_neighbours_with_the_same_query_parameters(api: Api) -> None:
+    for _ in range(5):
+        api.create()
+    query = {"status": ["open"], "sort": ["last_name"], "limit": ["2"]}
+    _, first = api.request("GET", "/api/v2/patients", multi=query)
+    assert first["prev"] is None
+    assert first["next"] == "/api/v2/patients?status=open&sort=last_name&limit=2&page=2"
+    _, middle = api.request("GET", "/api/v2/patients", multi={**query, "page": ["2"]})
+    assert middle["prev"] == "/api/v2/patients?status=open&sort=last_name&limit=2&page=1"
+    assert middle["next"] == "/api/v2/patients?status=open&sort=last_name&limit=2&page=3"
+    _, last = api.request("GET", "/api/v2/patients", multi={**query, "page": ["3"]})
+    assert (len(last["items"]), last["next"]) == (1, None)
+    _, beyond = api.request("GET", "/api/v2/patients", multi={**query, "page": ["9"]})
+    assert beyond["items"] == [] and beyond["next"] is None
+    assert beyond["prev"] == "/api/v2/patients?status=open&sort=last_name&limit=2&page=3"  # the last page
+    _, repeated = api.request(
+        "GET", "/api/v2/patients", multi={"status": ["open", "searching"], "limit": ["1"]}
+    )
+    assert repeated["next"] == "/api/v2/patients?status=open&status=searching&limit=1&page=2"
+    _, single = api.request("GET", "/api/v2/patients")
+    assert (single["next"], single["prev"]) == (None, None)
+
+
+@pytest.mark.parametrize("path", ["/api/v2/patients", "/api/v2/therapists"])
+def test_the_old_name_search_parameter_is_refused_with_a_hint_to_q(api: Api, path: str) -> None:
+    handler = api.handler if "patients" in path else load_function("therapists_api").lambda_handler
+    event = api_event("GET", path, query={"name": "anna"}, user=STAFF, roles=least_roles("GET", path))
+    status, error = call(handler, event)
+    assert status == 422, error
+    assert (error["code"], error["detail"]) == (
+        "validation_failed",
+        "unknown query parameters: name (free-text search is q)",
+    )
+    assert [(entry["field"], entry["location"], entry["code"]) for entry in error["errors"]] == [
+        ("name", "query", "unknown_parameter")
+    ]
+    assert error["errors"][0]["message"] == "unbekannter Parameter; für die Freitextsuche: q"
 
 
 def test_created_range_filters_by_utc_dates(api: Api) -> None:
@@ -377,3 +430,126 @@ def test_timestamps_are_utc(api: Api) -> None:
     created = api.create()
     stamp = datetime.fromisoformat(created["created_at"].replace("Z", "+00:00"))
     assert stamp.utcoffset() == timedelta(0) and abs(datetime.now(UTC) - stamp) < timedelta(minutes=1)
+
+
+# --- Idempotency-Key ---------------------------------------------------------------------------
+
+
+def _post(api: Api, body: dict[str, Any], key: str | None, user: str = STAFF) -> dict[str, Any]:
+    headers = {"Idempotency-Key": key} if key else None
+    event = api_event("POST", "/api/v2/patients", body, user=user, roles=("staff",), headers=headers)
+    return dict(api.handler(event, FakeLambdaContext()))
+
+
+def test_a_repeated_idempotency_key_answers_the_first_answer_again(api: Api) -> None:
+    first = _post(api, VALID, "create-1")
+    again = _post(api, {**VALID}, "create-1")
+    assert (first["statusCode"], again["statusCode"]) == (201, 201)
+    assert again["body"] == first["body"]
+    assert again["multiValueHeaders"]["Location"] == first["multiValueHeaders"]["Location"]
+    assert again["multiValueHeaders"]["Idempotent-Replayed"] == ["true"]
+    assert "Idempotent-Replayed" not in first["multiValueHeaders"]
+    assert len(api.database.patients) == 1 and len(api.events("patient.created")) == 1
+    # JSON compared canonically: key order and spacing do not make another request
+    reordered = dict(reversed(list(VALID.items())))
+    assert _post(api, reordered, "create-1")["body"] == first["body"]
+
+
+def test_the_same_key_with_another_body_is_409_and_creates_nothing(api: Api) -> None:
+    _post(api, VALID, "create-1")
+    conflict = _post(api, {**VALID, "first_name": "Berta"}, "create-1")
+    assert conflict["statusCode"] == 409
+    assert '"idempotency_key_reused"' in conflict["body"]
+    assert len(api.database.patients) == 1
+
+
+def test_keys_are_per_acting_user_and_without_a_key_every_post_creates(api: Api) -> None:
+    _post(api, VALID, "create-1")
+    other = _post(api, VALID, "create-1", user="colleague@team.example")
+    assert other["statusCode"] == 201
+    _post(api, VALID, None)
+    _post(api, VALID, None)
+    assert len(api.database.patients) == 4
+
+
+def test_a_failed_request_releases_its_key_for_a_corrected_retry(api: Api) -> None:
+    refused = _post(api, {**VALID, "postcode": "1"}, "create-1")
+    assert refused["statusCode"] == 422
+    retried = _post(api, VALID, "create-1")
+    assert retried["statusCode"] == 201
+
+
+def test_a_key_still_running_is_409_in_use(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load_function("patients_api")
+    store = InMemoryIdempotencyStore()
+    monkeypatch.setattr(module, "idempotency_keys", store)
+    first = _post(api, VALID, "create-1")
+    scope = KeyScope("POST /api/v2/patients", STAFF, "create-1")
+    store.rows[scope].answer = None  # as while the first request is still running
+    busy = _post(api, VALID, "create-1")
+    assert busy["statusCode"] == 409 and assert_problem(busy)["code"] == "idempotency_key_in_use"
+    assert assert_problem(busy)["header"] == "Idempotency-Key"
+    assert first["statusCode"] == 201
+
+
+def test_keys_expire_after_24_hours() -> None:
+    store = InMemoryIdempotencyStore()
+    scope = KeyScope("POST /api/v2/patients", STAFF, "k")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert store.claim(scope, "hash", now=start) is None
+    assert store.claim(scope, "hash", now=start + timedelta(minutes=1)) is not None
+    # an unanswered claim is abandoned after its lease; an answered key lives 24 hours
+    assert store.claim(scope, "other", now=start + timedelta(minutes=6)) is None
+    store.complete(scope, StoredAnswer(201, "{}", None))
+    assert store.claim(scope, "x", now=start + timedelta(hours=23)) is not None
+    assert store.claim(scope, "x", now=start + timedelta(hours=24, minutes=7)) is None
+
+
+def _raw(
+    api: Api, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event = api_event(method, path, body, user=STAFF, roles=("admin",), headers=headers)
+    return dict(api.handler(event, FakeLambdaContext()))
+
+
+# --- ETag / If-Match ---------------------------------------------------------------------------
+
+
+def test_reads_and_writes_answer_the_records_etag(api: Api) -> None:
+    created = api.create()
+    path = f"/api/v2/patients/{created['id']}"
+    read = _raw(api, "GET", path)
+    etag = read["multiValueHeaders"]["ETag"][0]
+    assert etag.startswith('"') and _raw(api, "GET", path)["multiValueHeaders"]["ETag"] == [etag]
+    patched = _raw(api, "PATCH", path, {"city": "Köln"}, {"If-Match": etag})
+    assert patched["statusCode"] == 200
+    new_etag = patched["multiValueHeaders"]["ETag"][0]
+    assert new_etag != etag
+    assert _raw(api, "GET", path)["multiValueHeaders"]["ETag"] == [new_etag]
+
+
+def test_a_stale_if_match_is_412_and_changes_nothing(api: Api) -> None:
+    created = api.create()
+    path = f"/api/v2/patients/{created['id']}"
+    stale = _raw(api, "GET", path)["multiValueHeaders"]["ETag"][0]
+    # a colleague saves first
+    assert _raw(api, "PATCH", path, {"city": "Köln"}, {"If-Match": stale})["statusCode"] == 200
+    events = len(api.events("patient.updated"))
+    for method, body in (("PATCH", {"city": "Bonn"}), ("PUT", {**VALID, "city": "Bonn"})):
+        refused = _raw(api, method, path, body, {"If-Match": stale})
+        assert refused["statusCode"] == 412, refused
+        assert assert_problem(refused)["code"] == "precondition_failed"
+    assert json.loads(_raw(api, "GET", path)["body"])["city"] == "Köln"
+    assert len(api.events("patient.updated")) == events
+    weak = _raw(api, "GET", path)["multiValueHeaders"]["ETag"][0]
+    assert _raw(api, "PATCH", path, {"city": "Bonn"}, {"If-Match": f"W/{weak}"})["statusCode"] == 412
+
+
+def test_a_write_without_if_match_is_428(api: Api) -> None:
+    created = api.create()
+    path = f"/api/v2/patients/{created['id']}"
+    for method, body in (("PATCH", {"city": "Bonn"}), ("PUT", {**VALID, "city": "Bonn"})):
+        refused = _raw(api, method, path, body)
+        assert refused["statusCode"] == 428
+        assert assert_problem(refused)["code"] == "precondition_required"
+    assert _raw(api, "PATCH", path, {"city": "Bonn"}, {"If-Match": "*"})["statusCode"] == 200

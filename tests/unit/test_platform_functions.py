@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from typing import Any
 
 import pytest
 
 from support import ROOT, FakeLambdaContext, assert_problem, load_function
+from therapy_platform.platform.rest import swagger_ui
 
 
 def _sample(function: str, name: str) -> dict[str, Any]:
@@ -114,6 +118,41 @@ def test_the_api_documents_are_served() -> None:
     assert json.loads(response["body"])["openapi"].startswith("3.")
     docs = handler.lambda_handler(_sample("api_docs", "get_docs.json"), FakeLambdaContext())
     assert docs["statusCode"] == 200 and "swagger-ui" in docs["body"]
+
+
+def _header(response: dict[str, Any], name: str) -> str:
+    return str(response["multiValueHeaders"][name][0])
+
+
+def test_swagger_ui_comes_from_the_shipped_assets_and_loads_nothing_from_elsewhere() -> None:
+    handler = load_function("api_docs")
+    docs = handler.lambda_handler(_sample("api_docs", "get_docs.json"), FakeLambdaContext())
+    page = docs["body"]
+    # No CDN, no absolute URL, no inline script or style: the CSP allows this origin only.
+    assert "//" not in page.replace("<!doctype html>", "") and "unpkg" not in page
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.DOTALL)
+    assert len(scripts) == 2 and all("src=" in tag and not body.strip() for tag, body in scripts)
+    assert "<style" not in page and " style=" not in page
+    policy = _header(docs, "Content-Security-Policy")
+    assert (
+        "default-src 'none'" in policy and "script-src 'self';" in policy and "connect-src 'self';" in policy
+    )
+    assert "unsafe" not in policy and "http" not in policy
+    shipped = swagger_ui.ASSET_DIR / "swagger-ui-bundle.min.js"
+    asset = handler.lambda_handler(_sample("api_docs", "get_swagger_asset.json"), FakeLambdaContext())
+    assert asset["statusCode"] == 200 and asset["body"] == shipped.read_text(encoding="utf-8")
+    assert _header(asset, "Content-Type").startswith("text/javascript")
+    digest = base64.b64encode(hashlib.sha384(shipped.read_bytes()).digest()).decode()
+    assert f'src="docs/swagger-ui-bundle.js" integrity="sha384-{digest}"' in page
+    for name in ("swagger-ui.css", "swagger-init.js"):
+        assert f'"docs/{name}"' in page
+        event = _sample("api_docs", "get_swagger_asset.json")
+        event["path"], event["pathParameters"] = f"/api/v2/docs/{name}", {"asset": name}
+        served = handler.lambda_handler(event, FakeLambdaContext())
+        assert served["statusCode"] == 200 and served["body"], name
+    event = _sample("api_docs", "get_swagger_asset.json")
+    event["path"], event["pathParameters"] = "/api/v2/docs/secrets.txt", {"asset": "secrets.txt"}
+    assert handler.lambda_handler(event, FakeLambdaContext())["statusCode"] == 404
 
 
 def test_an_unknown_route_gets_the_one_error_shape() -> None:

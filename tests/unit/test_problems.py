@@ -239,6 +239,9 @@ def test_the_openapi_document_lists_every_code() -> None:
         for method, operation in operations.items():
             errors = {status: answer for status, answer in operation["responses"].items() if status >= "400"}
             assert errors, (method, path)
+            if path == "/health":  # its 503 is the health report naming the failing component
+                assert operation["responses"]["503"]["content"] == operation["responses"]["200"]["content"]
+                errors.pop("503")
             for answer in errors.values():
                 assert answer["content"] == {
                     PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}

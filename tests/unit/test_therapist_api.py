@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fakes import FakeBus, InMemoryOutboxStore
-from support import STAFF_USER, FakeLambdaContext, api_event, call, least_roles, load_function
+from support import STAFF_USER, FakeLambdaContext, api_event, call, least_roles, load_function, with_if_match
 from therapist_fakes import FakeGeocoder, InMemoryTherapistUnitOfWork, TherapistDatabase
 from therapy_platform.platform.outbox_relay import PublishNow
 from therapy_platform.therapists.bootstrap import TherapistService
@@ -65,6 +65,7 @@ class Api:
             raw_body=raw_body,
             user=staff or STAFF_USER,
             roles=least_roles(method, path) if roles is None else roles,
+            headers=with_if_match(method, path, None),
         )
         return call(self.module.lambda_handler, event)
 
@@ -504,3 +505,20 @@ def test_sample_events_run_through_the_handler(api: Api) -> None:
         event = json.loads((samples / name).read_text(encoding="utf-8"))
         status, _ = call(api.module.lambda_handler, event)
         assert status == expected, name
+
+
+def test_a_therapist_write_with_a_stale_if_match_is_412_and_without_one_428(api: Api) -> None:
+    therapist = api.create()
+    path = f"{BASE}/{therapist['id']}"
+
+    def raw(method: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        event = api_event(method, path, body, user=STAFF_USER, roles=("staff",), headers=headers)
+        return dict(api.module.lambda_handler(event, FakeLambdaContext()))
+
+    stale = raw("GET")["multiValueHeaders"]["ETag"][0]
+    assert raw("PATCH", {"city": "Köln"}, {"If-Match": stale})["statusCode"] == 200
+    for method, body in (("PATCH", {"city": "Bonn"}), ("PUT", {**VALID, "city": "Bonn"})):
+        refused = raw(method, body, {"If-Match": stale})
+        assert refused["statusCode"] == 412 and '"precondition_failed"' in refused["body"]
+        assert raw(method, body)["statusCode"] == 428
+    assert json.loads(raw("GET")["body"])["city"] == "Köln"

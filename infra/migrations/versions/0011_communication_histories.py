@@ -1,6 +1,6 @@
 """Communication histories per person: replies found by the email they answer.
 
-`GET /api/v2/patients/{id}/communication` and `.../therapists/{id}/communication` read the
+`GET /api/v2/patients/{id}/communications` and `.../therapists/{id}/communications` read the
 replies to a person's emails (`email_id IN (their emails)`); emails are already indexed by
 recipient (`emails_recipient_history`, 0009).
 

@@ -63,6 +63,7 @@ from therapy_platform.platform.consumer import (
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.events import BusMessage
+from therapy_platform.platform.idempotency import SqlIdempotencyStore
 from therapy_platform.platform.ports import EventPublisher
 
 LOGGER = logging.getLogger(__name__)
@@ -251,3 +252,8 @@ def build_reply_intake(settings: ReplyIntakeSettings | None = None) -> ReplyInta
         addressing=settings.mail.addressing(),
         policy=settings.inbox.policy(),
     )
+
+
+def idempotency_keys() -> SqlIdempotencyStore:
+    """The `Idempotency-Key`s of this service's creating POSTs (table `idempotency_keys` in its schema)."""
+    return SqlIdempotencyStore(default_engine, COMMUNICATION_SCHEMA)

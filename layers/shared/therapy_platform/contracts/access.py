@@ -41,6 +41,10 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/health"): PUBLIC,
     ("GET", f"{P}/openapi.json"): PUBLIC,
     ("GET", f"{P}/docs"): PUBLIC,
+    ("GET", f"{P}/docs/{{asset}}"): PUBLIC,  # Swagger UI's own files
+    # The code catalogue: labels only, but part of the staff application, so any role may read
+    # it and nobody without a token (a shared cache must not hand it out either: private).
+    ("GET", f"{P}/catalog"): AUDITOR,
     # patients
     ("POST", f"{P}/patients"): STAFF,
     ("GET", f"{P}/patients"): AUDITOR,
@@ -83,8 +87,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{P}/emails"): AUDITOR,
     ("POST", f"{P}/emails"): ADMIN,  # an ad-hoc email to any patient or therapist
     ("GET", f"{P}/emails/{{email_id}}"): AUDITOR,
-    ("GET", f"{P}/patients/{{patient_id}}/communication"): AUDITOR,
-    ("GET", f"{P}/therapists/{{therapist_id}}/communication"): AUDITOR,
+    ("GET", f"{P}/patients/{{patient_id}}/communications"): AUDITOR,
+    ("GET", f"{P}/therapists/{{therapist_id}}/communications"): AUDITOR,
     ("GET", f"{P}/communications"): AUDITOR,
     ("GET", f"{P}/phone-calls"): AUDITOR,
     ("GET", f"{P}/phone-calls/{{call_id}}"): AUDITOR,

@@ -65,6 +65,42 @@ LANGUAGE_LABELS: Final[dict[str, str]] = {
     "ja": "Japanisch",
     "ko": "Koreanisch",
 }
+# Their English names, for the API's code catalogue (contracts/codes.py).
+LANGUAGE_LABELS_EN: Final[dict[str, str]] = {
+    "de": "German",
+    "en": "English",
+    "tr": "Turkish",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "pl": "Polish",
+    "uk": "Ukrainian",
+    "ro": "Romanian",
+    "it": "Italian",
+    "es": "Spanish",
+    "fr": "French",
+    "pt": "Portuguese",
+    "el": "Greek",
+    "hr": "Croatian",
+    "sr": "Serbian",
+    "bs": "Bosnian",
+    "sq": "Albanian",
+    "ku": "Kurdish",
+    "fa": "Persian (Farsi)",
+    "ps": "Pashto",
+    "vi": "Vietnamese",
+    "zh": "Chinese",
+    "bg": "Bulgarian",
+    "hu": "Hungarian",
+    "cs": "Czech",
+    "nl": "Dutch",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "ur": "Urdu",
+    "ti": "Tigrinya",
+    "so": "Somali",
+    "ja": "Japanese",
+    "ko": "Korean",
+}
 GERMAN: Final = "de"
 
 

@@ -2,9 +2,10 @@
 
 Codes are stable identifiers: they are stored, sent in events and used by the matching service
 (therapist symptom preferences, progressive filtering), so a code is never renamed or reused.
-Labels are the German wording staff and therapists see (e.g. in bundle emails) and may be
-reworded. Acute crises (e.g. acute suicidality) are deliberately absent: they need immediate
-care, not a place on a waiting list.
+Labels are the German wording staff and therapists see (e.g. in bundle emails), with an English
+one for the API's code catalogue (`contracts/codes.py`); both may be reworded. Acute crises
+(e.g. acute suicidality) are deliberately absent: they need immediate care, not a place on a
+waiting list.
 """
 
 from __future__ import annotations
@@ -77,6 +78,39 @@ SYMPTOM_LABELS: Final[dict[Symptom, str]] = {
     Symptom.SELF_HARM: "Selbstverletzendes Verhalten",
     Symptom.SEXUALITY: "Sexuelle Probleme",
     Symptom.GENDER_IDENTITY: "Geschlechtsidentität",
+}
+
+SYMPTOM_LABELS_EN: Final[dict[Symptom, str]] = {
+    Symptom.DEPRESSION: "Depression / low mood",
+    Symptom.ANXIETY: "Anxiety / anxiety disorder",
+    Symptom.PANIC: "Panic attacks",
+    Symptom.SOCIAL_ANXIETY: "Social anxiety",
+    Symptom.PHOBIA: "Phobias (e.g. of heights, flying or animals)",
+    Symptom.HEALTH_ANXIETY: "Health anxiety (hypochondria)",
+    Symptom.TRAUMA: "Trauma / post-traumatic stress disorder (PTSD)",
+    Symptom.OCD: "Obsessive-compulsive disorder (obsessions, compulsions)",
+    Symptom.EATING_DISORDER: "Eating disorder (anorexia, bulimia, binge eating)",
+    Symptom.BURNOUT: "Burnout / exhaustion",
+    Symptom.STRESS: "Stress / feeling overwhelmed",
+    Symptom.SLEEP: "Sleep disorders",
+    Symptom.ADDICTION: "Addiction / dependence (alcohol, drugs, medication, gambling)",
+    Symptom.PSYCHOSOMATIC: "Psychosomatic complaints",
+    Symptom.CHRONIC_PAIN: "Chronic pain",
+    Symptom.RELATIONSHIP: "Relationship problems / conflicts with a partner",
+    Symptom.FAMILY: "Family conflicts",
+    Symptom.GRIEF: "Grief / loss",
+    Symptom.LIFE_CRISIS: "Life crisis / adjustment problems",
+    Symptom.SELF_ESTEEM: "Low self-esteem",
+    Symptom.LONELINESS: "Loneliness / social isolation",
+    Symptom.WORKPLACE: "Problems at work / bullying",
+    Symptom.ADHD: "ADHD / attention problems",
+    Symptom.AUTISM: "Autism spectrum",
+    Symptom.PERSONALITY: "Personality disorder (e.g. borderline)",
+    Symptom.BIPOLAR: "Bipolar disorder",
+    Symptom.PSYCHOSIS: "Psychosis / schizophrenia",
+    Symptom.SELF_HARM: "Self-harm",
+    Symptom.SEXUALITY: "Sexual problems",
+    Symptom.GENDER_IDENTITY: "Gender identity",
 }
 
 MIN_SYMPTOMS: Final = 1

@@ -26,6 +26,7 @@ from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import Handled, QueueConsumer, bus_consumer, once_per_event
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.events import BusMessage, EventEnvelope
+from therapy_platform.platform.idempotency import SqlIdempotencyStore
 
 SETTINGS: Final = MatchingSettings.from_env()
 PROFILE_CONSUMER: Final = "read-models"
@@ -85,3 +86,8 @@ def profile_event_consumer(
         dead_letter_queue_url=settings.dead_letter_queue_url,
         **({"logger": logger} if logger is not None else {}),
     )
+
+
+def idempotency_keys() -> SqlIdempotencyStore:
+    """The `Idempotency-Key`s of this service's creating POSTs (table `idempotency_keys` in its schema)."""
+    return SqlIdempotencyStore(default_engine, MATCHING_SCHEMA)

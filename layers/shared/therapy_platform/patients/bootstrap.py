@@ -34,6 +34,7 @@ from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 from therapy_platform.platform.geography.locator import default_locator
+from therapy_platform.platform.idempotency import SqlIdempotencyStore
 from therapy_platform.platform.ports import EventPublisher
 
 LOGGER = logging.getLogger(__name__)
@@ -91,3 +92,8 @@ def search_events_consumer(
         retry=settings.consumer.retry_policy(),
         logger=logger,
     )
+
+
+def idempotency_keys() -> SqlIdempotencyStore:
+    """The `Idempotency-Key`s of this service's creating POSTs (table `idempotency_keys` in its schema)."""
+    return SqlIdempotencyStore(default_engine, PATIENT_SCHEMA)

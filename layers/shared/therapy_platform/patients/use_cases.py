@@ -50,6 +50,7 @@ from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.outcome import Outcome
+from therapy_platform.platform.preconditions import check_version, entity_tag
 from therapy_platform.platform.publishing import record_event
 from therapy_platform.platform.rest.pagination import Page
 from therapy_platform.platform.validation import FieldRuleError
@@ -177,14 +178,21 @@ def _save_revision(
 
 
 def replace_patient(
-    service: PatientService, patient_id: uuid.UUID, replacement: PatientReplacement, *, actor: str
+    service: PatientService,
+    patient_id: uuid.UUID,
+    replacement: PatientReplacement,
+    *,
+    actor: str,
+    if_match: str | None = None,
 ) -> Outcome[Patient]:
     """Full update (PUT): every editable field from `replacement`; `patient.updated` when
-    anything changed (no event otherwise)."""
+    anything changed (no event otherwise). `if_match`: the entity tag the client read; 412 when
+    the patient changed since (checked with the row locked)."""
     draft = validated(PatientDraft, replacement.model_dump(exclude={"status"}))
     now = service.clock()
     with service.unit_of_work() as uow:
         current = _locked(uow, patient_id)
+        check_version(if_match, entity_tag(current), what="patient")
         saved = _save_revision(
             uow, current, draft, replacement.status, geocoder=service.geocoder, now=now, actor=actor
         )
@@ -200,12 +208,14 @@ def patch_patient(
     actor: str,
     reason: str | None = None,
     now: datetime | None = None,
+    if_match: str | None = None,
 ) -> Outcome[Patient]:
     """Partial update (PATCH): the sent fields change, the merged record must satisfy every
-    rule (PatientValidationError naming the fields otherwise)."""
+    rule (PatientValidationError naming the fields otherwise). `if_match` as for PUT."""
     now = now or service.clock()
     with service.unit_of_work() as uow:
         current = _locked(uow, patient_id)
+        check_version(if_match, entity_tag(current), what="patient")
         draft, status = merge_patch(current, patch)
         saved = _save_revision(
             uow, current, draft, status, geocoder=service.geocoder, now=now, actor=actor, reason=reason

@@ -62,3 +62,28 @@ class DependencyUnavailableError(DomainError):
     """A backing service (database, bus, broker) cannot be reached right now (HTTP 503)."""
 
     code = "dependency_unavailable"
+
+
+class PreconditionFailedError(DomainError):
+    """The client edited a version of the record that is no longer current (`If-Match` names
+    another entity tag): someone changed it meanwhile (HTTP 412)."""
+
+    code = "precondition_failed"
+
+
+class PreconditionRequiredError(DomainError):
+    """A write that must name the version it edits (`If-Match`) came without it (HTTP 428)."""
+
+    code = "precondition_required"
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    """An `Idempotency-Key` sent again with a different request body (HTTP 409)."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInUseError(ConflictError):
+    """The first request with this `Idempotency-Key` is still running (HTTP 409; retry later)."""
+
+    code = "idempotency_key_in_use"

@@ -211,6 +211,21 @@ PROBLEM_TYPES: Final[Mapping[str, ProblemType]] = _by_code(
             "`current_status`, `requested_status`).",
         ),
         ProblemType(
+            "idempotency_key_reused",
+            _S.CONFLICT,
+            "Idempotency key reused",
+            "Idempotenzschlüssel bereits verwendet",
+            "The `Idempotency-Key` was sent before with a different request (path, query or body); "
+            "use a new key for a new request (`header`).",
+        ),
+        ProblemType(
+            "idempotency_key_in_use",
+            _S.CONFLICT,
+            "Idempotency key in use",
+            "Idempotenzschlüssel in Bearbeitung",
+            "The first request with this `Idempotency-Key` is still running; retry shortly (`header`).",
+        ),
+        ProblemType(
             "precondition_failed",
             _S.PRECONDITION_FAILED,
             "Record changed meanwhile",
@@ -452,6 +467,62 @@ FIELD_ERROR_CODES: Final[Mapping[str, str]] = {
     "nothing_to_change": "keine Änderung angegeben",
     "exactly_one": "genau eine Angabe erwartet",
     "unknown_location": "Ort kann nicht bestimmt werden",
+}
+
+
+# The same codes in English (the code catalogue, GET /api/v2/catalog, labels each in both).
+FIELD_ERROR_CODES_EN: Final[Mapping[str, str]] = {
+    "missing": "required field missing",
+    "unknown_field": "unknown field",
+    "unknown_parameter": "unknown parameter",
+    "too_short": "too short",
+    "too_long": "too long",
+    "too_few_items": "too few items",
+    "too_many_items": "too many items",
+    "too_small": "value too small",
+    "too_large": "value too large",
+    "pattern_mismatch": "not in the expected format",
+    "not_allowed": "not an allowed value",
+    "not_a_string": "must be text",
+    "not_an_integer": "must be an integer",
+    "not_a_number": "must be a number",
+    "not_a_boolean": "must be true or false",
+    "not_an_object": "must be an object",
+    "not_a_list": "must be a list",
+    "invalid_date": "not a valid date",
+    "invalid_datetime": "not a valid date and time",
+    "invalid_time": "not a valid time",
+    "timezone_missing": "time zone missing",
+    "invalid_uuid": "not a valid UUID",
+    "invalid_url": "not a valid address (URL)",
+    "invalid_json": "not valid JSON",
+    "invalid_text": "holds characters that are not text (NUL, control characters, invalid Unicode)",
+    "invalid": "invalid value",
+    "letter_missing": "must contain letters",
+    "too_few_digits": "too few digits",
+    "invalid_characters": "holds characters that are not allowed",
+    "in_future": "lies in the future",
+    "in_past": "lies in the past",
+    "too_far_in_past": "lies too far back",
+    "too_far_ahead": "lies too far in the future",
+    "too_early": "too early",
+    "too_young": "below the minimum age",
+    "duplicate": "listed twice",
+    "inconsistent": "does not fit the other fields",
+    "cannot_be_cleared": "required field, cannot be cleared",
+    "nothing_to_change": "no change given",
+    "exactly_one": "exactly one value expected",
+    "unknown_location": "the place cannot be located",
+}
+if set(FIELD_ERROR_CODES_EN) != set(FIELD_ERROR_CODES):
+    raise ValueError(f"field codes without both texts: {set(FIELD_ERROR_CODES) ^ set(FIELD_ERROR_CODES_EN)}")
+
+# Where a field was sent, for a UI that names it.
+LOCATION_LABELS: Final[Mapping[Location, tuple[str, str]]] = {
+    "body": ("Inhalt der Anfrage", "request body"),
+    "query": ("Abfrageparameter", "query parameter"),
+    "path": ("Pfad", "path"),
+    "header": ("Kopfzeile", "header"),
 }
 
 

@@ -10,8 +10,10 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -53,5 +55,26 @@ def processed_events_table(schema: str) -> Table:
         Column("event_id", Uuid, primary_key=True),
         Column("consumer", String(60), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False),
+        schema=schema,
+    )
+
+
+@cache
+def idempotency_keys_table(schema: str) -> Table:
+    """`Idempotency-Key`s of the service's creating POSTs (platform/idempotency.py): one row per
+    route, acting user and key; `status_code` NULL while the first request runs."""
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("route", String(200), nullable=False),
+        Column("actor", String(200), nullable=False),
+        Column("key", String(100), nullable=False),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer),
+        Column("body", Text),
+        Column("location", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("route", "actor", "key"),
+        Index(f"{schema}_idempotency_keys_created_at", "created_at"),
         schema=schema,
     )

@@ -42,6 +42,7 @@ from therapy_platform.platform.events import BusMessage
 from therapy_platform.platform.geography.locator import default_locator
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.idempotency import SqlIdempotencyStore
 from therapy_platform.platform.ports import EventPublisher
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA
@@ -229,3 +230,8 @@ def cooling_events_consumer(
         dead_letter_queue_url=settings.dead_letter_queue_url,
         logger=logger,  # the runtime's default backoff: a database hiccup, not a long import
     )
+
+
+def idempotency_keys() -> SqlIdempotencyStore:
+    """The `Idempotency-Key`s of this service's creating POSTs (table `idempotency_keys` in its schema)."""
+    return SqlIdempotencyStore(default_engine, THERAPIST_SCHEMA)

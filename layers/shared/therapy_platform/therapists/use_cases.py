@@ -17,6 +17,7 @@ from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.outcome import Outcome
+from therapy_platform.platform.preconditions import check_version, entity_tag
 from therapy_platform.platform.publishing import record_event
 from therapy_platform.platform.validation import FieldRuleError, validate_as
 from therapy_platform.therapists.domain.therapist import (
@@ -207,10 +208,13 @@ def replace_therapist(
     *,
     actor: str,
     now: datetime,
+    if_match: str | None = None,
 ) -> Outcome[Therapist]:
-    """PUT: every editable field takes the draft's value (omitted optional fields are cleared)."""
+    """PUT: every editable field takes the draft's value (omitted optional fields are cleared).
+    `if_match`: the entity tag the client read; 412 when the therapist changed since."""
     with uow:
         current = _locked(uow, therapist_id)
+        check_version(if_match, entity_tag(current), what="therapist")
         return _apply_staff_draft(uow, geocoder, current, draft, actor=actor, action="replace", now=now)
 
 
@@ -222,10 +226,13 @@ def patch_therapist(
     *,
     actor: str,
     now: datetime,
+    if_match: str | None = None,
 ) -> Outcome[Therapist]:
-    """PATCH: only the fields sent change; rules across fields are checked on the result."""
+    """PATCH: only the fields sent change; rules across fields are checked on the result.
+    `if_match` as for PUT."""
     with uow:
         current = _locked(uow, therapist_id)
+        check_version(if_match, entity_tag(current), what="therapist")
         draft = _validated_draft({**current.editable_values(), **patch.changes()})
         return _apply_staff_draft(uow, geocoder, current, draft, actor=actor, action="patch", now=now)
 

@@ -38,6 +38,7 @@ from therapy_platform.communication.domain.replies import ReviewedReply
 from therapy_platform.communication.domain.tracking import BundleCommunication
 from therapy_platform.communication.use_cases import phone_calls as use_cases
 from therapy_platform.communication.use_cases import replies as reply_cases
+from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
 from therapy_platform.platform.rest.resolver import current_actor
 from therapy_platform.platform.validation import validate_as
@@ -60,7 +61,16 @@ def register_routes(
     """`service` is asked on every request, so tests can swap the function's service; `logger`
     is the function's, so these routes log like the rest of it."""
 
-    @app.get("/api/v2/communications")
+    @app.get(
+        "/api/v2/communications",
+        **operation(
+            "getBundleCommunication",
+            Tag.COMMUNICATION,
+            "A bundle's communication history",
+            "Emails, phone calls and replies about one bundle (by its reference, e.g. B1042), newest first.",
+            ok="The bundle's history",
+        ),
+    )
     def bundle_communication(
         bundle_reference: Reference, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
     ) -> BundleCommunication:
@@ -68,7 +78,17 @@ def register_routes(
             service().unit_of_work(), bundle_reference, page=page, limit=limit
         )
 
-    @app.get(CALLS)
+    @app.get(
+        CALLS,
+        **operation(
+            "listPhoneCalls",
+            Tag.COMMUNICATION,
+            "List phone calls to make",
+            "Phone-call tasks (inquiries to therapists without an email address, follow-ups) matching "
+            "every filter given, in slot order.",
+            ok="One page of phone calls",
+        ),
+    )
     def list_calls(
         status: Annotated[
             PhoneCallStatus | None, Query(description="scheduled, completed or cancelled")
@@ -92,15 +112,46 @@ def register_routes(
         query = validate_as(PhoneCallQuery, parameters, location="query")
         return use_cases.list_calls(service().unit_of_work(), query)
 
-    @app.get("/api/v2/reply-reviews")
+    @app.get(
+        "/api/v2/reply-reviews",
+        **operation(
+            "listReplyReviews",
+            Tag.COMMUNICATION,
+            "List replies that need a review",
+            "Messages to a reply address that were not attached to a bundle (unauthenticated or "
+            "forged senders, spam or virus verdicts, unknown bundles, oversized or unreadable "
+            "messages), with the reasons, newest first.",
+            ok="One page of reviewed replies",
+        ),
+    )
     def reply_reviews(page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT) -> Page[ReviewedReply]:
         return reply_cases.review_list(service().unit_of_work(), page=page, limit=limit)
 
-    @app.get(f"{CALLS}/<call_id>")
+    @app.get(
+        f"{CALLS}/<call_id>",
+        **operation(
+            "getPhoneCall",
+            Tag.COMMUNICATION,
+            "Read one phone call",
+            "The call task with its slot, purpose and, once made, its outcome.",
+            ok="The phone call",
+            errors={404: "No phone call with this id"},
+        ),
+    )
     def read_call(call_id: CallId) -> PhoneCallTask:
         return use_cases.get_call(service().unit_of_work(), call_id)
 
-    @app.post(f"{CALLS}/<call_id>/complete")
+    @app.post(
+        f"{CALLS}/<call_id>/complete",
+        **operation(
+            "completePhoneCall",
+            Tag.COMMUNICATION,
+            "Record a phone call's outcome",
+            "Completes a scheduled call with its outcome and notes. Emits `phone_call.completed`.",
+            ok="The completed phone call",
+            errors={404: "No phone call with this id", 409: "The call is not scheduled (`current_status`)"},
+        ),
+    )
     def complete_call(call_id: CallId, completion: CallCompletion) -> PhoneCallTask:
         s = service()
         task = use_cases.complete_call(

@@ -1,9 +1,9 @@
 """The emails API's REST routes for staff (the emails function's resolver registers them; rules
 in domain/staff_emails.py): GET /api/v2/emails (filtered, newest first, no bodies) and
 /api/v2/emails/{id} (bodies and attempts; audited); POST /api/v2/emails, an ad-hoc email to one
-patient or therapist (201; 200 when `idempotency_key` names an email sent before; 404 unknown
-recipient, 409 erased or without address); GET /api/v2/patients/{id}/communication and
-/api/v2/therapists/{id}/communication, one person's history (audited). Each route parses, calls
+patient or therapist (201; the first answer again for a repeated `Idempotency-Key` header; 404 unknown
+recipient, 409 erased or without address); GET /api/v2/patients/{id}/communications and
+/api/v2/therapists/{id}/communications, one person's history (audited). Each route parses, calls
 one use case with the context the function built, and answers; domain errors map to HTTP in the
 platform resolver. Logs carry ids and kinds only, never addresses or content."""
 
@@ -21,8 +21,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from therapy_platform.communication.domain import emails as mail
 from therapy_platform.communication.domain import staff_emails as rules
 from therapy_platform.communication.use_cases import staff_emails as use_cases
+from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import IdempotencyKeyHeader, created, current_actor
 from therapy_platform.platform.validation import validate_as
 
 EMAILS: Final = "/api/v2/emails"
@@ -49,7 +50,17 @@ def register_routes(
     def actor() -> str:
         return current_actor(app)
 
-    @app.get(EMAILS)
+    @app.get(
+        EMAILS,
+        **operation(
+            "listEmails",
+            Tag.COMMUNICATION,
+            "List emails",
+            "One page of emails (without their bodies) matching every filter given, newest first, "
+            "with the total over all pages.",
+            ok="One page of emails",
+        ),
+    )
     def list_emails(
         status: Status = None,
         kind: Kind = None,
@@ -75,14 +86,46 @@ def register_routes(
         query = validate_as(rules.EmailQuery, parameters, location="query")
         return use_cases.list_emails(service().unit_of_work(), query)
 
-    @app.get(f"{EMAILS}/<email_id>")
+    @app.get(
+        f"{EMAILS}/<email_id>",
+        **operation(
+            "getEmail",
+            Tag.COMMUNICATION,
+            "Read one email",
+            "The email as it was (or will be) sent, with its delivery attempts; the read is audited.",
+            ok="The email",
+            errors={404: "No email with this id"},
+        ),
+    )
     def read_email(email_id: EmailId) -> rules.EmailDetail:
         s = service()
         return use_cases.read_email(s.unit_of_work(), email_id, actor=actor(), now=s.clock())
 
-    @app.post(EMAILS)
-    def send_email(request: rules.AdHocEmailRequest) -> Response[rules.EmailDetail]:
-        result = use_cases.send_ad_hoc_email(service(), request, actor=actor()).value
+    @app.post(
+        EMAILS,
+        **operation(
+            "sendEmail",
+            Tag.COMMUNICATION,
+            "Send an email to a patient or therapist",
+            "Queues one email written by staff (Markdown) to one patient or therapist. Sending again "
+            "with the same `idempotency_key` returns the first email (200) instead of a second one.",
+            ok="The queued email",
+            status=201,
+            location="The email: /api/v2/emails/{id}",
+            also={200: "An email sent before with the same idempotency key"},
+            errors={
+                404: "The recipient is not known to the communication service",
+                409: "The recipient was erased or has no email address (`reason`)",
+            },
+        ),
+    )
+    def send_email(
+        request: rules.AdHocEmailRequest, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[rules.EmailDetail]:
+        # The resolver answers a repeated key; the email keeps it too (racing retries).
+        result = use_cases.send_ad_hoc_email(
+            service(), request, actor=actor(), idempotency_key=idempotency_key
+        ).value
         logger.info(
             "ad-hoc email queued" if result.created else "ad-hoc email found by its idempotency key",
             extra={"email_id": str(result.email.id), "recipient_type": request.recipient_type.value},
@@ -99,13 +142,33 @@ def register_routes(
             s.unit_of_work(), kind, person_id, page=page, limit=limit, actor=actor(), now=s.clock()
         )
 
-    @app.get("/api/v2/patients/<patient_id>/communication")
+    @app.get(
+        "/api/v2/patients/<patient_id>/communications",
+        **operation(
+            "getPatientCommunication",
+            Tag.COMMUNICATION,
+            "A patient's communication history",
+            "Emails and replies to and from the patient, newest first; the read is audited.",
+            ok="The patient's history",
+            errors={404: "The patient is not known to the communication service"},
+        ),
+    )
     def patient_communication(
         patient_id: PatientId, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
     ) -> History:
         return history(rules.PersonType.PATIENT, patient_id, page, limit)
 
-    @app.get("/api/v2/therapists/<therapist_id>/communication")
+    @app.get(
+        "/api/v2/therapists/<therapist_id>/communications",
+        **operation(
+            "getTherapistCommunication",
+            Tag.COMMUNICATION,
+            "A therapist's communication history",
+            "Emails, replies and phone calls with the therapist, newest first; the read is audited.",
+            ok="The therapist's history",
+            errors={404: "The therapist is not known to the communication service"},
+        ),
+    )
     def therapist_communication(
         therapist_id: TherapistId, page: PageQuery = 1, limit: LimitQuery = DEFAULT_LIMIT
     ) -> History:

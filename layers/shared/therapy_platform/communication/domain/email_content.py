@@ -28,6 +28,7 @@ from annotated_types import Len
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from therapy_platform.communication.domain.emails import BundleReference, EmailKind
+from therapy_platform.contracts.codes import german_labels
 from therapy_platform.contracts.patients import InsuranceType
 from therapy_platform.contracts.schedule import Weekday
 from therapy_platform.contracts.symptoms import MAX_SYMPTOMS, MIN_SYMPTOMS, Symptom, symptom_label
@@ -124,37 +125,12 @@ class Person(BaseModel):
 
 # --------------------------------------------------------------------------- German labels
 
-GENDER_LABELS: Final = {
-    Gender.MALE: "männlich",
-    Gender.FEMALE: "weiblich",
-    Gender.DIVERSE: "divers",
-    Gender.UNSPECIFIED: "keine Angabe",
-}
-INSURANCE_LABELS: Final = {
-    InsuranceType.STATUTORY: "gesetzlich versichert",
-    InsuranceType.PRIVATE: "privat versichert",
-    InsuranceType.SELF_PAY: "Selbstzahlung",
-}
-KIND_LABELS: Final = {
-    EmailKind.BUNDLE_INQUIRY: "Anfrage an Therapeut*in",
-    EmailKind.BUNDLE_REMINDER: "Erinnerung an Therapeut*in",
-    EmailKind.WITHDRAWAL_NOTICE: "Rückzug einer Person aus einer Anfrage",
-    EmailKind.PATIENT_SEARCH_STARTED: "Patient*in: Suche begonnen",
-    EmailKind.PATIENT_PLACE_FOUND: "Patient*in: Platz gefunden",
-    EmailKind.STAFF_CONFLICT_ALERT: "Hinweis an das Team: Konflikt",
-    EmailKind.STAFF_UNKNOWN_LOCATION_ALERT: "Hinweis an das Team: Standort unbekannt",
-    EmailKind.STAFF_SEND_FAILED_ALERT: "Hinweis an das Team: Versand fehlgeschlagen",
-    EmailKind.AD_HOC: "Einzelnachricht",
-}
-WEEKDAY_LABELS: Final = {
-    Weekday.MON: "Mo",
-    Weekday.TUE: "Di",
-    Weekday.WED: "Mi",
-    Weekday.THU: "Do",
-    Weekday.FRI: "Fr",
-    Weekday.SAT: "Sa",
-    Weekday.SUN: "So",
-}
+# One source for these labels: the API's code catalogue (contracts/codes.py).
+GENDER_LABELS: Final = german_labels("Gender")
+INSURANCE_LABELS: Final = german_labels("InsuranceType")
+KIND_LABELS: Final = german_labels("EmailKind")
+# German weekday abbreviations are the first two letters of the day's name (Mo, Di, ... So).
+WEEKDAY_LABELS: Final = {code: label[:2] for code, label in german_labels("Weekday").items()}
 
 
 class DistanceBand(StrEnum):

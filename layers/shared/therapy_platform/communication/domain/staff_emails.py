@@ -1,5 +1,5 @@
 """Staff's view of emails (`/api/v2/emails`) and of one person's communication history
-(`/api/v2/patients/{id}/communication`, `/api/v2/therapists/{id}/communication`).
+(`/api/v2/patients/{id}/communications`, `/api/v2/therapists/{id}/communications`).
 
 Rules chosen where the domain is silent:
 - **Lists never carry bodies.** A list item is the email without subject HTML/text; one email
@@ -8,8 +8,9 @@ Rules chosen where the domain is silent:
   communication service's contact read models (never an address typed by staff): unknown id
   404, erased or without email address 409. The body is Markdown rendered to safe HTML
   (`markdown_html.py`) in the shared layout with the legal footer; patient emails carry the
-  crisis notice. A client's `idempotency_key` makes a retried POST find the first email
-  (`ad-hoc:<key>`); the same key with another recipient is a 409.
+  crisis notice. A client's `Idempotency-Key` header makes a retried POST answer the first
+  email (the resolver, per staff member, 24 h); the email itself keeps the key
+  (`ad-hoc:<actor hash>:<key>`), so racing retries still store one email.
 - **Creation time filters** `created_from` / `created_to`: a date alone (`2026-11-23`) is a day
   in Germany, both ends inclusive (`created_to=2026-11-23` includes that whole day); a date-time
   is an instant (without a zone: wall-clock time in Germany), `created_from` inclusive,
@@ -20,6 +21,7 @@ Rules chosen where the domain is silent:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -47,6 +49,7 @@ from therapy_platform.communication.rendering.markdown_html import MAX_MARKDOWN_
 from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 from therapy_platform.platform.errors import ConflictError, NotFoundError
 from therapy_platform.platform.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE
+from therapy_platform.platform.rest.pagination import PageLinks
 from therapy_platform.platform.validation import FieldRuleError
 
 MAX_SUBJECT_CHARS: Final = 200
@@ -171,7 +174,13 @@ Subject = Annotated[
     ),
 ]
 MarkdownBody = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MARKDOWN_CHARS, pattern=r"\S")]
-IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,100}$")]
+
+
+def stored_idempotency_key(key: str, actor: str) -> str:
+    """The email's own idempotency key for a client's `Idempotency-Key`: scoped per staff member
+    like the header (platform/idempotency.py), so one email per key even when two retries race
+    past the resolver's check; the actor enters as a hash (fixed length, no address stored)."""
+    return f"{IDEMPOTENCY_PREFIX}{hashlib.sha256(actor.encode()).hexdigest()[:16]}:{key}"
 
 
 class AdHocEmailRequest(BaseModel):
@@ -190,13 +199,6 @@ class AdHocEmailRequest(BaseModel):
         default=True,
         description="Open with the German form of address and close with the team's greeting",
     )
-    idempotency_key: IdempotencyKey | None = Field(
-        default=None, description="Sending again with the same key returns the first email"
-    )
-
-    @property
-    def stored_key(self) -> str | None:
-        return f"{IDEMPOTENCY_PREFIX}{self.idempotency_key}" if self.idempotency_key else None
 
 
 class RecipientUnknownError(NotFoundError):
@@ -209,7 +211,7 @@ class RecipientUnreachableError(ConflictError):
     code = "recipient_unreachable"
 
 
-class PersonCommunication(BaseModel):
+class PersonCommunication(PageLinks):
     """Everything said to and from one patient or therapist, newest first."""
 
     person_type: PersonType

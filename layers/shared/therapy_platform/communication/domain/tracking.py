@@ -53,6 +53,7 @@ from therapy_platform.contracts.patients import PatientSnapshot
 from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.contracts.therapy import Gender
 from therapy_platform.platform.clock import platform_today
+from therapy_platform.platform.rest.pagination import PageLinks
 
 
 class FollowUpPolicy(BaseModel):
@@ -401,7 +402,7 @@ class BundleSummary(BaseModel):
         return cls.model_validate(bundle.model_dump(include=set(cls.model_fields)))
 
 
-class BundleCommunication(BaseModel):
+class BundleCommunication(PageLinks):
     """GET /api/v2/communications?bundle_reference=B123: everything said about one bundle,
     newest first."""
 

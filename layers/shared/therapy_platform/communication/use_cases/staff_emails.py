@@ -25,6 +25,7 @@ from therapy_platform.communication.domain.staff_emails import (
     PersonType,
     RecipientUnknownError,
     RecipientUnreachableError,
+    stored_idempotency_key,
 )
 from therapy_platform.communication.domain.tracking import (
     CommunicationItem,
@@ -155,14 +156,19 @@ def _therapist(uow: CommunicationUnitOfWork, therapist_id: uuid.UUID) -> Address
 
 
 def send_ad_hoc_email(
-    context: StaffEmailContext, request: AdHocEmailRequest, *, actor: str
+    context: StaffEmailContext,
+    request: AdHocEmailRequest,
+    *,
+    actor: str,
+    idempotency_key: str | None = None,
 ) -> Outcome[QueueResult]:
     """Store, audit and queue one email to one patient or therapist. `created` False: the
-    idempotency key named an email sent before (one still queued is offered to the queue again,
-    as `queue_email` does)."""
+    client's idempotency key named an email sent before (one still queued is offered to the
+    queue again, as `queue_email` does)."""
     now = context.clock()
+    key = stored_idempotency_key(idempotency_key, actor) if idempotency_key else None
     with context.unit_of_work() as uow:
-        stored = _store_ad_hoc(context, uow, request, actor=actor, now=now)
+        stored = _store_ad_hoc(context, uow, request, key, actor=actor, now=now)
         email = stored.value.email
         offer = offer_after_commit(uow, context.unit_of_work, context.queue, [email], now=now)
         uow.commit()
@@ -173,11 +179,11 @@ def _store_ad_hoc(
     context: StaffEmailContext,
     uow: CommunicationUnitOfWork,
     request: AdHocEmailRequest,
+    key: str | None,
     *,
     actor: str,
     now: datetime,
 ) -> Outcome[StoredEmail]:
-    key = request.stored_key
     if key is not None:
         existing = uow.emails.find_by_idempotency_key(key)
         if existing is not None:
@@ -221,8 +227,8 @@ def _same_request(existing: Email, request: AdHocEmailRequest) -> Email:
         or existing.recipient_id != request.recipient_id
     ):
         raise RecipientUnreachableError(
-            f"idempotency_key {request.idempotency_key!r} was used for another recipient",
-            details={"idempotency_key": request.idempotency_key, "email_id": str(existing.id)},
+            "this Idempotency-Key was used for another recipient",
+            details={"header": "Idempotency-Key", "email_id": str(existing.id)},
         )
     return existing
 

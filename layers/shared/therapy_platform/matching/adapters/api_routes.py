@@ -39,11 +39,20 @@ from therapy_platform.matching.domain.searches import (
     SearchPatch,
     SearchQuery,
     SearchSortKey,
+    search_tag,
 )
 from therapy_platform.matching.use_cases import bundles as bundle_cases
 from therapy_platform.matching.use_cases import searches as search_cases
+from therapy_platform.platform.preconditions import require_if_match
+from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    created,
+    current_actor,
+    tagged,
+)
 
 if TYPE_CHECKING:
     from therapy_platform.matching.bootstrap import MatchingService
@@ -70,13 +79,42 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
 
     # ------------------------------------------------------------------ patient searches
 
-    @app.post(SEARCHES)
-    def create_search(draft: SearchDraft) -> Response[PatientSearch]:
+    @app.post(
+        SEARCHES,
+        **operation(
+            "startSearch",
+            Tag.SEARCHES,
+            "Start a patient's search",
+            "Opens an active search for a registered patient; from the next round on, the patient "
+            "can be offered to therapists. A patient registered seconds ago may not have reached the "
+            "matching service yet (404: retry shortly). Emits `search.created`.",
+            ok="The new search",
+            status=201,
+            location="The new search: /api/v2/patient-searches/{id}",
+            errors={
+                404: "The patient is not known to the matching service (yet)",
+                409: "The patient was erased, or already has an unfinished search (`search_id` names it)",
+            },
+        ),
+    )
+    def create_search(
+        draft: SearchDraft, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[PatientSearch]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         search = search_cases.create_search(s.unit_of_work(), draft, actor=actor(), now=s.clock()).value
         return created(search, f"{SEARCHES}/{search.id}")
 
-    @app.get(SEARCHES)
+    @app.get(
+        SEARCHES,
+        **operation(
+            "listSearches",
+            Tag.SEARCHES,
+            "List patient searches",
+            "One page of searches matching every filter given, with the total over all pages.",
+            ok="One page of searches",
+        ),
+    )
     def list_searches(
         status: Annotated[
             SearchStatus | None, Query(description="active, paused, placed or cancelled")
@@ -104,19 +142,60 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
         s = service()
         return search_cases.list_searches(s.unit_of_work(), query, now=s.clock()).value
 
-    @app.get(f"{SEARCHES}/<search_id>")
-    def read_search(search_id: SearchId) -> PatientSearchDetail:
+    @app.get(
+        f"{SEARCHES}/<search_id>",
+        **operation(
+            "getSearch",
+            Tag.SEARCHES,
+            "Read one search",
+            "The search with its exclusions, contacts used and the bundles that listed it.",
+            ok="The search in detail",
+            errors={404: "No search with this id"},
+        ),
+    )
+    def read_search(search_id: SearchId) -> Response[PatientSearchDetail]:
         s = service()
-        return search_cases.get_search(s.unit_of_work(), search_id, now=s.clock()).value
+        search = search_cases.get_search(s.unit_of_work(), search_id, now=s.clock()).value
+        return tagged(search, search_tag(search))
 
-    @app.patch(f"{SEARCHES}/<search_id>")
-    def change_search(search_id: SearchId, patch: SearchPatch) -> PatientSearch:
+    @app.patch(
+        f"{SEARCHES}/<search_id>",
+        **operation(
+            "updateSearch",
+            Tag.SEARCHES,
+            "Pause, resume, cancel or change a search",
+            "Changes the status (active, paused, placed, cancelled; a placed search goes back to "
+            "active only with a reason), excludes or readmits therapists. Emits "
+            "`search.status_changed` when the status changes.",
+            ok="The search as stored",
+            errors={
+                404: "No search with this id",
+                409: "The status change is not allowed from the current status, a readmitted "
+                "therapist was not excluded, or the patient has another unfinished search",
+            },
+        ),
+    )
+    def change_search(
+        search_id: SearchId, patch: SearchPatch, if_match: IfMatchHeader = None
+    ) -> Response[PatientSearch]:
+        expected = require_if_match(if_match, what="patient search")
         s = service()
-        return search_cases.change_search(
-            s.unit_of_work(), search_id, patch, actor=actor(), now=s.clock()
+        search = search_cases.change_search(
+            s.unit_of_work(), search_id, patch, actor=actor(), now=s.clock(), if_match=expected
         ).value
+        return tagged(search, search_tag(search))
 
-    @app.post(f"{SEARCHES}/<search_id>/contact-requests")
+    @app.post(
+        f"{SEARCHES}/<search_id>/contact-requests",
+        **operation(
+            "addSearchContacts",
+            Tag.SEARCHES,
+            "Add to a search's contact budget",
+            "Raises how many therapists may be contacted for this patient in total.",
+            ok="The search as stored",
+            errors={404: "No search with this id", 409: "The search is not active or paused"},
+        ),
+    )
     def add_contacts(search_id: SearchId, request: ContactRequest) -> PatientSearch:
         s = service()
         return search_cases.add_contacts(
@@ -125,16 +204,42 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
 
     # ------------------------------------------------------------------ bundles
 
-    @app.post(f"{BUNDLES}/create")
-    def create_bundles(request: RoundRequest) -> Response[RoundResult]:
+    @app.post(
+        f"{BUNDLES}/create",
+        **operation(
+            "createBundles",
+            Tag.BUNDLES,
+            "Run a bundle round now",
+            "Plans bundles for every eligible therapist, as the scheduled round on weekday mornings "
+            "does. With `dry_run` nothing is written and every decision is explained (200); otherwise "
+            "the bundles are created as drafts (201), and sent at once with `send_immediately`.",
+            ok="The round's bundles (written)",
+            status=201,
+            also={200: "The dry run: what a round would do, nothing written"},
+        ),
+    )
+    def create_bundles(
+        request: RoundRequest, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[RoundResult]:
         """A round on demand. `dry_run` writes nothing and explains every decision."""
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         result = bundle_cases.run_round(
             s.unit_of_work(), request, actor=actor(), trigger="api", now=s.clock(), config=s.config
         ).value
         return _json(200 if request.dry_run else 201, result)
 
-    @app.get(BUNDLES)
+    @app.get(
+        BUNDLES,
+        **operation(
+            "listBundles",
+            Tag.BUNDLES,
+            "List bundles",
+            "One page of bundles matching every filter given, newest first by default, with the total "
+            "over all pages. `needs_follow_up` finds unanswered bundles past the reminder and conflicts.",
+            ok="One page of bundles",
+        ),
+    )
     def list_bundles(
         status: Annotated[
             BundleStatus | None, Query(description="draft, sent, answered, expired, discarded")
@@ -166,17 +271,60 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
         s = service()
         return bundle_cases.list_bundles(s.unit_of_work(), query, now=s.clock(), timings=s.timings).value
 
-    @app.get(f"{BUNDLES}/<bundle_id>")
+    @app.get(
+        f"{BUNDLES}/<bundle_id>",
+        **operation(
+            "getBundle",
+            Tag.BUNDLES,
+            "Read one bundle",
+            "The bundle with its members (the patients it offers) and their outcomes.",
+            ok="The bundle",
+            errors={404: "No bundle with this id"},
+        ),
+    )
     def read_bundle(bundle_id: BundleId) -> Bundle:
         s = service()
         return bundle_cases.get_bundle(s.unit_of_work(), bundle_id, now=s.clock(), timings=s.timings).value
 
-    @app.post(f"{BUNDLES}/<bundle_id>/send")
+    @app.post(
+        f"{BUNDLES}/<bundle_id>/send",
+        **operation(
+            "sendBundle",
+            Tag.BUNDLES,
+            "Send a draft bundle",
+            "Sends the inquiry: an email when the therapist has an address, else a phone-call task. "
+            "Emits `bundle.sent`.",
+            ok="The sent bundle",
+            errors={
+                404: "No bundle with this id",
+                409: "The bundle is not a draft, has no pending member left, or its therapist cannot be "
+                "contacted",
+            },
+        ),
+    )
     def send_bundle(bundle_id: BundleId) -> Bundle:
         s = service()
         return bundle_cases.send_bundle(s.unit_of_work(), bundle_id, actor=actor(), now=s.clock()).value
 
-    @app.put(f"{BUNDLES}/<bundle_id>/response")
+    @app.put(
+        f"{BUNDLES}/<bundle_id>/response",
+        **operation(
+            "recordBundleResponse",
+            Tag.BUNDLES,
+            "Record the therapist's response",
+            "One outcome per member of the bundle (accepted, rejected, no response). Acceptances place "
+            "patients (a patient accepted by two therapists raises a conflict alert and a follow-up "
+            "bundle), other members' searches continue; the therapist's cooling period starts. "
+            "Sending the same response again changes nothing.",
+            ok="What the response changed: placements, conflicts, withdrawals, the cooling date",
+            errors={
+                400: "The members listed are not exactly the bundle's members",
+                404: "No bundle with this id",
+                409: "The bundle is not sent (a draft, expired or discarded), or was already answered "
+                "with a different response",
+            },
+        ),
+    )
     def record_response(bundle_id: BundleId, request: BundleResponseRequest) -> ResponseRecorded:
         s = service()
         return bundle_cases.record_response(
@@ -185,7 +333,17 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
 
     # ------------------------------------------------------------------ staff selection, alerts
 
-    @app.get("/api/v2/therapists/eligible")
+    @app.get(
+        "/api/v2/therapists/eligible",
+        **operation(
+            "listEligibleTherapists",
+            Tag.BUNDLES,
+            "List therapists who may get a bundle",
+            "The staff selection list for a region: one row per practice (its owner), contactable "
+            "today, with whether they may have free places.",
+            ok="One page of eligible therapists",
+        ),
+    )
     def eligible_therapists(
         postcode_prefix: PostcodePrefix, page: PageNumber = 1, limit: PageSize = DEFAULT_LIMIT
     ) -> Page[EligibleTherapist]:
@@ -194,17 +352,48 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
             s.unit_of_work(), postcode_prefix, now=s.clock(), page=page, limit=limit
         ).value
 
-    @app.post("/api/v2/therapists/<therapist_id>/bundles")
+    @app.post(
+        "/api/v2/therapists/<therapist_id>/bundles",
+        **operation(
+            "createStaffBundle",
+            Tag.BUNDLES,
+            "Build a bundle for one therapist",
+            "Staff pick a therapist; the platform picks the best-fitting patients by the round's rules. "
+            "With `dry_run` nothing is written (200); otherwise the bundle is created as a draft "
+            "(201), and sent at once with `send_immediately`.",
+            ok="The bundle built (written)",
+            status=201,
+            location="The new bundle: /api/v2/bundles/{id}",
+            also={200: "The dry run: the bundle that would be built, nothing written"},
+            errors={
+                404: "The therapist is not known to the matching service",
+                409: "A search named is not active or not within reach of the therapist, or no bundle "
+                "can be built for the therapist now (`reason` says why)",
+            },
+        ),
+    )
     def build_staff_bundle(
-        therapist_id: TherapistId, request: StaffBundleRequest
+        therapist_id: TherapistId, request: StaffBundleRequest, idempotency_key: IdempotencyKeyHeader = None
     ) -> Response[StaffBundleResult]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         result = bundle_cases.staff_bundle(
             s.unit_of_work(), therapist_id, request, actor=actor(), now=s.clock(), config=s.config
         ).value
-        return _json(200 if request.dry_run else 201, result)
+        if result.bundle is not None and result.bundle.bundle_id is not None:  # written: where it lives
+            return created(result, f"{BUNDLES}/{result.bundle.bundle_id}")
+        return _json(200, result)
 
-    @app.get("/api/v2/alerts")
+    @app.get(
+        "/api/v2/alerts",
+        **operation(
+            "listAlerts",
+            Tag.BUNDLES,
+            "List open staff alerts",
+            "Open alerts staff must act on (e.g. a patient accepted by two therapists), newest first.",
+            ok="The open alerts",
+        ),
+    )
     def list_alerts(limit: PageSize = DEFAULT_LIMIT) -> list[StaffAlert]:
         """Open staff alerts (conflicts and the like), newest first."""
         return bundle_cases.open_alerts(service().unit_of_work(), limit=limit).value

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from therapy_platform.matching.domain.bundles import Withdrawal
 from therapy_platform.matching.domain.models import SearchStatus
 from therapy_platform.platform.errors import ConflictError
+from therapy_platform.platform.preconditions import entity_tag
 from therapy_platform.platform.validation import FieldRuleError
 
 DEFAULT_CONTACT_BUDGET: Final = 10
@@ -149,6 +150,15 @@ class PatientSearch(BaseModel):
     notes: str | None = None
     exclusions: list[Exclusion] = Field(default_factory=list)
     waiting_days: int = 0
+
+
+# What a search's entity tag covers: everything but the days waited, which grow by themselves.
+SEARCH_TAG_FIELDS: Final = frozenset(PatientSearch.model_fields) - {"waiting_days"}
+
+
+def search_tag(search: PatientSearch) -> str:
+    """The search's ETag (the same for the detail GET answers and the search PATCH answers)."""
+    return entity_tag(search, include=SEARCH_TAG_FIELDS)
 
 
 class PatientSearchDetail(PatientSearch):

@@ -16,11 +16,13 @@ from therapy_platform.matching.domain.searches import (
     SearchDraft,
     SearchPatch,
     SearchQuery,
+    search_tag,
 )
 from therapy_platform.matching.ports import MatchingUnitOfWork
 from therapy_platform.matching.use_cases.changes import Changes, search_view, status_changed, withdraw_pending
 from therapy_platform.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from therapy_platform.platform.outcome import Outcome
+from therapy_platform.platform.preconditions import check_version
 from therapy_platform.platform.rest.pagination import Page
 
 ERASURE_ACTOR = "system:patient-erasure"
@@ -90,11 +92,20 @@ def list_searches(
 
 
 def change_search(
-    uow: MatchingUnitOfWork, search_id: uuid.UUID, patch: SearchPatch, *, actor: str, now: datetime
+    uow: MatchingUnitOfWork,
+    search_id: uuid.UUID,
+    patch: SearchPatch,
+    *,
+    actor: str,
+    now: datetime,
+    if_match: str | None = None,
 ) -> Outcome[PatientSearch]:
+    """`if_match`: the entity tag the client read; 412 when the search changed since (checked
+    with the search locked)."""
     with uow:
         search = _locked(uow, search_id)
         before = search_view(uow, search_id, now)
+        check_version(if_match, search_tag(before), what="patient search")
         changes = Changes(now, actor)
         withdraw = search.apply_patch(patch, actor=actor, now=now)
         withdrawals = []

@@ -589,7 +589,7 @@ SearchText = Annotated[
 
 
 class PatientQuery(BaseModel):
-    """Filters of the patient list. Text filters are case-insensitive; `name` matches when
+    """Filters of the patient list. Text filters are case-insensitive; `q` (free text) matches when
     every word occurs in the first or the last name; `insurer` matches part of the insurer's
     name; `created_from`/`created_to` are inclusive UTC dates. Erased patients are never listed."""
 
@@ -598,7 +598,7 @@ class PatientQuery(BaseModel):
     status: tuple[PatientStatus, ...] = ()
     postcode_prefix: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,5}$")] | None = None
     insurer: SearchText | None = None
-    name: SearchText | None = None
+    q: SearchText | None = None
     created_from: date | None = None
     created_to: date | None = None
     sort: PatientSort = PatientSort.CREATED_AT_DESC
@@ -624,7 +624,7 @@ class PatientQuery(BaseModel):
 
     @property
     def name_terms(self) -> list[str]:
-        return self.name.split()[:5] if self.name else []
+        return self.q.split()[:5] if self.q else []
 
     def created_bounds(self) -> tuple[datetime | None, datetime | None]:
         """[start, end) in UTC for the inclusive date range."""

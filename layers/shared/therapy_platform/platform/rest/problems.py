@@ -274,6 +274,11 @@ def problem_schemas() -> dict[str, Any]:
                     "description": "One entry per offending field; empty when no field is involved",
                 },
                 "required_role": {"type": "string", "description": "With forbidden: the role needed"},
+                "header": {
+                    "type": "string",
+                    "description": "With idempotency_key_reused and idempotency_key_in_use: the header "
+                    "concerned",
+                },
                 "request_id": {
                     "type": "string",
                     "description": "With internal_error and API Gateway's answers: the id the logs carry",

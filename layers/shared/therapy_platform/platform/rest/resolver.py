@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
@@ -22,11 +22,25 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.platform.errors import DomainError
+from therapy_platform.platform.clock import utc_now
+from therapy_platform.platform.errors import DomainError, IdempotencyKeyInUseError, IdempotencyKeyReusedError
+from therapy_platform.platform.idempotency import (
+    HEADER as IDEMPOTENCY_HEADER,
+)
+from therapy_platform.platform.idempotency import (
+    KEY_DESCRIPTION,
+    IdempotencyKey,
+    IdempotencyStore,
+    KeyScope,
+    StoredAnswer,
+    request_fingerprint,
+)
 from therapy_platform.platform.problems import PROBLEM_TYPES, FieldError, Location, ProblemType
 from therapy_platform.platform.rest.access import PUBLIC, AccessPolicy, Identity, openapi_path
+from therapy_platform.platform.rest.pagination import PAGE_FIELDS, page_links
 from therapy_platform.platform.rest.problems import problem_response, raw_problem_response
 from therapy_platform.platform.validation import FieldValidationError, field_errors_from_pydantic, field_names
 
@@ -72,6 +86,22 @@ def declared_query_parameters(app: APIGatewayRestResolver) -> frozenset[str] | N
     return frozenset(str(param.alias) for param in dependant.query_params)
 
 
+# One name for free-text search on every list (`q`); the names clients used before, or might
+# guess, are refused like any unknown parameter, with a hint.
+FREE_TEXT_PARAMETER = "q"
+FREE_TEXT_ALIASES = frozenset({"name", "search", "query", "text"})
+
+
+UNKNOWN_PARAMETER_MESSAGE = "unbekannter Parameter"
+
+
+def _unknown_parameter_message(name: str, allowed: frozenset[str]) -> str:
+    # German, like every field message (staff read it); the hint names the parameter to use.
+    if FREE_TEXT_PARAMETER in allowed and name in FREE_TEXT_ALIASES:
+        return f"{UNKNOWN_PARAMETER_MESSAGE}; für die Freitextsuche: {FREE_TEXT_PARAMETER}"
+    return UNKNOWN_PARAMETER_MESSAGE
+
+
 def refuse_unknown_query_parameters(
     app: APIGatewayRestResolver, next_middleware: NextMiddleware
 ) -> Response[Any]:
@@ -82,10 +112,134 @@ def refuse_unknown_query_parameters(
     if allowed is not None:
         unknown = sorted(set(app.current_event.query_string_parameters or {}) - allowed)
         if unknown:
-            raise FieldValidationError.for_errors(
-                [FieldError(name, "query", "unknown_parameter", "unbekannter Parameter") for name in unknown]
+            errors = [
+                FieldError(name, "query", "unknown_parameter", _unknown_parameter_message(name, allowed))
+                for name in unknown
+            ]
+            hint = (
+                f" (free-text search is {FREE_TEXT_PARAMETER})"
+                if any(error.message != UNKNOWN_PARAMETER_MESSAGE for error in errors)
+                else ""
             )
+            raise FieldValidationError(f"unknown query parameters: {', '.join(unknown)}{hint}", errors=errors)
     return next_middleware(app)
+
+
+def add_page_links(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Every list answer (`Page` and the histories shaped like it) gets its `next`/`prev`
+    links here, from the request's path and query parameters, so every route links alike."""
+    response = next_middleware(app)
+    body = response.body
+    if response.status_code == HTTPStatus.OK and isinstance(body, dict) and body.keys() >= PAGE_FIELDS:
+        event = app.current_event
+        query = event.multi_value_query_string_parameters or {
+            name: [value] for name, value in (event.query_string_parameters or {}).items()
+        }
+        response.body = page_links(body, event.path, query)
+    return response
+
+
+# A creating POST declares this parameter; the resolver then answers a repeated key itself.
+IdempotencyKeyHeader = Annotated[
+    IdempotencyKey | None, Header(alias=IDEMPOTENCY_HEADER, description=KEY_DESCRIPTION)
+]
+REPLAYED_HEADER = "Idempotent-Replayed"
+# A write that edits a record names the version it edits (platform/preconditions.py).
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag of the record as you read it (required): 412 if it changed since, "
+        "428 without it",
+    ),
+]
+
+
+def tagged(body: Any, etag: str, status: HTTPStatus = HTTPStatus.OK) -> Response[Any]:
+    """A record with its entity tag (`ETag`), for the reads and writes of updatable records."""
+    return Response(
+        status_code=int(status),
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"ETag": etag},
+    )
+
+
+def declares_idempotency_key(app: APIGatewayRestResolver) -> bool:
+    dependant = getattr(app.context.get("_route"), "dependant", None)
+    return dependant is not None and any(
+        str(param.alias).lower() == IDEMPOTENCY_HEADER.lower() for param in dependant.header_params
+    )
+
+
+def _query(app: APIGatewayRestResolver) -> dict[str, list[str]]:
+    event = app.current_event
+    multi = event.multi_value_query_string_parameters
+    if multi:
+        return {name: list(values) for name, values in multi.items()}
+    return {name: [value] for name, value in (event.query_string_parameters or {}).items()}
+
+
+def idempotent_creation(store: Callable[[], IdempotencyStore] | None) -> Callable[..., Response[Any]]:
+    """The `Idempotency-Key` rules (platform/idempotency.py) for every route that declares the
+    header: the first answer again for a repeated request, 409 for a reused key."""
+
+    def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        key = app.current_event.headers.get(IDEMPOTENCY_HEADER)  # case-insensitive
+        if key is None or not declares_idempotency_key(app):
+            return next_middleware(app)
+        if store is None:
+            raise NoIdempotencyStoreError("this function declares Idempotency-Key but keeps no keys")
+        route = app.context["_route"]
+        scope = KeyScope(f"{route.method} {openapi_path(route.path)}", current_actor(app), key)
+        fingerprint = request_fingerprint(app.current_event.path, _query(app), app.current_event.body)
+        keys = store()
+        record = keys.claim(scope, fingerprint, now=utc_now())
+        if record is not None:
+            if record.request_hash != fingerprint:
+                raise IdempotencyKeyReusedError(
+                    f"this {IDEMPOTENCY_HEADER} was used for a different request; use a new key",
+                    details={"header": IDEMPOTENCY_HEADER},
+                )
+            if record.answer is None:
+                raise IdempotencyKeyInUseError(
+                    f"the first request with this {IDEMPOTENCY_HEADER} is still running; retry shortly",
+                    details={"header": IDEMPOTENCY_HEADER},
+                )
+            headers = {REPLAYED_HEADER: "true"}
+            if record.answer.location:
+                headers["Location"] = record.answer.location
+            return Response(
+                status_code=record.answer.status,
+                content_type=content_types.APPLICATION_JSON,
+                body=json.loads(record.answer.body),
+                headers=headers,
+            )
+        try:
+            response = next_middleware(app)
+        except BaseException:
+            keys.release(scope)
+            raise
+        if HTTPStatus.OK <= response.status_code < HTTPStatus.MULTIPLE_CHOICES:
+            body = response.body if isinstance(response.body, str) else json.dumps(response.body, default=str)
+            location = next(
+                (
+                    str(value)
+                    for name, value in (response.headers or {}).items()
+                    if name.lower() == "location"
+                ),
+                None,
+            )
+            keys.complete(scope, StoredAnswer(int(response.status_code), body, location))
+        else:
+            keys.release(scope)
+        return response
+
+    return middleware
+
+
+class NoIdempotencyStoreError(RuntimeError):
+    """A route declares Idempotency-Key in a function that was given no key store."""
 
 
 def current_identity(app: APIGatewayRestResolver) -> Identity | None:
@@ -243,15 +397,29 @@ def _allowed_origin() -> str:
     return os.environ.get("ALLOWED_ORIGIN", "*")
 
 
-def create_resolver(logger: Logger, *, access: AccessPolicy) -> APIGatewayRestResolver:
-    """`access`: the API's access policy (contracts/access.py), enforced on every route."""
+def create_resolver(
+    logger: Logger,
+    *,
+    access: AccessPolicy,
+    idempotency: Callable[[], IdempotencyStore] | None = None,
+) -> APIGatewayRestResolver:
+    """`access`: the API's access policy (contracts/access.py), enforced on every route;
+    `idempotency`: the service's key store, for the routes that declare `Idempotency-Key`."""
     cors = CORSConfig(
         allow_origin=_allowed_origin(),
-        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
+        allow_headers=[
+            "Content-Type",
+            "Authorization",
+            "X-Correlation-Id",
+            "Idempotency-Key",
+            "If-Match",
+            "If-None-Match",
+        ],
+        expose_headers=["Location", "ETag", "Idempotent-Replayed"],
         max_age=600,
     )
     app = PlatformRestResolver(access=access, enable_validation=True, cors=cors)
-    app.use([refuse_unknown_query_parameters])
+    app.use([refuse_unknown_query_parameters, add_page_links, idempotent_creation(idempotency)])
 
     def event() -> Mapping[str, Any]:
         return app.current_event.raw_event

@@ -21,8 +21,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from therapy_platform.contracts.languages import LanguageCode
 from therapy_platform.contracts.therapy import TherapyProcedure
+from therapy_platform.platform.preconditions import entity_tag, require_if_match
+from therapy_platform.platform.rest.operations import Tag, operation
 from therapy_platform.platform.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Page
-from therapy_platform.platform.rest.resolver import created, current_actor
+from therapy_platform.platform.rest.resolver import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    created,
+    current_actor,
+    tagged,
+)
 from therapy_platform.therapists import use_cases
 from therapy_platform.therapists.domain.therapist import (
     CoolingPeriod,
@@ -42,6 +50,7 @@ if TYPE_CHECKING:
 BASE: Final = "/api/v2/therapists"
 TherapistId = Annotated[uuid.UUID, Path(description="Therapist id (UUID)")]
 Flag = Annotated[bool | None, Query()]
+NOT_FOUND: Final = {404: "No therapist with this id"}
 
 
 def register_routes(
@@ -53,8 +62,23 @@ def register_routes(
     def actor() -> str:
         return current_actor(app)
 
-    @app.post(BASE)
-    def create_therapist(draft: TherapistDraft) -> Response[Therapist]:
+    @app.post(
+        BASE,
+        **operation(
+            "createTherapist",
+            Tag.THERAPISTS,
+            "Add a therapist",
+            "Stores a therapist entered by staff (most arrive through the directory import) and "
+            "locates the practice address. Emits `therapist.created`.",
+            ok="The new therapist",
+            status=201,
+            location="The new therapist: /api/v2/therapists/{id}",
+        ),
+    )
+    def create_therapist(
+        draft: TherapistDraft, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[Therapist]:
+        del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         therapist = use_cases.create_therapist(
             s.unit_of_work(), s.geocoder(), draft, actor=actor(), now=s.clock()
@@ -62,7 +86,17 @@ def register_routes(
         logger.info("therapist created", extra={"therapist_id": str(therapist.id)})
         return created(therapist, f"{BASE}/{therapist.id}")
 
-    @app.get(BASE)
+    @app.get(
+        BASE,
+        **operation(
+            "listTherapists",
+            Tag.THERAPISTS,
+            "List therapists",
+            "One page of therapists matching every filter given, with the total over all pages. "
+            "`q` searches name, city and email.",
+            ok="One page of therapists",
+        ),
+    )
     def list_therapists(
         status: Annotated[TherapistStatus | None, Query(description="active, blocked or inactive")] = None,
         postcode_prefix: Annotated[
@@ -100,25 +134,90 @@ def register_routes(
         items, total = use_cases.list_therapists(s.unit_of_work(), filters, now=s.clock()).value
         return Page[Therapist](items=list(items), total=total, page=page, limit=limit)
 
-    @app.get(f"{BASE}/<therapist_id>")
-    def read_therapist(therapist_id: TherapistId) -> Therapist:
-        return use_cases.get_therapist(service().unit_of_work(), therapist_id).value
+    @app.get(
+        f"{BASE}/<therapist_id>",
+        **operation(
+            "getTherapist",
+            Tag.THERAPISTS,
+            "Read one therapist",
+            "The full record, including the cooling period and which fields staff edited.",
+            ok="The therapist",
+            errors=NOT_FOUND,
+        ),
+    )
+    def read_therapist(therapist_id: TherapistId) -> Response[Therapist]:
+        therapist = use_cases.get_therapist(service().unit_of_work(), therapist_id).value
+        return tagged(therapist, entity_tag(therapist))
 
-    @app.put(f"{BASE}/<therapist_id>")
-    def replace_therapist(therapist_id: TherapistId, draft: TherapistDraft) -> Therapist:
+    @app.put(
+        f"{BASE}/<therapist_id>",
+        **operation(
+            "replaceTherapist",
+            Tag.THERAPISTS,
+            "Replace a therapist's record",
+            "Full update of the editable fields; the fields staff change are kept by later directory "
+            "imports. Relocates the address when it changed. Emits `therapist.updated`.",
+            ok="The therapist as stored",
+            errors=NOT_FOUND,
+        ),
+    )
+    def replace_therapist(
+        therapist_id: TherapistId, draft: TherapistDraft, if_match: IfMatchHeader = None
+    ) -> Response[Therapist]:
+        expected = require_if_match(if_match, what="therapist")
         s = service()
-        return use_cases.replace_therapist(
-            s.unit_of_work(), s.geocoder(), therapist_id, draft, actor=actor(), now=s.clock()
+        therapist = use_cases.replace_therapist(
+            s.unit_of_work(),
+            s.geocoder(),
+            therapist_id,
+            draft,
+            actor=actor(),
+            now=s.clock(),
+            if_match=expected,
         ).value
+        return tagged(therapist, entity_tag(therapist))
 
-    @app.patch(f"{BASE}/<therapist_id>")
-    def patch_therapist(therapist_id: TherapistId, patch: TherapistPatch) -> Therapist:
+    @app.patch(
+        f"{BASE}/<therapist_id>",
+        **operation(
+            "updateTherapist",
+            Tag.THERAPISTS,
+            "Change some of a therapist's fields",
+            "Partial update: only the fields sent change; `null` clears an optional field. The "
+            "fields staff change are kept by later directory imports. Emits `therapist.updated`.",
+            ok="The therapist as stored",
+            errors=NOT_FOUND,
+        ),
+    )
+    def patch_therapist(
+        therapist_id: TherapistId, patch: TherapistPatch, if_match: IfMatchHeader = None
+    ) -> Response[Therapist]:
+        expected = require_if_match(if_match, what="therapist")
         s = service()
-        return use_cases.patch_therapist(
-            s.unit_of_work(), s.geocoder(), therapist_id, patch, actor=actor(), now=s.clock()
+        therapist = use_cases.patch_therapist(
+            s.unit_of_work(),
+            s.geocoder(),
+            therapist_id,
+            patch,
+            actor=actor(),
+            now=s.clock(),
+            if_match=expected,
         ).value
+        return tagged(therapist, entity_tag(therapist))
 
-    @app.delete(f"{BASE}/<therapist_id>")
+    @app.delete(
+        f"{BASE}/<therapist_id>",
+        **operation(
+            "deleteTherapist",
+            Tag.THERAPISTS,
+            "Deactivate a therapist",
+            "Soft delete: the status becomes `inactive` and every field is kept (bundles and "
+            "histories refer to the therapist); an inactive therapist gets no new bundles. Repeating it "
+            "is harmless; `reactivateTherapist` undoes it.",
+            ok="The therapist, now inactive",
+            errors=NOT_FOUND,
+        ),
+    )
     def delete_therapist(
         therapist_id: TherapistId,
         reason: Annotated[
@@ -130,15 +229,46 @@ def register_routes(
             therapist_id, TherapistAction.DEACTIVATE, (reason or "").strip() or "deleted by staff"
         )
 
-    @app.post(f"{BASE}/<therapist_id>/block")
+    @app.post(
+        f"{BASE}/<therapist_id>/block",
+        **operation(
+            "blockTherapist",
+            Tag.THERAPISTS,
+            "Block a therapist",
+            "A blocked therapist gets no bundles until unblocked; their draft bundles are discarded. "
+            "Emits `therapist.blocked`.",
+            ok="The therapist, now blocked",
+            errors={**NOT_FOUND, 409: "The therapist is not active (`current_status`)"},
+        ),
+    )
     def block_therapist(therapist_id: TherapistId, change: StatusChange) -> Therapist:
         return change_status(therapist_id, TherapistAction.BLOCK, change.reason)
 
-    @app.post(f"{BASE}/<therapist_id>/unblock")
+    @app.post(
+        f"{BASE}/<therapist_id>/unblock",
+        **operation(
+            "unblockTherapist",
+            Tag.THERAPISTS,
+            "Unblock a therapist",
+            "The therapist may get bundles again. Emits `therapist.unblocked`.",
+            ok="The therapist, now active",
+            errors={**NOT_FOUND, 409: "The therapist is not blocked (`current_status`)"},
+        ),
+    )
     def unblock_therapist(therapist_id: TherapistId, change: StatusChange) -> Therapist:
         return change_status(therapist_id, TherapistAction.UNBLOCK, change.reason)
 
-    @app.post(f"{BASE}/<therapist_id>/reactivate")
+    @app.post(
+        f"{BASE}/<therapist_id>/reactivate",
+        **operation(
+            "reactivateTherapist",
+            Tag.THERAPISTS,
+            "Reactivate an inactive therapist",
+            "Undoes `deleteTherapist`: the therapist may get bundles again.",
+            ok="The therapist, now active",
+            errors={**NOT_FOUND, 409: "The therapist is not inactive (`current_status`)"},
+        ),
+    )
     def reactivate_therapist(therapist_id: TherapistId, change: StatusChange) -> Therapist:
         return change_status(therapist_id, TherapistAction.REACTIVATE, change.reason)
 
@@ -152,12 +282,33 @@ def register_routes(
         )
         return therapist
 
-    @app.get(f"{BASE}/<therapist_id>/cooling-period")
+    @app.get(
+        f"{BASE}/<therapist_id>/cooling-period",
+        **operation(
+            "getCoolingPeriod",
+            Tag.THERAPISTS,
+            "Read a therapist's cooling period",
+            "After answering a bundle a therapist is not contacted again until `next_contact_allowed_on`.",
+            ok="The cooling period",
+            errors=NOT_FOUND,
+        ),
+    )
     def read_cooling_period(therapist_id: TherapistId) -> CoolingPeriod:
         s = service()
         return use_cases.get_cooling_period(s.unit_of_work(), therapist_id, now=s.clock()).value
 
-    @app.put(f"{BASE}/<therapist_id>/cooling-period")
+    @app.put(
+        f"{BASE}/<therapist_id>/cooling-period",
+        **operation(
+            "setCoolingPeriod",
+            Tag.THERAPISTS,
+            "Set or end a therapist's cooling period",
+            "Sets the first day the therapist may be contacted again; `null` ends the cooling period. "
+            "The reason is kept in the audit log.",
+            ok="The cooling period as stored",
+            errors=NOT_FOUND,
+        ),
+    )
     def set_cooling_period(therapist_id: TherapistId, change: CoolingPeriodChange) -> CoolingPeriod:
         s = service()
         return use_cases.set_cooling_period(
