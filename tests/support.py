@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import shutil
 import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,3 +181,19 @@ def with_if_match(method: str, path: str, headers: dict[str, str] | None) -> dic
     if any(name.lower() == "if-match" for name in headers or {}):
         return headers
     return {**(headers or {}), "If-Match": "*"}
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A test needs something this machine lacks (a browser, node, a server feature): skipped on
+    a developer machine, a failure under CI (CI=true), so a check cannot silently disappear there."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def chromium() -> str:
+    """Debian's headless-capable `chromium`, shared by the email screenshots and Swagger UI tests."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    unavailable("chromium is not installed (infra/scripts/install_chromium.sh installs Debian's package)")

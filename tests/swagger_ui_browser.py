@@ -5,15 +5,13 @@ local HTTP server) and the e2e test (the deployed stack)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
+from support import chromium
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -48,13 +46,6 @@ class RenderedDocs:
         return set(TAG.findall(self.dom))
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("chromium is not installed (infra/scripts/install_chromium.sh installs Debian's package)")
-    pytest.skip("chromium is not installed on this machine (apt-get install -y chromium)")
 
 
 def _offline_rules(url: str) -> str:

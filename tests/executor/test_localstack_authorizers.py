@@ -18,6 +18,7 @@ from localstack_subprocess_executor.authorizers import (  # type: ignore[import-
     TokenAuthorizer,
     policy_allows,
 )
+from support import unavailable
 
 FUNCTION = "arn:aws:lambda:eu-central-1:000000000000:function:authorizer"
 AUTHORIZER = {
@@ -154,7 +155,7 @@ def test_the_handler_in_localstacks_chain_sets_the_authorizer_context_or_raises_
 
     python = localstack.venv_python(localstack.LOCALSTACK_VENV)
     if not python.exists():
-        pytest.skip("LocalStack's virtualenv is not installed (localcloud up installs it)")
+        unavailable("LocalStack's virtualenv is not installed (localcloud up installs it)")
     script = textwrap.dedent(
         f"""
         import json, types

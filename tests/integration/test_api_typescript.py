@@ -6,12 +6,11 @@ and a wrong symptom code the compiler must refuse."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from support import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PINS = ROOT / "infra" / "tools" / "typescript"
@@ -43,9 +42,7 @@ def _npm() -> str:
     found = shutil.which("npm")
     if found and shutil.which("node"):
         return found
-    if os.environ.get("CI"):
-        pytest.fail("node and npm are needed for the TypeScript check of the OpenAPI document")
-    pytest.skip("node/npm are not installed on this machine")
+    unavailable("node and npm are needed for the TypeScript check of the OpenAPI document")
 
 
 def _installed() -> Path:

@@ -27,7 +27,7 @@ from localcloud import directory
 from localcloud.aws import aws_env, client
 from localcloud.directory_data import DirectoryDataGenerator, answers
 from localcloud.process import read_pid
-from support import FakeLambdaContext, api_event, call, load_function
+from support import FakeLambdaContext, api_event, call, load_function, unavailable
 from therapy_platform.contracts.directory_files import RawPage, RawRun, Region, SearchPoint, read_raw_document
 from therapy_platform.directory.adapters.raw_store import S3RawStore
 from therapy_platform.directory.adapters.runs import SqlScrapeRunStore
@@ -445,7 +445,7 @@ def test_practice_websites_are_read_only_from_allowed_addresses_and_redirects_in
     scraper: Any, raw_bucket: tuple[str, str], practices_with_internal_links: None
 ) -> None:
     if not _redirect_faults_supported():
-        pytest.skip("the running local directory server predates redirect faults: restart it")
+        unavailable("the running local directory server predates redirect faults: restart it")
     directory.reset()
     directory.add_faults(
         {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from communication_fakes import LEGAL
+from support import chromium
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from tools.render_emails import SAMPLE_LEGAL, render_all
 
@@ -38,14 +38,6 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars",
 )
 
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("chromium is not installed (infra/scripts/install.sh installs Debian's package)")
-    pytest.skip("chromium is not installed on this machine (apt-get install -y chromium)")
 
 
 def _run_chromium(browser: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess[bytes]:
@@ -145,7 +137,7 @@ def test_render_command_writes_html_and_text_for_every_sample(rendered_dir: Path
 
 
 def test_every_rendered_email_displays_in_chromium(rendered_dir: Path, tmp_path: Path) -> None:
-    browser = _chromium()
+    browser = chromium()
     expected = render_all(EmailRenderer(SAMPLE_LEGAL))
 
     def check(name: str) -> str | None:
@@ -182,7 +174,7 @@ def test_every_rendered_email_displays_in_chromium(rendered_dir: Path, tmp_path:
 
 
 def test_the_injected_name_shows_as_text_in_the_browser(rendered_dir: Path, tmp_path: Path) -> None:
-    browser = _chromium()
+    browser = chromium()
     page = (rendered_dir / "bundle_inquiry-injected.html").resolve().as_uri()
     dom = _run_chromium(browser, tmp_path / "profile", "--dump-dom", page).stdout.decode("utf-8")
     assert "Lang &lt;script&gt;" in dom

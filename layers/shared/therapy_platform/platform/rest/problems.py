@@ -120,6 +120,24 @@ def problem_response(
 ) -> Response[str]:
     """The answer for a route (the resolver adds CORS). Positional-only: a problem's extension
     members may well be called `status` or `detail` (they are dropped, never mixed in)."""
+    kind, language, body = _rendered(problem, detail, event, errors, extensions)
+    return Response(
+        status_code=int(kind.status),
+        content_type=PROBLEM_JSON,
+        body=body,
+        headers=_headers(language),
+    )
+
+
+def _rendered(
+    problem: ProblemType | str,
+    detail: str,
+    event: Mapping[str, Any] | None,
+    errors: Sequence[FieldError],
+    extensions: Mapping[str, Any],
+) -> tuple[ProblemType, Language, str]:
+    """The problem's type, the answer's language and its serialised body. Serialised here:
+    Powertools serialises dict bodies only for application/json."""
     language = request_language(event)
     kind = problem if isinstance(problem, ProblemType) else problem_type(problem)
     body = problem_body(
@@ -130,13 +148,7 @@ def problem_response(
         errors=errors,
         extensions=extensions,
     )
-    # Serialised here: Powertools serialises dict bodies only for application/json.
-    return Response(
-        status_code=int(kind.status),
-        content_type=PROBLEM_JSON,
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
-        headers=_headers(language),
-    )
+    return kind, language, json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def raw_problem_response(
@@ -150,16 +162,7 @@ def raw_problem_response(
     **extensions: Any,
 ) -> dict[str, Any]:
     """The same answer as a Lambda proxy result, for checks that run before the framework."""
-    language = request_language(event)
-    kind = problem if isinstance(problem, ProblemType) else problem_type(problem)
-    body = problem_body(
-        kind,
-        detail,
-        instance=request_instance(event),
-        language=language,
-        errors=errors,
-        extensions=extensions,
-    )
+    kind, language, body = _rendered(problem, detail, event, errors, extensions)
     return {
         "statusCode": int(kind.status),
         "headers": {
@@ -167,7 +170,7 @@ def raw_problem_response(
             "Access-Control-Allow-Origin": allow_origin,
             **_headers(language),
         },
-        "body": json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+        "body": body,
         "isBase64Encoded": False,
     }
 
