@@ -105,3 +105,28 @@ def test_separator_characters_in_text_fall_back_safely(engine: Engine) -> None:
         bulk_insert(connection, sample, [row])
         stored = connection.execute(select(sample)).one()._asdict()
     assert stored == row
+
+
+@pytest.mark.parametrize("word", ["NULL", "nULL", "null", 'say "null"', "back\\slash", "{a,b}", " "])
+def test_text_that_reads_like_null_stays_text_beside_a_separator(engine: Engine, word: str) -> None:
+    """Found by Hypothesis: the fallback once let pg8000 encode the array, which leaves `nULL`
+    unquoted, and PostgreSQL stored a NULL instead of the text."""
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "n": None,
+            "flag": None,
+            "label": None,
+            "note": note,
+            "day": None,
+            "at": None,
+            "tags": [],
+            "doc": None,
+        }
+        for note in (word, "a\x1eb", None)
+    ]
+    with engine.begin() as connection:
+        connection.execute(sample.delete())
+        bulk_insert(connection, sample, rows)
+        stored = {row.id: row.note for row in connection.execute(select(sample))}
+    assert stored == {row["id"]: row["note"] for row in rows}

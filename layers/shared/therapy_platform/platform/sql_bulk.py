@@ -90,6 +90,17 @@ def _column_array(key: str, values: list[str | None], params: dict[str, Any]) ->
     """SQL for one column's cells as text[]: one joined string when that is safe."""
     # (A lone empty string would split into no cells at all.)
     if values == [""] or any(v is not None and (_RECORD in v or _NULL in v) for v in values):
-        return f"CAST(:{key} AS text[])"
+        params[key] = _array_literal(values)
+        return f"CAST(CAST(:{key} AS text) AS text[])"
     params[key] = _RECORD.join(_NULL if v is None else v for v in values)
     return f"string_to_array(CAST(:{key} AS text), chr(30), chr(29))"
+
+
+def _array_literal(values: list[str | None]) -> str:
+    """A text[] literal with every element quoted. pg8000's own list encoding leaves `nULL`
+    unquoted, which PostgreSQL reads (case-insensitively) as a NULL element."""
+    cells = (
+        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values
+    )
+    return "{" + ",".join(cells) + "}"
