@@ -111,7 +111,7 @@ def test_separator_characters_in_text_fall_back_safely(engine: Engine) -> None:
 def test_text_that_reads_like_null_stays_text_beside_a_separator(engine: Engine, word: str) -> None:
     """Found by Hypothesis: the fallback once let pg8000 encode the array, which leaves `nULL`
     unquoted, and PostgreSQL stored a NULL instead of the text."""
-    rows = [
+    batch: list[dict[str, object]] = [
         {
             "id": uuid.uuid4(),
             "n": None,
@@ -127,6 +127,6 @@ def test_text_that_reads_like_null_stays_text_beside_a_separator(engine: Engine,
     ]
     with engine.begin() as connection:
         connection.execute(sample.delete())
-        bulk_insert(connection, sample, rows)
+        bulk_insert(connection, sample, batch)
         stored = {row.id: row.note for row in connection.execute(select(sample))}
-    assert stored == {row["id"]: row["note"] for row in rows}
+    assert stored == {row["id"]: row["note"] for row in batch}
