@@ -170,11 +170,17 @@ def test_the_audit_log_names_the_tokens_user_and_ignores_x_staff_user(base_url: 
     assert actors == [user]
 
 
-def test_an_unauthenticated_answer_is_json(base_url: str) -> None:
-    """AWS renders the template's UNAUTHORIZED gateway response (problem details, code
-    `unauthorized`, application/problem+json; tests/unit/test_problems.py checks the template);
-    LocalStack's community gateway applies its status code but neither its body template nor its
-    headers, so only the status and a JSON body are checked here."""
+def test_an_unauthenticated_answer_is_the_templates_problem(base_url: str) -> None:
+    """The template's UNAUTHORIZED gateway response (problem details, code `unauthorized`,
+    application/problem+json, WWW-Authenticate; tests/unit/test_problems.py checks the template
+    against the catalogue). LocalStack applies it through the project's plugin
+    (gateway_responses.py), AWS by itself."""
     answer = requests.get(f"{base_url}/api/v2/patients", timeout=30)
     assert answer.status_code == 401
-    assert answer.headers["Content-Type"].startswith("application/json") and answer.json()
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.headers["WWW-Authenticate"] == "Bearer"
+    problem = answer.json()
+    assert problem["status"] == 401 and problem["code"] == "unauthorized"
+    assert problem["type"] == "https://therapy-platform.example/problems/unauthorized"
+    assert problem["gateway_response"] == "UNAUTHORIZED"
+    assert problem["request_id"] and not problem["request_id"].startswith("$")

@@ -1,7 +1,9 @@
-"""Fuzz the deployed API with schemathesis, driven by the committed OpenAPI document:
-no request, however odd, may produce a server error (5xx). It calls as an admin (every operation
-is open to that role) with a token of the local identity provider; test_access_matrix.py covers
-the callers who may not."""
+"""Fuzz the deployed API with schemathesis, driven by the committed OpenAPI document: no request,
+however odd, may produce a server error (5xx), and every answer must conform to the document:
+a documented status code, its documented content type (`application/problem+json` for every
+error, the gateway's own answers included), a body valid against its schema and the documented
+headers. It calls as an admin (every operation is open to that role) with a token of the local
+identity provider; test_access_matrix.py covers the callers who may not."""
 
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "functions" / "api_docs" / "openapi.json"
 REPORT_DIR = ROOT / ".state" / "schemathesis"
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+)
 
 
 def test_the_served_document_is_the_committed_one(base_url: str) -> None:
@@ -30,7 +39,7 @@ def test_the_served_document_is_the_committed_one(base_url: str) -> None:
     assert docs.status_code == 200 and "swagger-ui" in docs.text
 
 
-def test_schemathesis_finds_no_server_error(deployed: stack.StackInfo) -> None:
+def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(deployed: stack.StackInfo) -> None:
     schemathesis = Path(sys.executable).with_name("st")
     # Valid for longer than the run may take (its timeout below).
     token = identity.issue_token(("admin",), user="e2e-fuzz@praxisvermittlung.example.de", ttl_s=3 * 3600)
@@ -42,7 +51,7 @@ def test_schemathesis_finds_no_server_error(deployed: stack.StackInfo) -> None:
             "--url",
             deployed.api_base_url,
             "--checks",
-            "not_a_server_error",
+            ",".join(CHECKS),
             "--max-examples",
             "30",
             "--seed",

@@ -17,9 +17,8 @@ fills that stage the way API Gateway documents it, running the deployed authoriz
   `requestContext.authorizer` of the integration's event;
 - allowed policies are cached per authorizer and token for `authorizerResultTtlInSeconds`.
 
-Not emulated: REQUEST authorizers (refused with 500, so a misconfiguration is loud) and the
-gateway responses' body templates (LocalStack answers `{"message": "Unauthorized"}` with the
-configured status code).
+Not emulated: REQUEST authorizers (refused with 500, so a misconfiguration is loud). The
+answers for the raised errors are the API's configured gateway responses (gateway_responses.py).
 """
 
 from __future__ import annotations

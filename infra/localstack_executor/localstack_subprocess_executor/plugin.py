@@ -1,5 +1,6 @@
 """LocalStack plugin entry points: `LAMBDA_RUNTIME_EXECUTOR=subprocess` selects this executor; a
-start-up hook adds Lambda TOKEN authorizers to the community API Gateway (authorizers.py).
+start-up hook adds Lambda TOKEN authorizers to the community API Gateway (authorizers.py), another
+makes it answer the API's configured gateway responses (gateway_responses.py).
 
 Kept import-light: LocalStack loads every plugin class of the namespace to read its name.
 """
@@ -25,5 +26,13 @@ class SubprocessRuntimeExecutorPlugin(RuntimeExecutorPlugin):  # type: ignore[mi
 def register_lambda_authorizers() -> None:
     """LocalStack's community API Gateway runs no Lambda authorizers: add them (authorizers.py)."""
     from localstack_subprocess_executor.authorizers import register_lambda_authorizers as register
+
+    register()
+
+
+@hooks.on_infra_start()
+def register_gateway_responses() -> None:
+    """LocalStack's community API Gateway ignores the gateway responses' bodies and headers: apply them."""
+    from localstack_subprocess_executor.gateway_responses import register_gateway_responses as register
 
     register()
