@@ -1,9 +1,9 @@
 """LocalStack on the host, without Docker: install into its own virtualenv, start, stop, health.
 
-LocalStack needs Python 3.13 and a few dependency pins, so it lives in `.state/localstack-venv`,
-apart from the project's Python 3.11 venv. Lambda functions run through the project's
+LocalStack needs a few dependency pins of its own, so it lives in `.state/localstack-venv`,
+apart from the project's venv. Lambda functions run through the project's
 `subprocess` runtime executor plugin (infra/localstack_executor) in `.state/lambda-runtime`, a
-Python 3.11 venv holding only what Lambda's Python runtime ships (boto3).
+Python 3.13 venv holding only what Lambda's Python runtime ships (boto3).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ SERVICE = NAME  # the attribute name the other localcloud service modules use
 LOCALSTACK_VERSION = "2026.3.0"
 # Newer releases of these break LocalStack's start-up on this machine (see docs/local-cloud.md).
 LOCALSTACK_PINS = ("cbor2<6", "pyopenssl<25", "cryptography<45", "service_identity")
-LAMBDA_RUNTIME = "python3.11"
-# What Lambda's python3.11 runtime bundles; keep in step with the project's boto3 pin.
+LAMBDA_RUNTIME = "python3.13"
+# What Lambda's python3.13 runtime bundles; keep in step with the project's boto3 pin.
 LAMBDA_RUNTIME_PACKAGES = ("boto3==1.44.5",)
 
 LOCALSTACK_VENV = STATE_DIR / "localstack-venv"

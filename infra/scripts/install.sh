@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, idempotently:
-#   .venv/               project virtualenv (Python 3.11, the Lambda runtime's version)
+#   .venv/               project virtualenv (Python 3.13, the Lambda runtime's version)
 #   .state/localstack-venv, .state/lambda-runtime   (created by `localcloud up` / tests)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-find_python311() {
-  for candidate in python3.11 /root/.pyenv/versions/3.11*/bin/python3.11 /usr/bin/python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+find_python313() {
+  for candidate in python3.13 /root/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then
       command -v "$candidate"
       return 0
     fi
   done
-  echo "install: Python 3.11 is required (the functions' Lambda runtime)" >&2
+  echo "install: Python 3.13 is required (the functions' Lambda runtime)" >&2
   return 1
 }
 
-PY=$(find_python311)
+PY=$(find_python313)
 if [ ! -x .venv/bin/python ]; then
   echo "install: creating .venv with $PY"
   "$PY" -m venv .venv

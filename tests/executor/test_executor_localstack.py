@@ -60,7 +60,7 @@ def logs_client(localstack_endpoint: str) -> Any:
 LAYERS = (
     {
         "python/shared_helpers.py": "GREETING = 'hello from the layer'\n",
-        "python/lib/python3.11/site-packages/vendored_dep.py": "SOURCE = 'site-packages of layer 1'\n",
+        "python/lib/python3.13/site-packages/vendored_dep.py": "SOURCE = 'site-packages of layer 1'\n",
         "python/layer_order.py": "WINNER = 'first layer'\n",
     },
     # Lambda unzips layers into /opt in order: the later layer's file wins.
@@ -74,7 +74,7 @@ def layer_arns(lambda_client: Any) -> Iterator[list[str]]:
     for files in LAYERS:
         name = f"exec-test-layer-{uuid.uuid4().hex[:8]}"
         response = lambda_client.publish_layer_version(
-            LayerName=name, Content={"ZipFile": _zip(files)}, CompatibleRuntimes=["python3.11"]
+            LayerName=name, Content={"ZipFile": _zip(files)}, CompatibleRuntimes=["python3.13"]
         )
         published.append((name, response["Version"], response["LayerVersionArn"]))
     yield [arn for _, _, arn in published]
@@ -89,7 +89,7 @@ CreateFunction = Callable[..., str]
 def create_function(lambda_client: Any) -> Iterator[CreateFunction]:
     created: list[str] = []
 
-    def create(code: str, *, runtime: str = "python3.11", wait_active: bool = True, **kwargs: Any) -> str:
+    def create(code: str, *, runtime: str = "python3.13", wait_active: bool = True, **kwargs: Any) -> str:
         name = f"exec-test-{uuid.uuid4().hex[:10]}"
         lambda_client.create_function(
             FunctionName=name,

@@ -514,7 +514,9 @@ def test_the_operators_allow_list_admits_exactly_its_origins(clock: FakeClock) -
     [
         ("93.184.215.14", True),
         ("2a00:1450:4001:82b::2003", True),
-        ("2002:5db8:d70e::1", True),  # 6to4 around a public address
+        # 6to4 even around a public address: Python 3.13 follows the IANA registry (2002::/16 is not
+        # globally reachable), and a practice website never needs it, so the scraper refuses it.
+        ("2002:5db8:d70e::1", False),
         ("127.0.0.1", False),
         ("127.255.255.254", False),
         ("10.0.0.1", False),

@@ -117,7 +117,7 @@ def test_every_queue_consumer_reports_partial_failures_and_can_dead_letter_and_b
 # ---------------------------------------------------------------- layers per need
 
 ROOT = TEMPLATE.parent
-# The python3.11 Lambda runtime ships the AWS SDK; layers deliberately do not bundle it.
+# The python3.13 Lambda runtime ships the AWS SDK; layers deliberately do not bundle it.
 RUNTIME_PACKAGES = frozenset({"boto3", "botocore"})
 # Accelerators imported only under `except ImportError` with a pure-Python fallback giving the same
 # answers (matching/domain/round.py: numpy_pair_search): a function that may reach them without
@@ -219,7 +219,7 @@ def _template() -> dict[str, Any]:
 
 def _layer_requirements(name: str) -> list[str]:
     layer = _template()["Resources"][name]
-    assert layer["Metadata"]["BuildMethod"] == "python3.11", name
+    assert layer["Metadata"]["BuildMethod"] == "python3.13", name
     return _requirement_lines(ROOT / layer["Properties"]["ContentUri"] / "requirements.txt")
 
 

@@ -41,13 +41,13 @@ def configured_pythons() -> dict[str, str]:
         raise LambdaRuntimeException(f"{PYTHONS_ENV} is not valid JSON: {exc}") from exc
     if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise LambdaRuntimeException(
-            f'{PYTHONS_ENV} must map runtimes to paths, e.g. {{"python3.11": "/usr/bin/python3.11"}}'
+            f'{PYTHONS_ENV} must map runtimes to paths, e.g. {{"python3.13": "/usr/bin/python3.13"}}'
         )
     return {str(key): value for key, value in mapping.items()}
 
 
 def interpreter_for(runtime: str) -> str:
-    """Interpreter for a Lambda runtime such as `python3.11`; a clear error for anything else."""
+    """Interpreter for a Lambda runtime such as `python3.13`; a clear error for anything else."""
     if not runtime.startswith("python"):
         raise LambdaRuntimeException(
             "The subprocess Lambda executor runs Python functions only; "

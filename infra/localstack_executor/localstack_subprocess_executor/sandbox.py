@@ -50,7 +50,7 @@ class SandboxConfig:
     timeout_s: float
     memory_mb: int = 128
     version: str = "$LATEST"
-    runtime: str = "python3.11"
+    runtime: str = "python3.13"
     init_timeout_s: float = DEFAULT_INIT_TIMEOUT_S
 
 
