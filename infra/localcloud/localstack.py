@@ -1,9 +1,9 @@
 """LocalStack on the host, without Docker: install into its own virtualenv, start, stop, health.
 
 LocalStack needs a few dependency pins of its own, so it lives in `.state/localstack-venv`,
-apart from the project's venv. Lambda functions run through the project's
-`subprocess` runtime executor plugin (infra/localstack_executor) in `.state/lambda-runtime`, a
-Python 3.13 venv holding only what Lambda's Python runtime ships (boto3).
+apart from the project's venv. Lambda functions run through the project's `subprocess` runtime
+executor plugin (infra/localstack_executor) in `.state/lambda-runtime-python3.13`, a Python 3.13
+venv holding only what Lambda's Python runtime ships (boto3).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ LAMBDA_RUNTIME = "python3.13"
 LAMBDA_RUNTIME_PACKAGES = ("boto3==1.44.5",)
 
 LOCALSTACK_VENV = STATE_DIR / "localstack-venv"
-LAMBDA_RUNTIME_VENV = STATE_DIR / "lambda-runtime"
+# One per runtime: a checkout on another runtime sharing this state never swaps the interpreter.
+LAMBDA_RUNTIME_VENV = STATE_DIR / f"lambda-runtime-{LAMBDA_RUNTIME}"
 EXECUTOR_SOURCE = PROJECT_ROOT / "infra" / "localstack_executor"
 _STAMP = ".localcloud-install.json"
 _BUILD_LEFTOVERS = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", "*.pyc")

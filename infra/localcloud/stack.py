@@ -57,7 +57,9 @@ def _deploy_parameters() -> dict[str, Any]:
 
 def _sam(*args: str) -> None:
     sam = Path(sys.executable).with_name("sam")
-    env = {**os.environ, **aws_env()}
+    # `sam build` looks for `python3.13` (the functions' runtime) on PATH: this interpreter's own.
+    interpreter = str(Path(sys.base_prefix) / "bin")
+    env = {**os.environ, **aws_env(), "PATH": os.pathsep.join([interpreter, os.environ.get("PATH", "")])}
     subprocess.run([str(sam), *args], cwd=PROJECT_ROOT, env=env, check=True)  # noqa: S603
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, idempotently:
 #   .venv/               project virtualenv (Python 3.13, the Lambda runtime's version)
-#   .state/localstack-venv, .state/lambda-runtime   (created by `localcloud up` / tests)
+#   .state/localstack-venv, .state/lambda-runtime-python3.13   (created by `localcloud up` / tests)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
