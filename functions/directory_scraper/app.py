@@ -1,9 +1,11 @@
 """Scraping service: one region of the 116117 directory per invocation.
 
-Invoked by EventBridge Scheduler (one schedule per region, spread over the week) with
-`{"region": "52"}` (a 2-digit postcode prefix, tiled into search points) or
-`{"region": "52062-r25"}` / `{"region": {"postcode": "52062", "radius_km": 25}}`; operators may
-invoke it the same way. Stores the raw answers in S3 (`raw/YYYY-MM-DD/<region>.json`, which
+Invoked by EventBridge Scheduler every 20 minutes of the night with its scheduled time
+(`{"scheduled_time": ..., "trigger": "schedule"}`; the week plan in directory/domain/week_plan.py
+says which region that slot reads, or none), or by operators naming the region:
+`{"region": "52"}` (a 2-digit postcode prefix, tiled into search points),
+`{"region": "52062-r25"}` or `{"region": {"postcode": "52062", "radius_km": 25}}`.
+Stores the raw answers in S3 (`raw/YYYY-MM-DD/<region>.json`, which
 triggers the therapist service's import) and records the run in `scraping_service.runs`.
 """
 
@@ -32,6 +34,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # Retrying cannot fix a bad schedule input: say so and end (no retry storm).
         logger.error("scrape request rejected", extra={"error": error.message, "input": event})
         return {"status": "rejected", "error": error.message}
+    if plan is None:
+        logger.info(
+            "no region is planned for this slot", extra={"scheduled_time": event.get("scheduled_time")}
+        )
+        return {"status": "idle", "scheduled_time": event.get("scheduled_time")}
     search, enricher = service.readers(
         max_requests=plan.max_requests, remaining_seconds=context.get_remaining_time_in_millis() / 1000
     )

@@ -11,6 +11,7 @@ import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,15 +145,24 @@ def deployed_environment() -> str:
     return str(next(item.split("=", 1)[1] for item in overrides if item.startswith("Environment=")))
 
 
-def directory_schedule_input(prefix: str) -> dict[str, Any]:
-    """The input EventBridge Scheduler gives the scraper for one region (template.yaml's
-    DirectorySchedule<prefix>), read from the deployed schedule."""
+def directory_schedule_input(prefix: str, *, after: datetime | None = None) -> dict[str, Any]:
+    """The input EventBridge Scheduler gives the scraper when the deployed `DirectorySchedule`
+    fires at the slot that reads `prefix` (the week plan), next after `after` (now): the
+    schedule's own input with the context attribute filled in as Scheduler fills it."""
+    from therapy_platform.directory.domain.week_plan import next_occurrence, regions_of, slot_of
+    from therapy_platform.platform.geography.postcodes import postcode_directory
+
     environment = deployed_environment()
     schedule = client("scheduler").get_schedule(
-        Name=f"therapy-platform-{environment}-directory-{prefix}",
+        Name=f"therapy-platform-{environment}-directory",
         GroupName=f"therapy-platform-{environment}-directory",
     )
-    document: dict[str, Any] = json.loads(schedule["Target"]["Input"])
+    regions = regions_of(postcode_directory().postcodes(locatable_only=True))
+    fires_at = next_occurrence(slot_of(regions, prefix), after or datetime.now(UTC))
+    scheduled_time = fires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    document: dict[str, Any] = json.loads(
+        schedule["Target"]["Input"].replace("<aws.scheduler.scheduled-time>", scheduled_time)
+    )
     return document
 
 

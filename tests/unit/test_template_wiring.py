@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import sys
 import tomllib
@@ -24,8 +25,16 @@ from samtranslator.yaml_helper import yaml_parse
 
 from therapy_platform.communication.use_cases.events import HANDLED_EVENT_TYPES
 from therapy_platform.contracts.catalog import EVENT_PAYLOADS
+from therapy_platform.directory.domain.week_plan import (
+    FIRST_HOUR,
+    LAST_HOUR,
+    SCHEDULE_EXPRESSION,
+    SPACING_MINUTES,
+    week_plan,
+)
+from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 from therapy_platform.therapists import settings as therapist_settings
-from tools.directory_schedules import prefixes, render
+from tools.directory_schedules import prefixes
 from tools.function_environment import _Resolver, function_environment, local_parameters
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -42,15 +51,24 @@ def test_the_communication_rule_delivers_exactly_the_handled_event_types(resourc
     assert set(EVENT_PAYLOADS) >= HANDLED_EVENT_TYPES
 
 
-def test_every_directory_schedule_is_the_generators(resources: dict[str, Any]) -> None:
-    expected: dict[str, Any] = yaml_parse("Resources:\n" + render(prefixes()))["Resources"]
-    actual = {
-        name: body
+def test_one_directory_schedule_fires_at_every_slot_of_the_week_plan(resources: dict[str, Any]) -> None:
+    schedules = {
+        name: body["Properties"]
         for name, body in resources.items()
         if body["Type"] == "AWS::Scheduler::Schedule" and name.startswith("DirectorySchedule")
     }
-    assert actual == expected
-    assert len(actual) >= 90  # every 2-digit prefix with a locatable postcode
+    assert list(schedules) == ["DirectorySchedule"]
+    schedule = schedules["DirectorySchedule"]
+    assert schedule["ScheduleExpression"] == SCHEDULE_EXPRESSION
+    assert schedule["ScheduleExpressionTimezone"] == PLATFORM_TIMEZONE
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+        "trigger": "schedule",
+    }
+    # cron(0/20 1-5 ? * * *): every slot of the plan is a minute 0/20/40 of the hours 1 to 5.
+    plan = week_plan(prefixes())
+    assert len(plan) >= 90  # every 2-digit prefix with a locatable postcode
+    assert all(FIRST_HOUR <= slot.hour <= LAST_HOUR and slot.minute % SPACING_MINUTES == 0 for slot in plan)
 
 
 def test_the_raw_bucket_feeds_the_import_queue(resources: dict[str, Any]) -> None:
@@ -638,3 +656,23 @@ def test_only_the_kafka_functions_get_the_kafka_settings_and_may_sign_in(resourc
     admin = {"Fn::If": ["KafkaUsesIam", {"Ref": "KafkaTopicAdminPolicy"}, {"Ref": "AWS::NoValue"}]}
     assert producer in resources["KafkaBridgeFunction"]["Properties"]["Policies"]
     assert admin in resources["KafkaTopicsFunction"]["Properties"]["Policies"]
+
+
+def test_wall_clock_schedules_run_in_berlin_time(resources: dict[str, Any]) -> None:
+    """EventBridge rules know only UTC (07:00 in winter is 08:00 in summer): a cron schedule is an
+    EventBridge Scheduler entry in Europe/Berlin; rules keep only rate() sweeps."""
+    parameters = _template()["Parameters"]
+
+    def expression(value: Any) -> str:
+        return str(parameters[value["Ref"]]["Default"]) if isinstance(value, dict) else str(value)
+
+    seen = 0
+    for name, function in _functions(resources).items():
+        for event in (function.get("Events") or {}).values():
+            properties = event["Properties"]
+            if event["Type"] == "Schedule":
+                assert expression(properties["Schedule"]).startswith("rate("), name
+            elif event["Type"] == "ScheduleV2":
+                seen += 1
+                assert properties["ScheduleExpressionTimezone"] == PLATFORM_TIMEZONE, name
+    assert seen >= 3  # the bundle round, expiry and reminders

@@ -37,6 +37,8 @@ class PostcodeCentroids(Protocol):
 
     def centroids_with_prefix(self, prefix: str) -> list[tuple[float, float]]: ...
 
+    def postcodes(self, *, locatable_only: bool = False) -> list[str]: ...
+
 
 class RawFileStore(Protocol):
     """Object storage for raw directory files (`raw/YYYY-MM-DD/<region>.json`); the scraping

@@ -36,6 +36,7 @@ from therapy_platform.directory.domain.runs import (
     RunStatus,
     ScrapeRun,
 )
+from therapy_platform.directory.domain.week_plan import region_due, regions_of
 from therapy_platform.directory.ports import (
     DirectorySearch,
     PostcodeCentroids,
@@ -83,12 +84,17 @@ class ScrapePlan:
 
 def plan_scrape(
     request: Mapping[str, Any], postcodes: PostcodeCentroids, *, tile_radius_km: float
-) -> Outcome[ScrapePlan]:
-    """The schedule's (or an operator's) input as a plan. A request no retry can fix (unknown
-    fields, a malformed region, a prefix without postcodes) is InvalidInputError naming the
-    problem."""
+) -> Outcome[ScrapePlan | None]:
+    """The schedule's (or an operator's) input as a plan; None when the schedule fired at a slot
+    the week plan leaves free. A request no retry can fix (unknown fields, a malformed region, a
+    prefix without postcodes) is InvalidInputError naming the problem."""
     try:
         parsed = ScrapeRequest.model_validate(request)
+        if parsed.scheduled_time is not None:
+            due = region_due(regions_of(postcodes.postcodes(locatable_only=True)), parsed.scheduled_time)
+            if due is None:
+                return Outcome(None)
+            parsed = parsed.model_copy(update={"region": due, "scheduled_time": None})
         region = parsed.resolved_region(tile_radius_km)
     except (ValidationError, ValueError) as error:
         raise InvalidInputError(str(error)) from error

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from therapy_platform.contracts.directory_files import Region, RegionKind, SearchPoint
 
@@ -18,18 +18,31 @@ _KM_PER_DEG_LAT: Final = 111.32
 
 
 class ScrapeRequest(BaseModel):
-    """The schedule's input (or an operator's): `{"region": "52"}`, `{"region": "52062-r25"}` or
+    """The schedule's input, `{"scheduled_time": "2026-12-07T00:00:00Z", "trigger": "schedule"}`
+    (the week plan, domain/week_plan.py, says which region that slot reads), or an operator's
+    naming the region: `{"region": "52"}`, `{"region": "52062-r25"}` or
     `{"region": {"prefix": "52", "radius_km": 5}}`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    region: str | dict[str, Any]
+    region: str | dict[str, Any] | None = None
+    scheduled_time: AwareDatetime | None = Field(
+        default=None, description="When EventBridge Scheduler fired (<aws.scheduler.scheduled-time>)"
+    )
     trigger: str = Field(default="schedule", pattern=r"^[a-z_-]{1,20}$")
     max_requests: int | None = Field(default=None, ge=1, description="Lower than the configured cap only")
+
+    @model_validator(mode="after")
+    def _names_region_or_time(self) -> ScrapeRequest:
+        if (self.region is None) == (self.scheduled_time is None):
+            raise ValueError("give either region or scheduled_time")
+        return self
 
     def resolved_region(self, tile_radius_km: float) -> Region:
         """The region to search; a prefix given as a bare string is tiled with the configured
         radius. Raises ValueError naming the problem."""
+        if self.region is None:
+            raise ValueError("no region named: the week plan resolves a scheduled time")
         region = Region.parse(self.region)
         if region.kind is RegionKind.PREFIX and not (
             isinstance(self.region, dict) and "radius_km" in self.region
