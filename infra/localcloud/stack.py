@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import make_url
 
-from localcloud import directory, identity, kafka, localstack, postgres, smtp
+from localcloud import directory, identity, kafka, localstack, postgres, queues, smtp
 from localcloud.aws import REGION, aws_env, client, localstack_url
+from localcloud.names import UnknownNameError
 from localcloud.paths import PROJECT_ROOT, STATE_DIR
 from therapy_platform.platform.kafka_topics import TOPICS
 
@@ -136,6 +137,12 @@ def _clear_failed_stack(stack_name: str) -> None:
         events.delete_event_bus(Name=bus)
 
 
+def queue_prefix() -> str:
+    """What every queue name of the local stack starts with (template.yaml names them
+    therapy-platform-<environment>-..., the local stack is therapy-platform-local)."""
+    return f"therapy-platform-{deployed_environment()}-"
+
+
 def deployed_environment() -> str:
     """The template's Environment parameter of the local deployment (samconfig.toml)."""
     overrides = _deploy_parameters()["parameter_overrides"]
@@ -196,8 +203,7 @@ def resolve_function(name: str, info: StackInfo | None = None) -> str:
         return info.functions[name]
     if name in info.functions.values():
         return name
-    known = ", ".join(sorted(info.functions))
-    raise KeyError(f"no function {name!r} in the stack; known: {known}")
+    raise UnknownNameError("function", name, info.functions)
 
 
 def invoke(name: str, event: Any, *, info: StackInfo | None = None, timeout_s: int = 900) -> InvokeResult:
@@ -232,17 +238,23 @@ def recent_logs(
     name: str, *, since_s: int = 3600, limit: int = 200, info: StackInfo | None = None
 ) -> list[str]:
     """The function's latest CloudWatch Logs lines."""
+    events = log_events(name, int((time.time() - since_s) * 1000), limit=limit, info=info)
+    return [str(event["message"]).rstrip() for event in events]
+
+
+def log_events(
+    name: str, start_ms: int, *, limit: int = 1000, info: StackInfo | None = None
+) -> list[dict[str, Any]]:
+    """The function's CloudWatch Logs events from `start_ms` on (none before its first run)."""
     function_name = resolve_function(name, info)
     logs = client("logs")
     try:
-        events = logs.filter_log_events(
-            logGroupName=f"/aws/lambda/{function_name}",
-            startTime=int((time.time() - since_s) * 1000),
-            limit=limit,
+        events: list[dict[str, Any]] = logs.filter_log_events(
+            logGroupName=f"/aws/lambda/{function_name}", startTime=start_ms, limit=limit
         )["events"]
     except logs.exceptions.ResourceNotFoundException:
         return []
-    return [str(event["message"]).rstrip() for event in events]
+    return events
 
 
 @dataclass
@@ -256,11 +268,7 @@ def redrive(dead_letter_queue: str, *, timeout_s: float = 60.0) -> RedriveResult
     """Move every message of a dead-letter queue back to the queue it came from (after the cause
     is fixed, e.g. a long broker outage). Uses SQS's own message move task, as the console does."""
     sqs = client("sqs")
-    url = (
-        dead_letter_queue
-        if dead_letter_queue.startswith("http")
-        else sqs.get_queue_url(QueueName=dead_letter_queue)["QueueUrl"]
-    )
+    url = queues.resolve_dead_letter_queue(sqs, dead_letter_queue, queue_prefix())
     attributes = sqs.get_queue_attributes(
         QueueUrl=url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"]
     )["Attributes"]
