@@ -3,6 +3,7 @@ once, until the operator presses Ctrl-C (the caller catches KeyboardInterrupt)."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,3 +27,18 @@ def follow(fetch: FetchEvents, start_ms: int, *, sleep: Callable[[], None]) -> I
             seen_at_since.add(event_id)
             yield str(event["message"]).rstrip()
         sleep()
+
+
+def json_records(lines: list[str]) -> list[dict[str, Any]]:
+    """The JSON log records among `lines`, whether each sits on one line (Powertools' compact
+    form) or is spread over several (POWERTOOLS_DEV=true indents them); other text is skipped."""
+    text, decoder, records, position = "\n".join(lines), json.JSONDecoder(), [], 0
+    while (start := text.find("{", position)) != -1:
+        try:
+            record, position = decoder.raw_decode(text, start)
+        except ValueError:
+            position = start + 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
