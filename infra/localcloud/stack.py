@@ -19,11 +19,13 @@ from sqlalchemy import make_url
 from localcloud import directory, identity, kafka, localstack, postgres, queues, smtp
 from localcloud.aws import REGION, aws_env, client, localstack_url
 from localcloud.names import UnknownNameError
-from localcloud.paths import PROJECT_ROOT, STATE_DIR
+from localcloud.paths import LOG_DIR, PROJECT_ROOT, STATE_DIR
+from localcloud.progress import logged_step
 from therapy_platform.platform.kafka_topics import TOPICS
 
 CONFIG_ENV = "local"
 STACK_FILE = STATE_DIR / "stack.json"
+DEPLOY_LOG = LOG_DIR / "deploy.log"  # sam build and sam deploy write here, not to the terminal
 KAFKA_TOPICS = tuple(topic.name for topic in TOPICS)  # declared in platform/kafka_topics.py
 
 
@@ -56,14 +58,25 @@ def _deploy_parameters() -> dict[str, Any]:
     return params
 
 
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
 def _sam(*args: str) -> None:
+    """Run sam with its output appended to DEPLOY_LOG (the terminal gets progress lines only)."""
     sam = Path(sys.executable).with_name("sam")
     env = {**os.environ, **aws_env()}
-    subprocess.run([str(sam), *args], cwd=PROJECT_ROOT, env=env, check=True)  # noqa: S603
+    DEPLOY_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with open(DEPLOY_LOG, "a") as log:
+        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} sam {args[0]}\n")
+        log.flush()
+        subprocess.run(  # noqa: S603
+            [str(sam), *args], cwd=PROJECT_ROOT, env=env, check=True, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def build() -> None:
-    _sam("build", "--config-env", CONFIG_ENV)
+    logged_step("building", lambda: _sam("build", "--config-env", CONFIG_ENV), log=DEPLOY_LOG, say=_say)
 
 
 def server_parameters(*, admin_password: str) -> list[str]:
@@ -93,18 +106,22 @@ def deploy() -> StackInfo:
     overrides = [*params["parameter_overrides"], *server_parameters(admin_password=admin_password)]
     deploy_args = ("deploy", "--config-env", CONFIG_ENV, "--no-progressbar", "--parameter-overrides")
     deploy_args += tuple(overrides)
-    try:
-        _sam(*deploy_args)
-    except subprocess.CalledProcessError:
-        # LocalStack's CloudFormation engine cannot apply some updates (e.g. a new API deployment
-        # re-creates the stage) and leaves a half-rolled-back stack. Locally nothing of value
-        # lives in LocalStack (data is in PostgreSQL; secrets are re-provisioned by the
-        # migration), so start it afresh and create the stack anew.
-        print("localcloud: the stack update failed; restarting LocalStack and creating it anew", flush=True)
-        localstack.stop()
-        localstack.start()
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        _sam(*deploy_args)
+
+    def sam_deploy() -> None:
+        try:
+            _sam(*deploy_args)
+        except subprocess.CalledProcessError:
+            # LocalStack's CloudFormation engine cannot apply some updates (e.g. a new API
+            # deployment re-creates the stage) and leaves a half-rolled-back stack. Locally nothing
+            # of value lives in LocalStack (data is in PostgreSQL; secrets are re-provisioned by
+            # the migration), so start it afresh and create the stack anew.
+            _say("  the stack update failed; restarting LocalStack and creating the stack anew")
+            localstack.stop()
+            localstack.start()
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+            _sam(*deploy_args)
+
+    logged_step("deploying", sam_deploy, log=DEPLOY_LOG, say=_say)
     info = describe()
     info.save()
     kafka.apply_topic_declarations()
