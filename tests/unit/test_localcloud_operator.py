@@ -169,9 +169,8 @@ def test_an_api_gateway_proxy_answer_shows_status_and_the_decoded_body() -> None
         "body     :",
         '{\n  "code": "not_found",\n  "title": "Nicht gefunden"\n}',
     ]
-    assert proxy_answer({"statusCode": 200, "body": "aGFsbG8=", "isBase64Encoded": True})[2] == (
-        "(5 bytes, base64-encoded)"
-    )
+    binary = proxy_answer({"statusCode": 200, "body": "aGFsbG8=", "isBase64Encoded": True})
+    assert binary is not None and binary[2] == "(5 bytes, base64-encoded)"
     assert proxy_answer({"migrated": True}) is None  # not an API function: shown as it is
 
 
