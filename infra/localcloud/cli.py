@@ -2,10 +2,12 @@
 
 localcloud up        start PostgreSQL, Tansu, SMTP and LocalStack, deploy the stack, migrate
 localcloud down      stop every server the project started (by PID)
-localcloud status    what runs, where, and the API URL
+localcloud status    what runs, where, the API URL and the depth of every queue (DLQs marked)
 localcloud deploy    sam build + sam deploy to LocalStack + migrations
 localcloud invoke F  invoke function F (logical id from template.yaml) with an event file
-localcloud logs F    the function's recent CloudWatch Logs lines
+localcloud logs F    the function's recent CloudWatch Logs lines (--follow: until Ctrl-C)
+localcloud dlq peek Q  a dead-letter queue's messages, left in the queue
+localcloud redrive Q   move a dead-letter queue's messages back to their queue
 localcloud token     a bearer token of the local identity provider (--role staff|admin|auditor)
 localcloud demo      up + seed + drive a request through the skeleton + summary
 """
@@ -13,14 +15,15 @@ localcloud demo      up + seed + drive a request through the skeleton + summary
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from localcloud import directory, identity, kafka, localstack, postgres, smtp, stack
-from localcloud.paths import LOG_DIR, PROJECT_ROOT, STATE_DIR
+from localcloud import directory, identity, kafka, localstack, logtail, names, postgres, queues, smtp, stack
+from localcloud.aws import client
+from localcloud.paths import LOG_DIR, STATE_DIR
 from therapy_platform.contracts.access import ROLES
 from therapy_platform.platform.problems import describe_problem
 
@@ -76,6 +79,12 @@ def status() -> int:
         _say(f"  API         {info.api_base_url}")
     except RuntimeError as error:
         _say(f"  API         {error}")
+        return 0 if healthy else 1
+    if localstack.is_healthy():
+        _say("  queues      depth = visible + in flight")
+        prefix = stack.queue_prefix()
+        for line in queues.format_depths(queues.queue_depths(client("sqs"), prefix), prefix):
+            _say(line)
     return 0 if healthy else 1
 
 
@@ -84,10 +93,7 @@ def _load_event(path: str | None) -> Any:
         return {}
     if path == "-":
         return json.load(sys.stdin)
-    candidate = Path(path)
-    if not candidate.exists():
-        candidate = PROJECT_ROOT / "events" / path
-    return json.loads(candidate.read_text())
+    return json.loads(names.event_path(path).read_text())
 
 
 def api_problem(payload: Any) -> str | None:
@@ -102,20 +108,45 @@ def api_problem(payload: Any) -> str | None:
     return describe_problem(body, status=int(payload["statusCode"])) if isinstance(body, dict) else None
 
 
+def proxy_answer(payload: Any) -> list[str] | None:
+    """An API Gateway proxy result as the client would see it: the HTTP status and the body
+    decoded (JSON pretty-printed), not the escaped string inside the Lambda result."""
+    if not isinstance(payload, dict) or "statusCode" not in payload or "body" not in payload:
+        return None
+    headers = {
+        name.lower(): ", ".join(values) for name, values in (payload.get("multiValueHeaders") or {}).items()
+    }
+    headers |= {name.lower(): value for name, value in (payload.get("headers") or {}).items()}
+    body = payload.get("body") or ""
+    if payload.get("isBase64Encoded"):
+        shown = f"({len(base64.b64decode(body))} bytes, base64-encoded)"
+    else:
+        shown = queues.readable_body(body) if body else "(empty)"
+    content_type = f" ({headers['content-type']})" if "content-type" in headers else ""
+    return [f"answer   : HTTP {payload['statusCode']}{content_type}", "body     :", shown]
+
+
 def invoke_command(function: str, event_path: str | None) -> int:
-    result = stack.invoke(function, _load_event(event_path))
+    names.require_function(function, names.template_functions())
+    event = _load_event(event_path)
+    result = stack.invoke(function, event)
     _say(f"function : {result.function_name}")
     _say(f"status   : {result.status_code}{' (' + result.error + ')' if result.error else ''}")
     _say(f"duration : {result.duration_ms:.0f} ms")
     problem = api_problem(result.payload)
     if problem:
         _say(f"problem  : {problem}")
-    _say("result   :")
-    _say(
-        json.dumps(result.payload, indent=2, ensure_ascii=False)
-        if not isinstance(result.payload, str)
-        else result.payload
-    )
+    answer = proxy_answer(result.payload)
+    if answer:
+        for line in answer:
+            _say(line)
+    else:
+        _say("result   :")
+        _say(
+            json.dumps(result.payload, indent=2, ensure_ascii=False)
+            if not isinstance(result.payload, str)
+            else result.payload
+        )
     logs = result.logs or "\n".join(stack.recent_logs(function, since_s=120, limit=50))
     _say("logs     :")
     _say(logs.rstrip() or "(none)")
@@ -137,10 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser.add_argument("--event", "-e", help="JSON file (path, name under events/, or - for stdin)")
     logs_parser = commands.add_parser("logs", help="recent CloudWatch Logs of a function")
     logs_parser.add_argument("function")
-    logs_parser.add_argument("--minutes", type=int, default=60)
+    logs_parser.add_argument("--minutes", type=int, default=60, help="how far back to start (default 60)")
+    logs_parser.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new lines until Ctrl-C"
+    )
+    dlq_parser = commands.add_parser("dlq", help="look into a dead-letter queue")
+    dlq_commands = dlq_parser.add_subparsers(dest="dlq_command", required=True)
+    peek_parser = dlq_commands.add_parser("peek", help="show a DLQ's messages without removing them")
+    peek_parser.add_argument("queue", help="short name (e.g. emails or emails-dlq), full name or URL")
+    peek_parser.add_argument("--max", type=int, default=10, help="at most this many messages (default 10)")
     redrive_parser = commands.add_parser("redrive", help="move a dead-letter queue's messages back")
     redrive_parser.add_argument(
-        "queue", help="dead-letter queue name or URL, e.g. therapy-platform-local-kafka-bridge-dlq"
+        "queue", help="dead-letter queue: short name (e.g. kafka-bridge), full name or URL"
     )
     token_parser = commands.add_parser("token", help="print a bearer token of the local identity provider")
     token_parser.add_argument("--role", required=True, choices=ROLES, help="the caller's role")
@@ -150,7 +189,43 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("demo", help="the main job: stack up, seed, drive requests, summary")
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except (names.UnknownNameError, queues.UnknownQueueError) as error:
+        print(f"localcloud: {error}", file=sys.stderr, flush=True)
+        return 2
 
+
+def logs_command(function: str, *, minutes: int, follow: bool) -> int:
+    names.require_function(function, names.template_functions())
+    start_ms = int((time.time() - minutes * 60) * 1000)
+    if not follow:
+        for event in stack.log_events(function, start_ms, limit=500):
+            _say(str(event["message"]).rstrip())
+        return 0
+    info = stack.StackInfo.load()
+    lines = logtail.follow(
+        lambda since: stack.log_events(function, since, info=info), start_ms, sleep=lambda: time.sleep(1.0)
+    )
+    try:
+        for line in lines:
+            _say(line)
+    except KeyboardInterrupt:
+        _say("")  # Ctrl-C ends following; not an error
+    return 0
+
+
+def dlq_peek_command(queue: str, max_messages: int) -> int:
+    sqs = client("sqs")
+    url = queues.resolve_dead_letter_queue(sqs, queue, stack.queue_prefix())
+    for line in queues.format_peeked(
+        url.rsplit("/", 1)[-1], queues.peek(sqs, url, max_messages=max_messages)
+    ):
+        _say(line)
+    return 0
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "up":
         _say("Starting the local cloud (state in .state/, logs in .state/logs/) ...")
         up(deploy=not args.no_deploy)
@@ -167,9 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "invoke":
         return invoke_command(args.function, args.event)
     if args.command == "logs":
-        for line in stack.recent_logs(args.function, since_s=args.minutes * 60, limit=500):
-            _say(line)
-        return 0
+        return logs_command(args.function, minutes=args.minutes, follow=args.follow)
+    if args.command == "dlq":
+        if not 1 <= args.max <= 1000:
+            parser.error("--max must be between 1 and 1000")
+        return dlq_peek_command(args.queue, args.max)
     if args.command == "redrive":
         result = stack.redrive(args.queue)
         _say(f"moved {result.moved} message(s) from {result.dead_letter_queue} back to its source queue")

@@ -17,13 +17,16 @@ from typing import Any
 
 from sqlalchemy import make_url
 
-from localcloud import directory, identity, kafka, localstack, postgres, smtp
+from localcloud import directory, identity, kafka, localstack, postgres, queues, smtp
 from localcloud.aws import REGION, aws_env, client, localstack_url
-from localcloud.paths import PROJECT_ROOT, STATE_DIR
+from localcloud.names import UnknownNameError
+from localcloud.paths import LOG_DIR, PROJECT_ROOT, STATE_DIR
+from localcloud.progress import logged_step
 from therapy_platform.platform.kafka_topics import TOPICS
 
 CONFIG_ENV = "local"
 STACK_FILE = STATE_DIR / "stack.json"
+DEPLOY_LOG = LOG_DIR / "deploy.log"  # sam build and sam deploy write here, not to the terminal
 KAFKA_TOPICS = tuple(topic.name for topic in TOPICS)  # declared in platform/kafka_topics.py
 
 
@@ -56,16 +59,27 @@ def _deploy_parameters() -> dict[str, Any]:
     return params
 
 
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
 def _sam(*args: str) -> None:
+    """Run sam with its output appended to DEPLOY_LOG (the terminal gets progress lines only)."""
     sam = Path(sys.executable).with_name("sam")
     # `sam build` looks for `python3.13` (the functions' runtime) on PATH: this interpreter's own.
     interpreter = str(Path(sys.base_prefix) / "bin")
     env = {**os.environ, **aws_env(), "PATH": os.pathsep.join([interpreter, os.environ.get("PATH", "")])}
-    subprocess.run([str(sam), *args], cwd=PROJECT_ROOT, env=env, check=True)  # noqa: S603
+    DEPLOY_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with open(DEPLOY_LOG, "a") as log:
+        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} sam {args[0]}\n")
+        log.flush()
+        subprocess.run(  # noqa: S603
+            [str(sam), *args], cwd=PROJECT_ROOT, env=env, check=True, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def build() -> None:
-    _sam("build", "--config-env", CONFIG_ENV)
+    logged_step("building", lambda: _sam("build", "--config-env", CONFIG_ENV), log=DEPLOY_LOG, say=_say)
 
 
 def server_parameters(*, admin_password: str) -> list[str]:
@@ -95,18 +109,22 @@ def deploy() -> StackInfo:
     overrides = [*params["parameter_overrides"], *server_parameters(admin_password=admin_password)]
     deploy_args = ("deploy", "--config-env", CONFIG_ENV, "--no-progressbar", "--parameter-overrides")
     deploy_args += tuple(overrides)
-    try:
-        _sam(*deploy_args)
-    except subprocess.CalledProcessError:
-        # LocalStack's CloudFormation engine cannot apply some updates (e.g. a new API deployment
-        # re-creates the stage) and leaves a half-rolled-back stack. Locally nothing of value
-        # lives in LocalStack (data is in PostgreSQL; secrets are re-provisioned by the
-        # migration), so start it afresh and create the stack anew.
-        print("localcloud: the stack update failed; restarting LocalStack and creating it anew", flush=True)
-        localstack.stop()
-        localstack.start()
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        _sam(*deploy_args)
+
+    def sam_deploy() -> None:
+        try:
+            _sam(*deploy_args)
+        except subprocess.CalledProcessError:
+            # LocalStack's CloudFormation engine cannot apply some updates (e.g. a new API
+            # deployment re-creates the stage) and leaves a half-rolled-back stack. Locally nothing
+            # of value lives in LocalStack (data is in PostgreSQL; secrets are re-provisioned by
+            # the migration), so start it afresh and create the stack anew.
+            _say("  the stack update failed; restarting LocalStack and creating the stack anew")
+            localstack.stop()
+            localstack.start()
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+            _sam(*deploy_args)
+
+    logged_step("deploying", sam_deploy, log=DEPLOY_LOG, say=_say)
     info = describe()
     info.save()
     kafka.apply_topic_declarations()
@@ -137,6 +155,12 @@ def _clear_failed_stack(stack_name: str) -> None:
                 events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=[t["Id"] for t in targets])
             events.delete_rule(Name=rule["Name"], EventBusName=bus)
         events.delete_event_bus(Name=bus)
+
+
+def queue_prefix() -> str:
+    """What every queue name of the local stack starts with (template.yaml names them
+    therapy-platform-<environment>-..., the local stack is therapy-platform-local)."""
+    return f"therapy-platform-{deployed_environment()}-"
 
 
 def deployed_environment() -> str:
@@ -208,8 +232,7 @@ def resolve_function(name: str, info: StackInfo | None = None) -> str:
         return info.functions[name]
     if name in info.functions.values():
         return name
-    known = ", ".join(sorted(info.functions))
-    raise KeyError(f"no function {name!r} in the stack; known: {known}")
+    raise UnknownNameError("function", name, info.functions)
 
 
 def invoke(name: str, event: Any, *, info: StackInfo | None = None, timeout_s: int = 900) -> InvokeResult:
@@ -244,17 +267,23 @@ def recent_logs(
     name: str, *, since_s: int = 3600, limit: int = 200, info: StackInfo | None = None
 ) -> list[str]:
     """The function's latest CloudWatch Logs lines."""
+    events = log_events(name, int((time.time() - since_s) * 1000), limit=limit, info=info)
+    return [str(event["message"]).rstrip() for event in events]
+
+
+def log_events(
+    name: str, start_ms: int, *, limit: int = 1000, info: StackInfo | None = None
+) -> list[dict[str, Any]]:
+    """The function's CloudWatch Logs events from `start_ms` on (none before its first run)."""
     function_name = resolve_function(name, info)
     logs = client("logs")
     try:
-        events = logs.filter_log_events(
-            logGroupName=f"/aws/lambda/{function_name}",
-            startTime=int((time.time() - since_s) * 1000),
-            limit=limit,
+        events: list[dict[str, Any]] = logs.filter_log_events(
+            logGroupName=f"/aws/lambda/{function_name}", startTime=start_ms, limit=limit
         )["events"]
     except logs.exceptions.ResourceNotFoundException:
         return []
-    return [str(event["message"]).rstrip() for event in events]
+    return events
 
 
 @dataclass
@@ -268,11 +297,7 @@ def redrive(dead_letter_queue: str, *, timeout_s: float = 60.0) -> RedriveResult
     """Move every message of a dead-letter queue back to the queue it came from (after the cause
     is fixed, e.g. a long broker outage). Uses SQS's own message move task, as the console does."""
     sqs = client("sqs")
-    url = (
-        dead_letter_queue
-        if dead_letter_queue.startswith("http")
-        else sqs.get_queue_url(QueueName=dead_letter_queue)["QueueUrl"]
-    )
+    url = queues.resolve_dead_letter_queue(sqs, dead_letter_queue, queue_prefix())
     attributes = sqs.get_queue_attributes(
         QueueUrl=url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"]
     )["Attributes"]

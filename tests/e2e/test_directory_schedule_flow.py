@@ -8,6 +8,7 @@ second run writes nothing."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import pytest
 from cloud_support import ApiCaller
 from localcloud import stack
 from localcloud.aws import client
+from localcloud.logtail import json_records
 from therapy_platform.platform.clock import platform_today
 
 pytestmark = pytest.mark.e2e
@@ -113,7 +115,10 @@ def test_a_scheduled_region_run_imports_the_pool_and_a_second_run_writes_nothing
         # Positive signal: the import function took the S3 event and found the version done.
         def recognised() -> bool:
             lines = stack.recent_logs("DirectoryImportFunction", since_s=int(time.time() - scraped) + 5)
-            return any('"outcome":"imported_before"' in line and key in line for line in lines)
+            return any(
+                record.get("outcome") == "imported_before" and key in json.dumps(record)
+                for record in json_records(lines)
+            )
 
         assert _eventually(recognised), "the import never reported the version as imported before"
         reports = AUDITOR.get(f"{base_url}/api/v2/imports", params={"limit": "50"}, timeout=60).json()

@@ -111,3 +111,10 @@ def test_every_route_refuses_query_parameters_it_does_not_declare() -> None:
     assert {field["location"] for field in body["errors"]} == {"query"}
     status, body = _call(api_event("POST", "/notes", {"text": "x"}, query={"debug": "1"}))
     assert status == 422 and [field["field"] for field in body["errors"]] == ["debug"]
+
+
+def test_readable_local_logs_never_turn_on_the_resolvers_debug_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Powertools' debug mode (on with POWERTOOLS_DEV) prints every request, body and token included.
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    resolver = create_resolver(Logger(service="test"), access=AccessPolicy(roles=ROLES, routes={}))
+    assert resolver._debug is False

@@ -418,7 +418,9 @@ def create_resolver(
         expose_headers=["Location", "ETag", "Idempotent-Replayed"],
         max_age=600,
     )
-    app = PlatformRestResolver(access=access, enable_validation=True, cors=cors)
+    # debug=False: POWERTOOLS_DEV (readable logs, local only) must not make Powertools print whole
+    # requests (bodies with names, bearer tokens) into the logs or let errors escape as tracebacks.
+    app = PlatformRestResolver(access=access, enable_validation=True, cors=cors, debug=False)
     app.use([refuse_unknown_query_parameters, add_page_links, idempotent_creation(idempotency)])
 
     def event() -> Mapping[str, Any]:
