@@ -55,7 +55,12 @@ UNIT_TESTS = ROOT / "tests" / "unit"
 # that passed only because PostgreSQL or LocalStack happen to run here belongs in tests/integration).
 # These modules run an in-process server on the loopback interface and may connect to it.
 LOOPBACK_SERVER_MODULES = frozenset(
-    {"test_mail_transport.py", "test_directory_public_web.py", "test_local_identity.py"}
+    {
+        "test_mail_transport.py",
+        "test_directory_public_web.py",
+        "test_local_identity.py",
+        "test_deploy_hooks.py",
+    }
 )
 
 

@@ -52,6 +52,8 @@ def up(*, deploy: bool = True) -> dict[str, float]:
         module.start()
         timings[name] = time.perf_counter() - began
         _say(f"  {name:<11} up ({timings[name]:.1f} s)")
+    # The local broker keeps topics in memory: a restarted one needs them again even when the
+    # stack (whose KafkaTopicDeclarations resource applies them in a deploy) is unchanged.
     kafka.apply_topic_declarations()
     if deploy:
         began = time.perf_counter()

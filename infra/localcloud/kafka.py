@@ -160,7 +160,7 @@ def apply_topic_declarations(
     topics: Iterable[KafkaTopic] = TOPICS, *, timeout_s: float = 10.0
 ) -> TopicReport:
     """Create the declared topics that are missing and set the declared configs on the others
-    (idempotent), as KafkaTopicsFunction does after a deploy in AWS."""
+    (idempotent), as KafkaTopicsFunction does during a deploy."""
     settings = KafkaSettings(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers(), KAFKA_REQUEST_TIMEOUT_MS=int(timeout_s * 1000)
     )
