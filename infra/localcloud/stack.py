@@ -83,15 +83,18 @@ def build() -> None:
 
 
 def server_parameters(*, admin_password: str) -> list[str]:
-    """What the local deployment learns from the servers `localcloud up` runs (ports, the local
-    directory, the SMTP server's Maildir, the local identity provider), on top of samconfig.toml's
-    `local` overrides."""
+    """What the local deployment learns from the servers `localcloud up` runs (every port, the
+    local directory, the SMTP server and its Maildir, the local identity provider), on top of
+    samconfig.toml's `local` overrides, which name no port: each server's port comes from its
+    environment variable (PG_PORT, KAFKA_PORT, SMTP_PORT, DIRECTORY_PORT, IDENTITY_PORT)."""
     return [
         f"ExternalDbPort={postgres.port()}",
         f"KafkaBootstrapServers={kafka.bootstrap_servers()}",
         f"ExternalDbAdminPassword={admin_password}",
         f"DirectoryBaseUrl={directory.url()}",
         f"ReplyMaildir={smtp.maildir_path()}",
+        f"SmtpHost={smtp.HOST}",
+        f"SmtpPort={smtp.port()}",
         f"AuthIssuerUrl={identity.url()}",
     ]
 
