@@ -196,6 +196,8 @@ def daemon_env() -> dict[str, str]:
             # URLs LocalStack hands out (queue URLs, API URLs) must resolve here: no *.localstack.cloud DNS.
             "LOCALSTACK_HOST": f"127.0.0.1:{port()}",
             "SQS_ENDPOINT_STRATEGY": "path",
+            # Queue depths reach CloudWatch (and the dead-letter alarms) within seconds, not a minute.
+            "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": "10",
             # No usage analytics: this machine has no route to the internet anyway.
             "DISABLE_EVENTS": "1",
             "LAMBDA_RUNTIME_EXECUTOR": "subprocess",

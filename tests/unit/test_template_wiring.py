@@ -676,3 +676,61 @@ def test_wall_clock_schedules_run_in_berlin_time(resources: dict[str, Any]) -> N
                 seen += 1
                 assert properties["ScheduleExpressionTimezone"] == PLATFORM_TIMEZONE, name
     assert seen >= 3  # the bundle round, expiry and reminders
+
+
+# ---------------------------------------------------------------- alarms
+
+
+def _dead_letter_queues(resources: dict[str, Any]) -> set[str]:
+    """Every queue something gives up into: redrive targets, Scheduler and Lambda failure targets."""
+    found: set[str] = set()
+    text = json.dumps(resources)
+    for name, body in resources.items():
+        if body["Type"] != "AWS::SQS::Queue":
+            continue
+        arn = json.dumps({"Fn::GetAtt": [name, "Arn"]})
+        as_target = (
+            f'"deadLetterTargetArn": {arn}' in text
+            or f'"DeadLetterConfig": {{"Arn": {arn}}}' in text
+            or f'"Destination": {arn}' in json.dumps(_template()["Globals"])
+        )
+        if as_target:
+            found.add(name)
+    return found
+
+
+def test_every_dead_letter_queue_has_an_alarm_that_tells_staff(resources: dict[str, Any]) -> None:
+    dead_letter_queues = _dead_letter_queues(resources)
+    assert len(dead_letter_queues) >= 9 and "FailedJobsQueue" in dead_letter_queues
+    alarmed = {}
+    for body in resources.values():
+        if body["Type"] == "AWS::CloudWatch::Alarm" and body["Properties"].get("Namespace") == "AWS/SQS":
+            dimension = body["Properties"]["Dimensions"][0]["Value"]
+            alarmed[dimension["Fn::GetAtt"][0]] = body["Properties"]
+    assert set(alarmed) == dead_letter_queues
+    for queue, alarm in alarmed.items():
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible", queue
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold"), queue
+        assert alarm["AlarmActions"] == [{"Ref": "StaffAlertTopic"}], queue
+
+
+def test_every_function_is_alarmed_for_errors_and_throttles_and_its_failed_jobs_are_kept(
+    resources: dict[str, Any],
+) -> None:
+    queries = {
+        body["Properties"]["Metrics"][0]["Expression"]
+        for body in resources.values()
+        if body["Type"] == "AWS::CloudWatch::Alarm" and "Metrics" in body["Properties"]
+    }
+    assert 'SELECT SUM(Errors) FROM SCHEMA("AWS/Lambda", FunctionName)' in queries
+    assert 'SELECT SUM(Throttles) FROM SCHEMA("AWS/Lambda", FunctionName)' in queries
+    on_failure = _template()["Globals"]["Function"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure["Destination"] == {"Fn::GetAtt": ["FailedJobsQueue", "Arn"]}
+    # No function opts out of the failure destination.
+    assert not [name for name, props in _functions(resources).items() if "EventInvokeConfig" in props]
+
+
+def test_the_dashboard_is_valid_json() -> None:
+    body = _template()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    dashboard = json.loads(body.replace("${AWS::Region}", "eu-central-1"))
+    assert len(dashboard["widgets"]) >= 4
