@@ -1,6 +1,7 @@
 """Runs the Alembic migrations and provisions the services' login roles.
 
-Used by the migration Lambda function (migrate_handler.py) and by local tools and tests.
+Used by the migration Lambda function (functions/db_migrate, with this folder as its layer,
+MigrationsLayer) and by local tools and tests.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def test_the_answer_is_put_to_the_response_url_without_a_content_type(
 
 
 def test_the_migration_function_answers_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
-    import migrate_handler as module  # infra/migrations (on the tests' path)
+    module = load_function("db_migrate")
 
     sent: list[tuple[str, Mapping[str, Any]]] = []
     monkeypatch.setattr(module, "migrate", lambda revision="head": {"revision": "0015", "roles": []})
@@ -122,7 +122,7 @@ def test_the_migration_function_answers_cloudformation(monkeypatch: pytest.Monke
             event, run, **kwargs, send=lambda url, answer: sent.append((url, answer))
         ),
     )
-    answer = module.lambda_handler(request("Create"), FakeLambdaContext())  # type: ignore[arg-type]
+    answer = module.lambda_handler(request("Create"), FakeLambdaContext())
     assert answer["Status"] == "SUCCESS" and sent == [(request("Create")["ResponseURL"], answer)]
 
 

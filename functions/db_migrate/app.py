@@ -1,5 +1,6 @@
 """Migration function: runs Alembic to head and provisions the services' login roles with the
-passwords kept in Secrets Manager (idempotent).
+passwords kept in Secrets Manager (idempotent). The migrations themselves (infra/migrations:
+runner.py, the revisions) come in MigrationsLayer.
 
 It runs by itself during every `sam deploy` that changes it: template.yaml's
 `DatabaseMigration` custom resource calls it with CloudFormation's request, and it answers on
