@@ -17,6 +17,11 @@ find_python313() {
 }
 
 PY=$(find_python313)
+# A .venv of an earlier runtime (3.11) is replaced, not patched.
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then
+  echo "install: .venv is not Python 3.13: creating it anew"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "install: creating .venv with $PY"
   "$PY" -m venv .venv
