@@ -1,6 +1,7 @@
 """LocalStack plugin entry points: `LAMBDA_RUNTIME_EXECUTOR=subprocess` selects this executor; a
 start-up hook adds Lambda TOKEN authorizers to the community API Gateway (authorizers.py), another
-makes it answer the API's configured gateway responses (gateway_responses.py).
+makes it answer the API's configured gateway responses (gateway_responses.py), and a resource
+provider runs Lambda-backed CloudFormation custom resources (custom_resources.py).
 
 Kept import-light: LocalStack loads every plugin class of the namespace to read its name.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from localstack.runtime import hooks
+from localstack.services.cloudformation.resource_provider import CloudFormationResourceProviderPlugin
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 
 
@@ -36,3 +38,17 @@ def register_gateway_responses() -> None:
     from localstack_subprocess_executor.gateway_responses import register_gateway_responses as register
 
     register()
+
+
+class CustomResourceProviderPlugin(CloudFormationResourceProviderPlugin):  # type: ignore[misc]
+    """LocalStack's community edition has no provider for Lambda-backed custom resources."""
+
+    name = "AWS::CloudFormation::CustomResource"
+
+    def __init__(self) -> None:
+        self.factory: type | None = None
+
+    def load(self) -> None:
+        from localstack_subprocess_executor.custom_resources import provider_class
+
+        self.factory = provider_class()
