@@ -39,7 +39,9 @@ class RefusingBus:
         outcomes = []
         for record in records:
             if record.message.envelope.event_type in self.refused:
-                outcomes.append(PublishOutcome(record.id, "MalformedDetail: Detail is malformed.\n" + "x" * 500))
+                outcomes.append(
+                    PublishOutcome(record.id, "MalformedDetail: Detail is malformed.\n" + "x" * 500)
+                )
             else:
                 self.taken.append(record.message.envelope.event_id)
                 outcomes.append(PublishOutcome(record.id))
@@ -65,7 +67,9 @@ def engine(admin_engine: Engine, service_url: Callable[[str], str]) -> Iterator[
 
 
 def _write(engine: Engine, *event_types: str) -> list[uuid.UUID]:
-    envelopes = [new_envelope(event_type, "scraping-service", {"n": 1}, now=NOW) for event_type in event_types]
+    envelopes = [
+        new_envelope(event_type, "scraping-service", {"n": 1}, now=NOW) for event_type in event_types
+    ]
     with transaction(engine) as connection:
         SqlOutbox(connection, SCHEMA).add_many([(str(uuid.uuid4()), envelope) for envelope in envelopes])
     return [envelope.event_id for envelope in envelopes]
@@ -88,7 +92,11 @@ def test_a_poison_row_backs_off_is_parked_listed_without_payload_and_requeued(en
     first = relay_outbox(store, bus, batch_size=2, policy=policy, clock=clock)
     assert (first.published, first.failed) == (2, 1) and set(bus.taken) == set(good)
     row = _row(engine, poison)
-    assert (row["attempts"], row["next_attempt_at"], row["parked_at"]) == (1, NOW + timedelta(minutes=2), None)
+    assert (row["attempts"], row["next_attempt_at"], row["parked_at"]) == (
+        1,
+        NOW + timedelta(minutes=2),
+        None,
+    )
     assert str(row["last_error"]).startswith("MalformedDetail: Detail is malformed. xxx")
     assert len(str(row["last_error"])) == 300
 

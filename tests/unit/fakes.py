@@ -294,7 +294,11 @@ class InMemoryOutboxStore:
 
     def purge_published(self, before: datetime, limit: int) -> int:
         old = sorted(
-            (row for row in self._database.outbox if row.published_at is not None and row.published_at < before),
+            (
+                row
+                for row in self._database.outbox
+                if row.published_at is not None and row.published_at < before
+            ),
             key=lambda row: (row.published_at, row.id),
         )[:limit]
         gone = {row.id for row in old}
@@ -307,8 +311,13 @@ class InMemoryOutboxStore:
     def parked(self, limit: int) -> list[ParkedRow]:
         return [
             ParkedRow(
-                row.id, row.envelope.event_id, row.envelope.event_type, row.envelope.timestamp,
-                row.attempts, row.parked_at, row.last_error,
+                row.id,
+                row.envelope.event_id,
+                row.envelope.event_type,
+                row.envelope.timestamp,
+                row.attempts,
+                row.parked_at,
+                row.last_error,
             )
             for row in self._database.outbox
             if row.parked_at is not None

@@ -191,7 +191,9 @@ def test_a_refused_row_backs_off_doubling_up_to_an_hour_and_is_parked_after_max_
         assert (failure.parked_at, failure.next_attempt_at) == (NOW, None)
     else:
         assert failure.parked_at is None
-        assert failure.next_attempt_at == NOW + min(timedelta(minutes=2 ** (attempts + 1)), timedelta(hours=1))
+        assert failure.next_attempt_at == NOW + min(
+            timedelta(minutes=2 ** (attempts + 1)), timedelta(hours=1)
+        )
 
 
 @given(attempts=st.integers(min_value=0, max_value=200), error=st.text())
@@ -255,7 +257,11 @@ def test_a_requeued_row_is_tried_again_at_once_with_fresh_attempts() -> None:
     relay_outbox(InMemoryOutboxStore(database), bus, policy=OutboxRetryPolicy(max_attempts=1), clock=clock)
     store = InMemoryOutboxStore(database)
     (parked,) = store.parked(10)
-    assert (parked.attempts, parked.event_type, parked.last_error) == (1, "patient.created", "MalformedDetail: refused")
+    assert (parked.attempts, parked.event_type, parked.last_error) == (
+        1,
+        "patient.created",
+        "MalformedDetail: refused",
+    )
     bus.refuse_types = set()
     assert store.requeue([uuid.uuid4()]) == 0
     assert store.requeue([parked.event_id]) == 1
@@ -271,7 +277,13 @@ def test_published_rows_past_the_retention_are_purged_in_batches_and_the_rest_st
     _pending(database, 4)
     database.outbox[-1].envelope = new_envelope("patient.poison", "patient-service", {}, now=NOW)
     bus.refuse_types = {"patient.poison"}
-    relay_outbox(InMemoryOutboxStore(database), bus, batch_size=1, policy=OutboxRetryPolicy(max_attempts=1), clock=clock)
+    relay_outbox(
+        InMemoryOutboxStore(database),
+        bus,
+        batch_size=1,
+        policy=OutboxRetryPolicy(max_attempts=1),
+        clock=clock,
+    )
     _pending(database, 1)  # never published
     clock.now = NOW + timedelta(days=7, seconds=1)
     store = InMemoryOutboxStore(database)
@@ -297,14 +309,25 @@ def test_the_relay_function_lists_parked_rows_without_payload_and_requeues_them(
         handler,
         "service",
         OutboxRelayService(
-            "patient_service", lambda: InMemoryOutboxStore(database), lambda: bus, OutboxRetryPolicy(max_attempts=1)
+            "patient_service",
+            lambda: InMemoryOutboxStore(database),
+            lambda: bus,
+            OutboxRetryPolicy(max_attempts=1),
         ),
     )
     summary = handler.lambda_handler({}, FakeLambdaContext())
     assert (summary["published"], summary["parked"], summary["outbox_parked_total"]) == (1, 1, 1)
     listed = handler.lambda_handler({"action": "parked"}, FakeLambdaContext())["parked"]
     assert [row["event_type"] for row in listed] == ["patient.poison"]
-    assert set(listed[0]) == {"id", "event_id", "event_type", "created_at", "attempts", "parked_at", "last_error"}
+    assert set(listed[0]) == {
+        "id",
+        "event_id",
+        "event_type",
+        "created_at",
+        "attempts",
+        "parked_at",
+        "last_error",
+    }
     assert "Ada" not in json.dumps(listed)
     with pytest.raises(ValueError, match="event_ids"):
         handler.lambda_handler({"action": "requeue"}, FakeLambdaContext())

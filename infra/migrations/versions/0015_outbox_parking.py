@@ -34,7 +34,9 @@ def upgrade() -> None:
             f"CREATE INDEX IF NOT EXISTS outbox_due ON {schema}.outbox (id)"
             " WHERE published_at IS NULL AND parked_at IS NULL"
         )
-        op.execute(f"CREATE INDEX IF NOT EXISTS outbox_parked ON {schema}.outbox (id) WHERE parked_at IS NOT NULL")
+        op.execute(
+            f"CREATE INDEX IF NOT EXISTS outbox_parked ON {schema}.outbox (id) WHERE parked_at IS NOT NULL"
+        )
         op.execute(
             f"CREATE INDEX IF NOT EXISTS outbox_published_at ON {schema}.outbox (published_at)"
             " WHERE published_at IS NOT NULL"
@@ -46,5 +48,6 @@ def downgrade() -> None:
         for index in ("outbox_due", "outbox_parked", "outbox_published_at"):
             op.execute(f"DROP INDEX IF EXISTS {schema}.{index}")
         op.execute(
-            f"ALTER TABLE {schema}.outbox DROP COLUMN IF EXISTS next_attempt_at, DROP COLUMN IF EXISTS parked_at"
+            f"ALTER TABLE {schema}.outbox"
+            " DROP COLUMN IF EXISTS next_attempt_at, DROP COLUMN IF EXISTS parked_at"
         )

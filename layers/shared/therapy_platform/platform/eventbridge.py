@@ -12,7 +12,9 @@ from therapy_platform.platform.settings import EventPublisherSettings
 
 PUT_EVENTS_MAX_ENTRIES = 10
 # Entry errors that say the bus is busy or failing, not that the entry is wrong: no attempt counts.
-TRANSIENT_ENTRY_ERRORS = frozenset({"InternalFailure", "InternalException", "ThrottlingException", "MissingResult"})
+TRANSIENT_ENTRY_ERRORS = frozenset(
+    {"InternalFailure", "InternalException", "ThrottlingException", "MissingResult"}
+)
 
 
 class EventBridgePublisher:

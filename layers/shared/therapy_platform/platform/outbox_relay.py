@@ -15,7 +15,13 @@ from typing import Any, Final
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.outbox_retry import DEFAULT_RETENTION, OutboxRetryPolicy
-from therapy_platform.platform.ports import EventPublisher, OutboxStore, OutboxUpkeep, ParkedRow, PublishOutcome
+from therapy_platform.platform.ports import (
+    EventPublisher,
+    OutboxStore,
+    OutboxUpkeep,
+    ParkedRow,
+    PublishOutcome,
+)
 
 LOGGER = logging.getLogger(__name__)
 # A transaction that wrote more events than this (a national round) leaves them to the relay:

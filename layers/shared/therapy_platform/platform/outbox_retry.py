@@ -43,7 +43,7 @@ class OutboxRetryPolicy:
     def delay_after(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt: first_delay doubling, at most max_delay."""
         exponent = max(0, min(attempts - 1, 30))  # 2^30 minutes is far past any sensible cap
-        return min(self.first_delay * (2**exponent), self.max_delay)
+        return min(self.first_delay * (1 << exponent), self.max_delay)
 
     def after_failure(self, record: OutboxRecord, outcome: PublishOutcome, now: datetime) -> FailedAttempt:
         reason = short_reason(outcome.error)
@@ -52,4 +52,6 @@ class OutboxRetryPolicy:
         attempts = record.attempts + 1
         if attempts >= self.max_attempts:
             return FailedAttempt(record.id, attempts, reason, next_attempt_at=None, parked_at=now)
-        return FailedAttempt(record.id, attempts, reason, next_attempt_at=now + self.delay_after(attempts), parked_at=None)
+        return FailedAttempt(
+            record.id, attempts, reason, next_attempt_at=now + self.delay_after(attempts), parked_at=None
+        )
