@@ -18,7 +18,14 @@ from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
 from therapy_platform.platform.outbox_relay import PublishNow
-from therapy_platform.platform.ports import AfterCommit, EventPublisher, OutboxRecord, PublishOutcome
+from therapy_platform.platform.ports import (
+    AfterCommit,
+    EventPublisher,
+    FailedAttempt,
+    OutboxRecord,
+    ParkedRow,
+    PublishOutcome,
+)
 from therapy_platform.platform.unit_of_work import AfterCommitHooks, RecordingOutbox
 
 
@@ -27,9 +34,15 @@ class StoredEvent:
     id: int
     key: str
     envelope: EventEnvelope
-    published: bool = False
+    published_at: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    parked_at: datetime | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.published_at is not None
 
 
 @dataclass
@@ -240,39 +253,87 @@ class InMemoryOutboxBatch:
     def _row(self, record_id: int) -> StoredEvent:
         return next(row for row in self._database.outbox if row.id == record_id)
 
-    def mark_published(self, record_ids: Sequence[int]) -> None:
+    def mark_published(self, record_ids: Sequence[int], at: datetime) -> None:
         for record_id in record_ids:
             row = self._row(record_id)
-            row.published = True
-            row.attempts += 1
+            row.published_at = at
+            row.next_attempt_at = None
             row.last_error = None
 
-    def record_failures(self, failures: Sequence[PublishOutcome]) -> None:
+    def record_failures(self, failures: Sequence[FailedAttempt]) -> None:
         for failure in failures:
             row = self._row(failure.record_id)
-            row.attempts += 1
-            row.last_error = failure.error
+            row.attempts = failure.attempts
+            row.last_error = failure.last_error
+            row.next_attempt_at = failure.next_attempt_at
+            row.parked_at = failure.parked_at
 
 
 class InMemoryOutboxStore:
+    """The SQL outbox store's rules (platform/outbox.py) over an in-memory list."""
+
     def __init__(self, database: InMemoryDatabase) -> None:
         self._database = database
 
     @contextmanager
     def claim(
-        self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None
+        self, limit: int, *, due_at: datetime, event_ids: Sequence[uuid.UUID] | None = None
     ) -> Iterator[InMemoryOutboxBatch]:
         rows = [
             row
             for row in self._database.outbox
-            if not row.published and (event_ids is None or row.envelope.event_id in event_ids)
+            if not row.published
+            and row.parked_at is None
+            and (row.next_attempt_at is None or row.next_attempt_at <= due_at)
+            and (event_ids is None or row.envelope.event_id in event_ids)
         ][:limit]
-        records = [OutboxRecord(row.id, BusMessage(key=row.key, envelope=row.envelope)) for row in rows]
+        records = [
+            OutboxRecord(row.id, BusMessage(key=row.key, envelope=row.envelope), row.attempts) for row in rows
+        ]
         yield InMemoryOutboxBatch(self._database, records)
+
+    def purge_published(self, before: datetime, limit: int) -> int:
+        old = sorted(
+            (
+                row
+                for row in self._database.outbox
+                if row.published_at is not None and row.published_at < before
+            ),
+            key=lambda row: (row.published_at, row.id),
+        )[:limit]
+        gone = {row.id for row in old}
+        self._database.outbox[:] = [row for row in self._database.outbox if row.id not in gone]
+        return len(gone)
+
+    def parked_count(self) -> int:
+        return sum(1 for row in self._database.outbox if row.parked_at is not None)
+
+    def parked(self, limit: int) -> list[ParkedRow]:
+        return [
+            ParkedRow(
+                row.id,
+                row.envelope.event_id,
+                row.envelope.event_type,
+                row.envelope.timestamp,
+                row.attempts,
+                row.parked_at,
+                row.last_error,
+            )
+            for row in self._database.outbox
+            if row.parked_at is not None
+        ][:limit]
+
+    def requeue(self, event_ids: Sequence[uuid.UUID]) -> int:
+        rows = [row for row in self._database.outbox if row.parked_at and row.envelope.event_id in event_ids]
+        for row in rows:
+            row.parked_at = row.next_attempt_at = None
+            row.attempts = 0
+        return len(rows)
 
 
 class FakeBus:
-    """Accepts messages unless told to be down or to refuse particular event types."""
+    """Accepts messages unless told to be down (transient) or to refuse particular event types
+    (the entry's own error, as EventBridge names it per entry)."""
 
     def __init__(self) -> None:
         self.down = False
@@ -283,9 +344,11 @@ class FakeBus:
         outcomes = []
         for record in records:
             if self.down:
-                outcomes.append(PublishOutcome(record.id, "EndpointConnectionError: bus unreachable"))
+                outcomes.append(
+                    PublishOutcome(record.id, "EndpointConnectionError: bus unreachable", transient=True)
+                )
             elif record.message.envelope.event_type in self.refuse_types:
-                outcomes.append(PublishOutcome(record.id, "InternalFailure: refused"))
+                outcomes.append(PublishOutcome(record.id, "MalformedDetail: refused"))
             else:
                 self.messages.append(record.message)
                 outcomes.append(PublishOutcome(record.id))

@@ -83,7 +83,7 @@ class RecordingStore:
     def __init__(self) -> None:
         self.asked: list[list[uuid.UUID]] = []
 
-    def claim(self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None) -> Any:
+    def claim(self, limit: int, *, due_at: datetime, event_ids: Sequence[uuid.UUID] | None = None) -> Any:
         self.asked.append(list(event_ids or []))
         raise ConnectionError("database gone")
 

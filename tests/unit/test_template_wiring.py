@@ -132,6 +132,18 @@ def test_every_queue_consumer_reports_partial_failures_and_can_dead_letter_and_b
         ), name
 
 
+def test_every_consumed_queue_outlasts_its_function_and_an_hour_of_outage(resources: dict[str, Any]) -> None:
+    """AWS advises a visibility timeout of at least six times the consuming function's timeout
+    (throttled retries of a batch); and a message must survive an hour of outage (say, of the
+    database) before its redrive policy moves it to the dead-letter queue."""
+    default_timeout = _template()["Globals"]["Function"]["Timeout"]
+    for name, properties, source in _queue_consumers(resources):
+        queue = resources[source["Queue"]["Fn::GetAtt"][0]]["Properties"]
+        visibility = queue["VisibilityTimeout"]
+        assert visibility >= 6 * properties.get("Timeout", default_timeout), name
+        assert queue["RedrivePolicy"]["maxReceiveCount"] * visibility >= 3600, name
+
+
 # ---------------------------------------------------------------- layers per need
 
 ROOT = TEMPLATE.parent

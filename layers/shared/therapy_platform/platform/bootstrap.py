@@ -11,16 +11,19 @@ lazily, on first use, and kept for the warm environment.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import Engine
 
+from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.outbox import SqlOutboxStore
 from therapy_platform.platform.outbox_relay import PUBLISH_NOW_LIMIT, PublishNow
-from therapy_platform.platform.ports import EventPublisher, OutboxStore
+from therapy_platform.platform.outbox_retry import DEFAULT_RETENTION, OutboxRetryPolicy
+from therapy_platform.platform.ports import EventPublisher, RelayOutboxStore
 from therapy_platform.platform.settings import OutboxRelaySettings
 from therapy_platform.platform.sqs import SqsQueueAdapter
 
@@ -55,16 +58,22 @@ class OutboxRelayService:
     """What the relay of one service's outbox uses; unit tests build one from fakes."""
 
     schema: str
-    store: Callable[[], OutboxStore]
+    store: Callable[[], RelayOutboxStore]
     publisher: Callable[[], EventPublisher]
+    policy: OutboxRetryPolicy = field(default_factory=OutboxRetryPolicy)
+    retention: timedelta = DEFAULT_RETENTION
+    clock: Callable[[], datetime] = utc_now
 
 
 def outbox_relay(settings: OutboxRelaySettings | None = None) -> OutboxRelayService:
-    """The relay of the outbox in DB_SCHEMA, publishing to EVENT_BUS_NAME as EVENT_SOURCE."""
+    """The relay of the outbox in DB_SCHEMA, publishing to EVENT_BUS_NAME as EVENT_SOURCE,
+    parking rows after OUTBOX_MAX_ATTEMPTS, purging published rows after OUTBOX_RETENTION_DAYS."""
     settings = settings or OutboxRelaySettings.from_env()
     schema = settings.service_schema
     return OutboxRelayService(
         schema=schema,
         store=lambda: SqlOutboxStore(default_engine(), schema),
         publisher=default_publisher,
+        policy=OutboxRetryPolicy(max_attempts=settings.max_attempts),
+        retention=timedelta(days=settings.retention_days),
     )

@@ -11,6 +11,10 @@ from therapy_platform.platform.ports import OutboxRecord, PublishOutcome
 from therapy_platform.platform.settings import EventPublisherSettings
 
 PUT_EVENTS_MAX_ENTRIES = 10
+# Entry errors that say the bus is busy or failing, not that the entry is wrong: no attempt counts.
+TRANSIENT_ENTRY_ERRORS = frozenset(
+    {"InternalFailure", "InternalException", "ThrottlingException", "MissingResult"}
+)
 
 
 class EventBridgePublisher:
@@ -49,7 +53,9 @@ class EventBridgePublisher:
         try:
             response = self._client.put_events(Entries=entries)
         except Exception as error:
-            return [PublishOutcome(record.id, f"{type(error).__name__}: {error}") for record in chunk]
+            # The call failed as a whole (unreachable, timeout, throttled): the bus's trouble.
+            reason = f"{type(error).__name__}: {error}"
+            return [PublishOutcome(record.id, reason, transient=True) for record in chunk]
         results = response.get("Entries", [])
         outcomes = []
         for index, record in enumerate(chunk):
@@ -57,8 +63,9 @@ class EventBridgePublisher:
             if result.get("EventId"):
                 outcomes.append(PublishOutcome(record.id))
             else:
-                message = f"{result.get('ErrorCode', 'Unknown')}: {result.get('ErrorMessage', '')}"
-                outcomes.append(PublishOutcome(record.id, message))
+                code = str(result.get("ErrorCode", "Unknown"))
+                message = f"{code}: {result.get('ErrorMessage', '')}"
+                outcomes.append(PublishOutcome(record.id, message, transient=code in TRANSIENT_ENTRY_ERRORS))
         return outcomes
 
 

@@ -1,20 +1,21 @@
 """Transactional outbox in PostgreSQL: rows written with the change, claimed by relays with
-FOR UPDATE SKIP LOCKED so that concurrent relays never publish the same row at once; and the
-record of handled events that makes consumers idempotent."""
+FOR UPDATE SKIP LOCKED so that concurrent relays never publish the same row at once (only rows
+due: not parked, backoff over), purged after a retention once published; and the record of
+handled events that makes consumers idempotent."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, case, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from therapy_platform.platform.database import transaction
 from therapy_platform.platform.events import BusMessage, EventEnvelope
-from therapy_platform.platform.ports import OutboxRecord, PublishOutcome
+from therapy_platform.platform.ports import FailedAttempt, OutboxRecord, ParkedRow
 from therapy_platform.platform.sql_bulk import bulk_insert
 from therapy_platform.platform.tables import outbox_table, processed_events_table
 
@@ -78,25 +79,42 @@ class SqlOutboxBatch:
         self._table = outbox_table(schema)
         self.records = records
 
-    def mark_published(self, record_ids: Sequence[int]) -> None:
+    def mark_published(self, record_ids: Sequence[int], at: datetime) -> None:
         if not record_ids:
             return
         table = self._table
         self._connection.execute(
             update(table)
             .where(table.c.id.in_(list(record_ids)))
-            .values(published_at=datetime.now(UTC), attempts=table.c.attempts + 1, last_error=None)
+            .values(published_at=at, next_attempt_at=None, last_error=None)
         )
 
-    def record_failures(self, failures: Sequence[PublishOutcome]) -> None:
+    def record_failures(self, failures: Sequence[FailedAttempt]) -> None:
         if not failures:
             return
         table = self._table
-        errors = {failure.record_id: (failure.error or "unknown error")[:2000] for failure in failures}
-        self._connection.execute(
+        statement = (
             update(table)
-            .where(table.c.id.in_(list(errors)))
-            .values(attempts=table.c.attempts + 1, last_error=case(errors, value=table.c.id))
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                attempts=bindparam("b_attempts"),
+                last_error=bindparam("b_last_error"),
+                next_attempt_at=bindparam("b_next_attempt_at"),
+                parked_at=bindparam("b_parked_at"),
+            )
+        )
+        self._connection.execute(
+            statement,
+            [
+                {
+                    "b_id": failure.record_id,
+                    "b_attempts": failure.attempts,
+                    "b_last_error": failure.last_error,
+                    "b_next_attempt_at": failure.next_attempt_at,
+                    "b_parked_at": failure.parked_at,
+                }
+                for failure in failures
+            ],
         )
 
 
@@ -107,11 +125,17 @@ class SqlOutboxStore:
         self._table = outbox_table(schema)
 
     @contextmanager
-    def claim(self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None) -> Iterator[SqlOutboxBatch]:
+    def claim(
+        self, limit: int, *, due_at: datetime, event_ids: Sequence[uuid.UUID] | None = None
+    ) -> Iterator[SqlOutboxBatch]:
         table = self._table
         query = (
-            select(table.c.id, table.c.aggregate_key, table.c.envelope)
-            .where(table.c.published_at.is_(None))
+            select(table.c.id, table.c.aggregate_key, table.c.envelope, table.c.attempts)
+            .where(
+                table.c.published_at.is_(None),
+                table.c.parked_at.is_(None),
+                or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= due_at),
+            )
             .order_by(table.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -126,15 +150,72 @@ class SqlOutboxStore:
                     message=BusMessage(
                         key=row.aggregate_key, envelope=EventEnvelope.model_validate(row.envelope)
                     ),
+                    attempts=row.attempts,
                 )
                 for row in rows
             ]
             yield SqlOutboxBatch(connection, self._schema, records)
 
     def pending_count(self) -> int:
+        """Rows not yet published and not parked."""
         with transaction(self._engine) as connection:
             table = self._table
             count = connection.execute(
-                select(func.count()).select_from(table).where(table.c.published_at.is_(None))
+                select(func.count())
+                .select_from(table)
+                .where(table.c.published_at.is_(None), table.c.parked_at.is_(None))
             ).scalar_one()
             return int(count)
+
+    def purge_published(self, before: datetime, limit: int) -> int:
+        table = self._table
+        oldest = (
+            select(table.c.id)
+            .where(table.c.published_at < before)
+            .order_by(table.c.published_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with transaction(self._engine) as connection:
+            result = connection.execute(delete(table).where(table.c.id.in_(oldest)))
+            return int(result.rowcount)
+
+    def parked_count(self) -> int:
+        table = self._table
+        with transaction(self._engine) as connection:
+            count = connection.execute(
+                select(func.count()).select_from(table).where(table.c.parked_at.is_not(None))
+            ).scalar_one()
+            return int(count)
+
+    def parked(self, limit: int) -> list[ParkedRow]:
+        table = self._table
+        query = (
+            select(
+                table.c.id,
+                table.c.event_id,
+                table.c.event_type,
+                table.c.created_at,
+                table.c.attempts,
+                table.c.parked_at,
+                table.c.last_error,
+            )
+            .where(table.c.parked_at.is_not(None))
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        with transaction(self._engine) as connection:
+            return [ParkedRow(**row._mapping) for row in connection.execute(query)]
+
+    def requeue(self, event_ids: Sequence[uuid.UUID]) -> int:
+        if not event_ids:
+            return 0
+        table = self._table
+        with transaction(self._engine) as connection:
+            result = connection.execute(
+                update(table)
+                .where(table.c.event_id.in_(list(event_ids)), table.c.parked_at.is_not(None))
+                .values(parked_at=None, next_attempt_at=None, attempts=0)
+            )
+            return int(result.rowcount)

@@ -1,6 +1,7 @@
 """Relay: moves unpublished outbox rows to the event bus. At-least-once: a row is marked
 published only after the bus accepted it, so a crash in between re-publishes it (consumers
-deduplicate by eventId)."""
+deduplicate by eventId). A row the bus refuses backs off and is parked after too many attempts
+(platform/outbox_retry.py); published rows are purged after a retention."""
 
 from __future__ import annotations
 
@@ -8,15 +9,25 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from datetime import datetime, timedelta
+from typing import Any, Final
 
+from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.events import EventEnvelope
-from therapy_platform.platform.ports import EventPublisher, OutboxStore
+from therapy_platform.platform.outbox_retry import DEFAULT_RETENTION, OutboxRetryPolicy
+from therapy_platform.platform.ports import (
+    EventPublisher,
+    OutboxStore,
+    OutboxUpkeep,
+    ParkedRow,
+    PublishOutcome,
+)
 
 LOGGER = logging.getLogger(__name__)
 # A transaction that wrote more events than this (a national round) leaves them to the relay:
 # publishing them at once would hold the function.
 PUBLISH_NOW_LIMIT: Final = 500
+PURGE_BATCH_SIZE: Final = 1000
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,7 @@ class RelayReport:
     published: int
     failed: int
     errors: tuple[str, ...] = ()
+    parked: int = 0  # rows parked by this run
 
 
 def relay_outbox(
@@ -33,25 +45,57 @@ def relay_outbox(
     batch_size: int = 100,
     max_batches: int = 50,
     event_ids: Sequence[uuid.UUID] | None = None,
+    policy: OutboxRetryPolicy | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> RelayReport:
-    published = failed = 0
+    policy = policy or OutboxRetryPolicy()
+    published = failed = parked = 0
     errors: list[str] = []
     for _ in range(max_batches):
-        with store.claim(batch_size, event_ids=event_ids) as batch:
+        now = clock()
+        with store.claim(batch_size, due_at=now, event_ids=event_ids) as batch:
             if not batch.records:
                 break
-            outcomes = publisher.publish(batch.records)
-            accepted = [outcome.record_id for outcome in outcomes if outcome.error is None]
-            refused = [outcome for outcome in outcomes if outcome.error is not None]
-            batch.mark_published(accepted)
+            outcomes = {outcome.record_id: outcome for outcome in publisher.publish(batch.records)}
+            for record in batch.records:  # no answer for a row: try it again, no fault of its own
+                outcomes.setdefault(record.id, PublishOutcome(record.id, "MissingResult", transient=True))
+            accepted = [record.id for record in batch.records if outcomes[record.id].error is None]
+            refused = [
+                policy.after_failure(record, outcomes[record.id], now)
+                for record in batch.records
+                if outcomes[record.id].error is not None
+            ]
+            batch.mark_published(accepted, now)
             batch.record_failures(refused)
         published += len(accepted)
         failed += len(refused)
-        errors.extend(outcome.error for outcome in refused[:3] if outcome.error)
-        # The bus is in trouble or we only had specific events to send: stop; the next run retries.
-        if refused or event_ids is not None:
+        parked += sum(1 for failure in refused if failure.parked_at is not None)
+        errors.extend(failure.last_error for failure in refused[:3])
+        # Nothing got through (the bus is in trouble) or we only had specific events to send:
+        # stop; the next run retries. A refused row among accepted ones waits out its backoff.
+        if (refused and not accepted) or event_ids is not None:
             break
-    return RelayReport(published, failed, tuple(errors[:5]))
+    return RelayReport(published, failed, tuple(errors[:5]), parked)
+
+
+def purge_published(
+    store: OutboxUpkeep,
+    *,
+    retention: timedelta = DEFAULT_RETENTION,
+    batch_size: int = PURGE_BATCH_SIZE,
+    max_batches: int = 20,
+    clock: Callable[[], datetime] = utc_now,
+) -> int:
+    """Delete rows published longer than `retention` ago, in batches (short transactions);
+    unpublished and parked rows stay. Returns how many went."""
+    before = clock() - retention
+    purged = 0
+    for _ in range(max_batches):
+        deleted = store.purge_published(before, batch_size)
+        purged += deleted
+        if deleted < batch_size:
+            break
+    return purged
 
 
 @dataclass
@@ -76,3 +120,19 @@ class PublishNow:
             return
         if report.failed:
             self.logger.warning("events left in the outbox for the relay", extra={"errors": report.errors})
+
+
+def parked_rows_as_json(rows: Sequence[ParkedRow]) -> list[dict[str, Any]]:
+    """Parked rows for an operator: ids, type, attempts and reason; never the payload."""
+    return [
+        {
+            "id": row.id,
+            "event_id": str(row.event_id),
+            "event_type": row.event_type,
+            "created_at": row.created_at.isoformat(),
+            "attempts": row.attempts,
+            "parked_at": row.parked_at.isoformat(),
+            "last_error": row.last_error,
+        }
+        for row in rows
+    ]

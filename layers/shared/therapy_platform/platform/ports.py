@@ -26,14 +26,42 @@ class Outbox(Protocol):
 class OutboxRecord:
     id: int
     message: BusMessage
+    attempts: int = 0  # failed attempts so far
 
 
 @dataclass(frozen=True)
 class PublishOutcome:
-    """Result of publishing one message: `error` is None when the bus accepted it."""
+    """Result of publishing one message: `error` is None when the bus accepted it. `transient`:
+    the bus was unreachable or throttling, which says nothing about this message."""
 
     record_id: int
     error: str | None = None
+    transient: bool = False
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """What a refused row becomes (platform/outbox_retry.py decides): its attempts, the reason,
+    when it is due again (None: at once), or when it was parked (None: not parked)."""
+
+    record_id: int
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime | None
+    parked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ParkedRow:
+    """A parked outbox row as staff see it: ids, type and reason, never the payload."""
+
+    id: int
+    event_id: uuid.UUID
+    event_type: str
+    created_at: datetime
+    attempts: int
+    parked_at: datetime
+    last_error: str | None
 
 
 class OutboxBatch(Protocol):
@@ -42,15 +70,37 @@ class OutboxBatch(Protocol):
     @property
     def records(self) -> Sequence[OutboxRecord]: ...
 
-    def mark_published(self, record_ids: Sequence[int]) -> None: ...
+    def mark_published(self, record_ids: Sequence[int], at: datetime) -> None: ...
 
-    def record_failures(self, failures: Sequence[PublishOutcome]) -> None: ...
+    def record_failures(self, failures: Sequence[FailedAttempt]) -> None: ...
 
 
 class OutboxStore(Protocol):
     def claim(
-        self, limit: int, *, event_ids: Sequence[uuid.UUID] | None = None
-    ) -> AbstractContextManager[OutboxBatch]: ...
+        self, limit: int, *, due_at: datetime, event_ids: Sequence[uuid.UUID] | None = None
+    ) -> AbstractContextManager[OutboxBatch]:
+        """Unpublished, unparked rows whose next attempt is due at `due_at`, oldest first."""
+        ...
+
+
+class OutboxUpkeep(Protocol):
+    """What the relay and operators do besides publishing: purge and parked rows."""
+
+    def purge_published(self, before: datetime, limit: int) -> int:
+        """Delete at most `limit` rows published before `before`; returns how many."""
+        ...
+
+    def parked_count(self) -> int: ...
+
+    def parked(self, limit: int) -> list[ParkedRow]: ...
+
+    def requeue(self, event_ids: Sequence[uuid.UUID]) -> int:
+        """Parked rows among `event_ids` become due at once with no attempts; returns how many."""
+        ...
+
+
+class RelayOutboxStore(OutboxStore, OutboxUpkeep, Protocol):
+    """The relay function's store: one service's outbox."""
 
 
 class EventPublisher(Protocol):

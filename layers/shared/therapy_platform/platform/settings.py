@@ -121,6 +121,10 @@ class OutboxRelaySettings(EventPublisherSettings):
     publishes as, which the service's own functions use too)."""
 
     service_schema: str = Field(alias="DB_SCHEMA", pattern=r"^[a-z][a-z_]*$")
+    # A row the bus refused this often is parked (platform/outbox_retry.py).
+    max_attempts: int = Field(default=10, ge=1, le=100, alias="OUTBOX_MAX_ATTEMPTS")
+    # Published rows older than this are deleted; parked and unpublished rows stay.
+    retention_days: int = Field(default=7, ge=1, le=365, alias="OUTBOX_RETENTION_DAYS")
 
 
 @cache

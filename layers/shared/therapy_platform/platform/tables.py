@@ -39,6 +39,8 @@ def outbox_table(schema: str) -> Table:
         Column("published_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text),
+        Column("next_attempt_at", DateTime(timezone=True)),  # NULL: due at once
+        Column("parked_at", DateTime(timezone=True)),  # set: not tried again until re-queued
         schema=schema,
     )
 
