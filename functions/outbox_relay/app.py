@@ -11,7 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from therapy_platform.platform import bootstrap
-from therapy_platform.platform.outbox_relay import relay_outbox
+from therapy_platform.platform.metrics import Unit
+from therapy_platform.platform.metrics_emf import flushed
+from therapy_platform.platform.outbox_relay import outbox_lag_seconds, relay_outbox
 
 logger = Logger(service="outbox-relay")
 service = bootstrap.outbox_relay()
@@ -27,8 +29,12 @@ class RelayRequest(BaseModel):
 
 
 @logger.inject_lambda_context
+@flushed(service.metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = RelayRequest.model_validate(event or {})
+    # Measured before relaying: how late the oldest event is that the after-commit publish missed.
+    lag = outbox_lag_seconds(service.backlog().oldest_unpublished_at(), service.clock())
+    service.metrics.add("OutboxLag", Unit.SECONDS, lag)
     report = relay_outbox(
         service.store(), service.publisher(), batch_size=request.batch_size, max_batches=request.max_batches
     )

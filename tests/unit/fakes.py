@@ -270,6 +270,11 @@ class InMemoryOutboxStore:
         records = [OutboxRecord(row.id, BusMessage(key=row.key, envelope=row.envelope)) for row in rows]
         yield InMemoryOutboxBatch(self._database, records)
 
+    def oldest_unpublished_at(self) -> datetime | None:
+        return min(
+            (row.envelope.timestamp for row in self._database.outbox if not row.published), default=None
+        )
+
 
 class FakeBus:
     """Accepts messages unless told to be down or to refuse particular event types."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import pytest
@@ -25,6 +25,7 @@ from therapy_platform.patients.domain.patient import PatientDraft
 from therapy_platform.patients.use_cases import PatientService, register_patient
 from therapy_platform.platform.bootstrap import OutboxRelayService
 from therapy_platform.platform.events import new_envelope
+from therapy_platform.platform.metrics import RecordingMetrics
 from therapy_platform.platform.outbox_relay import relay_outbox
 from therapy_platform.platform.settings import SettingsError
 
@@ -132,10 +133,18 @@ def test_the_relay_function_drains_its_schema_with_the_operators_limits(
     handler = _load_relay_handler("outbox_relay_app_under_test")
     database, bus = InMemoryDatabase(), FakeBus()
     _pending(database, 12)
+    metrics = RecordingMetrics()
     monkeypatch.setattr(
         handler,
         "service",
-        OutboxRelayService("patient_service", lambda: InMemoryOutboxStore(database), lambda: bus),
+        OutboxRelayService(
+            "patient_service",
+            lambda: InMemoryOutboxStore(database),
+            lambda: bus,
+            backlog=lambda: InMemoryOutboxStore(database),
+            metrics=metrics,
+            clock=lambda: NOW + timedelta(seconds=90),
+        ),
     )
     operator = {"batch_size": 5, "max_batches": 2}
     assert handler.lambda_handler(operator, FakeLambdaContext()) == {
@@ -146,6 +155,9 @@ def test_the_relay_function_drains_its_schema_with_the_operators_limits(
     }
     scheduled = json.loads((ROOT / "events" / "outbox_relay" / "scheduled.json").read_text())
     assert handler.lambda_handler(scheduled, FakeLambdaContext())["published"] == 2
+    handler.lambda_handler(scheduled, FakeLambdaContext())
+    # Each run measures its lag before relaying: 90 s twice, then nothing left behind.
+    assert metrics.values("OutboxLag") == [90.0, 90.0, 0.0]
 
 
 def test_the_relay_function_refuses_to_start_without_its_schema(monkeypatch: pytest.MonkeyPatch) -> None:

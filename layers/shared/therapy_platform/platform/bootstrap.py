@@ -11,16 +11,20 @@ lazily, on first use, and kept for the warm environment.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import Engine
 
+from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.metrics import FlushedMetrics, RecordingMetrics
+from therapy_platform.platform.metrics_emf import EmfMetrics
 from therapy_platform.platform.outbox import SqlOutboxStore
 from therapy_platform.platform.outbox_relay import PUBLISH_NOW_LIMIT, PublishNow
-from therapy_platform.platform.ports import EventPublisher, OutboxStore
+from therapy_platform.platform.ports import EventPublisher, OutboxBacklog, OutboxStore
 from therapy_platform.platform.settings import OutboxRelaySettings
 from therapy_platform.platform.sqs import SqsQueueAdapter
 
@@ -57,6 +61,9 @@ class OutboxRelayService:
     schema: str
     store: Callable[[], OutboxStore]
     publisher: Callable[[], EventPublisher]
+    backlog: Callable[[], OutboxBacklog]
+    metrics: FlushedMetrics = field(default_factory=RecordingMetrics)  # OutboxLag; the handler flushes
+    clock: Callable[[], datetime] = utc_now
 
 
 def outbox_relay(settings: OutboxRelaySettings | None = None) -> OutboxRelayService:
@@ -67,4 +74,6 @@ def outbox_relay(settings: OutboxRelaySettings | None = None) -> OutboxRelayServ
         schema=schema,
         store=lambda: SqlOutboxStore(default_engine(), schema),
         publisher=default_publisher,
+        backlog=lambda: SqlOutboxStore(default_engine(), schema),
+        metrics=EmfMetrics(schema),
     )

@@ -131,6 +131,14 @@ class SqlOutboxStore:
             ]
             yield SqlOutboxBatch(connection, self._schema, records)
 
+    def oldest_unpublished_at(self) -> datetime | None:
+        with transaction(self._engine) as connection:
+            table = self._table
+            oldest: datetime | None = connection.execute(
+                select(func.min(table.c.created_at)).where(table.c.published_at.is_(None))
+            ).scalar_one()
+            return oldest
+
     def pending_count(self) -> int:
         with transaction(self._engine) as connection:
             table = self._table

@@ -53,6 +53,12 @@ class OutboxStore(Protocol):
     ) -> AbstractContextManager[OutboxBatch]: ...
 
 
+class OutboxBacklog(Protocol):
+    """How far behind the relay is: when the oldest row still unpublished was written."""
+
+    def oldest_unpublished_at(self) -> datetime | None: ...
+
+
 class EventPublisher(Protocol):
     def publish(self, records: Sequence[OutboxRecord]) -> list[PublishOutcome]: ...
 
