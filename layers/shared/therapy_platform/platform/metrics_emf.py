@@ -26,10 +26,11 @@ class EmfMetrics:
             service=service,
             namespace=namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
         )
-        # Default dimensions survive each flush (plain dimensions are cleared by it).
-        self._metrics.set_default_dimensions(
-            environment=environment or os.environ.get("ENVIRONMENT", "local")
-        )
+        # Default dimensions survive each flush (plain dimensions are cleared by it). Powertools
+        # keeps them per process, shared by every instance: set once, not again.
+        environment = environment or os.environ.get("ENVIRONMENT", "local")
+        if self._metrics.default_dimensions.get("environment") != environment:
+            self._metrics.set_default_dimensions(environment=environment)
 
     def add(self, name: str, unit: Unit, value: float) -> None:
         self._metrics.add_metric(name=name, unit=unit.value, value=value)
