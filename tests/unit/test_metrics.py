@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from aws_lambda_powertools import Metrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matching_fakes import InMemoryMatchingUnitOfWork, MatchingWorld
@@ -32,6 +34,20 @@ from therapy_platform.therapists.imports.domain.reports import ImportCounts, imp
 TODAY = date(2026, 11, 23)
 
 # ---------------------------------------------------------------- the EMF adapter
+
+
+@pytest.fixture(autouse=True)
+def powertools_dimensions() -> Iterator[None]:
+    """Powertools keeps dimensions per process: each test starts without any (no warning about
+    an overwritten value) and hands back what handlers loaded by other tests had set."""
+    shared = Metrics._default_dimensions, Metrics._dimensions
+    saved = [dict(dimensions) for dimensions in shared]
+    for dimensions in shared:
+        dimensions.clear()
+    yield
+    for dimensions, before in zip(shared, saved, strict=True):
+        dimensions.clear()
+        dimensions.update(before)
 
 
 def test_the_emf_adapter_prints_one_valid_emf_blob_with_namespace_and_dimensions(
