@@ -11,12 +11,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from therapy_platform.matching import bootstrap
 from therapy_platform.matching.use_cases.bundles import expire_all_due
+from therapy_platform.platform.metrics_emf import flushed
 
 logger = Logger(service="bundle-expiry")
 service = bootstrap.build()
 
 
 @logger.inject_lambda_context
+@flushed(service.metrics)  # BundlesExpired, counted from the committed events
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = expire_all_due(
         service.unit_of_work(), now=service.clock(), timings=service.timings, config=service.config

@@ -15,12 +15,14 @@ from pydantic import ValidationError
 from therapy_platform.matching import bootstrap
 from therapy_platform.matching.domain.bundles import RoundRequest
 from therapy_platform.matching.use_cases.bundles import run_round
+from therapy_platform.platform.metrics_emf import flushed
 
 logger = Logger(service="bundle-round")
 service = bootstrap.build()
 
 
 @logger.inject_lambda_context
+@flushed(service.metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     event = event or {}
     scheduled = event.get("source") == "aws.events"
@@ -45,6 +47,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         now=started,
         config=service.config,
         phases=phases,
+        metrics=service.metrics,
     )
     result = outcome.value
     summary: dict[str, Any] = {

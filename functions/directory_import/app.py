@@ -18,6 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from therapy_platform.platform.metrics_emf import flushed
 from therapy_platform.therapists.bootstrap import (
     build_directory_import,
     directory_import_consumer,
@@ -31,6 +32,7 @@ consumer = directory_import_consumer(lambda: service, logger=logger)
 
 
 @logger.inject_lambda_context
+@flushed(service.metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
         return consumer.handle(event)

@@ -21,14 +21,22 @@ from therapy_platform.communication.bootstrap import SEND, build_sender, sender_
 from therapy_platform.communication.domain.emails import SendRequest
 from therapy_platform.communication.use_cases.emails import SendResult, requeue_stale_emails, send_email
 from therapy_platform.platform.consumer import Handled, RetryLaterError
+from therapy_platform.platform.metrics import Unit
+from therapy_platform.platform.metrics_emf import EmfMetrics, flushed
 
 logger = Logger(service="email-sender")
 service = build_sender()
+metrics = EmfMetrics("communication_service")  # EmailsSent, EmailsFailed (docs/metrics.md)
+
+
+MEASURED = {SendResult.SENT: "EmailsSent", SendResult.FAILED: "EmailsFailed"}
 
 
 def send(request: SendRequest) -> Handled:
     outcome = send_email(service, request.email_id).value
     extra = {"email_id": str(outcome.email_id), "result": outcome.result.value}
+    if outcome.result in MEASURED:
+        metrics.add(MEASURED[outcome.result], Unit.COUNT, 1)
     if outcome.result is SendResult.RETRY:
         seconds = outcome.retry_in_seconds or 1
         logger.info("email to be tried again", extra={**extra, "retry_in_s": seconds, "error": outcome.error})
@@ -48,6 +56,7 @@ consumer = sender_consumer(send, logger=logger)
 
 
 @logger.inject_lambda_context
+@flushed(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         return consumer.handle(event)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.matching import bootstrap
 from therapy_platform.matching.adapters.api_routes import register_routes
+from therapy_platform.platform.metrics_emf import flushed
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="matching-service")
@@ -21,5 +22,6 @@ register_routes(app, lambda: service)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@flushed(service.metrics)
 def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
     return app.resolve(event, context)

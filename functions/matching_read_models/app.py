@@ -11,11 +11,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from therapy_platform.matching import bootstrap
+from therapy_platform.platform.metrics_emf import flushed
 
 logger = Logger(service="matching-read-models")
-consumer = bootstrap.profile_event_consumer(bootstrap.build(), logger=logger)
+service = bootstrap.build()
+consumer = bootstrap.profile_event_consumer(service, logger=logger)
 
 
 @logger.inject_lambda_context
+@flushed(service.metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return consumer.handle(event)

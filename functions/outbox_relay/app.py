@@ -15,7 +15,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from therapy_platform.platform import bootstrap
-from therapy_platform.platform.outbox_relay import parked_rows_as_json, purge_published, relay_outbox
+from therapy_platform.platform.metrics import Unit
+from therapy_platform.platform.metrics_emf import flushed
+from therapy_platform.platform.outbox_relay import (
+    outbox_lag_seconds,
+    parked_rows_as_json,
+    purge_published,
+    relay_outbox,
+)
 
 logger = Logger(service="outbox-relay")
 service = bootstrap.outbox_relay()
@@ -40,6 +47,7 @@ class RelayRequest(BaseModel):
 
 
 @logger.inject_lambda_context
+@flushed(service.metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = RelayRequest.model_validate(event or {})
     store = service.store()
@@ -49,6 +57,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         requeued = store.requeue(request.event_ids)
         logger.info("parked outbox rows re-queued", extra={"outbox_requeued": requeued})
         return {"schema": service.schema, "requeued": requeued}
+    # Measured before relaying: how late the oldest event is that the after-commit publish missed.
+    lag = outbox_lag_seconds(service.backlog().oldest_unpublished_at(), service.clock())
+    service.metrics.add("OutboxLag", Unit.SECONDS, lag)
     report = relay_outbox(
         store,
         service.publisher(),

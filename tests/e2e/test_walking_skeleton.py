@@ -185,8 +185,9 @@ def test_operator_cli_prints_result_and_logs(
 
     assert cli.main(["invoke", "RouteNotFoundFunction", "--event", "route_not_found/unknown_route.json"]) == 0
     printed = capsys.readouterr().out
-    assert '"statusCode": 404' in printed
-    assert "route_not_found" in printed
+    # The API answer decoded (status and body), not Lambda's escaped proxy result.
+    assert "answer   : HTTP 404 (application/problem+json)" in printed
+    assert '"code": "route_not_found"' in printed
     assert "START RequestId" in printed or "END RequestId" in printed or "REPORT RequestId" in printed
 
 

@@ -114,6 +114,7 @@ def test_a_poison_row_backs_off_is_parked_listed_without_payload_and_requeued(en
     clock.now += timedelta(days=30)
     assert relay_outbox(store, bus, policy=policy, clock=clock).failed == 0  # parked: left alone
     assert store.parked_count() == 1 and store.pending_count() == 0
+    assert store.oldest_unpublished_at() is None  # a parked row does not make the outbox lag grow
     (parked,) = store.parked(10)
     assert (parked.event_id, parked.event_type, parked.attempts) == (poison, "run.poison", 3)
 

@@ -103,13 +103,19 @@ def test_bus_outage_keeps_events_in_the_outbox_until_the_relay_runs(
         assert row.published_at is None and "Error" in row.last_error
         assert (row.attempts, row.next_attempt_at, row.parked_at) == (0, None, None)
 
+    # The relay's lag metric: the oldest unpublished row is at least as old as the first one here.
+    store = SqlOutboxStore(api.engine, "patient_service")
+    oldest = store.oldest_unpublished_at()
+    assert oldest is not None and oldest <= _outbox_row(admin_engine, ids[0]).created_at
+
     # The scheduled relay (the relay function's logic) catches up once the bus is back.
-    report = relay_outbox(SqlOutboxStore(api.engine, "patient_service"), api.publisher)
+    report = relay_outbox(store, api.publisher)
     assert report.failed == 0 and report.published >= 5
     keys = {message["detail"]["key"] for message in drain_queue(api.queue_url, expected=report.published)}
     assert set(ids) <= keys
     for key in ids:
         assert _outbox_row(admin_engine, key).published_at is not None
+    assert store.oldest_unpublished_at() is None  # nothing waiting: no lag
 
 
 def test_a_crash_after_the_insert_leaves_neither_patient_nor_event(

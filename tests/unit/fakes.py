@@ -330,6 +330,16 @@ class InMemoryOutboxStore:
             row.attempts = 0
         return len(rows)
 
+    def oldest_unpublished_at(self) -> datetime | None:
+        return min(
+            (
+                row.envelope.timestamp
+                for row in self._database.outbox
+                if not row.published and row.parked_at is None
+            ),
+            default=None,
+        )
+
 
 class FakeBus:
     """Accepts messages unless told to be down (transient) or to refuse particular event types

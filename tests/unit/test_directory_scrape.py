@@ -289,9 +289,14 @@ def test_the_import_handler_imports_the_object_named_by_the_s3_event_once(
     # Published right after the entry's transaction committed.
     assert [message.envelope.event_type for message in importer.bus.messages] == ["therapist.imported"]
     assert all(row.published for row in database.outbox)
-    # The same object version again (SQS redelivers): nothing new.
+    metrics = module.service.metrics
+    assert metrics.values("DirectoryEntriesCreated") == [1] and metrics.values(
+        "DirectoryEntriesRejected"
+    ) == [1]
+    # The same object version again (SQS redelivers): nothing new, nothing measured.
     assert module.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     assert len(reports.reports) == 1 and len(database.therapists) == 1
+    assert metrics.values("DirectoryEntriesCreated") == [1]
     # An operator's direct invocation answers with the report (imported before: same report).
     answered = module.lambda_handler(
         {"bucket": detail["bucket"]["name"], "key": detail["object"]["key"]}, FakeLambdaContext()

@@ -10,10 +10,20 @@ from types import ModuleType
 
 import pytest
 
-from communication_fakes import ADDRESSING, QUEUE_ARN, World, sqs_event, sqs_record, transient, world
+from communication_fakes import (
+    ADDRESSING,
+    QUEUE_ARN,
+    World,
+    permanent,
+    sqs_event,
+    sqs_record,
+    transient,
+    world,
+)
 from support import FakeLambdaContext, load_function
 from therapy_platform.communication.domain.emails import EmailKind, EmailStatus, OutgoingEmail, RecipientType
 from therapy_platform.communication.use_cases.emails import queue_email
+from therapy_platform.platform.metrics import RecordingMetrics
 
 
 class QueueControl:
@@ -42,6 +52,7 @@ def sender(monkeypatch: pytest.MonkeyPatch, queues: QueueControl) -> Sender:
     w = world()
     monkeypatch.setattr(app, "service", w.context)
     monkeypatch.setattr(app.consumer, "queues", lambda: queues)
+    monkeypatch.setattr(app, "metrics", RecordingMetrics())
     return app, w, queues.delays
 
 
@@ -65,6 +76,16 @@ def test_a_batch_is_sent_and_the_connection_closed(sender: Sender) -> None:
     assert response == {"batchItemFailures": []}
     assert [email.id for email in w.transport.delivered] == ids
     assert w.transport.closed == 1 and delays == []
+    assert app.metrics.total("EmailsSent") == 3 and app.metrics.names() == {"EmailsSent"}
+
+
+def test_an_email_refused_for_good_is_counted_as_failed(sender: Sender) -> None:
+    app, w, _ = sender
+    email_id = _queue(w, "unknown@example.org")
+    w.transport.errors = [permanent()]
+    assert app.lambda_handler(sqs_event([email_id]), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert w.database.emails[email_id].status is EmailStatus.FAILED
+    assert app.metrics.total("EmailsFailed") == 1 and app.metrics.total("EmailsSent") == 0
 
 
 def test_the_same_email_twice_in_one_batch_goes_out_once(sender: Sender) -> None:
@@ -86,6 +107,8 @@ def test_a_transient_failure_is_reported_and_hidden_for_the_backoff(sender: Send
     assert delays == [(QUEUE_ARN, f"receipt-{failed_message}", 10)]
     assert w.database.emails[flaky].status is EmailStatus.QUEUED
     assert w.database.emails[ok].status is EmailStatus.SENT
+    # A retry is no failure: only the email that went out is counted.
+    assert app.metrics.total("EmailsSent") == 1 and app.metrics.total("EmailsFailed") == 0
 
 
 def test_a_batch_where_every_message_waits_is_not_an_error(sender: Sender) -> None:

@@ -26,6 +26,7 @@ from therapy_platform.patients.domain.patient import PatientDraft
 from therapy_platform.patients.use_cases import PatientService, register_patient
 from therapy_platform.platform.bootstrap import OutboxRelayService
 from therapy_platform.platform.events import BusMessage, new_envelope
+from therapy_platform.platform.metrics import RecordingMetrics
 from therapy_platform.platform.outbox_relay import purge_published, relay_outbox
 from therapy_platform.platform.outbox_retry import MAX_REASON_LENGTH, OutboxRetryPolicy, short_reason
 from therapy_platform.platform.ports import OutboxRecord, PublishOutcome
@@ -136,10 +137,18 @@ def test_the_relay_function_drains_its_schema_with_the_operators_limits(
     handler = _load_relay_handler("outbox_relay_app_under_test")
     database, bus = InMemoryDatabase(), FakeBus()
     _pending(database, 12)
+    metrics = RecordingMetrics()
     monkeypatch.setattr(
         handler,
         "service",
-        OutboxRelayService("patient_service", lambda: InMemoryOutboxStore(database), lambda: bus),
+        OutboxRelayService(
+            "patient_service",
+            lambda: InMemoryOutboxStore(database),
+            lambda: bus,
+            backlog=lambda: InMemoryOutboxStore(database),
+            metrics=metrics,
+            clock=lambda: NOW + timedelta(seconds=90),
+        ),
     )
     operator = {"batch_size": 5, "max_batches": 2}
     assert handler.lambda_handler(operator, FakeLambdaContext()) == {
@@ -153,6 +162,9 @@ def test_the_relay_function_drains_its_schema_with_the_operators_limits(
     }
     scheduled = json.loads((ROOT / "events" / "outbox_relay" / "scheduled.json").read_text())
     assert handler.lambda_handler(scheduled, FakeLambdaContext())["published"] == 2
+    handler.lambda_handler(scheduled, FakeLambdaContext())
+    # Each run measures its lag before relaying: 90 s twice, then nothing left behind.
+    assert metrics.values("OutboxLag") == [90.0, 90.0, 0.0]
 
 
 def test_the_relay_function_refuses_to_start_without_its_schema(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,7 +324,8 @@ def test_the_relay_function_lists_parked_rows_without_payload_and_requeues_them(
             "patient_service",
             lambda: InMemoryOutboxStore(database),
             lambda: bus,
-            OutboxRetryPolicy(max_attempts=1),
+            backlog=lambda: InMemoryOutboxStore(database),
+            policy=OutboxRetryPolicy(max_attempts=1),
         ),
     )
     summary = handler.lambda_handler({}, FakeLambdaContext())

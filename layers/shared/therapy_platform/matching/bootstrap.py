@@ -16,6 +16,7 @@ from typing import Any, Final
 from therapy_platform.matching.adapters.tables import MATCHING_SCHEMA
 from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork
 from therapy_platform.matching.domain.models import MatchingConfig
+from therapy_platform.matching.domain.monitoring import committed_event_measurements
 from therapy_platform.matching.domain.read_models import PROFILE_EVENT_TYPES
 from therapy_platform.matching.ports import MatchingUnitOfWork
 from therapy_platform.matching.settings import MatchingSettings
@@ -27,6 +28,8 @@ from therapy_platform.platform.consumer import Handled, QueueConsumer, bus_consu
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 from therapy_platform.platform.idempotency import SqlIdempotencyStore
+from therapy_platform.platform.metrics import FlushedMetrics, RecordingMetrics, measured_after_commit
+from therapy_platform.platform.metrics_emf import EmfMetrics
 
 SETTINGS: Final = MatchingSettings.from_env()
 PROFILE_CONSUMER: Final = "read-models"
@@ -39,6 +42,7 @@ class MatchingService:
     timings: BundleTimings = field(default_factory=BundleTimings)
     clock: Callable[[], datetime] = utc_now
     send_round_immediately: bool = False  # what a scheduled round does with its bundles
+    metrics: FlushedMetrics = field(default_factory=RecordingMetrics)  # handlers flush it
 
 
 def matching_config(settings: MatchingSettings) -> MatchingConfig:
@@ -50,13 +54,20 @@ def matching_config(settings: MatchingSettings) -> MatchingConfig:
     )
 
 
-def _sql_unit_of_work() -> SqlMatchingUnitOfWork:
-    return SqlMatchingUnitOfWork(default_engine(), publish=publish_after_commit(MATCHING_SCHEMA))
-
-
 def build(settings: MatchingSettings = SETTINGS) -> MatchingService:
+    metrics = EmfMetrics(MATCHING_SCHEMA)
+    # Every committed bundle event is counted (sent, answered, expired, placements), whichever
+    # function's use case wrote it; see docs/metrics.md.
+    after_commit = measured_after_commit(
+        publish_after_commit(MATCHING_SCHEMA), metrics, committed_event_measurements
+    )
+
+    def sql_unit_of_work() -> SqlMatchingUnitOfWork:
+        return SqlMatchingUnitOfWork(default_engine(), publish=after_commit)
+
     return MatchingService(
-        unit_of_work=_sql_unit_of_work,
+        unit_of_work=sql_unit_of_work,
+        metrics=metrics,
         config=matching_config(settings),
         timings=BundleTimings(
             reminder_after_days=settings.reminder_after_days, expire_after_days=settings.expire_after_days

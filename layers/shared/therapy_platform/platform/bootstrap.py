@@ -20,10 +20,12 @@ from sqlalchemy import Engine
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.eventbridge import default_publisher
+from therapy_platform.platform.metrics import FlushedMetrics, RecordingMetrics
+from therapy_platform.platform.metrics_emf import EmfMetrics
 from therapy_platform.platform.outbox import SqlOutboxStore
 from therapy_platform.platform.outbox_relay import PUBLISH_NOW_LIMIT, PublishNow
 from therapy_platform.platform.outbox_retry import DEFAULT_RETENTION, OutboxRetryPolicy
-from therapy_platform.platform.ports import EventPublisher, RelayOutboxStore
+from therapy_platform.platform.ports import EventPublisher, OutboxBacklog, RelayOutboxStore
 from therapy_platform.platform.settings import OutboxRelaySettings
 from therapy_platform.platform.sqs import SqsQueueAdapter
 
@@ -60,8 +62,10 @@ class OutboxRelayService:
     schema: str
     store: Callable[[], RelayOutboxStore]
     publisher: Callable[[], EventPublisher]
+    backlog: Callable[[], OutboxBacklog]
     policy: OutboxRetryPolicy = field(default_factory=OutboxRetryPolicy)
     retention: timedelta = DEFAULT_RETENTION
+    metrics: FlushedMetrics = field(default_factory=RecordingMetrics)  # OutboxLag; the handler flushes
     clock: Callable[[], datetime] = utc_now
 
 
@@ -76,4 +80,6 @@ def outbox_relay(settings: OutboxRelaySettings | None = None) -> OutboxRelayServ
         publisher=default_publisher,
         policy=OutboxRetryPolicy(max_attempts=settings.max_attempts),
         retention=timedelta(days=settings.retention_days),
+        backlog=lambda: SqlOutboxStore(default_engine(), schema),
+        metrics=EmfMetrics(schema),
     )

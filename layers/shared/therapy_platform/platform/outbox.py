@@ -156,6 +156,18 @@ class SqlOutboxStore:
             ]
             yield SqlOutboxBatch(connection, self._schema, records)
 
+    def oldest_unpublished_at(self) -> datetime | None:
+        """Of the rows still to publish: parked rows wait for staff and are counted apart, or one
+        parked row would make the lag grow for ever."""
+        with transaction(self._engine) as connection:
+            table = self._table
+            oldest: datetime | None = connection.execute(
+                select(func.min(table.c.created_at)).where(
+                    table.c.published_at.is_(None), table.c.parked_at.is_(None)
+                )
+            ).scalar_one()
+            return oldest
+
     def pending_count(self) -> int:
         """Rows not yet published and not parked."""
         with transaction(self._engine) as connection:

@@ -38,6 +38,15 @@ class RelayReport:
     parked: int = 0  # rows parked by this run
 
 
+def outbox_lag_seconds(oldest_unpublished_at: datetime | None, now: datetime) -> float:
+    """The age of the oldest unpublished row (0 when everything is published): the metric
+    `OutboxLag` an operator alarms on, since the after-commit publish leaves rows only when the
+    bus was unreachable or a transaction wrote a national round."""
+    if oldest_unpublished_at is None:
+        return 0.0
+    return max(0.0, round((now - oldest_unpublished_at).total_seconds(), 3))
+
+
 def relay_outbox(
     store: OutboxStore,
     publisher: EventPublisher,

@@ -103,6 +103,12 @@ class RelayOutboxStore(OutboxStore, OutboxUpkeep, Protocol):
     """The relay function's store: one service's outbox."""
 
 
+class OutboxBacklog(Protocol):
+    """How far behind the relay is: when the oldest row still unpublished was written."""
+
+    def oldest_unpublished_at(self) -> datetime | None: ...
+
+
 class EventPublisher(Protocol):
     def publish(self, records: Sequence[OutboxRecord]) -> list[PublishOutcome]: ...
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -43,6 +43,8 @@ from therapy_platform.platform.geography.locator import default_locator
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.idempotency import SqlIdempotencyStore
+from therapy_platform.platform.metrics import FlushedMetrics, RecordingMetrics, add_all
+from therapy_platform.platform.metrics_emf import EmfMetrics
 from therapy_platform.platform.ports import EventPublisher
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA
@@ -55,7 +57,12 @@ from therapy_platform.therapists.imports.adapters.store import (
     SqlDirectoryImportUnitOfWork,
     SqlImportReportStore,
 )
-from therapy_platform.therapists.imports.domain.reports import FileNotImported, ImportResult, StoredFile
+from therapy_platform.therapists.imports.domain.reports import (
+    FileNotImported,
+    ImportResult,
+    StoredFile,
+    import_measurements,
+)
 from therapy_platform.therapists.imports.ports import (
     DirectoryImportUnitOfWork,
     ImportReportStore,
@@ -96,6 +103,7 @@ class DirectoryImportService:
     raw_files: Callable[[str], RawFileReader]  # bucket -> its reader
     geocoder: Callable[[], Geocoder]
     clock: Callable[[], datetime] = utc_now
+    metrics: FlushedMetrics = field(default_factory=RecordingMetrics)  # the import function flushes
 
 
 def build(
@@ -118,6 +126,7 @@ def build_directory_import(settings: TherapistSettings = SETTINGS) -> DirectoryI
         # Imports locate by the directory's coordinates, else the shipped postcode table
         # (offline, never rate-limited): right for thousands of entries.
         geocoder=postcode_directory,
+        metrics=EmfMetrics(THERAPIST_SCHEMA),
     )
 
 
@@ -127,7 +136,7 @@ def build_directory_import(settings: TherapistSettings = SETTINGS) -> DirectoryI
 def import_file(service: DirectoryImportService, stored: StoredFile) -> ImportResult | FileNotImported:
     """Import the raw file an event names; storage or database unreachable: try again later."""
     try:
-        return import_stored_file(
+        result = import_stored_file(
             service.unit_of_work(),
             service.reports(),
             service.raw_files,
@@ -137,6 +146,9 @@ def import_file(service: DirectoryImportService, stored: StoredFile) -> ImportRe
         ).value
     except DependencyUnavailableError as error:
         raise RetryLaterError(error.message) from error
+    if isinstance(result, ImportResult) and not result.already_done:
+        add_all(service.metrics, import_measurements(result.report.counts))
+    return result
 
 
 def _handled(stored: StoredFile, result: ImportResult | FileNotImported) -> Handled:

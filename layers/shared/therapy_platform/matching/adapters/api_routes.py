@@ -225,7 +225,13 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
         del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         result = bundle_cases.run_round(
-            s.unit_of_work(), request, actor=actor(), trigger="api", now=s.clock(), config=s.config
+            s.unit_of_work(),
+            request,
+            actor=actor(),
+            trigger="api",
+            now=s.clock(),
+            config=s.config,
+            metrics=s.metrics,
         ).value
         return _json(200 if request.dry_run else 201, result)
 

@@ -48,6 +48,7 @@ from therapy_platform.matching.domain.bundles import (
     distance_band,
 )
 from therapy_platform.matching.domain.models import DEFAULT_CONFIG, MatchingConfig
+from therapy_platform.matching.domain.monitoring import round_measurements
 from therapy_platform.matching.domain.profiles import PatientProfile, TherapistProfile
 from therapy_platform.matching.domain.records import RoundRecord
 from therapy_platform.matching.domain.responses import (
@@ -74,6 +75,7 @@ from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.errors import BadRequestError, ConflictError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import distance_km
+from therapy_platform.platform.metrics import MetricsSink, add_all
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.rest.pagination import Page
 
@@ -253,10 +255,13 @@ def run_round(
     now: datetime,
     config: MatchingConfig = DEFAULT_CONFIG,
     phases: dict[str, float] | None = None,
+    metrics: MetricsSink | None = None,
 ) -> Outcome[RoundResult]:
     """`phases`, when given, receives the seconds spent reading, planning and writing (for the
-    function's log and the benchmark)."""
+    function's log and the benchmark); `metrics` the measurements of a written round once it
+    has committed (docs/metrics.md)."""
     today = platform_today(now)
+    started = time.perf_counter()
     clock = _PhaseClock(phases)
     with uow:
         if not request.dry_run:
@@ -325,7 +330,16 @@ def run_round(
         )
         events = changes.commit(uow)
         clock.lap("write")
-        return Outcome(result, events)
+    if metrics is not None:
+        measured = round_measurements(
+            plan.bundles,
+            therapists,
+            (search.id for search in searches),
+            today,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        add_all(metrics, measured)
+    return Outcome(result, events)
 
 
 def staff_bundle(

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from therapy_platform.platform.metrics import Measurement, Unit
+
 
 class ImportStatus(StrEnum):
     RUNNING = "running"
@@ -50,6 +52,17 @@ class ImportCounts(BaseModel):
     repeats: int = Field(default=0, description="Identical repeats of an entry (overlapping searches)")
     vanished: int = Field(default=0, description="Listings of this region missing from a complete run")
     reappeared: int = 0
+
+
+def import_measurements(counts: ImportCounts) -> list[Measurement]:
+    """What one import run did, for the metrics (docs/metrics.md): entries created, updated,
+    unchanged and rejected (skipped with a reason)."""
+    return [
+        Measurement("DirectoryEntriesCreated", Unit.COUNT, counts.new),
+        Measurement("DirectoryEntriesUpdated", Unit.COUNT, counts.updated),
+        Measurement("DirectoryEntriesUnchanged", Unit.COUNT, counts.unchanged),
+        Measurement("DirectoryEntriesRejected", Unit.COUNT, counts.skipped),
+    ]
 
 
 class ImportReportSummary(BaseModel):
