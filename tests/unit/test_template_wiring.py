@@ -736,7 +736,7 @@ def test_every_function_is_alarmed_for_errors_and_throttles_and_its_failed_jobs_
     resources: dict[str, Any],
 ) -> None:
     queries = {
-        body["Properties"]["Metrics"][0]["Expression"]
+        json.dumps(body["Properties"]["Metrics"][0]["Expression"]).strip('"').replace('\\"', '"')
         for body in resources.values()
         if body["Type"] == "AWS::CloudWatch::Alarm" and "Metrics" in body["Properties"]
     }
@@ -752,3 +752,15 @@ def test_the_dashboard_is_valid_json() -> None:
     body = _template()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
     dashboard = json.loads(body.replace("${AWS::Region}", "eu-central-1"))
     assert len(dashboard["widgets"]) >= 4
+
+
+def test_the_platforms_own_metrics_that_must_stay_zero_are_alarmed(resources: dict[str, Any]) -> None:
+    alarmed = {
+        body["Properties"].get("MetricName")
+        for body in resources.values()
+        if body["Type"] == "AWS::CloudWatch::Alarm"
+        and body["Properties"].get("Namespace") == "TherapyPlatform"
+    }
+    assert {"CoolingPeriodViolations", "RoundDuration", "EmailsFailed"} <= alarmed
+    lag = resources["OutboxLagAlarm"]["Properties"]["Metrics"][0]["Expression"]["Fn::Sub"]
+    assert "MAX(OutboxLag)" in lag and "${Environment}" in lag
