@@ -24,7 +24,8 @@ DEFAULT_RETENTION: Final = timedelta(days=7)
 
 def short_reason(error: str | None) -> str:
     """The bus's error class and message on one line, truncated: a reason staff can read."""
-    reason = " ".join((error or "unknown error").split())
+    # Blank or whitespace-only text from the bus says nothing: staff still get a reason.
+    reason = " ".join((error or "").split()) or "unknown error"
     if len(reason) <= MAX_REASON_LENGTH:
         return reason
     return reason[: MAX_REASON_LENGTH - 1] + "…"
