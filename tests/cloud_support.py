@@ -12,7 +12,18 @@ from localcloud import kafka
 from localcloud.aws import client
 from localcloud.identity import BearerSession as ApiCaller
 
-__all__ = ["ApiCaller", "consume_until", "drain_queue"]
+__all__ = ["ApiCaller", "consume_until", "drain_queue", "eventually"]
+
+
+def eventually(probe: Callable[[], Any], *, timeout_s: float = 90, every: float = 1.0) -> Any:
+    """Ask `probe` until it answers something truthy or the time is up; returns its last answer
+    (the caller asserts on it, so a timeout fails with what was last seen)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
 
 
 def drain_queue(queue_url: str, expected: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -189,6 +190,26 @@ def unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def run_in_localstack_venv(script: str) -> Any:
+    """Run `script` in LocalStack's own virtualenv with the project's LocalStack plugin on the path
+    (no server started) and return the JSON its last printed line holds."""
+    from localcloud import localstack
+
+    python = localstack.venv_python(localstack.LOCALSTACK_VENV)
+    if not python.exists():
+        unavailable("LocalStack's virtualenv is not installed (localcloud up installs it)")
+    done = subprocess.run(
+        [str(python), "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT / "infra" / "localstack_executor"), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def chromium() -> str:

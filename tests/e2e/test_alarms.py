@@ -10,7 +10,6 @@ function errors and throttles alarms): those are checked in the template only
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from cloud_support import eventually
 from localcloud import stack
 from localcloud.aws import client, localstack_url
 from tools.function_environment import local_parameters
@@ -26,12 +26,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _eventually(probe: Callable[[], Any], timeout_s: float = 240, every: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
+    return eventually(probe, timeout_s=timeout_s, every=every)
 
 
 def _alarm_of(queue_name: str) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cloud_support import ApiCaller
+from cloud_support import ApiCaller, eventually
 from localcloud import stack
 from localcloud.aws import client
 from localcloud.logtail import json_records
@@ -32,12 +32,7 @@ REGION = "10"
 
 
 def _eventually(probe: Callable[[], Any], timeout_s: float = 300, every: float = 2.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
+    return eventually(probe, timeout_s=timeout_s, every=every)
 
 
 def _report_for(base_url: str, key: str, version: str) -> dict[str, Any] | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import smtplib
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from cloud_support import ApiCaller, consume_until
+from cloud_support import ApiCaller, consume_until, eventually
 from localcloud import postgres, smtp, stack
 
 pytestmark = pytest.mark.e2e
@@ -39,12 +38,7 @@ def _post(base_url: str, path: str, body: Any) -> requests.Response:
 
 
 def _eventually(probe: Callable[[], Any], timeout_s: float = 90, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
+    return eventually(probe, timeout_s=timeout_s, every=every)
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ and the handler inside LocalStack's own request chain classes (its virtualenv)."
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from localstack_subprocess_executor.authorizers import (  # type: ignore[import-
     TokenAuthorizer,
     policy_allows,
 )
-from support import unavailable
+from support import run_in_localstack_venv
 
 FUNCTION = "arn:aws:lambda:eu-central-1:000000000000:function:authorizer"
 AUTHORIZER = {
@@ -151,11 +149,6 @@ def test_policy_wildcards() -> None:
 @pytest.mark.integration
 def test_the_handler_in_localstacks_chain_sets_the_authorizer_context_or_raises_its_errors() -> None:
     """Run in LocalStack's own virtualenv against its gateway classes (no server started)."""
-    from localcloud import localstack
-
-    python = localstack.venv_python(localstack.LOCALSTACK_VENV)
-    if not python.exists():
-        unavailable("LocalStack's virtualenv is not installed (localcloud up installs it)")
     script = textwrap.dedent(
         f"""
         import json, types
@@ -191,17 +184,7 @@ def test_the_handler_in_localstacks_chain_sets_the_authorizer_context_or_raises_
         print(json.dumps(results))
         """
     )
-    source = Path(__file__).resolve().parents[2] / "infra" / "localstack_executor"
-    done = subprocess.run(
-        [str(python), "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PYTHONPATH": str(source), "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    results = run_in_localstack_venv(script)
     assert results["registered"] == 1
     assert results["allowed"] == {
         "principalId": "anna@team.example",

@@ -5,9 +5,7 @@ and the patch inside LocalStack's own classes (its virtualenv)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from localstack_subprocess_executor.gateway_responses import (  # type: ignore[i
     response_body,
     response_headers,
 )
-from support import unavailable
+from support import run_in_localstack_venv
 
 UNAUTHORIZED = {
     "statusCode": 401,
@@ -80,11 +78,6 @@ def test_the_json_template_is_rendered_with_the_context() -> None:
 @pytest.mark.integration
 def test_localstack_imports_and_answers_the_configured_response() -> None:
     """Run in LocalStack's own virtualenv against its gateway classes (no server started)."""
-    from localcloud import localstack
-
-    python = localstack.venv_python(localstack.LOCALSTACK_VENV)
-    if not python.exists():
-        unavailable("LocalStack's virtualenv is not installed (localcloud up installs it)")
     script = textwrap.dedent(
         f"""
         import json, types
@@ -115,17 +108,7 @@ def test_localstack_imports_and_answers_the_configured_response() -> None:
                            "body": response.get_data(as_text=True)}}))
         """
     )
-    source = Path(__file__).resolve().parents[2] / "infra" / "localstack_executor"
-    done = subprocess.run(
-        [str(python), "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PYTHONPATH": str(source), "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_in_localstack_venv(script)
     assert result["status"] == 401
     assert result["headers"]["Content-Type"] == "application/problem+json"
     assert result["headers"]["WWW-Authenticate"] == "Bearer"
