@@ -125,9 +125,25 @@ class InMemoryPatientRepository:
 
 
 class InMemoryAuditLog:
-    def __init__(self, staged: list[PatientAuditEntry], redactions: set[uuid.UUID]) -> None:
+    def __init__(
+        self, staged: list[PatientAuditEntry], redactions: set[uuid.UUID], committed: list[PatientAuditEntry]
+    ) -> None:
         self._staged = staged
         self._redactions = redactions
+        self._committed = committed
+
+    def entries_of(self, entity_id: uuid.UUID) -> list[dict[str, Any]]:
+        return [
+            {
+                "actor": e.actor,
+                "action": str(e.action),
+                "at": e.at.isoformat(),
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in self._committed
+            if e.entity_id == entity_id
+        ]
 
     def record(self, entries: Sequence[PatientAuditEntry]) -> None:
         self._staged.extend(entries)
@@ -188,7 +204,9 @@ class InMemoryPatientUnitOfWork(AfterCommitHooks):
         self._staged_redactions: set[uuid.UUID] = set()
         self._staged_events: list[tuple[str, EventEnvelope]] = []
         self.patients = InMemoryPatientRepository(self)
-        self.audit = InMemoryAuditLog(self._staged_audit, self._staged_redactions)
+        self.audit = InMemoryAuditLog(
+            self._staged_audit, self._staged_redactions, self.database.patient_audit
+        )
         self.processed_events = InMemoryProcessedEvents(self)
         self.outbox = RecordingOutbox(InMemoryOutbox(self._staged_events, self._fail_on_outbox))
         self._reset_hooks()

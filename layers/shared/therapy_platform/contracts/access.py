@@ -52,6 +52,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("PUT", f"{P}/patients/{{patient_id}}"): STAFF,
     ("PATCH", f"{P}/patients/{{patient_id}}"): STAFF,
     ("DELETE", f"{P}/patients/{{patient_id}}"): ADMIN,  # GDPR erasure: cannot be undone
+    ("GET", f"{P}/patients/{{patient_id}}/export"): ADMIN,  # GDPR export: everything, every service
     # therapists
     ("POST", f"{P}/therapists"): STAFF,
     ("GET", f"{P}/therapists"): AUDITOR,

@@ -66,6 +66,13 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "unspecified": _L("keine Angabe", "not specified"),
         },
     ),
+    "DataSubject": Vocabulary(
+        "Whose personal data an export holds",
+        {
+            "patient": _L("Patient/in", "patient"),
+            "therapist": _L("Therapeut/in", "therapist"),
+        },
+    ),
     "TherapistGenderPreference": Vocabulary(
         "The patient's wish about the therapist's gender",
         {

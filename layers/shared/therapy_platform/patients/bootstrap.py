@@ -12,11 +12,12 @@ building: the engine and the AWS clients are created on first use.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from sqlalchemy import Engine
 
+from therapy_platform.contracts.personal_data import InvokedParts
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
 from therapy_platform.patients.adapters.tables import PATIENT_SCHEMA
 from therapy_platform.patients.ports import PatientUnitOfWork
@@ -35,6 +36,7 @@ from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 from therapy_platform.platform.geography.locator import default_locator
 from therapy_platform.platform.idempotency import SqlIdempotencyStore
+from therapy_platform.platform.lambda_invoke import default_functions
 from therapy_platform.platform.ports import EventPublisher
 
 LOGGER = logging.getLogger(__name__)
@@ -56,7 +58,12 @@ def build(
     return PatientService(
         unit_of_work=lambda: SqlPatientUnitOfWork(engine(), publish=publish),
         geocoder=default_locator(settings.nominatim),
+        personal_data_parts=InvokedParts(_invoke, settings.personal_data.names()),
     )
+
+
+def _invoke(function_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return default_functions().invoke(function_name, payload)
 
 
 def search_events_consumer(

@@ -47,6 +47,7 @@ class PatientAuditAction(StrEnum):
     LIST = "list"
     UPDATE = "update"
     ERASE = "erase"
+    EXPORT = "export"  # a personal-data export (GDPR Art. 15/20) was handed out
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class PatientAuditLog(Protocol):
     def redact(self, entity_id: uuid.UUID) -> None:
         """Blank the recorded values of one entity (erasure): who, what and when remain, and
         which fields changed, but no value."""
+        ...
+
+    def entries_of(self, entity_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Every audit entry of one entity, oldest first, as JSON-safe records (an export)."""
         ...
 
 

@@ -27,11 +27,22 @@ class ConsumerSettings(EnvModel):
         return RetryPolicy(base_seconds=self.retry_base_seconds, max_seconds=self.retry_max_seconds)
 
 
+class PersonalDataSettings(EnvModel):
+    """The other services' personal-data functions an export asks for their parts
+    (PERSONAL_DATA_FUNCTIONS: names or ARNs, comma-separated; only the API function has them)."""
+
+    function_names: str = Field(default="", alias="PERSONAL_DATA_FUNCTIONS")
+
+    def names(self) -> list[str]:
+        return [name.strip() for name in self.function_names.split(",") if name.strip()]
+
+
 @dataclass(frozen=True)
 class PatientSettings:
     events: EventPublisherSettings
     nominatim: NominatimSettings
     consumer: ConsumerSettings
+    personal_data: PersonalDataSettings
 
     @classmethod
     def from_env(cls) -> PatientSettings:
@@ -39,4 +50,5 @@ class PatientSettings:
             events=EventPublisherSettings.from_env(),
             nominatim=NominatimSettings.from_env(),
             consumer=ConsumerSettings.from_env(),
+            personal_data=PersonalDataSettings.from_env(),
         )

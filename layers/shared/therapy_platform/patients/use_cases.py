@@ -17,13 +17,20 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
 from therapy_platform.contracts import patients as contract
+from therapy_platform.contracts.personal_data import (
+    DataSubject,
+    PersonalDataExport,
+    PersonalDataPart,
+    PersonalDataParts,
+    PersonalDataRequest,
+)
 from therapy_platform.contracts.searches import SearchStatus, SearchStatusChanged
 from therapy_platform.patients.domain.patient import (
     PRODUCER,
@@ -45,7 +52,7 @@ from therapy_platform.patients.ports import PatientAuditEntry, PatientUnitOfWork
 from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import PoisonMessageError
-from therapy_platform.platform.errors import ConflictError, NotFoundError
+from therapy_platform.platform.errors import ConflictError, InternalCallError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.geography.ports import Geocoder
@@ -56,6 +63,14 @@ from therapy_platform.platform.rest.pagination import Page
 from therapy_platform.platform.validation import FieldRuleError
 
 
+class _NoOtherServices:
+    """A service built without the other services' personal-data functions (bulk loads,
+    tools): an export fails loudly instead of answering an incomplete document."""
+
+    def collect(self, request: PersonalDataRequest) -> list[PersonalDataPart]:
+        raise InternalCallError("this patient service was built without the other services' parts")
+
+
 @dataclass(frozen=True)
 class PatientService:
     """The ports the patient use cases run on."""
@@ -63,6 +78,7 @@ class PatientService:
     unit_of_work: Callable[[], PatientUnitOfWork]
     geocoder: Geocoder
     clock: Callable[[], datetime] = utc_now
+    personal_data_parts: PersonalDataParts = field(default_factory=_NoOtherServices)
 
 
 def _record_event(
@@ -274,6 +290,48 @@ def erase_patient(
         event = _record_event(uow, "patient.deleted", patient_id, payload, now)
         uow.commit()
     return Outcome(deleted, (event,))
+
+
+def export_patient(
+    service: PatientService, patient_id: uuid.UUID, *, actor: str
+) -> Outcome[PersonalDataExport]:
+    """Everything the platform holds about one patient, from every service (GDPR Art. 15/20).
+
+    The patient service's own part (the record and its audit trail) is read first; then every
+    other service is asked for its part (no transaction is held meanwhile). Only a complete
+    export is answered, and only then is it audited (action `export`); if a service fails, the
+    export fails (InternalCallError, 502) and nothing is written. Unknown: 404; erased: 410
+    (what is left is anonymous)."""
+    request = PersonalDataRequest(subject=DataSubject.PATIENT, subject_id=patient_id, request_id=uuid.uuid4())
+    with service.unit_of_work() as uow:
+        patient = uow.patients.get(patient_id)
+        if patient is None:
+            raise _missing(uow, patient_id)
+        own = PersonalDataPart(
+            service="patients",
+            request_id=request.request_id,
+            subject=request.subject,
+            subject_id=patient_id,
+            records={
+                "patients": [patient.model_dump(mode="json")],
+                "audit_log": uow.audit.entries_of(patient_id),
+            },
+        )
+    others = service.personal_data_parts.collect(request)
+    now = service.clock()
+    with service.unit_of_work() as uow:
+        services = [own.service, *(part.service for part in others)]
+        detail = {"request_id": str(request.request_id), "services": services}
+        uow.audit.record([PatientAuditEntry(actor, Action.EXPORT, patient_id, now, after=detail)])
+        uow.commit()
+    export = PersonalDataExport(
+        request_id=request.request_id,
+        subject=request.subject,
+        subject_id=patient_id,
+        exported_at=now,
+        parts=[own, *others],
+    )
+    return Outcome(export)
 
 
 # --- bulk load for operators -------------------------------------------------------------------

@@ -29,6 +29,13 @@ class DomainError(Exception):
         self.errors: tuple[FieldError, ...] = tuple(errors)
 
 
+class InternalCallError(DomainError):
+    """Another function of the platform failed or answered nonsense (HTTP 502). The message names
+    the function and the kind of failure, never the payload (it may hold personal data)."""
+
+    code = "internal_call_failed"
+
+
 class NotFoundError(DomainError):
     code = "not_found"
 

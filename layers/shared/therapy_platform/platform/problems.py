@@ -182,6 +182,14 @@ PROBLEM_TYPES: Final[Mapping[str, ProblemType]] = _by_code(
             "the bundle's members (`missing`, `extra`).",
         ),
         ProblemType(
+            "internal_call_failed",
+            _S.BAD_GATEWAY,
+            "Another service did not answer",
+            "Ein anderer Dienst antwortet nicht",
+            "The operation needs an answer from another service of the platform (e.g. its part "
+            "of a personal-data export), which failed; nothing was changed, retry later.",
+        ),
+        ProblemType(
             "not_found",
             _S.NOT_FOUND,
             "Not found",

@@ -1,10 +1,10 @@
 """The patient service's REST routes (`/api/v2/patients`; the API function's resolver registers
 them): register (POST, 201 + Location), list (GET: filters, sort, page/limit, total), read, full
 update (PUT), partial update (PATCH: null clears optional fields), GDPR erasure (DELETE: 409 while
-a search is unfinished). Erased patients answer 410 Gone on every route; every access is audited
-with the acting staff member. Each route parses, calls one use case with the service the
-function built, and answers; domain errors map to HTTP in the platform resolver. Logs carry ids
-only, never personal data."""
+a search is unfinished), GDPR export (GET .../export: every service's part). Erased patients
+answer 410 Gone on every route; every access is audited with the acting staff member. Each route
+parses, calls one use case with the service the function built, and answers; domain errors map
+to HTTP in the platform resolver. Logs carry ids only, never personal data."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from therapy_platform.contracts.personal_data import PersonalDataExport
 from therapy_platform.patients import use_cases
 from therapy_platform.patients.domain import patient as model
 from therapy_platform.patients.use_cases import PatientService
@@ -129,6 +130,34 @@ def register_routes(
     def read_patient(patient_id: PatientId) -> Response[model.Patient]:
         patient = use_cases.get_patient(service(), patient_id, actor=actor()).value
         return tagged(patient, entity_tag(patient))
+
+    @app.get(
+        f"{PATIENTS}/<patient_id>/export",
+        **operation(
+            "exportPatient",
+            Tag.PATIENTS,
+            "Export everything about a patient (GDPR)",
+            "Every datum the platform holds about the patient, from every service, as one JSON "
+            "document (right of access, Art. 15; portability, Art. 20): the patient service's "
+            "record and audit trail, then each other service's part (matching: searches, "
+            "memberships, alerts; communication: contact copy, emails, delivery attempts), table "
+            "by table. Each service contributes its own part; the export is audited. When a "
+            "service cannot answer, nothing is returned (502) rather than an incomplete export.",
+            ok="The patient's data from every service",
+            errors={
+                404: "No patient with this id",
+                410: GONE,
+                502: "A service could not contribute its part; retry later",
+            },
+        ),
+    )
+    def export(patient_id: PatientId) -> PersonalDataExport:
+        exported = use_cases.export_patient(service(), patient_id, actor=actor()).value
+        logger.info(
+            "patient exported",
+            extra={"patient_id": str(patient_id), "services": [part.service for part in exported.parts]},
+        )
+        return exported
 
     @app.put(
         f"{PATIENTS}/<patient_id>",

@@ -27,6 +27,7 @@ from therapy_platform.patients.adapters.tables import PATIENT_SCHEMA, patient_au
 from therapy_platform.patients.domain.patient import STATISTICS_FIELDS, Patient, PatientQuery, PatientSort
 from therapy_platform.patients.ports import PatientAuditEntry
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.sql_records import json_records
 from therapy_platform.platform.tables import outbox_table
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
 
@@ -208,6 +209,14 @@ class SqlAuditLog:
 
     def redact(self, entity_id: uuid.UUID) -> None:
         self._connection.execute(_REDACT, {"entity_id": entity_id})
+
+    def entries_of(self, entity_id: uuid.UUID) -> list[dict[str, Any]]:
+        return json_records(
+            self._connection,
+            select(patient_audit_log)
+            .where(patient_audit_log.c.entity_id == entity_id)
+            .order_by(patient_audit_log.c.id),
+        )
 
 
 class SqlPatientUnitOfWork(SqlUnitOfWork):
