@@ -81,3 +81,22 @@ def test_the_export_gathers_every_services_part_and_ends_with_the_erasure(base_u
     assert erasure is not None and erasure.status_code == 200, erasure.text if erasure else "still searching"
     gone = _export(base_url, patient_id)
     assert gone.status_code == 410 and gone.json()["code"] == "patient_erased"
+
+
+def test_a_therapists_export_gathers_every_services_part(base_url: str) -> None:
+    marker = uuid.uuid4().hex[:8]
+    created = STAFF.post(
+        f"{base_url}/api/v2/therapists",
+        json={"first_name": "Tabea", "last_name": f"Export{marker}", "postcode": "04109"},
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    therapist_id = created.json()["id"]
+
+    export = ADMIN.get(f"{base_url}/api/v2/therapists/{therapist_id}/export", timeout=60)
+
+    assert export.status_code == 200, export.text
+    parts = {part["service"]: part["records"] for part in export.json()["parts"]}
+    assert list(parts) == ["therapists", "matching", "communication"]
+    assert parts["therapists"]["therapists"][0]["last_name"] == f"Export{marker}"
+    assert STAFF.get(f"{base_url}/api/v2/therapists/{therapist_id}/export", timeout=60).status_code == 403

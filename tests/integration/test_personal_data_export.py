@@ -21,7 +21,10 @@ from therapy_platform.matching.adapters.personal_data import SqlMatchingPersonal
 from therapy_platform.matching.domain.bundles import RoundRequest
 from therapy_platform.matching.use_cases import bundles as bundle_cases
 from therapy_platform.patients.bootstrap import build
+from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.ports import OutboxRecord, PublishOutcome
+from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
+from therapy_platform.therapists.bootstrap import TherapistService
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +59,7 @@ def engines(admin_engine: Engine, service_url: Callable[[str], str]) -> Iterator
         connection.execute(text("TRUNCATE communication_service.emails CASCADE"))
     made = {
         schema: create_engine(service_url(f"{schema}_service"), pool_size=2)
-        for schema in ("patient", "matching", "communication")
+        for schema in ("patient", "therapist", "matching", "communication")
     }
     yield made
     for engine in made.values():
@@ -82,6 +85,20 @@ def patients_api(
     service = build(engine=lambda: engines["patient"], publisher=AcceptingBus)
     parts = InvokedParts(functions.invoke, ["matching-part", "communication-part"])
     monkeypatch.setattr(module, "service", type(service)(**{**vars(service), "personal_data_parts": parts}))
+    return module
+
+
+@pytest.fixture
+def therapists_api(
+    engines: dict[str, Engine], functions: InProcessFunctions, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    module = load_function("therapists_api")
+    service = TherapistService(
+        unit_of_work=lambda: SqlTherapistUnitOfWork(engines["therapist"]),
+        geocoder=postcode_directory,
+        personal_data_parts=InvokedParts(functions.invoke, ["matching-part", "communication-part"]),
+    )
+    monkeypatch.setattr(module, "service", service)
     return module
 
 
@@ -223,3 +240,34 @@ class _Answering:
 
     def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         return self.answer
+
+
+def test_a_therapists_export_holds_their_bundles_but_not_the_patients_in_them(
+    therapists_api: Any, engines: dict[str, Engine]
+) -> None:
+    body = {"first_name": "Tabea", "last_name": "Export", "postcode": "10115", "email": "tabea@example.org"}
+    status, created = call(therapists_api.lambda_handler, api_event("POST", "/api/v2/therapists", body))
+    assert status == 201, created
+    world = World(engines["matching"])
+    world.therapist(id=uuid.UUID(created["id"]))
+    for _ in range(3):
+        world.search()
+    result = bundle_cases.run_round(
+        world.uow(),
+        RoundRequest(therapist_ids=[uuid.UUID(created["id"])]),
+        actor="test",
+        trigger="api",
+        now=world.now,
+    ).value
+    (bundle,) = result.bundles
+
+    event = api_event("GET", f"/api/v2/therapists/{created['id']}/export", user=ADMIN_USER, roles=ADMIN)
+    status, export = call(therapists_api.lambda_handler, event)
+
+    assert status == 200, export
+    parts = {part["service"]: part["records"] for part in export["parts"]}
+    assert list(parts) == ["therapists", "matching", "communication"]
+    assert parts["therapists"]["therapists"][0]["last_name"] == "Export"
+    assert [row["id"] for row in parts["matching"]["bundles"]] == [str(bundle.bundle_id)]
+    assert "bundle_members" not in parts["matching"]  # the members are the patients' data
+    assert [entry["action"] for entry in parts["therapists"]["audit_log"]] == ["create"]

@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
+from therapy_platform.contracts.personal_data import PersonalDataPart, PersonalDataParts, PersonalDataRequest
 from therapy_platform.patients.domain.patient import Patient, PatientQuery, PatientSort
 from therapy_platform.patients.ports import PatientAuditEntry
 from therapy_platform.patients.use_cases import PatientService
 from therapy_platform.platform.clock import utc_now
+from therapy_platform.platform.errors import InternalCallError
 from therapy_platform.platform.events import BusMessage, EventEnvelope
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
 from therapy_platform.platform.outbox_relay import PublishNow
@@ -396,12 +398,46 @@ class FakeKafka:
         return [None] * len(messages)
 
 
+class FakeOtherServices:
+    """The other services' personal-data functions, in memory: each answers its records as a
+    part of the request it is asked (`failing`: the named service answers an error instead)."""
+
+    def __init__(
+        self, records: dict[str, dict[str, list[dict[str, Any]]]], failing: str | None = None
+    ) -> None:
+        self.records = records
+        self.failing = failing
+        self.requests: list[PersonalDataRequest] = []
+
+    def collect(self, request: PersonalDataRequest) -> list[PersonalDataPart]:
+        self.requests.append(request)
+        if self.failing is not None:
+            raise InternalCallError(f"{self.failing} failed (Unhandled)")
+        return [
+            PersonalDataPart(
+                service=service,
+                request_id=request.request_id,
+                subject=request.subject,
+                subject_id=request.subject_id,
+                records=records,
+            )
+            for service, records in self.records.items()
+        ]
+
+
+OTHER_SERVICES: Final[dict[str, dict[str, list[dict[str, Any]]]]] = {
+    "matching": {"searches": []},
+    "communication": {"emails": []},
+}
+
+
 def patient_service(
     database: InMemoryDatabase,
     *,
     bus: EventPublisher | None = None,
     geocoder: FakeGeocoder | None = None,
     clock: Callable[[], datetime] | None = None,
+    other_services: PersonalDataParts | None = None,
 ) -> PatientService:
     """A PatientService on the in-memory database. With a bus, committed events are published
     at once (PublishNow, as deployed); without, they stay in the outbox for the relay."""
@@ -414,4 +450,7 @@ def patient_service(
         unit_of_work=lambda: InMemoryPatientUnitOfWork(database, publish=publish),
         geocoder=geocoder if geocoder is not None else FakeGeocoder(),
         clock=clock if clock is not None else utc_now,
+        personal_data_parts=other_services
+        if other_services is not None
+        else FakeOtherServices(OTHER_SERVICES),
     )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from fakes import FakeBus, FakeGeocoder, InMemoryDatabase, patient_service
+from fakes import OTHER_SERVICES, FakeBus, FakeGeocoder, FakeOtherServices, InMemoryDatabase, patient_service
 from support import (
     FakeLambdaContext,
     api_event,
@@ -553,3 +553,50 @@ def test_a_write_without_if_match_is_428(api: Api) -> None:
         assert refused["statusCode"] == 428
         assert assert_problem(refused)["code"] == "precondition_required"
     assert _raw(api, "PATCH", path, {"city": "Bonn"}, {"If-Match": "*"})["statusCode"] == 200
+
+
+# --- personal-data export ----------------------------------------------------------------------
+
+
+def test_the_export_holds_the_record_and_every_other_services_part_and_is_audited(api: Api) -> None:
+    patient = api.create()
+    api.request("GET", f"/api/v2/patients/{patient['id']}")
+
+    status, export = api.request("GET", f"/api/v2/patients/{patient['id']}/export")
+
+    assert status == 200, export
+    assert (export["subject"], export["subject_id"]) == ("patient", patient["id"])
+    assert [part["service"] for part in export["parts"]] == ["patients", "matching", "communication"]
+    own = export["parts"][0]["records"]
+    assert own["patients"] == [patient]
+    assert [entry["action"] for entry in own["audit_log"]] == ["create", "read"]
+    exported = api.database.patient_audit[-1]
+    assert exported.action == "export" and exported.actor == STAFF
+    assert exported.after == {
+        "request_id": export["request_id"],
+        "services": ["patients", "matching", "communication"],
+    }
+
+
+def test_an_export_a_service_cannot_complete_is_502_and_not_audited(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    patient = api.create()
+    module = load_function("patients_api")
+    failing = FakeOtherServices(OTHER_SERVICES, failing="communication-part")
+    monkeypatch.setattr(module, "service", replace(module.service, personal_data_parts=failing))
+
+    status, problem = api.request("GET", f"/api/v2/patients/{patient['id']}/export")
+
+    assert status == 502 and problem["code"] == "internal_call_failed"
+    assert problem["detail"] == "communication-part failed (Unhandled)"
+    assert [entry.action for entry in api.database.patient_audit] == ["create"]
+
+
+def test_unknown_and_erased_patients_have_no_export(api: Api) -> None:
+    status, problem = api.request("GET", f"/api/v2/patients/{uuid.uuid4()}/export")
+    assert status == 404
+    patient = api.create()
+    assert api.request("DELETE", f"/api/v2/patients/{patient['id']}")[0] == 200
+    status, problem = api.request("GET", f"/api/v2/patients/{patient['id']}/export")
+    assert status == 410 and problem["code"] == "patient_erased"

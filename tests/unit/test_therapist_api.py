@@ -7,14 +7,14 @@ import itertools
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakes import FakeBus, InMemoryOutboxStore
+from fakes import OTHER_SERVICES, FakeBus, FakeOtherServices, InMemoryOutboxStore
 from support import STAFF_USER, FakeLambdaContext, api_event, call, least_roles, load_function, with_if_match
 from therapist_fakes import FakeGeocoder, InMemoryTherapistUnitOfWork, TherapistDatabase
 from therapy_platform.platform.outbox_relay import PublishNow
@@ -90,6 +90,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
         geocoder=lambda: geocoder,
         # Each request a second later, on the same day: creation order is observable.
         clock=lambda: NOW + timedelta(seconds=next(ticks)),
+        personal_data_parts=FakeOtherServices(OTHER_SERVICES),
     )
     monkeypatch.setattr(module, "service", service)
     yield Api(module, database, bus, geocoder)
@@ -488,6 +489,7 @@ EXPECTED_SAMPLE_STATUS = {
     "unblock_therapist.json": 409,  # the sample therapist is active
     "get_cooling_period.json": 200,
     "set_cooling_period.json": 200,
+    "export_therapist.json": 200,
 }
 
 
@@ -522,3 +524,39 @@ def test_a_therapist_write_with_a_stale_if_match_is_412_and_without_one_428(api:
         assert refused["statusCode"] == 412 and '"precondition_failed"' in refused["body"]
         assert raw(method, body)["statusCode"] == 428
     assert json.loads(raw("GET")["body"])["city"] == "Köln"
+
+
+# ------------------------------------------------------------------------------ personal-data export
+
+
+def test_the_export_holds_the_record_and_every_other_services_part_and_is_audited(api: Api) -> None:
+    therapist = api.create()
+
+    status, export = api("GET", f"{BASE}/{therapist['id']}/export")
+
+    assert status == 200, export
+    assert (export["subject"], export["subject_id"]) == ("therapist", therapist["id"])
+    assert [part["service"] for part in export["parts"]] == ["therapists", "matching", "communication"]
+    own = export["parts"][0]["records"]
+    assert own["therapists"] == [therapist]
+    assert [entry["action"] for entry in own["audit_log"]] == ["create"]
+    exported = api.database.audit[-1]
+    assert exported.action == "export" and exported.entity_id == uuid.UUID(therapist["id"])
+    assert exported.after == {
+        "request_id": export["request_id"],
+        "services": ["therapists", "matching", "communication"],
+    }
+
+
+def test_an_export_a_service_cannot_complete_is_502_and_not_audited(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    therapist = api.create()
+    failing = FakeOtherServices(OTHER_SERVICES, failing="matching-part")
+    monkeypatch.setattr(api.module, "service", replace(api.module.service, personal_data_parts=failing))
+
+    status, problem = api("GET", f"{BASE}/{therapist['id']}/export")
+
+    assert status == 502 and problem["code"] == "internal_call_failed"
+    assert [entry.action for entry in api.database.audit] == ["create"]
+    assert api("GET", f"{BASE}/{uuid.uuid4()}/export")[0] == 404

@@ -117,11 +117,15 @@ class InMemoryTherapistRepository:
 
 
 class InMemoryTherapistAuditLog:
-    def __init__(self, staged: list[TherapistAuditEntry]) -> None:
+    def __init__(self, staged: list[TherapistAuditEntry], committed: list[TherapistAuditEntry]) -> None:
         self._staged = staged
+        self._committed = committed
 
     def add(self, entry: TherapistAuditEntry) -> None:
         self._staged.append(entry)
+
+    def entries_of(self, entity_id: uuid.UUID) -> list[dict[str, Any]]:
+        return [entry.model_dump(mode="json") for entry in self._committed if entry.entity_id == entity_id]
 
 
 class InMemoryTherapistUnitOfWork(AfterCommitHooks):
@@ -141,7 +145,7 @@ class InMemoryTherapistUnitOfWork(AfterCommitHooks):
         self._staged_audit: list[TherapistAuditEntry] = []
         self._staged_events: list[tuple[str, EventEnvelope]] = []
         self.therapists = InMemoryTherapistRepository(self._staged_therapists, self._database.therapists)
-        self.audit = InMemoryTherapistAuditLog(self._staged_audit)
+        self.audit = InMemoryTherapistAuditLog(self._staged_audit, self._database.audit)
         self.outbox = RecordingOutbox(InMemoryOutbox(self._staged_events, self._fail_on_outbox))
         self._reset_hooks()
         return self

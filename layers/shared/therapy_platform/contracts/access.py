@@ -57,6 +57,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", f"{P}/therapists"): STAFF,
     ("GET", f"{P}/therapists"): AUDITOR,
     ("GET", f"{P}/therapists/{{therapist_id}}"): AUDITOR,
+    ("GET", f"{P}/therapists/{{therapist_id}}/export"): ADMIN,  # GDPR export: everything, every service
     ("PUT", f"{P}/therapists/{{therapist_id}}"): STAFF,
     ("PATCH", f"{P}/therapists/{{therapist_id}}"): STAFF,
     ("DELETE", f"{P}/therapists/{{therapist_id}}"): STAFF,  # deactivation, undone by reactivate

@@ -120,3 +120,11 @@ class InvokedParts:
                 raise InternalCallError(f"{name} answered a part of another request")
             parts.append(part)
         return parts
+
+
+class NoOtherServices:
+    """The parts of a service built without the other services' personal-data functions (bulk
+    loads, tools): an export fails loudly instead of answering an incomplete document."""
+
+    def collect(self, request: PersonalDataRequest) -> list[PersonalDataPart]:
+        raise InternalCallError("this service was built without the other services' personal-data functions")

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from therapy_platform.platform.consumer import RetryPolicy
 from therapy_platform.platform.geography.nominatim import NominatimSettings
-from therapy_platform.platform.settings import EnvModel, EventPublisherSettings
+from therapy_platform.platform.settings import EnvModel, EventPublisherSettings, PersonalDataSettings
 
 
 class ConsumerSettings(EnvModel):
@@ -25,16 +25,6 @@ class ConsumerSettings(EnvModel):
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(base_seconds=self.retry_base_seconds, max_seconds=self.retry_max_seconds)
-
-
-class PersonalDataSettings(EnvModel):
-    """The other services' personal-data functions an export asks for their parts
-    (PERSONAL_DATA_FUNCTIONS: names or ARNs, comma-separated; only the API function has them)."""
-
-    function_names: str = Field(default="", alias="PERSONAL_DATA_FUNCTIONS")
-
-    def names(self) -> list[str]:
-        return [name.strip() for name in self.function_names.split(",") if name.strip()]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from therapy_platform.contracts import patients as contract
 from therapy_platform.contracts.personal_data import (
     DataSubject,
+    NoOtherServices,
     PersonalDataExport,
     PersonalDataPart,
     PersonalDataParts,
@@ -52,7 +53,7 @@ from therapy_platform.patients.ports import PatientAuditEntry, PatientUnitOfWork
 from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import PoisonMessageError
-from therapy_platform.platform.errors import ConflictError, InternalCallError, NotFoundError
+from therapy_platform.platform.errors import ConflictError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.geography.ports import Geocoder
@@ -63,14 +64,6 @@ from therapy_platform.platform.rest.pagination import Page
 from therapy_platform.platform.validation import FieldRuleError
 
 
-class _NoOtherServices:
-    """A service built without the other services' personal-data functions (bulk loads,
-    tools): an export fails loudly instead of answering an incomplete document."""
-
-    def collect(self, request: PersonalDataRequest) -> list[PersonalDataPart]:
-        raise InternalCallError("this patient service was built without the other services' parts")
-
-
 @dataclass(frozen=True)
 class PatientService:
     """The ports the patient use cases run on."""
@@ -78,7 +71,7 @@ class PatientService:
     unit_of_work: Callable[[], PatientUnitOfWork]
     geocoder: Geocoder
     clock: Callable[[], datetime] = utc_now
-    personal_data_parts: PersonalDataParts = field(default_factory=_NoOtherServices)
+    personal_data_parts: PersonalDataParts = field(default_factory=NoOtherServices)
 
 
 def _record_event(

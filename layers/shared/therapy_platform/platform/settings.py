@@ -130,3 +130,14 @@ class OutboxRelaySettings(EventPublisherSettings):
 @cache
 def database_settings() -> DatabaseSettings:
     return DatabaseSettings.from_env()
+
+
+class PersonalDataSettings(EnvModel):
+    """The other services' personal-data functions an export asks for their parts
+    (PERSONAL_DATA_FUNCTIONS: names or ARNs, comma-separated; only the API functions of the
+    services that own people have them)."""
+
+    function_names: str = Field(default="", alias="PERSONAL_DATA_FUNCTIONS")
+
+    def names(self) -> list[str]:
+        return [name.strip() for name in self.function_names.split(",") if name.strip()]

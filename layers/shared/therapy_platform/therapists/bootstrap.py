@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from therapy_platform.contracts.bundles import CoolingPeriodStarted
+from therapy_platform.contracts.personal_data import InvokedParts, NoOtherServices, PersonalDataParts
 from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import (
@@ -43,9 +44,11 @@ from therapy_platform.platform.geography.locator import default_locator
 from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.idempotency import SqlIdempotencyStore
+from therapy_platform.platform.lambda_invoke import default_functions
 from therapy_platform.platform.metrics import FlushedMetrics, RecordingMetrics, add_all
 from therapy_platform.platform.metrics_emf import EmfMetrics
 from therapy_platform.platform.ports import EventPublisher
+from therapy_platform.platform.settings import PersonalDataSettings
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA
 from therapy_platform.therapists.imports.adapters.raw_files import (
@@ -92,6 +95,7 @@ class TherapistService:
     unit_of_work: Callable[[], TherapistUnitOfWork]
     geocoder: Callable[[], Geocoder]
     clock: Callable[[], datetime] = utc_now
+    personal_data_parts: PersonalDataParts = field(default_factory=NoOtherServices)
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,12 @@ def build(
     return TherapistService(
         unit_of_work=lambda: SqlTherapistUnitOfWork(default_engine(), publish=publish),
         geocoder=in_process_geocoder,
+        personal_data_parts=InvokedParts(_invoke, PersonalDataSettings.from_env().names()),
     )
+
+
+def _invoke(function_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return default_functions().invoke(function_name, payload)
 
 
 def build_directory_import(settings: TherapistSettings = SETTINGS) -> DirectoryImportService:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from therapy_platform.platform.ports import UnitOfWork
 from therapy_platform.therapists.domain.therapist import Therapist, TherapistAuditEntry, TherapistQuery
@@ -39,6 +39,10 @@ class TherapistRepository(Protocol):
 
 class TherapistAuditLog(Protocol):
     def add(self, entry: TherapistAuditEntry) -> None: ...
+
+    def entries_of(self, entity_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Every audit entry of one therapist, oldest first, as JSON-safe records (an export)."""
+        ...
 
 
 class TherapistUnitOfWork(UnitOfWork, Protocol):

@@ -10,6 +10,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
+from therapy_platform.contracts.personal_data import (
+    DataSubject,
+    PersonalDataExport,
+    PersonalDataPart,
+    PersonalDataParts,
+    PersonalDataRequest,
+)
 from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError, NotFoundError
@@ -437,3 +444,53 @@ def apply_matching_cooling(
         )
         uow.commit()
     return Outcome(updated, (event,))
+
+
+def export_therapist(
+    unit_of_work: Callable[[], TherapistUnitOfWork],
+    parts: PersonalDataParts,
+    therapist_id: uuid.UUID,
+    *,
+    actor: str,
+    clock: Callable[[], datetime],
+) -> Outcome[PersonalDataExport]:
+    """Everything the platform holds about one therapist, from every service (GDPR Art. 15/20):
+    the therapist service's part (the record and its audit trail), then every other service's
+    part. Only a complete export is answered and audited (action `export`); a failing part fails
+    it (InternalCallError, 502) and writes nothing. Unknown therapist: NotFoundError."""
+    request = PersonalDataRequest(
+        subject=DataSubject.THERAPIST, subject_id=therapist_id, request_id=uuid.uuid4()
+    )
+    with unit_of_work() as uow:
+        therapist = uow.therapists.get(therapist_id)
+        if therapist is None:
+            raise NotFoundError(f"therapist {therapist_id} does not exist")
+        own = PersonalDataPart(
+            service="therapists",
+            request_id=request.request_id,
+            subject=request.subject,
+            subject_id=therapist_id,
+            records={
+                "therapists": [therapist.model_dump(mode="json")],
+                "audit_log": uow.audit.entries_of(therapist_id),
+            },
+        )
+    others = parts.collect(request)
+    now = clock()
+    with unit_of_work() as uow:
+        services = [own.service, *(part.service for part in others)]
+        detail = {"request_id": str(request.request_id), "services": services}
+        uow.audit.add(
+            TherapistAuditEntry(
+                actor=actor, action="export", entity_id=therapist_id, before=None, after=detail, at=now
+            )
+        )
+        uow.commit()
+    export = PersonalDataExport(
+        request_id=request.request_id,
+        subject=request.subject,
+        subject_id=therapist_id,
+        exported_at=now,
+        parts=[own, *others],
+    )
+    return Outcome(export)

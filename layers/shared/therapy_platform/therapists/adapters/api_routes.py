@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from therapy_platform.contracts.languages import LanguageCode
+from therapy_platform.contracts.personal_data import PersonalDataExport
 from therapy_platform.contracts.therapy import TherapyProcedure
 from therapy_platform.platform.preconditions import entity_tag, require_if_match
 from therapy_platform.platform.rest.operations import Tag, operation
@@ -204,6 +205,33 @@ def register_routes(
             if_match=expected,
         ).value
         return tagged(therapist, entity_tag(therapist))
+
+    @app.get(
+        f"{BASE}/<therapist_id>/export",
+        **operation(
+            "exportTherapist",
+            Tag.THERAPISTS,
+            "Export everything about a therapist (GDPR)",
+            "Every datum the platform holds about the therapist, from every service, as one JSON "
+            "document (right of access, Art. 15; portability, Art. 20): the therapist service's "
+            "record and audit trail, then each other service's part (matching: bundles addressed to "
+            "them without their members, cooling period, exclusions; communication: contact copy, "
+            "emails, delivery attempts, phone-call tasks, replies). The export is audited. When a "
+            "service cannot answer, nothing is returned (502) rather than an incomplete export.",
+            ok="The therapist's data from every service",
+            errors={**NOT_FOUND, 502: "A service could not contribute its part; retry later"},
+        ),
+    )
+    def export_therapist(therapist_id: TherapistId) -> PersonalDataExport:
+        s = service()
+        exported = use_cases.export_therapist(
+            s.unit_of_work, s.personal_data_parts, therapist_id, actor=actor(), clock=s.clock
+        ).value
+        logger.info(
+            "therapist exported",
+            extra={"therapist_id": str(therapist_id), "services": [part.service for part in exported.parts]},
+        )
+        return exported
 
     @app.delete(
         f"{BASE}/<therapist_id>",

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Connection, RowMapping, and_, func, or_, s
 from sqlalchemy.sql.elements import UnaryExpression
 
 from therapy_platform.platform.geography.locations import Location
+from therapy_platform.platform.sql_records import json_records
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
 from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA, therapist_audit_log, therapists
 from therapy_platform.therapists.domain.therapist import (
@@ -175,6 +176,14 @@ class SqlTherapistAuditLog:
 
     def add(self, entry: TherapistAuditEntry) -> None:
         self._connection.execute(therapist_audit_log.insert().values(**entry.model_dump(mode="json")))
+
+    def entries_of(self, entity_id: uuid.UUID) -> list[dict[str, Any]]:
+        return json_records(
+            self._connection,
+            select(therapist_audit_log)
+            .where(therapist_audit_log.c.entity_id == entity_id)
+            .order_by(therapist_audit_log.c.id),
+        )
 
 
 class SqlTherapistUnitOfWork(SqlUnitOfWork):
