@@ -5,7 +5,8 @@
   import lives in that service's schema;
 - handlers are thin: none is longer than HANDLER_MAX_LINES;
 - every function of template.yaml has a sample event in events/, and every sample folder a function;
-- the pure-domain contract's wildcards reach every domain package, and the contracts package.
+- the pure-domain contract's wildcards reach every domain package, and the contracts package;
+- no two test modules share a basename (pytest could not collect the suite).
 
 Every rule is strict: no handler or service is exempt.
 """
@@ -187,3 +188,15 @@ def test_the_layers_contract_names_every_top_level_package() -> None:
     top_level = {name.split(".")[1] for name in _packages() if name.count(".") == 1}
     assert top_level == named
     assert set(SCHEMA_OF_SERVICE) | SHARED_PACKAGES == named
+
+
+def test_every_test_module_has_a_unique_basename() -> None:
+    # The test folders are not packages (rootdir import mode): two modules with the same basename
+    # make pytest refuse the whole collection, so the full suite would not even start.
+    seen: dict[str, Path] = {}
+    clashes = []
+    for module in sorted((ROOT / "tests").rglob("test_*.py")):
+        if module.name in seen:
+            clashes.append(f"{seen[module.name].relative_to(ROOT)} and {module.relative_to(ROOT)}")
+        seen.setdefault(module.name, module)
+    assert not clashes, f"test modules sharing a basename: {clashes}"
