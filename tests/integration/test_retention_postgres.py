@@ -58,7 +58,7 @@ def _scalar(engine: Engine, sql: str, **params: Any) -> Any:
 
 
 def _exists(engine: Engine, table: str, column: str, value: Any) -> bool:
-    return bool(_scalar(engine, f"SELECT count(*) FROM {table} WHERE {column} = :v", v=value))  # noqa: S608
+    return bool(_scalar(engine, f"SELECT count(*) FROM {table} WHERE {column} = :v", v=value))
 
 
 def _common_rows(engine: Engine, schema: str, *, consumes: bool) -> dict[str, Any]:
@@ -87,7 +87,8 @@ def _common_rows(engine: Engine, schema: str, *, consumes: bool) -> dict[str, An
             processed = uuid.uuid4()
             _exec(
                 engine,
-                f"INSERT INTO {schema}.processed_events (event_id, consumer, processed_at) VALUES (:id, 'c', :at)",
+                f"INSERT INTO {schema}.processed_events (event_id, consumer, processed_at)"
+                " VALUES (:id, 'c', :at)",
                 id=processed,
                 at=at,
             )
@@ -269,7 +270,8 @@ def test_communication_service(admin_engine: Engine, job_for: Callable[[str], Re
             admin_engine,
             "INSERT INTO communication_service.phone_call_tasks (id, purpose, therapist_id, therapist_name,"
             " slot_start, status, outcome, outcome_notes, completed_at, created_at, updated_at)"
-            " VALUES (:id, 'inquiry', :therapist, 'Name', :slot, 'completed', 'reached', 'notes', :at, :at, :at)",
+            " VALUES (:id, 'inquiry', :therapist, 'Name', :slot, 'completed', 'reached', 'notes',"
+            " :at, :at, :at)",
             id=calls[name],
             therapist=uuid.uuid4(),
             slot=slot,
@@ -298,7 +300,10 @@ def test_communication_service(admin_engine: Engine, job_for: Callable[[str], Re
         _scalar(admin_engine, "SELECT status FROM communication_service.emails WHERE id = :id", id=old_sent)
         == "sent"
     )
-    reply_text = "SELECT coalesce(text, '') || coalesce(html, '') FROM communication_service.inbound_replies WHERE id = :id"
+    reply_text = (
+        "SELECT coalesce(text, '') || coalesce(html, '')"
+        " FROM communication_service.inbound_replies WHERE id = :id"
+    )
     assert _scalar(admin_engine, reply_text, id=replies["old"]) == ""
     assert _scalar(admin_engine, reply_text, id=replies["recent"]) == "Ja<p>Ja</p>"
     notes = "SELECT outcome_notes FROM communication_service.phone_call_tasks WHERE id = :id"
@@ -324,7 +329,8 @@ def test_therapist_service(admin_engine: Engine, job_for: Callable[[str], Retent
         )
         _exec(
             admin_engine,
-            "INSERT INTO therapist_service.directory_import_items (import_id, seq, outcome, name, reason, message)"
+            "INSERT INTO therapist_service.directory_import_items"
+            " (import_id, seq, outcome, name, reason, message)"
             " VALUES (:id, 1, 'skipped', 'Dr. Name', 'invalid', 'message')",
             id=imports[name],
         )
