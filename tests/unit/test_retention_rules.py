@@ -3,6 +3,7 @@ each service's job applies, and the run's report (counts only)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from therapy_platform.platform.settings import SettingsError
 
 NOW = datetime(2026, 11, 22, 1, 30, tzinfo=UTC)
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "retention"
 
 
 def test_defaults_are_the_documented_periods() -> None:
@@ -194,3 +196,71 @@ def test_raw_directory_files_and_reply_mails_expire(template: dict[str, Any]) ->
         "processed/": {"Ref": "ReplyMailExpirationDays"},
         "inbound/": {"Ref": "ReplyMailExpirationDays"},
     }
+
+
+# ---------------------------------------------------------------- the function
+
+
+class FakeJob:
+    """Stands in for the SQL job: records the instant and limits it was run with."""
+
+    schema = "matching_service"
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[datetime, int, int]] = []
+
+    def clock(self) -> datetime:
+        return NOW
+
+    def run(
+        self, *, now: datetime, batch_size: int, max_batches: int
+    ) -> tuple[datetime, tuple[RuleResult, ...]]:
+        self.runs.append((now, batch_size, max_batches))
+        return now, (RuleResult("ended_searches", cutoff(now, 730), 2, True),)
+
+
+@pytest.fixture
+def handler(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from support import load_function
+    from therapy_platform.platform import retention_sql
+
+    monkeypatch.setenv("DB_SCHEMA", "matching_service")
+    retention_sql.retention_job.cache_clear()
+    module = load_function("retention")
+    monkeypatch.setattr(module, "job", FakeJob())
+    yield module
+    retention_sql.retention_job.cache_clear()
+
+
+def test_the_function_runs_on_the_clock_and_answers_counts_only(handler: Any) -> None:
+    from support import FakeLambdaContext
+
+    sample = json.loads((EVENTS / "scheduled.json").read_text())
+    answer = handler.lambda_handler(sample, FakeLambdaContext())
+    assert handler.job.runs == [(NOW, 500, 200)]
+    assert answer == {
+        "schema": "matching_service",
+        "now": NOW.isoformat(),
+        "affected": 2,
+        "complete": True,
+        "rules": [
+            {
+                "rule": "ended_searches",
+                "cutoff": cutoff(NOW, 730).isoformat(),
+                "affected": 2,
+                "complete": True,
+            }
+        ],
+    }
+
+
+def test_operators_may_run_as_of_an_earlier_instant_never_a_later_one(handler: Any) -> None:
+    from support import FakeLambdaContext
+
+    earlier = NOW - timedelta(days=1)
+    operator = json.loads((EVENTS / "operator_small_batches.json").read_text())
+    handler.lambda_handler({**operator, "now": earlier.isoformat()}, FakeLambdaContext())
+    assert handler.job.runs == [(earlier, operator["batch_size"], operator["max_batches"])]
+    with pytest.raises(ValueError, match="future"):
+        handler.lambda_handler({"now": (NOW + timedelta(seconds=1)).isoformat()}, FakeLambdaContext())
+    assert len(handler.job.runs) == 1
