@@ -15,8 +15,13 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 @pytest.fixture(scope="module")
-def resources() -> dict[str, Any]:
-    return yaml_parse(TEMPLATE.read_text())["Resources"]  # type: ignore[no-any-return]
+def parsed() -> dict[str, Any]:
+    return yaml_parse(TEMPLATE.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def resources(parsed: dict[str, Any]) -> dict[str, Any]:
+    return parsed["Resources"]  # type: ignore[no-any-return]
 
 
 def test_every_function_logs_to_its_own_group_with_a_retention(resources: dict[str, Any]) -> None:
@@ -40,8 +45,8 @@ def test_every_function_logs_to_its_own_group_with_a_retention(resources: dict[s
     assert {name for name, body in resources.items() if body["Type"] == "AWS::Logs::LogGroup"} == groups_used
 
 
-def test_the_log_retention_is_one_cloudwatch_accepts() -> None:
-    parameter = yaml_parse(TEMPLATE.read_text())["Parameters"]["LogRetentionDays"]
+def test_the_log_retention_is_one_cloudwatch_accepts(parsed: dict[str, Any]) -> None:
+    parameter = parsed["Parameters"]["LogRetentionDays"]
     assert parameter["Default"] in parameter["AllowedValues"]
     assert set(parameter["AllowedValues"]) <= {
         1,
@@ -99,3 +104,29 @@ def test_the_tool_wires_a_function_added_later_once() -> None:
     }
     assert parsed["NewFunctionLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     assert "Outputs" in yaml_parse(wired)
+
+
+@pytest.mark.slow  # seconds of SAM's transform: `make test` runs it
+def test_the_deployed_stack_stays_under_cloudformations_500_resources(
+    monkeypatch: pytest.MonkeyPatch, parsed: dict[str, Any]
+) -> None:
+    """A log group per function doubles the functions' share: the stack after SAM's transform
+    (roles, permissions, schedules) must stay under CloudFormation's limit of 500 resources,
+    with room for what the next change adds."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    template = copy.deepcopy(parsed)
+    for body in template["Resources"].values():
+        properties = body.get("Properties", {})
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in properties:
+                properties[uri] = "s3://bucket/key"  # what `sam package` puts there
+    resources = transform(template, {}, NoManagedPolicies())["Resources"]
+    assert len(resources) <= 450, f"{len(resources)} resources: split the stack before it reaches 500"
