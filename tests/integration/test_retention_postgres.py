@@ -450,3 +450,26 @@ def test_migration_0016_retention_is_idempotent_and_reverts(admin_engine: Engine
 def _all(engine: Engine, sql: str) -> list[Any]:
     with engine.connect() as connection:
         return list(connection.execute(text(sql)).scalars())
+
+
+def test_a_run_out_of_time_keeps_what_it_did_and_the_next_goes_on(
+    admin_engine: Engine, job_for: Callable[[str], RetentionJob]
+) -> None:
+    runs = [uuid.uuid4() for _ in range(5)]
+    for run_id in runs:
+        _exec(
+            admin_engine,
+            "INSERT INTO scraping_service.runs (id, region, trigger, status, started_at, finished_at)"
+            " VALUES (:id, '12', 'schedule', 'succeeded', :at, :at)",
+            id=run_id,
+            at=OLD,
+        )
+    job = job_for("scraping_service")
+    budget = iter([True, True, False])  # time for two batches
+    _, results = job.run(batch_size=2, keep_going=lambda: next(budget))
+    (result,) = results
+    assert (result.affected, result.complete) == (4, False)
+    assert sum(_exists(admin_engine, "scraping_service.runs", "id", run_id) for run_id in runs) == 1
+    _, results = job.run(batch_size=2)
+    assert results[0].complete
+    assert not any(_exists(admin_engine, "scraping_service.runs", "id", run_id) for run_id in runs)

@@ -4,6 +4,7 @@ each service's job applies, and the run's report (counts only)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -213,8 +214,9 @@ class FakeJob:
         return NOW
 
     def run(
-        self, *, now: datetime, batch_size: int, max_batches: int
+        self, *, now: datetime, batch_size: int, max_batches: int, keep_going: Callable[[], bool]
     ) -> tuple[datetime, tuple[RuleResult, ...]]:
+        assert keep_going()  # the context has time left
         self.runs.append((now, batch_size, max_batches))
         return now, (RuleResult("ended_searches", cutoff(now, 730), 2, True),)
 
@@ -264,3 +266,17 @@ def test_operators_may_run_as_of_an_earlier_instant_never_a_later_one(handler: A
     with pytest.raises(ValueError, match="future"):
         handler.lambda_handler({"now": (NOW + timedelta(seconds=1)).isoformat()}, FakeLambdaContext())
     assert len(handler.job.runs) == 1
+
+
+def test_the_record_of_processing_documents_every_period(template: dict[str, Any]) -> None:
+    """docs/privacy.md#retention names every parameter a retention period or expiry comes from."""
+    docs = (TEMPLATE.parent / "docs" / "privacy.md").read_text()
+    section = docs.split("## Retention", 1)[1].split("\n## ", 1)[0]
+    retention_parameters = [
+        name
+        for name in template["Parameters"]
+        if name.startswith("Retention") or name.endswith("ExpirationDays") or name == "LogRetentionDays"
+    ]
+    assert len(retention_parameters) >= 12
+    for name in retention_parameters:
+        assert f"`{name}`" in section, f"docs/privacy.md#retention does not name {name}"

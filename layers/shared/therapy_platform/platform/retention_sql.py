@@ -131,12 +131,17 @@ def apply_rule(
     *,
     batch_size: int,
     max_batches: int,
+    keep_going: Callable[[], bool] = lambda: True,
 ) -> tuple[int, bool]:
-    """Every due row of `rule`, batch after batch: (rows affected, whether none is left)."""
+    """Every due row of `rule`, batch after batch, while `keep_going()` (the function's time
+    budget): (rows affected, whether none is left). Each batch commits: a run stopped early has
+    kept its progress, the next one goes on."""
     if not _NAME.match(schema):
         raise ValueError(f"not a schema name: {schema!r}")
     affected = 0
     for _ in range(max_batches):
+        if not keep_going():
+            return affected, False
         done = _apply_batch(engine, schema, rule, cutoff, batch_size)
         affected += done
         if done < batch_size:
@@ -158,7 +163,12 @@ class RetentionJob:
     clock: Callable[[], datetime] = utc_now
 
     def run(
-        self, *, now: datetime | None = None, batch_size: int = 500, max_batches: int = 200
+        self,
+        *,
+        now: datetime | None = None,
+        batch_size: int = 500,
+        max_batches: int = 200,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> tuple[datetime, tuple[RuleResult, ...]]:
         at = now or self.clock()
         results = []
@@ -170,6 +180,7 @@ class RetentionJob:
                 planned.cutoff,
                 batch_size=batch_size,
                 max_batches=max_batches,
+                keep_going=keep_going,
             )
             results.append(RuleResult(planned.rule.name, planned.cutoff, affected, complete))
         return at, tuple(results)
