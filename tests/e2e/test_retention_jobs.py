@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from localcloud import postgres, stack
+from localcloud.aws import client
 from therapy_platform.platform.retention import RULES
 
 pytestmark = pytest.mark.e2e
@@ -83,3 +84,25 @@ def test_a_run_as_of_a_future_instant_is_refused(deployed: stack.StackInfo) -> N
     result = stack.invoke("MatchingRetentionFunction", {"now": future}, info=deployed)
     assert result.error is not None
     assert "future" in json.dumps(result.payload)
+
+
+def _physical_id(info: stack.StackInfo, logical_id: str) -> str:
+    detail = client("cloudformation").describe_stack_resource(
+        StackName=info.stack_name, LogicalResourceId=logical_id
+    )["StackResourceDetail"]
+    return str(detail["PhysicalResourceId"])
+
+
+def test_every_function_has_its_log_group(deployed: stack.StackInfo) -> None:
+    """The stack created each function's group. LocalStack's CloudFormation provider creates the
+    group without applying RetentionInDays, and applies no S3 lifecycle rules: both are checked
+    in the template (tests/unit/test_log_groups_wiring.py, test_retention_rules.py)."""
+    logs = client("logs")
+    groups: set[str] = set()
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix="/therapy-platform/"):
+        groups.update(group["logGroupName"] for group in page["logGroups"])
+    functions = set(deployed.functions)
+    assert functions
+    for function in functions:
+        name = _physical_id(deployed, f"{function}LogGroup")
+        assert name == f"/therapy-platform/local/{function}" and name in groups, function
