@@ -3,6 +3,10 @@ therapist by id and by suppression keys (SHA-256 digests of the directory id and
 normalised name + postcode, never the values), so an erase can be repeated harmlessly and the
 directory import never re-creates the therapist (therapists/domain/erasure.py).
 
+The therapist and matching audit trails stay append-only for who, what and when, but the
+services may now blank the recorded values (before, after, reason) of an erased therapist, as
+the patient service may since 0005.
+
 Revision ID: 0016_terasure
 Revises: 0015
 Create Date: 2026-12-06
@@ -14,12 +18,15 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from schemas import access_role
+
 revision = "0016_terasure"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
 
 SCHEMA = "therapist_service"
+AUDITED = ("therapist_service", "matching_service")
 
 
 def upgrade() -> None:
@@ -33,8 +40,12 @@ def upgrade() -> None:
     op.execute(
         f"CREATE INDEX erased_therapists_keys ON {SCHEMA}.erased_therapists USING gin (suppression_keys)"
     )
+    for schema in AUDITED:
+        op.execute(f"GRANT UPDATE (before, after, reason) ON {schema}.audit_log TO {access_role(schema)}")
 
 
 def downgrade() -> None:
+    for schema in AUDITED:
+        op.execute(f"REVOKE UPDATE (before, after, reason) ON {schema}.audit_log FROM {access_role(schema)}")
     op.execute(f"DROP INDEX IF EXISTS {SCHEMA}.erased_therapists_keys")
     op.drop_table("erased_therapists", schema=SCHEMA)
