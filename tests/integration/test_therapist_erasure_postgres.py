@@ -313,6 +313,7 @@ def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
             ).scalar_one()
         )
     reference = _history(engines, admin_engine, canary, therapist_id)
+    [sent] = _events(admin_engine, "matching_service", "bundle.sent")
     # The scan does see them, everywhere they live before the erasure.
     assert {
         "therapist_service.therapists.email",
@@ -337,7 +338,13 @@ def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
     assert set(deleted.payload) == {"id", "erased_at"}
     matching = _deliver_to_matching(engines["matching"], deleted)
     assert matching["outcome"] == "applied" and len(matching["acted_on"]) == 1
-    assert deliver_to_communication(_communication(engines["communication"]), deleted).outcome == "done"
+    communication = _communication(engines["communication"])
+    assert deliver_to_communication(communication, deleted).outcome == "done"
+    # What follows the erasure: matching's bundle.expired, and a bundle.sent delayed past it.
+    [expired] = _events(admin_engine, "matching_service", "bundle.expired")
+    assert deliver_to_communication(communication, expired).outcome == "done"
+    late = sent.model_copy(update={"event_id": uuid.uuid4()})
+    assert deliver_to_communication(communication, late).emails == ()
 
     assert _findings(admin_engine, canary.patterns()) == []
     with admin_engine.connect() as connection:

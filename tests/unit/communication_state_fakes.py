@@ -374,6 +374,9 @@ class InMemoryTherapistErasure(_Part):
         self.s.audit.append({"erased_therapist": therapist_id, "at": at})
         return TherapistErasureCounts()
 
+    def was_erased(self, therapist_id: uuid.UUID) -> bool:
+        return any(entry.get("erased_therapist") == therapist_id for entry in self.s.audit)
+
 
 class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
     database: StateDatabase

@@ -9,7 +9,14 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from communication_state_fakes import StateWorld, deliver, envelope, state_world, therapist_payload
+from communication_state_fakes import (
+    StateWorld,
+    bundle_sent_payload,
+    deliver,
+    envelope,
+    state_world,
+    therapist_payload,
+)
 from therapy_platform.communication.domain.therapist_erasure import ERASED_MARK, identifying_values
 from therapy_platform.communication.use_cases.events import HANDLED_EVENT_TYPES
 
@@ -69,3 +76,16 @@ def test_therapist_deleted_is_handled_tombstones_the_contact_and_audits_numbers_
     assert audited[0]["entity_id"] == therapist_id and audited[0]["entity_type"] == "therapist"
     assert all(isinstance(value, int) for value in audited[0]["detail"].values())
     assert "Praxis" not in json.dumps(audited[0]["detail"])
+
+
+def test_a_bundle_sent_that_arrives_after_the_erasure_writes_nothing() -> None:
+    w: StateWorld = state_world(now=NOW)
+    payload = bundle_sent_payload(number=1042, sent_at=NOW)
+    therapist_id = uuid.UUID(payload["therapist_id"])
+    erased = {"id": str(therapist_id), "erased_at": NOW.isoformat()}
+    deliver(w.context, envelope("therapist.deleted", erased, at=NOW))
+
+    reaction = deliver(w.context, envelope("bundle.sent", payload, at=NOW))
+
+    assert reaction.emails == () and reaction.calls == ()
+    assert not w.database.emails and not w.database.state.bundles

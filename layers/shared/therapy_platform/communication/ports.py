@@ -245,6 +245,10 @@ class TherapistErasure(Protocol):
 
     def erase(self, therapist_id: uuid.UUID, *, at: datetime) -> TherapistErasureCounts: ...
 
+    def was_erased(self, therapist_id: uuid.UUID) -> bool:
+        """Whether this service has erased the therapist (its audit log says so)."""
+        ...
+
 
 # --------------------------------------------------------------------------- the outside world
 

@@ -38,6 +38,7 @@ from therapy_platform.communication.adapters.tables import (
     therapist_contacts,
 )
 from therapy_platform.communication.domain.therapist_erasure import (
+    ERASE_ACTION,
     ERASED_MARK,
     TherapistErasureCounts,
     identifying_values,
@@ -61,6 +62,15 @@ def _mentions(column: Any, values: list[str]) -> ColumnElement[bool]:
 class SqlTherapistErasure:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+
+    def was_erased(self, therapist_id: uuid.UUID) -> bool:
+        a = audit_log.c
+        found = self._connection.execute(
+            select(a.id)
+            .where(a.entity_type == "therapist", a.entity_id == therapist_id, a.action == ERASE_ACTION)
+            .limit(1)
+        ).first()
+        return found is not None
 
     def erase(self, therapist_id: uuid.UUID, *, at: datetime) -> TherapistErasureCounts:
         run = self._connection.execute

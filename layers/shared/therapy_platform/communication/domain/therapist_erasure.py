@@ -16,6 +16,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict
 
 ERASED_MARK: Final = "[gelöscht]"
+ERASE_ACTION: Final = "erase_therapist"  # the communication audit entry of an erasure
 _CONTACT_KEYS: Final = ("email", "phone", "fax", "mobile")
 _MIN_DIGITS: Final = 6
 

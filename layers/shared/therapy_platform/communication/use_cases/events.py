@@ -288,6 +288,8 @@ def _inquiry(actions: Actions, bundle: TrackedBundle) -> None:
 
 def on_bundle_sent(actions: Actions, envelope: EventEnvelope) -> None:
     sent = payload_as(BundleSent, envelope)
+    if therapist_erasure.erased_before(actions, sent.therapist_id):  # a late bundle.sent
+        return
     bundles = actions.uow.bundles
     known = bundles.get(sent.id, for_update=True) or TrackedBundle.placeholder(
         sent.id, sent.reference, sent.therapist_id, now=actions.now

@@ -6,8 +6,10 @@ itself is idempotent too (a second `therapist.deleted` finds nothing left)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
+from therapy_platform.communication.domain.therapist_erasure import ERASE_ACTION
 from therapy_platform.communication.domain.tracking import ContactChange
 from therapy_platform.contracts.therapists import TherapistDeleted
 from therapy_platform.platform.events import EventEnvelope
@@ -15,7 +17,14 @@ from therapy_platform.platform.events import EventEnvelope
 if TYPE_CHECKING:
     from therapy_platform.communication.use_cases.events import Actions
 
-ERASE_ACTION = "erase_therapist"
+
+def erased_before(actions: Actions, therapist_id: uuid.UUID) -> bool:
+    """Whether the therapist was erased already: a `bundle.sent` delayed past the erasure must
+    write nothing about them (no inquiry, no bundle snapshot)."""
+    if not actions.uow.therapist_erasure.was_erased(therapist_id):
+        return False
+    actions.effects.notes.append(f"therapist {therapist_id} was erased; bundle.sent ignored")
+    return True
 
 
 def erase_therapist(actions: Actions, deleted: TherapistDeleted, envelope: EventEnvelope) -> None:
