@@ -277,6 +277,27 @@ def _mail_and_calls(engine: Engine, canary: Canary, therapist_id: str, reference
                 updated_at=NOW,
             )
         )
+        connection.execute(  # an ad-hoc email staff typed to their address (no recipient id)
+            emails.insert().values(
+                id=uuid.uuid4(),
+                kind="ad_hoc",
+                recipient=canary.email.upper(),
+                recipient_name=canary.full_name,
+                recipient_type="therapist",
+                recipient_id=None,
+                sender="team@example.org",
+                subject="Rückfrage",
+                html="<p>Guten Tag</p>",
+                text="Guten Tag",
+                status="draft",
+                attempts=0,
+                max_attempts=5,
+                interrupted_attempts=0,
+                message_id=f"<{uuid.uuid4()}@example.org>",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
         connection.execute(
             emails.insert().values(
                 id=uuid.uuid4(),
@@ -348,13 +369,12 @@ def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
 
     assert _findings(admin_engine, canary.patterns()) == []
     with admin_engine.connect() as connection:
-        inquiry = connection.execute(
+        inquiry, ad_hoc = connection.execute(
             text(
                 "SELECT status, last_error FROM communication_service.emails"
-                " WHERE recipient_type = 'therapist' AND recipient_id = :t"
+                " WHERE kind IN ('bundle_inquiry', 'ad_hoc') ORDER BY kind DESC"
             ),
-            {"t": therapist_id},
-        ).one()
+        ).all()
         call_status = connection.execute(
             text("SELECT status FROM communication_service.phone_call_tasks WHERE therapist_id = :t"),
             {"t": therapist_id},
@@ -366,6 +386,7 @@ def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
             text("SELECT text FROM communication_service.emails WHERE kind = 'patient_place_found'")
         ).scalar_one()
     assert inquiry.status == "failed" and inquiry.last_error.startswith("cancelled")  # never sent
+    assert ad_hoc.status == "failed" and ad_hoc.last_error.startswith("cancelled")
     assert (call_status, bundle_status) == ("cancelled", "expired")
     assert place_found.startswith("Ihre Therapeutin: [gelöscht]")  # the patient's email keeps its sense
     assert reference  # the bundle keeps its reference (no personal data)

@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, cast, func, or_, select, update
+from sqlalchemy import Connection, Text, and_, cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -94,8 +94,14 @@ class SqlTherapistErasure:
         addresses = [value.lower() for value in values if "@" in value]
 
         e = emails.c
-        to_them = (e.recipient_type == "therapist") & (e.recipient_id == therapist_id)
-        email_ids = list(run(select(e.id).where(to_them)).scalars())
+        # To them: by id, or by address (an ad-hoc email typed in by staff has no recipient id).
+        by_id = and_(e.recipient_type == "therapist", e.recipient_id == therapist_id)
+        email_ids = list(
+            run(
+                select(e.id).where(or_(by_id, func.lower(e.recipient).in_(addresses)) if addresses else by_id)
+            ).scalars()
+        )
+        to_them = e.id.in_(email_ids)
         scrubbed = run(
             update(emails)
             .where(to_them, e.recipient != ERASED_RECIPIENT)
