@@ -203,8 +203,11 @@ def _findings(admin_engine: Engine, patterns: list[str]) -> list[str]:
     return found
 
 
-def _history(engines: dict[str, Engine], admin_engine: Engine, canary: Canary, therapist_id: str) -> str:
-    """The therapist's life on the platform up to the erasure; returns the bundle reference."""
+def _history(
+    engines: dict[str, Engine], admin_engine: Engine, canary: Canary, therapist_id: str
+) -> dict[str, uuid.UUID]:
+    """The therapist's life on the platform up to the erasure; returns the ids of the emails
+    written beside the inquiry."""
     [imported] = _events(admin_engine, "therapist_service", "therapist.imported", therapist_id)
     assert _deliver_to_matching(engines["matching"], imported)["changed"] is True
     context = _communication(engines["communication"])
@@ -225,15 +228,16 @@ def _history(engines: dict[str, Engine], admin_engine: Engine, canary: Canary, t
     assert sent.payload["therapist"]["email"] == canary.email  # the addressee travels with it today
     reaction = deliver_to_communication(context, sent)
     assert reaction.outcome == "done" and len(reaction.emails) == 1
-    reference = str(sent.payload["reference"])
-    _mail_and_calls(engines["communication"], canary, therapist_id, reference)
-    return reference
+    return _mail_and_calls(engines["communication"], canary, therapist_id, str(sent.payload["reference"]))
 
 
-def _mail_and_calls(engine: Engine, canary: Canary, therapist_id: str, reference: str) -> None:
+def _mail_and_calls(
+    engine: Engine, canary: Canary, therapist_id: str, reference: str
+) -> dict[str, uuid.UUID]:
     """A reply from the therapist, a review-list entry from their address, a call task with notes,
     and a patient's "place found" email naming them (as the service writes them)."""
     slot = NOW.replace(hour=9, minute=0)
+    ids = {"ad_hoc": uuid.uuid4(), "place_found": uuid.uuid4()}
     with engine.begin() as connection:
         connection.execute(
             inbound_replies.insert().values(
@@ -279,7 +283,7 @@ def _mail_and_calls(engine: Engine, canary: Canary, therapist_id: str, reference
         )
         connection.execute(  # an ad-hoc email staff typed to their address (no recipient id)
             emails.insert().values(
-                id=uuid.uuid4(),
+                id=ids["ad_hoc"],
                 kind="ad_hoc",
                 recipient=canary.email.upper(),
                 recipient_name=canary.full_name,
@@ -300,7 +304,7 @@ def _mail_and_calls(engine: Engine, canary: Canary, therapist_id: str, reference
         )
         connection.execute(
             emails.insert().values(
-                id=uuid.uuid4(),
+                id=ids["place_found"],
                 kind="patient_place_found",
                 recipient="petra@example.org",
                 recipient_type="patient",
@@ -320,6 +324,8 @@ def _mail_and_calls(engine: Engine, canary: Canary, therapist_id: str, reference
             )
         )
 
+    return ids
+
 
 def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
     engines: dict[str, Engine], admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
@@ -333,7 +339,7 @@ def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
                 {"d": canary.directory_id},
             ).scalar_one()
         )
-    reference = _history(engines, admin_engine, canary, therapist_id)
+    written = _history(engines, admin_engine, canary, therapist_id)
     [sent] = _events(admin_engine, "matching_service", "bundle.sent")
     # The scan does see them, everywhere they live before the erasure.
     assert {
@@ -369,12 +375,15 @@ def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
 
     assert _findings(admin_engine, canary.patterns()) == []
     with admin_engine.connect() as connection:
-        inquiry, ad_hoc = connection.execute(
+        state = text("SELECT status, last_error FROM communication_service.emails WHERE id = :e")
+        inquiry = connection.execute(
             text(
                 "SELECT status, last_error FROM communication_service.emails"
-                " WHERE kind IN ('bundle_inquiry', 'ad_hoc') ORDER BY kind DESC"
+                " WHERE recipient_type = 'therapist' AND recipient_id = :t"
             ),
-        ).all()
+            {"t": therapist_id},
+        ).one()
+        ad_hoc = connection.execute(state, {"e": written["ad_hoc"]}).one()
         call_status = connection.execute(
             text("SELECT status FROM communication_service.phone_call_tasks WHERE therapist_id = :t"),
             {"t": therapist_id},
@@ -383,13 +392,12 @@ def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
             text("SELECT status FROM matching_service.bundles WHERE therapist_id = :t"), {"t": therapist_id}
         ).scalar_one()
         place_found = connection.execute(
-            text("SELECT text FROM communication_service.emails WHERE kind = 'patient_place_found'")
+            text("SELECT text FROM communication_service.emails WHERE id = :e"), {"e": written["place_found"]}
         ).scalar_one()
     assert inquiry.status == "failed" and inquiry.last_error.startswith("cancelled")  # never sent
     assert ad_hoc.status == "failed" and ad_hoc.last_error.startswith("cancelled")
     assert (call_status, bundle_status) == ("cancelled", "expired")
     assert place_found.startswith("Ihre Therapeutin: [gelöscht]")  # the patient's email keeps its sense
-    assert reference  # the bundle keeps its reference (no personal data)
 
     # Repeating the erasure is harmless; re-importing the entry does not bring the therapist back.
     status, again = _erase(api, therapist_id)
