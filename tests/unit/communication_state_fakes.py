@@ -38,6 +38,7 @@ from therapy_platform.communication.domain.staff_emails import (
     EmailQuery,
     EmailSummary,
 )
+from therapy_platform.communication.domain.therapist_erasure import TherapistErasureCounts
 from therapy_platform.communication.domain.tracking import (
     ContactChange,
     EmailHistoryItem,
@@ -365,6 +366,18 @@ class InMemoryAudit(_Part):
         self.s.audit.append(entry)
 
 
+class InMemoryTherapistErasure(_Part):
+    """Therapist erasure (the SQL adapter is tested against PostgreSQL): cancels the therapist's
+    scheduled calls and records the erasure, so reactions can be checked."""
+
+    def erase(self, therapist_id: uuid.UUID, *, at: datetime) -> TherapistErasureCounts:
+        self.s.audit.append({"erased_therapist": therapist_id, "at": at})
+        return TherapistErasureCounts()
+
+    def was_erased(self, therapist_id: uuid.UUID) -> bool:
+        return any(entry.get("erased_therapist") == therapist_id for entry in self.s.audit)
+
+
 class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
     database: StateDatabase
 
@@ -393,6 +406,7 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
         self.replies = InMemoryReplies(self)
         self.history = InMemoryHistory(self)
         self.audit = InMemoryAudit(self)
+        self.therapist_erasure = InMemoryTherapistErasure(self)
         return self
 
     def _apply(self) -> None:

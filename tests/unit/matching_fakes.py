@@ -481,6 +481,29 @@ def _in_box(patient: dict[str, Any], box: tuple[float, float, float, float]) -> 
 # ---------------------------------------------------------------------------------- unit of work
 
 
+class InMemoryTherapistErasure:
+    """Therapist erasure on the working copy (the SQL adapter's text scrub is proven against
+    PostgreSQL): open bundles, practice keys replaced, bundle.sent rows and cooling dropped."""
+
+    def __init__(self, db: MatchingDatabase) -> None:
+        self._db = db
+
+    def open_bundle_ids(self, therapist_id: uuid.UUID) -> list[uuid.UUID]:
+        found = [b for b in self._db.bundles.values() if b.therapist_id == therapist_id and b.is_open]
+        return [b.id for b in sorted(found, key=lambda b: b.number)]
+
+    def scrub(self, therapist_id: uuid.UUID) -> int:
+        theirs = [b for b in self._db.bundles.values() if b.therapist_id == therapist_id]
+        keys = {str(b.id) for b in theirs}
+        self._db.outbox[:] = [
+            (key, e) for key, e in self._db.outbox if not (e.event_type == "bundle.sent" and key in keys)
+        ]
+        for bundle in theirs:
+            bundle.practice_key = f"erased:{therapist_id}"
+        self._db.cooling.pop(therapist_id, None)
+        return len(theirs)
+
+
 class InMemoryMatchingUnitOfWork(AfterCommitHooks):
     """Works on a copy of the database; `commit()` makes the copy the database."""
 
@@ -502,6 +525,7 @@ class InMemoryMatchingUnitOfWork(AfterCommitHooks):
         self.rounds = self.cooling = self.alerts = self.audit = records
         self.profiles = InMemoryProfiles(working)
         self.queries = InMemoryQueries(working)
+        self.therapist_erasure = InMemoryTherapistErasure(working)
 
     def __enter__(self) -> Self:
         self._reset_hooks()

@@ -96,6 +96,7 @@ def test_only_what_cannot_be_undone_or_reaches_anyone_needs_admin() -> None:
         ("DELETE", "/api/v2/patients/{patient_id}"),
         ("GET", "/api/v2/patients/{patient_id}/export"),  # everything about a person at once
         ("GET", "/api/v2/therapists/{therapist_id}/export"),
+        ("POST", "/api/v2/therapists/{therapist_id}/erase"),  # GDPR erasure of a therapist
         ("POST", "/api/v2/therapists/{therapist_id}/block"),
         ("POST", "/api/v2/therapists/{therapist_id}/unblock"),
         ("PUT", "/api/v2/therapists/{therapist_id}/cooling-period"),

@@ -509,6 +509,9 @@ def producer_payloads() -> dict[str, list[Payload]]:
         ],
         "therapist.blocked": [therapist["blocked"].event_payload()],
         "therapist.unblocked": [therapist["unblocked"].event_payload()],
+        "therapist.deleted": [
+            therapists.TherapistDeleted(id=_id("therapist"), erased_at=LATER).model_dump(mode="json")
+        ],
         "search.created": [search_domain.search_event_payload(active)],
         "search.updated": [placed.model_dump(mode="json")],
         "search.status_changed": _status_changes(),
@@ -617,6 +620,7 @@ _withdrawals = st.builds(
 
 PRODUCER_MODELS: Final[dict[str, st.SearchStrategy[BaseModel]]] = {
     "patient.deleted": st.builds(patient_domain.PatientDeleted, id=_ids, erased_at=_moments),
+    "therapist.deleted": st.builds(therapists.TherapistDeleted, id=_ids, erased_at=_moments),
     "search.status_changed": st.builds(
         search_domain.SearchStatusChanged,
         id=_ids,

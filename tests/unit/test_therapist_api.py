@@ -490,6 +490,7 @@ EXPECTED_SAMPLE_STATUS = {
     "get_cooling_period.json": 200,
     "set_cooling_period.json": 200,
     "export_therapist.json": 200,
+    "erase_therapist.json": 200,  # therapist erasure: the sample therapist exists
 }
 
 

@@ -17,6 +17,7 @@ from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
 from therapy_platform.platform.ports import AfterCommit
 from therapy_platform.platform.unit_of_work import AfterCommitHooks, RecordingOutbox
+from therapy_platform.therapists.domain.erasure import TherapistErasure
 from therapy_platform.therapists.domain.therapist import (
     Therapist,
     TherapistAuditEntry,
@@ -29,6 +30,8 @@ from therapy_platform.therapists.domain.therapist import (
 class TherapistDatabase(InMemoryDatabase):
     therapists: dict[uuid.UUID, Therapist] = field(default_factory=dict)
     audit: list[TherapistAuditEntry] = field(default_factory=list)
+    erasures: dict[uuid.UUID, TherapistErasure] = field(default_factory=dict)
+    listed_directory_ids: dict[uuid.UUID, set[str]] = field(default_factory=dict)
 
     def events(self, event_type: str | None = None) -> list[EventEnvelope]:
         return [row.envelope for row in self.outbox if event_type in (None, row.envelope.event_type)]
@@ -128,6 +131,52 @@ class InMemoryTherapistAuditLog:
         return [entry.model_dump(mode="json") for entry in self._committed if entry.entity_id == entity_id]
 
 
+class InMemoryTherapistErasures:
+    """Erasures staged until commit; erasing personal data drops the record, the listings and
+    the outbox rows of the therapist and clears the audit values (the SQL adapter's semantics)."""
+
+    def __init__(self, database: TherapistDatabase, staged: list[Any]) -> None:
+        self._database = database
+        self._staged = staged
+
+    def get(self, therapist_id: uuid.UUID) -> TherapistErasure | None:
+        return self._database.erasures.get(therapist_id)
+
+    def suppressed_keys(self) -> frozenset[str]:
+        return frozenset(
+            key for erasure in self._database.erasures.values() for key in erasure.suppression_keys
+        )
+
+    def listed_directory_ids(self, therapist_id: uuid.UUID) -> set[str]:
+        return set(self._database.listed_directory_ids.get(therapist_id, set()))
+
+    def erase_personal_data(self, therapist_id: uuid.UUID) -> None:
+        self._staged.append(("erase", therapist_id))
+
+    def add(self, erasure: TherapistErasure) -> None:
+        self._staged.append(("add", erasure))
+
+    @staticmethod
+    def apply(database: TherapistDatabase, staged: list[Any]) -> None:
+        for kind, value in staged:
+            if kind == "add":
+                database.erasures[value.therapist_id] = value
+                continue
+            database.therapists.pop(value, None)
+            database.listed_directory_ids.pop(value, None)
+            listings = getattr(database, "listings", None)  # the directory import's fake
+            if listings is not None:
+                for directory_id in [key for key, row in listings.items() if row.therapist_id == value]:
+                    del listings[directory_id]
+            database.audit[:] = [
+                entry.model_copy(update={"before": None, "after": None, "reason": None})
+                if entry.entity_id == value
+                else entry
+                for entry in database.audit
+            ]
+            database.outbox[:] = [row for row in database.outbox if row.key != str(value)]
+
+
 class InMemoryTherapistUnitOfWork(AfterCommitHooks):
     """Stages writes and applies them only on commit, like a database transaction; then hands
     the committed events to `publish` (a PublishNow over the in-memory outbox, say)."""
@@ -146,11 +195,15 @@ class InMemoryTherapistUnitOfWork(AfterCommitHooks):
         self._staged_events: list[tuple[str, EventEnvelope]] = []
         self.therapists = InMemoryTherapistRepository(self._staged_therapists, self._database.therapists)
         self.audit = InMemoryTherapistAuditLog(self._staged_audit, self._database.audit)
+        self._staged_erasures: list[Any] = []
+        self.erasures = InMemoryTherapistErasures(self._database, self._staged_erasures)
         self.outbox = RecordingOutbox(InMemoryOutbox(self._staged_events, self._fail_on_outbox))
         self._reset_hooks()
         return self
 
     def commit(self) -> None:
+        InMemoryTherapistErasures.apply(self._database, self._staged_erasures)
+        self._staged_erasures.clear()
         self._database.therapists.update(self._staged_therapists)
         self._database.audit.extend(self._staged_audit)
         for key, envelope in self._staged_events:

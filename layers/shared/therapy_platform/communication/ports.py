@@ -15,6 +15,7 @@ from therapy_platform.communication.domain.emails import Email, RecipientType
 from therapy_platform.communication.domain.phone_calls import PhoneCallQuery, PhoneCallTask
 from therapy_platform.communication.domain.replies import AnsweredEmail, InboundReply, ReviewedReply
 from therapy_platform.communication.domain.staff_emails import EmailDetail, EmailQuery, EmailSummary
+from therapy_platform.communication.domain.therapist_erasure import TherapistErasureCounts
 from therapy_platform.communication.domain.tracking import (
     ContactChange,
     EmailHistoryItem,
@@ -234,6 +235,19 @@ class CommunicationUnitOfWork(EmailUnitOfWork, Protocol):
 
     @property
     def audit(self) -> CommunicationAuditLog: ...
+
+    @property
+    def therapist_erasure(self) -> TherapistErasure: ...
+
+
+class TherapistErasure(Protocol):
+    """Scrubbing an erased therapist's data (communication/adapters/therapist_erasure.py)."""
+
+    def erase(self, therapist_id: uuid.UUID, *, at: datetime) -> TherapistErasureCounts: ...
+
+    def was_erased(self, therapist_id: uuid.UUID) -> bool:
+        """Whether this service has erased the therapist (its audit log says so)."""
+        ...
 
 
 # --------------------------------------------------------------------------- the outside world

@@ -58,6 +58,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{P}/therapists"): AUDITOR,
     ("GET", f"{P}/therapists/{{therapist_id}}"): AUDITOR,
     ("GET", f"{P}/therapists/{{therapist_id}}/export"): ADMIN,  # GDPR export: everything, every service
+    ("POST", f"{P}/therapists/{{therapist_id}}/erase"): ADMIN,  # GDPR erasure: cannot be undone
     ("PUT", f"{P}/therapists/{{therapist_id}}"): STAFF,
     ("PATCH", f"{P}/therapists/{{therapist_id}}"): STAFF,
     ("DELETE", f"{P}/therapists/{{therapist_id}}"): STAFF,  # deactivation, undone by reactivate

@@ -23,7 +23,7 @@ from therapy_platform.contracts.communication import (
 )
 from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
 from therapy_platform.contracts.searches import SearchSnapshot, SearchStatusChanged
-from therapy_platform.contracts.therapists import TherapistSnapshot
+from therapy_platform.contracts.therapists import TherapistDeleted, TherapistSnapshot
 
 EVENT_PAYLOADS: Final[dict[str, type[EventPayload]]] = {
     "patient.created": PatientSnapshot,
@@ -34,6 +34,7 @@ EVENT_PAYLOADS: Final[dict[str, type[EventPayload]]] = {
     "therapist.updated": TherapistSnapshot,
     "therapist.blocked": TherapistSnapshot,
     "therapist.unblocked": TherapistSnapshot,
+    "therapist.deleted": TherapistDeleted,
     "search.created": SearchSnapshot,
     "search.updated": SearchSnapshot,
     "search.status_changed": SearchStatusChanged,

@@ -100,3 +100,17 @@ class TherapistSnapshot(EventPayload):
     practice_key: str | None = Field(description="Normalised email shared by the practice's therapists")
     created_at: datetime
     updated_at: datetime
+
+
+# --- therapist erasure (issue 12, item 2) -------------------------------------------------------
+
+
+class TherapistDeleted(EventPayload):
+    """Payload of `therapist.deleted` (GDPR erasure of a therapist, POST
+    /api/v2/therapists/{id}/erase): no personal data, the id and the time only. Produced by the
+    therapist service; consumed by the matching service (read model tombstone, open bundles to
+    the therapist withdrawn, bundle rows scrubbed) and the communication service (contact
+    erased, emails, replies and phone-call tasks scrubbed, queued emails cancelled), and Kafka."""
+
+    id: uuid.UUID
+    erased_at: datetime

@@ -144,6 +144,19 @@ class MatchingQueries(Protocol):
         ...
 
 
+class TherapistErasure(Protocol):
+    """An erased therapist's data (matching/adapters/therapist_erasure.py)."""
+
+    def open_bundle_ids(self, therapist_id: uuid.UUID) -> list[uuid.UUID]:
+        """Their draft and sent bundles, oldest first."""
+        ...
+
+    def scrub(self, therapist_id: uuid.UUID) -> int:
+        """Remove their contact data from bundles, outbox, audit and alerts; returns the
+        number of bundles scrubbed."""
+        ...
+
+
 class MatchingUnitOfWork(UnitOfWork, Protocol):
     @property
     def searches(self) -> SearchRepository: ...
@@ -171,6 +184,9 @@ class MatchingUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def processed_events(self) -> ProcessedEvents: ...
+
+    @property
+    def therapist_erasure(self) -> TherapistErasure: ...
 
     def lock_bundle_creation(self) -> None:
         """Serialise bundle creation until this transaction ends: call it before reading what a

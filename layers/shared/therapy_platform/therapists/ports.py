@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from therapy_platform.platform.ports import UnitOfWork
+from therapy_platform.therapists.domain.erasure import TherapistErasure
 from therapy_platform.therapists.domain.therapist import Therapist, TherapistAuditEntry, TherapistQuery
 
 
@@ -45,9 +46,34 @@ class TherapistAuditLog(Protocol):
         ...
 
 
+class TherapistErasures(Protocol):
+    """Erased therapists (GDPR Art. 17): deleting one's personal data in this service, and what
+    is kept afterwards (the id and suppression keys, therapists/domain/erasure.py)."""
+
+    def get(self, therapist_id: uuid.UUID) -> TherapistErasure | None: ...
+
+    def suppressed_keys(self) -> frozenset[str]:
+        """Every suppression key of every erased therapist (read once per import)."""
+        ...
+
+    def listed_directory_ids(self, therapist_id: uuid.UUID) -> set[str]:
+        """The directory ids of the therapist's directory listings."""
+        ...
+
+    def erase_personal_data(self, therapist_id: uuid.UUID) -> None:
+        """Delete the therapist's record, listings, import-report items, stored idempotent answers
+        and outbox rows; keep the audit trail's who/what/when but clear its before/after/reason."""
+        ...
+
+    def add(self, erasure: TherapistErasure) -> None: ...
+
+
 class TherapistUnitOfWork(UnitOfWork, Protocol):
     @property
     def therapists(self) -> TherapistRepository: ...
 
     @property
     def audit(self) -> TherapistAuditLog: ...
+
+    @property
+    def erasures(self) -> TherapistErasures: ...

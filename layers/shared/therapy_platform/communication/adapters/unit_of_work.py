@@ -16,6 +16,7 @@ from therapy_platform.communication.adapters.follow_up import (
     SqlTrackedBundles,
 )
 from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA
+from therapy_platform.communication.adapters.therapist_erasure import SqlTherapistErasure
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
 
 
@@ -32,6 +33,7 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
     replies: SqlReplies
     history: SqlEmailHistory
     audit: SqlCommunicationAuditLog
+    therapist_erasure: SqlTherapistErasure
 
     def _bind(self, connection: Connection) -> None:
         self.emails = SqlEmailRepository(connection)
@@ -42,3 +44,4 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
         self.replies = SqlReplies(connection)
         self.history = SqlEmailHistory(connection)
         self.audit = SqlCommunicationAuditLog(connection)
+        self.therapist_erasure = SqlTherapistErasure(connection)

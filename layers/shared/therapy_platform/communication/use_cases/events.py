@@ -11,6 +11,7 @@
 | `patient.created/updated` | contact read model; staff alert once per patient whose location is unknown |
 | `patient.deleted` | contact erased (tombstone), the patient's stored emails redacted |
 | `therapist.*` | contact read model (for "place found") |
+| `therapist.deleted` | erased: emails, replies, calls scrubbed, queued emails cancelled |
 
 Every event is handled in ONE transaction of the service, which the consumer runtime
 (`platform.consumer.once_per_event`, wired in bootstrap.py) opens with the eventId claim in
@@ -73,6 +74,7 @@ from therapy_platform.communication.domain.tracking import (
 )
 from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue
 from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.use_cases import therapist_erasure
 from therapy_platform.communication.use_cases.emails import compose, offer_after_commit, stage_email
 from therapy_platform.contracts.bundles import (
     BundleResponseReceived,
@@ -83,7 +85,7 @@ from therapy_platform.contracts.bundles import (
 )
 from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
 from therapy_platform.contracts.searches import SearchSnapshot, SearchStatus, SearchStatusChanged
-from therapy_platform.contracts.therapists import TherapistSnapshot
+from therapy_platform.contracts.therapists import TherapistDeleted, TherapistSnapshot
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.consumer import Handled, PoisonMessageError, RetryLaterError
 from therapy_platform.platform.events import EventEnvelope
@@ -286,6 +288,8 @@ def _inquiry(actions: Actions, bundle: TrackedBundle) -> None:
 
 def on_bundle_sent(actions: Actions, envelope: EventEnvelope) -> None:
     sent = payload_as(BundleSent, envelope)
+    if therapist_erasure.erased_before(actions, sent.therapist_id):  # a late bundle.sent
+        return
     bundles = actions.uow.bundles
     known = bundles.get(sent.id, for_update=True) or TrackedBundle.placeholder(
         sent.id, sent.reference, sent.therapist_id, now=actions.now
@@ -521,6 +525,11 @@ def on_therapist_changed(actions: Actions, envelope: EventEnvelope) -> None:
     )
 
 
+def on_therapist_deleted(actions: Actions, envelope: EventEnvelope) -> None:
+    """Therapist erasure (GDPR Art. 17): communication/use_cases/therapist_erasure.py."""
+    therapist_erasure.erase_therapist(actions, payload_as(TherapistDeleted, envelope), envelope)
+
+
 Reaction = Callable[[Actions, EventEnvelope], None]
 
 REACTIONS: Final[dict[str, Reaction]] = {
@@ -537,6 +546,7 @@ REACTIONS: Final[dict[str, Reaction]] = {
     "therapist.updated": on_therapist_changed,
     "therapist.blocked": on_therapist_changed,
     "therapist.unblocked": on_therapist_changed,
+    "therapist.deleted": on_therapist_deleted,  # therapist erasure
 }
 HANDLED_EVENT_TYPES: Final = frozenset(REACTIONS)
 

@@ -25,6 +25,7 @@ from therapy_platform.matching.adapters.records import (
 )
 from therapy_platform.matching.adapters.searches import SqlSearchRepository
 from therapy_platform.matching.adapters.tables import MATCHING_SCHEMA
+from therapy_platform.matching.adapters.therapist_erasure import SqlTherapistErasure
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
 
 # Any constant works as long as every bundle-creating code path uses the same one.
@@ -52,6 +53,7 @@ class SqlMatchingUnitOfWork(SqlUnitOfWork):
         self.audit = SqlAuditLog(connection)
         self.profiles = SqlProfileRepository(connection)
         self.queries = SqlMatchingQueries(connection)
+        self.therapist_erasure = SqlTherapistErasure(connection)
 
     def lock_bundle_creation(self) -> None:
         """Serialise bundle creation until this transaction ends (see module docstring)."""

@@ -29,6 +29,7 @@ PROFILE_EVENT_TYPES: Final = (
     "therapist.updated",
     "therapist.blocked",
     "therapist.unblocked",
+    "therapist.deleted",  # therapist erasure: a tombstone
 )
 
 

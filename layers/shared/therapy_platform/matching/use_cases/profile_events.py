@@ -4,7 +4,8 @@ consumer's transaction (which also claims the eventId, so a redelivery changes n
 - the read model takes the event's payload (older events and anything after an erasure are
   ignored: see `domain/read_models.py`);
 - `patient.deleted`: the patient's unfinished search is cancelled and withdrawn;
-- a therapist blocked or deactivated: their draft bundles are discarded, patients freed.
+- a therapist blocked or deactivated: their draft bundles are discarded, patients freed;
+- `therapist.deleted`: their data scrubbed, their open bundles closed (use_cases/therapist_erasure.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from therapy_platform.matching.domain.read_models import NotAProfileEventError, 
 from therapy_platform.matching.ports import MatchingUnitOfWork
 from therapy_platform.matching.use_cases.bundles import discard_drafts_of_blocked_therapist
 from therapy_platform.matching.use_cases.searches import cancel_searches_of_erased_patient
+from therapy_platform.matching.use_cases.therapist_erasure import close_bundles_of_erased_therapist
 from therapy_platform.platform.consumer import Handled, PoisonMessageError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.outcome import Outcome
@@ -33,6 +35,8 @@ def react_to_profile_event(
         return Outcome([])
     if envelope.event_type == "patient.deleted":
         return cancel_searches_of_erased_patient(uow, uuid.UUID(entity), now=now)
+    if envelope.event_type == "therapist.deleted":  # therapist erasure
+        return close_bundles_of_erased_therapist(uow, uuid.UUID(entity), now=now)
     if envelope.event_type.startswith("therapist.") and envelope.payload.get("status") in _UNCONTACTABLE:
         status, why = envelope.payload.get("status"), envelope.payload.get("block_reason") or "by staff"
         return discard_drafts_of_blocked_therapist(

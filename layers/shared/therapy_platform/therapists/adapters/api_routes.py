@@ -32,7 +32,9 @@ from therapy_platform.platform.rest.resolver import (
     current_actor,
     tagged,
 )
+from therapy_platform.therapists import erasure as erase
 from therapy_platform.therapists import use_cases
+from therapy_platform.therapists.domain.erasure import ErasureResult
 from therapy_platform.therapists.domain.therapist import (
     CoolingPeriod,
     CoolingPeriodChange,
@@ -232,6 +234,31 @@ def register_routes(
             extra={"therapist_id": str(therapist_id), "services": [part.service for part in exported.parts]},
         )
         return exported
+
+    @app.post(
+        f"{BASE}/<therapist_id>/erase",
+        **operation(
+            "eraseTherapist",
+            Tag.THERAPISTS,
+            "Erase a therapist (GDPR)",
+            "Right to erasure (Art. 17), for a therapist who asks to be removed; cannot be undone. "
+            "Deletes the therapist's record, directory listings and import-report entries; the audit "
+            "trail keeps who did what when, without values. Emits `therapist.deleted` (the id only): "
+            "the matching service withdraws open bundles to the therapist and drops them from its "
+            "read model, the communication service scrubs emails, replies and phone-call tasks and "
+            "cancels queued emails. Directory imports never re-create the therapist (suppression "
+            "keys: SHA-256 digests, no clear data). Repeating it answers 200 with `erased_now` false.",
+            ok="The erasure: when, and whether this call did it",
+            errors={404: "No therapist with this id was ever known"},
+        ),
+    )
+    def erase_therapist(therapist_id: TherapistId) -> ErasureResult:
+        s = service()
+        result = erase.erase_therapist(s.unit_of_work(), therapist_id, actor=actor(), now=s.clock()).value
+        logger.info(
+            "therapist erased", extra={"therapist_id": str(therapist_id), "erased_now": result.erased_now}
+        )
+        return result
 
     @app.delete(
         f"{BASE}/<therapist_id>",

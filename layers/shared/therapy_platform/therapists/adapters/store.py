@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.sql_records import json_records
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
+from therapy_platform.therapists.adapters.erasure import SqlTherapistErasures
 from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA, therapist_audit_log, therapists
 from therapy_platform.therapists.domain.therapist import (
     Therapist,
@@ -192,7 +193,9 @@ class SqlTherapistUnitOfWork(SqlUnitOfWork):
     schema = THERAPIST_SCHEMA
     therapists: SqlTherapistRepository
     audit: SqlTherapistAuditLog
+    erasures: SqlTherapistErasures
 
     def _bind(self, connection: Connection) -> None:
         self.therapists = SqlTherapistRepository(connection)
         self.audit = SqlTherapistAuditLog(connection)
+        self.erasures = SqlTherapistErasures(connection)

@@ -38,6 +38,7 @@ from therapy_platform.platform.geography.ports import Geocoder
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
 from therapy_platform.platform.validation import FieldValidationError, validate_as
+from therapy_platform.therapists.domain.erasure import is_suppressed
 from therapy_platform.therapists.domain.therapist import (
     PRODUCER,
     Therapist,
@@ -258,6 +259,7 @@ def _import_entries(
 ) -> None:
     with uow:
         listings = uow.listings.snapshot()
+        suppressed = uow.erasures.suppressed_keys()
     entries = list(entries_of(run))
     seen: dict[str, tuple[str, str]] = {}  # directory id -> (content hash, position)
     back: list[Listing] = []
@@ -270,6 +272,10 @@ def _import_entries(
             result = normalise_entry(entry.raw, entry.position, run.enrichment.get(str(raw_id)))
             if isinstance(result, EntrySkip):
                 progress.skip(result)
+            elif _is_erased(suppressed, result):
+                # An erased therapist (GDPR Art. 17) is never re-created; only counted, the
+                # report names nobody (therapists/domain/erasure.py).
+                progress.counts["suppressed"] += 1
             else:
                 _one_entry(
                     uow,
@@ -289,6 +295,19 @@ def _import_entries(
     _record_back(uow, back, progress, actor=actor, now=now)
     if run.complete and run.region is not None:
         _mark_vanished(uow, run, listings, set(seen), progress, actor=actor, now=now)
+
+
+def _is_erased(suppressed: frozenset[str], record: DirectoryRecord) -> bool:
+    if not suppressed:
+        return False
+    values = record.values
+    return is_suppressed(
+        suppressed,
+        directory_id=record.directory_id,
+        first_name=str(values.get("first_name", "")),
+        last_name=str(values.get("last_name", "")),
+        postcode=str(values.get("postcode", "")),
+    )
 
 
 def _one_entry(

@@ -52,6 +52,9 @@ class ImportCounts(BaseModel):
     repeats: int = Field(default=0, description="Identical repeats of an entry (overlapping searches)")
     vanished: int = Field(default=0, description="Listings of this region missing from a complete run")
     reappeared: int = 0
+    suppressed: int = Field(
+        default=0, description="Entries of erased therapists (GDPR Art. 17), never imported again"
+    )
 
 
 def import_measurements(counts: ImportCounts) -> list[Measurement]:
