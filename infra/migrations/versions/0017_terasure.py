@@ -7,8 +7,8 @@ The therapist and matching audit trails stay append-only for who, what and when,
 services may now blank the recorded values (before, after, reason) of an erased therapist, as
 the patient service may since 0005.
 
-Revision ID: 0016_terasure
-Revises: 0015
+Revision ID: 0017_terasure
+Revises: 0016_retention
 Create Date: 2026-12-06
 """
 
@@ -20,8 +20,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from schemas import access_role
 
-revision = "0016_terasure"
-down_revision = "0015"
+revision = "0017_terasure"
+down_revision = "0016_retention"
 branch_labels = None
 depends_on = None
 
