@@ -502,6 +502,7 @@ class InMemoryMatchingUnitOfWork(AfterCommitHooks):
         self.rounds = self.cooling = self.alerts = self.audit = records
         self.profiles = InMemoryProfiles(working)
         self.queries = InMemoryQueries(working)
+        self.erasure = InMemoryErasure(working)
 
     def __enter__(self) -> Self:
         self._reset_hooks()
@@ -618,3 +619,18 @@ class MatchingWorld:
         created = self.now - timedelta(days=waited_days, seconds=next(_serial))
         draft = SearchDraft(patient_id=patient_id, total_requested_contacts=budget)
         return create_search(self.uow(), draft, actor="test", now=created).value
+
+
+class InMemoryErasure:
+    """The matching erasure's port over the in-memory records: remembers whom it erased (the
+    SQL adapter's effect is tests/integration/test_erasure_everywhere.py)."""
+
+    def __init__(self, working: Any) -> None:
+        self._working = working
+
+    def erase_patient(self, patient_id: uuid.UUID) -> int:
+        erased: list[uuid.UUID] = self._working.__dict__.setdefault("erased_patients", [])
+        if patient_id in erased:
+            return 0
+        erased.append(patient_id)
+        return 1

@@ -172,7 +172,18 @@ class MatchingUnitOfWork(UnitOfWork, Protocol):
     @property
     def processed_events(self) -> ProcessedEvents: ...
 
+    @property
+    def erasure(self) -> PatientErasure: ...
+
     def lock_bundle_creation(self) -> None:
         """Serialise bundle creation until this transaction ends: call it before reading what a
         round plans from, so concurrent rounds never double-book a practice or a search."""
+        ...
+
+
+class PatientErasure(Protocol):
+    """Erases an erased patient's traces from the service's own records (adapters/erasure.py)."""
+
+    def erase_patient(self, patient_id: uuid.UUID) -> int:
+        """Returns how many rows changed (0 on a second run)."""
         ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from therapy_platform.communication.adapters.emails import SqlDeliveryAttemptLog, SqlEmailRepository
+from therapy_platform.communication.adapters.erasure import SqlPatientErasure
 from therapy_platform.communication.adapters.follow_up import (
     SqlCommunicationAuditLog,
     SqlContacts,
@@ -32,6 +33,7 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
     replies: SqlReplies
     history: SqlEmailHistory
     audit: SqlCommunicationAuditLog
+    erasure: SqlPatientErasure
 
     def _bind(self, connection: Connection) -> None:
         self.emails = SqlEmailRepository(connection)
@@ -42,3 +44,4 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
         self.replies = SqlReplies(connection)
         self.history = SqlEmailHistory(connection)
         self.audit = SqlCommunicationAuditLog(connection)
+        self.erasure = SqlPatientErasure(connection)
