@@ -9,6 +9,10 @@
   complete, an erased one holds nothing but its id and erasure time). Rows erased before this
   migration are moved into `patient_statistics` and reduced the same way.
 
+- Audit logs stay append-only, except that an erasure may blank values and free-text reasons:
+  the patient service's role may now also update `reason`; the matching service's role may
+  update `before`, `after` and `reason` (nothing else, and never delete).
+
 Downgrade drops the statistics (they cannot be put back on the rows: nothing links them) and
 fills the tombstones' required columns with neutral values.
 
@@ -29,6 +33,7 @@ branch_labels = None
 depends_on = None
 
 SCHEMA = "patient_service"
+MATCHING = "matching_service"
 
 # NOT NULL on a live record, NULL on a tombstone (with their neutral values for the downgrade).
 REQUIRED_WHEN_LIVE = {
@@ -118,7 +123,13 @@ def upgrade() -> None:
     )
 
 
+    op.execute(f"GRANT UPDATE (reason) ON {SCHEMA}.audit_log TO {SCHEMA}_access")
+    op.execute(f"GRANT UPDATE (before, after, reason) ON {MATCHING}.audit_log TO {MATCHING}_access")
+
+
 def downgrade() -> None:
+    op.execute(f"REVOKE UPDATE (before, after, reason) ON {MATCHING}.audit_log FROM {MATCHING}_access")
+    op.execute(f"REVOKE UPDATE (reason) ON {SCHEMA}.audit_log FROM {SCHEMA}_access")
     op.drop_constraint("patients_erased_is_tombstone", "patients", schema=SCHEMA)
     op.drop_constraint("patients_live_is_complete", "patients", schema=SCHEMA)
     op.execute(

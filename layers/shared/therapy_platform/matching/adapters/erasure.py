@@ -85,18 +85,31 @@ class SqlMatchingErasure:
                 changed += 1
         if bundle_ids:
             changed += self._forget(matching_audit_log, ("before", "after"), a.entity_id.in_(bundle_ids), ids)
+            # The bundles' own notes (emptied above) in their audit values and events.
+            bundle_keys = [str(i) for i in bundle_ids]
+            in_bundles = a.entity_id.in_(bundle_ids)
+            changed += self._forget(
+                matching_audit_log, ("before", "after"), in_bundles, bundle_keys, ("notes",)
+            )
         mentioned = or_(*[cast(_outbox.c.envelope, String).contains(i) for i in ids])
         changed += self._forget(_outbox, ("envelope",), mentioned, ids)
+        if bundle_ids:
+            changed += self._forget(_outbox, ("envelope",), mentioned, bundle_keys, ("notes",))
         return int(changed)
 
-    def _forget(self, table: Table, names: tuple[str, ...], where: Any, ids: list[str]) -> int:
+    def _forget(
+        self,
+        table: Table,
+        names: tuple[str, ...],
+        where: Any,
+        ids: list[str],
+        fields: tuple[str, ...] = PERSONAL_FIELDS,
+    ) -> int:
         key = next(iter(table.primary_key.columns))
         columns = [table.c[name] for name in names]
         changed = 0
         for row in self._connection.execute(select(key, *columns).where(where)).mappings().all():
-            values = {
-                name: forget(row[name], ids, PERSONAL_FIELDS) for name in names if row[name] is not None
-            }
+            values = {name: forget(row[name], ids, fields) for name in names if row[name] is not None}
             values = {name: value for name, value in values.items() if value != row[name]}
             if values:
                 self._connection.execute(update(table).where(key == row[key.name]).values(**values))
