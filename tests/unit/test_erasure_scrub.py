@@ -112,3 +112,20 @@ def test_forget_drops_the_fields_of_the_entries_that_name_the_person_only() -> N
         "notes": None,
         "exclusions": [{"therapist_id": other, "reason": REDACTED}],
     }
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(_ALPHABET, max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(_ALPHABET, max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.lists(_TERM, min_size=1, max_size=3), _JSON)
+def test_no_term_survives_anywhere_in_a_json_document(terms: list[str], document: object) -> None:
+    erasure = ErasureTerms.of(texts=terms)
+    scrubbed = scrub(document, erasure)
+    assert not mentions(scrubbed, erasure) or any(t.lower() in REDACTED.lower() for t in erasure.texts)
+    assert scrub(scrubbed, erasure) == scrubbed

@@ -8,10 +8,12 @@ import dataclasses
 import uuid
 from datetime import UTC, datetime
 
+from communication_fakes import FakeTransport
 from communication_state_fakes import deliver, envelope, patient_payload, state_world
 from therapy_platform.communication.adapters.erasure import InMemoryStoredMail
-from therapy_platform.communication.domain.emails import EmailStatus
+from therapy_platform.communication.domain.emails import DeliveryPolicy, EmailStatus
 from therapy_platform.communication.domain.erasure import HeldValues, mail_mentions, patient_terms
+from therapy_platform.communication.use_cases.emails import SenderContext, SendResult, send_email
 
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
 
@@ -77,6 +79,20 @@ def test_erasure_cancels_queued_emails_blanks_them_and_deletes_stored_mails_once
     assert cancelled.recipient == "geloescht@invalid" and cancelled.text == "" and cancelled.html == ""
     assert sorted(stored.messages) == ["processed/b"]
     assert w.database.state.patients[patient_id][0] is None
+
+    # The sender, offered the message that was queued, never sends it.
+    sender = SenderContext(
+        unit_of_work=context.unit_of_work,
+        transport=(transport := FakeTransport()),
+        queue=w.queue,
+        renderer=context.renderer,
+        addressing=context.addressing,
+        policy=DeliveryPolicy(),
+        clock=w.clock,
+    )
+    assert queued.id in w.queue.messages
+    assert send_email(sender, queued.id).value.result is SendResult.ALREADY_DONE
+    assert transport.delivered == []
 
     stored.messages["processed/c"] = QP_REPLY  # would be deleted by a second erasure run ...
     deliver(context, erased)  # ... but a redelivered event changes nothing

@@ -111,7 +111,14 @@ class SqlPatientErasure:
                 updated_at=at,
             )
         ).rowcount
+        # Staff alerts about the patient (unknown location: postcode and city with the id).
+        alerts = self._connection.execute(
+            update(emails)
+            .where(c.idempotency_key == f"unknown-location:patient:{patient_id}", c.text != "")
+            .values(subject=REDACTED, html="", text="", updated_at=at)
+        ).rowcount
         scrubbed = sum(self._scrub(table, columns, terms) for table, columns in SCRUBBED) if terms else 0
+        scrubbed += int(alerts)
         return ErasureReport(
             emails_cancelled=int(cancelled), emails_redacted=int(redacted), rows_scrubbed=scrubbed
         )
