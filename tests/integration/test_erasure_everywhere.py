@@ -24,12 +24,14 @@ from sqlalchemy import Engine, text
 from communication_fakes import ADDRESSING, LEGAL, FakeQueue
 from communication_state_fakes import bundle_sent_payload, deliver, envelope
 from fakes import FakeBus
+from localcloud.aws import client
 from matching_world import World
 from support import api_event, call, least_roles, load_function
-from therapy_platform.communication.adapters.erasure import MaildirStoredMail
+from therapy_platform.communication.adapters.erasure import MaildirStoredMail, S3StoredMail
 from therapy_platform.communication.adapters.reply_inbox import MaildirInbox
 from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
 from therapy_platform.communication.domain.emails import reply_address
+from therapy_platform.communication.domain.erasure import HeldValues, patient_terms
 from therapy_platform.communication.domain.phone_calls import (
     CallCompletion,
     CallPlanningPolicy,
@@ -38,7 +40,7 @@ from therapy_platform.communication.domain.phone_calls import (
 )
 from therapy_platform.communication.domain.tracking import FollowUpPolicy
 from therapy_platform.communication.rendering.renderer import EmailRenderer
-from therapy_platform.communication.use_cases.events import CommunicationContext
+from therapy_platform.communication.use_cases.events import CommunicationContext, delete_stored_mails
 from therapy_platform.communication.use_cases.phone_calls import complete_call
 from therapy_platform.communication.use_cases.replies import take_in_replies
 from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork
@@ -257,3 +259,34 @@ def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
     assert cancelled.status == "failed" and "erased" in cancelled.last_error
     assert cancelled.recipient == "geloescht@invalid"
     assert statistics >= 1
+
+
+def test_stored_reply_mails_in_s3_that_name_the_patient_are_deleted(localstack_server: None) -> None:
+    """The S3 adapter of `StoredMail` (the reply bucket's `processed/` in AWS) against LocalStack:
+    only the processed mails that name the patient go; inbound and other mails stay."""
+    canary = Canary.new()
+    s3 = client("s3")
+    bucket = f"erasure-test-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    naming = EmailMessage()
+    naming["From"], naming["Subject"] = canary.email, "Rückfrage"
+    naming.set_content(f"Viele Grüße, {canary.first_name} {canary.last_name}", cte="base64")
+    objects = {
+        "processed/naming": bytes(naming),
+        "processed/other": b"From: praxis@example.org\r\nSubject: Re: B1\r\n\r\nKein Platz.\r\n",
+        "inbound/naming": bytes(naming),  # not yet taken in: reply intake's, not the erasure's
+    }
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    terms = patient_terms(
+        HeldValues(addresses=(canary.email,), names=(f"{canary.first_name} {canary.last_name}",))
+    )
+    try:
+        deleted = delete_stored_mails(S3StoredMail(s3, bucket, prefix="processed/"), terms)
+        left = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+        assert (deleted, left) == (1, ["inbound/naming", "processed/other"])
+        assert delete_stored_mails(S3StoredMail(s3, bucket, prefix="processed/"), terms) == 0
+    finally:
+        for key in objects:
+            s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_bucket(Bucket=bucket)

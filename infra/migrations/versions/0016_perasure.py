@@ -14,7 +14,8 @@
   update `before`, `after` and `reason` (nothing else, and never delete).
 
 Downgrade drops the statistics (they cannot be put back on the rows: nothing links them) and
-fills the tombstones' required columns with neutral values.
+fills the tombstones' required columns with neutral values; postcode region '00' (no German
+region) marks them, so a later upgrade moves no invented facts into the statistics.
 
 Revision ID: 0016_perasure
 Revises: 0015
@@ -98,7 +99,9 @@ def upgrade() -> None:
         f" date_trunc('month', p.erased_at AT TIME ZONE 'UTC')::date, {AGE_BAND}, p.gender,"
         " p.postcode_prefix, p.insurance_type, p.symptoms, p.previous_therapy, p.therapy_procedures,"
         " p.preferred_therapist_gender, p.open_to_group_therapy, p.group_only, p.travel_mode, p.status"
-        f" FROM {SCHEMA}.patients p WHERE p.erased_at IS NOT NULL AND p.gender IS NOT NULL ORDER BY random()"
+        f" FROM {SCHEMA}.patients p WHERE p.erased_at IS NOT NULL AND p.gender IS NOT NULL"
+        # '00' (no German postcode region) marks a tombstone a downgrade filled: no facts to move.
+        " AND p.postcode_prefix <> '00' ORDER BY random()"
     )
     for column in REQUIRED_WHEN_LIVE:
         op.alter_column("patients", column, nullable=True, schema=SCHEMA)
