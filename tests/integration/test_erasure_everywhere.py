@@ -111,6 +111,19 @@ def _reply(canary: Canary, to: str, maildir: Path) -> None:
     (maildir / "new" / f"{int(NOW.timestamp())}.{uuid.uuid4().hex}.test").write_bytes(bytes(message))
 
 
+def _links(connection: Any, search_id: uuid.UUID, member_reference: str) -> tuple[int, int]:
+    """(tracked bundles listing the search, emails naming the member reference)."""
+    row = connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM communication_service.sent_bundles"
+            " WHERE members @> CAST(:member AS jsonb)),"
+            " (SELECT count(*) FROM communication_service.emails WHERE text LIKE :ref OR html LIKE :ref)"
+        ),
+        {"member": f'[{{"search_id": "{search_id}"}}]', "ref": f"%{member_reference}%"},
+    ).one()
+    return int(row[0]), int(row[1])
+
+
 def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
     engines: dict[str, Engine], admin_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,6 +206,13 @@ def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
             text("SELECT bundle_reference FROM communication_service.emails WHERE bundle_id = :id"),
             {"id": bundle.value.bundle.bundle_id},
         ).scalar_one()
+        member_reference = connection.execute(
+            text(
+                "SELECT m->>'reference' FROM communication_service.sent_bundles,"
+                " jsonb_array_elements(members) m WHERE id = :id AND m->>'search_id' = :search"
+            ),
+            {"id": bundle.value.bundle.bundle_id, "search": str(search.value.id)},
+        ).scalar_one()
     assert [row.status for row in queued] == ["queued"]
 
     # a reply naming the patient, taken in from the Maildir (kept in cur/ afterwards)
@@ -223,6 +243,7 @@ def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
     )
     with admin_engine.connect() as connection:
         before = scan_database(connection, canary)
+        assert _links(connection, search.value.id, member_reference) >= (1, 1)
     assert {hit.where.split(".")[0] for hit in before} >= {
         "patient_service",
         "matching_service",
@@ -254,7 +275,11 @@ def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
                 " WHERE age_band = '35-44' AND postcode_region = '52' AND symptoms = '{anxiety,sleep}'"
             )
         ).scalar_one()
+        linked = _links(connection, search.value.id, member_reference)
     assert left == [], left
+    # The summary the inquiry carried no longer links to the patient: the tracked member is
+    # gone, and no email names their member reference any more.
+    assert linked == (0, 0)
     assert scan_objects(files_under(maildir), canary) == []
     assert cancelled.status == "failed" and "erased" in cancelled.last_error
     assert cancelled.recipient == "geloescht@invalid"

@@ -383,7 +383,14 @@ class InMemoryErasure(_Part):
             contact=contact,
         )
 
-    def erase(self, patient_id: uuid.UUID, terms: ErasureTerms, *, at: datetime) -> ErasureReport:
+    def erase(
+        self,
+        patient_id: uuid.UUID,
+        terms: ErasureTerms,
+        *,
+        at: datetime,
+        search_ids: Sequence[uuid.UUID] = (),
+    ) -> ErasureReport:
         cancelled = redacted = 0
         for email in self._to(patient_id):
             update: dict[str, Any] = {"recipient": "geloescht@invalid", "recipient_name": None}

@@ -12,8 +12,14 @@ from communication_fakes import FakeTransport
 from communication_state_fakes import deliver, envelope, patient_payload, state_world
 from therapy_platform.communication.adapters.erasure import InMemoryStoredMail
 from therapy_platform.communication.domain.emails import DeliveryPolicy, EmailStatus
-from therapy_platform.communication.domain.erasure import HeldValues, mail_mentions, patient_terms
+from therapy_platform.communication.domain.erasure import (
+    HeldValues,
+    mail_mentions,
+    patient_terms,
+    search_ids_of,
+)
 from therapy_platform.communication.use_cases.emails import SenderContext, SendResult, send_email
+from therapy_platform.contracts.erasure import scrub_text
 
 NOW = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
 
@@ -41,6 +47,16 @@ def test_terms_come_from_the_emails_and_the_contact_the_service_holds() -> None:
     assert {"jana@example.org", "Jana Schröder", "Schröder", "Schröder, Jana"} <= terms.texts
     assert "Berlin" not in terms.texts  # a city names many people
     assert terms.phones == {"309876543"}
+
+
+def test_the_patients_searches_come_from_their_emails_keys_and_their_references_are_terms() -> None:
+    search = uuid.uuid4()
+    keys = [f"search-started:{search}", f"place-found:{search}:{uuid.uuid4()}", "bundle-inquiry:x", None]
+    assert search_ids_of(keys) == (search,)
+    terms = patient_terms(HeldValues(search_ids=(search,), member_references=("B1042-3",)))
+    assert scrub_text("Für B1042-3 ist ein Platz frei, B1042-4 nicht.", terms) == (
+        "Für [gelöscht] ist ein Platz frei, B1042-4 nicht."
+    )
 
 
 def test_a_quoted_printable_mail_is_read_decoded() -> None:

@@ -320,4 +320,11 @@ class PatientErasure(Protocol):
 
     def held_values(self, patient_id: uuid.UUID) -> HeldValues: ...
 
-    def erase(self, patient_id: uuid.UUID, terms: ErasureTerms, *, at: datetime) -> ErasureReport: ...
+    def erase(
+        self,
+        patient_id: uuid.UUID,
+        terms: ErasureTerms,
+        *,
+        at: datetime,
+        search_ids: Sequence[uuid.UUID] = (),
+    ) -> ErasureReport: ...

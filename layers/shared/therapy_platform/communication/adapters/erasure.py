@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,12 @@ from therapy_platform.communication.adapters.tables import (
     reply_reviews,
     sent_bundles,
 )
-from therapy_platform.communication.domain.erasure import CANCELLED_FOR_ERASURE, ErasureReport, HeldValues
+from therapy_platform.communication.domain.erasure import (
+    CANCELLED_FOR_ERASURE,
+    ErasureReport,
+    HeldValues,
+    search_ids_of,
+)
 from therapy_platform.contracts.erasure import REDACTED, ErasureTerms, scrub, scrub_text
 from therapy_platform.platform.tables import outbox_table
 
@@ -73,6 +78,18 @@ class SqlPatientErasure:
                 c.recipient_type == "patient", c.recipient_id == patient_id
             )
         ).all()
+        keys = self._connection.execute(
+            select(c.idempotency_key).where(c.recipient_type == "patient", c.recipient_id == patient_id)
+        ).scalars()
+        search_ids = search_ids_of(keys)
+        references = sorted(
+            {
+                str(member["reference"])
+                for members in self._members_of(search_ids)
+                for member in members
+                if str(member.get("search_id")) in {str(i) for i in search_ids}
+            }
+        )
         addresses = tuple(sorted({row.recipient for row in rows if row.recipient != ERASED_RECIPIENT}))
         names = tuple(sorted({row.recipient_name for row in rows if row.recipient_name}))
         # The contact read model (owned by the event-minimisation work; may disappear): one
@@ -81,10 +98,51 @@ class SqlPatientErasure:
             text(f"SELECT data FROM {COMMUNICATION_SCHEMA}.patient_contacts WHERE id = :id"),
             {"id": patient_id},
         ).scalar_one_or_none()
-        return HeldValues(addresses=addresses, names=names, contact=contact)
+        return HeldValues(
+            addresses=addresses,
+            names=names,
+            contact=contact,
+            search_ids=search_ids,
+            member_references=tuple(references),
+        )
 
-    def erase(self, patient_id: uuid.UUID, terms: ErasureTerms, *, at: datetime) -> ErasureReport:
+    def _members_of(self, search_ids: Iterable[uuid.UUID]) -> list[list[dict[str, Any]]]:
+        ids = [str(i) for i in search_ids]
+        if not ids:
+            return []
+        b = sent_bundles.c
+        found = self._connection.execute(
+            select(b.members).where(or_(*[b.members.contains([{"search_id": i}]) for i in ids]))
+        ).scalars()
+        return [list(members) for members in found]
+
+    def forget_members(self, search_ids: Iterable[uuid.UUID], *, at: datetime) -> int:
+        """Remove the patient's member entries (their summaries) from the tracked bundles. Only
+        finished searches are erased, so each entry is withdrawn or in a closed bundle."""
+        ids = [str(i) for i in search_ids]
+        if not ids:
+            return 0
+        b = sent_bundles.c
+        rows = self._connection.execute(
+            select(b.id, b.members).where(or_(*[b.members.contains([{"search_id": i}]) for i in ids]))
+        ).all()
+        for row in rows:
+            kept = [member for member in row.members if str(member.get("search_id")) not in ids]
+            self._connection.execute(
+                update(sent_bundles).where(b.id == row.id).values(members=kept, updated_at=at)
+            )
+        return len(rows)
+
+    def erase(
+        self,
+        patient_id: uuid.UUID,
+        terms: ErasureTerms,
+        *,
+        at: datetime,
+        search_ids: Sequence[uuid.UUID] = (),
+    ) -> ErasureReport:
         c = emails.c
+        members = self.forget_members(search_ids, at=at)
         to_patient = and_(c.recipient_type == "patient", c.recipient_id == patient_id)
         cancelled = self._connection.execute(
             update(emails)
@@ -118,7 +176,7 @@ class SqlPatientErasure:
             .values(subject=REDACTED, html="", text="", updated_at=at)
         ).rowcount
         scrubbed = sum(self._scrub(table, columns, terms) for table, columns in SCRUBBED) if terms else 0
-        scrubbed += int(alerts)
+        scrubbed += int(alerts) + members
         return ErasureReport(
             emails_cancelled=int(cancelled), emails_redacted=int(redacted), rows_scrubbed=scrubbed
         )

@@ -10,6 +10,9 @@ What is erased:
 - emails to the patient: the ones not yet sent (draft, queued, sending) are cancelled, so the
   sender never sends them; every one has its address, name, subject and bodies blanked (kind,
   status and times stay);
+- tracked bundles: the patient's member entries (their data-minimised summary) removed; their
+  member references ("B1042-3") are scrubbed like the other values, so what an inquiry email
+  said about them no longer links to anything;
 - other emails (inquiries, notices, staff alerts) and their delivery errors, replies and the
   messages on the review list, phone-call notes, audit details, tracked bundles' member data and
   outbox payloads: the patient's values are scrubbed;
@@ -20,6 +23,8 @@ What is erased:
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email import policy
@@ -42,6 +47,20 @@ class HeldValues:
     addresses: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     contact: Mapping[str, Any] | None = None
+    # The patient's searches (from the keys of the emails the service wrote them) and their
+    # member references in the bundles this service tracked ("B1042-3").
+    search_ids: tuple[uuid.UUID, ...] = ()
+    member_references: tuple[str, ...] = ()
+
+
+# The idempotency keys of the emails to a patient that name their search (use_cases/events.py).
+_SEARCH_KEY = re.compile(r"^(?:search-started|place-found):([0-9a-f-]{36})(?::|$)")
+
+
+def search_ids_of(keys: Iterable[str | None]) -> tuple[uuid.UUID, ...]:
+    """The search ids in the idempotency keys of the emails to a patient."""
+    found = {uuid.UUID(match.group(1)) for key in keys if key and (match := _SEARCH_KEY.match(key))}
+    return tuple(sorted(found))
 
 
 def _names_of(contact: Mapping[str, Any]) -> Iterable[str]:
@@ -55,9 +74,9 @@ def _names_of(contact: Mapping[str, Any]) -> Iterable[str]:
 
 
 def patient_terms(held: HeldValues) -> ErasureTerms:
-    """The patient's values to scrub: every address and name the service used for them, the
-    contact's name parts, email, street and phone."""
-    texts: list[str] = [*held.addresses, *held.names]
+    """The patient's values to scrub: every address and name the service used for them, their
+    member references in tracked bundles, the contact's name parts, email, street and phone."""
+    texts: list[str] = [*held.addresses, *held.names, *held.member_references]
     phones: list[str] = []
     if held.contact:
         texts.extend(_names_of(held.contact))

@@ -506,8 +506,9 @@ def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
     deleted = payload_as(PatientDeleted, envelope)
     # Erasure (domain/erasure.py): the patient's values are gathered from what this service
     # holds BEFORE the contact below is tombstoned, then scrubbed everywhere.
-    terms = patient_terms(actions.uow.erasure.held_values(deleted.id))
-    report = actions.uow.erasure.erase(deleted.id, terms, at=actions.now)
+    held = actions.uow.erasure.held_values(deleted.id)
+    terms = patient_terms(held)
+    report = actions.uow.erasure.erase(deleted.id, terms, at=actions.now, search_ids=held.search_ids)
     mails = delete_stored_mails(actions.context.stored_mail, terms) if actions.context.stored_mail else 0
     actions.effects.notes.append(f"erasure: {report.describe()}; {mails} stored mail(s) deleted")
     actions.uow.contacts.apply_patient(
