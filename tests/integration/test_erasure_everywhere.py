@@ -53,6 +53,7 @@ from therapy_platform.patients.bootstrap import build
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.idempotency import SqlIdempotencyStore
 
 pytestmark = pytest.mark.integration
 
@@ -138,9 +139,13 @@ def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
         build(engine=lambda: engines["patients"], publisher=lambda: bus), geocoder=postcode_directory()
     )
     monkeypatch.setattr(patients_api, "service", patients)
+    keys = SqlIdempotencyStore(lambda: engines["patients"], "patient_service")
+    monkeypatch.setattr(patients_api, "idempotency_keys", keys)
 
     def request(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        event = api_event(method, path, body, user=STAFF, roles=least_roles(method, path))
+        # An Idempotency-Key: the stored answer holds the whole record until the erasure.
+        headers = {"Idempotency-Key": str(uuid.uuid4())} if method == "POST" else None
+        event = api_event(method, path, body, user=STAFF, roles=least_roles(method, path), headers=headers)
         return call(patients_api.lambda_handler, event)
 
     status, created = request(
@@ -244,6 +249,7 @@ def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
     with admin_engine.connect() as connection:
         before = scan_database(connection, canary)
         assert _links(connection, search.value.id, member_reference) >= (1, 1)
+    assert "patient_service.idempotency_keys.body" in {hit.where for hit in before}, before
     assert {hit.where.split(".")[0] for hit in before} >= {
         "patient_service",
         "matching_service",

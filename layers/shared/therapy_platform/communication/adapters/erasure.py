@@ -41,6 +41,7 @@ from therapy_platform.communication.domain.erasure import (
     search_ids_of,
 )
 from therapy_platform.contracts.erasure import REDACTED, ErasureTerms, scrub, scrub_text
+from therapy_platform.platform.idempotency import redact_stored_answers
 from therapy_platform.platform.tables import outbox_table
 
 _outbox = outbox_table(COMMUNICATION_SCHEMA)
@@ -177,6 +178,8 @@ class SqlPatientErasure:
         ).rowcount
         scrubbed = sum(self._scrub(table, columns, terms) for table, columns in SCRUBBED) if terms else 0
         scrubbed += int(alerts) + members
+        needles = [str(patient_id), *map(str, search_ids)]
+        scrubbed += redact_stored_answers(self._connection, COMMUNICATION_SCHEMA, needles)
         return ErasureReport(
             emails_cancelled=int(cancelled), emails_redacted=int(redacted), rows_scrubbed=scrubbed
         )

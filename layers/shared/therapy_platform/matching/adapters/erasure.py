@@ -32,6 +32,7 @@ from therapy_platform.matching.adapters.tables import (
     search_exclusions,
     searches,
 )
+from therapy_platform.platform.idempotency import redact_stored_answers
 from therapy_platform.platform.tables import outbox_table
 
 _outbox = outbox_table(MATCHING_SCHEMA)
@@ -93,6 +94,7 @@ class SqlMatchingErasure:
             )
         mentioned = or_(*[cast(_outbox.c.envelope, String).contains(i) for i in ids])
         changed += self._forget(_outbox, ("envelope",), mentioned, ids)
+        changed += redact_stored_answers(self._connection, MATCHING_SCHEMA, ids)
         if bundle_ids:
             changed += self._forget(_outbox, ("envelope",), mentioned, bundle_keys, ("notes",))
         return int(changed)

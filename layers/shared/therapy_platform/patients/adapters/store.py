@@ -33,6 +33,7 @@ from therapy_platform.patients.domain.patient import STATISTICS_FIELDS, Patient,
 from therapy_platform.patients.domain.statistics import PatientStatistics
 from therapy_platform.patients.ports import PatientAuditEntry
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.idempotency import redact_stored_answers
 from therapy_platform.platform.sql_records import json_records
 from therapy_platform.platform.tables import outbox_table
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
@@ -144,6 +145,8 @@ class SqlPatientRepository:
         )
         outbox = outbox_table(PATIENT_SCHEMA)
         self._connection.execute(delete(outbox).where(outbox.c.aggregate_key == str(patient_id)))
+        # A registration's stored answer (Idempotency-Key) holds the whole record.
+        redact_stored_answers(self._connection, PATIENT_SCHEMA, [str(patient_id)])
 
     def search(self, query: PatientQuery) -> tuple[list[Patient], int]:
         conditions = _filters(query)
