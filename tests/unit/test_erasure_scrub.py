@@ -129,3 +129,14 @@ def test_no_term_survives_anywhere_in_a_json_document(terms: list[str], document
     scrubbed = scrub(document, erasure)
     assert not mentions(scrubbed, erasure) or any(t.lower() in REDACTED.lower() for t in erasure.texts)
     assert scrub(scrubbed, erasure) == scrubbed
+
+
+@given(
+    st.text("0123456789", min_size=7, max_size=10).filter(lambda d: d[0] != "0" and not d.startswith("49")),
+    st.sampled_from(["+49 ", "+49", "0049 ", "0", "+49 (0)"]),
+    st.lists(st.sampled_from(["", " ", "-", "/", "."]), min_size=10, max_size=10),
+)
+def test_a_phone_number_is_found_however_written(digits: str, prefix: str, separators: list[str]) -> None:
+    terms = ErasureTerms.of(phones=[f"+49 {digits}"])
+    written = prefix + "".join(digit + separators[index] for index, digit in enumerate(digits)).rstrip(" -/.")
+    assert scrub_text(f"Tel.: {written}, bitte", terms) == f"Tel.: {REDACTED}, bitte"
