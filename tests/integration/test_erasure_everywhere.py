@@ -27,11 +27,11 @@ from fakes import FakeBus
 from localcloud.aws import client
 from matching_world import World
 from support import api_event, call, least_roles, load_function
-from therapy_platform.communication.adapters.erasure import MaildirStoredMail, S3StoredMail
+from therapy_platform.communication.adapters.patient_erasure import MaildirStoredMail, S3StoredMail
 from therapy_platform.communication.adapters.reply_inbox import MaildirInbox
 from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
 from therapy_platform.communication.domain.emails import reply_address
-from therapy_platform.communication.domain.erasure import HeldValues, patient_terms
+from therapy_platform.communication.domain.patient_erasure import HeldValues, patient_terms
 from therapy_platform.communication.domain.phone_calls import (
     CallCompletion,
     CallPlanningPolicy,

@@ -24,7 +24,11 @@ from communication_fakes import (
 from therapy_platform.communication.bootstrap import events_consumer
 from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import Addressing, Email, EmailStatus, RecipientType
-from therapy_platform.communication.domain.erasure import CANCELLED_FOR_ERASURE, ErasureReport, HeldValues
+from therapy_platform.communication.domain.patient_erasure import (
+    CANCELLED_FOR_ERASURE,
+    ErasureReport,
+    HeldValues,
+)
 from therapy_platform.communication.domain.phone_calls import (
     CallPlanningPolicy,
     PhoneCallQuery,
@@ -362,7 +366,7 @@ class InMemoryHistory(_Part):
         return len(found)
 
 
-class InMemoryErasure(_Part):
+class InMemoryPatientErasure(_Part):
     """The patient erasure over the in-memory emails and contacts (free-text scrubbing of other
     tables is the SQL adapter's, tests/integration/test_erasure_everywhere.py)."""
 
@@ -437,7 +441,7 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
         self.replies = InMemoryReplies(self)
         self.history = InMemoryHistory(self)
         self.audit = InMemoryAudit(self)
-        self.erasure = InMemoryErasure(self)
+        self.patient_erasure = InMemoryPatientErasure(self)
         return self
 
     def _apply(self) -> None:

@@ -502,7 +502,7 @@ class InMemoryMatchingUnitOfWork(AfterCommitHooks):
         self.rounds = self.cooling = self.alerts = self.audit = records
         self.profiles = InMemoryProfiles(working)
         self.queries = InMemoryQueries(working)
-        self.erasure = InMemoryErasure(working)
+        self.patient_erasure = InMemoryPatientErasure(working)
 
     def __enter__(self) -> Self:
         self._reset_hooks()
@@ -621,7 +621,7 @@ class MatchingWorld:
         return create_search(self.uow(), draft, actor="test", now=created).value
 
 
-class InMemoryErasure:
+class InMemoryPatientErasure:
     """The matching erasure's port over the in-memory records: remembers whom it erased (the
     SQL adapter's effect is tests/integration/test_erasure_everywhere.py)."""
 

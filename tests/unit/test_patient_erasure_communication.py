@@ -1,4 +1,4 @@
-"""`patient.deleted` in the communication service (use_cases/events.py, domain/erasure.py) with
+"""`patient.deleted` in the communication service (use_cases/events.py, domain/patient_erasure.py) with
 in-memory fakes: queued emails are cancelled before the sender gets them, the patient's
 emails are blanked, stored reply mails that name the patient are deleted; once per event."""
 
@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 from communication_fakes import FakeTransport
 from communication_state_fakes import deliver, envelope, patient_payload, state_world
-from therapy_platform.communication.adapters.erasure import InMemoryStoredMail
+from therapy_platform.communication.adapters.patient_erasure import InMemoryStoredMail
 from therapy_platform.communication.domain.emails import DeliveryPolicy, EmailStatus
-from therapy_platform.communication.domain.erasure import (
+from therapy_platform.communication.domain.patient_erasure import (
     HeldValues,
     mail_mentions,
     patient_terms,

@@ -29,8 +29,8 @@ from sqlalchemy import Engine
 
 from therapy_platform.communication.adapters.aws import LazyClient
 from therapy_platform.communication.adapters.email_queue import SqsEmailQueue
-from therapy_platform.communication.adapters.erasure import MaildirStoredMail, S3StoredMail
 from therapy_platform.communication.adapters.mail import SesTransport, SmtpTransport
+from therapy_platform.communication.adapters.patient_erasure import MaildirStoredMail, S3StoredMail
 from therapy_platform.communication.adapters.reply_inbox import MaildirInbox, S3Inbox
 from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA
 from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork

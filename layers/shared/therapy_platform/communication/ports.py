@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import Email, RecipientType
-from therapy_platform.communication.domain.erasure import ErasureReport, HeldValues
+from therapy_platform.communication.domain.patient_erasure import ErasureReport, HeldValues
 from therapy_platform.communication.domain.phone_calls import PhoneCallQuery, PhoneCallTask
 from therapy_platform.communication.domain.replies import AnsweredEmail, InboundReply, ReviewedReply
 from therapy_platform.communication.domain.staff_emails import EmailDetail, EmailQuery, EmailSummary
@@ -238,7 +238,7 @@ class CommunicationUnitOfWork(EmailUnitOfWork, Protocol):
     def audit(self) -> CommunicationAuditLog: ...
 
     @property
-    def erasure(self) -> PatientErasure: ...
+    def patient_erasure(self) -> PatientErasure: ...
 
 
 # --------------------------------------------------------------------------- the outside world
@@ -299,7 +299,7 @@ class ReplyInbox(Protocol):
 
 
 # --------------------------------------------------------------------------- patient erasure
-# (domain/erasure.py, adapters/erasure.py)
+# (domain/patient_erasure.py, adapters/patient_erasure.py)
 
 
 class StoredMail(Protocol):

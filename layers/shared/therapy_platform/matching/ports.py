@@ -173,7 +173,7 @@ class MatchingUnitOfWork(UnitOfWork, Protocol):
     def processed_events(self) -> ProcessedEvents: ...
 
     @property
-    def erasure(self) -> PatientErasure: ...
+    def patient_erasure(self) -> PatientErasure: ...
 
     def lock_bundle_creation(self) -> None:
         """Serialise bundle creation until this transaction ends: call it before reading what a
@@ -182,7 +182,7 @@ class MatchingUnitOfWork(UnitOfWork, Protocol):
 
 
 class PatientErasure(Protocol):
-    """Erases an erased patient's traces from the service's own records (adapters/erasure.py)."""
+    """Erases an erased patient's traces from the service's own records (adapters/patient_erasure.py)."""
 
     def erase_patient(self, patient_id: uuid.UUID) -> int:
         """Returns how many rows changed (0 on a second run)."""

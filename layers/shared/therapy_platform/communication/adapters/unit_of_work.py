@@ -7,7 +7,6 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from therapy_platform.communication.adapters.emails import SqlDeliveryAttemptLog, SqlEmailRepository
-from therapy_platform.communication.adapters.erasure import SqlPatientErasure
 from therapy_platform.communication.adapters.follow_up import (
     SqlCommunicationAuditLog,
     SqlContacts,
@@ -16,6 +15,7 @@ from therapy_platform.communication.adapters.follow_up import (
     SqlReplies,
     SqlTrackedBundles,
 )
+from therapy_platform.communication.adapters.patient_erasure import SqlPatientErasure
 from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
 
@@ -33,7 +33,7 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
     replies: SqlReplies
     history: SqlEmailHistory
     audit: SqlCommunicationAuditLog
-    erasure: SqlPatientErasure
+    patient_erasure: SqlPatientErasure
 
     def _bind(self, connection: Connection) -> None:
         self.emails = SqlEmailRepository(connection)
@@ -44,4 +44,4 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
         self.replies = SqlReplies(connection)
         self.history = SqlEmailHistory(connection)
         self.audit = SqlCommunicationAuditLog(connection)
-        self.erasure = SqlPatientErasure(connection)
+        self.patient_erasure = SqlPatientErasure(connection)

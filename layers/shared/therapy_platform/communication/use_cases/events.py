@@ -9,7 +9,7 @@
 | `search.status_changed` | withdrawal notice per sent bundle the patient left (email or call, |
 | | only bundles this service sent); `placed`: "place found" email to the patient |
 | `patient.created/updated` | contact read model; staff alert once per patient whose location is unknown |
-| `patient.deleted` | erasure (domain/erasure.py): emails to the patient cancelled/blanked, |
+| `patient.deleted` | erasure (domain/patient_erasure.py): emails to the patient cancelled/blanked, |
 | | their values scrubbed everywhere, stored reply mails naming them deleted; contact tombstoned |
 | `therapist.*` | contact read model (for "place found") |
 
@@ -53,7 +53,7 @@ from therapy_platform.communication.domain.email_content import (
     WithdrawalNotice,
 )
 from therapy_platform.communication.domain.emails import PRODUCER, Addressing, Email, RecipientType
-from therapy_platform.communication.domain.erasure import mail_mentions, patient_terms
+from therapy_platform.communication.domain.patient_erasure import mail_mentions, patient_terms
 from therapy_platform.communication.domain.phone_calls import (
     CallPlanningPolicy,
     PhoneCallPurpose,
@@ -504,11 +504,11 @@ def on_patient_changed(actions: Actions, envelope: EventEnvelope) -> None:
 
 def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
     deleted = payload_as(PatientDeleted, envelope)
-    # Erasure (domain/erasure.py): the patient's values are gathered from what this service
+    # Erasure (domain/patient_erasure.py): the patient's values are gathered from what this service
     # holds BEFORE the contact below is tombstoned, then scrubbed everywhere.
-    held = actions.uow.erasure.held_values(deleted.id)
+    held = actions.uow.patient_erasure.held_values(deleted.id)
     terms = patient_terms(held)
-    report = actions.uow.erasure.erase(deleted.id, terms, at=actions.now, search_ids=held.search_ids)
+    report = actions.uow.patient_erasure.erase(deleted.id, terms, at=actions.now, search_ids=held.search_ids)
     mails = delete_stored_mails(actions.context.stored_mail, terms) if actions.context.stored_mail else 0
     actions.effects.notes.append(f"erasure: {report.describe()}; {mails} stored mail(s) deleted")
     actions.uow.contacts.apply_patient(

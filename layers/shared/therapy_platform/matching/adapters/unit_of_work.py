@@ -15,7 +15,7 @@ from typing import Final
 from sqlalchemy import Connection, func, select
 
 from therapy_platform.matching.adapters.bundles import SqlBundleRepository
-from therapy_platform.matching.adapters.erasure import SqlMatchingErasure
+from therapy_platform.matching.adapters.patient_erasure import SqlPatientErasure
 from therapy_platform.matching.adapters.profiles import SqlProfileRepository
 from therapy_platform.matching.adapters.queries import SqlMatchingQueries
 from therapy_platform.matching.adapters.records import (
@@ -42,7 +42,7 @@ class SqlMatchingUnitOfWork(SqlUnitOfWork):
     audit: SqlAuditLog
     profiles: SqlProfileRepository
     queries: SqlMatchingQueries
-    erasure: SqlMatchingErasure
+    patient_erasure: SqlPatientErasure
 
     def _bind(self, connection: Connection) -> None:
         self._bound = connection
@@ -54,7 +54,7 @@ class SqlMatchingUnitOfWork(SqlUnitOfWork):
         self.audit = SqlAuditLog(connection)
         self.profiles = SqlProfileRepository(connection)
         self.queries = SqlMatchingQueries(connection)
-        self.erasure = SqlMatchingErasure(connection)
+        self.patient_erasure = SqlPatientErasure(connection)
 
     def lock_bundle_creation(self) -> None:
         """Serialise bundle creation until this transaction ends (see module docstring)."""

@@ -5,7 +5,7 @@ consumer's transaction (which also claims the eventId, so a redelivery changes n
   ignored: see `domain/read_models.py`);
 - `patient.deleted`: the patient's unfinished search is cancelled and withdrawn, then the
   patient's traces in searches, bundles, audit entries and outbox payloads are erased
-  (`PatientErasure`, adapters/erasure.py);
+  (`PatientErasure`, adapters/patient_erasure.py);
 - a therapist blocked or deactivated: their draft bundles are discarded, patients freed.
 """
 
@@ -35,8 +35,8 @@ def react_to_profile_event(
         return Outcome([])
     if envelope.event_type == "patient.deleted":
         cancelled = cancel_searches_of_erased_patient(uow, uuid.UUID(entity), now=now)
-        # After the cancellation (whose audit entry and event it scrubs too): adapters/erasure.py.
-        uow.erasure.erase_patient(uuid.UUID(entity))
+        # After the cancellation (whose audit entry and event it scrubs too): adapters/patient_erasure.py.
+        uow.patient_erasure.erase_patient(uuid.UUID(entity))
         return cancelled
     if envelope.event_type.startswith("therapist.") and envelope.payload.get("status") in _UNCONTACTABLE:
         status, why = envelope.payload.get("status"), envelope.payload.get("block_reason") or "by staff"

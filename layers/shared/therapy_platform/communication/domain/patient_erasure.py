@@ -1,5 +1,5 @@
 """What the communication service erases when a patient is erased (`patient.deleted`, GDPR
-Art. 17). Pure rules; the SQL and the stored mails are adapters/erasure.py.
+Art. 17). Pure rules; the SQL and the stored mails are adapters/patient_erasure.py.
 
 The event carries only the patient's id, so the service finds the person's values in what it
 holds itself, before it erases them: the addresses and names its emails to the patient were

@@ -1,5 +1,5 @@
 """Erasing one patient from the communication service's own tables and stored mails
-(port `PatientErasure`, `StoredMail`; what and why: domain/erasure.py).
+(port `PatientErasure`, `StoredMail`; what and why: domain/patient_erasure.py).
 
 `SqlPatientErasure` works inside the event's unit of work (one transaction with the eventId
 claim), so a redelivered `patient.deleted` finds nothing left to change. Rows are found by a
@@ -34,7 +34,7 @@ from therapy_platform.communication.adapters.tables import (
     reply_reviews,
     sent_bundles,
 )
-from therapy_platform.communication.domain.erasure import (
+from therapy_platform.communication.domain.patient_erasure import (
     CANCELLED_FOR_ERASURE,
     ErasureReport,
     HeldValues,

@@ -44,7 +44,7 @@ def _blank(value: Any) -> Any:
     return {key: None for key in value} if isinstance(value, dict) else value
 
 
-class SqlMatchingErasure:
+class SqlPatientErasure:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
