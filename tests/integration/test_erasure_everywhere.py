@@ -40,7 +40,8 @@ from therapy_platform.communication.domain.phone_calls import (
 )
 from therapy_platform.communication.domain.tracking import FollowUpPolicy
 from therapy_platform.communication.rendering.renderer import EmailRenderer
-from therapy_platform.communication.use_cases.events import CommunicationContext, delete_stored_mails
+from therapy_platform.communication.use_cases.events import CommunicationContext
+from therapy_platform.communication.use_cases.patient_erasure import delete_stored_mails
 from therapy_platform.communication.use_cases.phone_calls import complete_call
 from therapy_platform.communication.use_cases.replies import take_in_replies
 from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork

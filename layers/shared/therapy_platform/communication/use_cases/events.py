@@ -9,7 +9,7 @@
 | `search.status_changed` | withdrawal notice per sent bundle the patient left (email or call, |
 | | only bundles this service sent); `placed`: "place found" email to the patient |
 | `patient.created/updated` | contact read model; staff alert once per patient whose location is unknown |
-| `patient.deleted` | erasure (domain/patient_erasure.py): emails to the patient cancelled/blanked, |
+| `patient.deleted` | erasure (use_cases/patient_erasure.py): emails to the patient cancelled/blanked, |
 | | their values scrubbed everywhere, stored reply mails naming them deleted; contact tombstoned |
 | `therapist.*` | contact read model (for "place found") |
 
@@ -53,7 +53,6 @@ from therapy_platform.communication.domain.email_content import (
     WithdrawalNotice,
 )
 from therapy_platform.communication.domain.emails import PRODUCER, Addressing, Email, RecipientType
-from therapy_platform.communication.domain.patient_erasure import mail_mentions, patient_terms
 from therapy_platform.communication.domain.phone_calls import (
     CallPlanningPolicy,
     PhoneCallPurpose,
@@ -75,6 +74,7 @@ from therapy_platform.communication.domain.tracking import (
 )
 from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue, StoredMail
 from therapy_platform.communication.rendering.renderer import EmailRenderer
+from therapy_platform.communication.use_cases import patient_erasure
 from therapy_platform.communication.use_cases.emails import compose, offer_after_commit, stage_email
 from therapy_platform.contracts.bundles import (
     BundleResponseReceived,
@@ -83,7 +83,6 @@ from therapy_platform.contracts.bundles import (
     BundleStatus,
     Withdrawal,
 )
-from therapy_platform.contracts.erasure import ErasureTerms
 from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
 from therapy_platform.contracts.searches import SearchSnapshot, SearchStatus, SearchStatusChanged
 from therapy_platform.contracts.therapists import TherapistSnapshot
@@ -504,13 +503,11 @@ def on_patient_changed(actions: Actions, envelope: EventEnvelope) -> None:
 
 def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
     deleted = payload_as(PatientDeleted, envelope)
-    # Erasure (domain/patient_erasure.py): the patient's values are gathered from what this service
-    # holds BEFORE the contact below is tombstoned, then scrubbed everywhere.
-    held = actions.uow.patient_erasure.held_values(deleted.id)
-    terms = patient_terms(held)
-    report = actions.uow.patient_erasure.erase(deleted.id, terms, at=actions.now, search_ids=held.search_ids)
-    mails = delete_stored_mails(actions.context.stored_mail, terms) if actions.context.stored_mail else 0
-    actions.effects.notes.append(f"erasure: {report.describe()}; {mails} stored mail(s) deleted")
+    # Patient erasure (use_cases/patient_erasure.py), before the contact below is tombstoned.
+    note = patient_erasure.erase_patient(
+        actions.uow, actions.context.stored_mail, deleted.id, now=actions.now
+    )
+    actions.effects.notes.append(note)
     actions.uow.contacts.apply_patient(
         ContactChange(
             entity_id=deleted.id, data=None, event_id=envelope.event_id, occurred_at=envelope.timestamp
@@ -530,20 +527,6 @@ def on_therapist_changed(actions: Actions, envelope: EventEnvelope) -> None:
             occurred_at=envelope.timestamp,
         )
     )
-
-
-def delete_stored_mails(stored_mail: StoredMail, terms: ErasureTerms) -> int:
-    """Delete every stored raw mail that names the person (before the transaction commits: a
-    failure retries the whole event, and a redelivery finds the same terms in the database)."""
-    if not terms:
-        return 0
-    deleted = 0
-    for key in list(stored_mail.keys()):
-        raw = stored_mail.read(key)
-        if raw is not None and mail_mentions(raw, terms):
-            stored_mail.delete(key)
-            deleted += 1
-    return deleted
 
 
 Reaction = Callable[[Actions, EventEnvelope], None]
