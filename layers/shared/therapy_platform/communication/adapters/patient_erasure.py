@@ -93,12 +93,17 @@ class SqlPatientErasure:
         )
         addresses = tuple(sorted({row.recipient for row in rows if row.recipient != ERASED_RECIPIENT}))
         names = tuple(sorted({row.recipient_name for row in rows if row.recipient_name}))
-        # The contact read model (owned by the event-minimisation work; may disappear): one
-        # separate statement, nothing else here depends on it.
-        contact = self._connection.execute(
-            text(f"SELECT data FROM {COMMUNICATION_SCHEMA}.patient_contacts WHERE id = :id"),
-            {"id": patient_id},
-        ).scalar_one_or_none()
+        # The contact read model (owned by the event-minimisation work, which may remove it):
+        # one separate statement, read only while the table exists; nothing else depends on it.
+        contacts = f"{COMMUNICATION_SCHEMA}.patient_contacts"
+        exists = self._connection.execute(text("SELECT to_regclass(:name)"), {"name": contacts}).scalar()
+        contact = (
+            self._connection.execute(
+                text(f"SELECT data FROM {contacts} WHERE id = :id"), {"id": patient_id}
+            ).scalar_one_or_none()
+            if exists
+            else None
+        )
         return HeldValues(
             addresses=addresses,
             names=names,
