@@ -15,10 +15,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from therapy_platform.communication.bootstrap import build_follow_up, events_consumer
+from therapy_platform.communication.bootstrap import build_follow_up, events_consumer, stored_mail
 
 logger = Logger(service="communication-events")
-service = build_follow_up()
+service = build_follow_up(stored_mail=stored_mail())
 consumer = events_consumer(lambda: service, logger=logger)
 
 

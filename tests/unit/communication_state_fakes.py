@@ -24,6 +24,11 @@ from communication_fakes import (
 from therapy_platform.communication.bootstrap import events_consumer
 from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import Addressing, Email, EmailStatus, RecipientType
+from therapy_platform.communication.domain.patient_erasure import (
+    CANCELLED_FOR_ERASURE,
+    ErasureReport,
+    HeldValues,
+)
 from therapy_platform.communication.domain.phone_calls import (
     CallPlanningPolicy,
     PhoneCallQuery,
@@ -52,6 +57,7 @@ from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.settings import ConsumerSettings
 from therapy_platform.communication.use_cases.events import CommunicationContext
 from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
+from therapy_platform.contracts.erasure import ErasureTerms
 from therapy_platform.platform.consumer import Delivery
 from therapy_platform.platform.events import EventEnvelope
 
@@ -361,6 +367,48 @@ class InMemoryHistory(_Part):
         return len(found)
 
 
+class InMemoryPatientErasure(_Part):
+    """The patient erasure over the in-memory emails and contacts (free-text scrubbing of other
+    tables is the SQL adapter's, tests/integration/test_erasure_everywhere.py)."""
+
+    def _to(self, patient_id: uuid.UUID) -> list[Email]:
+        emails = {**self.unit.database.emails, **self.unit.staged}
+        return [
+            e
+            for e in emails.values()
+            if e.recipient_type is RecipientType.PATIENT and e.recipient_id == patient_id
+        ]
+
+    def held_values(self, patient_id: uuid.UUID) -> HeldValues:
+        emails = self._to(patient_id)
+        contact = self.s.patients.get(patient_id, (None, None))[0]
+        return HeldValues(
+            addresses=tuple(e.recipient for e in emails if e.recipient != "geloescht@invalid"),
+            names=tuple(e.recipient_name for e in emails if e.recipient_name),
+            contact=contact,
+        )
+
+    def erase(
+        self,
+        patient_id: uuid.UUID,
+        terms: ErasureTerms,
+        *,
+        at: datetime,
+        search_ids: Sequence[uuid.UUID] = (),
+    ) -> ErasureReport:
+        cancelled = redacted = 0
+        for email in self._to(patient_id):
+            update: dict[str, Any] = {"recipient": "geloescht@invalid", "recipient_name": None}
+            update |= {"subject": "[gelöscht]", "html": "", "text": "", "updated_at": at}
+            if email.status in (EmailStatus.DRAFT, EmailStatus.QUEUED, EmailStatus.SENDING):
+                update |= {"status": EmailStatus.FAILED, "failed_at": at, "claim_token": None}
+                update |= {"lease_until": None, "last_error": CANCELLED_FOR_ERASURE}
+                cancelled += 1
+            self.unit.staged[email.id] = email.model_copy(update=update)
+            redacted += 1
+        return ErasureReport(emails_cancelled=cancelled, emails_redacted=redacted)
+
+
 class InMemoryAudit(_Part):
     def record(self, **entry: Any) -> None:
         self.s.audit.append(entry)
@@ -407,6 +455,7 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
         self.history = InMemoryHistory(self)
         self.audit = InMemoryAudit(self)
         self.therapist_erasure = InMemoryTherapistErasure(self)
+        self.patient_erasure = InMemoryPatientErasure(self)
         return self
 
     def _apply(self) -> None:

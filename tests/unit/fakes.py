@@ -51,6 +51,7 @@ class StoredEvent:
 class InMemoryDatabase:
     patients: dict[uuid.UUID, Patient] = field(default_factory=dict)
     erased: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    statistics: list[Any] = field(default_factory=list)
     patient_audit: list[PatientAuditEntry] = field(default_factory=list)
     outbox: list[StoredEvent] = field(default_factory=list)
     processed_events: set[tuple[uuid.UUID, str]] = field(default_factory=set)
@@ -109,8 +110,9 @@ class InMemoryPatientRepository:
         if patient.id in self._live():
             self._unit.staged_patients[patient.id] = patient
 
-    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime) -> None:
+    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime, statistics: Any) -> None:
         self._unit.staged_erasures[patient_id] = erased_at
+        self._unit.database.statistics.append(statistics)
 
     def search(self, query: PatientQuery) -> tuple[list[Patient], int]:
         found = _patients_sorted([p for p in self._live().values() if _patient_matches(p, query)], query.sort)

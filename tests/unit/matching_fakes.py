@@ -526,6 +526,7 @@ class InMemoryMatchingUnitOfWork(AfterCommitHooks):
         self.profiles = InMemoryProfiles(working)
         self.queries = InMemoryQueries(working)
         self.therapist_erasure = InMemoryTherapistErasure(working)
+        self.patient_erasure = InMemoryPatientErasure(working)
 
     def __enter__(self) -> Self:
         self._reset_hooks()
@@ -642,3 +643,18 @@ class MatchingWorld:
         created = self.now - timedelta(days=waited_days, seconds=next(_serial))
         draft = SearchDraft(patient_id=patient_id, total_requested_contacts=budget)
         return create_search(self.uow(), draft, actor="test", now=created).value
+
+
+class InMemoryPatientErasure:
+    """The matching erasure's port over the in-memory records: remembers whom it erased (the
+    SQL adapter's effect is tests/integration/test_erasure_everywhere.py)."""
+
+    def __init__(self, working: Any) -> None:
+        self._working = working
+
+    def erase_patient(self, patient_id: uuid.UUID) -> int:
+        erased: list[uuid.UUID] = self._working.__dict__.setdefault("erased_patients", [])
+        if patient_id in erased:
+            return 0
+        erased.append(patient_id)
+        return 1

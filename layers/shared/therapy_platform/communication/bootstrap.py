@@ -30,13 +30,19 @@ from sqlalchemy import Engine
 from therapy_platform.communication.adapters.aws import LazyClient
 from therapy_platform.communication.adapters.email_queue import SqsEmailQueue
 from therapy_platform.communication.adapters.mail import SesTransport, SmtpTransport
+from therapy_platform.communication.adapters.patient_erasure import MaildirStoredMail, S3StoredMail
 from therapy_platform.communication.adapters.reply_inbox import MaildirInbox, S3Inbox
 from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA
 from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
 from therapy_platform.communication.domain.emails import Addressing, SendRequest
 from therapy_platform.communication.domain.phone_calls import WorkingCalendar
 from therapy_platform.communication.domain.replies import ReplyPolicy
-from therapy_platform.communication.ports import CommunicationUnitOfWork, MailTransport, ReplyInbox
+from therapy_platform.communication.ports import (
+    CommunicationUnitOfWork,
+    MailTransport,
+    ReplyInbox,
+    StoredMail,
+)
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.settings import (
     ConsumerSettings,
@@ -121,8 +127,11 @@ def build_staff_emails(settings: WritingSettings | None = None) -> StaffEmailCon
 # --------------------------------------------------------------------------- follow-up
 
 
-def build_follow_up(settings: FollowUpSettings | None = None) -> CommunicationContext:
-    """The event reactions and the reminder job."""
+def build_follow_up(
+    settings: FollowUpSettings | None = None, *, stored_mail: StoredMail | None = None
+) -> CommunicationContext:
+    """The event reactions (with the stored reply mails a patient erasure deletes from) and
+    the reminder job."""
     settings = settings or FollowUpSettings.from_env()
     calls = settings.calls.policy()
     return CommunicationContext(
@@ -134,7 +143,19 @@ def build_follow_up(settings: FollowUpSettings | None = None) -> CommunicationCo
         follow_up=settings.follow_up.policy(),
         calendar=WorkingCalendar.for_policy(calls),
         clock=utc_now,
+        stored_mail=stored_mail,
     )
+
+
+def stored_mail(settings: ReplyInboxSettings | None = None) -> StoredMail:
+    """Where reply intake keeps the mails it took in: the reply bucket's processed prefix, or
+    the local Maildir's `cur/`."""
+    settings = settings or ReplyInboxSettings.from_env()
+    if settings.inbox == "s3":
+        assert settings.bucket is not None
+        return S3StoredMail(LazyClient("s3"), settings.bucket, prefix=settings.processed_prefix)
+    assert settings.maildir is not None
+    return MaildirStoredMail(settings.maildir)
 
 
 def events_consumer(

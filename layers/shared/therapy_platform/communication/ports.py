@@ -5,13 +5,14 @@ email history, the audit log), the email queue, the mail transport and the reply
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import Email, RecipientType
+from therapy_platform.communication.domain.patient_erasure import ErasureReport, HeldValues
 from therapy_platform.communication.domain.phone_calls import PhoneCallQuery, PhoneCallTask
 from therapy_platform.communication.domain.replies import AnsweredEmail, InboundReply, ReviewedReply
 from therapy_platform.communication.domain.staff_emails import EmailDetail, EmailQuery, EmailSummary
@@ -22,6 +23,7 @@ from therapy_platform.communication.domain.tracking import (
     PatientContactState,
     TrackedBundle,
 )
+from therapy_platform.contracts.erasure import ErasureTerms
 from therapy_platform.platform.ports import ProcessedEvents, UnitOfWork
 
 AttemptOutcome = Literal["sent", "retry", "failed"]
@@ -237,6 +239,7 @@ class CommunicationUnitOfWork(EmailUnitOfWork, Protocol):
     def audit(self) -> CommunicationAuditLog: ...
 
     @property
+    def patient_erasure(self) -> PatientErasure: ...
     def therapist_erasure(self) -> TherapistErasure: ...
 
 
@@ -305,3 +308,35 @@ class ReplyInbox(Protocol):
         """The message was taken in (`stored`: it was a reply) or looked at and left out;
         either way it is not offered again."""
         ...
+
+
+# --------------------------------------------------------------------------- patient erasure
+# (domain/patient_erasure.py, adapters/patient_erasure.py)
+
+
+class StoredMail(Protocol):
+    """Raw reply mails the service keeps after taking them in (S3 `processed/`, locally the
+    Maildir's `cur/`)."""
+
+    def keys(self) -> Iterable[str]: ...
+
+    def read(self, key: str) -> bytes | None:
+        """The raw message; None when it is gone."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class PatientErasure(Protocol):
+    """Erases one patient from the service's own tables (inside the unit of work)."""
+
+    def held_values(self, patient_id: uuid.UUID) -> HeldValues: ...
+
+    def erase(
+        self,
+        patient_id: uuid.UUID,
+        terms: ErasureTerms,
+        *,
+        at: datetime,
+        search_ids: Sequence[uuid.UUID] = (),
+    ) -> ErasureReport: ...

@@ -187,8 +187,17 @@ class MatchingUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def therapist_erasure(self) -> TherapistErasure: ...
+    def patient_erasure(self) -> PatientErasure: ...
 
     def lock_bundle_creation(self) -> None:
         """Serialise bundle creation until this transaction ends: call it before reading what a
         round plans from, so concurrent rounds never double-book a practice or a search."""
+        ...
+
+
+class PatientErasure(Protocol):
+    """Erases an erased patient's traces from the service's own records (adapters/patient_erasure.py)."""
+
+    def erase_patient(self, patient_id: uuid.UUID) -> int:
+        """Returns how many rows changed (0 on a second run)."""
         ...

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from therapy_platform.patients.domain.patient import Patient, PatientQuery
+from therapy_platform.patients.domain.statistics import PatientStatistics
 from therapy_platform.platform.ports import ProcessedEvents, UnitOfWork
 
 
@@ -27,9 +28,10 @@ class PatientRepository(Protocol):
 
     def update(self, patient: Patient) -> None: ...
 
-    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime) -> None:
-        """Anonymise the record (keep only `STATISTICS_FIELDS`) and drop the patient's earlier
-        outbox events, which carry personal data."""
+    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime, statistics: PatientStatistics) -> None:
+        """Reduce the record to its tombstone (`STATISTICS_FIELDS`: id and erasure time), add the
+        anonymous `statistics` row (no id) and drop the patient's earlier outbox events, which
+        carry personal data."""
         ...
 
     def search(self, query: PatientQuery) -> tuple[list[Patient], int]:

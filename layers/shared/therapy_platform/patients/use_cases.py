@@ -48,6 +48,7 @@ from therapy_platform.patients.domain.patient import (
     merge_patch,
     validated,
 )
+from therapy_platform.patients.domain.statistics import statistics_row
 from therapy_platform.patients.ports import PatientAuditAction as Action
 from therapy_platform.patients.ports import PatientAuditEntry, PatientUnitOfWork
 from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
@@ -247,12 +248,13 @@ def erase_patient(
     Staff end the search first (the status becomes `search_cancelled`, or `in_therapy` when
     placed); every other status allows the erasure.
 
-    The erasure keeps an anonymised row for statistics (`STATISTICS_FIELDS`: birth year,
-    2-digit postcode prefix, gender, insurance type, symptoms, preferences, status,
-    timestamps) and empties everything else, blanks the values in the patient's audit trail
-    (who did what when stays), drops the patient's earlier outbox events (they carry personal
-    data) and emits `patient.deleted` with only the id and the erasure time. Afterwards every
-    access answers PatientErasedError (410).
+    The erasure writes one anonymous row to `patient_statistics` (domain/statistics.py: no id,
+    months instead of dates, an age band, codes only), reduces the record to a tombstone (id
+    and erasure time), blanks the values and reasons in the patient's audit trail (who did what
+    when stays), drops the patient's earlier outbox events (they carry personal data) and emits
+    `patient.deleted` with only the id and the erasure time; every other service erases what it
+    holds on that event (docs/privacy.md#erasure). Afterwards every access answers
+    PatientErasedError (410).
     """
     now = service.clock()
     with service.unit_of_work() as uow:
@@ -264,7 +266,7 @@ def erase_patient(
                 details={"patient_status": str(current.status)},
             )
         deleted = PatientDeleted(id=patient_id, erased_at=now)
-        uow.patients.erase(patient_id, erased_at=now)
+        uow.patients.erase(patient_id, erased_at=now, statistics=statistics_row(current, erased_at=now))
         uow.audit.redact(patient_id)
         uow.audit.record(
             [

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Final, Protocol
 from pydantic import StringConstraints
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from therapy_platform.platform.tables import idempotency_keys_table
 
@@ -208,3 +208,26 @@ __all__ = [
     "StoredAnswer",
     "request_fingerprint",
 ]
+
+
+# --------------------------------------------------------------------------- erasure (perasure)
+
+ERASED_ANSWER: Final = '{"erased": true}'
+
+
+def redact_stored_answers(connection: Connection, schema: str, needles: Sequence[str]) -> int:
+    """A person's erasure (GDPR Art. 17): the stored answers that mention one of `needles` (the
+    person's ids) lose their body, which may hold the person's data. The key stays answered, so
+    a retry within the key's 24 hours still does not run the request again (it gets the status,
+    the Location and `ERASED_ANSWER`). Returns how many answers were redacted."""
+    if not needles:
+        return 0
+    table = idempotency_keys_table(schema)
+    mentioned = or_(
+        *[table.c.body.contains(needle, autoescape=True) for needle in needles],
+        *[table.c.location.contains(needle, autoescape=True) for needle in needles],
+    )
+    result = connection.execute(
+        update(table).where(mentioned, table.c.body != ERASED_ANSWER).values(body=ERASED_ANSWER)
+    )
+    return int(result.rowcount)

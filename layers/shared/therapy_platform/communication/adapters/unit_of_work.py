@@ -15,6 +15,7 @@ from therapy_platform.communication.adapters.follow_up import (
     SqlReplies,
     SqlTrackedBundles,
 )
+from therapy_platform.communication.adapters.patient_erasure import SqlPatientErasure
 from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA
 from therapy_platform.communication.adapters.therapist_erasure import SqlTherapistErasure
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
@@ -34,6 +35,7 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
     history: SqlEmailHistory
     audit: SqlCommunicationAuditLog
     therapist_erasure: SqlTherapistErasure
+    patient_erasure: SqlPatientErasure
 
     def _bind(self, connection: Connection) -> None:
         self.emails = SqlEmailRepository(connection)
@@ -45,3 +47,4 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
         self.history = SqlEmailHistory(connection)
         self.audit = SqlCommunicationAuditLog(connection)
         self.therapist_erasure = SqlTherapistErasure(connection)
+        self.patient_erasure = SqlPatientErasure(connection)

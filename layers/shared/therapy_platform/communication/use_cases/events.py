@@ -9,7 +9,8 @@
 | `search.status_changed` | withdrawal notice per sent bundle the patient left (email or call, |
 | | only bundles this service sent); `placed`: "place found" email to the patient |
 | `patient.created/updated` | contact read model; staff alert once per patient whose location is unknown |
-| `patient.deleted` | contact erased (tombstone), the patient's stored emails redacted |
+| `patient.deleted` | erasure (use_cases/patient_erasure.py): emails to the patient cancelled/blanked, |
+| | their values scrubbed everywhere, stored reply mails naming them deleted; contact tombstoned |
 | `therapist.*` | contact read model (for "place found") |
 | `therapist.deleted` | erased: emails, replies, calls scrubbed, queued emails cancelled |
 
@@ -72,9 +73,10 @@ from therapy_platform.communication.domain.tracking import (
     search_reference,
     therapist_contact,
 )
-from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue
+from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue, StoredMail
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases import therapist_erasure
+from therapy_platform.communication.use_cases import patient_erasure
 from therapy_platform.communication.use_cases.emails import compose, offer_after_commit, stage_email
 from therapy_platform.contracts.bundles import (
     BundleResponseReceived,
@@ -124,6 +126,7 @@ class CommunicationContext:
     follow_up: FollowUpPolicy
     calendar: WorkingCalendar
     clock: Callable[[], datetime]
+    stored_mail: StoredMail | None = None  # reply mails kept after intake (patient erasure)
 
 
 @dataclass
@@ -504,6 +507,11 @@ def on_patient_changed(actions: Actions, envelope: EventEnvelope) -> None:
 
 def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
     deleted = payload_as(PatientDeleted, envelope)
+    # Patient erasure (use_cases/patient_erasure.py), before the contact below is tombstoned.
+    note = patient_erasure.erase_patient(
+        actions.uow, actions.context.stored_mail, deleted.id, now=actions.now
+    )
+    actions.effects.notes.append(note)
     actions.uow.contacts.apply_patient(
         ContactChange(
             entity_id=deleted.id, data=None, event_id=envelope.event_id, occurred_at=envelope.timestamp

@@ -15,6 +15,7 @@ from typing import Final
 from sqlalchemy import Connection, func, select
 
 from therapy_platform.matching.adapters.bundles import SqlBundleRepository
+from therapy_platform.matching.adapters.patient_erasure import SqlPatientErasure
 from therapy_platform.matching.adapters.profiles import SqlProfileRepository
 from therapy_platform.matching.adapters.queries import SqlMatchingQueries
 from therapy_platform.matching.adapters.records import (
@@ -42,6 +43,7 @@ class SqlMatchingUnitOfWork(SqlUnitOfWork):
     audit: SqlAuditLog
     profiles: SqlProfileRepository
     queries: SqlMatchingQueries
+    patient_erasure: SqlPatientErasure
 
     def _bind(self, connection: Connection) -> None:
         self._bound = connection
@@ -54,6 +56,7 @@ class SqlMatchingUnitOfWork(SqlUnitOfWork):
         self.profiles = SqlProfileRepository(connection)
         self.queries = SqlMatchingQueries(connection)
         self.therapist_erasure = SqlTherapistErasure(connection)
+        self.patient_erasure = SqlPatientErasure(connection)
 
     def lock_bundle_creation(self) -> None:
         """Serialise bundle creation until this transaction ends (see module docstring)."""

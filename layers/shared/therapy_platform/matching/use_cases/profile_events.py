@@ -3,7 +3,9 @@ consumer's transaction (which also claims the eventId, so a redelivery changes n
 
 - the read model takes the event's payload (older events and anything after an erasure are
   ignored: see `domain/read_models.py`);
-- `patient.deleted`: the patient's unfinished search is cancelled and withdrawn;
+- `patient.deleted`: the patient's unfinished search is cancelled and withdrawn, then the
+  patient's traces in searches, bundles, audit entries and outbox payloads are erased
+  (`PatientErasure`, adapters/patient_erasure.py);
 - a therapist blocked or deactivated: their draft bundles are discarded, patients freed;
 - `therapist.deleted`: their data scrubbed, their open bundles closed (use_cases/therapist_erasure.py).
 """
@@ -34,9 +36,11 @@ def react_to_profile_event(
     if not isinstance(entity, str):
         return Outcome([])
     if envelope.event_type == "patient.deleted":
-        return cancel_searches_of_erased_patient(uow, uuid.UUID(entity), now=now)
-    if envelope.event_type == "therapist.deleted":  # therapist erasure
-        return close_bundles_of_erased_therapist(uow, uuid.UUID(entity), now=now)
+- `patient.deleted`: the patient's unfinished search is cancelled and withdrawn, then the
+  patient's traces in searches, bundles, audit entries and outbox payloads are erased
+  (`PatientErasure`, adapters/patient_erasure.py);
+- a therapist blocked or deactivated: their draft bundles are discarded, patients freed;
+- `therapist.deleted`: their data scrubbed, their open bundles closed (use_cases/therapist_erasure.py).
     if envelope.event_type.startswith("therapist.") and envelope.payload.get("status") in _UNCONTACTABLE:
         status, why = envelope.payload.get("status"), envelope.payload.get("block_reason") or "by staff"
         return discard_drafts_of_blocked_therapist(

@@ -23,10 +23,17 @@ from sqlalchemy import (
     update,
 )
 
-from therapy_platform.patients.adapters.tables import PATIENT_SCHEMA, patient_audit_log, patients
+from therapy_platform.patients.adapters.tables import (
+    PATIENT_SCHEMA,
+    patient_audit_log,
+    patient_statistics,
+    patients,
+)
 from therapy_platform.patients.domain.patient import STATISTICS_FIELDS, Patient, PatientQuery, PatientSort
+from therapy_platform.patients.domain.statistics import PatientStatistics
 from therapy_platform.patients.ports import PatientAuditEntry
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
+from therapy_platform.platform.idempotency import redact_stored_answers
 from therapy_platform.platform.sql_records import json_records
 from therapy_platform.platform.tables import outbox_table
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
@@ -129,14 +136,17 @@ class SqlPatientRepository:
             update(patients).where(patients.c.id == patient.id, patients.c.erased_at.is_(None)).values(**row)
         )
 
-    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime) -> None:
+    def erase(self, patient_id: uuid.UUID, *, erased_at: datetime, statistics: PatientStatistics) -> None:
+        self._connection.execute(patient_statistics.insert().values(**statistics.model_dump()))
         self._connection.execute(
             update(patients)
             .where(patients.c.id == patient_id)
-            .values(dict.fromkeys(PERSONAL_COLUMNS) | {"erased_at": erased_at, "updated_at": erased_at})
+            .values(dict.fromkeys(PERSONAL_COLUMNS) | {"erased_at": erased_at})
         )
         outbox = outbox_table(PATIENT_SCHEMA)
         self._connection.execute(delete(outbox).where(outbox.c.aggregate_key == str(patient_id)))
+        # A registration's stored answer (Idempotency-Key) holds the whole record.
+        redact_stored_answers(self._connection, PATIENT_SCHEMA, [str(patient_id)])
 
     def search(self, query: PatientQuery) -> tuple[list[Patient], int]:
         conditions = _filters(query)
@@ -173,7 +183,7 @@ _BLANK = (
 )
 _REDACT = text(
     f"UPDATE {PATIENT_SCHEMA}.audit_log SET before = {_BLANK.format('before')}, "
-    f"after = {_BLANK.format('after')} WHERE entity_id = :entity_id"
+    f"after = {_BLANK.format('after')}, reason = NULL WHERE entity_id = :entity_id"
 )
 
 

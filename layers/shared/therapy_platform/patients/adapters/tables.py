@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -61,6 +62,31 @@ patients = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("erased_at", DateTime(timezone=True)),
+    schema=PATIENT_SCHEMA,
+)
+
+# Anonymous facts about erased patients (domain/statistics.py; infra/migrations/versions/
+# 0016_perasure.py): no column links back to a patient.
+patient_statistics = Table(
+    "patient_statistics",
+    metadata,
+    # A random key (gen_random_uuid()), not a sequence: a sequence number would follow the
+    # erasure order and so point back to the patient's audited erasure.
+    Column("id", Uuid, primary_key=True, server_default=text("gen_random_uuid()")),
+    Column("registered_month", Date, nullable=False),
+    Column("erased_month", Date, nullable=False),
+    Column("age_band", String(10)),
+    Column("gender", String(20), nullable=False),
+    Column("postcode_region", String(2), nullable=False),
+    Column("insurance_type", String(20), nullable=False),
+    Column("symptoms", ARRAY(Text), nullable=False),
+    Column("previous_therapy", Boolean, nullable=False),
+    Column("therapy_procedures", ARRAY(Text), nullable=False),
+    Column("preferred_therapist_gender", String(10), nullable=False),
+    Column("open_to_group_therapy", Boolean, nullable=False),
+    Column("group_only", Boolean, nullable=False),
+    Column("travel_mode", String(10), nullable=False),
+    Column("final_status", String(30), nullable=False),
     schema=PATIENT_SCHEMA,
 )
 

@@ -496,27 +496,10 @@ def merge_patch(current: Patient, patch: PatientPatch) -> tuple[PatientDraft, Pa
 
 # --- erasure, events, queries ------------------------------------------------------------------
 
-# What an erased patient's row keeps: coarse, non-identifying facts statistics need. Every
-# other column is emptied (adapters/patients.py; checked column by column in the tests).
-STATISTICS_FIELDS: Final = (
-    "id",
-    "gender",
-    "birth_year",
-    "postcode_prefix",
-    "insurance_type",
-    "symptoms",
-    "previous_therapy",
-    "therapy_procedures",
-    "preferred_therapist_gender",
-    "open_to_group_therapy",
-    "group_only",
-    "max_travel_km",
-    "travel_mode",
-    "status",
-    "created_at",
-    "updated_at",
-    "erased_at",
-)
+# What an erased patient's row keeps: its id and when it was erased (a tombstone). Every other
+# column is emptied (adapters/store.py; checked column by column in the tests); the anonymous
+# facts statistics need go to `patient_statistics`, without the id (domain/statistics.py).
+STATISTICS_FIELDS: Final = ("id", "erased_at")
 
 
 class PatientDeleted(BaseModel):
