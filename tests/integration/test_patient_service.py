@@ -309,7 +309,7 @@ def test_erasure_leaves_no_personal_data(api: PatientsApi, admin_engine: Engine)
     assert set(kept) <= set(STATISTICS_FIELDS), set(kept) - set(STATISTICS_FIELDS)
     assert all(row[name] is None for name in PERSONAL_COLUMNS)
     assert set(kept) == {"id", "erased_at"}  # a tombstone: 410 Gone, nothing else
-    # The facts statistics keep are anonymous, in a row without the id (0016_perasure).
+    # The facts statistics keep are anonymous, in a row without the id (0018_perasure).
     with admin_engine.connect() as connection:
         facts = (
             connection.execute(
@@ -450,7 +450,7 @@ def _migration_module(name: str = "0005_patients_full") -> Any:
 
 def test_erasure_columns_agree_between_migration_and_adapter() -> None:
     # 0005 empties the personal columns; 0016 also the ones a live record needs (a tombstone).
-    tombstone = _migration_module("0016_perasure")
+    tombstone = _migration_module("0018_perasure")
     emptied = {*_migration_module().PERSONAL_COLUMNS, *tombstone.REQUIRED_WHEN_LIVE, "birth_year"}
     assert emptied == set(PERSONAL_COLUMNS)
 

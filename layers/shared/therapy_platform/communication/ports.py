@@ -240,6 +240,8 @@ class CommunicationUnitOfWork(EmailUnitOfWork, Protocol):
 
     @property
     def patient_erasure(self) -> PatientErasure: ...
+
+    @property
     def therapist_erasure(self) -> TherapistErasure: ...
 
 

@@ -187,6 +187,8 @@ class MatchingUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def therapist_erasure(self) -> TherapistErasure: ...
+
+    @property
     def patient_erasure(self) -> PatientErasure: ...
 
     def lock_bundle_creation(self) -> None:

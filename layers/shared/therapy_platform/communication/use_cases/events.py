@@ -75,8 +75,7 @@ from therapy_platform.communication.domain.tracking import (
 )
 from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue, StoredMail
 from therapy_platform.communication.rendering.renderer import EmailRenderer
-from therapy_platform.communication.use_cases import therapist_erasure
-from therapy_platform.communication.use_cases import patient_erasure
+from therapy_platform.communication.use_cases import patient_erasure, therapist_erasure
 from therapy_platform.communication.use_cases.emails import compose, offer_after_commit, stage_email
 from therapy_platform.contracts.bundles import (
     BundleResponseReceived,

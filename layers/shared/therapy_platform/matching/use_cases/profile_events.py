@@ -36,11 +36,12 @@ def react_to_profile_event(
     if not isinstance(entity, str):
         return Outcome([])
     if envelope.event_type == "patient.deleted":
-- `patient.deleted`: the patient's unfinished search is cancelled and withdrawn, then the
-  patient's traces in searches, bundles, audit entries and outbox payloads are erased
-  (`PatientErasure`, adapters/patient_erasure.py);
-- a therapist blocked or deactivated: their draft bundles are discarded, patients freed;
-- `therapist.deleted`: their data scrubbed, their open bundles closed (use_cases/therapist_erasure.py).
+        cancelled = cancel_searches_of_erased_patient(uow, uuid.UUID(entity), now=now)
+        # After the cancellation (whose audit entry and event it scrubs too): adapters/patient_erasure.py.
+        uow.patient_erasure.erase_patient(uuid.UUID(entity))
+        return cancelled
+    if envelope.event_type == "therapist.deleted":  # therapist erasure
+        return close_bundles_of_erased_therapist(uow, uuid.UUID(entity), now=now)
     if envelope.event_type.startswith("therapist.") and envelope.payload.get("status") in _UNCONTACTABLE:
         status, why = envelope.payload.get("status"), envelope.payload.get("block_reason") or "by staff"
         return discard_drafts_of_blocked_therapist(
