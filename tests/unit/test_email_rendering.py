@@ -245,6 +245,7 @@ def test_what_a_bundle_patient_tells_a_therapist_is_exactly_the_minimum() -> Non
         "group_only",
         "availability",
         "distance_band",
+        "within_reach",  # only whether the distance is within the patient's own limit
     }
 
 

@@ -189,6 +189,7 @@ def patient_summary(
         group_only=profile.group_only,
         availability=profile.availability,
         distance_band=distance_band(km),
+        within_reach=None if km is None or profile.max_travel_km is None else km <= profile.max_travel_km,
     )
 
 
@@ -214,6 +215,7 @@ def _addressee(therapist: TherapistProfile) -> TherapistContact:
         email=therapist.email,
         phone=therapist.phone,
         phone_windows=therapist.phone_windows,
+        listed_in_directory=therapist.listed_in_directory,
     )
 
 

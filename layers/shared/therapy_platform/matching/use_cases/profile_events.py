@@ -4,7 +4,9 @@ consumer's transaction (which also claims the eventId, so a redelivery changes n
 - the read model takes the event's payload (older events and anything after an erasure are
   ignored: see `domain/read_models.py`);
 - `patient.deleted`: the patient's unfinished search is cancelled and withdrawn;
-- a therapist blocked or deactivated: their draft bundles are discarded, patients freed.
+- a therapist blocked or deactivated: their draft bundles are discarded, patients freed;
+- a therapist who objected to inquiries (`contact_opt_out`, GDPR Art. 21): the same, so a draft
+  made before the objection arrived is never sent.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ def react_to_profile_event(
         status, why = envelope.payload.get("status"), envelope.payload.get("block_reason") or "by staff"
         return discard_drafts_of_blocked_therapist(
             uow, uuid.UUID(entity), now=now, reason=f"therapist {status}: {why}"
+        )
+    if envelope.event_type.startswith("therapist.") and envelope.payload.get("contact_opt_out") is True:
+        return discard_drafts_of_blocked_therapist(
+            uow, uuid.UUID(entity), now=now, reason="therapist objected to further inquiries"
         )
     return Outcome([])
 
