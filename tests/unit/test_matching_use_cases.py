@@ -26,6 +26,7 @@ from therapy_platform.matching.domain.bundles import (
     StaffBundleRequest,
 )
 from therapy_platform.matching.domain.models import SearchStatus
+from therapy_platform.matching.domain.read_models import ProfileKind
 from therapy_platform.matching.domain.responses import MemberOutcome, ResponseType
 from therapy_platform.matching.domain.searches import (
     ContactRequest,
@@ -482,6 +483,25 @@ def test_blocked_therapist_drafts_are_discarded_and_contacts_given_back(world: M
     assert draft.bundle_id is not None
     discarded = bundle_cases.get_bundle(world.uow(), draft.bundle_id, now=world.now).value
     assert discarded.status == BundleStatus.DISCARDED and discarded.discard_reason == "therapist blocked: x"
+
+
+def test_an_objection_discards_the_therapists_drafts_and_later_rounds_skip_them(world: MatchingWorld) -> None:
+    """GDPR Art. 21: a `therapist.*` event with `contact_opt_out` discards drafts made before it
+    arrived (they must not be sent) and no later round addresses the therapist."""
+    therapist = world.therapist()
+    ids = [world.search().id for _ in range(3)]
+    [draft] = round_now(world).bundles
+    profile = dict(world.database.live_profile(ProfileKind.THERAPIST, therapist) or {})
+    objected = new_envelope("therapist.updated", "therapist-service", {**profile, "contact_opt_out": True})
+    assert deliver(world, objected)["acted_on"] == [str(draft.bundle_id)]
+    assert draft.bundle_id is not None
+    discarded = bundle_cases.get_bundle(world.uow(), draft.bundle_id, now=world.now).value
+    assert discarded.status == BundleStatus.DISCARDED
+    assert discarded.discard_reason == "therapist objected to further inquiries"
+    assert search_cases.get_search(world.uow(), ids[0], now=world.now).value.contacts_used == 0
+    again = round_now(world)
+    assert again.bundles == []
+    assert [(t.therapist_id, t.reason) for t in again.therapists_left_out] == [(therapist, "contact_opt_out")]
 
 
 def test_erased_patient_search_is_cancelled_and_withdrawn(world: MatchingWorld) -> None:
