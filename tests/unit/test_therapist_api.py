@@ -494,6 +494,7 @@ EXPECTED_SAMPLE_STATUS = {
     "get_cooling_period.json": 200,
     "set_cooling_period.json": 200,
     "export_therapist.json": 200,
+    "opt_out_therapist.json": 200,
 }
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -299,3 +300,20 @@ def test_an_operator_bulk_load_never_undoes_an_objection() -> None:
     after = database.therapists[created.id]
     assert after.phone == "0241 4711"
     assert after.contact_opt_out and after.contact_opt_out_reason is ContactOptOutReason.LETTER
+
+
+def test_the_sample_objection_event_runs_through_the_consumer(world: World) -> None:
+    """events/therapist_matching_events/sqs_opt_out_received.json (`localcloud invoke`) stays valid."""
+    sample = (
+        Path(__file__).resolve().parents[2]
+        / "events"
+        / "therapist_matching_events"
+        / "sqs_opt_out_received.json"
+    )
+    therapist = world.therapist()
+    sample_id = uuid.UUID("ec54bc08-dcaa-4e6b-b4b5-8efdcff46c96")
+    stored = world.database.therapists.pop(uuid.UUID(therapist["id"]))
+    world.database.therapists[sample_id] = stored.model_copy(update={"id": sample_id})
+    event = json.loads(sample.read_text(encoding="utf-8"))
+    assert world.consumer_module.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert world.database.therapists[sample_id].contact_opt_out_reason is ContactOptOutReason.REPLY
