@@ -382,6 +382,14 @@ def test_an_objection_in_the_read_model_keeps_the_therapist_and_practice_out_of_
     colleague = world.therapist(email=mailbox)
     for _ in range(3):
         world.search()
+    [draft] = round_now(world, therapist_ids=[objecting.id, colleague.id]).bundles
+    addressee = draft.therapist_id
+    with world.uow() as uow:  # the reaction to the objection, in the consumer's transaction
+        discarded = bundle_cases.discard_drafts_after_objection(
+            uow, objecting.id if addressee == colleague.id else colleague.id, mailbox, now=NOW
+        ).value
+        uow.commit()
+    assert discarded == [draft.bundle_id]  # whoever of the practice it was addressed to
     payload = objecting.opted_out(ContactOptOutReason.PHONE, now=NOW)
     world._write(ProfileKind.THERAPIST, payload.event_payload(), NOW)  # the later therapist.updated
     with world.uow() as uow:

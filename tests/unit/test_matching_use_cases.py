@@ -485,13 +485,16 @@ def test_blocked_therapist_drafts_are_discarded_and_contacts_given_back(world: M
     assert discarded.status == BundleStatus.DISCARDED and discarded.discard_reason == "therapist blocked: x"
 
 
-def test_an_objection_discards_the_therapists_drafts_and_later_rounds_skip_them(world: MatchingWorld) -> None:
-    """GDPR Art. 21: a `therapist.*` event with `contact_opt_out` discards drafts made before it
-    arrived (they must not be sent) and no later round addresses the therapist."""
-    therapist = world.therapist()
+def test_an_objection_discards_the_practices_drafts_and_later_rounds_skip_it(world: MatchingWorld) -> None:
+    """GDPR Art. 21: a `therapist.*` event with `contact_opt_out` discards every draft to the
+    therapist's practice (one mailbox) made before it arrived, even one addressed to a colleague,
+    and no later round addresses the practice."""
+    shared = "gemeinschaftspraxis@example.org"
+    first, second = world.therapist(email=shared), world.therapist(email=shared)
     ids = [world.search().id for _ in range(3)]
     [draft] = round_now(world).bundles
-    profile = dict(world.database.live_profile(ProfileKind.THERAPIST, therapist) or {})
+    objecting = first if draft.therapist_id == second else second  # the colleague of the addressee
+    profile = dict(world.database.live_profile(ProfileKind.THERAPIST, objecting) or {})
     objected = new_envelope("therapist.updated", "therapist-service", {**profile, "contact_opt_out": True})
     assert deliver(world, objected)["acted_on"] == [str(draft.bundle_id)]
     assert draft.bundle_id is not None
@@ -501,7 +504,10 @@ def test_an_objection_discards_the_therapists_drafts_and_later_rounds_skip_them(
     assert search_cases.get_search(world.uow(), ids[0], now=world.now).value.contacts_used == 0
     again = round_now(world)
     assert again.bundles == []
-    assert [(t.therapist_id, t.reason) for t in again.therapists_left_out] == [(therapist, "contact_opt_out")]
+    assert {(t.therapist_id, t.reason) for t in again.therapists_left_out} == {
+        (objecting, "contact_opt_out"),
+        (draft.therapist_id, "practice_contact_opt_out"),
+    }
 
 
 def test_erased_patient_search_is_cancelled_and_withdrawn(world: MatchingWorld) -> None:

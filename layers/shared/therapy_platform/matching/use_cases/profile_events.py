@@ -5,8 +5,9 @@ consumer's transaction (which also claims the eventId, so a redelivery changes n
   ignored: see `domain/read_models.py`);
 - `patient.deleted`: the patient's unfinished search is cancelled and withdrawn;
 - a therapist blocked or deactivated: their draft bundles are discarded, patients freed;
-- a therapist who objected to inquiries (`contact_opt_out`, GDPR Art. 21): the same, so a draft
-  made before the objection arrived is never sent.
+- a therapist who objected to inquiries (`contact_opt_out`, GDPR Art. 21): their drafts and
+  their practice's (one mailbox) are discarded, so a draft made before the objection arrived is
+  never sent.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Final
 
 from therapy_platform.matching.domain.read_models import NotAProfileEventError, change_from_event
 from therapy_platform.matching.ports import MatchingUnitOfWork
-from therapy_platform.matching.use_cases.bundles import discard_drafts_of_blocked_therapist
+from therapy_platform.matching.use_cases.bundles import (
+    discard_drafts_after_objection,
+    discard_drafts_of_blocked_therapist,
+)
 from therapy_platform.matching.use_cases.searches import cancel_searches_of_erased_patient
 from therapy_platform.platform.consumer import Handled, PoisonMessageError
 from therapy_platform.platform.events import EventEnvelope
@@ -41,8 +45,9 @@ def react_to_profile_event(
             uow, uuid.UUID(entity), now=now, reason=f"therapist {status}: {why}"
         )
     if envelope.event_type.startswith("therapist.") and envelope.payload.get("contact_opt_out") is True:
-        return discard_drafts_of_blocked_therapist(
-            uow, uuid.UUID(entity), now=now, reason="therapist objected to further inquiries"
+        practice_key = envelope.payload.get("practice_key")
+        return discard_drafts_after_objection(
+            uow, uuid.UUID(entity), practice_key if isinstance(practice_key, str) else None, now=now
         )
     return Outcome([])
 
