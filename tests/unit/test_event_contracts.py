@@ -34,7 +34,6 @@ from pydantic import BaseModel, ValidationError
 from therapy_platform.communication.domain import emails as email_domain
 from therapy_platform.communication.domain import opt_out as opt_out_domain
 from therapy_platform.communication.domain import phone_calls as call_domain
-from therapy_platform.communication.domain.replies import InboundReply
 from therapy_platform.contracts import bundles, communication, patients, searches, therapists
 from therapy_platform.contracts.base import EventPayload
 from therapy_platform.contracts.catalog import EVENT_PAYLOADS
@@ -529,17 +528,8 @@ def producer_payloads() -> dict[str, list[Payload]]:
 
 
 def _opt_out() -> Payload:
-    """`email.opt_out_received`, as reply intake builds it from a stored reply."""
-    reply = InboundReply(
-        id=_id("reply"),
-        message_id="<r1@praxis.example>",
-        from_address="praxis@example.org",
-        to_address="antwort+B1042@reply.example",
-        text="Bitte keine weiteren Anfragen.",
-        bundle_reference="B1042",
-        received_at=LATER,
-    )
-    return opt_out_domain.opt_out_event_payload(_id("therapist"), reply)
+    """`email.opt_out_received`, as reply intake builds it for the therapist who objected."""
+    return opt_out_domain.opt_out_event_payload(_id("therapist"))
 
 
 # ------------------------------------------------------------------ helpers
@@ -683,9 +673,7 @@ PRODUCER_MODELS: Final[dict[str, st.SearchStrategy[BaseModel]]] = {
         has_phone_number=st.booleans(),
         scheduled_at=_moments,
     ),
-    "email.opt_out_received": st.builds(
-        communication.OptOutReceived, therapist_id=_ids, reply_id=_ids, received_at=_moments
-    ),
+    "email.opt_out_received": st.builds(communication.OptOutReceived, therapist_id=_ids),
     "phone_call.completed": st.builds(
         communication.PhoneCallCompleted,
         task_id=_ids,

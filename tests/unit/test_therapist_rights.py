@@ -206,7 +206,7 @@ def test_opting_in_a_therapist_who_never_objected_changes_nothing(world: World) 
 
 def test_an_objection_in_a_reply_opts_the_therapist_out_once(world: World) -> None:
     therapist = world.therapist()
-    payload = {"therapist_id": therapist["id"], "reply_id": str(uuid.uuid4()), "received_at": NOW.isoformat()}
+    payload = {"therapist_id": therapist["id"]}
     assert world.deliver(payload) == {"batchItemFailures": []}
     stored = world.database.therapists[uuid.UUID(therapist["id"])]
     assert stored.contact_opt_out and stored.contact_opt_out_reason is ContactOptOutReason.REPLY
@@ -220,11 +220,7 @@ def test_an_objection_in_a_reply_opts_the_therapist_out_once(world: World) -> No
 
 
 def test_an_objection_for_an_unknown_therapist_is_done_and_a_bad_payload_is_poison(world: World) -> None:
-    unknown = {
-        "therapist_id": str(uuid.uuid4()),
-        "reply_id": str(uuid.uuid4()),
-        "received_at": NOW.isoformat(),
-    }
+    unknown = {"therapist_id": str(uuid.uuid4())}
     assert world.deliver(unknown) == {"batchItemFailures": []}
     assert world.database.events() == []
     # Without a dead-letter queue configured the poison message is reported as failed (SQS's

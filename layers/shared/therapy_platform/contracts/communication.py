@@ -119,8 +119,7 @@ class OptOutReceived(EventPayload):
     """Payload of `email.opt_out_received`: a therapist's trustworthy reply objected to further
     inquiries ("keine weiteren Anfragen", GDPR Art. 21). Produced by the communication
     service's reply intake; consumed by the therapist service, which marks the therapist opted
-    out (idempotent). Only ids: never the reply's text, subject or address."""
+    out (idempotent). Only the therapist's id (the envelope's timestamp says when): never the
+    reply's text, subject or address."""
 
     therapist_id: uuid.UUID
-    reply_id: uuid.UUID = Field(description="The stored reply (communication service) that objected")
-    received_at: datetime

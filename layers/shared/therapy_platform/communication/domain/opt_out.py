@@ -19,7 +19,6 @@ import unicodedata
 import uuid
 from typing import Any, Final
 
-from therapy_platform.communication.domain.replies import InboundReply
 from therapy_platform.contracts.communication import OptOutReceived
 
 # The reply's own words end where the quoted original starts.
@@ -87,8 +86,7 @@ def objects_to_inquiries(text: str | None, html: str | None = None) -> bool:
     return any(pattern.search(normalised) for pattern in _OBJECTIONS)
 
 
-def opt_out_event_payload(therapist_id: uuid.UUID, reply: InboundReply) -> dict[str, Any]:
-    """Payload of `email.opt_out_received`: ids and the time only, never the reply's words."""
-    return OptOutReceived(
-        therapist_id=therapist_id, reply_id=reply.id, received_at=reply.received_at
-    ).model_dump(mode="json")
+def opt_out_event_payload(therapist_id: uuid.UUID) -> dict[str, Any]:
+    """Payload of `email.opt_out_received`: the therapist's id only, never the reply's words
+    (the reply stays in the communication service, linked to its bundle)."""
+    return OptOutReceived(therapist_id=therapist_id).model_dump(mode="json")

@@ -133,7 +133,7 @@ def _record_opt_out(
         "email.opt_out_received",
         producer=PRODUCER,
         key=therapist_id,
-        payload=opt_out_event_payload(therapist_id, reply),
+        payload=opt_out_event_payload(therapist_id),
         now=now,
     )
     return True
