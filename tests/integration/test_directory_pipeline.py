@@ -582,5 +582,8 @@ def test_event_payloads_are_complete_therapists(therapist_engine: Engine, admin_
     ).value
     (row,) = _rows(admin_engine, f"SELECT event_type, envelope FROM {THERAPISTS}.outbox")
     assert row.event_type == "therapist.imported"
-    therapist = Therapist.model_validate(row.envelope["payload"])
+    # The published contract: the record, with only whether the therapist objected to inquiries.
+    payload = dict(row.envelope["payload"])
+    assert payload.pop("contact_opt_out") is False
+    therapist = Therapist.model_validate(payload)
     assert therapist.directory_id == "e1" and outcome.event_ids == [uuid.UUID(row.envelope["eventId"])]

@@ -25,7 +25,8 @@ from therapy_platform.matching.domain.bundles import (
     RoundResult,
     StaffBundleRequest,
 )
-from therapy_platform.matching.domain.models import SearchStatus
+from therapy_platform.matching.domain.models import Reason, SearchStatus
+from therapy_platform.matching.domain.read_models import ProfileKind
 from therapy_platform.matching.domain.responses import MemberOutcome, ResponseType
 from therapy_platform.matching.domain.searches import (
     ContactRequest,
@@ -36,6 +37,7 @@ from therapy_platform.matching.domain.searches import (
 from therapy_platform.matching.use_cases import bundles as bundle_cases
 from therapy_platform.matching.use_cases import searches as search_cases
 from therapy_platform.platform.errors import BadRequestError, ConflictError, InvalidInputError, NotFoundError
+from therapy_platform.therapists.domain.therapist import ContactOptOutReason
 
 pytestmark = pytest.mark.integration
 
@@ -370,6 +372,35 @@ def test_blocked_therapist_drafts_are_discarded_and_contacts_given_back(world: W
     assert (
         bundle_cases.get_bundle(world.uow(), draft.bundle_id, now=NOW).value.status == BundleStatus.DISCARDED
     )
+
+
+def test_an_objection_in_the_read_model_keeps_the_therapist_and_practice_out_of_rounds(world: World) -> None:
+    """`contact_opt_out` as therapist events carry it (GDPR Art. 21), read from the JSONB read
+    model by the round's SQL: the therapist and the colleague sharing the mailbox get nothing."""
+    mailbox = "gemeinschaftspraxis@example.org"
+    objecting = world.therapist(email=mailbox)
+    colleague = world.therapist(email=mailbox)
+    for _ in range(3):
+        world.search()
+    [draft] = round_now(world, therapist_ids=[objecting.id, colleague.id]).bundles
+    addressee = draft.therapist_id
+    with world.uow() as uow:  # the reaction to the objection, in the consumer's transaction
+        discarded = bundle_cases.discard_drafts_after_objection(
+            uow, objecting.id if addressee == colleague.id else colleague.id, mailbox, now=NOW
+        ).value
+        uow.commit()
+    assert discarded == [draft.bundle_id]  # whoever of the practice it was addressed to
+    payload = objecting.opted_out(ContactOptOutReason.PHONE, now=NOW)
+    world._write(ProfileKind.THERAPIST, payload.event_payload(), NOW)  # the later therapist.updated
+    with world.uow() as uow:
+        therapists, _ = uow.queries.round_inputs(therapist_ids=[objecting.id, colleague.id])
+    assert {t.id: t.contact_opt_out for t in therapists} == {objecting.id: True, colleague.id: False}
+    result = round_now(world, therapist_ids=[objecting.id, colleague.id])
+    assert result.bundles == []
+    assert {(t.therapist_id, t.reason) for t in result.therapists_left_out} == {
+        (objecting.id, Reason.CONTACT_OPT_OUT),
+        (colleague.id, Reason.PRACTICE_CONTACT_OPT_OUT),
+    }
 
 
 def test_erased_patient_search_is_cancelled_and_withdrawn(world: World) -> None:

@@ -66,7 +66,9 @@ def engines(admin_engine: Engine, service_url: Callable[[str], str]) -> Iterator
     # Bundle numbers restart with matching's tables: communication's copies of earlier tests'
     # bundles would collide with this test's (the integration database lives for the session).
     with admin_engine.begin() as connection:
-        connection.execute(text("TRUNCATE communication_service.sent_bundles, communication_service.emails CASCADE"))
+        connection.execute(
+            text("TRUNCATE communication_service.sent_bundles, communication_service.emails CASCADE")
+        )
     made = {schema: create_engine(service_url(f"{schema}_service"), pool_size=2) for schema in SCHEMAS}
     yield made
     for engine in made.values():

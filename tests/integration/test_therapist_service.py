@@ -181,10 +181,15 @@ def test_every_field_survives_the_round_trip(api: Api, admin_engine: Engine) -> 
     assert row.search_text == "änne özdemir aachen praxis.oezdemir@example.org"
     assert row.practice_key == "praxis.oezdemir@example.org"
     assert row.location_precision == "postcode" and row.latitude == pytest.approx(50.7766)
-    # The event is in the outbox, published, with the public model as payload.
+    # The event is in the outbox, published, with the public model as payload (of an objection
+    # only whether there is one: `contact_opt_out`).
     (event,) = _rows(admin_engine, f"SELECT * FROM {SCHEMA}.outbox")
     assert event.event_type == "therapist.created" and event.aggregate_key == created["id"]
-    assert event.published_at is not None and event.envelope["payload"] == created
+    public = {k: v for k, v in created.items() if k not in ("contact_opt_out_at", "contact_opt_out_reason")}
+    assert event.published_at is not None and event.envelope["payload"] == {
+        **public,
+        "contact_opt_out": False,
+    }
     assert event.envelope["producer"] == "therapist-service"
     (audit,) = _rows(admin_engine, f"SELECT * FROM {SCHEMA}.audit_log")
     assert (audit.actor, audit.action, str(audit.entity_id)) == (

@@ -174,6 +174,13 @@ class InMemoryBundles:
             if b.therapist_id == therapist_id and b.status is BundleStatus.DRAFT
         )
 
+    def drafts_of_practice(self, practice_key: str) -> list[BundleRecord]:
+        return self._by_number(
+            b
+            for b in self._db.bundles.values()
+            if b.practice_key == practice_key and b.status is BundleStatus.DRAFT
+        )
+
     def sent_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]:
         due = [
             b

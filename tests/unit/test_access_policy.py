@@ -100,6 +100,8 @@ def test_only_what_cannot_be_undone_or_reaches_anyone_needs_admin() -> None:
         ("POST", "/api/v2/therapists/{therapist_id}/block"),
         ("POST", "/api/v2/therapists/{therapist_id}/unblock"),
         ("PUT", "/api/v2/therapists/{therapist_id}/cooling-period"),
+        # contacting someone who objected (Art. 21) again: only when they asked for it
+        ("POST", "/api/v2/therapists/{therapist_id}/opt-in"),
         ("POST", "/api/v2/emails"),
     }
 

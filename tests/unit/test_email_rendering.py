@@ -16,6 +16,7 @@ from therapy_platform.communication.domain.email_content import (
     EN_DASH,
     BundleInquiry,
     BundlePatient,
+    BundleReminder,
     DistanceBand,
     EmailContent,
     PatientPlaceFound,
@@ -31,6 +32,7 @@ from therapy_platform.communication.domain.email_content import (
 )
 from therapy_platform.communication.domain.emails import EmailKind
 from therapy_platform.communication.rendering.renderer import TEXT_WIDTH, EmailRenderer, safe_url
+from therapy_platform.contracts.patients import InsuranceType
 from therapy_platform.contracts.schedule import Weekday
 from therapy_platform.contracts.symptoms import Symptom
 from therapy_platform.contracts.therapy import Gender
@@ -245,6 +247,7 @@ def test_what_a_bundle_patient_tells_a_therapist_is_exactly_the_minimum() -> Non
         "group_only",
         "availability",
         "distance_band",
+        "within_reach",  # only whether the distance is within the patient's own limit
     }
 
 
@@ -373,3 +376,147 @@ def test_a_bundle_sent_summary_becomes_an_inquiry_patient() -> None:
     )
     text = RENDERER.render(inquiry).text
     assert text.startswith("Sehr geehrte Frau Dr. Öhl,") and "Person B31-2" in text
+
+
+# --------------------------------------------------------------------------- wording derived from the members
+
+
+def _flat(text: str) -> str:
+    """The text with its line wrapping undone, so a phrase is found wherever a line broke."""
+    return " ".join(text.split())
+
+
+def _reminder(*patients: BundlePatient, listed_in_directory: bool | None = None) -> BundleReminder:
+    return BundleReminder(
+        bundle_reference="B12",
+        therapist=Person(gender=Gender.FEMALE, last_name="Muster"),
+        patients=list(patients),
+        first_sent_on=date(2026, 11, 23),
+        expires_on=date(2026, 12, 7),
+        listed_in_directory=listed_in_directory,
+    )
+
+
+def test_one_person_is_written_in_the_singular_everywhere() -> None:
+    one = RENDERER.render(_inquiry(Person(last_name="Muster"), _patient(within_reach=True)))
+    text = _flat(one.text)
+    assert one.subject.startswith("Anfrage Therapieplatz: 1 Person sucht einen Platz")
+    for expected in (
+        "Die folgende Person sucht einen Therapieplatz und wohnt in erreichbarer Nähe Ihrer Praxis.",
+        "Könnten Sie dieser Person ein Erstgespräch",
+        "Die Person im Überblick",
+        "schreiben Sie zur Referenz „ja“ oder „nein“",
+        "Statt eines Anrufs erhalten Sie von uns eine schriftliche Anfrage",
+    ):
+        assert expected in text, expected
+    for plural in ("Personen", "wohnen", "einer oder mehreren", "zu jeder Referenz", "gebündelte"):
+        assert plural not in text, plural
+    reminder = _flat(RENDERER.render(_reminder(_patient())).text)
+    assert (
+        "der folgenden Person" in reminder and "zur Referenz" in reminder and "für diese Person" in reminder
+    )
+    assert "Personen" not in reminder and "diese Menschen" not in reminder
+
+
+def test_several_people_are_written_in_the_plural() -> None:
+    two = RENDERER.render(
+        _inquiry(
+            Person(last_name="Muster"), _patient(within_reach=True), _patient("B12-2", within_reach=True)
+        )
+    )
+    text = _flat(two.text)
+    assert "Die folgenden 2 Personen suchen einen Therapieplatz und wohnen in erreichbarer Nähe" in text
+    assert "einer oder mehreren dieser Personen" in text and "zu jeder Referenz" in text
+    assert "Die Personen im Überblick" in text
+    reminder = _flat(RENDERER.render(_reminder(_patient(), _patient("B12-2"))).text)
+    assert "einer der folgenden 2 Personen" in reminder and "zu jeder Referenz" in reminder
+
+
+@pytest.mark.parametrize(
+    ("insurance", "statutory_claimed"),
+    [
+        ({}, True),
+        ({"insurance_type": InsuranceType.PRIVATE}, False),
+        ({"insurance_type": InsuranceType.SELF_PAY, "insurer": None}, False),
+    ],
+)
+def test_the_intro_says_statutory_only_when_every_card_does(
+    insurance: dict[str, object], statutory_claimed: bool
+) -> None:
+    members = [_patient("B12-1"), _patient("B12-2", **insurance)]
+    rendered = RENDERER.render(_inquiry(Person(last_name="Muster"), *members))
+    for body in (_flat(rendered.text), _flat(rendered.html)):
+        assert ("mit gesetzlicher Krankenversicherung" in body) is statutory_claimed
+        assert "wir unterstützen Menschen" in body
+    assert "Versicherung: gesetzlich versichert" in rendered.text  # the first card says what it is
+
+
+@pytest.mark.parametrize(
+    ("reach", "nearby_claimed"),
+    [
+        ((True, True), True),
+        ((True, False), False),  # one lives further away than they want to travel
+        ((True, None), False),  # not known: nothing is claimed
+        ((None, None), False),
+    ],
+)
+def test_the_intro_says_nearby_only_when_every_card_is_within_the_patients_limit(
+    reach: tuple[bool | None, bool | None], nearby_claimed: bool
+) -> None:
+    members = [_patient(f"B12-{i}", within_reach=value) for i, value in enumerate(reach, start=1)]
+    rendered = RENDERER.render(_inquiry(Person(last_name="Muster"), *members))
+    for body in (_flat(rendered.text), _flat(rendered.html)):
+        assert ("in erreichbarer Nähe" in body) is nearby_claimed
+        assert "suchen einen Therapieplatz" in body
+    assert ("weiter, als die Person fahren möchte" in rendered.text) is (False in reach)
+
+
+@pytest.mark.parametrize(
+    ("listed", "source", "absent"),
+    [
+        (True, "öffentlichen Arztsuche-Verzeichnis 116117 der Kassenärztlichen Vereinigungen", "Anmeldung"),
+        (False, "bei Ihrer Anmeldung selbst mitgeteilt", "116117"),
+        (
+            None,
+            "Arztsuche-Verzeichnis 116117 der Kassenärztlichen Vereinigungen oder aus Ihrer eigenen",
+            None,
+        ),
+    ],
+)
+def test_inquiry_and_reminder_name_the_data_source_and_how_to_object(
+    listed: bool | None, source: str, absent: str | None
+) -> None:
+    inquiry = BundleInquiry(
+        bundle_reference="B12",
+        therapist=Person(last_name="Muster"),
+        patients=[_patient()],
+        sent_on=date(2026, 11, 23),
+        listed_in_directory=listed,
+    )
+    for rendered in (
+        RENDERER.render(inquiry),
+        RENDERER.render(_reminder(_patient(), listed_in_directory=listed)),
+    ):
+        for body in (_flat(rendered.text), _flat(re.sub(r"<[^>]+>", " ", rendered.html))):
+            assert "Woher wir Ihre Kontaktdaten haben" in body
+            assert source in body
+            if absent is not None:
+                assert (
+                    absent not in body.split("Woher wir Ihre Kontaktdaten haben")[1].split("Vielen Dank")[0]
+                )
+            assert "antworten Sie einfach mit „keine weiteren Anfragen“" in body
+            assert "Art. 21 DSGVO" in body and LEGAL.email in body
+
+
+def test_a_bundle_sent_summary_carries_whether_the_patient_is_within_reach() -> None:
+    summary = {
+        "reference": "B31-1",
+        "gender": "female",
+        "symptoms": ["panic"],
+        "distance_band": "more than 25 km",
+        "within_reach": False,
+    }
+    patient = bundle_patient_from_summary(summary)
+    assert patient.within_reach is False
+    assert patient.distance_text == "über 25 km (weiter, als die Person fahren möchte)"
+    assert bundle_patient_from_summary({**summary, "within_reach": None}).distance_text == "über 25 km"

@@ -32,6 +32,7 @@ from matching_fakes import MatchingWorld, StoredProfile
 from pydantic import BaseModel, ValidationError
 
 from therapy_platform.communication.domain import emails as email_domain
+from therapy_platform.communication.domain import opt_out as opt_out_domain
 from therapy_platform.communication.domain import phone_calls as call_domain
 from therapy_platform.contracts import bundles, communication, patients, searches, therapists
 from therapy_platform.contracts.base import EventPayload
@@ -170,9 +171,11 @@ def _therapists() -> dict[str, therapist_domain.Therapist]:
     deactivated = unblocked.transition(
         therapist_domain.TherapistAction.DEACTIVATE, reason="Ruhestand", now=LATER
     )
+    objected = deactivated.opted_out(therapist_domain.ContactOptOutReason.REPLY, now=LATER)
     return {
         "created": created,
         "imported": imported,
+        "objected": objected,
         "updated": updated,
         "cooling": cooling,
         "blocked": blocked,
@@ -505,7 +508,7 @@ def producer_payloads() -> dict[str, list[Payload]]:
         "therapist.created": [therapist["created"].event_payload()],
         "therapist.imported": [therapist["imported"].event_payload()],
         "therapist.updated": [
-            therapist[name].event_payload() for name in ("updated", "cooling", "deactivated")
+            therapist[name].event_payload() for name in ("updated", "cooling", "deactivated", "objected")
         ],
         "therapist.blocked": [therapist["blocked"].event_payload()],
         "therapist.unblocked": [therapist["unblocked"].event_payload()],
@@ -523,7 +526,13 @@ def producer_payloads() -> dict[str, list[Payload]]:
         **_emails(),
         "phone_call.scheduled": [scheduled, fallback],
         "phone_call.completed": [completed],
+        "email.opt_out_received": [_opt_out()],
     }
+
+
+def _opt_out() -> Payload:
+    """`email.opt_out_received`, as reply intake builds it for the therapist who objected."""
+    return opt_out_domain.opt_out_event_payload(_id("therapist"))
 
 
 # ------------------------------------------------------------------ helpers
@@ -668,6 +677,7 @@ PRODUCER_MODELS: Final[dict[str, st.SearchStrategy[BaseModel]]] = {
         has_phone_number=st.booleans(),
         scheduled_at=_moments,
     ),
+    "email.opt_out_received": st.builds(communication.OptOutReceived, therapist_id=_ids),
     "phone_call.completed": st.builds(
         communication.PhoneCallCompleted,
         task_id=_ids,

@@ -26,6 +26,7 @@ from therapy_platform.matching.domain.bundles import (
     StaffBundleRequest,
 )
 from therapy_platform.matching.domain.models import SearchStatus
+from therapy_platform.matching.domain.read_models import ProfileKind
 from therapy_platform.matching.domain.responses import MemberOutcome, ResponseType
 from therapy_platform.matching.domain.searches import (
     ContactRequest,
@@ -482,6 +483,31 @@ def test_blocked_therapist_drafts_are_discarded_and_contacts_given_back(world: M
     assert draft.bundle_id is not None
     discarded = bundle_cases.get_bundle(world.uow(), draft.bundle_id, now=world.now).value
     assert discarded.status == BundleStatus.DISCARDED and discarded.discard_reason == "therapist blocked: x"
+
+
+def test_an_objection_discards_the_practices_drafts_and_later_rounds_skip_it(world: MatchingWorld) -> None:
+    """GDPR Art. 21: a `therapist.*` event with `contact_opt_out` discards every draft to the
+    therapist's practice (one mailbox) made before it arrived, even one addressed to a colleague,
+    and no later round addresses the practice."""
+    shared = "gemeinschaftspraxis@example.org"
+    first, second = world.therapist(email=shared), world.therapist(email=shared)
+    ids = [world.search().id for _ in range(3)]
+    [draft] = round_now(world).bundles
+    objecting = first if draft.therapist_id == second else second  # the colleague of the addressee
+    profile = dict(world.database.live_profile(ProfileKind.THERAPIST, objecting) or {})
+    objected = new_envelope("therapist.updated", "therapist-service", {**profile, "contact_opt_out": True})
+    assert deliver(world, objected)["acted_on"] == [str(draft.bundle_id)]
+    assert draft.bundle_id is not None
+    discarded = bundle_cases.get_bundle(world.uow(), draft.bundle_id, now=world.now).value
+    assert discarded.status == BundleStatus.DISCARDED
+    assert discarded.discard_reason == "therapist objected to further inquiries"
+    assert search_cases.get_search(world.uow(), ids[0], now=world.now).value.contacts_used == 0
+    again = round_now(world)
+    assert again.bundles == []
+    assert {(t.therapist_id, t.reason) for t in again.therapists_left_out} == {
+        (objecting, "contact_opt_out"),
+        (draft.therapist_id, "practice_contact_opt_out"),
+    }
 
 
 def test_erased_patient_search_is_cancelled_and_withdrawn(world: MatchingWorld) -> None:

@@ -631,20 +631,67 @@ def _failed_rules(parameters: dict[str, str]) -> set[str]:
     return failed
 
 
+# What a prod deploy must be given besides: the organisation's real footer and addresses.
+LEGAL_VALUES = {
+    "LegalOrganisation": "Therapieplatz-Vermittlung Nord e. V.",
+    "LegalStreet": "Hafenstraße 12",
+    "LegalPostcodeCity": "20457 Hamburg",
+    "LegalEmail": "kontakt@vermittlung-nord.de",
+    "LegalRepresentedBy": "Dr. Eva Beispiel (Vorstand)",
+    "LegalPrivacyUrl": "https://vermittlung-nord.de/datenschutz",
+    "MailFrom": "Therapieplatz-Vermittlung <vermittlung@vermittlung-nord.de>",
+    "StaffAlertEmail": "team@vermittlung-nord.de",
+}
+
+
+def _account_values(environment: str) -> dict[str, str]:
+    return {**ACCOUNT_VALUES, **(LEGAL_VALUES if environment == "prod" else {})}
+
+
 @pytest.mark.parametrize("environment", ["dev", "prod"])
 def test_a_deploy_to_aws_needs_a_real_origin_and_authenticated_kafka(environment: str) -> None:
-    assert _failed_rules(_parameters(environment, **ACCOUNT_VALUES)) == set()
-    refused_origin = {**ACCOUNT_VALUES, "AllowedOrigin": "*"}
+    account = _account_values(environment)  # prod also needs its real legal footer
+    assert _failed_rules(_parameters(environment, **account)) == set()
+    refused_origin = {**account, "AllowedOrigin": "*"}
     assert _failed_rules(_parameters(environment, **refused_origin)) == {"CorsOriginOutsideLocal"}
     assert "CorsOriginOutsideLocal" in _failed_rules(_parameters(environment))  # samconfig alone
-    plaintext = {**ACCOUNT_VALUES, "KafkaSecurityProtocol": "PLAINTEXT", "KafkaSaslMechanism": "NONE"}
+    plaintext = {**account, "KafkaSecurityProtocol": "PLAINTEXT", "KafkaSaslMechanism": "NONE"}
     assert _failed_rules(_parameters(environment, **plaintext)) == {"KafkaAuthenticatedOutsideLocal"}
-    no_cluster = {**ACCOUNT_VALUES, "KafkaClusterArn": ""}
+    no_cluster = {**account, "KafkaClusterArn": ""}
     assert _failed_rules(_parameters(environment, **no_cluster)) == {"KafkaIamNeedsCluster"}
-    scram = {**ACCOUNT_VALUES, "KafkaSaslMechanism": "SCRAM-SHA-512"}
+    scram = {**account, "KafkaSaslMechanism": "SCRAM-SHA-512"}
     assert _failed_rules(_parameters(environment, **scram)) == {"KafkaScramNeedsSecret"}
     secret = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:AmazonMSK_platform-AbCdEf"
     assert _failed_rules(_parameters(environment, **scram, KafkaSaslSecretArn=secret)) == set()
+
+
+PLACEHOLDER_FOOTER = {
+    "LegalOrganisation": "Therapieplatz-Vermittlung (lokale Entwicklung)",
+    "LegalStreet": "Musterstraße 1",
+    "LegalEmail": "kontakt@example.org",
+    "LegalRepresentedBy": "",
+    "LegalPrivacyUrl": "",
+    "LegalPostcodeCity": "",
+    "MailFrom": "Therapieplatz-Vermittlung <vermittlung@example.org>",
+    "StaffAlertEmail": "team@example.org",
+}
+
+
+def test_prod_refuses_the_placeholder_legal_footer_and_addresses() -> None:
+    """Emails to therapists and patients carry the Impressum and the privacy notice: prod must
+    not go out with the development placeholders (each one alone is refused), dev and local may."""
+    prod = {**ACCOUNT_VALUES, **LEGAL_VALUES}
+    assert _failed_rules(_parameters("prod", **prod)) == set()
+    assert "ProdNeedsRealLegalFooter" in _failed_rules(_parameters("prod", **ACCOUNT_VALUES))  # defaults
+    for name, placeholder in PLACEHOLDER_FOOTER.items():
+        assert _failed_rules(_parameters("prod", **{**prod, name: placeholder})) == {
+            "ProdNeedsRealLegalFooter"
+        }, name
+    defaults = _template()["Parameters"]
+    for name, placeholder in PLACEHOLDER_FOOTER.items():  # the rule names today's defaults
+        assert placeholder in ("", str(defaults[name]["Default"])), name
+    assert _failed_rules(_parameters("dev", **ACCOUNT_VALUES)) == set()  # placeholders are fine there
+    assert "ProdNeedsRealLegalFooter" not in _failed_rules(local_parameters())
 
 
 def test_the_local_deployment_passes_every_rule() -> None:

@@ -111,7 +111,11 @@ def test_create_then_read(api: Api) -> None:
     # Published right after commit, keyed by the therapist id, payload = the public model.
     assert [message.key for message in api.bus.messages] == [body["id"]]
     assert api.bus.messages[0].envelope.event_type == "therapist.created"
-    assert api.bus.messages[0].envelope.payload == body
+    # ... except that the bus learns only whether the therapist objected, not when or how.
+    published = dict(body, contact_opt_out=False)
+    assert body["contact_opt_out_at"] is None and body["contact_opt_out_reason"] is None
+    del published["contact_opt_out_at"], published["contact_opt_out_reason"]
+    assert api.bus.messages[0].envelope.payload == published
     assert api.database.outbox[0].published
     audit = api.database.audit[0]
     assert (audit.actor, audit.action, str(audit.entity_id), audit.before) == (
@@ -491,6 +495,7 @@ EXPECTED_SAMPLE_STATUS = {
     "set_cooling_period.json": 200,
     "export_therapist.json": 200,
     "erase_therapist.json": 200,  # therapist erasure: the sample therapist exists
+    "opt_out_therapist.json": 200,
 }
 
 

@@ -67,6 +67,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", f"{P}/therapists/{{therapist_id}}/unblock"): ADMIN,
     ("GET", f"{P}/therapists/{{therapist_id}}/cooling-period"): AUDITOR,
     ("PUT", f"{P}/therapists/{{therapist_id}}/cooling-period"): ADMIN,
+    ("POST", f"{P}/therapists/{{therapist_id}}/opt-out"): STAFF,  # the therapist objects (Art. 21)
+    ("POST", f"{P}/therapists/{{therapist_id}}/opt-in"): ADMIN,  # only when the therapist asks
     # geocoding: staff tools (reverse geocoding may call Nominatim)
     ("POST", f"{P}/geocoding/geocode"): STAFF,
     ("GET", f"{P}/geocoding/reverse"): STAFF,

@@ -97,6 +97,9 @@ class PatientSummary(EventPayload):
     group_only: bool = False
     availability: dict[str, list[str]] = Field(default_factory=dict)
     distance_band: str
+    within_reach: bool | None = Field(
+        default=None, description="Within the patient's own distance limit (None: unknown)"
+    )
 
 
 class BundleMember(EventPayload):
@@ -163,6 +166,11 @@ class TherapistContact(EventPayload):
     email: str | None = None
     phone: str | None = None
     phone_windows: dict[str, list[str]] = Field(default_factory=dict)
+    listed_in_directory: bool | None = Field(
+        default=None,
+        description="Contact data from the public 116117 directory (else the therapist's own registration); "
+        "the inquiry names the source (GDPR Art. 14). None: unknown",
+    )
 
 
 class BundleSent(BundleSnapshot):

@@ -18,6 +18,7 @@ from therapy_platform.contracts.bundles import (
 )
 from therapy_platform.contracts.communication import (
     EmailStatusChanged,
+    OptOutReceived,
     PhoneCallCompleted,
     PhoneCallScheduled,
 )
@@ -46,6 +47,7 @@ EVENT_PAYLOADS: Final[dict[str, type[EventPayload]]] = {
     "email.queued": EmailStatusChanged,
     "email.sent": EmailStatusChanged,
     "email.failed": EmailStatusChanged,
+    "email.opt_out_received": OptOutReceived,
     "phone_call.scheduled": PhoneCallScheduled,
     "phone_call.completed": PhoneCallCompleted,
 }

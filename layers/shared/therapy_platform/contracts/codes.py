@@ -129,6 +129,16 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "inactive": _L("inaktiv", "inactive"),
         },
     ),
+    "ContactOptOutReason": Vocabulary(
+        "How a therapist objected to further inquiries (GDPR Art. 21)",
+        {
+            "reply": _L("per Antwort auf eine Anfrage", "by replying to an inquiry"),
+            "phone": _L("telefonisch", "by phone"),
+            "email": _L("per E-Mail an das Team", "by email to staff"),
+            "letter": _L("per Brief", "by letter"),
+            "other": _L("auf anderem Weg", "another way"),
+        },
+    ),
     "PersonType": Vocabulary(
         "Whose communication history",
         {"patient": _L("Patient*in", "patient"), "therapist": _L("Therapeut*in", "therapist")},
@@ -214,6 +224,13 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "practice_open_bundle": _L("Praxis hat eine offene Anfrage", "practice has an open bundle"),
             "practice_in_cooling_period": _L("Praxis in der Karenzzeit", "practice in the cooling period"),
             "therapist_location_unknown": _L("Standort der Praxis unbekannt", "therapist location unknown"),
+            "contact_opt_out": _L(
+                "hat weiteren Anfragen widersprochen", "objected to further inquiries"
+            ),
+            "practice_contact_opt_out": _L(
+                "jemand aus der Praxis hat weiteren Anfragen widersprochen",
+                "someone in the practice objected to further inquiries",
+            ),
             "not_practice_owner": _L(
                 "Anfrage geht an eine Kollegin oder einen Kollegen der Praxis",
                 "a colleague gets the practice's bundle",

@@ -4,7 +4,8 @@
 Produced by `communication/use_cases/emails.py` (an email queued, sent or given up),
 `communication/use_cases/events.py` (a call planned for a therapist without email) and
 `communication/use_cases/phone_calls.py` (staff record a call's outcome). No service consumes
-them today: they reach Kafka through the bridge (reporting, audit). They carry no contact data,
+them today except `email.opt_out_received` (the therapist service records the objection); all
+reach Kafka through the bridge (reporting, audit). They carry no contact data,
 no subject, no body and no notes: personal data stays in the communication service.
 """
 
@@ -112,3 +113,13 @@ class PhoneCallCompleted(EventPayload):
     outcome: PhoneCallOutcome
     completed_at: datetime
     completed_by: str
+
+
+class OptOutReceived(EventPayload):
+    """Payload of `email.opt_out_received`: a therapist's trustworthy reply objected to further
+    inquiries ("keine weiteren Anfragen", GDPR Art. 21). Produced by the communication
+    service's reply intake; consumed by the therapist service, which marks the therapist opted
+    out (idempotent). Only the therapist's id (the envelope's timestamp says when): never the
+    reply's text, subject or address."""
+
+    therapist_id: uuid.UUID

@@ -98,6 +98,9 @@ class TherapistSnapshot(EventPayload):
     location: Location
     location_flagged: bool = Field(description="True when the address could not be located")
     practice_key: str | None = Field(description="Normalised email shared by the practice's therapists")
+    # GDPR Art. 21: the therapist objected to further inquiries. Matching sends no bundle to
+    # them (nor to their practice's shared mailbox). Only the flag travels: not when or how.
+    contact_opt_out: bool = Field(default=False, description="The therapist objected to further inquiries")
     created_at: datetime
     updated_at: datetime
 

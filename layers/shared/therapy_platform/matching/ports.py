@@ -73,6 +73,10 @@ class BundleRepository(Protocol):
         """The therapist's draft bundles, locked, by number."""
         ...
 
+    def drafts_of_practice(self, practice_key: str) -> list[BundleRecord]:
+        """The draft bundles addressed to any member of the practice (its mailbox), locked, by number."""
+        ...
+
     def sent_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]:
         """Sent bundles sent at or before `cutoff`, oldest first."""
         ...

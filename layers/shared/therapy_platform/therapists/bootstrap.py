@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from therapy_platform.contracts.bundles import CoolingPeriodStarted
+from therapy_platform.contracts.communication import OptOutReceived
 from therapy_platform.contracts.personal_data import InvokedParts, NoOtherServices, PersonalDataParts
 from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
 from therapy_platform.platform.clock import utc_now
@@ -74,7 +75,7 @@ from therapy_platform.therapists.imports.ports import (
 from therapy_platform.therapists.imports.use_cases import import_stored_file
 from therapy_platform.therapists.ports import TherapistUnitOfWork
 from therapy_platform.therapists.settings import TherapistSettings
-from therapy_platform.therapists.use_cases import apply_matching_cooling
+from therapy_platform.therapists.use_cases import apply_matching_cooling, apply_opt_out_reply
 
 SETTINGS = TherapistSettings.from_env()
 LOGGER = logging.getLogger(__name__)
@@ -224,8 +225,10 @@ def cooling_events_consumer(
     logger: logging.Logger | Any = LOGGER,
 ) -> QueueConsumer[BusMessage]:
     """`cooling.period_started` from the matching service: the therapist gets no contact before
-    the date. Applying is idempotent (cooling only ever grows), so no eventId claim is needed; a
-    payload the contract refuses is poison."""
+    the date. `email.opt_out_received` from the communication service: the therapist replied
+    that they want no more inquiries (GDPR Art. 21), so they are opted out. Applying either is
+    idempotent (cooling only ever grows; an opt-out stays as first recorded), so no eventId
+    claim is needed; a payload the contract refuses is poison."""
 
     def store_cooling(message: BusMessage) -> Handled:
         try:
@@ -244,9 +247,26 @@ def cooling_events_consumer(
         detail = {"therapist_id": str(cooling.therapist_id), "changed": bool(outcome.events)}
         return Handled("", message.envelope.event_type, "done", detail)
 
+    def store_opt_out(message: BusMessage) -> Handled:
+        try:
+            objection = OptOutReceived.model_validate(message.envelope.payload)
+        except ValidationError as error:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+            raise PoisonMessageError(
+                f"payload is not an email.opt_out_received (fields: {fields})"
+            ) from error
+        current = service()
+        outcome = apply_opt_out_reply(current.unit_of_work(), objection.therapist_id, now=current.clock())
+        detail = {
+            "therapist_id": str(objection.therapist_id),
+            "known": outcome.value is not None,
+            "changed": bool(outcome.events),
+        }
+        return Handled("", message.envelope.event_type, "done", detail)
+
     return bus_consumer(
         "therapist-matching-events",
-        {"cooling.period_started": store_cooling},
+        {"cooling.period_started": store_cooling, "email.opt_out_received": store_opt_out},
         queues=queues,
         dead_letter_queue_url=settings.dead_letter_queue_url,
         logger=logger,  # the runtime's default backoff: a database hiccup, not a long import

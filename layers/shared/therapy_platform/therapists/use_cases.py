@@ -28,7 +28,9 @@ from therapy_platform.platform.preconditions import check_version, entity_tag
 from therapy_platform.platform.publishing import record_event
 from therapy_platform.platform.validation import FieldRuleError, validate_as
 from therapy_platform.therapists.domain.therapist import (
+    OPT_OUT_FIELDS,
     PRODUCER,
+    ContactOptOutReason,
     CoolingPeriod,
     CoolingPeriodChange,
     Therapist,
@@ -309,6 +311,88 @@ def set_cooling_period(
         )
         uow.commit()
     return Outcome(updated.cooling_period(today), (event,))
+
+
+# ---------------------------------------------------------------------------------------------
+# The therapist's right to object (GDPR Art. 21)
+# ---------------------------------------------------------------------------------------------
+
+
+def opt_out(
+    uow: TherapistUnitOfWork,
+    therapist_id: uuid.UUID,
+    reason: ContactOptOutReason,
+    *,
+    actor: str,
+    now: datetime,
+) -> Outcome[Therapist]:
+    """The therapist objects to further inquiries: matching sends them no bundle any more, and
+    no directory import undoes it (only `opt_in`). Audited (action `contact_opt_out`, the
+    reason code) and published as `therapist.updated` (`contact_opt_out: true`). Idempotent:
+    an opted-out therapist stays as recorded first, with no new audit entry or event (a
+    redelivered objection, staff clicking twice)."""
+    with uow:
+        current = _locked(uow, therapist_id)
+        updated = current.opted_out(reason, now=now)
+        if updated is current:
+            return Outcome(current)
+        event = _store_change(
+            uow,
+            current,
+            updated,
+            OPT_OUT_FIELDS,
+            action="contact_opt_out",
+            actor=actor,
+            now=now,
+            reason=str(reason),
+        )
+        uow.commit()
+    return Outcome(updated, (event,))
+
+
+def opt_in(
+    uow: TherapistUnitOfWork,
+    therapist_id: uuid.UUID,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    if_match: str | None = None,
+) -> Outcome[Therapist]:
+    """An admin allows contact again (the therapist asked for it). `if_match`: the entity tag
+    the admin read (412 when the therapist changed since, e.g. a new objection arrived).
+    Audited with the reason; `therapist.updated` with `contact_opt_out: false`. A therapist
+    who has not opted out is left as is."""
+    with uow:
+        current = _locked(uow, therapist_id)
+        check_version(if_match, entity_tag(current), what="therapist")
+        updated = current.opted_in(now=now)
+        if updated is current:
+            return Outcome(current)
+        event = _store_change(
+            uow,
+            current,
+            updated,
+            OPT_OUT_FIELDS,
+            action="contact_opt_in",
+            actor=actor,
+            now=now,
+            reason=reason,
+        )
+        uow.commit()
+    return Outcome(updated, (event,))
+
+
+def apply_opt_out_reply(
+    uow: TherapistUnitOfWork, therapist_id: uuid.UUID, *, now: datetime
+) -> Outcome[Therapist | None]:
+    """`email.opt_out_received`: the therapist replied that they want no more inquiries. Same
+    as a staff opt-out with reason `reply` (idempotent); None when the therapist is unknown."""
+    try:
+        outcome = opt_out(uow, therapist_id, ContactOptOutReason.REPLY, actor="system:communication", now=now)
+    except NotFoundError:
+        return Outcome(None)
+    return Outcome(outcome.value, outcome.events)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -220,6 +220,13 @@ class BundlePatient(BaseModel):
     group_only: bool = False
     availability: dict[Weekday, list[str]] = Field(default_factory=dict)
     distance_band: DistanceBand
+    within_reach: bool | None = Field(
+        default=None, description="Within the patient's own distance limit (None: not known)"
+    )
+
+    @property
+    def statutory(self) -> bool:
+        return self.insurance_type is InsuranceType.STATUTORY
 
     @property
     def age_text(self) -> str:
@@ -256,7 +263,8 @@ class BundlePatient(BaseModel):
 
     @property
     def distance_text(self) -> str:
-        return DISTANCE_BAND_LABELS[self.distance_band]
+        band = DISTANCE_BAND_LABELS[self.distance_band]
+        return f"{band} (weiter, als die Person fahren möchte)" if self.within_reach is False else band
 
 
 def member_reference(bundle_ref: str, position: int) -> str:
@@ -283,6 +291,7 @@ def bundle_patient_from_summary(summary: Mapping[str, Any]) -> BundlePatient:
         group_only=bool(summary.get("group_only")),
         availability=summary.get("availability") or {},
         distance_band=summary["distance_band"],
+        within_reach=summary.get("within_reach"),
     )
 
 
@@ -300,27 +309,52 @@ def person_from_record(record: Mapping[str, Any]) -> Person:
 Patients = Annotated[list[BundlePatient], Len(MIN_BUNDLE_SIZE, MAX_BUNDLE_SIZE)]
 
 
-class BundleInquiry(EmailContent):
-    """The one inquiry a therapist gets for a bundle (subject carries "Ref: B<number>")."""
-
-    kind: ClassVar[EmailKind] = EmailKind.BUNDLE_INQUIRY
+class _TherapistInquiry(EmailContent):
+    """What the inquiry and its reminder share: the patients, and what the wording derives from
+    them (one person or several; what the introduction may claim for all of them), and where
+    the therapist's contact data came from (GDPR Art. 14: said in every inquiry, with how to
+    object to further inquiries)."""
 
     bundle_reference: BundleReference
     therapist: Person
     patients: Patients
+    listed_in_directory: bool | None = Field(
+        default=None,
+        description="Contact data from the public 116117 directory (True), the therapist's own "
+        "registration (False), or not known (None: both sources are named)",
+    )
+
+    @property
+    def single(self) -> bool:
+        return len(self.patients) == 1
+
+    @property
+    def all_statutory(self) -> bool:
+        """The introduction says "gesetzlich versichert" only when every card says so."""
+        return all(patient.statutory for patient in self.patients)
+
+    @property
+    def all_within_reach(self) -> bool:
+        """The introduction says "in erreichbarer Nähe" only when every card is within the
+        patient's own distance limit (known to be; an unknown limit claims nothing)."""
+        return all(patient.within_reach is True for patient in self.patients)
+
+
+class BundleInquiry(_TherapistInquiry):
+    """The one inquiry a therapist gets for a bundle (subject carries "Ref: B<number>")."""
+
+    kind: ClassVar[EmailKind] = EmailKind.BUNDLE_INQUIRY
+
     sent_on: date
     reminder_after_days: int = Field(default=7, ge=1, le=60)
     cooling_days: int = Field(default=28, ge=0, le=365)
 
 
-class BundleReminder(EmailContent):
+class BundleReminder(_TherapistInquiry):
     """The one reminder after `reminder_after_days` without an answer; lists the patients again."""
 
     kind: ClassVar[EmailKind] = EmailKind.BUNDLE_REMINDER
 
-    bundle_reference: BundleReference
-    therapist: Person
-    patients: Patients
     first_sent_on: date
     expires_on: date
 

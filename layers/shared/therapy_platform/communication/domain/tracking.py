@@ -117,6 +117,7 @@ class BundleAddressee(BaseModel):
     email: str | None = None
     phone: str | None = None
     phone_windows: dict[str, list[str]] = Field(default_factory=dict)
+    listed_in_directory: bool | None = None  # where the contact data came from (GDPR Art. 14)
 
 
 class TrackedMember(BaseModel):

@@ -279,6 +279,7 @@ def _inquiry(actions: Actions, bundle: TrackedBundle) -> None:
             bundle_reference=bundle.reference,
             therapist=person_of(bundle.therapist),
             patients=[member.patient for member in members],
+            listed_in_directory=bundle.therapist.listed_in_directory,
             sent_on=bundle.sent_on(),
             reminder_after_days=actions.context.follow_up.reminder_after_days,
             cooling_days=actions.context.follow_up.cooling_days,

@@ -45,6 +45,7 @@ def _remind(actions: Actions, bundle: TrackedBundle) -> Literal["email", "phone"
             bundle_reference=bundle.reference,
             therapist=person_of(bundle.therapist),
             patients=[member.patient for member in bundle.remaining_members],
+            listed_in_directory=bundle.therapist.listed_in_directory,
             first_sent_on=bundle.sent_on(),
             expires_on=bundle.expires_on(policy),
         )

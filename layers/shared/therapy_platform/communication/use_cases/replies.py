@@ -9,6 +9,12 @@ review list with its reasons and is attached to nothing:
 - the sender is not the therapist or practice of the bundle it names (or the recipient of the
   email it quotes), the bundle is unknown, or it names nothing of ours: reviewed.
 
+A stored reply whose own words object to further inquiries ("keine weiteren Anfragen";
+domain/opt_out.py) also publishes `email.opt_out_received` (the therapist's id and the reply's,
+nothing else) through the outbox, in the reply's transaction; the therapist service marks the
+therapist opted out. Only trustworthy replies count: an objection on the review list is for
+staff (they record it with `POST /api/v2/therapists/{id}/opt-out`).
+
 A message is marked done in the inbox only after its row is committed; a crash in between offers
 it again, and the Message-ID (replies) or the inbox key (review list) keeps the second copy
 out. The report counts outcomes and names inbox keys and bundle references only: never
@@ -22,8 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from therapy_platform.communication.domain.emails import Addressing, RecipientType
+from therapy_platform.communication.domain.emails import PRODUCER, Addressing, RecipientType
+from therapy_platform.communication.domain.opt_out import objects_to_inquiries, opt_out_event_payload
 from therapy_platform.communication.domain.replies import (
+    InboundReply,
     ReadMessage,
     ReplyPolicy,
     ReviewedReply,
@@ -33,6 +41,7 @@ from therapy_platform.communication.domain.replies import (
     verdict_reasons,
 )
 from therapy_platform.communication.ports import CommunicationUnitOfWork, InboxEntry, ReplyInbox
+from therapy_platform.platform.publishing import record_event
 from therapy_platform.platform.rest.pagination import Page
 
 
@@ -46,6 +55,7 @@ class IntakeReport:
     review_reasons: dict[str, int] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)  # inbox keys
     stored_references: list[str] = field(default_factory=list)
+    opt_outs: int = 0  # stored replies that objected to further inquiries (event published)
 
     def count_review(self, reasons: list[ReviewReason]) -> None:
         self.reviewed += 1
@@ -77,27 +87,30 @@ def _review(
 
 def _sender_reasons(
     uow: CommunicationUnitOfWork, read: ReadMessage
-) -> tuple[list[ReviewReason], uuid.UUID | None]:
+) -> tuple[list[ReviewReason], uuid.UUID | None, uuid.UUID | None]:
     """Whether the sender belongs to what the reply names (module docstring); the email it
-    answers, if it is one of ours and fits."""
+    answers, if it is one of ours and fits; the therapist who replied (the bundle's, or the
+    recipient of the therapist email it answers), if any."""
     reply = read.reply
     answered = uow.history.answered(reply.quoted_message_ids())
     reference = reply.bundle_reference
     if reference is not None:
         bundle = uow.bundles.by_reference(reference)
         if bundle is None or bundle.sent_at is None:
-            return [ReviewReason.UNKNOWN_BUNDLE], None
+            return [ReviewReason.UNKNOWN_BUNDLE], None, None
         contact = uow.contacts.therapist(bundle.therapist_id)
         addresses = [bundle.therapist.email if bundle.therapist else None, contact.email if contact else None]
         if not sender_belongs(read.sender, addresses, [contact.website if contact else None]):
-            return [ReviewReason.SENDER_NOT_ADDRESSEE], None
+            return [ReviewReason.SENDER_NOT_ADDRESSEE], None, None
         fits = answered is not None and answered.bundle_reference in (None, reference)
-        return [], answered.id if answered is not None and fits else None
+        return [], answered.id if answered is not None and fits else None, bundle.therapist_id
     if answered is None:
-        return [ReviewReason.UNMATCHED], None
+        return [ReviewReason.UNMATCHED], None, None
     addresses = [answered.recipient]
     websites: list[str | None] = []
+    therapist_id: uuid.UUID | None = None
     if answered.recipient_id is not None and answered.recipient_type == RecipientType.THERAPIST.value:
+        therapist_id = answered.recipient_id
         therapist = uow.contacts.therapist(answered.recipient_id)
         addresses.append(therapist.email if therapist else None)
         websites.append(therapist.website if therapist else None)
@@ -105,8 +118,25 @@ def _sender_reasons(
         patient = uow.contacts.patient(answered.recipient_id).contact
         addresses.append(patient.email if patient else None)
     if not sender_belongs(read.sender, addresses, websites):
-        return [ReviewReason.SENDER_NOT_ADDRESSEE], None
-    return [], answered.id
+        return [ReviewReason.SENDER_NOT_ADDRESSEE], None, None
+    return [], answered.id, therapist_id
+
+
+def _record_opt_out(
+    uow: CommunicationUnitOfWork, reply: InboundReply, therapist_id: uuid.UUID | None, *, now: datetime
+) -> bool:
+    """`email.opt_out_received` when a therapist's stored reply objects (in its transaction)."""
+    if therapist_id is None or not objects_to_inquiries(reply.text, reply.html):
+        return False
+    record_event(
+        uow.outbox,
+        "email.opt_out_received",
+        producer=PRODUCER,
+        key=therapist_id,
+        payload=opt_out_event_payload(therapist_id),
+        now=now,
+    )
+    return True
 
 
 def take_in_replies(
@@ -122,7 +152,7 @@ def take_in_replies(
     report = IntakeReport()
     for entry in inbox.pending(limit):
         report.looked_at += 1
-        _take_in(unit_of_work, inbox, addressing, entry, policy, report)
+        _take_in(unit_of_work, inbox, addressing, entry, policy, report, now=now)
     return report
 
 
@@ -142,6 +172,8 @@ def _take_in(
     entry: InboxEntry,
     policy: ReplyPolicy,
     report: IntakeReport,
+    *,
+    now: datetime,
 ) -> None:
     cap = policy.max_message_bytes
     raw = None if entry.size > cap else inbox.read(entry.key, cap)
@@ -168,16 +200,21 @@ def _take_in(
         inbox.done(entry.key, stored=False)
         return
     reasons = verdict_reasons(read.verdicts, read.sender, required=policy.verdicts_required)
-    stored = False
+    stored = objected = False
     with unit_of_work() as uow:
-        sender_reasons, email_id = _sender_reasons(uow, read)
+        sender_reasons, email_id, therapist_id = _sender_reasons(uow, read)
         reasons += sender_reasons
         review = _review(entry, reasons, size=len(raw), read=read) if reasons else None
         if review is not None:
             uow.replies.review(review)
         else:
-            stored = uow.replies.add(read.reply.model_copy(update={"email_id": email_id}))
+            reply = read.reply.model_copy(update={"email_id": email_id})
+            stored = uow.replies.add(reply)
+            # Once per stored reply: a redelivered copy (same Message-ID) is not stored again.
+            objected = stored and _record_opt_out(uow, reply, therapist_id, now=now)
         uow.commit()
+    if objected:
+        report.opt_outs += 1
     if review is not None:
         report.count_review(review.reasons)
     elif stored:

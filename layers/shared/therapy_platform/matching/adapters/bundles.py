@@ -249,6 +249,13 @@ class SqlBundleRepository:
             for_update=True,
         )
 
+    def drafts_of_practice(self, practice_key: str) -> list[BundleRecord]:
+        return self._select(
+            bundles.c.practice_key == practice_key,
+            bundles.c.status == BundleStatus.DRAFT.value,
+            for_update=True,
+        )
+
     def sent_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]:
         return list(
             self._connection.execute(

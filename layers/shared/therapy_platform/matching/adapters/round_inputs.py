@@ -84,6 +84,7 @@ _THERAPIST_MATCH_FIELDS: Final = (
     "working_hours",
     "symptom_preferences",
     "potentially_available",
+    "contact_opt_out",
 )
 
 

@@ -111,6 +111,7 @@ class PatientSummary(BaseModel):
     group_only: bool = False
     availability: dict[str, list[str]] = Field(default_factory=dict)
     distance_band: str
+    within_reach: bool | None = None  # within the patient's own km limit (None: unknown)
 
 
 class BundleMember(BaseModel):
@@ -169,6 +170,7 @@ class TherapistContact(BaseModel):
     email: str | None = None
     phone: str | None = None
     phone_windows: dict[str, list[str]] = Field(default_factory=dict)
+    listed_in_directory: bool | None = None  # the contact data's source (GDPR Art. 14)
 
 
 class BundleSent(Bundle):

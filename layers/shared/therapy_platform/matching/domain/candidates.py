@@ -130,6 +130,7 @@ def therapist_candidate(profile: Profile, state: TherapistState = TherapistState
         working_hours=_schedule(profile.get("working_hours")),
         symptom_preferences=_frozen(tuple(profile.get("symptom_preferences") or ())),
         potentially_available=bool(profile.get("potentially_available")),
+        contact_opt_out=bool(profile.get("contact_opt_out")),
     )
 
 

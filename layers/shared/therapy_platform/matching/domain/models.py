@@ -88,6 +88,8 @@ class TherapistCandidate:
     # Soft: an age band the therapist prefers within the hard range (None: no soft preference).
     preferred_age_band: tuple[int, int] | None = None
     potentially_available: bool = False
+    # GDPR Art. 21: the therapist objected to inquiries (therapist events' `contact_opt_out`).
+    contact_opt_out: bool = False
 
     @property
     def practice(self) -> str:
@@ -134,6 +136,8 @@ class Reason(StrEnum):
     PRACTICE_OPEN_BUNDLE = "practice_open_bundle"
     PRACTICE_IN_COOLING_PERIOD = "practice_in_cooling_period"
     THERAPIST_LOCATION_UNKNOWN = "therapist_location_unknown"
+    CONTACT_OPT_OUT = "contact_opt_out"  # the therapist objected to inquiries (GDPR Art. 21)
+    PRACTICE_CONTACT_OPT_OUT = "practice_contact_opt_out"  # a colleague sharing the mailbox objected
     NOT_PRACTICE_OWNER = "not_practice_owner"  # a colleague receives the practice's bundle
     TOO_FEW_CANDIDATES = "too_few_candidates"
     # search eligibility

@@ -29,6 +29,10 @@ def _birth_date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
+def _km(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _schedule(value: Any) -> dict[str, list[str]]:
     if not isinstance(value, Mapping):
         return {}
@@ -53,6 +57,7 @@ class PatientProfile:
     open_to_group_therapy: bool = False
     group_only: bool = False
     availability: dict[str, list[str]] = field(default_factory=dict)
+    max_travel_km: float | None = None  # the patient's limit: the inquiry says whether it holds
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> PatientProfile:
@@ -71,6 +76,7 @@ class PatientProfile:
             open_to_group_therapy=bool(payload.get("open_to_group_therapy")),
             group_only=bool(payload.get("group_only")),
             availability=_schedule(payload.get("availability")),
+            max_travel_km=_km(payload.get("max_travel_km")),
         )
 
     def readiness_problems(self) -> list[str]:
@@ -106,6 +112,9 @@ class TherapistProfile:
     postcode: str | None = None
     city: str | None = None
     location: Location = field(default_factory=Location.unknown)
+    # Imported from the 116117 directory (a directory id), else registered by hand: the inquiry
+    # names the source of the contact data (GDPR Art. 14).
+    listed_in_directory: bool = False
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> TherapistProfile:
@@ -123,6 +132,7 @@ class TherapistProfile:
             postcode=_text(payload.get("postcode")),
             city=_text(payload.get("city")),
             location=location_of(payload),
+            listed_in_directory=payload.get("directory_id") is not None,
         )
 
     @property

@@ -40,6 +40,8 @@ def therapist_ineligibility(therapist: TherapistCandidate, today: date) -> Reaso
     """Why this therapist may not receive a bundle today on their own account (None: may)."""
     if therapist.status != ACTIVE:
         return Reason.THERAPIST_NOT_ACTIVE
+    if therapist.contact_opt_out:
+        return Reason.CONTACT_OPT_OUT
     if in_cooling_period(therapist, today):
         return Reason.IN_COOLING_PERIOD
     if therapist.has_open_bundle:
@@ -69,8 +71,10 @@ def decide_practice(members: Sequence[TherapistCandidate], today: date) -> Pract
     """Whether a practice (therapists sharing one practice key) may receive a bundle, and who.
 
     The owner is chosen among the practice's active therapists. A draft or sent bundle to any
-    member, or a cooling period of any active member, keeps the whole practice out: they all
-    read the same mailbox. Otherwise the owner must be eligible (known location)."""
+    member, a cooling period of any active member, or an objection to inquiries (GDPR Art. 21)
+    of any member keeps the whole practice out: they all read the same mailbox, so a bundle to
+    a colleague would reach the person who objected. Otherwise the owner must be eligible
+    (known location)."""
     ordered = sorted(members, key=lambda t: str(t.id))
     if not ordered:
         raise ValueError("a practice has at least one therapist")
@@ -78,7 +82,9 @@ def decide_practice(members: Sequence[TherapistCandidate], today: date) -> Pract
     member_ids = frozenset(t.id for t in ordered)
     active = [t for t in ordered if t.status == ACTIVE]
     practice_reason: Reason | None = None
-    if any(t.has_open_bundle for t in ordered):
+    if any(t.contact_opt_out for t in ordered):
+        practice_reason = Reason.PRACTICE_CONTACT_OPT_OUT
+    elif any(t.has_open_bundle for t in ordered):
         practice_reason = Reason.PRACTICE_OPEN_BUNDLE
     elif any(in_cooling_period(t, today) for t in active):
         practice_reason = Reason.PRACTICE_IN_COOLING_PERIOD

@@ -81,6 +81,7 @@ from therapy_platform.platform.rest.pagination import Page
 
 EXPIRY_ACTOR: Final = "system:bundle-expiry"
 BLOCKED_ACTOR: Final = "system:therapist-blocked"
+OPT_OUT_ACTOR: Final = "system:therapist-objected"
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ def patient_summary(
         group_only=profile.group_only,
         availability=profile.availability,
         distance_band=distance_band(km),
+        within_reach=None if km is None or profile.max_travel_km is None else km <= profile.max_travel_km,
     )
 
 
@@ -214,6 +216,7 @@ def _addressee(therapist: TherapistProfile) -> TherapistContact:
         email=therapist.email,
         phone=therapist.phone,
         phone_windows=therapist.phone_windows,
+        listed_in_directory=therapist.listed_in_directory,
     )
 
 
@@ -835,3 +838,22 @@ def discard_drafts_of_blocked_therapist(
         discard_draft(changes, bundle, reason=reason)
         uow.bundles.save(bundle)
     return Outcome([bundle.id for bundle in drafts], changes.write(uow))
+
+
+def discard_drafts_after_objection(
+    uow: MatchingUnitOfWork, therapist_id: uuid.UUID, practice_key: str | None, *, now: datetime
+) -> Outcome[list[uuid.UUID]]:
+    """A therapist objected to inquiries (`contact_opt_out`, GDPR Art. 21), inside the consumer's
+    open transaction (the caller commits): every draft bundle to them or to their practice's
+    shared mailbox is discarded and the patients freed, so a draft made before the objection
+    arrived is never sent. Sent bundles stay (the therapist has them already); a redelivery
+    finds no drafts."""
+    changes = Changes(now, OPT_OUT_ACTOR)
+    drafts = {bundle.id: bundle for bundle in uow.bundles.drafts_of(therapist_id)}
+    if practice_key:
+        drafts.update((bundle.id, bundle) for bundle in uow.bundles.drafts_of_practice(practice_key))
+    ordered = sorted(drafts.values(), key=lambda bundle: bundle.number)
+    for bundle in ordered:
+        discard_draft(changes, bundle, reason="therapist objected to further inquiries")
+        uow.bundles.save(bundle)
+    return Outcome([bundle.id for bundle in ordered], changes.write(uow))

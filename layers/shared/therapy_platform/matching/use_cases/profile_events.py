@@ -7,6 +7,9 @@ consumer's transaction (which also claims the eventId, so a redelivery changes n
   patient's traces in searches, bundles, audit entries and outbox payloads are erased
   (`PatientErasure`, adapters/patient_erasure.py);
 - a therapist blocked or deactivated: their draft bundles are discarded, patients freed;
+- a therapist who objected to inquiries (`contact_opt_out`, GDPR Art. 21): their drafts and
+  their practice's (one mailbox) are discarded, so a draft made before the objection arrived is
+  never sent;
 - `therapist.deleted`: their data scrubbed, their open bundles closed (use_cases/therapist_erasure.py).
 """
 
@@ -18,7 +21,10 @@ from typing import Final
 
 from therapy_platform.matching.domain.read_models import NotAProfileEventError, change_from_event
 from therapy_platform.matching.ports import MatchingUnitOfWork
-from therapy_platform.matching.use_cases.bundles import discard_drafts_of_blocked_therapist
+from therapy_platform.matching.use_cases.bundles import (
+    discard_drafts_after_objection,
+    discard_drafts_of_blocked_therapist,
+)
 from therapy_platform.matching.use_cases.searches import cancel_searches_of_erased_patient
 from therapy_platform.matching.use_cases.therapist_erasure import close_bundles_of_erased_therapist
 from therapy_platform.platform.consumer import Handled, PoisonMessageError
@@ -46,6 +52,11 @@ def react_to_profile_event(
         status, why = envelope.payload.get("status"), envelope.payload.get("block_reason") or "by staff"
         return discard_drafts_of_blocked_therapist(
             uow, uuid.UUID(entity), now=now, reason=f"therapist {status}: {why}"
+        )
+    if envelope.event_type.startswith("therapist.") and envelope.payload.get("contact_opt_out") is True:
+        practice_key = envelope.payload.get("practice_key")
+        return discard_drafts_after_objection(
+            uow, uuid.UUID(entity), practice_key if isinstance(practice_key, str) else None, now=now
         )
     return Outcome([])
 

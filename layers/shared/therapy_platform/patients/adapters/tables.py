@@ -66,7 +66,7 @@ patients = Table(
 )
 
 # Anonymous facts about erased patients (domain/statistics.py; infra/migrations/versions/
-# 0016_perasure.py): no column links back to a patient.
+# 0018_perasure.py): no column links back to a patient.
 patient_statistics = Table(
     "patient_statistics",
     metadata,

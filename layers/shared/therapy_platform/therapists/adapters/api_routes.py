@@ -36,6 +36,8 @@ from therapy_platform.therapists import erasure as erase
 from therapy_platform.therapists import use_cases
 from therapy_platform.therapists.domain.erasure import ErasureResult
 from therapy_platform.therapists.domain.therapist import (
+    ContactOptIn,
+    ContactOptOut,
     CoolingPeriod,
     CoolingPeriodChange,
     SortKey,
@@ -336,6 +338,60 @@ def register_routes(
             "therapist status changed", extra={"therapist_id": str(therapist_id), "action": str(action)}
         )
         return therapist
+
+    @app.post(
+        f"{BASE}/<therapist_id>/opt-out",
+        **operation(
+            "optOutTherapist",
+            Tag.THERAPISTS,
+            "Record a therapist's objection to further inquiries",
+            "The therapist objected (GDPR Art. 21) on the phone, by email or letter: from now on "
+            "matching sends them no bundle, nor their practice's shared mailbox, and no directory "
+            "import undoes it. The reason is a code (no free text). Repeating it changes nothing. "
+            'Replies saying "keine weiteren Anfragen" are recorded automatically (reason '
+            "`reply`). Emits `therapist.updated` with `contact_opt_out: true`.",
+            ok="The therapist, opted out",
+            errors=NOT_FOUND,
+        ),
+    )
+    def opt_out_therapist(therapist_id: TherapistId, change: ContactOptOut) -> Response[Therapist]:
+        s = service()
+        therapist = use_cases.opt_out(
+            s.unit_of_work(), therapist_id, change.reason, actor=actor(), now=s.clock()
+        ).value
+        logger.info(
+            "therapist opted out", extra={"therapist_id": str(therapist_id), "reason": str(change.reason)}
+        )
+        return tagged(therapist, entity_tag(therapist))
+
+    @app.post(
+        f"{BASE}/<therapist_id>/opt-in",
+        **operation(
+            "optInTherapist",
+            Tag.THERAPISTS,
+            "Allow inquiries to a therapist again",
+            "Undoes an objection, only when the therapist asked for it (keep the reason). Needs "
+            "`If-Match` with the ETag read from `getTherapist` (412 when the record changed since, "
+            "428 without). Emits `therapist.updated` with `contact_opt_out: false`.",
+            ok="The therapist, contactable again",
+            errors=NOT_FOUND,
+        ),
+    )
+    def opt_in_therapist(
+        therapist_id: TherapistId, change: ContactOptIn, if_match: IfMatchHeader = None
+    ) -> Response[Therapist]:
+        expected = require_if_match(if_match, what="therapist")
+        s = service()
+        therapist = use_cases.opt_in(
+            s.unit_of_work(),
+            therapist_id,
+            reason=change.reason,
+            actor=actor(),
+            now=s.clock(),
+            if_match=expected,
+        ).value
+        logger.info("therapist opted in", extra={"therapist_id": str(therapist_id)})
+        return tagged(therapist, entity_tag(therapist))
 
     @app.get(
         f"{BASE}/<therapist_id>/cooling-period",

@@ -1,7 +1,7 @@
 """Therapist erasure in the `therapist_service` schema (GDPR Art. 17): the SQL that deletes one
 therapist's personal data, and the `erased_therapists` table that keeps them erased (ids and
 SHA-256 suppression keys only; therapists/domain/erasure.py). The DDL lives in
-infra/migrations/versions/0016_terasure.py."""
+infra/migrations/versions/0017_terasure.py."""
 
 from __future__ import annotations
 

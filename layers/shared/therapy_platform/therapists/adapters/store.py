@@ -32,6 +32,7 @@ def _to_row(therapist: Therapist) -> dict[str, Any]:
         **values,
         "id": therapist.id,
         "next_contact_allowed_on": therapist.next_contact_allowed_on,
+        "contact_opt_out_at": therapist.contact_opt_out_at,
         "latitude": location.latitude,
         "longitude": location.longitude,
         "location_precision": str(location.precision),

@@ -63,6 +63,9 @@ therapists = Table(
     Column("location_precision", String(10), nullable=False),
     Column("location_flagged", Boolean, nullable=False),
     Column("practice_key", String(254)),
+    # 0019_rights: the therapist's objection to further inquiries (GDPR Art. 21); a code, no text.
+    Column("contact_opt_out_at", DateTime(timezone=True)),
+    Column("contact_opt_out_reason", String(20)),
     # Case-folded "first last city email", written by the adapter (Python's casefold does not
     # depend on the database's locale); free-text search runs LIKE on it (trigram index).
     Column("search_text", Text, nullable=False),

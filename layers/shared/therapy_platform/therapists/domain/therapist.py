@@ -47,6 +47,17 @@ MAX_COOLING_DAYS: Final = 730
 # ---------------------------------------------------------------------------------------------
 
 
+class ContactOptOutReason(StrEnum):
+    """How a therapist objected to further inquiries (GDPR Art. 21). A code, never free text:
+    what the therapist wrote stays in the reply, not on the record, the bus or the audit log."""
+
+    REPLY = "reply"  # an email reply saying so, recognised by the communication service
+    PHONE = "phone"  # told staff on the phone
+    EMAIL = "email"  # wrote to staff (not a reply the platform recognised)
+    LETTER = "letter"  # by post
+    OTHER = "other"
+
+
 class TherapistStatus(StrEnum):
     ACTIVE = "active"
     BLOCKED = "blocked"  # never receives a bundle (enforced by matching, which reads this status)
@@ -307,6 +318,23 @@ class CoolingPeriodChange(BaseModel):
     reason: Reason
 
 
+class ContactOptOut(BaseModel):
+    """Body of POST .../opt-out (staff): how the therapist objected. A code, no free text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ContactOptOutReason = Field(description="How the therapist objected: phone, email, letter, other")
+
+
+class ContactOptIn(BaseModel):
+    """Body of POST .../opt-in (admin): why contact is allowed again (kept in the audit log),
+    e.g. the therapist asked in writing to receive inquiries again."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: Reason
+
+
 class CoolingPeriod(BaseModel):
     therapist_id: uuid.UUID
     next_contact_allowed_on: date | None
@@ -374,6 +402,12 @@ class Therapist(TherapistDraft):
     location: Location
     location_flagged: bool = Field(description="True when the address could not be located")
     practice_key: str | None = Field(description="Normalised email shared by the practice's therapists")
+    contact_opt_out_at: datetime | None = Field(
+        default=None, description="When the therapist objected to further inquiries (None: no objection)"
+    )
+    contact_opt_out_reason: ContactOptOutReason | None = Field(
+        default=None, description="How the therapist objected (a code); kept exactly while opted out"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -381,7 +415,31 @@ class Therapist(TherapistDraft):
     def _block_reason_only_when_blocked(self) -> Therapist:
         if (self.status is TherapistStatus.BLOCKED) != (self.block_reason is not None):
             raise ValueError("a block reason is kept exactly while the therapist is blocked")
+        if (self.contact_opt_out_at is None) != (self.contact_opt_out_reason is None):
+            raise ValueError("an opt-out has both its time and its reason, or neither")
         return self
+
+    @property
+    def contact_opt_out(self) -> bool:
+        """True while the therapist objects to inquiries: matching sends them no bundle."""
+        return self.contact_opt_out_at is not None
+
+    def opted_out(self, reason: ContactOptOutReason, *, now: datetime) -> Therapist:
+        """The therapist after objecting. An existing opt-out stays as it was (the first
+        objection's time and way are the record; repeating it changes nothing)."""
+        if self.contact_opt_out:
+            return self
+        return self.model_copy(
+            update={"contact_opt_out_at": now, "contact_opt_out_reason": reason, "updated_at": now}
+        )
+
+    def opted_in(self, *, now: datetime) -> Therapist:
+        """The therapist after an admin allowed contact again (the therapist asked for it)."""
+        if not self.contact_opt_out:
+            return self
+        return self.model_copy(
+            update={"contact_opt_out_at": None, "contact_opt_out_reason": None, "updated_at": now}
+        )
 
     @classmethod
     def create(
@@ -468,7 +526,13 @@ class Therapist(TherapistDraft):
         """Payload of therapist.* events (and the `after` of a new therapist's audit entry): the
         whole record, built through the published contract (contracts/therapists.py), so that
         what goes on the bus is what the contract says, whatever this model grows."""
-        return TherapistSnapshot.model_validate(self.model_dump(mode="json")).model_dump(mode="json")
+        record = self.model_dump(mode="json", exclude=set(OPT_OUT_FIELDS))
+        # The bus learns only that the therapist objected, not when or how.
+        record["contact_opt_out"] = self.contact_opt_out
+        return TherapistSnapshot.model_validate(record).model_dump(mode="json")
+
+
+OPT_OUT_FIELDS: Final = ("contact_opt_out_at", "contact_opt_out_reason")
 
 
 def check_cooling_date(until: date | None, *, today: date) -> None:
