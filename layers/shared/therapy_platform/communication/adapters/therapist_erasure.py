@@ -43,20 +43,15 @@ from therapy_platform.communication.domain.therapist_erasure import (
     TherapistErasureCounts,
     identifying_values,
 )
+from therapy_platform.platform.sql_redaction import mentions as _mentions
+from therapy_platform.platform.sql_redaction import redacted
 from therapy_platform.platform.tables import idempotency_keys_table, outbox_table
 
 CANCELLED_ERROR = "cancelled: recipient erased (GDPR Art. 17)"
 
 
 def _redacted(column: Any, values: list[str]) -> ColumnElement[Any]:
-    expression: ColumnElement[Any] = column
-    for value in values:
-        expression = func.replace(expression, value, ERASED_MARK)
-    return expression
-
-
-def _mentions(column: Any, values: list[str]) -> ColumnElement[bool]:
-    return or_(*(column.contains(value, autoescape=True) for value in values))
+    return redacted(column, values, ERASED_MARK)
 
 
 class SqlTherapistErasure:

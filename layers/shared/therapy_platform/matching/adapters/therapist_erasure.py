@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Text, cast, func, or_, select, update
+from sqlalchemy import Connection, Text, cast, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -32,18 +32,13 @@ from therapy_platform.matching.domain.therapist_erasure import (
     erased_practice_key,
     identifying_values,
 )
+from therapy_platform.platform.sql_redaction import mentions as _mentions
+from therapy_platform.platform.sql_redaction import redacted
 from therapy_platform.platform.tables import outbox_table
 
 
 def _redacted(column: Any, values: list[str]) -> ColumnElement[Any]:
-    expression: ColumnElement[Any] = column
-    for value in values:
-        expression = func.replace(expression, value, ERASED_MARK)
-    return expression
-
-
-def _mentions(column: Any, values: list[str]) -> ColumnElement[bool]:
-    return or_(*(column.contains(value, autoescape=True) for value in values))
+    return redacted(column, values, ERASED_MARK)
 
 
 class SqlTherapistErasure:
