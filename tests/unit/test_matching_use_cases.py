@@ -261,7 +261,9 @@ def test_staff_bundle_for_a_chosen_therapist_may_be_small(world: MatchingWorld) 
     assert result.bundle is not None and [m.search_id for m in result.bundle.members] == [search.id]
     assert result.bundle.status == BundleStatus.SENT
     [sent] = payloads(world, "bundle.sent")
-    assert sent["therapist"]["id"] == str(therapist) and sent["notes"] == "bitte bald"
+    assert sent["therapist"]["id"] == str(therapist) and "notes" not in sent  # staff's notes stay here
+    [stored] = world.database.bundles.values()
+    assert stored.notes == "bitte bald"
     assert sent["members"][0]["patient"]["reference"].endswith("-1")
     assert "Petra" not in json.dumps(sent)  # no patient names leave the matching service
 

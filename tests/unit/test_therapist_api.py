@@ -17,6 +17,7 @@ import pytest
 from fakes import OTHER_SERVICES, FakeBus, FakeOtherServices, InMemoryOutboxStore
 from support import STAFF_USER, FakeLambdaContext, api_event, call, least_roles, load_function, with_if_match
 from therapist_fakes import FakeGeocoder, InMemoryTherapistUnitOfWork, TherapistDatabase
+from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.platform.outbox_relay import PublishNow
 from therapy_platform.therapists.bootstrap import TherapistService
 
@@ -111,7 +112,8 @@ def test_create_then_read(api: Api) -> None:
     # Published right after commit, keyed by the therapist id, payload = the public model.
     assert [message.key for message in api.bus.messages] == [body["id"]]
     assert api.bus.messages[0].envelope.event_type == "therapist.created"
-    assert api.bus.messages[0].envelope.payload == body
+    assert api.bus.messages[0].envelope.payload == TherapistSnapshot.of(body).model_dump(mode="json")
+    assert "last_name" not in api.bus.messages[0].envelope.payload  # minimal events
     assert api.database.outbox[0].published
     audit = api.database.audit[0]
     assert (audit.actor, audit.action, str(audit.entity_id), audit.before) == (

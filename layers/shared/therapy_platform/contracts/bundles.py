@@ -83,14 +83,13 @@ class SoftFilter(StrEnum):
 
 
 class PatientSummary(EventPayload):
-    """What a therapist may learn about a listed patient: no name, no address, no contact.
-    Only in `bundle.sent` (read by the communication service for the inquiry)."""
+    """What a therapist may learn about a listed patient: no name, no address, no contact, no
+    insurer. Only in `bundle.sent` (read by the communication service for the inquiry)."""
 
     reference: str
     age: int | None = None
     gender: str
     symptoms: list[str]
-    health_insurer: str | None = None
     insurance_type: str | None = None
     previous_therapy: bool = False
     open_to_group_therapy: bool = False
@@ -110,7 +109,6 @@ class BundleMember(EventPayload):
     status: MemberStatus
     outcome: MemberOutcome | None = None
     responded_at: datetime | None = None
-    notes: str | None = None
     patient: PatientSummary | None = None
 
 
@@ -137,7 +135,6 @@ class BundleSnapshot(EventPayload):
     answered_at: datetime | None = None
     expired_at: datetime | None = None
     discarded_at: datetime | None = None
-    discard_reason: str | None = None
     response_type: ResponseType | None = None
     accepted_count: int | None = None
     rejected_count: int | None = None
@@ -145,32 +142,27 @@ class BundleSnapshot(EventPayload):
     size: int
     applied_filters: list[SoftFilter] = Field(default_factory=list)
     skipped_filters: list[SoftFilter] = Field(default_factory=list)
-    notes: str | None = None
     needs_follow_up: bool = False
     members: list[BundleMember] = Field(default_factory=list)
 
 
-class TherapistContact(EventPayload):
-    """The addressee of a bundle, as `bundle.sent` carries it for the communication service
-    (taken from the matching service's therapist read model)."""
+class BundleTherapist(EventPayload):
+    """The addressee of a bundle as `bundle.sent` carries it: an id and how it can be reached,
+    no name and no contact data (the communication service looks those up in the therapist
+    service when it writes or schedules the call, `contracts/contacts.py`)."""
 
     id: uuid.UUID
-    salutation: str | None = None
-    gender: str
-    title: str | None = None
-    first_name: str
-    last_name: str
-    email: str | None = None
-    phone: str | None = None
+    reachable_by_email: bool = False
+    reachable_by_phone: bool = False
     phone_windows: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class BundleSent(BundleSnapshot):
     """Payload of `bundle.sent`: the bundle with its members' patient summaries and the
-    addressee. Produced by the matching service; consumed by the communication service (inquiry
+    addressee by id. Produced by the matching service; consumed by the communication service (inquiry
     email, or a phone-call task when the therapist has no email) and Kafka."""
 
-    therapist: TherapistContact
+    therapist: BundleTherapist
 
 
 class Withdrawal(EventPayload):

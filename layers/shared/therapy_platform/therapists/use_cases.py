@@ -78,7 +78,7 @@ def _store_new(
             action=action,
             entity_id=therapist.id,
             before=None,
-            after=therapist.event_payload(),
+            after=therapist.audit_record(),
             at=now,
         )
     )

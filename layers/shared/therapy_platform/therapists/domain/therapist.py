@@ -465,10 +465,14 @@ class Therapist(TherapistDraft):
         )
 
     def event_payload(self) -> dict[str, Any]:
-        """Payload of therapist.* events (and the `after` of a new therapist's audit entry): the
-        whole record, built through the published contract (contracts/therapists.py), so that
-        what goes on the bus is what the contract says, whatever this model grows."""
-        return TherapistSnapshot.model_validate(self.model_dump(mode="json")).model_dump(mode="json")
+        """Payload of therapist.* events, built through the published contract
+        (contracts/therapists.py): only what matching needs, no name, contact or free text, so
+        that what goes on the bus is what the contract says, whatever this model grows."""
+        return TherapistSnapshot.of(self.model_dump(mode="json")).model_dump(mode="json")
+
+    def audit_record(self) -> dict[str, Any]:
+        """The whole record (the `after` of a new therapist's audit entry, kept in this service)."""
+        return self.model_dump(mode="json")
 
 
 def check_cooling_date(until: date | None, *, today: date) -> None:
