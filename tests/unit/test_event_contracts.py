@@ -36,6 +36,7 @@ from therapy_platform.communication.domain import phone_calls as call_domain
 from therapy_platform.contracts import bundles, communication, patients, searches, therapists
 from therapy_platform.contracts.base import EventPayload
 from therapy_platform.contracts.catalog import EVENT_PAYLOADS
+from therapy_platform.contracts.practices import hashed_practice_key
 from therapy_platform.contracts.schedule import Weekday
 from therapy_platform.contracts.symptoms import Symptom
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
@@ -267,7 +268,7 @@ def _draft_bundle() -> bundle_domain.Bundle:
         "number": number,
         "reference": bundle_domain.bundle_reference(number),
         "therapist_id": _id("therapist"),
-        "practice_key": "praxis@mueller.example",
+        "practice_key": hashed_practice_key("praxis@mueller.example"),
         "kind": bundle_domain.BundleKind.ROUND,
         "status": bundle_domain.BundleStatus.DRAFT,
         "round_id": _id("round"),

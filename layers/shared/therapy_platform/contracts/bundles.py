@@ -15,11 +15,20 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from therapy_platform.contracts.base import EventPayload
+
+# The practice a bundle went to: the therapist service's hashed key (contracts/practices.py) or,
+# for a therapist without a shared address, "therapist:" + the therapist's id.
+BundlePracticeKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(p:[0-9a-f]{32}|therapist:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    ),
+]
 
 
 class BundleStatus(StrEnum):
@@ -122,7 +131,7 @@ class BundleSnapshot(EventPayload):
     number: int
     reference: str
     therapist_id: uuid.UUID
-    practice_key: str
+    practice_key: BundlePracticeKey
     kind: BundleKind
     status: BundleStatus
     round_id: uuid.UUID | None = None
