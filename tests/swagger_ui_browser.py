@@ -46,8 +46,6 @@ class RenderedDocs:
         return set(TAG.findall(self.dom))
 
 
-
-
 def _offline_rules(url: str) -> str:
     """Resolve nothing but the loopback address and the page's own host: no internet."""
     host = urlsplit(url).hostname or "127.0.0.1"

@@ -39,7 +39,6 @@ CHROMIUM_FLAGS = (
 )
 
 
-
 def _run_chromium(browser: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],
