@@ -175,13 +175,13 @@ def test_migration_0015_is_idempotent_and_reverts(admin_engine: Engine) -> None:
     try:
         upgrade(engine, "0014")
         assert "parked_at" not in outbox_columns()
-        assert upgrade(engine) == "0015"
+        assert upgrade(engine, "0015") == "0015"
         assert {"attempts", "last_error", "next_attempt_at", "parked_at"} <= outbox_columns()
         alembic(command.stamp, "0014")  # as if 0015 had not run: running it again changes nothing
-        assert upgrade(engine) == "0015"
+        assert upgrade(engine, "0015") == "0015"
         alembic(command.downgrade, "0014")
         assert "parked_at" not in outbox_columns() and "attempts" in outbox_columns()
-        assert upgrade(engine) == "0015"
+        assert upgrade(engine, "0015") == "0015"
     finally:
         engine.dispose()
         with server.connect() as connection:

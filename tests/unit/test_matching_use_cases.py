@@ -509,13 +509,23 @@ def test_erased_patient_search_is_cancelled_and_withdrawn(world: MatchingWorld) 
 
 def test_older_profile_events_never_overwrite_newer_ones(world: MatchingWorld) -> None:
     entity = str(uuid.uuid4())
-    newer = new_envelope("patient.updated", "p", {"id": entity, "v": 2}, now=world.now)
-    older = new_envelope("patient.created", "p", {"id": entity, "v": 1}, now=world.now - timedelta(minutes=1))
+    newer = new_envelope("patient.updated", "p", {"id": entity, "max_travel_km": 2}, now=world.now)
+    older = new_envelope(
+        "patient.created", "p", {"id": entity, "max_travel_km": 1}, now=world.now - timedelta(minutes=1)
+    )
     assert deliver(world, newer)["changed"] and not deliver(world, older)["changed"]
     assert world.database.live_profile(next(iter(world.database.profiles)), uuid.UUID(entity)) == {
         "id": entity,
-        "v": 2,
+        "max_travel_km": 2,
     }
+
+
+def test_the_read_model_keeps_only_the_fields_the_contract_declares(world: MatchingWorld) -> None:
+    entity = str(uuid.uuid4())
+    sneaky = {"id": entity, "postcode": "10115", "last_name": "Weiß", "email": "w@example.org", "notes": "x"}
+    assert deliver(world, new_envelope("patient.created", "p", sneaky, now=world.now))["changed"]
+    kept = world.database.live_profile(next(iter(world.database.profiles)), uuid.UUID(entity))
+    assert kept == {"id": entity, "postcode": "10115"}
 
 
 def test_a_profile_event_without_an_id_fails_without_a_trace(world: MatchingWorld) -> None:
