@@ -255,8 +255,34 @@ def test_migration_0016_makes_existing_rows_minimal_and_reverts(fresh_database: 
             {"id": bundle_id, "therapist": therapist_id, "members": json.dumps(members), "at": now},
         )
 
+        envelope = {
+            "eventId": str(uuid.uuid4()),
+            "eventType": "patient.updated",
+            "version": "1.0",
+            "timestamp": now.isoformat(),
+            "producer": "patient-service",
+            "payload": {"id": str(patient_id), **RICH_PATIENT},
+        }
+        connection.execute(
+            text(
+                "INSERT INTO patient_service.outbox"
+                " (event_id, event_type, aggregate_key, envelope, created_at)"
+                " VALUES (:event, 'patient.updated', :key, CAST(:envelope AS jsonb), :at)"
+            ),
+            {
+                "event": envelope["eventId"],
+                "key": str(patient_id),
+                "envelope": json.dumps(envelope),
+                "at": now,
+            },
+        )
+
     assert upgrade(engine, "0016_events") == "0016_events"
     with engine.connect() as connection:
+        waiting = connection.execute(
+            text("SELECT envelope FROM patient_service.outbox WHERE aggregate_key = :key"),
+            {"key": str(patient_id)},
+        ).scalar_one()
         patient = connection.execute(
             text("SELECT data FROM matching_service.patient_profiles WHERE id = :id"), {"id": patient_id}
         ).scalar_one()
@@ -270,6 +296,8 @@ def test_migration_0016_makes_existing_rows_minimal_and_reverts(fresh_database: 
             text("SELECT members FROM communication_service.sent_bundles WHERE id = :id"), {"id": bundle_id}
         ).scalar_one()
     assert erased is None  # a tombstone stays a tombstone
+    assert waiting["payload"]["birth_month"] == "1990-05" and waiting["eventType"] == "patient.updated"
+    assert not [v for v in (*PERSONAL, "AOK") if v in json.dumps(waiting, ensure_ascii=False)]
     assert patient["birth_month"] == "1990-05" and patient["symptoms"] == ["anxiety"]
     assert not [
         value

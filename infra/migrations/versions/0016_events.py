@@ -12,6 +12,8 @@ communication service keeps no contact copies.
   here from the row itself with this migration's own copy of the rules (contracts/practices.py
   at the time of writing: a migration must not change when the code does).
 - matching_service.bundles.practice_key: an email-shaped key becomes the same hash.
+- the outboxes of the patient, therapist and matching services: rows still there (unpublished
+  ones would reach the bus) get the same minimal payloads (names, contacts, notes, reasons out).
 - communication_service.patient_contacts / therapist_contacts: dropped (contacts are looked up
   in the owning services, contracts/contacts.py); sent_bundles' member summaries lose the
   insurer.
@@ -124,9 +126,78 @@ def _rewrite(table: str, minimal: Any) -> None:
         connection.execute(update, batch[start : start + 1000])
 
 
+_BUNDLE_TEXT = ("notes", "discard_reason")
+
+
+def minimal_bundle_event(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A matching outbox payload as the minimal contracts say (contracts/bundles.py, searches.py)."""
+
+    def bundle(data: dict[str, Any]) -> dict[str, Any]:
+        data = {k: v for k, v in data.items() if k not in _BUNDLE_TEXT}
+        if isinstance(data.get("practice_key"), str) and "@" in data["practice_key"]:
+            data["practice_key"] = _hashed(data["practice_key"])
+        members = []
+        for member in data.get("members") or []:
+            member = {k: v for k, v in member.items() if k != "notes"}
+            if isinstance(member.get("patient"), dict):
+                member["patient"] = {k: v for k, v in member["patient"].items() if k != "health_insurer"}
+            members.append(member)
+        if "members" in data:
+            data["members"] = members
+        return data
+
+    if event_type == "bundle.response_received" and isinstance(payload.get("bundle"), dict):
+        return {**payload, "bundle": bundle(payload["bundle"])}
+    if event_type.startswith("bundle."):
+        payload = bundle(payload)
+        therapist = payload.get("therapist")
+        if isinstance(therapist, dict) and "reachable_by_email" not in therapist:
+            payload["therapist"] = {
+                "id": therapist.get("id"),
+                "reachable_by_email": bool(therapist.get("email")),
+                "reachable_by_phone": bool(therapist.get("phone")),
+                "phone_windows": therapist.get("phone_windows") or {},
+            }
+        return payload
+    if event_type.startswith("search."):
+        payload = {k: v for k, v in payload.items() if k not in ("notes", "status_reason", "reason")}
+        if isinstance(payload.get("exclusions"), list):
+            payload["exclusions"] = [
+                {k: v for k, v in e.items() if k != "reason"}
+                for e in payload["exclusions"]
+                if isinstance(e, dict)
+            ]
+        return payload
+    return payload
+
+
+def _rewrite_outbox(schema: str, prefix: str, minimal: Any) -> None:
+    """Rows still in an outbox (unpublished ones would go on the bus; published ones wait for
+    their purge) get the minimal payload too."""
+    connection = op.get_bind()
+    rows = connection.execute(
+        sa.text(f"SELECT id, event_type, envelope FROM {schema}.outbox WHERE event_type LIKE :prefix"),
+        {"prefix": f"{prefix}%"},
+    )
+    update = sa.text(f"UPDATE {schema}.outbox SET envelope = CAST(:envelope AS jsonb) WHERE id = :id")
+    batch = []
+    for row in rows:
+        envelope = dict(row.envelope)
+        if row.event_type.endswith(".deleted") or not isinstance(envelope.get("payload"), dict):
+            continue
+        envelope["payload"] = minimal(row.event_type, envelope["payload"])
+        batch.append({"id": row.id, "envelope": json.dumps(envelope)})
+    for start in range(0, len(batch), 1000):
+        connection.execute(update, batch[start : start + 1000])
+
+
 def upgrade() -> None:
     _rewrite("patient_profiles", minimal_patient)
     _rewrite("therapist_profiles", minimal_therapist)
+    _rewrite_outbox("patient_service", "patient.", lambda _, payload: minimal_patient(payload))
+    _rewrite_outbox("therapist_service", "therapist.", lambda _, payload: minimal_therapist(payload))
+    _rewrite_outbox("matching_service", "bundle.", minimal_bundle_event)
+    _rewrite_outbox("matching_service", "search.", minimal_bundle_event)
     op.execute(
         f"UPDATE {MATCHING}.bundles SET practice_key = 'p:' || left(encode(sha256(convert_to("
         "lower(btrim(practice_key)), 'UTF8')), 'hex'), 32)"
