@@ -42,9 +42,15 @@ def drain_queue(queue_url: str, expected: int, timeout_s: float = 30.0) -> list[
 
 
 def consume_until(
-    topic: str, done: Callable[[dict[str, dict[str, Any]]], bool], timeout_s: float
+    topic: str,
+    done: Callable[[dict[str, dict[str, Any]]], bool],
+    timeout_s: float,
+    *,
+    tombstones: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Read `topic` from the beginning; returns {eventId: {key, envelope}} once done() holds."""
+    """Read `topic` from the beginning; returns {eventId: {key, envelope}} once done() holds.
+    Tombstones (null values, written after an erasure) are skipped, or with `tombstones` kept
+    as {"tombstone:<key>:<partition>:<offset>": {key, envelope: None}}."""
     from kafka import KafkaConsumer, TopicPartition
 
     seen: dict[str, dict[str, Any]] = {}
@@ -67,6 +73,11 @@ def consume_until(
                     continue
             for batch in consumer.poll(timeout_ms=1000).values():
                 for record in batch:
+                    if record.value is None:
+                        if tombstones:
+                            name = f"tombstone:{record.key.decode()}:{record.partition}:{record.offset}"
+                            seen[name] = {"key": record.key.decode(), "envelope": None}
+                        continue
                     envelope = json.loads(record.value)
                     seen[envelope["eventId"]] = {"key": record.key.decode(), "envelope": envelope}
     finally:

@@ -88,7 +88,8 @@ class World:
         if "practice_key" not in overrides:
             values["practice_key"] = email.strip().lower() if email else None
         therapist = Therapist.model_validate(values)
-        self._write(ProfileKind.THERAPIST, therapist.model_dump(mode="json"), self.now - timedelta(hours=1))
+        # As the therapist service publishes it (contracts/therapists.py): the minimal payload.
+        self._write(ProfileKind.THERAPIST, therapist.event_payload(), self.now - timedelta(hours=1))
         return therapist
 
     def patient(self, postcode: str = "10117", **overrides: Any) -> Patient:
@@ -111,7 +112,8 @@ class World:
         }
         values.update(overrides)
         patient = Patient.model_validate(values)
-        self._write(ProfileKind.PATIENT, patient.model_dump(mode="json"), self.now - timedelta(hours=1))
+        # As the patient service publishes it (contracts/patients.py): the minimal payload.
+        self._write(ProfileKind.PATIENT, patient.event_payload(), self.now - timedelta(hours=1))
         return patient
 
     def search(

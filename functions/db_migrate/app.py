@@ -26,6 +26,7 @@ from therapy_platform.platform.settings import DatabaseSettings
 
 logger = Logger(service="db-migrate")
 
+
 def _role_credentials() -> dict[str, tuple[str, str]]:
     arns: dict[str, str] = json.loads(os.environ["SERVICE_SECRET_ARNS"])
     credentials = {}

@@ -56,6 +56,28 @@ def test_post_then_get_and_the_event_reaches_kafka(base_url: str) -> None:
     assert envelope["eventType"] == "patient.created"
     assert envelope["producer"] == "patient-service"
     assert envelope["payload"]["id"] == patient["id"]
+    # Minimal events (docs/events.md): no name, address or contact on Kafka.
+    assert envelope["payload"]["postcode"] == "01067" and "last_name" not in envelope["payload"]
+    assert not {"Weiß", "Jürgen", "Dresden"} & set(json.dumps(envelope, ensure_ascii=False).split('"'))
+
+
+def test_an_erased_patient_leaves_a_tombstone_on_the_compacted_patient_topic(base_url: str) -> None:
+    """Issue 12: `patient.deleted` then a null-value record keyed by the patient id, so log
+    compaction removes the patient's records from `patient-events`."""
+    patient = _post(base_url, {**PATIENT, "first_name": "Grabstein"}).json()
+    erased = ApiCaller("admin", user="e2e-admin@praxisvermittlung.example.de").delete(
+        f"{base_url}/api/v2/patients/{patient['id']}", timeout=30
+    )
+    assert erased.status_code in (200, 204), erased.text
+    records = consume_until(
+        "patient-events",
+        lambda seen: any(e["key"] == patient["id"] and e["envelope"] is None for e in seen.values()),
+        timeout_s=90,
+        tombstones=True,
+    )
+    mine = [e for e in records.values() if e["key"] == patient["id"]]
+    assert [e["envelope"]["eventType"] for e in mine if e["envelope"]][-1] == "patient.deleted"
+    assert any(e["envelope"] is None for e in mine)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +235,9 @@ def test_a_new_patient_reaches_the_matching_read_model(base_url: str) -> None:
             time.sleep(1)
     engine.dispose()
     assert row is not None, "the read model never saw the patient"
-    assert row.data["first_name"] == "Lesemodell"
+    # Only what matching needs (docs/events.md): the postcode, not the name.
+    assert row.data["postcode"] == PATIENT["postcode"] and "first_name" not in row.data
+    assert "Lesemodell" not in json.dumps(row.data)
 
 
 def test_operators_can_redrive_dead_lettered_events_to_kafka(deployed: stack.StackInfo) -> None:

@@ -18,7 +18,15 @@ import pytest
 from sqlalchemy import Engine, text
 
 from communication_fakes import ADDRESSING, LEGAL, FakeQueue
-from communication_state_fakes import Reaction, bundle_sent_payload, deliver, envelope, patient_payload
+from communication_state_fakes import (
+    InMemoryContactDirectory,
+    Reaction,
+    bundle_sent_payload,
+    deliver,
+    envelope,
+    erase_patient,
+    patient_payload,
+)
 from localcloud import smtp
 from localcloud.process import read_pid
 from support import api_event, call, load_function
@@ -85,7 +93,7 @@ def clock() -> Clock:
 def context(engine: Engine, clock: Clock) -> CommunicationContext:
     calls = CallPlanningPolicy()
     return CommunicationContext(
-        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine),
+        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine, contacts=InMemoryContactDirectory),
         queue=FakeQueue(),
         renderer=EmailRenderer(LEGAL),
         addressing=ADDRESSING,
@@ -352,32 +360,30 @@ def test_a_forged_reply_goes_to_the_review_list_and_never_into_the_bundle(
     assert again.reviewed == 0
 
 
-def test_contacts_are_order_safe_and_an_erasure_is_final(
+def test_patient_events_leave_no_contact_copy_and_an_erasure_redacts_what_was_sent(
     context: CommunicationContext, engine: Engine
 ) -> None:
+    """Contacts are looked up in the patient service (contracts/contacts.py), never kept from
+    events: the schema has no contact table, and a patient event writes nothing with a name."""
+    tables = {
+        row.table_name
+        for row in rows(
+            engine, "SELECT table_name FROM information_schema.tables WHERE table_schema = :s", s=SCHEMA
+        )
+    }
+    assert {"patient_contacts", "therapist_contacts"}.isdisjoint(tables)
     patient_id = uuid.uuid4()
-    handle(
-        context, envelope("patient.updated", patient_payload(patient_id, email="neu@example.org"), at=START)
+    handle(context, envelope("patient.updated", patient_payload(patient_id, last_name="Kanarie"), at=START))
+    dumped = rows(
+        engine, f"SELECT count(*) AS n FROM {SCHEMA}.emails WHERE recipient_id = :id", id=patient_id
     )
-    handle(
-        context,
-        envelope(
-            "patient.created",
-            patient_payload(patient_id, email="alt@example.org"),
-            at=START - timedelta(hours=1),
-        ),
-    )
-    [row] = rows(
-        engine, f"SELECT data->>'email' AS email FROM {SCHEMA}.patient_contacts WHERE id = :id", id=patient_id
-    )
-    assert row.email == "neu@example.org"
-    handle(
+    assert dumped[0].n == 0
+    erase_patient(patient_id)
+    outcome = handle(
         context,
         envelope("patient.deleted", {"id": str(patient_id), "erased_at": START.isoformat()}, at=START),
     )
-    handle(context, envelope("patient.updated", patient_payload(patient_id), at=START + timedelta(days=1)))
-    [row] = rows(engine, f"SELECT data FROM {SCHEMA}.patient_contacts WHERE id = :id", id=patient_id)
-    assert row.data is None
+    assert outcome.outcome == "done"
 
 
 def test_staff_complete_a_call_through_the_api(
@@ -393,7 +399,9 @@ def test_staff_complete_a_call_through_the_api(
         raise ConnectionError("no bus in this test")
 
     # The deployed unit of work (publishes what it committed at once), with the bus down.
-    deployed = unit_of_work_factory(engine=lambda: engine, publisher=bus_down)
+    deployed = unit_of_work_factory(
+        engine=lambda: engine, publisher=bus_down, contacts=InMemoryContactDirectory
+    )
     monkeypatch.setattr(app, "service", CommunicationService(deployed, clock))
     status, listed = call(
         app.lambda_handler, api_event("GET", "/api/v2/phone-calls", query={"bundle_reference": f"B{ref}"})

@@ -29,6 +29,7 @@ from localcloud.directory_data import DirectoryDataGenerator, answers
 from localcloud.process import read_pid
 from support import FakeLambdaContext, api_event, call, load_function, unavailable
 from therapy_platform.contracts.directory_files import RawPage, RawRun, Region, SearchPoint, read_raw_document
+from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.directory.adapters.raw_store import S3RawStore
 from therapy_platform.directory.adapters.runs import SqlScrapeRunStore
 from therapy_platform.directory.bootstrap import build as build_scraper
@@ -39,7 +40,7 @@ from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.outbox import SqlOutboxStore
 from therapy_platform.platform.outbox_relay import PublishNow
 from therapy_platform.therapists.bootstrap import DirectoryImportService
-from therapy_platform.therapists.domain.therapist import Therapist, TherapistPatch
+from therapy_platform.therapists.domain.therapist import TherapistPatch
 from therapy_platform.therapists.imports.adapters.raw_files import S3RawFileReader
 from therapy_platform.therapists.imports.adapters.store import (
     SqlDirectoryImportUnitOfWork,
@@ -582,8 +583,7 @@ def test_event_payloads_are_complete_therapists(therapist_engine: Engine, admin_
     ).value
     (row,) = _rows(admin_engine, f"SELECT event_type, envelope FROM {THERAPISTS}.outbox")
     assert row.event_type == "therapist.imported"
-    # The published contract: the record, with only whether the therapist objected to inquiries.
-    payload = dict(row.envelope["payload"])
-    assert payload.pop("contact_opt_out") is False
-    therapist = Therapist.model_validate(payload)
-    assert therapist.directory_id == "e1" and outcome.event_ids == [uuid.UUID(row.envelope["eventId"])]
+    payload = TherapistSnapshot.model_validate(row.envelope["payload"])  # the minimal contract
+    assert payload.from_directory and outcome.event_ids == [uuid.UUID(row.envelope["eventId"])]
+    assert set(row.envelope["payload"]) == set(TherapistSnapshot.model_fields)
+    assert payload.contact_opt_out is False  # of an objection, only whether there is one

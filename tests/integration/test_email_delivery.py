@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from communication_fakes import ADDRESSING, LEGAL, FakeQueue, sqs_event
+from communication_state_fakes import InMemoryContactDirectory
 from localcloud import smtp
 from localcloud.process import read_pid
 from support import FakeLambdaContext, load_function
@@ -86,7 +87,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def _context(engine: Engine, **policy: int) -> SenderContext:
     return SenderContext(
-        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine),
+        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine, contacts=InMemoryContactDirectory),
         transport=SmtpTransport("127.0.0.1", smtp.port(), timeout_seconds=5),
         queue=FakeQueue(),
         renderer=EmailRenderer(LEGAL),
@@ -363,7 +364,7 @@ def test_the_sweeper_finds_emails_whose_queue_message_was_lost(engine: Engine) -
     refusing.down = True
     context.queue = refusing
     email_id = _queue(context, 903)
-    with SqlCommunicationUnitOfWork(engine) as uow:
+    with SqlCommunicationUnitOfWork(engine, contacts=InMemoryContactDirectory) as uow:
         due = uow.emails.due_for_requeue(now=datetime.now(UTC), offered_before=datetime.now(UTC), limit=1000)
     assert email_id in due
 

@@ -18,8 +18,10 @@ from sqlalchemy import Engine, text
 from communication_fakes import ADDRESSING, LEGAL, FakeQueue, FakeTransport
 from communication_state_fakes import (
     FakeInbox,
+    InMemoryContactDirectory,
     bundle_sent_payload,
     envelope,
+    erase_patient,
     patient_payload,
     therapist_payload,
 )
@@ -134,7 +136,7 @@ def api(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Api:
     clock, queue = Clock(start), FakeQueue()
     calls = CallPlanningPolicy()
     context = CommunicationContext(
-        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine),
+        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine, contacts=InMemoryContactDirectory),
         queue=queue,
         renderer=EmailRenderer(LEGAL),
         addressing=ADDRESSING,
@@ -212,6 +214,7 @@ def test_recipients_are_resolved_through_the_read_models(api: Api) -> None:
     erased = uuid.uuid4()
     api.event("patient.created", patient_payload(erased))
     api.clock.advance(1)
+    erase_patient(erased)  # the patient service erases (its contact card says so), then tells everyone
     api.event("patient.deleted", {"id": str(erased), "erased_at": api.clock().isoformat()})
     status, body = api.send("patient", erased)
     assert status == 409 and body["reason"] == "erased"

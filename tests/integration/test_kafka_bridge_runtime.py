@@ -210,3 +210,31 @@ def test_the_bridge_writes_every_key_to_a_declared_topic_with_several_partitions
     assert {event_id: entry["key"] for event_id, entry in seen.items()} == {
         event_id: key for key, event_id in events
     }
+
+
+def test_an_erasure_reaches_the_patient_topic_followed_by_its_tombstone(
+    kafka_server: None, queues: tuple[str, str, str]
+) -> None:
+    """Issue 12: `patient.deleted`, then a null-value record keyed by the patient id, on the real
+    broker (the patient topic is compacted by that key: platform/kafka_topics.py)."""
+    queue_url, arn, dead_letter_url = queues
+    patient_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
+    body = json.loads(_bus_body(event_id))
+    body["detail-type"] = "patient.deleted"
+    body["detail"]["key"] = patient_id
+    body["detail"]["envelope"].update(
+        eventType="patient.deleted", payload={"id": patient_id, "erased_at": "2026-12-06T00:00:00Z"}
+    )
+    sink = KafkaEventSink(KafkaSettings(KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers()))
+    bridge = kafka_bridge_consumer(
+        lambda: sink, queues=lambda: SqsQueueAdapter(client("sqs")), dead_letter_queue_url=dead_letter_url
+    )
+    assert bridge.handle(_delivered_batch(queue_url, arn, [json.dumps(body)])) == {"batchItemFailures": []}
+    seen = consume_until(
+        "patient-events",
+        lambda seen: any(e["key"] == patient_id and e["envelope"] is None for e in seen.values()),
+        timeout_s=60,
+        tombstones=True,
+    )
+    mine = [e for e in seen.values() if e["key"] == patient_id]
+    assert mine[0]["envelope"]["eventId"] == event_id and mine[-1]["envelope"] is None

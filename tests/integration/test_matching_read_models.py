@@ -61,7 +61,7 @@ def _history(entity: str, versions: int, deleted: bool) -> list[EventEnvelope]:
         new_envelope(
             "patient.created" if index == 0 else "patient.updated",
             "patient-service",
-            {"id": entity, "version": index},
+            {"id": entity, "max_travel_km": index},  # a contract field: the read model keeps those only
             now=T0 + timedelta(minutes=index),
         )
         for index in range(versions)
@@ -91,7 +91,7 @@ def test_any_delivery_order_with_duplicates_ends_in_the_latest_state(
     if deleted:
         assert row["data"] is None
     else:
-        assert row["data"] == {"id": entity, "version": versions - 1}
+        assert row["data"] == {"id": entity, "max_travel_km": versions - 1}
         assert str(row["source_event_id"]) == str(history[-1].event_id)
 
 

@@ -191,7 +191,13 @@ def test_staff_bundle_for_a_chosen_therapist_may_be_small(world: World) -> None:
     ).value
     assert result.bundle is not None and [m.search_id for m in result.bundle.members] == [search.id]
     assert result.bundle.status == BundleStatus.SENT
-    assert events_of(world, "bundle.sent")[0]["payload"]["therapist"]["email"] == therapist.email
+    addressee = events_of(world, "bundle.sent")[0]["payload"]["therapist"]
+    assert addressee == {
+        "id": str(therapist.id),
+        "reachable_by_email": True,
+        "reachable_by_phone": False,
+        "phone_windows": {},
+    }  # no name or address: the communication service looks them up
 
 
 # ------------------------------------------------------------------ responses

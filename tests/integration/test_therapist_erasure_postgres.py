@@ -374,7 +374,7 @@ def test_an_erased_therapist_leaves_no_trace_and_is_never_imported_again(
     [bundle_id] = matching["acted_on"]
     closed = bundle_cases.get_bundle(World(engines["matching"]).uow(), uuid.UUID(bundle_id), now=NOW).value
     assert closed.status == "expired" and {member.status for member in closed.members} == {"withdrawn"}
-    assert closed.practice_key == f"erased:{therapist_id}"
+    assert closed.practice_key == f"therapist:{therapist_id}"
     communication = _communication(engines["communication"])
     assert deliver_to_communication(communication, deleted).outcome == "done"
     # What follows the erasure: matching's bundle.expired, and a bundle.sent delayed past it.

@@ -21,6 +21,7 @@ from communication_fakes import (
     FakeQueue,
     InMemoryCommunicationUnitOfWork,
 )
+from therapy_platform.communication.adapters.contact_directory import patient_state, therapist_contact
 from therapy_platform.communication.bootstrap import events_consumer
 from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import Addressing, Email, EmailStatus, RecipientType
@@ -45,10 +46,8 @@ from therapy_platform.communication.domain.staff_emails import (
 )
 from therapy_platform.communication.domain.therapist_erasure import TherapistErasureCounts
 from therapy_platform.communication.domain.tracking import (
-    ContactChange,
     EmailHistoryItem,
     FollowUpPolicy,
-    PatientContact,
     PatientContactState,
     TrackedBundle,
 )
@@ -57,7 +56,9 @@ from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.settings import ConsumerSettings
 from therapy_platform.communication.use_cases.events import CommunicationContext
 from therapy_platform.communication.use_cases.staff_emails import StaffEmailContext
+from therapy_platform.contracts.contacts import ContactState, PatientContactCard, TherapistContactCard
 from therapy_platform.contracts.erasure import ErasureTerms
+from therapy_platform.contracts.therapy import Gender
 from therapy_platform.platform.consumer import Delivery
 from therapy_platform.platform.events import EventEnvelope
 
@@ -67,8 +68,6 @@ class State:
     processed: set[uuid.UUID] = field(default_factory=set)
     bundles: dict[uuid.UUID, TrackedBundle] = field(default_factory=dict)
     calls: dict[uuid.UUID, PhoneCallTask] = field(default_factory=dict)
-    patients: dict[uuid.UUID, tuple[dict[str, Any] | None, datetime]] = field(default_factory=dict)
-    therapists: dict[uuid.UUID, tuple[dict[str, Any] | None, datetime]] = field(default_factory=dict)
     replies: dict[str, InboundReply] = field(default_factory=dict)
     reviews: dict[str, ReviewedReply] = field(default_factory=dict)  # by inbox key
     audit: list[dict[str, Any]] = field(default_factory=list)
@@ -78,6 +77,7 @@ class State:
 @dataclass
 class StateDatabase(CommunicationDatabase):
     state: State = field(default_factory=State)
+    directory: InMemoryContactDirectory = field(default_factory=lambda: InMemoryContactDirectory())
 
 
 class _Part:
@@ -195,37 +195,43 @@ class InMemoryCalls(_Part):
         return found[:limit], len(found)
 
 
-class InMemoryContacts(_Part):
-    @staticmethod
-    def _apply(table: dict[uuid.UUID, tuple[dict[str, Any] | None, datetime]], change: ContactChange) -> bool:
-        current = table.get(change.entity_id)
-        if current is not None:
-            data, stamp = current
-            if data is None:
-                return False
-            if change.data is not None and stamp >= change.occurred_at:
-                return False
-        table[change.entity_id] = (change.data, change.occurred_at)
-        return True
+# The patient and therapist services' records, as their contacts functions answer them
+# (contracts/contacts.py). `patient_payload` / `bundle_sent_payload` / `therapist_payload`
+# register the person they describe, as the owning service would hold them; `erase_patient`
+# is the patient service's erasure.
+PATIENT_SERVICE: dict[uuid.UUID, PatientContactCard] = {}
+THERAPIST_SERVICE: dict[uuid.UUID, TherapistContactCard] = {}
 
-    def apply_patient(self, change: ContactChange) -> bool:
-        return self._apply(self.s.patients, change)
 
-    def apply_therapist(self, change: ContactChange) -> bool:
-        return self._apply(self.s.therapists, change)
+def erase_patient(patient_id: uuid.UUID) -> None:
+    PATIENT_SERVICE[patient_id] = PatientContactCard(id=patient_id, state=ContactState.ERASED)
+
+
+class InMemoryContactDirectory:
+    """ports.ContactDirectory over the fake services above (the deployed one invokes their
+    contacts functions: communication/adapters/contact_directory.py, whose mapping it reuses)."""
+
+    def __init__(self) -> None:
+        self.lookups: list[tuple[str, uuid.UUID]] = []
 
     def patient(self, patient_id: uuid.UUID) -> PatientContactState:
-        if patient_id not in self.s.patients:
-            return PatientContactState(known=False)
-        data = self.s.patients[patient_id][0]
-        return PatientContactState(known=True, contact=PatientContact.model_validate(data) if data else None)
+        self.lookups.append(("patient", patient_id))
+        card = PATIENT_SERVICE.get(patient_id) or PatientContactCard(
+            id=patient_id, state=ContactState.UNKNOWN
+        )
+        return patient_state(card)
+
+    def _therapist(self, therapist_id: uuid.UUID) -> TherapistContactCard:
+        self.lookups.append(("therapist", therapist_id))
+        return THERAPIST_SERVICE.get(therapist_id) or TherapistContactCard(
+            id=therapist_id, state=ContactState.UNKNOWN
+        )
 
     def therapist(self, therapist_id: uuid.UUID) -> TherapistContact | None:
-        data = self.s.therapists.get(therapist_id, (None, None))[0]
-        return TherapistContact.model_validate(data) if data else None
+        return therapist_contact(self._therapist(therapist_id))
 
     def knows_therapist(self, therapist_id: uuid.UUID) -> bool:
-        return therapist_id in self.s.therapists
+        return self._therapist(therapist_id).state is not ContactState.UNKNOWN
 
 
 class InMemoryReplies(_Part):
@@ -381,7 +387,7 @@ class InMemoryPatientErasure(_Part):
 
     def held_values(self, patient_id: uuid.UUID) -> HeldValues:
         emails = self._to(patient_id)
-        contact = self.s.patients.get(patient_id, (None, None))[0]
+        contact = None  # contacts are looked up in the patient service, which erased them first
         return HeldValues(
             addresses=tuple(e.recipient for e in emails if e.recipient != "geloescht@invalid"),
             names=tuple(e.recipient_name for e in emails if e.recipient_name),
@@ -439,8 +445,6 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
             "processed",
             "bundles",
             "calls",
-            "patients",
-            "therapists",
             "replies",
             "reviews",
             "audit",
@@ -450,7 +454,7 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
         self.processed_events = InMemoryProcessed(self)
         self.bundles = InMemoryBundles(self)
         self.calls = InMemoryCalls(self)
-        self.contacts = InMemoryContacts(self)
+        self.contacts = self.database.directory
         self.replies = InMemoryReplies(self)
         self.history = InMemoryHistory(self)
         self.audit = InMemoryAudit(self)
@@ -466,8 +470,6 @@ class InMemoryStateUnitOfWork(InMemoryCommunicationUnitOfWork):
             "processed",
             "bundles",
             "calls",
-            "patients",
-            "therapists",
             "replies",
             "reviews",
             "audit",
@@ -629,12 +631,24 @@ def bundle_sent_payload(
     bundle_id = bundle_id or uuid.uuid4()
     therapist_id = therapist_id or uuid.uuid4()
     reference = f"B{number}"
+    THERAPIST_SERVICE[therapist_id] = TherapistContactCard(
+        id=therapist_id,
+        state=ContactState.FOUND,
+        salutation="Frau",
+        gender=Gender.FEMALE,
+        title="Dr.",
+        first_name="Anna",
+        last_name="Müller",
+        email=email,
+        phone=phone,
+        phone_windows=phone_windows or {},
+    )
     return {
         "id": str(bundle_id),
         "number": number,
         "reference": reference,
         "therapist_id": str(therapist_id),
-        "practice_key": "praxis@example.org",
+        "practice_key": "p:" + "0" * 32,
         "kind": "round",
         "status": "sent",
         "created_at": sent_at.isoformat(),
@@ -656,7 +670,6 @@ def bundle_sent_payload(
                     "age": 30 + position,
                     "gender": "female" if position % 2 else "male",
                     "symptoms": ["anxiety", "sleep"],
-                    "health_insurer": "AOK Nordost",
                     "insurance_type": "statutory",
                     "previous_therapy": position == 2,
                     "open_to_group_therapy": True,
@@ -669,13 +682,8 @@ def bundle_sent_payload(
         ],
         "therapist": {
             "id": str(therapist_id),
-            "salutation": "Frau",
-            "gender": "female",
-            "title": "Dr.",
-            "first_name": "Anna",
-            "last_name": "Müller",
-            "email": email,
-            "phone": phone,
+            "reachable_by_email": email is not None,
+            "reachable_by_phone": phone is not None,
             "phone_windows": phone_windows or {},
         },
     }
@@ -693,6 +701,21 @@ def closed_bundle_payload(sent: dict[str, Any], **changes: Any) -> dict[str, Any
 RECORDED_AT = "2026-11-01T08:00:00Z"
 
 
+_PATIENT_CARD_ONLY = {"salutation", "first_name", "last_name", "email", "phone", "street", "city"}
+_THERAPIST_CARD_ONLY = {
+    "salutation",
+    "title",
+    "first_name",
+    "last_name",
+    "street",
+    "city",
+    "phone",
+    "email",
+    "website",
+    "fax",
+}
+
+
 def patient_payload(
     patient_id: uuid.UUID,
     *,
@@ -701,16 +724,27 @@ def patient_payload(
     **changes: Any,
 ) -> dict[str, Any]:
     """A `patient.created|updated` payload as the patient service sends it (contract
-    `PatientSnapshot`)."""
+    `PatientSnapshot`: no name, no contact); the patient service's record of the person is
+    registered for the contact look-up (name and contact changes go there, not on the bus)."""
+    card = {k: changes.pop(k) for k in list(changes) if k in _PATIENT_CARD_ONLY}
+    PATIENT_SERVICE[patient_id] = PatientContactCard.model_validate(
+        {
+            "id": patient_id,
+            "state": ContactState.FOUND,
+            "salutation": "Frau",
+            "gender": Gender.FEMALE,
+            "first_name": "Jana",
+            "last_name": "Schröder",
+            "email": email,
+            "max_travel_km": 20,
+            "location_flagged": flagged,
+            **card,
+        }
+    )
     return {
         "id": str(patient_id),
-        "salutation": "Frau",
         "gender": "female",
-        "first_name": "Jana",
-        "last_name": "Schröder",
         "postcode": "10115",
-        "city": "Berlin",
-        "email": email,
         "max_travel_km": 20,
         "status": "open",
         "location_flagged": flagged,
@@ -722,29 +756,41 @@ def patient_payload(
 
 
 def therapist_payload(therapist_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
-    """A `therapist.*` payload as the therapist service sends it (contract `TherapistSnapshot`)."""
+    """A `therapist.*` payload as the therapist service sends it (contract `TherapistSnapshot`:
+    no name, no contact); the therapist service's record is registered for the look-up (name
+    and contact changes go there, not on the bus)."""
+    card = {k: changes.pop(k) for k in list(changes) if k in _THERAPIST_CARD_ONLY}
+    THERAPIST_SERVICE[therapist_id] = TherapistContactCard.model_validate(
+        {
+            "id": therapist_id,
+            "state": ContactState.FOUND,
+            "salutation": "Herr",
+            "gender": Gender.MALE,
+            "title": "Dipl.-Psych.",
+            "first_name": "Jörg",
+            "last_name": "Weiß",
+            "street": "Hauptstraße 5",
+            "postcode": "10827",
+            "city": "Berlin",
+            "phone": "030 7654321",
+            "email": "weiss@example.org",
+            "website": "https://praxis-weiss.example.org",
+            "phone_windows": {"tue": ["09:00-10:00"]},
+            **card,
+        }
+    )
     return {
         "id": str(therapist_id),
-        "salutation": "Herr",
         "gender": "male",
-        "title": "Dipl.-Psych.",
-        "first_name": "Jörg",
-        "last_name": "Weiß",
-        "street": "Hauptstraße 5",
         "postcode": "10827",
-        "city": "Berlin",
-        "phone": "030 7654321",
-        "email": "weiss@example.org",
-        "website": "https://praxis-weiss.example.org",
+        "reachable_by_email": True,
+        "reachable_by_phone": True,
         "phone_windows": {"tue": ["09:00-10:00"]},
-        "directory_id": None,
         "status": "active",
-        "block_reason": None,
         "next_contact_allowed_on": None,
-        "staff_edited_fields": [],
         "location": {"latitude": 52.4862, "longitude": 13.3538, "precision": "postcode"},
         "location_flagged": False,
-        "practice_key": "weiss@example.org",
+        "practice_key": None,
         "created_at": RECORDED_AT,
         "updated_at": RECORDED_AT,
         **changes,

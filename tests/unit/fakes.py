@@ -390,9 +390,9 @@ class FakeBus:
 class FakeKafka:
     def __init__(self) -> None:
         self.down = False
-        self.topics: dict[str, list[tuple[str, bytes]]] = {}
+        self.topics: dict[str, list[tuple[str, bytes | None]]] = {}
 
-    def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]:
+    def send_all(self, messages: Sequence[tuple[str, str, bytes | None]]) -> list[str | None]:
         if self.down:
             return ["NoBrokersAvailable: broker down"] * len(messages)
         for topic, key, value in messages:

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from therapy_platform.contracts.patients import birth_month_of
+from therapy_platform.contracts.practices import hashed_practice_key, owner_name_rank, title_rank
 from therapy_platform.matching.bootstrap import MatchingService
 from therapy_platform.matching.domain.bundle import BundleRecord
 from therapy_platform.matching.domain.bundles import (
@@ -506,7 +508,7 @@ class InMemoryTherapistErasure:
             (key, e) for key, e in self._db.outbox if not (e.event_type == "bundle.sent" and key in keys)
         ]
         for bundle in theirs:
-            bundle.practice_key = f"erased:{therapist_id}"
+            bundle.practice_key = f"therapist:{therapist_id}"
         self._db.cooling.pop(therapist_id, None)
         return len(theirs)
 
@@ -587,10 +589,18 @@ def therapist_payload(now: datetime, postcode: str = "10115", **overrides: Any) 
         "created_at": (now - timedelta(days=400 - n % 300)).isoformat(),
     }
     payload.update(overrides)
-    email = payload.get("email")
-    payload.setdefault("practice_key", None)
+    # What the therapist service makes of the record (contracts/therapists.py: no name or
+    # contact on the bus): booleans, the hashed practice key and the owner ranks.
+    email, phone = payload.pop("email", None), payload.pop("phone", None)
+    last_name, title = payload.pop("last_name", ""), payload.pop("title", None)
+    for personal in ("salutation", "first_name", "city", "street", "website", "fax", "block_reason"):
+        payload.pop(personal, None)
+    payload["reachable_by_email"] = bool(email)
+    payload["reachable_by_phone"] = bool(phone)
+    payload.setdefault("owner_name_rank", owner_name_rank(last_name or "", email))
+    payload.setdefault("title_rank", title_rank(title))
     if "practice_key" not in overrides:
-        payload["practice_key"] = email.strip().lower() if email else None
+        payload["practice_key"] = hashed_practice_key(email)
     return payload
 
 
@@ -612,6 +622,22 @@ def patient_payload(postcode: str = "10117", **overrides: Any) -> dict[str, Any]
         "location": _location(postcode),
     }
     payload.update(overrides)
+    # What the patient service makes of the record (contracts/patients.py): no name, contact
+    # or insurer on the bus, the birth date coarsened to its month.
+    birth = payload.pop("birth_date", None)
+    month = None if birth is None else birth_month_of(date.fromisoformat(birth))
+    payload.setdefault("birth_month", month)
+    for personal in (
+        "first_name",
+        "last_name",
+        "city",
+        "street",
+        "email",
+        "phone",
+        "health_insurer",
+        "notes",
+    ):
+        payload.pop(personal, None)
     return payload
 
 

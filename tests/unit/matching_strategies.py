@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import strategies as st
 
+from therapy_platform.contracts.practices import hashed_practice_key, owner_name_rank, title_rank
 from therapy_platform.contracts.schedule import Weekday
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
 from therapy_platform.matching.domain import SearchCandidate, TherapistCandidate
@@ -50,13 +51,12 @@ def therapists(draw: st.DrawFn, therapist_id: uuid.UUID) -> TherapistCandidate:
     offers_group = draw(st.booleans())
     return TherapistCandidate(
         id=therapist_id,
-        last_name=draw(st.sampled_from(["Müller", "Weiß", "Koch", "Schmidt"])),
-        title=draw(st.sampled_from([None, "Dr.", "Prof. Dr.", "Dipl.-Psych."])),
+        owner_name_rank=owner_name_rank(draw(st.sampled_from(["Müller", "Weiß", "Koch", "Schmidt"])), email),
+        title_rank=title_rank(draw(st.sampled_from([None, "Dr.", "Prof. Dr.", "Dipl.-Psych."]))),
         created_at=BASE + timedelta(days=draw(st.integers(0, 5))),
         status=draw(st.sampled_from(["active"] * 6 + ["blocked", "inactive"])),
         location=draw(locations),
-        email=email,
-        practice_key=email,
+        practice_key=hashed_practice_key(email),
         gender=draw(st.sampled_from(list(Gender))),
         next_contact_allowed_on=draw(st.sampled_from([None] * 5 + [TODAY, TODAY + timedelta(days=3)])),
         has_open_bundle=draw(st.integers(0, 7)) == 7,

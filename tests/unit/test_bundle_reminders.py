@@ -22,7 +22,7 @@ from communication_state_fakes import (
 from support import FakeLambdaContext, load_function
 from therapy_platform.communication.domain.emails import EmailKind
 from therapy_platform.communication.domain.phone_calls import PhoneCallPurpose
-from therapy_platform.communication.domain.tracking import FollowUpPolicy, TrackedBundle
+from therapy_platform.communication.domain.tracking import BundleAddressee, FollowUpPolicy, TrackedBundle
 from therapy_platform.communication.use_cases.reminders import send_due_reminders
 from therapy_platform.contracts.bundles import BundleSent
 
@@ -132,7 +132,11 @@ def tracked(sent_at: datetime | None, **changes: Any) -> TrackedBundle:
     payload = bundle_sent_payload(number=1, sent_at=sent_at or SENT)
     bundle = TrackedBundle.placeholder(uuid.uuid4(), "B1", uuid.uuid4(), now=SENT)
     if sent_at is not None:
-        bundle = bundle.with_sent(BundleSent.model_validate(payload))
+        sent_bundle = BundleSent.model_validate(payload)
+        addressee = BundleAddressee(
+            id=sent_bundle.therapist.id, gender="female", first_name="Anna", last_name="Müller"
+        )
+        bundle = bundle.with_sent(sent_bundle, addressee)
     return bundle.model_copy(update=changes)
 
 

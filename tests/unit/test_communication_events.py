@@ -21,6 +21,7 @@ from communication_state_fakes import (
     closed_bundle_payload,
     deliver,
     envelope,
+    erase_patient,
     patient_payload,
     state_world,
     therapist_payload,
@@ -329,15 +330,21 @@ def test_an_unknown_location_alerts_staff_once_per_patient(w: StateWorld) -> Non
     assert alert.recipient_type is RecipientType.STAFF and "Patient*in" in alert.subject
 
 
-def test_a_stale_patient_event_neither_overwrites_nor_alerts(w: StateWorld) -> None:
+def test_a_stale_patient_event_raises_no_alert_the_patient_no_longer_deserves(w: StateWorld) -> None:
     patient_id = uuid.uuid4()
-    handle(w, envelope("patient.updated", patient_payload(patient_id, email="neu@example.org"), at=NOW))
-    stale = envelope(
-        "patient.created", patient_payload(patient_id, flagged=True), at=NOW - timedelta(hours=1)
-    )
-    handle(w, stale)
+    stale = {**patient_payload(patient_id), "location_flagged": True}  # the record is fixed since
+    handle(w, envelope("patient.created", stale, at=NOW - timedelta(hours=1)))
     assert emails(w) == []
-    assert w.database.state.patients[patient_id][0]["email"] == "neu@example.org"  # type: ignore[index]
+    assert ("patient", patient_id) in w.database.directory.lookups
+
+
+def test_patient_events_leave_no_contact_copy_behind(w: StateWorld) -> None:
+    patient_id = uuid.uuid4()
+    event = envelope("patient.created", patient_payload(patient_id), at=NOW)
+    assert "last_name" not in event.payload and "email" not in event.payload
+    handle(w, event)
+    stored = repr(w.database.state) + repr(w.database.emails)
+    assert "Schröder" not in stored and "patientin@example.org" not in stored
 
 
 def test_an_erased_patient_stays_erased_and_their_emails_are_redacted(w: StateWorld) -> None:
@@ -355,21 +362,20 @@ def test_an_erased_patient_stays_erased_and_their_emails_are_redacted(w: StateWo
     handle(w, envelope("search.created", search, at=NOW))
     [email] = emails(w)
     w.database.emails[email.id] = email.model_copy(update={"status": "sent", "sent_at": NOW})
+    erase_patient(patient_id)  # the patient service erased the record, then told everyone
     handle(w, envelope("patient.deleted", {"id": str(patient_id), "erased_at": NOW.isoformat()}, at=NOW))
-    handle(w, envelope("patient.updated", patient_payload(patient_id), at=NOW + timedelta(days=1)))
-    assert w.database.state.patients[patient_id][0] is None
     [redacted] = emails(w)
     assert redacted.recipient == "geloescht@invalid" and "Schröder" not in redacted.text + redacted.subject
 
 
 def test_a_payload_that_breaks_its_contract_is_poison_named_by_field_never_by_value(w: StateWorld) -> None:
-    payload = patient_payload(uuid.uuid4())
-    del payload["last_name"]
+    payload = {**patient_payload(uuid.uuid4()), "postcode": "Schröder-Str. 1, 10115 Berlin" * 3}
+    del payload["status"]
     refused = handle(w, envelope("patient.created", payload, at=NOW))
     assert refused.outcome == "failed" and refused.reason is not None  # no DLQ here: SQS redrives it
-    assert "PatientSnapshot" in refused.reason and "last_name" in refused.reason
-    assert "Jana" not in refused.reason and "patientin@" not in refused.reason
-    assert w.database.state.processed == set() and w.database.state.patients == {}
+    assert "PatientSnapshot" in refused.reason and "status" in refused.reason
+    assert "postcode" in refused.reason and "Schröder" not in refused.reason
+    assert w.database.state.processed == set()
 
 
 def test_events_of_other_types_are_ignored(w: StateWorld) -> None:

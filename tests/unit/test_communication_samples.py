@@ -12,16 +12,20 @@ from typing import Any
 import pytest
 
 from communication_state_fakes import (
+    THERAPIST_SERVICE,
     FakeInbox,
     deliver,
     envelope,
     patient_payload,
     staff_email_context,
     state_world,
+    therapist_payload,
 )
 from support import FakeLambdaContext, call, load_function
 from therapy_platform.communication.bootstrap import CommunicationService, ReplyIntakeService
 from therapy_platform.communication.domain.emails import EmailKind
+from therapy_platform.contracts.contacts import ContactState, TherapistContactCard
+from therapy_platform.contracts.therapy import Gender
 from therapy_platform.platform.idempotency import InMemoryIdempotencyStore
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -32,7 +36,31 @@ def sample(path: str) -> dict[str, Any]:
     return dict(json.loads((EVENTS / path).read_text(encoding="utf-8")))
 
 
+def _people_of_the_samples() -> None:
+    """The patient and therapist services' records of the people the samples name by id (the
+    events carry no names or contacts: the communication service looks them up)."""
+    for therapist_id, email, windows in (
+        ("d76d4330-f144-4bea-b0c1-1fdecb91ce37", "praxis.mueller@example.org", {}),
+        ("21da8978-206f-4c66-b1e0-c07e9e115e4b", None, {"tue": ["08:00-09:00"], "thu": ["13:00-14:00"]}),
+    ):
+        THERAPIST_SERVICE[uuid.UUID(therapist_id)] = TherapistContactCard(
+            id=uuid.UUID(therapist_id),
+            state=ContactState.FOUND,
+            salutation="Frau",
+            gender=Gender.FEMALE,
+            title="Dr.",
+            first_name="Anna",
+            last_name="Müller",
+            email=email,
+            phone="030 1234567",
+            phone_windows=windows,
+        )
+    patient_payload(uuid.UUID("3fd42359-92ed-4f45-9a1a-fe878b33e968"), flagged=True)
+    therapist_payload(uuid.UUID("419521fe-0e97-4cf3-ad16-34b4b4653252"))
+
+
 def test_the_event_samples_run_in_order_without_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    _people_of_the_samples()
     w = state_world(now=NOW)
     app = load_function("communication_events")
     monkeypatch.setattr(app, "service", w.context)

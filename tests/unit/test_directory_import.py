@@ -19,6 +19,7 @@ from directory_fakes import (
 )
 from therapist_fakes import FakeGeocoder
 from therapy_platform.contracts.directory_files import RawPage, RawRun, Region, SearchPoint
+from therapy_platform.contracts.practices import hashed_practice_key
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
 from therapy_platform.platform.geography.locations import LocationPrecision
 from therapy_platform.therapists import use_cases as therapist_use_cases
@@ -179,7 +180,8 @@ def test_changes_update_only_what_staff_did_not_edit(world: World) -> None:
         date(2026, 12, 24),
     )
     update = world.database.events("therapist.updated")[-1]
-    assert update.payload["email"] == "neu@praxis.example"
+    assert "email" not in update.payload and update.payload["reachable_by_email"] is True
+    assert update.payload["practice_key"] == hashed_practice_key("neu@praxis.example")
     audit = world.database.audit[-1]
     assert audit.action == "directory_update" and set(audit.before or {}) == {"fax", "email"}
 

@@ -24,6 +24,7 @@ from communication_state_fakes import (
     bundle_sent_payload,
     deliver,
     envelope,
+    erase_patient,
     patient_payload,
     staff_email_context,
     state_world,
@@ -101,6 +102,7 @@ class Api:
         return patient_id
 
     def erase(self, patient_id: uuid.UUID) -> None:
+        erase_patient(patient_id)  # the patient service erases, then tells everyone
         at = NOW + timedelta(seconds=1)
         self.event("patient.deleted", {"id": str(patient_id), "erased_at": at.isoformat()}, at=at)
 

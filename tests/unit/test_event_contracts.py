@@ -37,6 +37,7 @@ from therapy_platform.communication.domain import phone_calls as call_domain
 from therapy_platform.contracts import bundles, communication, patients, searches, therapists
 from therapy_platform.contracts.base import EventPayload
 from therapy_platform.contracts.catalog import EVENT_PAYLOADS
+from therapy_platform.contracts.practices import hashed_practice_key
 from therapy_platform.contracts.schedule import Weekday
 from therapy_platform.contracts.symptoms import Symptom
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
@@ -57,7 +58,9 @@ from tools import event_schemas
 NOW: Final = datetime(2026, 11, 23, 6, 5, 12, 345678, tzinfo=UTC)
 LATER: Final = NOW + timedelta(days=3, hours=2)
 CONTRACTS_DIR: Final = Path(bundles.__file__).resolve().parent
-SNAPSHOTS: Final = (patients.PatientSnapshot, therapists.TherapistSnapshot)
+# Payloads that keep unknown fields (none since the minimal events: a snapshot keeps only what
+# its contract declares, so a field a producer adds by mistake never reaches the bus).
+SNAPSHOTS: Final[tuple[type[EventPayload], ...]] = ()
 
 Payload = dict[str, Any]
 
@@ -268,7 +271,7 @@ def _draft_bundle() -> bundle_domain.Bundle:
         "number": number,
         "reference": bundle_domain.bundle_reference(number),
         "therapist_id": _id("therapist"),
-        "practice_key": "praxis@mueller.example",
+        "practice_key": hashed_practice_key("praxis@mueller.example"),
         "kind": bundle_domain.BundleKind.ROUND,
         "status": bundle_domain.BundleStatus.DRAFT,
         "round_id": _id("round"),
@@ -491,6 +494,11 @@ def _calls() -> tuple[Payload, Payload, Payload]:
     return in_window.scheduled_event(), fallback.scheduled_event(), done.completed_event()
 
 
+def _published(event_type: str, payload: Payload) -> Payload:
+    """What the matching service's `Changes.event` puts in the outbox for this payload."""
+    return dict(Changes(now=NOW, actor="test").event(event_type, uuid.uuid4(), payload).payload)
+
+
 @cache
 def producer_payloads() -> dict[str, list[Payload]]:
     """Event type -> payloads its producer sends today."""
@@ -512,16 +520,18 @@ def producer_payloads() -> dict[str, list[Payload]]:
         ],
         "therapist.blocked": [therapist["blocked"].event_payload()],
         "therapist.unblocked": [therapist["unblocked"].event_payload()],
+        # The matching service publishes through `Changes.event`, which writes what the contract
+        # declares (staff notes, reasons and other free text stay in the service).
         "therapist.deleted": [
             therapists.TherapistDeleted(id=_id("therapist"), erased_at=LATER).model_dump(mode="json")
         ],
-        "search.created": [search_domain.search_event_payload(active)],
-        "search.updated": [placed.model_dump(mode="json")],
+        "search.created": [_published("search.created", search_domain.search_event_payload(active))],
+        "search.updated": [_published("search.updated", placed.model_dump(mode="json"))],
         "search.status_changed": _status_changes(),
-        "bundle.created": [_draft_bundle().model_dump(mode="json")],
+        "bundle.created": [_published("bundle.created", _draft_bundle().model_dump(mode="json"))],
         "bundle.sent": [_bundle_sent(), _bundle_sent(phone_only)],
-        "bundle.response_received": [_response_received()],
-        "bundle.expired": [_expired_bundle().model_dump(mode="json")],
+        "bundle.response_received": [_published("bundle.response_received", _response_received())],
+        "bundle.expired": [_published("bundle.expired", _expired_bundle().model_dump(mode="json"))],
         "cooling.period_started": [_cooling("response"), _cooling("expiry")],
         **_emails(),
         "phone_call.scheduled": [scheduled, fallback],
@@ -600,9 +610,9 @@ def test_samples_cover_what_the_catalogue_promises() -> None:
     assert samples["search.status_changed"][1]["withdrawals"]
     assert {p["location_flagged"] for p in samples["patient.created"]} == {True, False}
     assert {p["status"] for p in samples["therapist.updated"]} == {"active", "inactive"}
-    assert samples["therapist.blocked"][0]["block_reason"] == "Beschwerde"
+    assert samples["therapist.blocked"][0]["status"] == "blocked"
     assert {p["cause"] for p in samples["cooling.period_started"]} == {"response", "expiry"}
-    assert samples["email.failed"][0]["error"] == "SMTP 550 mailbox unknown"
+    assert samples["email.failed"][0]["status"] == "failed"
     assert {p["scheduling_rule"] for p in samples["phone_call.scheduled"]} == {"phone_window", "fallback"}
 
 
@@ -697,7 +707,10 @@ def test_any_payload_of_the_producer_model_round_trips(event_type: str) -> None:
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(PRODUCER_MODELS[event_type])
     def check(model: BaseModel) -> None:
-        _round_trip(event_type, model.model_dump(mode="json"))
+        payload = model.model_dump(mode="json")
+        if event_type.startswith(("search.", "bundle.", "cooling.")):
+            payload = _published(event_type, payload)  # the matching service's Changes.event
+        _round_trip(event_type, payload)
 
     check()
 

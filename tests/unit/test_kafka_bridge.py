@@ -43,7 +43,7 @@ class CountingKafka(FakeKafka):
         super().__init__()
         self.round_trips = 0
 
-    def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]:
+    def send_all(self, messages: Sequence[tuple[str, str, bytes | None]]) -> list[str | None]:
         self.round_trips += 1
         return super().send_all(messages)
 
@@ -79,6 +79,7 @@ def test_events_go_to_their_topic_keyed_by_entity_id_in_one_round_trip() -> None
     assert kafka.round_trips == 1
     key, value = kafka.topics["patient-events"][0]
     assert key == "p-1"
+    assert value is not None
     assert set(json.loads(value)) == {"eventId", "eventType", "version", "timestamp", "producer", "payload"}
     assert kafka.topics["therapist-events"][0][0] == "t-9"
     assert not queues.dead_letters and not queues.delays
@@ -137,7 +138,7 @@ def test_a_broker_client_that_raises_fails_the_batch_message_by_message() -> Non
     queues = FakeQueues()
 
     class Exploding(FakeKafka):
-        def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]:
+        def send_all(self, messages: Sequence[tuple[str, str, bytes | None]]) -> list[str | None]:
             raise ConnectionError("no route to broker")
 
     consumer = _bridge(Exploding(), queues)
@@ -304,3 +305,31 @@ def test_the_producer_uses_the_sign_in_options(monkeypatch: pytest.MonkeyPatch) 
     assert error is not None
     assert (seen["security_protocol"], seen["sasl_mechanism"]) == ("SASL_SSL", "AWS_MSK_IAM")
     assert seen["acks"] == "all"
+
+
+def test_an_erasure_is_followed_by_a_tombstone_keyed_by_the_patient_id() -> None:
+    """Issue 12: on the compacted patient topic the tombstone (null value) after
+    `patient.deleted` lets compaction drop every earlier record of the patient."""
+    kafka, queues = CountingKafka(), FakeQueues()
+    records = [
+        _record("m1", _body("patient.created", key="p-1")),
+        _record("m2", _body("patient.deleted", key="p-1")),
+        _record("m3", _body("patient.created", key="p-2")),
+    ]
+    assert _bridge(kafka, queues).handle({"Records": records}) == {"batchItemFailures": []}
+    assert kafka.round_trips == 1
+    written = kafka.topics["patient-events"]
+    assert [key for key, _ in written] == ["p-1", "p-1", "p-1", "p-2"]
+    assert json.loads(written[1][1] or b"null")["eventType"] == "patient.deleted" and written[2][1] is None
+    assert all(value is not None for _, value in written[:2] + written[3:])
+
+
+def test_an_erasure_whose_tombstone_the_broker_refused_is_retried_whole() -> None:
+    class RefusingTombstones(FakeKafka):
+        def send_all(self, messages: Sequence[tuple[str, str, bytes | None]]) -> list[str | None]:
+            return ["KafkaTimeoutError: no ack" if value is None else None for _, _, value in messages]
+
+    queues = FakeQueues()
+    records = [_record("m1", _body("patient.deleted", key="p-1")), _record("m2", _body(key="p-2"))]
+    answer = _bridge(RefusingTombstones(), queues).handle({"Records": records})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}

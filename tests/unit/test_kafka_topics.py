@@ -63,9 +63,25 @@ def test_every_topic_the_bridge_writes_is_declared_once() -> None:
 
 def test_every_topic_keeps_events_for_a_bounded_time() -> None:
     for topic in TOPICS:
-        assert topic.cleanup_policy == "delete" and topic.retention is not None, topic.name
+        assert "delete" in topic.cleanup_policy and topic.retention is not None, topic.name
         assert timedelta(days=1) <= topic.retention <= timedelta(days=30), topic.name
-        assert topic.configs() == {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
+        assert topic.configs()["retention.ms"] == str(7 * 24 * 3600 * 1000)
+
+
+def test_the_patient_topic_is_compacted_by_patient_id_so_an_erasure_tombstone_removes_the_patient() -> None:
+    """Issue 12: after `patient.deleted` the bridge writes a tombstone keyed by the patient id;
+    compaction drops the patient's earlier records, the tombstone itself after a day."""
+    [patients] = [topic for topic in TOPICS if topic.name == "patient-events"]
+    assert patients.key == "patient id"
+    assert patients.configs() == {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(7 * 24 * 3600 * 1000),
+        "delete.retention.ms": str(24 * 3600 * 1000),
+    }
+    others = [topic for topic in TOPICS if topic.name != "patient-events"]
+    assert all(
+        topic.configs() == {"cleanup.policy": "delete", "retention.ms": "604800000"} for topic in others
+    )
 
 
 def test_a_declaration_can_say_compacted_by_key_with_tombstones() -> None:
@@ -98,7 +114,7 @@ def test_a_declaration_can_say_compacted_by_key_with_tombstones() -> None:
 )
 def test_an_impossible_declaration_is_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        replace(TOPICS[0], **changes)
+        replace(TOPICS[1], **changes)  # a plain delete-policy topic
 
 
 def test_missing_topics_are_created_with_their_configs_and_a_second_run_changes_nothing() -> None:
@@ -208,7 +224,11 @@ def test_the_admin_describes_whole_topics_and_alters_incrementally(monkeypatch: 
     report = apply_topics(admin, declared)
     assert report.created == ("search-events",)
     assert report.reconfigured == {
-        "patient-events": {"cleanup.policy": "delete", "retention.ms": "604800000"}
+        "patient-events": {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": "604800000",
+            "delete.retention.ms": "86400000",
+        }
     }
     calls = [call for client in FakeAdminClient.instances for call in client.calls]
     assert all(client.config["sasl_mechanism"] == "AWS_MSK_IAM" for client in FakeAdminClient.instances)

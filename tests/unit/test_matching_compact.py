@@ -54,7 +54,6 @@ def test_the_geodesic_estimate_is_far_better_than_its_safety_band() -> None:
 def _therapist_at(latitude: float, longitude: float) -> TherapistCandidate:
     return TherapistCandidate(
         id=uuid.UUID(int=1),
-        last_name="Weiß",
         created_at=T0,
         status="active",
         location=Location.at(latitude, longitude, LocationPrecision.ADDRESS),

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from therapy_platform.contracts.codes import VOCABULARIES
+from therapy_platform.contracts.practices import hashed_practice_key
 from therapy_platform.contracts.therapy import TherapyProcedure
 from therapy_platform.matching.domain import (
     Reason,
@@ -30,13 +31,12 @@ from therapy_platform.platform.geography.locations import Location, LocationPrec
 TODAY = date(2026, 12, 7)
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 MITTE = Location.at(52.52, 13.40, LocationPrecision.ADDRESS)
-PRACTICE = "team@praxis.example"
+PRACTICE = hashed_practice_key("team@praxis.example")
 
 
 def therapist(n: int = 1, **fields: Any) -> TherapistCandidate:
     base = TherapistCandidate(
         id=uuid.UUID(int=n),
-        last_name="Weiß",
         created_at=T0,
         status="active",
         location=MITTE,
@@ -79,7 +79,7 @@ def test_the_objection_comes_before_the_other_reasons_of_an_active_therapist() -
 def test_a_colleague_sharing_the_mailbox_gets_no_bundle_either() -> None:
     objecting = therapist(1, practice_key=PRACTICE, contact_opt_out=True)
     colleague = therapist(2, practice_key=PRACTICE)
-    other = therapist(3, practice_key="praxis@anderswo.example")
+    other = therapist(3, practice_key=hashed_practice_key("praxis@anderswo.example"))
     decision = decide_practice([objecting, colleague], TODAY)
     assert decision.practice is None
     assert dict(decision.left_out) == {
@@ -125,7 +125,6 @@ def test_no_round_ever_addresses_a_practice_with_an_objection(flags: list[bool],
 def test_the_flag_is_read_from_the_read_model_and_missing_means_no_objection() -> None:
     profile = {
         "id": str(uuid.UUID(int=9)),
-        "last_name": "Weiß",
         "created_at": T0.isoformat(),
         "status": "active",
         "location": {"latitude": 52.52, "longitude": 13.4, "precision": "address"},

@@ -112,10 +112,9 @@ def test_patient_summary_carries_no_name_address_or_contact() -> None:
         "street": "Invalidenstraße 12",
         "email": "j@example.org",
         "phone": "030 1",
-        "birth_date": "1978-03-14",
+        "birth_month": "1978-03",
         "gender": "male",
         "symptoms": ["depression"],
-        "health_insurer": "AOK Nordost",
         "previous_therapy": True,
         "location": {"latitude": 52.53, "longitude": 13.38, "precision": "postcode"},
     }

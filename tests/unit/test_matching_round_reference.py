@@ -280,13 +280,11 @@ def _spread_world(seed: int, therapist_count: int, search_count: int) -> World:
         therapists.append(
             TherapistCandidate(
                 id=uuid.UUID(int=n + 1),
-                last_name="Weiß",
                 created_at=BASE,
                 status="active" if rng.random() < 0.95 else "blocked",
                 location=Location.at(
                     rng.uniform(50.0, 53.0), rng.uniform(8.0, 13.0), LocationPrecision.POSTCODE
                 ),
-                email=email,
                 practice_key=email,
                 procedures=frozenset(rng.sample(sorted(_procedures()), rng.randint(1, 2))),
                 working_hours={Weekday.MON: ((rng.choice([480, 540, 600]), 900),)}

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from therapy_platform.contracts.practices import hashed_practice_key, owner_name_rank, title_rank
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
 from therapy_platform.matching.domain import (
     MatchingConfig,
@@ -44,10 +45,17 @@ MITTE = Location.at(52.52, 13.40, LocationPrecision.ADDRESS)
 POTSDAM = Location.at(52.39, 13.06, LocationPrecision.POSTCODE)  # about 27 km from Mitte
 
 
-def therapist(n: int = 1, **fields: Any) -> TherapistCandidate:
+def therapist(
+    n: int = 1, *, last_name: str = "Weiß", title: str | None = None, email: str | None = None, **fields: Any
+) -> TherapistCandidate:
+    """A candidate; name, title and email become what the therapist service sends instead
+    (contracts/practices.py: the owner ranks and the hashed practice key)."""
+    fields.setdefault("owner_name_rank", owner_name_rank(last_name, email))
+    fields.setdefault("title_rank", title_rank(title))
+    if email is not None:
+        fields.setdefault("practice_key", hashed_practice_key(email))
     base = TherapistCandidate(
         id=uuid.UUID(int=n),
-        last_name="Weiß",
         created_at=T0,
         status="active",
         location=MITTE,

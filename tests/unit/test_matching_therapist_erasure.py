@@ -66,7 +66,7 @@ def test_a_sent_bundle_expires_with_members_withdrawn_and_no_cooling(world: Matc
     bundle = bundle_cases.get_bundle(world.uow(), planned.bundle_id, now=world.now).value
     assert bundle.status == BundleStatus.EXPIRED
     assert {m.status for m in bundle.members} == {MemberStatus.WITHDRAWN}
-    assert bundle.practice_key == f"erased:{therapist}"
+    assert bundle.practice_key == f"therapist:{therapist}"
     assert therapist not in world.database.cooling
     cooling = world.database.events("cooling.period_started")
     assert not [e for e in cooling if e.payload["therapist_id"] == str(therapist)]

@@ -262,7 +262,9 @@ def test_staff_bundle_for_a_chosen_therapist_may_be_small(world: MatchingWorld) 
     assert result.bundle is not None and [m.search_id for m in result.bundle.members] == [search.id]
     assert result.bundle.status == BundleStatus.SENT
     [sent] = payloads(world, "bundle.sent")
-    assert sent["therapist"]["id"] == str(therapist) and sent["notes"] == "bitte bald"
+    assert sent["therapist"]["id"] == str(therapist) and "notes" not in sent  # staff's notes stay here
+    [stored] = world.database.bundles.values()
+    assert stored.notes == "bitte bald"
     assert sent["members"][0]["patient"]["reference"].endswith("-1")
     assert "Petra" not in json.dumps(sent)  # no patient names leave the matching service
 
@@ -533,13 +535,23 @@ def test_erased_patient_search_is_cancelled_and_withdrawn(world: MatchingWorld) 
 
 def test_older_profile_events_never_overwrite_newer_ones(world: MatchingWorld) -> None:
     entity = str(uuid.uuid4())
-    newer = new_envelope("patient.updated", "p", {"id": entity, "v": 2}, now=world.now)
-    older = new_envelope("patient.created", "p", {"id": entity, "v": 1}, now=world.now - timedelta(minutes=1))
+    newer = new_envelope("patient.updated", "p", {"id": entity, "max_travel_km": 2}, now=world.now)
+    older = new_envelope(
+        "patient.created", "p", {"id": entity, "max_travel_km": 1}, now=world.now - timedelta(minutes=1)
+    )
     assert deliver(world, newer)["changed"] and not deliver(world, older)["changed"]
     assert world.database.live_profile(next(iter(world.database.profiles)), uuid.UUID(entity)) == {
         "id": entity,
-        "v": 2,
+        "max_travel_km": 2,
     }
+
+
+def test_the_read_model_keeps_only_the_fields_the_contract_declares(world: MatchingWorld) -> None:
+    entity = str(uuid.uuid4())
+    sneaky = {"id": entity, "postcode": "10115", "last_name": "Weiß", "email": "w@example.org", "notes": "x"}
+    assert deliver(world, new_envelope("patient.created", "p", sneaky, now=world.now))["changed"]
+    kept = world.database.live_profile(next(iter(world.database.profiles)), uuid.UUID(entity))
+    assert kept == {"id": entity, "postcode": "10115"}
 
 
 def test_a_profile_event_without_an_id_fails_without_a_trace(world: MatchingWorld) -> None:

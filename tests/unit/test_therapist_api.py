@@ -17,6 +17,7 @@ import pytest
 from fakes import OTHER_SERVICES, FakeBus, FakeOtherServices, InMemoryOutboxStore
 from support import STAFF_USER, FakeLambdaContext, api_event, call, least_roles, load_function, with_if_match
 from therapist_fakes import FakeGeocoder, InMemoryTherapistUnitOfWork, TherapistDatabase
+from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.platform.outbox_relay import PublishNow
 from therapy_platform.therapists.bootstrap import TherapistService
 
@@ -111,11 +112,11 @@ def test_create_then_read(api: Api) -> None:
     # Published right after commit, keyed by the therapist id, payload = the public model.
     assert [message.key for message in api.bus.messages] == [body["id"]]
     assert api.bus.messages[0].envelope.event_type == "therapist.created"
-    # ... except that the bus learns only whether the therapist objected, not when or how.
-    published = dict(body, contact_opt_out=False)
-    assert body["contact_opt_out_at"] is None and body["contact_opt_out_reason"] is None
-    del published["contact_opt_out_at"], published["contact_opt_out_reason"]
-    assert api.bus.messages[0].envelope.payload == published
+    assert api.bus.messages[0].envelope.payload == TherapistSnapshot.of(body).model_dump(mode="json")
+    assert "last_name" not in api.bus.messages[0].envelope.payload  # minimal events
+    # Of an objection the bus learns only whether there is one, not when or how.
+    assert api.bus.messages[0].envelope.payload["contact_opt_out"] is False
+    assert "contact_opt_out_at" not in api.bus.messages[0].envelope.payload
     assert api.database.outbox[0].published
     audit = api.database.audit[0]
     assert (audit.actor, audit.action, str(audit.entity_id), audit.before) == (

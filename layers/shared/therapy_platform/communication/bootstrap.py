@@ -39,6 +39,7 @@ from therapy_platform.communication.domain.phone_calls import WorkingCalendar
 from therapy_platform.communication.domain.replies import ReplyPolicy
 from therapy_platform.communication.ports import (
     CommunicationUnitOfWork,
+    ContactDirectory,
     MailTransport,
     ReplyInbox,
     StoredMail,
@@ -82,10 +83,12 @@ SEND: Final = "send"  # the one kind of message on the email queue
 def unit_of_work_factory(
     engine: Callable[[], Engine] = default_engine,
     publisher: Callable[[], EventPublisher] = default_publisher,
+    contacts: Callable[[], ContactDirectory] | None = None,
 ) -> Callable[[], SqlCommunicationUnitOfWork]:
-    """The deployed unit of work: the function's engine, committed events published at once."""
+    """The deployed unit of work: the function's engine, committed events published at once,
+    contacts looked up through the contacts functions (`contacts` replaces them in tests)."""
     publish = publish_after_commit(COMMUNICATION_SCHEMA, engine=engine, publisher=publisher)
-    return lambda: SqlCommunicationUnitOfWork(engine(), publish=publish)
+    return lambda: SqlCommunicationUnitOfWork(engine(), publish=publish, contacts=contacts)
 
 
 @cache

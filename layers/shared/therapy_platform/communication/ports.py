@@ -18,7 +18,6 @@ from therapy_platform.communication.domain.replies import AnsweredEmail, Inbound
 from therapy_platform.communication.domain.staff_emails import EmailDetail, EmailQuery, EmailSummary
 from therapy_platform.communication.domain.therapist_erasure import TherapistErasureCounts
 from therapy_platform.communication.domain.tracking import (
-    ContactChange,
     EmailHistoryItem,
     PatientContactState,
     TrackedBundle,
@@ -132,20 +131,16 @@ class PhoneCalls(Protocol):
         ...
 
 
-class Contacts(Protocol):
-    def apply_patient(self, change: ContactChange) -> bool:
-        """Apply unless seen, older than what is stored, or the patient was erased. True when
-        the stored contact changed."""
-        ...
+class ContactDirectory(Protocol):
+    """Contact data looked up when needed in the services that own it (adapters/
+    contact_directory.py); the communication service keeps no copies fed by events."""
 
     def patient(self, patient_id: uuid.UUID) -> PatientContactState: ...
-
-    def apply_therapist(self, change: ContactChange) -> bool: ...
 
     def therapist(self, therapist_id: uuid.UUID) -> TherapistContact | None: ...
 
     def knows_therapist(self, therapist_id: uuid.UUID) -> bool:
-        """Whether any therapist event about this id arrived (an erased one included)."""
+        """Whether the therapist service knows this id (an erased therapist included)."""
         ...
 
 
@@ -227,7 +222,7 @@ class CommunicationUnitOfWork(EmailUnitOfWork, Protocol):
     def calls(self) -> PhoneCalls: ...
 
     @property
-    def contacts(self) -> Contacts: ...
+    def contacts(self) -> ContactDirectory: ...
 
     @property
     def replies(self) -> Replies: ...

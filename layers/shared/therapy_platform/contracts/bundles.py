@@ -15,11 +15,20 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from therapy_platform.contracts.base import EventPayload
+
+# The practice a bundle went to: the therapist service's hashed key (contracts/practices.py) or,
+# for a therapist without a shared address, "therapist:" + the therapist's id.
+BundlePracticeKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(p:[0-9a-f]{32}|therapist:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    ),
+]
 
 
 class BundleStatus(StrEnum):
@@ -83,14 +92,13 @@ class SoftFilter(StrEnum):
 
 
 class PatientSummary(EventPayload):
-    """What a therapist may learn about a listed patient: no name, no address, no contact.
-    Only in `bundle.sent` (read by the communication service for the inquiry)."""
+    """What a therapist may learn about a listed patient: no name, no address, no contact, no
+    insurer. Only in `bundle.sent` (read by the communication service for the inquiry)."""
 
     reference: str
     age: int | None = None
     gender: str
     symptoms: list[str]
-    health_insurer: str | None = None
     insurance_type: str | None = None
     previous_therapy: bool = False
     open_to_group_therapy: bool = False
@@ -113,7 +121,6 @@ class BundleMember(EventPayload):
     status: MemberStatus
     outcome: MemberOutcome | None = None
     responded_at: datetime | None = None
-    notes: str | None = None
     patient: PatientSummary | None = None
 
 
@@ -127,7 +134,7 @@ class BundleSnapshot(EventPayload):
     number: int
     reference: str
     therapist_id: uuid.UUID
-    practice_key: str
+    practice_key: BundlePracticeKey
     kind: BundleKind
     status: BundleStatus
     round_id: uuid.UUID | None = None
@@ -140,7 +147,6 @@ class BundleSnapshot(EventPayload):
     answered_at: datetime | None = None
     expired_at: datetime | None = None
     discarded_at: datetime | None = None
-    discard_reason: str | None = None
     response_type: ResponseType | None = None
     accepted_count: int | None = None
     rejected_count: int | None = None
@@ -148,23 +154,18 @@ class BundleSnapshot(EventPayload):
     size: int
     applied_filters: list[SoftFilter] = Field(default_factory=list)
     skipped_filters: list[SoftFilter] = Field(default_factory=list)
-    notes: str | None = None
     needs_follow_up: bool = False
     members: list[BundleMember] = Field(default_factory=list)
 
 
-class TherapistContact(EventPayload):
-    """The addressee of a bundle, as `bundle.sent` carries it for the communication service
-    (taken from the matching service's therapist read model)."""
+class BundleTherapist(EventPayload):
+    """The addressee of a bundle as `bundle.sent` carries it: an id and how it can be reached,
+    no name and no contact data (the communication service looks those up in the therapist
+    service when it writes or schedules the call, `contracts/contacts.py`)."""
 
     id: uuid.UUID
-    salutation: str | None = None
-    gender: str
-    title: str | None = None
-    first_name: str
-    last_name: str
-    email: str | None = None
-    phone: str | None = None
+    reachable_by_email: bool = False
+    reachable_by_phone: bool = False
     phone_windows: dict[str, list[str]] = Field(default_factory=dict)
     listed_in_directory: bool | None = Field(
         default=None,
@@ -175,10 +176,10 @@ class TherapistContact(EventPayload):
 
 class BundleSent(BundleSnapshot):
     """Payload of `bundle.sent`: the bundle with its members' patient summaries and the
-    addressee. Produced by the matching service; consumed by the communication service (inquiry
+    addressee by id. Produced by the matching service; consumed by the communication service (inquiry
     email, or a phone-call task when the therapist has no email) and Kafka."""
 
-    therapist: TherapistContact
+    therapist: BundleTherapist
 
 
 class Withdrawal(EventPayload):

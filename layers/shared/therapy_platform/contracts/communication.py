@@ -15,8 +15,6 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import Field
-
 from therapy_platform.contracts.base import EventPayload
 
 
@@ -81,7 +79,6 @@ class EmailStatusChanged(EventPayload):
     bundle_reference: str | None = None
     message_id: str
     attempts: int
-    error: str | None = Field(default=None, description="Why delivery failed (email.failed only)")
     at: datetime
 
 

@@ -1,13 +1,14 @@
 """Payloads the patient service publishes (`patient.*`, Kafka topic `patient-events`).
 
 Produced by `patients/use_cases.py` (registration, PUT/PATCH, bulk upsert, the status that
-follows a search, erasure). Consumed today by
-- the matching service: its read model keeps `patient.created|updated` whole
+follows a search, erasure). Consumed by
+- the matching service: its read model keeps the minimal `patient.created|updated` payload
   (`matching/domain/read_models.py`, read by `matching/domain/candidates.py`); `patient.deleted`
   leaves a tombstone and cancels the patient's unfinished search (`matching/use_cases/jobs.py`);
-- the communication service (`communication/use_cases/events.py`, fields read through
-  `communication/domain/tracking.py`): contact data, unknown-location alerts, erasure;
-- anyone on Kafka, through the bridge.
+- the communication service (`communication/use_cases/events.py`): unknown-location alerts,
+  erasure (contact data it looks up at send time, never from events);
+- anyone on Kafka, through the bridge (`patient.deleted` also writes a tombstone there).
+Which field is there for whom: docs/events.md.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
 from therapy_platform.contracts.base import EventPayload
 from therapy_platform.contracts.languages import GERMAN
@@ -53,48 +55,47 @@ class TherapistGenderPreference(StrEnum):
     ANY = "any"
 
 
-class PatientSnapshot(EventPayload):
-    """Payload of `patient.created` and `patient.updated`: the whole patient record after the
-    change (the patient API's public model). Produced by the patient service; consumed by the
-    matching read model, the communication service and Kafka. Types are those of the stored
-    record, not today's input rules: a stored record stays valid when the rules move on."""
+BirthMonth = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+_Postcode = Annotated[str, StringConstraints(max_length=10)]
+_Code = Annotated[str, StringConstraints(min_length=1, max_length=60)]
 
-    # The matching read model keeps this payload whole: fields a newer producer adds are kept
-    # (and re-serialised) rather than dropped.
-    model_config = ConfigDict(frozen=True, extra="allow")
+
+def birth_month_of(birth_date: date | None) -> str | None:
+    """ "YYYY-MM": enough for age rules, not the birth date."""
+    return None if birth_date is None else f"{birth_date.year:04d}-{birth_date.month:02d}"
+
+
+class PatientSnapshot(EventPayload):
+    """Payload of `patient.created` and `patient.updated`: what matching needs of the patient
+    after the change, and nothing else (GDPR Art. 5(1)(c), 25). No name, birth date, street,
+    city, email, phone, insurer or notes: the communication service looks contact data up in
+    the patient service when it sends (`contracts/contacts.py`). Produced by the patient
+    service; consumed by the matching read model, the communication service (unknown-location
+    alert) and Kafka. Every field is documented in docs/events.md."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_serialization_defaults_required=True)
 
     id: uuid.UUID
-    salutation: str | None = None
     gender: Gender = Gender.UNSPECIFIED
-    first_name: str
-    last_name: str
-    birth_date: date | None = None
-    street: str | None = None
-    postcode: str
-    city: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    health_insurer: str | None = None
+    birth_month: BirthMonth | None = Field(default=None, description='"YYYY-MM": age rules only')
+    postcode: _Postcode
     insurance_type: InsuranceType = InsuranceType.STATUTORY
     symptoms: list[Symptom] = Field(default_factory=list)
     previous_therapy: bool = False
-    last_therapy_session: date | None = None
     therapy_procedures: list[TherapyProcedure] = Field(default_factory=lambda: list(TherapyProcedure))
     preferred_therapist_gender: TherapistGenderPreference = TherapistGenderPreference.ANY
     open_to_group_therapy: bool = False
     group_only: bool = False
-    languages: list[str] = Field(default_factory=lambda: [GERMAN])
+    languages: list[_Code] = Field(default_factory=lambda: [GERMAN])
     needs_shared_language: bool | None = None
     max_travel_km: int = 25
     travel_mode: TravelMode = TravelMode.TRANSIT
     availability: dict[Weekday, list[str]] = Field(default_factory=dict)
     excluded_therapist_ids: list[uuid.UUID] = Field(default_factory=list)
-    notes: str | None = None
     status: PatientStatus
     location: Location = Field(default_factory=Location.unknown)
     created_at: datetime
     updated_at: datetime
-    # Derived by the producer and always sent (computed fields of the patient API's model).
     location_flagged: bool = Field(
         description="True when the address could not be located: staff must check it (an unknown\n"
         "location never passes a distance check in matching)."
@@ -102,6 +103,17 @@ class PatientSnapshot(EventPayload):
     shared_language_required: bool = Field(
         description="Effective language rule for matching (see `needs_shared_language`)."
     )
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> PatientSnapshot:
+        """The payload of a patient record (the patient API's JSON): only the fields above,
+        the birth date coarsened to its month."""
+        birth = record.get("birth_date")
+        values = {
+            **record,
+            "birth_month": birth_month_of(date.fromisoformat(birth) if isinstance(birth, str) else birth),
+        }
+        return cls.model_validate(values)
 
 
 class PatientDeleted(EventPayload):

@@ -30,10 +30,10 @@ class SearchStatus(StrEnum):
 
 
 class Exclusion(EventPayload):
-    """A therapist never to be contacted for this search, and why."""
+    """A therapist never to be contacted for this search (the reason, free text, stays in the
+    matching service)."""
 
     therapist_id: uuid.UUID
-    reason: str
     excluded_at: datetime
     excluded_by: str
 
@@ -53,8 +53,6 @@ class SearchSnapshot(EventPayload):
     open_bundles: int = 0
     placed_therapist_id: uuid.UUID | None = None
     placed_at: datetime | None = None
-    status_reason: str | None = None
-    notes: str | None = None
     exclusions: list[Exclusion] = Field(default_factory=list)
     waiting_days: int = 0
 
@@ -69,7 +67,6 @@ class SearchStatusChanged(EventPayload):
     previous_status: SearchStatus | None
     status: SearchStatus
     placed_therapist_id: uuid.UUID | None = None
-    reason: str | None = None
     changed_at: datetime
     withdrawals: list[Withdrawal] = Field(
         default_factory=list, description="Pending memberships this change withdrew from open bundles"

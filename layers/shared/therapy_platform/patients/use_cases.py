@@ -24,6 +24,7 @@ from typing import Any, Final
 from pydantic import TypeAdapter, ValidationError
 
 from therapy_platform.contracts import patients as contract
+from therapy_platform.contracts.contacts import ContactState, PatientContactCard
 from therapy_platform.contracts.personal_data import (
     DataSubject,
     NoOtherServices,
@@ -463,3 +464,27 @@ def follow_search_status(
         reason=f"search {change.status}",
     )
     return Outcome(saved.value, saved.events)
+
+
+def contact_card(unit_of_work: Callable[[], PatientUnitOfWork], patient_id: uuid.UUID) -> PatientContactCard:
+    """What the communication service may know of a patient when it writes to them
+    (contracts/contacts.py): name, salutation, email, travel radius, whether the address is
+    flagged; `erased` or `unknown` otherwise. Events carry none of it."""
+    with unit_of_work() as uow:
+        patient = uow.patients.get(patient_id)
+        if patient is None:
+            erased = uow.patients.erased_at(patient_id) is not None
+            return PatientContactCard(
+                id=patient_id, state=ContactState.ERASED if erased else ContactState.UNKNOWN
+            )
+    return PatientContactCard(
+        id=patient.id,
+        state=ContactState.FOUND,
+        salutation=patient.salutation,
+        gender=patient.gender,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        email=patient.email,
+        max_travel_km=min(max(patient.max_travel_km, 1), 500),
+        location_flagged=patient.location_flagged,
+    )

@@ -90,8 +90,9 @@ class KafkaEventSink:
                 LOGGER.debug("closing the Kafka producer failed", exc_info=True)
             self._producer = None
 
-    def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]:
-        """messages: (topic, key, value). Returns None per delivered message, else the error."""
+    def send_all(self, messages: Sequence[tuple[str, str, bytes | None]]) -> list[str | None]:
+        """messages: (topic, key, value; None: a tombstone). Returns None per delivered message,
+        else the error."""
         if not messages:
             return []
         try:

@@ -5,6 +5,9 @@ runtime (platform/consumer.py) decodes the batch, dead-letters poison and sets t
 module says what the bridge does with the decoded events:
 - every event goes to its family's topic, keyed by the entity id, as the envelope's wire form;
   the whole batch goes to the broker in one round trip;
+- an erasure (`patient.deleted`) is followed by a tombstone (the patient id as key, a null
+  value) on the same compacted topic: compaction then drops every earlier record of that
+  patient, and the tombstone itself after `delete.retention.ms` (platform/kafka_topics.py);
 - an event type without a topic can never be delivered: poison (to the dead-letter queue with
   the reason) instead of being retried;
 - an event the broker did not take is offered again after the backoff (RetryLaterError).
@@ -16,7 +19,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from therapy_platform.platform.bootstrap import sqs_queues
 from therapy_platform.platform.consumer import (
@@ -48,10 +51,25 @@ def decode_bridgeable(body: str) -> BusMessage:
     return message
 
 
+# Erasures whose topic is compacted by the erased person's id: the bridge writes a tombstone.
+TOMBSTONE_EVENTS: Final = frozenset({"patient.deleted"})
+
+
 def kafka_record(message: BusMessage) -> tuple[str, str, bytes]:
     """(topic, key, value) of one event: consumers key by entity id to keep its events in order."""
     value = json.dumps(message.envelope.to_wire(), separators=(",", ":")).encode()
     return topic_for(message.envelope.event_type), message.key, value
+
+
+def kafka_records(message: BusMessage) -> list[tuple[str, str, bytes | None]]:
+    """The records of one event: the event, and after an erasure the tombstone keyed by the
+    erased entity's id (same topic and key, so the same partition, after the event)."""
+    topic, key, value = kafka_record(message)
+    records: list[tuple[str, str, bytes | None]] = [(topic, key, value)]
+    if message.envelope.event_type in TOMBSTONE_EVENTS:
+        erased = str(message.envelope.payload.get("id") or key)
+        records.append((topic, erased, None))
+    return records
 
 
 @dataclass(frozen=True)
@@ -62,13 +80,17 @@ class KafkaBridge:
     sink: Callable[[], EventSink]
 
     def __call__(self, batch: Sequence[tuple[Delivery, BusMessage]]) -> dict[str, Exception | None]:
-        errors = self.sink().send_all([kafka_record(message) for _, message in batch])
-        return {
-            delivery.message_id: None
-            if error is None
-            else RetryLaterError(f"broker did not take it: {error}")
-            for (delivery, _), error in zip(batch, errors, strict=True)
-        }
+        per_message = [kafka_records(message) for _, message in batch]
+        errors = iter(self.sink().send_all([record for records in per_message for record in records]))
+        answers: dict[str, Exception | None] = {}
+        for (delivery, _), records in zip(batch, per_message, strict=True):
+            # A message is done when every one of its records was taken (a retry resends the
+            # event and its tombstone: both are idempotent for a consumer and for compaction).
+            failed = [error for error in (next(errors) for _ in records) if error is not None]
+            answers[delivery.message_id] = (
+                RetryLaterError(f"broker did not take it: {failed[0]}") if failed else None
+            )
+        return answers
 
 
 def kafka_bridge_consumer(

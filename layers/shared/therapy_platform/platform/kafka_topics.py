@@ -73,8 +73,19 @@ def _ms(duration: timedelta) -> str:
 # long weekend (they deduplicate by eventId), short enough that personal data does not linger.
 # Three partitions: a consumer group can read in parallel, and every key's events stay in order.
 WEEK: Final = timedelta(days=7)
+# patient-events is also compacted by patient id: after `patient.deleted` the bridge writes a
+# tombstone (null value, the patient id as key), compaction drops every earlier record of the
+# patient, and the tombstone itself is dropped a day later (GDPR Art. 17 on Kafka).
+TOMBSTONE_RETENTION: Final = timedelta(days=1)
 TOPICS: Final[tuple[KafkaTopic, ...]] = (
-    KafkaTopic("patient-events", partitions=3, retention=WEEK, key="patient id"),
+    KafkaTopic(
+        "patient-events",
+        partitions=3,
+        retention=WEEK,
+        key="patient id",
+        cleanup_policy="compact,delete",
+        tombstone_retention=TOMBSTONE_RETENTION,
+    ),
     KafkaTopic("therapist-events", partitions=3, retention=WEEK, key="therapist id"),
     KafkaTopic("search-events", partitions=3, retention=WEEK, key="search id"),
     KafkaTopic("bundle-events", partitions=3, retention=WEEK, key="bundle id (cooling: therapist id)"),

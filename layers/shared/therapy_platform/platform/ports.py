@@ -116,7 +116,7 @@ class EventPublisher(Protocol):
 class EventSink(Protocol):
     """Where bridged events go (Kafka). `send_all` returns one error (or None) per message."""
 
-    def send_all(self, messages: Sequence[tuple[str, str, bytes]]) -> list[str | None]: ...
+    def send_all(self, messages: Sequence[tuple[str, str, bytes | None]]) -> list[str | None]: ...
 
 
 class ProcessedEvents(Protocol):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
+from therapy_platform.contracts.contacts import ContactState, TherapistContactCard
 from therapy_platform.contracts.personal_data import (
     DataSubject,
     PersonalDataExport,
@@ -80,7 +81,7 @@ def _store_new(
             action=action,
             entity_id=therapist.id,
             before=None,
-            after=therapist.event_payload(),
+            after=therapist.audit_record(),
             at=now,
         )
     )
@@ -578,3 +579,36 @@ def export_therapist(
         parts=[own, *others],
     )
     return Outcome(export)
+
+
+def contact_card(uow: TherapistUnitOfWork, therapist_id: uuid.UUID) -> TherapistContactCard:
+    """What the communication service may know of a therapist when it writes, calls or names
+    them to a placed patient (contracts/contacts.py); `unknown` for an id never stored. Events
+    carry none of it."""
+    with uow:
+        therapist = uow.therapists.get(therapist_id)
+    if therapist is None:
+        return TherapistContactCard(id=therapist_id, state=ContactState.UNKNOWN)
+    return TherapistContactCard.model_validate(
+        {
+            **therapist.model_dump(
+                mode="json",
+                include={
+                    "salutation",
+                    "gender",
+                    "title",
+                    "first_name",
+                    "last_name",
+                    "street",
+                    "postcode",
+                    "city",
+                    "phone",
+                    "email",
+                    "website",
+                    "phone_windows",
+                },
+            ),
+            "id": therapist.id,
+            "state": ContactState.FOUND,
+        }
+    )

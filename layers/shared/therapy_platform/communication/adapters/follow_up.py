@@ -16,7 +16,6 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
-    Table,
     and_,
     func,
     or_,
@@ -33,13 +32,10 @@ from therapy_platform.communication.adapters.tables import (
     email_history,
     emails,
     inbound_replies,
-    patient_contacts,
     phone_call_tasks,
     reply_reviews,
     sent_bundles,
-    therapist_contacts,
 )
-from therapy_platform.communication.domain.email_content import TherapistContact
 from therapy_platform.communication.domain.emails import RecipientType
 from therapy_platform.communication.domain.phone_calls import (
     SLOT,
@@ -55,10 +51,7 @@ from therapy_platform.communication.domain.staff_emails import (
     EmailSummary,
 )
 from therapy_platform.communication.domain.tracking import (
-    ContactChange,
     EmailHistoryItem,
-    PatientContact,
-    PatientContactState,
     TrackedBundle,
 )
 
@@ -280,66 +273,6 @@ class SqlPhoneCalls:
             limit,
         )
         return [_task_from_row(row) for row in rows], total
-
-
-class SqlContacts:
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def _apply(self, table: Table, change: ContactChange) -> bool:
-        statement = insert(table).values(
-            id=change.entity_id,
-            data=change.data,
-            source_event_id=change.event_id,
-            source_timestamp=change.occurred_at,
-            updated_at=func.now(),
-        )
-        existing = table.c
-        # Nothing revives a tombstone; an erasure wins whatever its timestamp; otherwise only a
-        # newer event overwrites.
-        newer = existing.source_timestamp < statement.excluded.source_timestamp
-        condition = (
-            existing.data.is_not(None) if change.data is None else (newer & existing.data.is_not(None))
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[existing.id],
-            set_={
-                "data": statement.excluded.data,
-                "source_event_id": statement.excluded.source_event_id,
-                "source_timestamp": statement.excluded.source_timestamp,
-                "updated_at": func.now(),
-            },
-            where=condition,
-        )
-        return self._connection.execute(statement.returning(existing.id)).first() is not None
-
-    def apply_patient(self, change: ContactChange) -> bool:
-        return self._apply(patient_contacts, change)
-
-    def apply_therapist(self, change: ContactChange) -> bool:
-        return self._apply(therapist_contacts, change)
-
-    def patient(self, patient_id: uuid.UUID) -> PatientContactState:
-        row = self._connection.execute(
-            select(patient_contacts.c.data).where(patient_contacts.c.id == patient_id)
-        ).first()
-        if row is None:
-            return PatientContactState(known=False)
-        return PatientContactState(
-            known=True, contact=PatientContact.model_validate(row.data) if row.data is not None else None
-        )
-
-    def therapist(self, therapist_id: uuid.UUID) -> TherapistContact | None:
-        row = self._connection.execute(
-            select(therapist_contacts.c.data).where(therapist_contacts.c.id == therapist_id)
-        ).first()
-        return TherapistContact.model_validate(row.data) if row and row.data is not None else None
-
-    def knows_therapist(self, therapist_id: uuid.UUID) -> bool:
-        row = self._connection.execute(
-            select(therapist_contacts.c.id).where(therapist_contacts.c.id == therapist_id)
-        ).first()
-        return row is not None
 
 
 class SqlReplies:

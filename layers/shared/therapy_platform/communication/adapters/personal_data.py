@@ -23,10 +23,8 @@ from therapy_platform.communication.adapters.tables import (
     delivery_attempts,
     emails,
     inbound_replies,
-    patient_contacts,
     phone_call_tasks,
     sent_bundles,
-    therapist_contacts,
 )
 from therapy_platform.contracts.personal_data import DataSubject
 from therapy_platform.platform.sql_records import json_records
@@ -79,11 +77,9 @@ class SqlCommunicationPersonalData:
 
     @staticmethod
     def _patient(connection: Any, patient_id: uuid.UUID) -> Records:
-        return {
-            "patient_contacts": json_records(
-                connection, select(patient_contacts).where(patient_contacts.c.id == patient_id)
-            ),
-        }
+        # Contact data is the patient service's (looked up when needed, contracts/contacts.py):
+        # nothing here beyond the emails.
+        return {}
 
     @staticmethod
     def _therapist(connection: Any, therapist_id: uuid.UUID, email_rows: list[dict[str, Any]]) -> Records:
@@ -96,9 +92,6 @@ class SqlCommunicationPersonalData:
         references = [row["reference"] for row in bundle_rows]
         email_ids = [uuid.UUID(row["id"]) for row in email_rows]
         return {
-            "therapist_contacts": json_records(
-                connection, select(therapist_contacts).where(therapist_contacts.c.id == therapist_id)
-            ),
             "sent_bundles": bundle_rows,
             "phone_call_tasks": json_records(
                 connection,

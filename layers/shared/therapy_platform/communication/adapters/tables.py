@@ -102,21 +102,6 @@ sent_bundles = Table(
 )
 
 
-def _contact_table(name: str) -> Table:
-    return Table(
-        name,
-        follow_up_metadata,
-        Column("id", Uuid, primary_key=True),
-        Column("data", JSONB(none_as_null=True)),  # NULL: erased
-        Column("source_event_id", Uuid, nullable=False),
-        Column("source_timestamp", DateTime(timezone=True), nullable=False),
-        Column("updated_at", DateTime(timezone=True), nullable=False),
-    )
-
-
-patient_contacts = _contact_table("patient_contacts")
-therapist_contacts = _contact_table("therapist_contacts")
-
 phone_call_tasks = Table(
     "phone_call_tasks",
     follow_up_metadata,

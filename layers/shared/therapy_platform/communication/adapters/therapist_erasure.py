@@ -10,8 +10,9 @@ transaction; every statement is idempotent (a redelivery or a second erasure cha
   their address: sender, subject, text, html and message ids cleared;
 - phone-call tasks for them: scheduled ones cancelled, name, number and notes cleared;
 - bundles sent to them: the therapist snapshot cleared (members are the patients' data);
-- the contact read model: read here first (its values are what other text is searched for);
-  the tombstone is the use case's (communication/use_cases/therapist_erasure.py);
+- what is searched for in other text: the values this schema holds of the therapist (bundle
+  snapshots, call tasks, the address and name of emails to them). The therapist service has
+  erased its record before this event arrives, so there is nothing to look up there;
 - the audit log: details of the therapist, their emails and calls cleared.
 """
 
@@ -35,7 +36,6 @@ from therapy_platform.communication.adapters.tables import (
     phone_call_tasks,
     reply_reviews,
     sent_bundles,
-    therapist_contacts,
 )
 from therapy_platform.communication.domain.therapist_erasure import (
     ERASE_ACTION,
@@ -69,9 +69,15 @@ class SqlTherapistErasure:
 
     def erase(self, therapist_id: uuid.UUID, *, at: datetime) -> TherapistErasureCounts:
         run = self._connection.execute
-        contact = run(
-            select(therapist_contacts.c.data).where(therapist_contacts.c.id == therapist_id)
-        ).scalar_one_or_none()
+        e = emails.c
+        # To them: by id, or by address (an ad-hoc email typed in by staff has no recipient id).
+        by_id = and_(e.recipient_type == "therapist", e.recipient_id == therapist_id)
+        addressed = [
+            {"email": row.recipient, "therapist_name": row.recipient_name}
+            for row in run(
+                select(e.recipient, e.recipient_name).where(by_id, e.recipient != ERASED_RECIPIENT)
+            )
+        ]
         snapshots = list(
             run(select(sent_bundles.c.therapist).where(sent_bundles.c.therapist_id == therapist_id)).scalars()
         )
@@ -82,15 +88,12 @@ class SqlTherapistErasure:
                 select(t.id, t.therapist_name, t.phone).where(t.therapist_id == therapist_id)
             ).mappings()
         ]
-        values = identifying_values([contact, *snapshots, *tasks])
+        values = identifying_values([*addressed, *snapshots, *tasks])
         references = list(
             run(select(sent_bundles.c.reference).where(sent_bundles.c.therapist_id == therapist_id)).scalars()
         )
         addresses = [value.lower() for value in values if "@" in value]
 
-        e = emails.c
-        # To them: by id, or by address (an ad-hoc email typed in by staff has no recipient id).
-        by_id = and_(e.recipient_type == "therapist", e.recipient_id == therapist_id)
         email_ids = list(
             run(
                 select(e.id).where(or_(by_id, func.lower(e.recipient).in_(addresses)) if addresses else by_id)

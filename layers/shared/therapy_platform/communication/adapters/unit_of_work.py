@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine
 
 from therapy_platform.communication.adapters.emails import SqlDeliveryAttemptLog, SqlEmailRepository
 from therapy_platform.communication.adapters.follow_up import (
     SqlCommunicationAuditLog,
-    SqlContacts,
     SqlEmailHistory,
     SqlPhoneCalls,
     SqlReplies,
@@ -18,6 +19,8 @@ from therapy_platform.communication.adapters.follow_up import (
 from therapy_platform.communication.adapters.patient_erasure import SqlPatientErasure
 from therapy_platform.communication.adapters.tables import COMMUNICATION_SCHEMA
 from therapy_platform.communication.adapters.therapist_erasure import SqlTherapistErasure
+from therapy_platform.communication.ports import ContactDirectory
+from therapy_platform.platform.ports import AfterCommit
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
 
 
@@ -30,19 +33,33 @@ class SqlCommunicationUnitOfWork(SqlUnitOfWork):
     attempts: SqlDeliveryAttemptLog
     bundles: SqlTrackedBundles
     calls: SqlPhoneCalls
-    contacts: SqlContacts
+    contacts: ContactDirectory  # looked up in the owning services, not in this schema
     replies: SqlReplies
     history: SqlEmailHistory
     audit: SqlCommunicationAuditLog
     therapist_erasure: SqlTherapistErasure
     patient_erasure: SqlPatientErasure
 
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        publish: AfterCommit | None = None,
+        contacts: Callable[[], ContactDirectory] | None = None,
+    ) -> None:
+        super().__init__(engine, publish=publish)
+        self._contact_directory = contacts
+
     def _bind(self, connection: Connection) -> None:
         self.emails = SqlEmailRepository(connection)
         self.attempts = SqlDeliveryAttemptLog(connection)
         self.bundles = SqlTrackedBundles(connection)
         self.calls = SqlPhoneCalls(connection)
-        self.contacts = SqlContacts(connection)
+        if self._contact_directory is None:
+            from therapy_platform.communication.adapters.contact_directory import deployed_contact_directory
+
+            self._contact_directory = deployed_contact_directory
+        self.contacts = self._contact_directory()
         self.replies = SqlReplies(connection)
         self.history = SqlEmailHistory(connection)
         self.audit = SqlCommunicationAuditLog(connection)

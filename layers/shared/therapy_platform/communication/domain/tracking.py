@@ -1,16 +1,17 @@
 """What the communication service keeps about bundles and people, from other services' events,
 so that it can write to them without reading other schemas.
 
-- `TrackedBundle`: a bundle as `bundle.sent` presented it (the addressee's contact data,
-  `BundleAddressee`, and the members' data-minimised summaries), what became of it (answered, expired, members
-  withdrawn) and whether its one reminder went out. A bundle first heard of through a later
-  event (a response, an expiry, a withdrawal delivered before `bundle.sent`) is kept as a
-  *placeholder* (`sent_at` None); `bundle.sent` then fills it in and sends nothing for a bundle
-  that is already closed, and never lists a member already withdrawn.
+- `TrackedBundle`: a bundle as `bundle.sent` presented it (the members' data-minimised
+  summaries) with the addressee as the therapist service named them when it was sent
+  (`BundleAddressee`, looked up then: `bundle.sent` carries only the therapist's id), what
+  became of it (answered, expired, members withdrawn) and whether its one reminder went out.
+  A bundle first heard of through a later event (a response, an expiry, a withdrawal
+  delivered before `bundle.sent`) is kept as a *placeholder* (`sent_at` None); `bundle.sent`
+  then fills it in and sends nothing for a bundle that is already closed, and never lists a
+  member already withdrawn.
 - Contacts (`PatientContact`, email_content.TherapistContact): the few fields a letter needs,
-  taken from the `patient.*` / `therapist.*` payloads (`patient_contact`, `therapist_contact`),
-  order-safe by the envelope timestamp; an erased patient leaves a tombstone that no later
-  event revives.
+  looked up in the patient and therapist services when needed (ports.ContactDirectory,
+  contracts/contacts.py); none are kept from events.
 
 Other services' events are read through their contract models (`therapy_platform.contracts`);
 what is kept of them is this service's own models, so a contract growing a field changes
@@ -25,7 +26,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Protocol, Self
+from typing import Annotated, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,8 +50,6 @@ from therapy_platform.communication.domain.phone_calls import (
 )
 from therapy_platform.communication.domain.replies import InboundReply
 from therapy_platform.contracts.bundles import BundleSent, MemberStatus
-from therapy_platform.contracts.patients import PatientSnapshot
-from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.contracts.therapy import Gender
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.rest.pagination import PageLinks
@@ -104,7 +103,8 @@ class Channel(StrEnum):
 
 
 class BundleAddressee(BaseModel):
-    """The therapist a bundle went to, as `bundle.sent` named them (stored with the bundle)."""
+    """The therapist a bundle went to, as the therapist service named them when `bundle.sent`
+    arrived (stored with the bundle: what was written to whom)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -118,6 +118,22 @@ class BundleAddressee(BaseModel):
     phone: str | None = None
     phone_windows: dict[str, list[str]] = Field(default_factory=dict)
     listed_in_directory: bool | None = None  # where the contact data came from (GDPR Art. 14)
+
+    @classmethod
+    def of(cls, therapist_id: uuid.UUID, contact: TherapistContact, sent: BundleSent) -> BundleAddressee:
+        """The addressee from the therapist service's card; the phone windows as matching
+        planned with them (`bundle.sent`) when the card has none."""
+        return cls(
+            id=therapist_id,
+            salutation=contact.salutation,
+            gender=contact.gender.value,
+            title=contact.title,
+            first_name=contact.first_name or "",
+            last_name=contact.last_name,
+            email=contact.email,
+            phone=contact.phone,
+            phone_windows=contact.model_dump(mode="json")["phone_windows"] or sent.therapist.phone_windows,
+        )
 
 
 class TrackedMember(BaseModel):
@@ -177,8 +193,9 @@ class TrackedBundle(BaseModel):
         """Email when the bundle went out by email and the addressee has an address; else phone."""
         return self.channel is Channel.EMAIL and self.therapist_email is not None
 
-    def with_sent(self, sent: BundleSent) -> Self:
-        """Filled in from `bundle.sent`: addressee, channel, the pending members' summaries."""
+    def with_sent(self, sent: BundleSent, addressee: BundleAddressee) -> Self:
+        """Filled in from `bundle.sent` (channel, the pending members' summaries) and the
+        addressee looked up for it."""
         members = [
             TrackedMember(
                 search_id=member.search_id,
@@ -192,10 +209,10 @@ class TrackedBundle(BaseModel):
             update={
                 "reference": sent.reference,
                 "therapist_id": sent.therapist_id,
-                "therapist": BundleAddressee.model_validate(sent.therapist.model_dump(mode="json")),
+                "therapist": addressee,
                 "channel": Channel(sent.channel.value)
                 if sent.channel
-                else (Channel.EMAIL if sent.therapist.email else Channel.PHONE),
+                else (Channel.EMAIL if sent.therapist.reachable_by_email else Channel.PHONE),
                 "members": members,
                 "sent_at": sent.sent_at or sent.updated_at,
                 "updated_at": max(self.updated_at, sent.updated_at),
@@ -244,6 +261,7 @@ class PatientContact(BaseModel):
     last_name: str
     email: str | None = None
     max_travel_km: int = Field(default=25, ge=1, le=500)
+    location_flagged: bool = False  # as the patient service holds the record now
 
     @property
     def person(self) -> Person:
@@ -253,46 +271,6 @@ class PatientContact(BaseModel):
             first_name=self.first_name or None,
             last_name=self.last_name,
         )
-
-
-def patient_contact(patient: PatientSnapshot) -> PatientContact:
-    """What letters to a patient need of `patient.created|updated`."""
-    return PatientContact(
-        id=patient.id,
-        salutation=patient.salutation,
-        gender=patient.gender,
-        first_name=patient.first_name,
-        last_name=patient.last_name,
-        email=patient.email,
-        max_travel_km=min(max(patient.max_travel_km, 1), 500),
-    )
-
-
-def therapist_contact(therapist: TherapistSnapshot) -> TherapistContact:
-    """What a placed patient needs of `therapist.*`: how to get in touch."""
-    return TherapistContact.model_validate(
-        {
-            **person_of(therapist).model_dump(),
-            "street": therapist.street or None,
-            "postcode": therapist.postcode or None,
-            "city": therapist.city or None,
-            "phone": therapist.phone or None,
-            "email": therapist.email or None,
-            "website": therapist.website or None,
-            "phone_windows": therapist.model_dump(mode="json")["phone_windows"],
-        }
-    )
-
-
-class ContactChange(BaseModel):
-    """One contact event to apply: `data` None erases (a tombstone)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    entity_id: uuid.UUID
-    data: dict[str, Any] | None
-    event_id: uuid.UUID
-    occurred_at: datetime
 
 
 class PatientContactState(BaseModel):

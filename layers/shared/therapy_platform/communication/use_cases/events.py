@@ -8,10 +8,9 @@
 | `search.created` | "search started" email to the patient (if they have an address) |
 | `search.status_changed` | withdrawal notice per sent bundle the patient left (email or call, |
 | | only bundles this service sent); `placed`: "place found" email to the patient |
-| `patient.created/updated` | contact read model; staff alert once per patient whose location is unknown |
+| `patient.created/updated` | staff alert once per patient whose location is unknown |
 | `patient.deleted` | erasure (use_cases/patient_erasure.py): emails to the patient cancelled/blanked, |
-| | their values scrubbed everywhere, stored reply mails naming them deleted; contact tombstoned |
-| `therapist.*` | contact read model (for "place found") |
+| | their values scrubbed everywhere, stored reply mails naming them deleted |
 | `therapist.deleted` | erased: emails, replies, calls scrubbed, queued emails cancelled |
 
 Every event is handled in ONE transaction of the service, which the consumer runtime
@@ -26,10 +25,11 @@ Open bundles still waiting for a call are left alone by later answers; when a bu
 answered or expires, its scheduled calls are cancelled (their slots free again).
 
 Payloads are read through their contract models (`therapy_platform.contracts`); one that does
-not match its contract is poison (`payload_as`). A patient (or placed therapist) this service
-has not heard of yet raises `ContactMissingError`, a `RetryLaterError`: the runtime offers the
-message again after its backoff (the contact's events travel separately and may not have
-arrived yet).
+not match its contract is poison (`payload_as`). Events carry ids only: names and addresses
+are looked up when a letter or call needs them (`uow.contacts`, ports.ContactDirectory: the
+patient and therapist services' contacts functions). A person the owning service does not
+know (yet) raises `ContactMissingError`, a `RetryLaterError`: the runtime offers the message
+again after its backoff; a failed look-up is retried the same way.
 """
 
 from __future__ import annotations
@@ -64,14 +64,11 @@ from therapy_platform.communication.domain.phone_calls import (
 )
 from therapy_platform.communication.domain.tracking import (
     BundleAddressee,
-    ContactChange,
     FollowUpPolicy,
     PatientContact,
     TrackedBundle,
-    patient_contact,
     person_of,
     search_reference,
-    therapist_contact,
 )
 from therapy_platform.communication.ports import CommunicationUnitOfWork, EmailQueue, StoredMail
 from therapy_platform.communication.rendering.renderer import EmailRenderer
@@ -86,7 +83,7 @@ from therapy_platform.contracts.bundles import (
 )
 from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
 from therapy_platform.contracts.searches import SearchSnapshot, SearchStatus, SearchStatusChanged
-from therapy_platform.contracts.therapists import TherapistDeleted, TherapistSnapshot
+from therapy_platform.contracts.therapists import TherapistDeleted
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.consumer import Handled, PoisonMessageError, RetryLaterError
 from therapy_platform.platform.events import EventEnvelope
@@ -297,7 +294,13 @@ def on_bundle_sent(actions: Actions, envelope: EventEnvelope) -> None:
     known = bundles.get(sent.id, for_update=True) or TrackedBundle.placeholder(
         sent.id, sent.reference, sent.therapist_id, now=actions.now
     )
-    bundle = known.with_sent(sent)
+    contact = actions.uow.contacts.therapist(sent.therapist.id)
+    if contact is None:
+        if not actions.uow.contacts.knows_therapist(sent.therapist.id):
+            raise ContactMissingError(f"therapist {sent.therapist.id} is not known to the therapist service")
+        actions.effects.notes.append(f"{sent.reference}: the therapist was erased; nothing sent")
+        return
+    bundle = known.with_sent(sent, BundleAddressee.of(sent.therapist.id, contact, sent))
     bundles.save(bundle)
     if bundle.is_closed:
         actions.effects.notes.append(f"{bundle.reference} was answered or expired before bundle.sent arrived")
@@ -484,25 +487,23 @@ def on_search_status_changed(actions: Actions, envelope: EventEnvelope) -> None:
 
 def on_patient_changed(actions: Actions, envelope: EventEnvelope) -> None:
     patient = payload_as(PatientSnapshot, envelope)
-    applied = actions.uow.contacts.apply_patient(
-        ContactChange(
-            entity_id=patient.id,
-            data=patient_contact(patient).model_dump(mode="json"),
-            event_id=envelope.event_id,
-            occurred_at=envelope.timestamp,
-        )
-    )
-    # Only the newest state counts: a stale event must not raise an alert the patient no
-    # longer deserves; an erased patient gets none.
-    if applied and patient.location_flagged:
+    # One alert per patient (the key), and only while the patient service still holds the
+    # record flagged: a stale event or an erased patient raises none. The alert names the
+    # postcode only; staff open the record for the rest.
+    if patient.location_flagged and _still_flagged(actions, patient.id):
         content = UnknownLocationAlert(
             entity_type="patient",
             entity_id=patient.id,
             postcode=(patient.postcode or "").strip() or None,
-            city=(patient.city or "").strip() or None,
+            city=None,
             detected_at=envelope.timestamp,
         )
         actions.staff_alert(content, key=f"unknown-location:patient:{patient.id}")
+
+
+def _still_flagged(actions: Actions, patient_id: uuid.UUID) -> bool:
+    state = actions.uow.contacts.patient(patient_id)
+    return state.contact is not None and state.contact.location_flagged
 
 
 def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
@@ -512,25 +513,8 @@ def on_patient_deleted(actions: Actions, envelope: EventEnvelope) -> None:
         actions.uow, actions.context.stored_mail, deleted.id, now=actions.now
     )
     actions.effects.notes.append(note)
-    actions.uow.contacts.apply_patient(
-        ContactChange(
-            entity_id=deleted.id, data=None, event_id=envelope.event_id, occurred_at=envelope.timestamp
-        )
-    )
     redacted = actions.uow.history.redact_patient(deleted.id, actions.now)
     actions.effects.notes.append(f"patient {deleted.id} erased; {redacted} stored email(s) redacted")
-
-
-def on_therapist_changed(actions: Actions, envelope: EventEnvelope) -> None:
-    therapist = payload_as(TherapistSnapshot, envelope)
-    actions.uow.contacts.apply_therapist(
-        ContactChange(
-            entity_id=therapist.id,
-            data=therapist_contact(therapist).model_dump(mode="json"),
-            event_id=envelope.event_id,
-            occurred_at=envelope.timestamp,
-        )
-    )
 
 
 def on_therapist_deleted(actions: Actions, envelope: EventEnvelope) -> None:
@@ -549,11 +533,6 @@ REACTIONS: Final[dict[str, Reaction]] = {
     "patient.created": on_patient_changed,
     "patient.updated": on_patient_changed,
     "patient.deleted": on_patient_deleted,
-    "therapist.created": on_therapist_changed,
-    "therapist.imported": on_therapist_changed,  # from the 116117 directory import
-    "therapist.updated": on_therapist_changed,
-    "therapist.blocked": on_therapist_changed,
-    "therapist.unblocked": on_therapist_changed,
     "therapist.deleted": on_therapist_deleted,  # therapist erasure
 }
 HANDLED_EVENT_TYPES: Final = frozenset(REACTIONS)

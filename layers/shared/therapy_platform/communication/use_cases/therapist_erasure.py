@@ -1,6 +1,6 @@
 """`therapist.deleted` in the communication service (GDPR Art. 17): scrub what it holds about
 the erased therapist (communication/adapters/therapist_erasure.py), cancel queued emails to
-them, tombstone the contact copy, and audit the erasure with numbers only. Runs inside the
+them, and audit the erasure with numbers only. Runs inside the
 consumer's transaction with the eventId claim, so a redelivery changes nothing; the scrub
 itself is idempotent too (a second `therapist.deleted` finds nothing left)."""
 
@@ -10,7 +10,6 @@ import uuid
 from typing import TYPE_CHECKING
 
 from therapy_platform.communication.domain.therapist_erasure import ERASE_ACTION
-from therapy_platform.communication.domain.tracking import ContactChange
 from therapy_platform.contracts.therapists import TherapistDeleted
 from therapy_platform.platform.events import EventEnvelope
 
@@ -30,12 +29,6 @@ def erased_before(actions: Actions, therapist_id: uuid.UUID) -> bool:
 def erase_therapist(actions: Actions, deleted: TherapistDeleted, envelope: EventEnvelope) -> None:
     """The reaction to `therapist.deleted` (events.py reads the payload through its contract)."""
     counts = actions.uow.therapist_erasure.erase(deleted.id, at=actions.now)
-    # --- the contact read model: a tombstone no older event revives (one statement) ---
-    actions.uow.contacts.apply_therapist(
-        ContactChange(
-            entity_id=deleted.id, data=None, event_id=envelope.event_id, occurred_at=envelope.timestamp
-        )
-    )
     actions.uow.audit.record(
         at=actions.now,
         actor="system:therapist.deleted",

@@ -45,7 +45,7 @@ _EVERYTHING_FROM: Final = 5000  # searches from which one pass over all rows bea
 # The patient fields matching reads from the read model (never names, addresses or contacts).
 _PATIENT_MATCH_FIELDS: Final = (
     "location",
-    "birth_date",
+    "birth_month",
     "gender",
     "preferred_therapist_gender",
     "therapy_procedures",
@@ -65,13 +65,12 @@ _PATIENT_MATCH_FIELDS: Final = (
 # The therapist fields a round reads (not phone numbers, addresses, websites).
 _THERAPIST_MATCH_FIELDS: Final = (
     "id",
-    "last_name",
     "created_at",
     "status",
     "location",
-    "email",
     "practice_key",
-    "title",
+    "owner_name_rank",
+    "title_rank",
     "gender",
     "next_contact_allowed_on",
     "procedures",

@@ -5,7 +5,7 @@ the service holds about them. Every statement is idempotent.
 - `bundle.sent` outbox rows of their bundles (they carry the addressee's name and contact data)
   are deleted; their values are first collected, with the bundles' practice keys (emails), and
   replaced by `[erased]` in the remaining outbox payloads, the audit log and staff alerts;
-- bundles: the practice key becomes `erased:<therapist id>`;
+- bundles: the practice key becomes `therapist:<therapist id>`;
 - the cooling period row is deleted (nobody left to protect);
 - the read model row is tombstoned by the consumer's generic `*.deleted` handling.
 """

@@ -12,12 +12,7 @@ from therapy_platform.matching.domain.models import (
     TherapistGenderWish,
     solo_practice_key,
 )
-from therapy_platform.matching.domain.practice import (
-    choose_practice_owner,
-    fold_name,
-    name_in_email,
-    title_rank,
-)
+from therapy_platform.matching.domain.practice import choose_practice_owner
 from therapy_platform.matching.domain.responses import (
     MemberMismatchError,
     MemberOutcome,
@@ -81,11 +76,9 @@ __all__ = [
     "cooling_until",
     "count_outcomes",
     "decide_practice",
-    "fold_name",
     "group_into_practices",
     "hard_constraint_failure",
     "in_reach",
-    "name_in_email",
     "plan_round",
     "plan_staff_bundle",
     "progressive_filter",
@@ -95,6 +88,5 @@ __all__ = [
     "soft_filters_for",
     "solo_practice_key",
     "therapist_ineligibility",
-    "title_rank",
     "waiting_order",
 ]

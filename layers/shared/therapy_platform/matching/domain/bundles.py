@@ -104,7 +104,6 @@ class PatientSummary(BaseModel):
     age: int | None = None
     gender: str
     symptoms: list[str]
-    health_insurer: str | None = None
     insurance_type: str | None = None
     previous_therapy: bool = False
     open_to_group_therapy: bool = False
@@ -158,17 +157,13 @@ class Bundle(BaseModel):
     members: list[BundleMember] = Field(default_factory=list)
 
 
-class TherapistContact(BaseModel):
-    """The addressee of a bundle, as `bundle.sent` carries it for the communication service."""
+class BundleTherapist(BaseModel):
+    """The addressee of a bundle as `bundle.sent` carries it: the id and how it can be reached
+    (the communication service looks the contact up in the therapist service)."""
 
     id: uuid.UUID
-    salutation: str | None = None
-    gender: str
-    title: str | None = None
-    first_name: str
-    last_name: str
-    email: str | None = None
-    phone: str | None = None
+    reachable_by_email: bool = False
+    reachable_by_phone: bool = False
     phone_windows: dict[str, list[str]] = Field(default_factory=dict)
     listed_in_directory: bool | None = None  # the contact data's source (GDPR Art. 14)
 
@@ -176,7 +171,7 @@ class TherapistContact(BaseModel):
 class BundleSent(Bundle):
     """Payload of `bundle.sent`: the bundle with its members' summaries and the addressee."""
 
-    therapist: TherapistContact
+    therapist: BundleTherapist
 
 
 # ------------------------------------------------------------------ requests
@@ -400,14 +395,11 @@ class BundleQuery(BaseModel):
 
 
 class EligibleTherapist(BaseModel):
-    """One row of the staff selection list (one per practice: the owner)."""
+    """One row of the staff selection list (one per practice: the owner). Names and contact data
+    are the therapist service's (GET /api/v2/therapists/{id}); matching keeps none."""
 
     therapist_id: uuid.UUID
-    title: str | None = None
-    first_name: str
-    last_name: str
     postcode: str
-    city: str | None = None
     has_email: bool
     potentially_available: bool
     practice_key: str

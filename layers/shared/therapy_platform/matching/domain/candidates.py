@@ -2,11 +2,13 @@
 plus its own bookkeeping into the engine's candidates. Pure: the round-input reader hands in
 the JSON subset of each profile it read (national scale: no model per row in between).
 
-A read model is the producer's public JSON (`Patient`, `Therapist`), so this is the one place
-that knows those field names on the matching side."""
+A read model is the producer's minimal event payload (`contracts.patients.PatientSnapshot`,
+`contracts.therapists.TherapistSnapshot`), so this is the one place that knows those field
+names on the matching side."""
 
 from __future__ import annotations
 
+import calendar
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +66,15 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
+def latest_birth_date(birth_month: Any) -> date | None:
+    """The last day of a "YYYY-MM" birth month: the events carry the month only, and the last
+    day never makes a patient older than they are (an age rule is never passed too early)."""
+    if not birth_month:
+        return None
+    year, month = (int(part) for part in str(birth_month).split("-")[:2])
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
 def _datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
@@ -110,13 +121,12 @@ def therapist_candidate(profile: Profile, state: TherapistState = TherapistState
     preferred_gender = profile.get("preferred_patient_gender")
     return TherapistCandidate(
         id=therapist_id,
-        last_name=str(profile.get("last_name") or ""),
         created_at=_datetime(profile["created_at"]),
         status=str(profile.get("status") or "inactive"),
         location=location_of(profile),
-        email=profile.get("email"),
         practice_key=profile.get("practice_key"),
-        title=profile.get("title"),
+        owner_name_rank=int(profile.get("owner_name_rank") or 0),
+        title_rank=int(profile.get("title_rank") or 0),
         gender=_gender(profile.get("gender")),
         next_contact_allowed_on=cooling,
         has_open_bundle=state.has_open_bundle,
@@ -163,7 +173,7 @@ def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
         created_at=search.created_at,
         location=location_of(patient),
         status=search.status,
-        birth_date=_date(patient.get("birth_date")),
+        birth_date=latest_birth_date(patient.get("birth_month")),
         gender=_gender(patient.get("gender")),
         preferred_therapist_gender=str(wish),
         therapy_procedures=_procedures(tuple(patient.get("therapy_procedures") or list(TherapyProcedure))),

@@ -66,13 +66,14 @@ class TherapistCandidate:
     """What matching needs of one therapist (from the therapist read model plus open bundles)."""
 
     id: uuid.UUID
-    last_name: str
     created_at: datetime
     status: str  # TherapistStatus value: only "active" may receive bundles
     location: Location
-    email: str | None = None
-    practice_key: str | None = None  # normalised shared email (therapists.practice_key); None: solo
-    title: str | None = None
+    practice_key: str | None = None  # hashed shared address (contracts/practices.py); None: solo
+    # Who owns the practice (contracts/practices.py): the last name's length when the practice
+    # address carries it, and Prof. 2 / Dr. 1 / other 0. No names or addresses in matching.
+    owner_name_rank: int = 0
+    title_rank: int = 0
     gender: Gender = Gender.UNSPECIFIED
     next_contact_allowed_on: date | None = None
     has_open_bundle: bool = False  # a draft or sent bundle addressed to this therapist

@@ -15,18 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from therapy_platform.matching.domain.candidates import location_of
+from therapy_platform.matching.domain.candidates import latest_birth_date, location_of
 from therapy_platform.platform.geography.locations import Location
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _birth_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
 
 
 def _km(value: Any) -> float | None:
@@ -47,11 +41,10 @@ class PatientProfile:
     status: str | None = None
     postcode: str | None = None
     location: Location = field(default_factory=Location.unknown)
-    birth_date: date | None = None
+    birth_date: date | None = None  # the last day of the birth month the events carry
     gender: str | None = None
     symptoms: tuple[str, ...] = ()
     therapy_procedures: tuple[str, ...] = ()
-    health_insurer: str | None = None
     insurance_type: str | None = None
     previous_therapy: bool = False
     open_to_group_therapy: bool = False
@@ -66,11 +59,10 @@ class PatientProfile:
             status=_text(payload.get("status")),
             postcode=_text(payload.get("postcode")),
             location=location_of(payload),
-            birth_date=_birth_date(payload.get("birth_date")),
+            birth_date=latest_birth_date(payload.get("birth_month")),
             gender=_text(payload.get("gender")),
             symptoms=tuple(str(s) for s in payload.get("symptoms") or ()),
             therapy_procedures=tuple(str(p) for p in payload.get("therapy_procedures") or ()),
-            health_insurer=_text(payload.get("health_insurer")),
             insurance_type=_text(payload.get("insurance_type")),
             previous_therapy=bool(payload.get("previous_therapy")),
             open_to_group_therapy=bool(payload.get("open_to_group_therapy")),
@@ -96,21 +88,16 @@ class PatientProfile:
 
 @dataclass(frozen=True)
 class TherapistProfile:
-    """A therapist as the matching service shows them: the addressee of a bundle and a row of
-    the staff selection list."""
+    """A therapist as the matching service knows them: the addressee of a bundle (by id, how it
+    can be reached) and a row of the staff selection list. Never names or contact data."""
 
     id: uuid.UUID
     status: str | None = None
-    salutation: str | None = None
     gender: str | None = None
-    title: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    reachable_by_email: bool = False
+    reachable_by_phone: bool = False
     phone_windows: dict[str, list[str]] = field(default_factory=dict)
     postcode: str | None = None
-    city: str | None = None
     location: Location = field(default_factory=Location.unknown)
     # Imported from the 116117 directory (a directory id), else registered by hand: the inquiry
     # names the source of the contact data (GDPR Art. 14).
@@ -121,18 +108,13 @@ class TherapistProfile:
         return cls(
             id=uuid.UUID(str(payload["id"])),
             status=_text(payload.get("status")),
-            salutation=_text(payload.get("salutation")),
             gender=_text(payload.get("gender")),
-            title=_text(payload.get("title")),
-            first_name=_text(payload.get("first_name")),
-            last_name=_text(payload.get("last_name")),
-            email=_text(payload.get("email")),
-            phone=_text(payload.get("phone")),
+            reachable_by_email=bool(payload.get("reachable_by_email")),
+            reachable_by_phone=bool(payload.get("reachable_by_phone")),
             phone_windows=_schedule(payload.get("phone_windows")),
             postcode=_text(payload.get("postcode")),
-            city=_text(payload.get("city")),
             location=location_of(payload),
-            listed_in_directory=payload.get("directory_id") is not None,
+            listed_in_directory=bool(payload.get("from_directory")),
         )
 
     @property

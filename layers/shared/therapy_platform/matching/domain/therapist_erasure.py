@@ -8,7 +8,7 @@ cooling period (there is nobody left to protect from contact):
   inquiry did reach the therapist), but the search's open-bundle slot is free again, so the
   patient waits for the next round like anyone else: no penalty, no priority.
 Bundle rows keep their history (status, counts, member outcomes) and the therapist's id, but
-no contact data: the practice key (the practice's email) becomes `erased:<therapist id>`.
+no contact data: the practice key (the practice's email) becomes `therapist:<therapist id>`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ ERASED_MARK: Final = "[erased]"
 
 
 def erased_practice_key(therapist_id: uuid.UUID) -> str:
-    """What a bundle's practice key becomes: not the email, still unique per therapist."""
-    return f"erased:{therapist_id}"
+    """What a bundle's practice key becomes: the key of a practice of one (contracts/bundles.py),
+    not the hash of the practice's address, still unique per therapist."""
+    return f"therapist:{therapist_id}"
 
 
 def close_for_erased_therapist(bundle: BundleRecord, *, now: datetime) -> list[uuid.UUID]:

@@ -25,6 +25,7 @@ from therapy_platform.matching.domain.bundles import (
     BundleResponseRequest,
     BundleSent,
     BundleStatus,
+    BundleTherapist,
     Channel,
     Conflict,
     CoolingPeriodStarted,
@@ -43,7 +44,6 @@ from therapy_platform.matching.domain.bundles import (
     StaffAlert,
     StaffBundleRequest,
     StaffBundleResult,
-    TherapistContact,
     Withdrawal,
     distance_band,
 )
@@ -183,7 +183,6 @@ def patient_summary(
         age=age_on(profile.birth_date, today) if profile.birth_date else None,
         gender=profile.gender or "unspecified",
         symptoms=list(profile.symptoms),
-        health_insurer=profile.health_insurer,
         insurance_type=profile.insurance_type,
         previous_therapy=profile.previous_therapy,
         open_to_group_therapy=profile.open_to_group_therapy,
@@ -205,16 +204,11 @@ def with_summaries(profiles: ProfileRepository, bundle: Bundle, today: date) -> 
     return bundle.model_copy(update={"members": members})
 
 
-def _addressee(therapist: TherapistProfile) -> TherapistContact:
-    return TherapistContact(
+def _addressee(therapist: TherapistProfile) -> BundleTherapist:
+    return BundleTherapist(
         id=therapist.id,
-        salutation=therapist.salutation,
-        gender=therapist.gender or "unspecified",
-        title=therapist.title,
-        first_name=therapist.first_name or "",
-        last_name=therapist.last_name or "",
-        email=therapist.email,
-        phone=therapist.phone,
+        reachable_by_email=therapist.reachable_by_email,
+        reachable_by_phone=therapist.reachable_by_phone,
         phone_windows=therapist.phone_windows,
         listed_in_directory=therapist.listed_in_directory,
     )
@@ -230,7 +224,7 @@ def _send(uow: MatchingUnitOfWork, changes: Changes, bundle: BundleRecord) -> Bu
             f"bundle {bundle.reference} cannot be sent: its therapist is {state}",
             details={"therapist_id": str(bundle.therapist_id), "therapist_status": state},
         )
-    channel = Channel.EMAIL if therapist.email else Channel.PHONE
+    channel = Channel.EMAIL if therapist.reachable_by_email else Channel.PHONE
     bundle.send(channel, now=changes.now)
     uow.bundles.save(bundle)
     sent = with_summaries(uow.profiles, bundle.view(), platform_today(changes.now))
@@ -431,7 +425,7 @@ def eligible_therapists(
     uow: MatchingUnitOfWork, postcode_prefix: str, *, now: datetime, page: int = 1, limit: int = 50
 ) -> Outcome[Page[EligibleTherapist]]:
     """The staff selection list: one row per eligible practice (its owner), potentially available
-    first, then with email before without, then by name."""
+    first, then with email before without, then by postcode."""
     today = platform_today(now)
     with uow:
         therapists, _ = uow.queries.round_inputs(postcode_prefix=postcode_prefix, search_ids=[])
@@ -448,12 +442,8 @@ def eligible_therapists(
         rows.append(
             EligibleTherapist(
                 therapist_id=owner.id,
-                title=profile.title,
-                first_name=profile.first_name or "",
-                last_name=profile.last_name or "",
                 postcode=profile.postcode or "",
-                city=profile.city,
-                has_email=bool(profile.email),
+                has_email=profile.reachable_by_email,
                 potentially_available=owner.potentially_available,
                 practice_key=key,
                 practice_size=len(members),
@@ -463,8 +453,7 @@ def eligible_therapists(
         key=lambda r: (
             not r.potentially_available,
             not r.has_email,
-            r.last_name.casefold(),
-            r.first_name.casefold(),
+            r.postcode,
             str(r.therapist_id),
         )
     )

@@ -460,8 +460,9 @@ class Patient(BaseModel):
 
     def event_payload(self) -> dict[str, Any]:
         """Payload of `patient.created|updated`, built through its contract
-        (contracts.patients.PatientSnapshot): the public model, what read models need."""
-        return PatientSnapshot.model_validate(self.model_dump(mode="json")).model_dump(mode="json")
+        (contracts.patients.PatientSnapshot): only what matching needs, no name, contact or
+        free text, the birth date coarsened to its month."""
+        return PatientSnapshot.of(self.model_dump(mode="json")).model_dump(mode="json")
 
     def audit_view(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"location_flagged", "shared_language_required"})

@@ -523,13 +523,17 @@ class Therapist(TherapistDraft):
         )
 
     def event_payload(self) -> dict[str, Any]:
-        """Payload of therapist.* events (and the `after` of a new therapist's audit entry): the
-        whole record, built through the published contract (contracts/therapists.py), so that
-        what goes on the bus is what the contract says, whatever this model grows."""
-        record = self.model_dump(mode="json", exclude=set(OPT_OUT_FIELDS))
-        # The bus learns only that the therapist objected, not when or how.
+        """Payload of therapist.* events, built through the published contract
+        (contracts/therapists.py): only what matching needs, no name, contact or free text, so
+        that what goes on the bus is what the contract says, whatever this model grows."""
+        record = self.model_dump(mode="json")
+        # Of an objection the bus learns only that there is one, not when or how.
         record["contact_opt_out"] = self.contact_opt_out
-        return TherapistSnapshot.model_validate(record).model_dump(mode="json")
+        return TherapistSnapshot.of(record).model_dump(mode="json")
+
+    def audit_record(self) -> dict[str, Any]:
+        """The whole record (the `after` of a new therapist's audit entry, kept in this service)."""
+        return self.model_dump(mode="json")
 
 
 OPT_OUT_FIELDS: Final = ("contact_opt_out_at", "contact_opt_out_reason")

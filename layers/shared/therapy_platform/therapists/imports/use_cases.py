@@ -444,7 +444,7 @@ def _apply(
                 directory_id=record.directory_id,
             )
             uow.therapists.add(therapist)
-            _audit(uow, therapist.id, ACTION_NEW, actor, now, before=None, after=therapist.event_payload())
+            _audit(uow, therapist.id, ACTION_NEW, actor, now, before=None, after=therapist.audit_record())
             events.append(_event(uow, therapist, EVENT_NEW, now))
             outcome = "new"
         else:
