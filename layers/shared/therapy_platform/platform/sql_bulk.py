@@ -99,8 +99,5 @@ def _column_array(key: str, values: list[str | None], params: dict[str, Any]) ->
 def _array_literal(values: list[str | None]) -> str:
     """A text[] literal with every element quoted. pg8000's own list encoding leaves `nULL`
     unquoted, which PostgreSQL reads (case-insensitively) as a NULL element."""
-    cells = (
-        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        for v in values
-    )
+    cells = ("NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
     return "{" + ",".join(cells) + "}"
