@@ -27,13 +27,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from therapy_platform.patients.adapters.field_cipher import (
-    FieldEncryptionSettings,
-    field_cipher_for,
-    is_sealed,
-)
+from therapy_platform.patients.adapters.field_cipher import field_cipher_for, is_sealed
 from therapy_platform.patients.adapters.tables import patient_audit_log, patients
 from therapy_platform.patients.ports import ENCRYPTED_FIELDS, FieldCipher
+from therapy_platform.patients.settings import FieldEncryptionSettings
 from therapy_platform.platform.database import make_engine
 
 FIELDS = sorted(ENCRYPTED_FIELDS)

@@ -19,12 +19,12 @@ from therapy_platform.patients.adapters.field_cipher import (
     PLAINTEXT,
     PREFIX,
     DataKeyPolicy,
-    FieldEncryptionSettings,
     KmsFieldCipher,
     field_cipher_for,
     is_sealed,
 )
 from therapy_platform.patients.ports import ENCRYPTED_FIELDS, FieldDecryptionError
+from therapy_platform.patients.settings import FieldEncryptionSettings
 from therapy_platform.platform.settings import SettingsError
 
 

@@ -38,7 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from therapy_platform.patients.ports import FieldCipher, FieldDecryptionError
-from therapy_platform.platform.settings import EnvModel, SettingsError
+from therapy_platform.patients.settings import FieldEncryptionSettings
 
 PREFIX: Final = "enc1:"
 _NONCE_BYTES: Final = 12
@@ -181,25 +181,6 @@ class PlaintextFieldCipher:
 
 
 PLAINTEXT: Final = PlaintextFieldCipher()
-
-
-class FieldEncryptionSettings(EnvModel):
-    """FIELD_ENCRYPTION_KEY_ID: id, ARN or alias of the customer-managed KMS key (template
-    `PatientFieldKey`). Required outside ENVIRONMENT=local/test; without it values are written
-    in plaintext (unit tests, local tools)."""
-
-    key_id: str | None = None
-    environment: str = "local"
-
-    @classmethod
-    def from_env(cls) -> FieldEncryptionSettings:
-        key_id = os.environ.get("FIELD_ENCRYPTION_KEY_ID") or None
-        environment = os.environ.get("ENVIRONMENT") or "local"
-        if key_id is None and environment in {"dev", "prod"}:
-            raise SettingsError(
-                "FieldEncryptionSettings: missing or invalid environment variables: FIELD_ENCRYPTION_KEY_ID"
-            )
-        return cls(key_id=key_id, environment=environment)
 
 
 def kms_client() -> Any:
