@@ -61,7 +61,7 @@ def test_round_trip_of_any_text(kms: tuple[Any, str], value: str, field: str) ->
     sealed = cipher.encrypt(value, field=field, record_id=RECORD)
     assert sealed.startswith(PREFIX) and is_sealed(sealed)
     assert cipher.decrypt(sealed, field=field, record_id=RECORD) == value
-    if len(value) >= 4:
+    if len(value) >= 16:  # shorter strings may occur by chance in any base64 text
         assert value not in sealed
 
 
