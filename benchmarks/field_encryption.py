@@ -1,14 +1,16 @@
 """What field-level encryption of patient fields costs (patients/adapters/field_cipher.py).
 
-Registers and reads patients through the use cases (register_patient, get_patient: geocoding
-offline, the unit of work, the audit row) against the local PostgreSQL, three ways:
+Registers and reads patients, and lists pages of 50, through the use cases (register_patient,
+get_patient, list_patients: geocoding offline, the unit of work, the audit rows) against the
+local PostgreSQL, three ways:
 
 1. `plaintext`: no encryption (PlaintextFieldCipher), the baseline;
 2. `cached_data_key`: one KmsFieldCipher for the whole run, as in a warm Lambda environment
    (a data key seals up to 10,000 values / 5 minutes; reads of values sealed under a known data
    key need no KMS call);
 3. `cold_data_key`: a fresh KmsFieldCipher per operation, as in a cold Lambda environment: every
-   register calls KMS GenerateDataKey once, every read KMS Decrypt once.
+   register calls KMS GenerateDataKey once, every read KMS Decrypt once, a page of 50 (each
+   patient sealed under its own data key here) KMS Decrypt 50 times: the worst case.
 
 The variants are interleaved (patient 1 in each, then patient 2 ...), so load from elsewhere on
 the machine slows them alike.
@@ -47,9 +49,14 @@ from localcloud.aws import client  # noqa: E402
 from runner import upgrade  # noqa: E402
 from therapy_platform.patients.adapters.field_cipher import PLAINTEXT, KmsFieldCipher  # noqa: E402
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork  # noqa: E402
-from therapy_platform.patients.domain.patient import PatientDraft  # noqa: E402
+from therapy_platform.patients.domain.patient import PatientDraft, PatientQuery  # noqa: E402
 from therapy_platform.patients.ports import FieldCipher  # noqa: E402
-from therapy_platform.patients.use_cases import PatientService, get_patient, register_patient  # noqa: E402
+from therapy_platform.patients.use_cases import (  # noqa: E402
+    PatientService,
+    get_patient,
+    list_patients,
+    register_patient,
+)
 from therapy_platform.platform.geography.postcodes import postcode_directory  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "field_encryption.json"
@@ -74,13 +81,20 @@ def fresh_database() -> str:
     return url
 
 
+def _insurer(variant: str) -> str:
+    """Each variant's patients get their own insurer name: its pages list only them."""
+    return "Benchkasse " + variant.replace("_", " ")
+
+
 def measure(
     url: str, drafts: list[PatientDraft], variants: dict[str, Callable[[], FieldCipher]]
 ) -> dict[str, Any]:
     """Registers, then reads, each patient once per variant, the variants interleaved so that a
     busy machine slows them alike."""
     engine = create_engine(url)
-    timings = {name: {"register": [], "read": []} for name in variants}
+    timings: dict[str, dict[str, list[float]]] = {
+        name: {"register": [], "read": [], "list50": []} for name in variants
+    }
     kms_calls = dict.fromkeys(variants, 0)
     ids: dict[str, list[uuid.UUID]] = {name: [] for name in variants}
 
@@ -100,13 +114,21 @@ def measure(
 
     for draft in drafts:
         for name in variants:
+            tagged = PatientDraft.model_validate(draft.model_dump() | {"health_insurer": _insurer(name)})
             patient = timed(
-                name, "register", lambda s, d=draft: register_patient(s, d, actor="benchmark").value
+                name, "register", lambda s, d=tagged: register_patient(s, d, actor="benchmark").value
             )
             ids[name].append(patient.id)
     for index in range(len(drafts)):
         for name in variants:
             timed(name, "read", lambda s, i=ids[name][index]: get_patient(s, i, actor="benchmark"))
+    # A page of 50: with a cold cipher one KMS Decrypt per distinct data key on the page (in the
+    # cold variant every patient was sealed under its own data key: the worst case).
+    for round_number in range(max(1, len(drafts) // 10)):
+        for name in variants:
+            query = PatientQuery(insurer=_insurer(name), limit=50, page=1 + round_number % 2)
+            page = timed(name, "list50", lambda s, q=query: list_patients(s, q, actor="benchmark").value)
+            assert len(page.items) == min(50, len(drafts)), (name, len(page.items))
     figures: dict[str, Any] = {}
     with engine.connect() as connection:
         for name in variants:
