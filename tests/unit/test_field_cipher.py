@@ -154,3 +154,44 @@ def test_settings_require_a_key_in_dev_and_prod(monkeypatch: pytest.MonkeyPatch)
     created: list[str] = []
     cipher = field_cipher_for(FieldEncryptionSettings.from_env(), kms=lambda: created.append("kms"))
     assert isinstance(cipher, KmsFieldCipher) and created == []  # the client is made on first use
+
+
+def test_prefetch_unwraps_a_pages_data_keys_so_opening_needs_no_more_kms(kms: tuple[Any, str]) -> None:
+    client, key_id = kms
+    writer = KmsFieldCipher(key_id, client, policy=DataKeyPolicy(max_uses=1))  # a data key per value
+    records = [uuid.uuid4() for _ in range(6)]
+    sealed = [
+        writer.encrypt(f"notiz {n}", field="notes", record_id=record) for n, record in enumerate(records)
+    ]
+    assert writer.kms_calls == 6
+
+    reader = KmsFieldCipher(key_id, client)
+    reader.prefetch([*sealed, "plain legacy value", PREFIX + "!!!"])  # others are skipped
+    assert reader.kms_calls == 6
+    opened = [
+        reader.decrypt(value, field="notes", record_id=record)
+        for value, record in zip(sealed, records, strict=True)
+    ]
+    assert opened == [f"notiz {n}" for n in range(6)] and reader.kms_calls == 6
+    reader.prefetch(sealed)
+    assert reader.kms_calls == 6  # all cached: nothing to do
+
+
+def test_prefetch_leaves_a_refused_key_to_fail_when_opened(kms: tuple[Any, str]) -> None:
+    client, key_id = kms
+
+    class Refusing:
+        def decrypt(self, **kwargs: Any) -> Any:
+            raise RuntimeError("AccessDenied")
+
+    sealed = [
+        KmsFieldCipher(key_id, client, policy=DataKeyPolicy(max_uses=1)).encrypt(
+            "x", field="phone", record_id=RECORD
+        )
+        for _ in range(3)
+    ]
+    reader = KmsFieldCipher(key_id, Refusing())
+    reader.prefetch(sealed)  # no exception here
+    with pytest.raises(FieldDecryptionError, match="KMS refused"):
+        reader.decrypt(sealed[0], field="phone", record_id=RECORD)
+    PLAINTEXT.prefetch(sealed)  # nothing to unwrap without a key, and no error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -37,6 +37,11 @@ class FieldCipher(Protocol):
     def decrypt(self, stored: str, *, field: str, record_id: uuid.UUID) -> str:
         """The value; a stored value that was never sealed (legacy plaintext) comes back as it
         is. Raises FieldDecryptionError."""
+        ...
+
+    def prefetch(self, stored: Iterable[str]) -> None:
+        """Get ready to open these values (a page of rows) at once: unwrap their data keys
+        concurrently instead of one by one. Best effort: a failure shows when a value is opened."""
         ...
 
 

@@ -142,6 +142,12 @@ class SqlPatientRepository:
     def _read(self, row: Mapping[str, Any] | RowMapping) -> Patient:
         return patient_from_row(open_row(row, self._cipher))
 
+    def _prefetch(self, rows: Sequence[RowMapping]) -> None:
+        # A page of rows sealed under many data keys: unwrap them together, not one by one.
+        self._cipher.prefetch(
+            row[name] for row in rows for name in ENCRYPTED_FIELDS if isinstance(row[name], str)
+        )
+
     def add(self, patient: Patient) -> None:
         self._connection.execute(
             patients.insert().values(**seal_row(patient_row(patient), self._cipher, patient.id))
@@ -181,27 +187,37 @@ class SqlPatientRepository:
         total = self._connection.execute(
             select(func.count()).select_from(patients).where(and_(*conditions))
         ).scalar_one()
-        rows = self._connection.execute(
-            select(patients)
-            .where(and_(*conditions))
-            .order_by(*_sort_columns(query.sort))
-            .limit(query.limit)
-            .offset(query.offset)
-        ).mappings()
+        rows = (
+            self._connection.execute(
+                select(patients)
+                .where(and_(*conditions))
+                .order_by(*_sort_columns(query.sort))
+                .limit(query.limit)
+                .offset(query.offset)
+            )
+            .mappings()
+            .all()
+        )
+        self._prefetch(rows)
         return [self._read(row) for row in rows], int(total)
 
     def find_by_identity(self, *, email: str, last_name: str, birth_date: date) -> list[Patient]:
         # The email is sealed: narrow by last name and birth date in SQL (a handful of rows),
         # then compare the opened emails.
-        rows = self._connection.execute(
-            select(patients)
-            .where(
-                func.lower(patients.c.last_name) == last_name.lower(),
-                patients.c.birth_date == birth_date,
-                patients.c.erased_at.is_(None),
+        rows = (
+            self._connection.execute(
+                select(patients)
+                .where(
+                    func.lower(patients.c.last_name) == last_name.lower(),
+                    patients.c.birth_date == birth_date,
+                    patients.c.erased_at.is_(None),
+                )
+                .order_by(patients.c.created_at, patients.c.id)
             )
-            .order_by(patients.c.created_at, patients.c.id)
-        ).mappings()
+            .mappings()
+            .all()
+        )
+        self._prefetch(rows)
         found = [self._read(row) for row in rows]
         return [
             patient
