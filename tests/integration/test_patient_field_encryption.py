@@ -174,6 +174,23 @@ def test_legacy_plaintext_rows_are_read_and_the_backfill_seals_them_once(
     )
     assert backfill(admin_engine, cipher, batch_size=7).values_changed == 0  # idempotent
 
+    # --decrypt (before a downgrade below 0016, or to move to another key) opens them again.
+    opened = backfill(admin_engine, cipher, decrypt=True, batch_size=7)
+    assert opened.values_changed >= first.values_changed
+    (row,) = _raw(
+        admin_engine, "SELECT email, notes FROM patient_service.patients WHERE id = :id", patient.id
+    )
+    assert (row["email"], row["notes"]) == (canaries["email"], canaries["notes"])
+    assert backfill(admin_engine, cipher, batch_size=7).values_changed >= first.values_changed
+
+
+def test_the_backfill_tool_refuses_to_run_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.encrypt_patient_fields import main
+
+    monkeypatch.delenv("FIELD_ENCRYPTION_KEY_ID", raising=False)
+    monkeypatch.setenv("ENVIRONMENT", "local")
+    assert main([]) == 2
+
 
 def test_duplicate_detection_finds_a_sealed_email(engine: Engine, cipher: KmsFieldCipher) -> None:
     service = PatientService(
@@ -209,8 +226,14 @@ def test_a_sealed_value_moved_to_another_patient_is_refused(
             ),
             {"source": first.id, "target": second.id},
         )
-    with (
-        SqlPatientUnitOfWork(engine, cipher=cipher) as uow,
-        pytest.raises(FieldDecryptionError, match="notes"),
-    ):
-        uow.patients.get(second.id)
+    try:
+        with (
+            SqlPatientUnitOfWork(engine, cipher=cipher) as uow,
+            pytest.raises(FieldDecryptionError, match="notes"),
+        ):
+            uow.patients.get(second.id)
+    finally:  # the backfill test (--decrypt) walks every row: leave none that cannot open
+        with admin_engine.begin() as connection:
+            connection.execute(
+                text("UPDATE patient_service.patients SET notes = NULL WHERE id = :id"), {"id": second.id}
+            )
