@@ -214,7 +214,7 @@ def _context(database_url: str, sqs: Any, *, tcp_nodelay: bool = False) -> Sende
         _disable_nagle(engine)
     return SenderContext(
         unit_of_work=lambda: SqlCommunicationUnitOfWork(engine),
-        transport=SmtpTransport("127.0.0.1", smtp.port(), timeout_seconds=10),
+        transport=SmtpTransport("127.0.0.1", smtp.port(), timeout_seconds=10, starttls=False),
         queue=SimulatedQueuePort(sqs),
         renderer=EmailRenderer(LEGAL),
         addressing=ADDRESSING,

@@ -2,7 +2,8 @@
 
 For each `AWS::Serverless::Function` of template.yaml this adds, when missing:
 - an `AWS::Logs::LogGroup` `<Function>LogGroup` named `/therapy-platform/${Environment}/<Function>`
-  with `RetentionInDays: !Ref LogRetentionDays`, in the block that ends the resources;
+  with `RetentionInDays: !Ref LogRetentionDays` and `KmsKeyId: !GetAtt LogsKey.Arn`, in the block
+  that ends the resources;
 - `LoggingConfig: {LogGroup: !Ref <Function>LogGroup}` as the function's first property.
 
 The name is not Lambda's default `/aws/lambda/<name>`: that group already exists for every
@@ -49,6 +50,7 @@ def _log_group(function: str) -> str:
         "    Properties:\n"
         f"      LogGroupName: !Sub /therapy-platform/${{Environment}}/{function}\n"
         "      RetentionInDays: !Ref LogRetentionDays\n"
+        "      KmsKeyId: !GetAtt LogsKey.Arn   # docs/privacy.md#encryption\n"
     )
 
 

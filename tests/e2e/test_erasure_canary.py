@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 from canary_scan import Canary, scan_database, scan_objects
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from cloud_support import ApiCaller, eventually
 from localcloud import postgres, smtp, stack
@@ -83,6 +83,19 @@ def _s3_objects() -> list[tuple[str, bytes]]:
                     body = s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read()
                     found.append((f"s3://{bucket['Name']}/{item['Key']}", body))
     return found
+
+
+def _sealed_fields(connection: Connection, patient_id: str) -> dict[str, str]:
+    """The patient's encrypted columns that hold a value (email, phone, street, notes)."""
+    row = (
+        connection.execute(
+            text("SELECT email, phone, street, notes FROM patient_service.patients WHERE id = :id"),
+            {"id": patient_id},
+        )
+        .mappings()
+        .one()
+    )
+    return {name: value for name, value in row.items() if value is not None}
 
 
 def test_an_erased_patient_leaves_no_canary_value_anywhere(deployed: stack.StackInfo, base_url: str) -> None:
@@ -167,6 +180,12 @@ def test_an_erased_patient_leaves_no_canary_value_anywhere(deployed: stack.Stack
 
     with engine.connect() as connection:
         before = scan_database(connection, canary)
+        # The sealed fields (docs/privacy.md#encryption) hide the canary from the scan: they are
+        # checked by column, stored sealed now and NULL after the erasure.
+        sealed_before = _sealed_fields(connection, patient_id)
+    assert sealed_before and all(str(value).startswith("enc1:") for value in sealed_before.values()), (
+        sealed_before
+    )
     assert {hit.where.split(".")[0] for hit in before} >= {"patient_service", "communication_service"}, before
 
     # Erasure: end the search, erase (the patient's status follows the search a moment later).
@@ -206,6 +225,8 @@ def test_an_erased_patient_leaves_no_canary_value_anywhere(deployed: stack.Stack
 
     with engine.connect() as connection:
         left = scan_database(connection, canary)
+        sealed_after = _sealed_fields(connection, patient_id)
     engine.dispose()
     assert left == [], left
+    assert sealed_after == {}, sealed_after
     assert scan_objects(_s3_objects(), canary) == []

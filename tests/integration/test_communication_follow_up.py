@@ -110,7 +110,7 @@ def deliver_queued(context: CommunicationContext) -> list[SendResult]:
     assert isinstance(queue, FakeQueue)
     sender = SenderContext(
         unit_of_work=context.unit_of_work,
-        transport=SmtpTransport("127.0.0.1", smtp.port(), timeout_seconds=5),
+        transport=SmtpTransport("127.0.0.1", smtp.port(), timeout_seconds=5, starttls=False),
         queue=queue,
         renderer=context.renderer,
         addressing=context.addressing,

@@ -88,7 +88,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 def _context(engine: Engine, **policy: int) -> SenderContext:
     return SenderContext(
         unit_of_work=lambda: SqlCommunicationUnitOfWork(engine, contacts=InMemoryContactDirectory),
-        transport=SmtpTransport("127.0.0.1", smtp.port(), timeout_seconds=5),
+        transport=SmtpTransport("127.0.0.1", smtp.port(), timeout_seconds=5, starttls=False),
         queue=FakeQueue(),
         renderer=EmailRenderer(LEGAL),
         addressing=ADDRESSING,
@@ -236,6 +236,7 @@ def _run_child(
         "MAIL_TRANSPORT": "smtp",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp.port()),
+        "SMTP_STARTTLS": "false",  # the local SMTP server speaks no TLS
         "MAIL_FROM": ADDRESSING.sender,
         "REPLY_DOMAIN": ADDRESSING.reply_domain,
         "STAFF_ALERT_EMAIL": "alarm@vermittlung.test",

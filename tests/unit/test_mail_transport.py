@@ -129,7 +129,7 @@ def test_smtp_delivers_with_the_envelope_sender_and_reuses_the_connection(
     smtp_server: tuple[_Handler, int],
 ) -> None:
     handler, port = smtp_server
-    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5)
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5, starttls=False)
     first, second = _email(), _email("zweite@example.org")
     assert transport.send(first) is None
     assert transport.send(second) is None
@@ -144,7 +144,7 @@ def test_smtp_delivers_with_the_envelope_sender_and_reuses_the_connection(
 
 def test_smtp_classifies_refusals(smtp_server: tuple[_Handler, int]) -> None:
     _, port = smtp_server
-    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5)
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5, starttls=False)
     with pytest.raises(DeliveryError) as refused:
         transport.send(_email("unknown@example.org"))
     assert refused.value.permanent and "550" in str(refused.value)
@@ -156,8 +156,19 @@ def test_smtp_classifies_refusals(smtp_server: tuple[_Handler, int]) -> None:
     transport.close()
 
 
+def test_smtp_insists_on_starttls_by_default(smtp_server: tuple[_Handler, int]) -> None:
+    """Outside local every relay must offer STARTTLS: a server without it gets no message (no
+    silent fall-back to plain text)."""
+    handler, port = smtp_server
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5)
+    with pytest.raises(DeliveryError, match="STARTTLS"):
+        transport.send(_email())
+    transport.close()
+    assert handler.messages == []
+
+
 def test_smtp_unreachable_is_transient() -> None:
-    transport = SmtpTransport("127.0.0.1", _free_port(), timeout_seconds=2)
+    transport = SmtpTransport("127.0.0.1", _free_port(), timeout_seconds=2, starttls=False)
     with pytest.raises(DeliveryError) as error:
         transport.send(_email())
     assert not error.value.permanent and "unreachable" in str(error.value)
@@ -167,7 +178,7 @@ def test_smtp_reconnects_when_the_server_dropped_an_idle_connection(
     smtp_server: tuple[_Handler, int],
 ) -> None:
     handler, port = smtp_server
-    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5)
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5, starttls=False)
     transport.send(_email())
     assert transport._client is not None
     transport._client.sock.close()  # type: ignore[union-attr]  # the server hung up meanwhile

@@ -40,7 +40,9 @@ class MailSettings(EnvModel):
     staff_alert_email: str | None = Field(default=None, alias="STAFF_ALERT_EMAIL")
     smtp_host: str = Field(default="127.0.0.1", alias="SMTP_HOST")
     smtp_port: int = Field(default=25, ge=1, le=65535, alias="SMTP_PORT")
-    smtp_starttls: bool = Field(default=False, alias="SMTP_STARTTLS")
+    # STARTTLS unless switched off (SMTP_STARTTLS=false: the local SMTP server only; the template
+    # sets it from Environment).
+    smtp_starttls: bool = Field(default=True, alias="SMTP_STARTTLS")
     smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
     smtp_password: str | None = Field(default=None, alias="SMTP_PASSWORD")
     smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=120, alias="SMTP_TIMEOUT_SECONDS")

@@ -18,9 +18,10 @@ from typing import Any, Final
 from sqlalchemy import Engine
 
 from therapy_platform.contracts.personal_data import InvokedParts
+from therapy_platform.patients.adapters.field_cipher import default_field_cipher
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
 from therapy_platform.patients.adapters.tables import PATIENT_SCHEMA
-from therapy_platform.patients.ports import PatientUnitOfWork
+from therapy_platform.patients.ports import FieldCipher, PatientUnitOfWork
 from therapy_platform.patients.settings import PatientSettings
 from therapy_platform.patients.use_cases import PatientService, follow_search_status
 from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
@@ -52,11 +53,13 @@ def build(
     *,
     engine: Callable[[], Engine] = default_engine,
     publisher: Callable[[], EventPublisher] = default_publisher,
+    cipher: Callable[[], FieldCipher] = default_field_cipher,
 ) -> PatientService:
-    """The deployed service (tests pass their own engine and bus)."""
+    """The deployed service (tests pass their own engine, bus and field cipher). Patient fields
+    in `ENCRYPTED_FIELDS` are sealed with FIELD_ENCRYPTION_KEY_ID's data keys (field_cipher.py)."""
     publish = publish_after_commit(PATIENT_SCHEMA, engine=engine, publisher=publisher)
     return PatientService(
-        unit_of_work=lambda: SqlPatientUnitOfWork(engine(), publish=publish),
+        unit_of_work=lambda: SqlPatientUnitOfWork(engine(), publish=publish, cipher=cipher()),
         geocoder=default_locator(settings.nominatim),
         personal_data_parts=InvokedParts(_invoke, settings.personal_data.names()),
     )

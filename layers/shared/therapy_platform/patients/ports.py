@@ -3,15 +3,47 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from therapy_platform.patients.domain.patient import Patient, PatientQuery
 from therapy_platform.patients.domain.statistics import PatientStatistics
 from therapy_platform.platform.ports import ProcessedEvents, UnitOfWork
+
+# Field-level encryption (docs/privacy.md#encryption): the patient fields no query filters, sorts
+# or matches on, sealed by the repository before they reach PostgreSQL (and in the audit log's
+# before/after values), opened when read. Names, birth date, postcode and insurer stay readable
+# because search, sorting, duplicate detection and matching need them; email is found by
+# duplicate detection only among rows already narrowed by last name and birth date.
+ENCRYPTED_FIELDS: Final = frozenset({"email", "phone", "street", "notes"})
+
+
+class FieldDecryptionError(Exception):
+    """A sealed field could not be opened (tampered, moved to another record, key refused). The
+    message names the field and the reason, never a value."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"cannot decrypt patient field {field!r}: {reason}")
+        self.field = field
+
+
+class FieldCipher(Protocol):
+    """Seals and opens one field value of one record (the record id is bound to the value)."""
+
+    def encrypt(self, value: str, *, field: str, record_id: uuid.UUID) -> str: ...
+
+    def decrypt(self, stored: str, *, field: str, record_id: uuid.UUID) -> str:
+        """The value; a stored value that was never sealed (legacy plaintext) comes back as it
+        is. Raises FieldDecryptionError."""
+        ...
+
+    def prefetch(self, stored: Iterable[str]) -> None:
+        """Get ready to open these values (a page of rows) at once: unwrap their data keys
+        concurrently instead of one by one. Best effort: a failure shows when a value is opened."""
+        ...
 
 
 class PatientRepository(Protocol):

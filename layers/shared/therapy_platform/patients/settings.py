@@ -1,18 +1,26 @@
 """Environment of the patient service's functions: the bus its events go to (EVENT_BUS_NAME,
 EVENT_SOURCE), the in-process geocoder's Nominatim settings (all optional; offline postcode
-centroids unless NOMINATIM_ENABLED=true) and, for the search-events consumer, its dead-letter
-queue and retry backoff (optional). Database settings are read by platform.database when the
-engine is first used. A missing or malformed variable fails at cold start naming it."""
+centroids unless NOMINATIM_ENABLED=true), for the search-events consumer its dead-letter queue
+and retry backoff (optional), and the KMS key of the sealed patient fields
+(FIELD_ENCRYPTION_KEY_ID; required outside local, docs/privacy.md#encryption). Database settings
+are read by platform.database when the engine is first used. A missing or malformed variable
+fails at cold start naming it."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from pydantic import Field
 
 from therapy_platform.platform.consumer import RetryPolicy
 from therapy_platform.platform.geography.nominatim import NominatimSettings
-from therapy_platform.platform.settings import EnvModel, EventPublisherSettings, PersonalDataSettings
+from therapy_platform.platform.settings import (
+    EnvModel,
+    EventPublisherSettings,
+    PersonalDataSettings,
+    SettingsError,
+)
 
 
 class ConsumerSettings(EnvModel):
@@ -27,12 +35,32 @@ class ConsumerSettings(EnvModel):
         return RetryPolicy(base_seconds=self.retry_base_seconds, max_seconds=self.retry_max_seconds)
 
 
+class FieldEncryptionSettings(EnvModel):
+    """FIELD_ENCRYPTION_KEY_ID: id, ARN or alias of the customer-managed KMS key (template
+    `PatientFieldKey`). Required outside ENVIRONMENT=local/test; without it values are written
+    in plaintext (unit tests, local tools)."""
+
+    key_id: str | None = None
+    environment: str = "local"
+
+    @classmethod
+    def from_env(cls) -> FieldEncryptionSettings:
+        key_id = os.environ.get("FIELD_ENCRYPTION_KEY_ID") or None
+        environment = os.environ.get("ENVIRONMENT") or "local"
+        if key_id is None and environment in {"dev", "prod"}:
+            raise SettingsError(
+                "FieldEncryptionSettings: missing or invalid environment variables: FIELD_ENCRYPTION_KEY_ID"
+            )
+        return cls(key_id=key_id, environment=environment)
+
+
 @dataclass(frozen=True)
 class PatientSettings:
     events: EventPublisherSettings
     nominatim: NominatimSettings
     consumer: ConsumerSettings
     personal_data: PersonalDataSettings
+    field_encryption: FieldEncryptionSettings
 
     @classmethod
     def from_env(cls) -> PatientSettings:
@@ -41,4 +69,5 @@ class PatientSettings:
             nominatim=NominatimSettings.from_env(),
             consumer=ConsumerSettings.from_env(),
             personal_data=PersonalDataSettings.from_env(),
+            field_encryption=FieldEncryptionSettings.from_env(),
         )

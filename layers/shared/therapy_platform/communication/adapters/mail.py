@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
+import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -85,7 +86,7 @@ class SmtpTransport:
         port: int,
         *,
         timeout_seconds: float = 20.0,
-        starttls: bool = False,
+        starttls: bool = True,
         username: str | None = None,
         password: str | None = None,
     ) -> None:
@@ -100,7 +101,9 @@ class SmtpTransport:
         client = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
         try:
             if self._starttls:
-                client.starttls()
+                # The relay's certificate is verified (host name and chain): TLS for health data
+                # in transit (GDPR Art. 32). Only the local SMTP server is spoken to in plain text.
+                client.starttls(context=ssl.create_default_context())
             if self._credentials:
                 client.login(*self._credentials)
         except BaseException:

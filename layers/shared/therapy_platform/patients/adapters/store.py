@@ -1,5 +1,8 @@
 """Patient persistence in the `patient_service` schema: the patient table, its audit log and
-its outbox, all written through one transaction per unit of work."""
+its outbox, all written through one transaction per unit of work.
+
+The fields in `ENCRYPTED_FIELDS` are sealed by a `FieldCipher` on every write (row and audit
+values) and opened on every read (adapters/field_cipher.py, docs/privacy.md#encryption)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     RowMapping,
     and_,
     delete,
@@ -23,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from therapy_platform.patients.adapters.field_cipher import default_field_cipher
 from therapy_platform.patients.adapters.tables import (
     PATIENT_SCHEMA,
     patient_audit_log,
@@ -31,9 +36,10 @@ from therapy_platform.patients.adapters.tables import (
 )
 from therapy_platform.patients.domain.patient import STATISTICS_FIELDS, Patient, PatientQuery, PatientSort
 from therapy_platform.patients.domain.statistics import PatientStatistics
-from therapy_platform.patients.ports import PatientAuditEntry
+from therapy_platform.patients.ports import ENCRYPTED_FIELDS, FieldCipher, PatientAuditEntry
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
 from therapy_platform.platform.idempotency import redact_stored_answers
+from therapy_platform.platform.ports import AfterCommit
 from therapy_platform.platform.sql_records import json_records
 from therapy_platform.platform.tables import outbox_table
 from therapy_platform.platform.unit_of_work import SqlUnitOfWork
@@ -74,6 +80,32 @@ def patient_from_row(row: Mapping[str, Any] | RowMapping) -> Patient:
     return Patient.model_validate(values)
 
 
+def seal_row(row: dict[str, Any], cipher: FieldCipher, record_id: uuid.UUID) -> dict[str, Any]:
+    """The row with its `ENCRYPTED_FIELDS` sealed (None stays None)."""
+    return {
+        name: cipher.encrypt(value, field=name, record_id=record_id)
+        if name in ENCRYPTED_FIELDS and isinstance(value, str)
+        else value
+        for name, value in row.items()
+    }
+
+
+def open_row(row: Mapping[str, Any] | RowMapping, cipher: FieldCipher) -> dict[str, Any]:
+    """The row with its `ENCRYPTED_FIELDS` opened (legacy plaintext passes unchanged)."""
+    return open_fields(row, cipher, row["id"])
+
+
+def open_fields(
+    row: Mapping[str, Any] | RowMapping, cipher: FieldCipher, record_id: uuid.UUID
+) -> dict[str, Any]:
+    return {
+        name: cipher.decrypt(value, field=name, record_id=record_id)
+        if name in ENCRYPTED_FIELDS and isinstance(value, str)
+        else value
+        for name, value in dict(row).items()
+    }
+
+
 def _sort_columns(sort: PatientSort) -> list[Any]:
     keys: dict[str, list[ColumnElement[Any]]] = {
         "created_at": [patients.c.created_at],
@@ -110,18 +142,30 @@ def _filters(query: PatientQuery) -> list[ColumnElement[bool]]:
 
 
 class SqlPatientRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
         self._connection = connection
+        self._cipher = cipher
+
+    def _read(self, row: Mapping[str, Any] | RowMapping) -> Patient:
+        return patient_from_row(open_row(row, self._cipher))
+
+    def _prefetch(self, rows: Sequence[RowMapping]) -> None:
+        # A page of rows sealed under many data keys: unwrap them together, not one by one.
+        self._cipher.prefetch(
+            row[name] for row in rows for name in ENCRYPTED_FIELDS if isinstance(row[name], str)
+        )
 
     def add(self, patient: Patient) -> None:
-        self._connection.execute(patients.insert().values(**patient_row(patient)))
+        self._connection.execute(
+            patients.insert().values(**seal_row(patient_row(patient), self._cipher, patient.id))
+        )
 
     def get(self, patient_id: uuid.UUID, *, for_update: bool = False) -> Patient | None:
         statement = select(patients).where(patients.c.id == patient_id, patients.c.erased_at.is_(None))
         if for_update:
             statement = statement.with_for_update()
         row = self._connection.execute(statement).mappings().first()
-        return patient_from_row(row) if row else None
+        return self._read(row) if row else None
 
     def erased_at(self, patient_id: uuid.UUID) -> datetime | None:
         value: datetime | None = self._connection.execute(
@@ -130,7 +174,7 @@ class SqlPatientRepository:
         return value
 
     def update(self, patient: Patient) -> None:
-        row = patient_row(patient)
+        row = seal_row(patient_row(patient), self._cipher, patient.id)
         del row["id"], row["created_at"]
         self._connection.execute(
             update(patients).where(patients.c.id == patient.id, patients.c.erased_at.is_(None)).values(**row)
@@ -153,27 +197,43 @@ class SqlPatientRepository:
         total = self._connection.execute(
             select(func.count()).select_from(patients).where(and_(*conditions))
         ).scalar_one()
-        rows = self._connection.execute(
-            select(patients)
-            .where(and_(*conditions))
-            .order_by(*_sort_columns(query.sort))
-            .limit(query.limit)
-            .offset(query.offset)
-        ).mappings()
-        return [patient_from_row(row) for row in rows], int(total)
+        rows = (
+            self._connection.execute(
+                select(patients)
+                .where(and_(*conditions))
+                .order_by(*_sort_columns(query.sort))
+                .limit(query.limit)
+                .offset(query.offset)
+            )
+            .mappings()
+            .all()
+        )
+        self._prefetch(rows)
+        return [self._read(row) for row in rows], int(total)
 
     def find_by_identity(self, *, email: str, last_name: str, birth_date: date) -> list[Patient]:
-        rows = self._connection.execute(
-            select(patients)
-            .where(
-                func.lower(patients.c.email) == email.lower(),
-                func.lower(patients.c.last_name) == last_name.lower(),
-                patients.c.birth_date == birth_date,
-                patients.c.erased_at.is_(None),
+        # The email is sealed: narrow by last name and birth date in SQL (a handful of rows),
+        # then compare the opened emails.
+        rows = (
+            self._connection.execute(
+                select(patients)
+                .where(
+                    func.lower(patients.c.last_name) == last_name.lower(),
+                    patients.c.birth_date == birth_date,
+                    patients.c.erased_at.is_(None),
+                )
+                .order_by(patients.c.created_at, patients.c.id)
             )
-            .order_by(patients.c.created_at, patients.c.id)
-        ).mappings()
-        return [patient_from_row(row) for row in rows]
+            .mappings()
+            .all()
+        )
+        self._prefetch(rows)
+        found = [self._read(row) for row in rows]
+        return [
+            patient
+            for patient in found
+            if patient.email is not None and patient.email.lower() == email.lower()
+        ]
 
 
 # Keeps the keys (which fields changed) and replaces every value with JSON null.
@@ -193,9 +253,22 @@ def _printable(value: str) -> str:
     return "".join(char if char.isprintable() else "?" for char in value)
 
 
+def _seal_values(
+    values: dict[str, Any] | None, cipher: FieldCipher, record_id: uuid.UUID
+) -> dict[str, Any] | None:
+    return None if values is None else seal_row(values, cipher, record_id)
+
+
+def _open_values(values: Any, cipher: FieldCipher, record_id: uuid.UUID) -> Any:
+    if not isinstance(values, dict):
+        return values
+    return open_fields(values, cipher, record_id)
+
+
 class SqlAuditLog:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
         self._connection = connection
+        self._cipher = cipher
 
     def record(self, entries: Sequence[PatientAuditEntry]) -> None:
         if not entries:
@@ -209,8 +282,9 @@ class SqlAuditLog:
                     "action": str(entry.action),
                     "entity_type": entry.entity_type,
                     "entity_id": entry.entity_id,
-                    "before": entry.before,
-                    "after": entry.after,
+                    # The audit keeps the changed values: the sealed fields are sealed here too.
+                    "before": _seal_values(entry.before, self._cipher, entry.entity_id),
+                    "after": _seal_values(entry.after, self._cipher, entry.entity_id),
                     "reason": entry.reason,
                 }
                 for entry in entries
@@ -221,12 +295,16 @@ class SqlAuditLog:
         self._connection.execute(_REDACT, {"entity_id": entity_id})
 
     def entries_of(self, entity_id: uuid.UUID) -> list[dict[str, Any]]:
-        return json_records(
+        records = json_records(
             self._connection,
             select(patient_audit_log)
             .where(patient_audit_log.c.entity_id == entity_id)
             .order_by(patient_audit_log.c.id),
         )
+        for record in records:
+            for side in ("before", "after"):
+                record[side] = _open_values(record.get(side), self._cipher, entity_id)
+        return records
 
 
 class SqlPatientUnitOfWork(SqlUnitOfWork):
@@ -236,6 +314,13 @@ class SqlPatientUnitOfWork(SqlUnitOfWork):
     patients: SqlPatientRepository
     audit: SqlAuditLog
 
+    def __init__(
+        self, engine: Engine, *, publish: AfterCommit | None = None, cipher: FieldCipher | None = None
+    ) -> None:
+        super().__init__(engine, publish=publish)
+        # Without a cipher: this function's (FIELD_ENCRYPTION_KEY_ID; plaintext when unset locally).
+        self._cipher = cipher if cipher is not None else default_field_cipher()
+
     def _bind(self, connection: Connection) -> None:
-        self.patients = SqlPatientRepository(connection)
-        self.audit = SqlAuditLog(connection)
+        self.patients = SqlPatientRepository(connection, self._cipher)
+        self.audit = SqlAuditLog(connection, self._cipher)
