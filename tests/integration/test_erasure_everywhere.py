@@ -22,11 +22,12 @@ from canary_scan import Canary, files_under, scan_database, scan_objects
 from sqlalchemy import Engine, text
 
 from communication_fakes import ADDRESSING, LEGAL, FakeQueue
-from communication_state_fakes import bundle_sent_payload, deliver, envelope
+from communication_state_fakes import THERAPIST_SERVICE, bundle_sent_payload, deliver, envelope
 from fakes import FakeBus
 from localcloud.aws import client
 from matching_world import World
 from support import api_event, call, least_roles, load_function
+from therapy_platform.communication.adapters.contact_directory import LookupContactDirectory
 from therapy_platform.communication.adapters.patient_erasure import MaildirStoredMail, S3StoredMail
 from therapy_platform.communication.adapters.reply_inbox import MaildirInbox
 from therapy_platform.communication.adapters.unit_of_work import SqlCommunicationUnitOfWork
@@ -44,13 +45,16 @@ from therapy_platform.communication.use_cases.events import CommunicationContext
 from therapy_platform.communication.use_cases.patient_erasure import delete_stored_mails
 from therapy_platform.communication.use_cases.phone_calls import complete_call
 from therapy_platform.communication.use_cases.replies import take_in_replies
+from therapy_platform.contracts.contacts import ContactState, InvokedContacts, TherapistContactCard
 from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork
 from therapy_platform.matching.domain.bundles import StaffBundleRequest
 from therapy_platform.matching.domain.searches import SearchDraft
 from therapy_platform.matching.use_cases.bundles import staff_bundle
 from therapy_platform.matching.use_cases.profile_events import apply_profile_event
 from therapy_platform.matching.use_cases.searches import create_search
+from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
 from therapy_platform.patients.bootstrap import build
+from therapy_platform.patients.use_cases import contact_card
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.postcodes import postcode_directory
@@ -77,10 +81,27 @@ def engines(service_url: Callable[[str], str]) -> Iterator[dict[str, Engine]]:
         engine.dispose()
 
 
-def _communication(engine: Engine, maildir: Path) -> CommunicationContext:
+def _contacts(patients: Engine) -> LookupContactDirectory:
+    """The contact directory as deployed, with the invocation done in-process: patient cards from
+    the real patient service (its contacts use case on PostgreSQL, so an erased patient answers
+    `erased`), therapist cards from the fake therapist service the payload helpers fill."""
+
+    def invoke(function: str, payload: dict[str, Any]) -> dict[str, Any]:
+        person = uuid.UUID(payload["id"])
+        if function == "patients":
+            return contact_card(lambda: SqlPatientUnitOfWork(patients), person).model_dump(mode="json")
+        card = THERAPIST_SERVICE.get(person) or TherapistContactCard(id=person, state=ContactState.UNKNOWN)
+        return card.model_dump(mode="json")
+
+    return LookupContactDirectory(
+        InvokedContacts(invoke, patient_function="patients", therapist_function="therapists")
+    )
+
+
+def _communication(engine: Engine, maildir: Path, patients: Engine) -> CommunicationContext:
     calls = CallPlanningPolicy()
     return CommunicationContext(
-        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine),
+        unit_of_work=lambda: SqlCommunicationUnitOfWork(engine, contacts=lambda: _contacts(patients)),
         queue=FakeQueue(),
         renderer=EmailRenderer(LEGAL),
         addressing=ADDRESSING,
@@ -131,7 +152,7 @@ def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
 ) -> None:
     canary = Canary.new()
     maildir = tmp_path / "maildir"
-    communication = _communication(engines["communication"], maildir)
+    communication = _communication(engines["communication"], maildir, engines["patients"])
 
     # --- the patient service: registration
     patients_api = load_function("patients_api")
@@ -178,6 +199,12 @@ def test_an_erased_patient_leaves_no_value_in_any_table_or_stored_mail(
     _to_matching(engines["matching"], registered)
     world = World(engines["matching"], now=NOW)
     therapist = world.therapist(postcode="52062", email="praxis.erasure@example.org")
+    THERAPIST_SERVICE[therapist.id] = TherapistContactCard(
+        id=therapist.id,
+        state=ContactState.FOUND,
+        last_name="Erasure",
+        email="praxis.erasure@example.org",
+    )
     search = create_search(
         SqlMatchingUnitOfWork(engines["matching"]),
         SearchDraft(patient_id=patient_id, notes=f"Frau {canary.last_name} nur vormittags"),
