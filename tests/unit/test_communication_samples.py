@@ -22,6 +22,7 @@ from communication_state_fakes import (
 from support import FakeLambdaContext, call, load_function
 from therapy_platform.communication.bootstrap import CommunicationService, ReplyIntakeService
 from therapy_platform.communication.domain.emails import EmailKind
+from therapy_platform.platform.feature_flags import FixedFlags
 from therapy_platform.platform.idempotency import InMemoryIdempotencyStore
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -56,6 +57,7 @@ def test_the_scheduled_samples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     w = state_world(now=NOW)
     reminders, intake = load_function("bundle_reminders"), load_function("reply_intake")
     monkeypatch.setattr(reminders, "service", w.context)
+    monkeypatch.setattr(reminders, "flags", FixedFlags())
     monkeypatch.setattr(
         intake, "service", ReplyIntakeService(w.context.unit_of_work, FakeInbox(), w.context.addressing)
     )
