@@ -28,6 +28,8 @@ UNIT_TEST_ENVIRONMENT: dict[str, str] = {
     "EMAIL_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/000000000000/therapy-platform-unit-emails",
     "EVENT_BUS_NAME": "therapy-platform-unit",
     "EVENT_SOURCE": "therapy-platform.unit-tests",
+    "FEATURE_FLAGS_LOCATION": "/therapy-platform/unit/feature-flags",
+    "FEATURE_FLAGS_STORE": "ssm",
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
     "LEGAL_EMAIL": "team@vermittlung.test",
     "LEGAL_ORGANISATION": "Therapieplatz-Vermittlung Test e. V.",

@@ -2,7 +2,8 @@
 from events/bundle_round/). A scheduled EventBridge event runs a full round; an operator's
 event may carry the fields of POST /api/v2/bundles/create (dry_run, therapist_ids,
 postcode_prefix, send_immediately). The round's unit of work publishes its events after the
-commit (up to 500; the scheduled relay sweeps a national round's)."""
+commit (up to 500; the scheduled relay sweeps a national round's). A scheduled round skips the
+regions whose `automatic_rounds` feature flag is off and names them (docs/feature-flags.md)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from pydantic import ValidationError
 
 from therapy_platform.matching import bootstrap
 from therapy_platform.matching.domain.bundles import RoundRequest
-from therapy_platform.matching.use_cases.bundles import run_round
+from therapy_platform.matching.use_cases.bundles import SCHEDULED, run_round
+from therapy_platform.platform.feature_flag_store import flags_from_env
+from therapy_platform.platform.feature_flags import FlagEvaluator
 from therapy_platform.platform.metrics_emf import flushed
 
 logger = Logger(service="bundle-round")
 service = bootstrap.build()
+flags: FlagEvaluator = flags_from_env()
 
 
 @logger.inject_lambda_context
@@ -37,7 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         problems = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
         logger.warning("invalid round request", extra={"problems": problems})
         return {"error": "validation_failed", "fields": problems}
-    trigger = "schedule" if scheduled else "operator"
+    trigger = SCHEDULED if scheduled else "operator"
     started, phases = service.clock(), dict[str, float]()
     outcome = run_round(
         service.unit_of_work(),
@@ -48,6 +52,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         config=service.config,
         phases=phases,
         metrics=service.metrics,
+        flags=flags,
     )
     result = outcome.value
     summary: dict[str, Any] = {
@@ -59,6 +64,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "therapists_considered": result.therapists_considered,
         "searches_considered": result.searches_considered,
         "events_written": len(outcome.events),
+        "regions_paused": result.regions_paused,  # automatic_rounds off: no inquiries there
         "seconds": round((service.clock() - started).total_seconds(), 3),
         "phases": phases,
     }

@@ -103,6 +103,8 @@ def test_only_what_cannot_be_undone_or_reaches_anyone_needs_admin() -> None:
         # contacting someone who objected (Art. 21) again: only when they asked for it
         ("POST", "/api/v2/therapists/{therapist_id}/opt-in"),
         ("POST", "/api/v2/emails"),
+        # how the platform behaves for whom: rollouts, override users, paused regions
+        ("GET", "/api/v2/admin/feature-flags"),
     }
 
 

@@ -25,6 +25,7 @@ from therapy_platform.communication.domain.phone_calls import PhoneCallPurpose
 from therapy_platform.communication.domain.tracking import BundleAddressee, FollowUpPolicy, TrackedBundle
 from therapy_platform.communication.use_cases.reminders import send_due_reminders
 from therapy_platform.contracts.bundles import BundleSent
+from therapy_platform.platform.feature_flags import FixedFlags, Flag
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SENT = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)
@@ -124,8 +125,28 @@ def test_the_function_returns_its_report(monkeypatch: pytest.MonkeyPatch) -> Non
     w.clock.now = SENT + timedelta(days=9)
     app = load_function("bundle_reminders")
     monkeypatch.setattr(app, "service", w.context)
+    monkeypatch.setattr(app, "flags", FixedFlags())
     report = app.lambda_handler({"source": "aws.events"}, FakeLambdaContext())
     assert report["by_email"] == 1 and report["failed"] == []
+
+
+def test_with_reminder_emails_off_the_function_holds_email_reminders_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = state_world(now=SENT)
+    sent(w, 5)
+    w.clock.now = SENT + timedelta(days=9)
+    app = load_function("bundle_reminders")
+    monkeypatch.setattr(app, "service", w.context)
+    monkeypatch.setattr(app, "flags", FixedFlags(off={(Flag.REMINDER_EMAILS, None)}))
+    held = app.lambda_handler({"source": "aws.events"}, FakeLambdaContext())
+    assert (held["held"], held["by_email"]) == (1, 0)
+    assert reminder_emails(w) == []
+    # Held, not dropped: once the flag is on again the reminder goes out.
+    monkeypatch.setattr(app, "flags", FixedFlags())
+    report = app.lambda_handler({"source": "aws.events"}, FakeLambdaContext())
+    assert (report["held"], report["by_email"]) == (0, 1)
+    assert len(reminder_emails(w)) == 1
 
 
 def tracked(sent_at: datetime | None, **changes: Any) -> TrackedBundle:

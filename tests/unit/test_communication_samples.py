@@ -26,6 +26,7 @@ from therapy_platform.communication.bootstrap import CommunicationService, Reply
 from therapy_platform.communication.domain.emails import EmailKind
 from therapy_platform.contracts.contacts import ContactState, TherapistContactCard
 from therapy_platform.contracts.therapy import Gender
+from therapy_platform.platform.feature_flags import FixedFlags
 from therapy_platform.platform.idempotency import InMemoryIdempotencyStore
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -84,6 +85,7 @@ def test_the_scheduled_samples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     w = state_world(now=NOW)
     reminders, intake = load_function("bundle_reminders"), load_function("reply_intake")
     monkeypatch.setattr(reminders, "service", w.context)
+    monkeypatch.setattr(reminders, "flags", FixedFlags())
     monkeypatch.setattr(
         intake, "service", ReplyIntakeService(w.context.unit_of_work, FakeInbox(), w.context.addressing)
     )

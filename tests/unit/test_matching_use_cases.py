@@ -231,6 +231,7 @@ def test_round_builds_one_bundle_per_practice_longest_waiting_first(world: Match
         "therapists_considered": 1,
         "searches_considered": 8,
         "sent": False,
+        "regions_paused": [],
     }
 
 

@@ -45,6 +45,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     # The code catalogue: labels only, but part of the staff application, so any role may read
     # it and nobody without a token (a shared cache must not hand it out either: private).
     ("GET", f"{P}/catalog"): AUDITOR,
+    # Feature flags evaluated for a subject: how the platform behaves for whom (docs/feature-flags.md).
+    ("GET", f"{P}/admin/feature-flags"): ADMIN,
     # patients
     ("POST", f"{P}/patients"): STAFF,
     ("GET", f"{P}/patients"): AUDITOR,

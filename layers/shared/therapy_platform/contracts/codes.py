@@ -440,6 +440,15 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "error": _L("Fehler", "error"),
         },
     ),
+    # ------------------------------------------------------------------ access (contracts/access.py)
+    "Role": Vocabulary(
+        "A caller's role (each includes the ones before it); the feature-flag view takes one",
+        {
+            "auditor": _L("Prüfung (nur lesen)", "auditor (reads only)"),
+            "staff": _L("Mitarbeitende", "staff"),
+            "admin": _L("Administration", "administrator"),
+        },
+    ),
     # ------------------------------------------------------------------ errors (platform/problems.py)
     "ProblemCode": Vocabulary(
         "An error answer's `code` (problem details); its title in both languages",

@@ -10,6 +10,10 @@ and sets `reminder_sent_at` together with the email (or call task) it writes; a 
 two runs at once, find the mark and do nothing. The email and the call carry an idempotency
 key from the bundle id as well. One bundle that cannot be handled (logged) does not stop the
 others; it is tried again on the next run.
+
+Feature flag `reminder_emails` off (`emails=False`): email reminders are held back (counted as
+`held`, nothing written, so they go out on the first run after the flag is on again, if the
+bundle is still open); call-task reminders go on. docs/feature-flags.md
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class ReminderReport:
     by_email: int = 0
     by_phone: int = 0
     skipped: int = 0  # no longer due when locked (answered meanwhile, done by a parallel run)
+    held: int = 0  # email reminders held back: the feature flag reminder_emails is off
     failed: list[str] = field(default_factory=list)
 
 
@@ -56,12 +61,19 @@ def _remind(actions: Actions, bundle: TrackedBundle) -> Literal["email", "phone"
 
 
 def _remind_one(
-    context: CommunicationContext, bundle_id: uuid.UUID, now: datetime, events: list[EventEnvelope]
+    context: CommunicationContext,
+    bundle_id: uuid.UUID,
+    now: datetime,
+    events: list[EventEnvelope],
+    *,
+    emails: bool = True,
 ) -> str | None:
     with context.unit_of_work() as uow:
         bundle = uow.bundles.get(bundle_id, for_update=True)
         if bundle is None or not bundle.reminder_due(now, context.follow_up):
             return None
+        if bundle.writes_by_email and not emails:
+            return "held"
         actions = Actions(context, uow, now)
         channel = _remind(actions, bundle)
         uow.bundles.save(bundle.model_copy(update={"reminder_sent_at": now, "updated_at": now}))
@@ -72,7 +84,9 @@ def _remind_one(
     return channel
 
 
-def send_due_reminders(context: CommunicationContext, *, limit: int = 1000) -> Outcome[ReminderReport]:
+def send_due_reminders(
+    context: CommunicationContext, *, limit: int = 1000, emails: bool = True
+) -> Outcome[ReminderReport]:
     now = context.clock()
     sent_before = now - timedelta(days=context.follow_up.reminder_after_days)
     with context.unit_of_work() as uow:
@@ -81,7 +95,7 @@ def send_due_reminders(context: CommunicationContext, *, limit: int = 1000) -> O
     events: list[EventEnvelope] = []
     for bundle_id in due:
         try:
-            channel = _remind_one(context, bundle_id, now, events)
+            channel = _remind_one(context, bundle_id, now, events, emails=emails)
         except Exception as error:  # one bad bundle must not stop the others; the next run retries
             report.failed.append(f"{bundle_id}: {type(error).__name__}: {error}")
             continue
@@ -89,6 +103,8 @@ def send_due_reminders(context: CommunicationContext, *, limit: int = 1000) -> O
             report.by_email += 1
         elif channel == "phone":
             report.by_phone += 1
+        elif channel == "held":
+            report.held += 1
         else:
             report.skipped += 1
     return Outcome(report, events=tuple(events))

@@ -62,7 +62,7 @@ _PATIENT_MATCH_FIELDS: Final = (
     "status",
 )
 
-# The therapist fields a round reads (not phone numbers, addresses, websites).
+# The therapist fields a round reads (not phone numbers, street addresses, websites).
 _THERAPIST_MATCH_FIELDS: Final = (
     "id",
     "created_at",
@@ -84,6 +84,7 @@ _THERAPIST_MATCH_FIELDS: Final = (
     "symptom_preferences",
     "potentially_available",
     "contact_opt_out",
+    "postcode",  # only its region is kept (the automatic_rounds flag): a practice's public address
 )
 
 

@@ -305,6 +305,9 @@ class RoundResult(BaseModel):
     therapists_considered: int
     searches_considered: int
     skipped_by_concurrency: int = 0
+    # A scheduled round: the postcode regions whose `automatic_rounds` flag was off (their
+    # therapists got no inquiry). docs/feature-flags.md
+    regions_paused: list[str] = Field(default_factory=list)
 
 
 class StaffBundleResult(BaseModel):

@@ -24,6 +24,7 @@ from therapy_platform.matching.domain.models import (
     TherapistGenderWish,
     solo_practice_key,
 )
+from therapy_platform.platform.feature_flags import region_of
 from therapy_platform.platform.geography.locations import Location, LocationPrecision, TravelMode
 
 Profile = Mapping[str, Any]
@@ -141,6 +142,7 @@ def therapist_candidate(profile: Profile, state: TherapistState = TherapistState
         symptom_preferences=_frozen(tuple(profile.get("symptom_preferences") or ())),
         potentially_available=bool(profile.get("potentially_available")),
         contact_opt_out=bool(profile.get("contact_opt_out")),
+        region=region_of(profile.get("postcode")),
     )
 
 

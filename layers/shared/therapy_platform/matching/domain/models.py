@@ -91,6 +91,8 @@ class TherapistCandidate:
     potentially_available: bool = False
     # GDPR Art. 21: the therapist objected to inquiries (therapist events' `contact_opt_out`).
     contact_opt_out: bool = False
+    # The two-digit postcode region of the practice (feature flag `automatic_rounds` per region).
+    region: str | None = None
 
     @property
     def practice(self) -> str:

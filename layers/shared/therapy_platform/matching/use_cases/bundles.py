@@ -51,6 +51,7 @@ from therapy_platform.matching.domain.models import DEFAULT_CONFIG, MatchingConf
 from therapy_platform.matching.domain.monitoring import round_measurements
 from therapy_platform.matching.domain.profiles import PatientProfile, TherapistProfile
 from therapy_platform.matching.domain.records import RoundRecord
+from therapy_platform.matching.domain.regions import gate_regions
 from therapy_platform.matching.domain.responses import (
     MemberMismatchError,
     MemberOutcome,
@@ -74,14 +75,16 @@ from therapy_platform.matching.use_cases.changes import (
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.errors import BadRequestError, ConflictError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.feature_flags import Flag, FlagEvaluator, FlagSubject
 from therapy_platform.platform.geography.locations import distance_km
-from therapy_platform.platform.metrics import MetricsSink, add_all
+from therapy_platform.platform.metrics import MetricsSink, Unit, add_all
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.rest.pagination import Page
 
 EXPIRY_ACTOR: Final = "system:bundle-expiry"
 BLOCKED_ACTOR: Final = "system:therapist-blocked"
 OPT_OUT_ACTOR: Final = "system:therapist-objected"
+SCHEDULED: Final = "schedule"  # the trigger of the automatic round (the only one regions' flags gate)
 
 
 @dataclass(frozen=True)
@@ -253,10 +256,13 @@ def run_round(
     config: MatchingConfig = DEFAULT_CONFIG,
     phases: dict[str, float] | None = None,
     metrics: MetricsSink | None = None,
+    flags: FlagEvaluator | None = None,
 ) -> Outcome[RoundResult]:
     """`phases`, when given, receives the seconds spent reading, planning and writing (for the
     function's log and the benchmark); `metrics` the measurements of a written round once it
-    has committed (docs/metrics.md)."""
+    has committed (docs/metrics.md). `flags`: a scheduled round (trigger `schedule`) leaves out
+    the therapists of every region whose `automatic_rounds` flag is off (matching/domain/regions.py);
+    rounds staff or operators start are not automatic and are never gated."""
     today = platform_today(now)
     started = time.perf_counter()
     clock = _PhaseClock(phases)
@@ -266,6 +272,14 @@ def run_round(
         therapists, searches = uow.queries.round_inputs(
             therapist_ids=request.therapist_ids, postcode_prefix=request.postcode_prefix
         )
+        paused: tuple[str, ...] = ()
+        if flags is not None and trigger == SCHEDULED:
+            evaluator = flags
+            gate = gate_regions(
+                therapists,
+                lambda region: evaluator.enabled(Flag.AUTOMATIC_ROUNDS, FlagSubject(region=region)),
+            )
+            therapists, paused = gate.therapists, gate.paused_regions
         clock.lap("read")
         # Explaining every pair of a national round would be tens of millions of decisions: only
         # rounds limited to therapists or a region explain theirs.
@@ -289,6 +303,7 @@ def run_round(
             pairs_truncated=len(plan.pairs) > MAX_EXPLAINED_PAIRS,
             therapists_considered=len(therapists),
             searches_considered=len(searches),
+            regions_paused=list(paused),
         )
         if request.dry_run:
             return Outcome(result)  # nothing written: leaving the block rolls back
@@ -314,6 +329,7 @@ def run_round(
             "therapists_considered": len(therapists),
             "searches_considered": len(searches),
             "sent": request.send_immediately,
+            "regions_paused": list(paused),
         }
         uow.rounds.finish(record)
         changes.record(
@@ -336,6 +352,8 @@ def run_round(
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         add_all(metrics, measured)
+        if paused:
+            metrics.add("RoundRegionsPaused", Unit.COUNT, len(paused))
     return Outcome(result, events)
 
 
