@@ -10,7 +10,7 @@ value; the queued email was cancelled before it was sent; statistics kept an ano
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -86,7 +86,7 @@ def _contacts(patients: Engine) -> LookupContactDirectory:
     the real patient service (its contacts use case on PostgreSQL, so an erased patient answers
     `erased`), therapist cards from the fake therapist service the payload helpers fill."""
 
-    def invoke(function: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def invoke(function: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         person = uuid.UUID(payload["id"])
         if function == "patients":
             return contact_card(lambda: SqlPatientUnitOfWork(patients), person).model_dump(mode="json")
