@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from matching_world import NOW, World, reset_matching
+from therapy_platform.contracts.practices import hashed_practice_key
 from therapy_platform.matching.domain.bundles import (
     BundleQuery,
     BundleResponseRequest,
@@ -197,6 +198,7 @@ def test_staff_bundle_for_a_chosen_therapist_may_be_small(world: World) -> None:
         "reachable_by_email": True,
         "reachable_by_phone": False,
         "phone_windows": {},
+        "listed_in_directory": False,  # registered by hand: the inquiry names the source
     }  # no name or address: the communication service looks them up
 
 
@@ -392,7 +394,10 @@ def test_an_objection_in_the_read_model_keeps_the_therapist_and_practice_out_of_
     addressee = draft.therapist_id
     with world.uow() as uow:  # the reaction to the objection, in the consumer's transaction
         discarded = bundle_cases.discard_drafts_after_objection(
-            uow, objecting.id if addressee == colleague.id else colleague.id, mailbox, now=NOW
+            uow,
+            objecting.id if addressee == colleague.id else colleague.id,
+            hashed_practice_key(mailbox),  # as therapist events carry the practice
+            now=NOW,
         ).value
         uow.commit()
     assert discarded == [draft.bundle_id]  # whoever of the practice it was addressed to
