@@ -30,6 +30,7 @@ from typing import Any
 
 from simulation.behaviour import TherapistBehaviour
 from simulation.invariants import CoolingLedger, Invariants
+from simulation.learning import Learning
 from simulation.policies import Policy
 from simulation.store import SimulationStore, SimulationUnitOfWork
 from simulation.world import Arrival, World
@@ -42,6 +43,7 @@ from therapy_platform.matching.domain.bundles import (
     RoundRequest,
     StaffBundleRequest,
 )
+from therapy_platform.matching.domain.preferences import PreferenceModel
 from therapy_platform.matching.domain.responses import MemberOutcome
 from therapy_platform.matching.domain.round import plan_staff_bundle
 from therapy_platform.matching.domain.rules import decide_practice, group_into_practices
@@ -120,7 +122,12 @@ class Simulation:
         self.patients: dict[uuid.UUID, Arrival] = {a.patient_id: a for a in world.arrivals}
         self._queue: list[tuple[datetime, int, int, Any]] = []
         self._serial = 0
-        self.learning: Any = None  # part 2: the learned preferences (simulation.learning)
+        # Part 2 of issue 17: the learned preferences, fed by every answer, used by every round.
+        self.learning = (
+            Learning(PreferenceModel(threshold=policy.learned_threshold))
+            if policy.learned_preferences
+            else None
+        )
         for therapist in world.therapists:
             self.store.add_therapist(therapist.payload)
             cooling = therapist.payload.get("next_contact_allowed_on")

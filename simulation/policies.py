@@ -35,6 +35,7 @@ class Policy:
     staff_picks_per_day: int | None = None
     staff_bundle_size: int = 6
     learned_preferences: bool = False
+    learned_threshold: float = 0.85  # keep a search unless its learned propensity is below this x baseline
 
     @property
     def automatic_rounds(self) -> bool:
