@@ -28,6 +28,7 @@ from typing import Any
 
 from simulation.engine import Simulation
 from therapy_platform.matching.domain.bundles import BundleKind
+from therapy_platform.matching.domain.models import SoftFilter
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -107,6 +108,8 @@ def measure(simulation: Simulation) -> dict[str, Any]:
     contacts = sum(b.size for b in after)
     round_sizes = [b.size for b in after if b.kind is BundleKind.ROUND]
     violations = simulation.invariants.violations
+    round_bundles = [b for b in simulation.store.bundles.values() if b.kind is BundleKind.ROUND]
+    learned = sum(SoftFilter.LEARNED_PREFERENCES in b.applied_filters for b in round_bundles)
     return {
         "policy": simulation.policy.name,
         "cohort": n,
@@ -132,6 +135,7 @@ def measure(simulation: Simulation) -> dict[str, Any]:
         "bundles_sent": len(after),
         "expired_share": _share(log.expired, len(log.sent)),
         "conflicts": log.conflicts,
+        "learned_filter_share": _share(learned, len(round_bundles)) if simulation.learning else None,
         "outcomes": dict(sorted(log.outcomes.items())),
         "cooling_violations": violations.get("cooling", 0),
         "invariant_violations": simulation.invariants.total,

@@ -74,7 +74,15 @@ POLICIES: Final[dict[str, Policy]] = {
         Policy("rounds-2", "rounds on Monday and Thursday", round_weekdays=(0, 3)),
         Policy("rounds-1", "a round on Mondays only", round_weekdays=(0,)),
         Policy(
-            "learned", "the platform's defaults with learned therapist preferences", learned_preferences=True
+            "learned",
+            "the platform's defaults with learned therapist preferences (threshold 0.85)",
+            learned_preferences=True,
+        ),
+        Policy(
+            "learned-0.95",
+            "learned therapist preferences, stricter (threshold 0.95)",
+            learned_preferences=True,
+            learned_threshold=0.95,
         ),
         UPSTREAM,
     )

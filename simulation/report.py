@@ -16,7 +16,6 @@ COLUMNS: Final = (
     ("p90_days", "p90 d", "{:.1f}"),
     ("placed_30d", "≤30 d", "{:.0%}"),
     ("placed_90d", "≤90 d", "{:.0%}"),
-    ("placed_share", "placed", "{:.0%}"),
     ("contacts_per_placement", "contacts/pl.", "{:.1f}"),
     ("inquiries_per_therapist_month", "inq/ther/mo", "{:.2f}"),
     ("fairness_rho", "fairness rho", "{:.2f}"),
@@ -194,7 +193,7 @@ figure{{margin:18px 0}}code{{font-size:12px}}</style></head><body>
 <h1>Matching policy simulation</h1>
 <p>Region <b>{html.escape(str(report["world"]["region"]) or "all")}</b>, {report["world"]["weeks"]} weeks,
 seed {report["world"]["seed"]}, {report["replications"]} replication(s). Cohort: searches started after the
-warm-up, followed {rows[0]["follow_up_days"] if rows else "?"} days.
+warm-up, followed {rows[0]["follow_up_days"] if rows else 0:.0f} days.
 See docs/simulation.md for every definition.</p>
 <table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>
 {charts}
