@@ -17,6 +17,8 @@ for path in (
     ROOT / "infra",
     ROOT / "infra" / "migrations",
     ROOT / "layers" / "shared",
+    ROOT,  # the simulator (simulation/), a tool beside the services
+    ROOT / "benchmarks",  # its data generator (datagen.py)
 ):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))

@@ -61,7 +61,12 @@ from therapy_platform.matching.domain.responses import (
     response_type,
 )
 from therapy_platform.matching.domain.round import PairDecision, PlannedBundle, plan_round, plan_staff_bundle
-from therapy_platform.matching.domain.rules import age_on, decide_practice, group_into_practices
+from therapy_platform.matching.domain.rules import (
+    LearnedPreference,
+    age_on,
+    decide_practice,
+    group_into_practices,
+)
 from therapy_platform.matching.domain.search import Acceptance, Search
 from therapy_platform.matching.domain.searches import Exclusion
 from therapy_platform.matching.ports import MatchingUnitOfWork, ProfileRepository
@@ -257,12 +262,14 @@ def run_round(
     phases: dict[str, float] | None = None,
     metrics: MetricsSink | None = None,
     flags: FlagEvaluator | None = None,
+    learned: LearnedPreference | None = None,
 ) -> Outcome[RoundResult]:
     """`phases`, when given, receives the seconds spent reading, planning and writing (for the
     function's log and the benchmark); `metrics` the measurements of a written round once it
     has committed (docs/metrics.md). `flags`: a scheduled round (trigger `schedule`) leaves out
     the therapists of every region whose `automatic_rounds` flag is off (matching/domain/regions.py);
-    rounds staff or operators start are not automatic and are never gated."""
+    rounds staff or operators start are not automatic and are never gated. `learned`: the learned
+    soft preference, when one is used (the simulator's; no deployed function passes one)."""
     today = platform_today(now)
     started = time.perf_counter()
     clock = _PhaseClock(phases)
@@ -285,7 +292,7 @@ def run_round(
         # rounds limited to therapists or a region explain theirs.
         limited = request.therapist_ids is not None or request.postcode_prefix is not None
         explain = request.dry_run and limited
-        plan = plan_round(therapists, searches, today, config, explain=explain)
+        plan = plan_round(therapists, searches, today, config, learned=learned, explain=explain)
         clock.lap("plan")
         result = RoundResult(
             run_date=today,
