@@ -244,6 +244,17 @@ def _ensure_database(name: str) -> None:
         conn.close()
 
 
+def recreate_database(name: str = DATABASE) -> None:
+    """Drop the stack's database (closing its connections) and create it empty; the next
+    migration builds the schemas again."""
+    conn = _connect()
+    try:
+        conn.run(f"DROP DATABASE IF EXISTS {pg8000.native.identifier(name)} WITH (FORCE)")
+        conn.run(f"CREATE DATABASE {pg8000.native.identifier(name)}")
+    finally:
+        conn.close()
+
+
 def start(timeout_s: float = 30.0) -> None:
     """Initialise (first time only) and start the server; make sure database `platform` exists.
 

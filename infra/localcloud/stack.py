@@ -119,12 +119,16 @@ def deploy() -> StackInfo:
             _sam(*deploy_args)
         except subprocess.CalledProcessError:
             # LocalStack's CloudFormation engine cannot apply some updates (e.g. a new API
-            # deployment re-creates the stage) and leaves a half-rolled-back stack. Locally nothing
-            # of value lives in LocalStack (data is in PostgreSQL; secrets are re-provisioned by
-            # the migration), so start it afresh and create the stack anew.
+            # deployment re-creates the stage) and leaves a half-rolled-back stack: start it
+            # afresh and create the stack anew. Its KMS keys go with it, and with them the keys
+            # that sealed patient fields (docs/privacy.md#encryption): the local stack's database
+            # starts empty too, rather than holding rows nothing can open. Secrets are
+            # re-provisioned by the migration.
             _say("  the stack update failed; restarting LocalStack and creating the stack anew")
+            _say("  (local data reset: the patient fields' KMS keys were LocalStack's)")
             localstack.stop()
             localstack.start()
+            postgres.recreate_database()
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
             _sam(*deploy_args)
 

@@ -65,6 +65,8 @@ EVERY_ROUTE_ERRORS = {
 HEADER_ERRORS = {
     "idempotency-key": {
         "409": "This Idempotency-Key was used with another request, or its first request is still running",
+        "410": "What the first request with this Idempotency-Key created was erased (GDPR Art. 17); "
+        "it is not created again",
     },
     "if-match": {
         "412": "If-Match names an older version of the record: read it again and reapply the change",

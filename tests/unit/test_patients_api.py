@@ -24,7 +24,12 @@ from support import (
 )
 from therapy_platform.contracts.patients import PatientSnapshot
 from therapy_platform.patients.ports import PatientAuditAction
-from therapy_platform.platform.idempotency import InMemoryIdempotencyStore, KeyScope, StoredAnswer
+from therapy_platform.platform.idempotency import (
+    ERASED_ANSWER,
+    InMemoryIdempotencyStore,
+    KeyScope,
+    StoredAnswer,
+)
 
 VALID: dict[str, Any] = {
     "first_name": "Änne",
@@ -493,6 +498,23 @@ def test_a_key_still_running_is_409_in_use(api: Api, monkeypatch: pytest.MonkeyP
     assert busy["statusCode"] == 409 and assert_problem(busy)["code"] == "idempotency_key_in_use"
     assert assert_problem(busy)["header"] == "Idempotency-Key"
     assert first["statusCode"] == 201
+
+
+def test_a_key_whose_record_was_erased_is_410_and_creates_nothing_again(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = load_function("patients_api")
+    store = InMemoryIdempotencyStore()
+    monkeypatch.setattr(module, "idempotency_keys", store)
+    assert _post(api, VALID, "create-1")["statusCode"] == 201
+    scope = KeyScope("POST /api/v2/patients", STAFF, "create-1")
+    answer = store.rows[scope].answer
+    assert answer is not None
+    # The erasure blanks the stored answer (platform/idempotency.py redact_stored_answers).
+    store.rows[scope].answer = replace(answer, body=ERASED_ANSWER)
+    gone = _post(api, VALID, "create-1")
+    assert gone["statusCode"] == 410 and assert_problem(gone)["header"] == "Idempotency-Key"
+    assert len(api.database.patients) == 1 and len(api.events("patient.created")) == 1
 
 
 def test_keys_expire_after_24_hours() -> None:

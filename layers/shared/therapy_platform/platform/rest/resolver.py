@@ -26,17 +26,23 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from therapy_platform.platform.clock import utc_now
-from therapy_platform.platform.errors import DomainError, IdempotencyKeyInUseError, IdempotencyKeyReusedError
-from therapy_platform.platform.idempotency import (
-    HEADER as IDEMPOTENCY_HEADER,
+from therapy_platform.platform.errors import (
+    DomainError,
+    GoneError,
+    IdempotencyKeyInUseError,
+    IdempotencyKeyReusedError,
 )
 from therapy_platform.platform.idempotency import (
+    ERASED_ANSWER,
     KEY_DESCRIPTION,
     IdempotencyKey,
     IdempotencyStore,
     KeyScope,
     StoredAnswer,
     request_fingerprint,
+)
+from therapy_platform.platform.idempotency import (
+    HEADER as IDEMPOTENCY_HEADER,
 )
 from therapy_platform.platform.problems import PROBLEM_TYPES, FieldError, Location, ProblemType
 from therapy_platform.platform.rest.access import PUBLIC, AccessPolicy, Identity, openapi_path
@@ -204,6 +210,14 @@ def idempotent_creation(store: Callable[[], IdempotencyStore] | None) -> Callabl
             if record.answer is None:
                 raise IdempotencyKeyInUseError(
                     f"the first request with this {IDEMPOTENCY_HEADER} is still running; retry shortly",
+                    details={"header": IDEMPOTENCY_HEADER},
+                )
+            if record.answer.body == ERASED_ANSWER:
+                # The record the first request created was erased (GDPR Art. 17): its answer is
+                # gone, and the request is not run again (that would undo the erasure).
+                raise GoneError(
+                    f"what the first request with this {IDEMPOTENCY_HEADER} created was erased; "
+                    "nothing is created again",
                     details={"header": IDEMPOTENCY_HEADER},
                 )
             headers = {REPLAYED_HEADER: "true"}
