@@ -37,17 +37,17 @@ from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 S: Final = "matching_service"
 # Bundles that reached a therapist (drafts and discarded ones never did).
 _REACHED: Final = "b.status IN ('sent', 'answered', 'expired') AND b.sent_at >= :start AND b.sent_at < :end"
+_WORK_MEM: Final = "64MB"  # per sort/hash node of this one read-only transaction
 _EARTH_RADIUS_KM: Final = 6371.0088  # mean radius: great-circle distance, as the bands need
 
 
-def _age_band_case(birth: str, on: str) -> str:
-    age = f"date_part('year', age({on}, {birth}))"
+def _age_band_case(age: str) -> str:
     arms = []
     for low, high in AGE_BANDS:
         label = age_band_label(low, high)
         condition = f"{age} >= {low}" if high is None else f"{age} >= {low} AND {age} < {high}"
         arms.append(f"WHEN {condition} THEN '{label}'")
-    return f"CASE WHEN {birth} IS NULL THEN '{UNKNOWN}' {' '.join(arms)} ELSE '{UNKNOWN}' END"
+    return f"CASE WHEN {age} IS NULL THEN '{UNKNOWN}' {' '.join(arms)} ELSE '{UNKNOWN}' END"
 
 
 def _distance_band_case(km: str) -> str:
@@ -55,29 +55,22 @@ def _distance_band_case(km: str) -> str:
     return f"CASE WHEN {km} IS NULL THEN '{UNKNOWN}' {arms} ELSE '{DISTANCE_BEYOND}' END"
 
 
-def _coordinate(data: str, axis: str) -> str:
-    return f"({data} -> 'location' ->> '{axis}')::float8"
-
-
-def _km(patient: str, therapist: str) -> str:
-    plat, plon = _coordinate(patient, "latitude"), _coordinate(patient, "longitude")
-    tlat, tlon = _coordinate(therapist, "latitude"), _coordinate(therapist, "longitude")
+def _km() -> str:
+    """Great-circle km between (plat, plon) and (tlat, tlon); NULL when either is unknown."""
     return (
         f"2 * {_EARTH_RADIUS_KM} * asin(least(1, sqrt("
-        f"power(sin(radians({plat} - {tlat}) / 2), 2) + "
-        f"cos(radians({plat})) * cos(radians({tlat})) * power(sin(radians({plon} - {tlon}) / 2), 2))))"
+        "power(sin(radians(plat - tlat) / 2), 2) + "
+        "cos(radians(plat)) * cos(radians(tlat)) * power(sin(radians(plon - tlon) / 2), 2))))"
     )
 
 
-# A patient's birth date: the full date while the read model holds it, else the first day of
-# the birth month (the minimal patient events carry only "YYYY-MM").
-_BIRTH: Final = "COALESCE((pdata ->> 'birth_date')::date, ((pdata ->> 'birth_month') || '-01')::date)"
+_SENT_ON: Final = f"(b.sent_at AT TIME ZONE '{PLATFORM_TIMEZONE}')::date"
 
 
-def _array_values(field: str) -> str:
+def _array_values(column: str) -> str:
     return (
-        f"LEFT JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(pdata -> '{field}') = "
-        f"'array' THEN pdata -> '{field}' END) AS v(value) ON true"
+        f"LEFT JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof({column}) = 'array' "
+        f"THEN {column} END) AS v(value) ON true"
     )
 
 
@@ -92,16 +85,14 @@ _FACTS: Final = f"""
 SELECT grp, '{Dimension.SYMPTOM.value}' AS dimension, COALESCE(v.value, '{UNKNOWN}') AS value, outcome
   FROM offered {_array_values("symptoms")}
 UNION ALL
-SELECT grp, '{Dimension.AGE_BAND.value}', {_age_band_case(_BIRTH, "sent_on")}, outcome FROM offered
+SELECT grp, '{Dimension.AGE_BAND.value}', age_band, outcome FROM offered
 UNION ALL
-SELECT grp, '{Dimension.DISTANCE_BAND.value}', {_distance_band_case(_km("pdata", "tdata"))}, outcome
-  FROM offered
+SELECT grp, '{Dimension.DISTANCE_BAND.value}', distance_band, outcome FROM offered
 UNION ALL
 SELECT grp, '{Dimension.PROCEDURE.value}', COALESCE(v.value, '{UNKNOWN}'), outcome
-  FROM offered {_array_values("therapy_procedures")}
+  FROM offered {_array_values("procedures")}
 UNION ALL
-SELECT grp, '{Dimension.INSURANCE_TYPE.value}', COALESCE(pdata ->> 'insurance_type', '{UNKNOWN}'), outcome
-  FROM offered
+SELECT grp, '{Dimension.INSURANCE_TYPE.value}', COALESCE(insurance_type, '{UNKNOWN}'), outcome FROM offered
 UNION ALL
 SELECT grp, '{Dimension.LANGUAGE.value}', COALESCE(v.value, '{UNKNOWN}'), outcome
   FROM offered {_array_values("languages")}
@@ -117,6 +108,8 @@ class SqlAnalytics:
     def _read(self, work: Callable[[Connection], Any]) -> Any:
         with self._engine().connect() as connection, connection.begin():
             connection.execute(text("SET TRANSACTION READ ONLY"))
+            # Aggregates over a year of members hash in memory rather than sort on disk.
+            connection.execute(text(f"SET LOCAL work_mem = '{_WORK_MEM}'"))
             return work(connection)
 
     # ------------------------------------------------------------------ bundle efficiency
@@ -203,13 +196,29 @@ SELECT grp, count(*) OVER () AS total FROM (
             "b.therapist_id = ANY(CAST(:groups AS uuid[]))" if by_therapist else f"{group} = ANY(:groups)"
         )
         tallies_sql = text(f"""
-WITH offered AS (
-  SELECT {group} AS grp, m.outcome, p.data AS pdata, t.data AS tdata,
-         (b.sent_at AT TIME ZONE '{PLATFORM_TIMEZONE}')::date AS sent_on
+WITH located AS (
+  SELECT {group} AS grp, m.outcome, p.data AS pd, t.data -> 'location' AS tl, {_SENT_ON} AS sent_on
     FROM {source}
     JOIN {S}.bundle_members m ON m.bundle_id = b.id
     LEFT JOIN {S}.patient_profiles p ON p.id = m.patient_id
    WHERE {where} AND {selected}
+),
+measured AS (
+  SELECT grp, outcome, pd -> 'symptoms' AS symptoms, pd -> 'therapy_procedures' AS procedures,
+         pd -> 'languages' AS languages, pd ->> 'insurance_type' AS insurance_type,
+         date_part('year', age(sent_on, COALESCE((pd ->> 'birth_date')::date,
+                                                 ((pd ->> 'birth_month') || '-01')::date))) AS age,
+         pd -> 'location' AS pl, tl
+    FROM located
+  OFFSET 0  -- a fence: each value above is computed once per row, not once per use below
+),
+offered AS MATERIALIZED (
+  SELECT grp, outcome, symptoms, procedures, languages, insurance_type,
+         {_age_band_case("age")} AS age_band, {_distance_band_case("km")} AS distance_band
+    FROM (SELECT *, {_km()} AS km FROM (
+            SELECT measured.*, (pl ->> 'latitude')::float8 AS plat, (pl ->> 'longitude')::float8 AS plon,
+                   (tl ->> 'latitude')::float8 AS tlat, (tl ->> 'longitude')::float8 AS tlon
+              FROM measured OFFSET 0) coordinates OFFSET 0) distances
 )
 SELECT grp, dimension, value, {_COUNTS} FROM ({_FACTS}) facts GROUP BY grp, dimension, value
 UNION ALL
