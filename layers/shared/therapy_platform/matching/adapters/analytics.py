@@ -81,22 +81,35 @@ _COUNTS: Final = """count(*) AS offered,
        count(*) FILTER (WHERE outcome = 'rejected_other') AS rejected_other,
        count(*) FILTER (WHERE outcome = 'no_response') AS no_response"""
 
-_FACTS: Final = f"""
-SELECT grp, '{Dimension.SYMPTOM.value}' AS dimension, COALESCE(v.value, '{UNKNOWN}') AS value, outcome
-  FROM offered {_array_values("symptoms")}
-UNION ALL
-SELECT grp, '{Dimension.AGE_BAND.value}', age_band, outcome FROM offered
-UNION ALL
-SELECT grp, '{Dimension.DISTANCE_BAND.value}', distance_band, outcome FROM offered
-UNION ALL
-SELECT grp, '{Dimension.PROCEDURE.value}', COALESCE(v.value, '{UNKNOWN}'), outcome
-  FROM offered {_array_values("procedures")}
-UNION ALL
-SELECT grp, '{Dimension.INSURANCE_TYPE.value}', COALESCE(insurance_type, '{UNKNOWN}'), outcome FROM offered
-UNION ALL
-SELECT grp, '{Dimension.LANGUAGE.value}', COALESCE(v.value, '{UNKNOWN}'), outcome
-  FROM offered {_array_values("languages")}
-"""
+_OUTCOMES: Final = ("accepted", "rejected_capacity", "rejected_unsuitable", "rejected_other", "no_response")
+_SUMS: Final = ", ".join(
+    ["sum(offered)::bigint AS offered", *(f"sum({name})::bigint AS {name}" for name in _OUTCOMES)]
+)
+
+
+def _per_patient(dimension: Dimension, value: str, lateral: str = "") -> str:
+    """One dimension read from the patient: the per-patient counts summed by its value."""
+    return (
+        f"SELECT grp, '{dimension.value}' AS dimension, COALESCE({value}, '{UNKNOWN}') AS value, {_SUMS} "
+        f"FROM per_patient LEFT JOIN patients ON patients.id = per_patient.patient_id {lateral} "
+        "GROUP BY 1, 2, 3"
+    )
+
+
+# Symptoms, procedures, languages and insurance depend on the patient only: counted once per
+# (group, patient) and summed, instead of once per bundle membership.
+_FACTS: Final = "\nUNION ALL\n".join(
+    [
+        _per_patient(Dimension.SYMPTOM, "v.value", _array_values("symptoms")),
+        _per_patient(Dimension.PROCEDURE, "v.value", _array_values("procedures")),
+        _per_patient(Dimension.LANGUAGE, "v.value", _array_values("languages")),
+        _per_patient(Dimension.INSURANCE_TYPE, "insurance_type"),
+        f"SELECT grp, '{Dimension.AGE_BAND.value}', age_band, {_COUNTS} FROM banded GROUP BY 1, 2, 3",
+        f"SELECT grp, '{Dimension.DISTANCE_BAND.value}', distance_band, {_COUNTS} "
+        "FROM banded GROUP BY 1, 2, 3",
+        f"SELECT grp, NULL, '', {_SUMS} FROM per_patient GROUP BY 1",
+    ]
+)
 
 
 class SqlAnalytics:
@@ -196,33 +209,33 @@ SELECT grp, count(*) OVER () AS total FROM (
             "b.therapist_id = ANY(CAST(:groups AS uuid[]))" if by_therapist else f"{group} = ANY(:groups)"
         )
         tallies_sql = text(f"""
-WITH located AS (
-  SELECT {group} AS grp, m.outcome, p.data AS pd, t.data -> 'location' AS tl, {_SENT_ON} AS sent_on
+WITH members AS MATERIALIZED (
+  SELECT {group} AS grp, m.patient_id, m.outcome, {_SENT_ON} AS sent_on,
+         (t.data -> 'location' ->> 'latitude')::float8 AS tlat,
+         (t.data -> 'location' ->> 'longitude')::float8 AS tlon
     FROM {source}
     JOIN {S}.bundle_members m ON m.bundle_id = b.id
-    LEFT JOIN {S}.patient_profiles p ON p.id = m.patient_id
    WHERE {where} AND {selected}
 ),
-measured AS (
-  SELECT grp, outcome, pd -> 'symptoms' AS symptoms, pd -> 'therapy_procedures' AS procedures,
-         pd -> 'languages' AS languages, pd ->> 'insurance_type' AS insurance_type,
-         date_part('year', age(sent_on, COALESCE((pd ->> 'birth_date')::date,
-                                                 ((pd ->> 'birth_month') || '-01')::date))) AS age,
-         pd -> 'location' AS pl, tl
-    FROM located
-  OFFSET 0  -- a fence: each value above is computed once per row, not once per use below
+patients AS MATERIALIZED (
+  SELECT p.id, p.data -> 'symptoms' AS symptoms, p.data -> 'therapy_procedures' AS procedures,
+         p.data -> 'languages' AS languages, p.data ->> 'insurance_type' AS insurance_type,
+         COALESCE((p.data ->> 'birth_date')::date, ((p.data ->> 'birth_month') || '-01')::date) AS birth,
+         (p.data -> 'location' ->> 'latitude')::float8 AS plat,
+         (p.data -> 'location' ->> 'longitude')::float8 AS plon
+    FROM {S}.patient_profiles p
+   WHERE p.id IN (SELECT patient_id FROM members)
 ),
-offered AS MATERIALIZED (
-  SELECT grp, outcome, symptoms, procedures, languages, insurance_type,
-         {_age_band_case("age")} AS age_band, {_distance_band_case("km")} AS distance_band
-    FROM (SELECT *, {_km()} AS km FROM (
-            SELECT measured.*, (pl ->> 'latitude')::float8 AS plat, (pl ->> 'longitude')::float8 AS plon,
-                   (tl ->> 'latitude')::float8 AS tlat, (tl ->> 'longitude')::float8 AS tlon
-              FROM measured OFFSET 0) coordinates OFFSET 0) distances
+per_patient AS (
+  SELECT grp, patient_id, {_COUNTS} FROM members GROUP BY grp, patient_id
+),
+banded AS (
+  SELECT grp, outcome, {_age_band_case("age")} AS age_band, {_distance_band_case("km")} AS distance_band
+    FROM (SELECT grp, outcome, date_part('year', age(sent_on, birth)) AS age, {_km()} AS km
+            FROM members LEFT JOIN patients ON patients.id = members.patient_id
+          OFFSET 0) measured  -- a fence: age and km computed once per row, not per CASE arm
 )
-SELECT grp, dimension, value, {_COUNTS} FROM ({_FACTS}) facts GROUP BY grp, dimension, value
-UNION ALL
-SELECT grp, NULL, '', {_COUNTS} FROM offered GROUP BY grp
+{_FACTS}
 """)
         params: dict[str, Any] = {
             "start": query.period.start,
