@@ -136,17 +136,31 @@ class SqlAnalytics:
         )
         size = "WHERE size = :size" if query.bundle_size is not None else ""
         sql = text(f"""
-WITH reached AS (
-  SELECT b.id, b.status, b.sent_at, b.answered_at, count(*) AS size,
+WITH reached AS MATERIALIZED (
+  SELECT b.id, b.status, b.sent_at, b.answered_at, b.therapist_id FROM {S}.bundles b WHERE {_REACHED} {region}
+),
+per_bundle AS (  -- the members counted per bundle first (one hash aggregate), then joined
+  SELECT m.bundle_id, count(*) AS size,
          count(*) FILTER (WHERE m.outcome = 'accepted') AS accepted,
-         count(*) FILTER (WHERE m.outcome = 'rejected_unsuitable') AS unsuitable,
-         count(*) FILTER (WHERE m.status = 'accepted' AND s.status = 'placed'
-                          AND s.placed_therapist_id = b.therapist_id) AS placements
-    FROM {S}.bundles b
-    JOIN {S}.bundle_members m ON m.bundle_id = b.id
+         count(*) FILTER (WHERE m.outcome = 'rejected_unsuitable') AS unsuitable
+    FROM {S}.bundle_members m
+   WHERE m.bundle_id IN (SELECT id FROM reached)
+   GROUP BY m.bundle_id
+),
+placed AS (  -- only accepted members can have placed their patient
+  SELECT m.bundle_id, count(*) AS placements
+    FROM {S}.bundle_members m
+    JOIN reached r ON r.id = m.bundle_id
     JOIN {S}.searches s ON s.id = m.search_id
-   WHERE {_REACHED} {region}
-   GROUP BY b.id
+   WHERE m.status = 'accepted' AND s.status = 'placed' AND s.placed_therapist_id = r.therapist_id
+   GROUP BY m.bundle_id
+),
+reached_counts AS (
+  SELECT r.status, r.sent_at, r.answered_at, pb.size, pb.accepted, pb.unsuitable,
+         COALESCE(p.placements, 0) AS placements
+    FROM reached r
+    JOIN per_bundle pb ON pb.bundle_id = r.id
+    LEFT JOIN placed p ON p.bundle_id = r.id
 )
 SELECT GROUPING(size) AS total, size, count(*) AS sent,
        count(*) FILTER (WHERE status = 'answered') AS answered,
@@ -157,7 +171,7 @@ SELECT GROUPING(size) AS total, size, count(*) AS sent,
          FILTER (WHERE status = 'answered') AS median_days,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM answered_at - sent_at) / 86400)
          FILTER (WHERE status = 'answered') AS p90_days
-  FROM reached {size}
+  FROM reached_counts {size}
  GROUP BY GROUPING SETS ((size), ())
 """)
         params = {
