@@ -297,6 +297,7 @@ def main() -> None:
         print(f"seeded {seeded}")
     engine = _engine()
     reader = SqlAnalytics(lambda: engine)
+    load_before = os.getloadavg()[0]
     figures: dict[str, Any] = {}
     for name, run in scenarios(reader).items():
         run()  # warm the cache once, as a deployed function's database would be
@@ -307,7 +308,12 @@ def main() -> None:
     result = {
         "benchmark": "analytics",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # a shared machine: the 1-minute load before and after the timings, to judge the noise
+            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },
         "target_s": TARGET_S,
         "repeat": REPEAT,
         "data": seeded or "reused",
