@@ -82,6 +82,12 @@ def test_a_period_ending_before_it_starts_or_too_long_names_to() -> None:
         period(date(2020, 1, 1), date(2020, 1, 1).replace(year=2024))
     assert [(e.field, e.code) for e in error.value.errors] == [("to", "too_large")]
     assert period(date(2026, 1, 1), date(2026, 1, 1)).date_to == date(2026, 1, 1)
+    with pytest.raises(FieldValidationError) as error:  # no datetime overflow at the calendar's ends
+        period(date(1, 1, 1), date(2026, 1, 1))
+    assert [(e.field, e.code) for e in error.value.errors] == [("from", "too_far_in_past")]
+    with pytest.raises(FieldValidationError) as error:
+        period(date(9999, 12, 30), date(9999, 12, 31))
+    assert [(e.field, e.code) for e in error.value.errors] == [("to", "too_far_ahead")]
     last_allowed = date.fromordinal(date(2024, 1, 1).toordinal() + MAX_PERIOD_DAYS - 1)
     assert period(date(2024, 1, 1), last_allowed).date_to == last_allowed
 
@@ -272,6 +278,8 @@ def test_every_route_needs_the_staff_role(api: Api, path: str) -> None:
         ("therapist-preferences", {**PERIOD, "region_digits": "6"}, "region_digits"),
         ("placements", {**PERIOD, "longest": "1000"}, "longest"),
         ("placements", {"from": "2026-11-01"}, "to"),
+        ("placements", {"from": "0001-01-01", "to": "2026-11-30"}, "from"),
+        ("therapist-preferences", {"from": "2026-11-01", "to": "9999-12-31"}, "to"),
     ],
 )
 def test_a_bad_parameter_is_refused_naming_it(api: Api, path: str, query: dict[str, str], field: str) -> None:

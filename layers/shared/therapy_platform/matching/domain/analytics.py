@@ -34,6 +34,8 @@ from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 from therapy_platform.platform.validation import FieldRuleError, FieldValidationError
 
 MAX_PERIOD_DAYS: Final = 1100  # three years: enough for trends, bounded for the database
+EARLIEST_DAY: Final = date(2000, 1, 1)  # no record of the platform is older
+LATEST_DAY: Final = date(2100, 12, 31)
 BUNDLE_SIZES_SHOWN: Final = (3, 4, 5, 6)  # always listed (zeros included) so sizes compare
 MAX_BUNDLE_SIZE: Final = 6
 
@@ -130,7 +132,14 @@ def _german_midnight(day: date) -> datetime:
 
 
 def period(date_from: date, date_to: date) -> Period:
-    """The period asked for; 422 naming `to` when it ends before it starts or is too long."""
+    """The period asked for; 422 naming `from` or `to` when a day lies outside 2000-2100, and
+    `to` when the period ends before it starts or is too long."""
+    if date_from < EARLIEST_DAY:
+        rule = FieldRuleError("too_far_in_past", f"frühestens {EARLIEST_DAY.isoformat()}")
+        raise FieldValidationError.for_fields({"from": rule}, location="query")
+    if date_to > LATEST_DAY:
+        rule = FieldRuleError("too_far_ahead", f"spätestens {LATEST_DAY.isoformat()}")
+        raise FieldValidationError.for_fields({"to": rule}, location="query")
     if date_to < date_from:
         rule = FieldRuleError("too_early", "liegt vor dem Beginn des Zeitraums (from)")
         raise FieldValidationError.for_fields({"to": rule}, location="query")
