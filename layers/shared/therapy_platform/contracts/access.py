@@ -102,6 +102,10 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", f"{P}/phone-calls/{{call_id}}/complete"): STAFF,
     # Replies refused for a bundle (forged, unverified, oversized): staff decide what they are.
     ("GET", f"{P}/reply-reviews"): STAFF,
+    # analytics (the matching service's figures): staff plan with them; aggregates, no personal data
+    ("GET", f"{P}/analytics/bundle-efficiency"): STAFF,
+    ("GET", f"{P}/analytics/therapist-preferences"): STAFF,
+    ("GET", f"{P}/analytics/placements"): STAFF,
     # directory imports
     ("GET", f"{P}/imports"): AUDITOR,
     ("GET", f"{P}/imports/{{import_id}}"): AUDITOR,

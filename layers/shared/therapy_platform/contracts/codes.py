@@ -224,9 +224,7 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "practice_open_bundle": _L("Praxis hat eine offene Anfrage", "practice has an open bundle"),
             "practice_in_cooling_period": _L("Praxis in der Karenzzeit", "practice in the cooling period"),
             "therapist_location_unknown": _L("Standort der Praxis unbekannt", "therapist location unknown"),
-            "contact_opt_out": _L(
-                "hat weiteren Anfragen widersprochen", "objected to further inquiries"
-            ),
+            "contact_opt_out": _L("hat weiteren Anfragen widersprochen", "objected to further inquiries"),
             "practice_contact_opt_out": _L(
                 "jemand aus der Praxis hat weiteren Anfragen widersprochen",
                 "someone in the practice objected to further inquiries",
@@ -447,6 +445,29 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "auditor": _L("Prüfung (nur lesen)", "auditor (reads only)"),
             "staff": _L("Mitarbeitende", "staff"),
             "admin": _L("Administration", "administrator"),
+        },
+    ),
+    # ------------------------------------------------------------------ analytics (docs/analytics.md)
+    "AnalyticsFormat": Vocabulary(
+        "The form of an analytics answer",
+        {"json": _L("JSON", "JSON"), "csv": _L("CSV (Tabelle)", "CSV (spreadsheet)")},
+    ),
+    "PreferenceGrouping": Vocabulary(
+        "What therapist preferences are grouped by",
+        {
+            "therapist": _L("Therapeut/in", "therapist"),
+            "region": _L("Region (PLZ-Bereich)", "region (postcode area)"),
+        },
+    ),
+    "Dimension": Vocabulary(
+        "What a therapist's answers are broken down by",
+        {
+            "symptom": _L("Symptom", "symptom"),
+            "age_band": _L("Altersgruppe", "age band"),
+            "distance_band": _L("Entfernung", "distance band"),
+            "procedure": _L("Verfahren", "procedure"),
+            "insurance_type": _L("Versicherungsart", "insurance type"),
+            "language": _L("Sprache", "language"),
         },
     ),
     # ------------------------------------------------------------------ errors (platform/problems.py)

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from therapy_platform.matching.adapters.analytics import SqlAnalytics
 from therapy_platform.matching.adapters.tables import MATCHING_SCHEMA
 from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork
 from therapy_platform.matching.domain.models import MatchingConfig
 from therapy_platform.matching.domain.monitoring import committed_event_measurements
 from therapy_platform.matching.domain.read_models import PROFILE_EVENT_TYPES
-from therapy_platform.matching.ports import MatchingUnitOfWork
+from therapy_platform.matching.ports import AnalyticsQueries, MatchingUnitOfWork
 from therapy_platform.matching.settings import MatchingSettings
 from therapy_platform.matching.use_cases.bundles import BundleTimings
 from therapy_platform.matching.use_cases.profile_events import apply_profile_event
@@ -74,6 +75,18 @@ def build(settings: MatchingSettings = SETTINGS) -> MatchingService:
         ),
         send_round_immediately=settings.send_round_immediately,
     )
+
+
+@dataclass(frozen=True)
+class AnalyticsService:
+    """What the analytics API function uses: read-only queries over the schema and a clock."""
+
+    queries: AnalyticsQueries
+    clock: Callable[[], datetime] = utc_now
+
+
+def build_analytics() -> AnalyticsService:
+    return AnalyticsService(queries=SqlAnalytics(default_engine))
 
 
 def profile_event_consumer(

@@ -14,6 +14,15 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
+from therapy_platform.matching.domain.analytics import (
+    BundleCounts,
+    BundleEfficiencyQuery,
+    FunnelCounts,
+    OutcomeTally,
+    PlacementQuery,
+    PreferenceQuery,
+    WaitingRow,
+)
 from therapy_platform.matching.domain.bundle import BundleRecord
 from therapy_platform.matching.domain.bundles import Bundle, BundleQuery, StaffAlert
 from therapy_platform.matching.domain.models import SearchCandidate, TherapistCandidate
@@ -207,3 +216,21 @@ class PatientErasure(Protocol):
     def erase_patient(self, patient_id: uuid.UUID) -> int:
         """Returns how many rows changed (0 on a second run)."""
         ...
+
+
+class AnalyticsQueries(Protocol):
+    """Figures over the service's own data (read only; `adapters/analytics.py`)."""
+
+    def bundle_counts(self, query: BundleEfficiencyQuery) -> list[BundleCounts]:
+        """One row per bundle size and one for every size together (`bundle_size` None)."""
+        ...
+
+    def preference_tallies(self, query: PreferenceQuery) -> tuple[int, list[OutcomeTally]]:
+        """(groups in all, the tallies of the page's groups: totals and one per attribute value)."""
+        ...
+
+    def funnel(self, query: PlacementQuery) -> list[FunnelCounts]:
+        """One row per region and month, and the total (region and month None)."""
+        ...
+
+    def waiting_longest(self, query: PlacementQuery) -> list[WaitingRow]: ...
