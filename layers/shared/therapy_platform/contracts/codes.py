@@ -224,9 +224,7 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "practice_open_bundle": _L("Praxis hat eine offene Anfrage", "practice has an open bundle"),
             "practice_in_cooling_period": _L("Praxis in der Karenzzeit", "practice in the cooling period"),
             "therapist_location_unknown": _L("Standort der Praxis unbekannt", "therapist location unknown"),
-            "contact_opt_out": _L(
-                "hat weiteren Anfragen widersprochen", "objected to further inquiries"
-            ),
+            "contact_opt_out": _L("hat weiteren Anfragen widersprochen", "objected to further inquiries"),
             "practice_contact_opt_out": _L(
                 "jemand aus der Praxis hat weiteren Anfragen widersprochen",
                 "someone in the practice objected to further inquiries",
@@ -310,6 +308,9 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "withdrawal_notice": _L("Rückzug einer Person aus einer Anfrage", "withdrawal notice"),
             "patient_search_started": _L("Patient*in: Suche begonnen", "patient: search started"),
             "patient_place_found": _L("Patient*in: Platz gefunden", "patient: place found"),
+            "patient_registration_confirmed": _L(
+                "Patient*in: Anmeldung bestätigt", "patient: registration confirmed"
+            ),
             "staff_conflict_alert": _L("Hinweis an das Team: Konflikt", "staff alert: conflict"),
             "staff_unknown_location_alert": _L(
                 "Hinweis an das Team: Standort unbekannt", "staff alert: location unknown"

@@ -42,6 +42,7 @@ from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.kafka_records import KafkaRecord
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.publishing import record_event
+from therapy_platform.platform.rest.pagination import Page
 
 INTAKE_CONSUMER: Final = "registration-intake"
 INTAKE_ACTOR: Final = "self-registration"
@@ -155,3 +156,9 @@ def take_in_registration(
         uow.commit()
     result = IntakeResult(record.position, IntakeStatus.CREATED, read.registration_id, patient.id)
     return Outcome(result, tuple(events))
+
+
+def list_parked(parked: ParkedRegistrations, *, page: int, limit: int) -> Outcome[Page[ParkedRegistration]]:
+    """Parked records for staff, newest first (no personal data in them: nothing to audit)."""
+    items, total = parked.recent(limit=limit, offset=(page - 1) * limit)
+    return Outcome(Page[ParkedRegistration](items=items, total=total, page=page, limit=limit))
