@@ -52,13 +52,22 @@ def signed_record(document: dict[str, Any], key: bytes, *, offset: int = 0) -> K
     )
 
 
-def publish(record: KafkaRecord, *, bootstrap_servers: str | None = None) -> tuple[int, int]:
-    """Produces the record (key, value, signature header); answers (partition, offset)."""
+def publish(
+    record: KafkaRecord, *, bootstrap_servers: str | None = None, partition: int | None = None
+) -> tuple[int, int]:
+    """Produces the record (key, value, signature header), to `partition` when given (else the
+    key's); answers (partition, offset)."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers or kafka.bootstrap_servers(), acks="all")
     try:
-        sent = producer.send(record.topic, key=record.key, value=record.value, headers=list(record.headers))
+        sent = producer.send(
+            record.topic,
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers),
+            partition=partition,
+        )
         metadata = sent.get(timeout=30)
         producer.flush()
     finally:

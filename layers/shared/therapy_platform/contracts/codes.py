@@ -299,6 +299,19 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "failed": _L("fehlgeschlagen", "failed"),
         },
     ),
+    # ------------------------------------------------------------------ self-registration intake
+    "ParkReason": Vocabulary(
+        "Why a registration from the website did not become a patient",
+        {
+            "unsigned": _L("ohne Signatur", "unsigned"),
+            "bad_signature": _L(
+                "Signatur ungültig (gefälscht oder verändert)", "bad signature (forged or altered)"
+            ),
+            "malformed": _L("unlesbar (kein JSON-Objekt)", "malformed (no JSON object)"),
+            "invalid": _L("Angaben ungültig", "invalid fields"),
+            "intake_paused": _L("Annahme pausiert", "intake paused"),
+        },
+    ),
     # ------------------------------------------------------------------ communication
     "EmailKind": Vocabulary(
         "What an email is (its template)",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from therapy_platform.contracts.patients import PatientSelfRegistered
 from therapy_platform.patients.domain.patient import PRODUCER, Patient
@@ -95,6 +95,15 @@ def _park(
     )
 
 
+def self_registered_payload(
+    patient_id: uuid.UUID, registration_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    """`patient.self_registered`, built through its contract: ids and the time only."""
+    return PatientSelfRegistered(
+        id=patient_id, registration_id=registration_id, registered_at=now
+    ).model_dump(mode="json")
+
+
 def take_in_registration(
     service: PatientService,
     parked: ParkedRegistrations,
@@ -147,9 +156,7 @@ def take_in_registration(
                 "patient.self_registered",
                 producer=PRODUCER,
                 key=patient.id,
-                payload=PatientSelfRegistered(
-                    id=patient.id, registration_id=read.registration_id, registered_at=now
-                ).model_dump(mode="json"),
+                payload=self_registered_payload(patient.id, read.registration_id, now),
                 now=now,
             ),
         ]

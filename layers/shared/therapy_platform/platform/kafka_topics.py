@@ -94,6 +94,8 @@ TOPICS: Final[tuple[KafkaTopic, ...]] = (
     # docs/registration-intake.md). A week: parked records can be found again by their offset.
     KafkaTopic("patient-registrations", partitions=3, retention=WEEK, key="registration id"),
 )
+# Topics the platform reads but the bridge never writes (declared above all the same).
+INBOUND_TOPICS: Final = frozenset({"patient-registrations"})
 
 
 @dataclass(frozen=True)
