@@ -42,7 +42,7 @@ def intake_on(deployed: stack.StackInfo) -> Iterator[None]:
 
 
 def _registration(last_name: str, email: str) -> dict[str, Any]:
-    document = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
     document["registration_id"] = str(uuid.uuid4())
     document["patient"] |= {"last_name": last_name, "email": email}
     return document
