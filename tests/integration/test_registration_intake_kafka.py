@@ -205,3 +205,64 @@ def test_a_failed_delivery_is_not_committed_and_the_same_records_come_again(inta
         source.consumer.close()
     assert seen == [[offset], [offset]]
     assert intake.metrics.total("RegistrationsCreated") == 1
+
+
+def test_staff_list_parked_records_newest_first_through_the_patient_role(intake: Intake) -> None:
+    from therapy_platform.patients.adapters.parked_registrations import SqlParkedRegistrations
+    from therapy_platform.patients.registration_intake import list_parked
+
+    canary = f"Kanarienvogel{uuid.uuid4().hex[:6]}"
+    for _ in range(3):
+        publish(replace(signed_record(_registration(canary), b"forged-key"), topic=intake.topic))
+    source = intake.source(f"intake-test-{uuid.uuid4().hex[:8]}")
+    try:
+        assert _drain(source, 3) == 3
+    finally:
+        source.consumer.close()
+    page = list_parked(SqlParkedRegistrations(lambda: intake.engine), page=1, limit=200).value
+    ours = [item for item in page.items if item.topic == intake.topic]
+    assert len(ours) == 3 and {item.reason.value for item in ours} == {"bad_signature"}
+    assert [item.parked_at for item in page.items] == sorted(
+        (item.parked_at for item in page.items), reverse=True
+    )
+    assert page.total >= 3 and canary not in page.model_dump_json()
+
+
+def test_migration_0023_reverts_and_applies_again(admin_engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, make_url
+
+    from localcloud import postgres
+    from runner import HERE, upgrade
+
+    name = f"{make_url(str(admin_engine.url)).database}_intake_0023"
+    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    engine = create_engine(postgres.admin_url(name))
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+
+    def parked_table() -> bool:
+        with engine.connect() as connection:
+            return bool(
+                connection.execute(
+                    text("SELECT to_regclass('patient_service.parked_registrations')")
+                ).scalar()
+            )
+
+    try:
+        upgrade(engine, "0023_registration_intake")
+        assert parked_table()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0021_encryption")
+        assert not parked_table()
+        assert upgrade(engine, "0023_registration_intake") == "0023_registration_intake" and parked_table()
+    finally:
+        engine.dispose()
+        with server.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        server.dispose()
