@@ -287,3 +287,26 @@ def test_the_handler_takes_in_a_batch_and_counts_each_outcome(monkeypatch: pytes
     assert answer == {"records": 3, "created": 1, "replayed": 1, "parked": 1}
     assert (metrics.total("RegistrationsCreated"), metrics.total("RegistrationsParked")) == (1, 1)
     assert len(world.database.patients) == 1
+
+
+# ---------------------------------------------------------------- the staff route
+
+
+def test_staff_list_parked_records_and_auditors_may_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    from support import AUDITOR, api_event, call
+
+    world = World()
+    for offset in range(3):
+        world.take(record(registration(), offset=offset, secret=b"forger"))
+    module = load_function("patients_api")
+    monkeypatch.setattr(module, "parked", world.parked)
+    path = "/api/v2/registration-intake/parked"
+    status, body = call(module.lambda_handler, api_event("GET", path, query={"limit": "2"}))
+    assert status == 200, body
+    assert (body["total"], len(body["items"]), body["page"]) == (3, 2, 1) and body["next"] is not None
+    assert {item["reason"] for item in body["items"]} == {"bad_signature"}
+    assert CANARY not in json.dumps(body)
+    denied, problem = call(module.lambda_handler, api_event("GET", path, roles=AUDITOR))
+    assert denied == 403 and problem["required_role"] == "staff"
+    bad, problem = call(module.lambda_handler, api_event("GET", path, query={"limit": "0"}))
+    assert bad == 422 and problem["errors"][0]["field"] == "limit"
