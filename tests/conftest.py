@@ -39,6 +39,7 @@ UNIT_TEST_ENVIRONMENT: dict[str, str] = {
     "LEGAL_STREET": "Lindenstraße 1",
     "MAIL_FROM": "Therapieplatz-Vermittlung <team@vermittlung.test>",
     "RAW_BUCKET": "therapy-platform-unit-directory-raw",
+    "REGISTRATION_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:000000000000:secret:unit-registration",
     "REPLY_DOMAIN": "antwort.vermittlung.test",
     "REPLY_MAILDIR": "/nonexistent/unit-test-maildir",
 }

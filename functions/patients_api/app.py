@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from therapy_platform.contracts.access import API_ACCESS_POLICY
 from therapy_platform.patients import bootstrap
 from therapy_platform.patients.adapters.api_routes import register_routes
+from therapy_platform.patients.adapters.intake_routes import register_intake_routes
 from therapy_platform.platform.rest.resolver import create_resolver
 
 logger = Logger(service="patient-service")
@@ -17,6 +18,8 @@ idempotency_keys = bootstrap.idempotency_keys()  # unit tests swap in an in-memo
 app = create_resolver(logger, access=API_ACCESS_POLICY, idempotency=lambda: idempotency_keys)
 service = bootstrap.build()  # unit tests swap in one built from in-memory fakes
 register_routes(app, lambda: service, logger)
+parked = bootstrap.parked_registrations()  # self-registrations that did not become patients
+register_intake_routes(app, lambda: parked, logger)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -10,6 +10,7 @@ localcloud dlq peek Q  a dead-letter queue's messages, left in the queue
 localcloud redrive Q   move a dead-letter queue's messages back to their queue
 localcloud token     a bearer token of the local identity provider (--role staff|admin|auditor)
 localcloud demo      up + seed + drive a request through the skeleton + summary
+localcloud publish-registration FILE  sign a website registration and produce it to Kafka
 """
 
 from __future__ import annotations
@@ -21,7 +22,19 @@ import sys
 import time
 from typing import Any
 
-from localcloud import directory, identity, kafka, localstack, logtail, names, postgres, queues, smtp, stack
+from localcloud import (
+    directory,
+    identity,
+    kafka,
+    kafka_source,
+    localstack,
+    logtail,
+    names,
+    postgres,
+    queues,
+    smtp,
+    stack,
+)
 from localcloud.aws import client
 from localcloud.paths import LOG_DIR, STATE_DIR
 from therapy_platform.contracts.access import ROLES
@@ -60,11 +73,16 @@ def up(*, deploy: bool = True) -> dict[str, float]:
         info = stack.deploy()
         timings["deploy"] = time.perf_counter() - began
         _say(f"  stack       deployed ({timings['deploy']:.1f} s); API: {info.api_base_url}")
+        # Lambda's Kafka event source, which LocalStack's free edition lacks (kafka_source.py).
+        kafka_source.start()
+        _say("  kafka-source up (patient-registrations -> RegistrationIntakeFunction; local stand-in)")
     timings["total"] = time.perf_counter() - started
     return timings
 
 
 def down() -> None:
+    if kafka_source.stop():
+        _say("  kafka-source stopped")
     for name, module in reversed(SERVERS):
         stopped = module.stop()
         _say(f"  {name:<11} {'stopped' if stopped else 'was not running'}")
@@ -190,6 +208,15 @@ def main(argv: list[str] | None = None) -> int:
         "--ttl", type=int, default=identity.DEFAULT_TTL_S, help="seconds the token is valid (default 3600)"
     )
     commands.add_parser("demo", help="the main job: stack up, seed, drive requests, summary")
+    publish_parser = commands.add_parser(
+        "publish-registration", help="sign a registration file and produce it to patient-registrations"
+    )
+    publish_parser.add_argument("file", help="e.g. events/registration_intake/registration.json")
+    publish_parser.add_argument("--forge", action="store_true", help="sign with a wrong key (must be parked)")
+    publish_parser.add_argument("--new-id", action="store_true", help="give it a fresh registration id")
+    publish_parser.add_argument(
+        "--event", action="store_true", help="print the signed Lambda Kafka event instead of producing it"
+    )
     args = parser.parse_args(argv)
     try:
         return _run(parser, args)
@@ -258,6 +285,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parser.error("--ttl must be between 1 second and 7 days")
         print(identity.issue_token((args.role,), user=args.user, ttl_s=args.ttl))
         return 0
+    if args.command == "publish-registration":
+        from localcloud.registrations import publish_registration_command
+
+        return publish_registration_command(
+            args.file, forge=args.forge, new_id=args.new_id, event_only=args.event
+        )
     if args.command == "demo":
         from localcloud import demo
 

@@ -29,6 +29,7 @@ from therapy_platform.communication.domain.email_content import (
     EmailContent,
     LegalNotice,
     PatientPlaceFound,
+    PatientRegistrationConfirmed,
     PatientSearchStarted,
     Person,
     SendFailedAlert,
@@ -165,6 +166,11 @@ def samples() -> dict[str, EmailContent]:
         search_reference="S-2026-00043",
         started_on=date(2026, 11, 2),
         max_travel_km=15,
+    )
+    items["patient_registration_confirmed"] = PatientRegistrationConfirmed(
+        patient=Person(gender=Gender.FEMALE, first_name="Jülide", last_name="Köhler"),
+        registered_on=date(2026, 12, 6),
+        max_travel_km=25,
     )
     items["patient_place_found"] = PatientPlaceFound(
         patient=Person(gender=Gender.MALE, first_name="Björn", last_name="Jäger"),

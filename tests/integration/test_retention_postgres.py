@@ -128,9 +128,23 @@ def _run_twice(job: RetentionJob, **kwargs: Any) -> dict[str, int]:
 
 def test_patient_service(admin_engine: Engine, job_for: Callable[[str], RetentionJob]) -> None:
     ids = _common_rows(admin_engine, "patient_service", consumes=True)
+    parked = {age: uuid.uuid4() for age in ("old", "recent")}
+    for age, at in (("old", OLD), ("recent", RECENT)):  # self-registrations parked for staff
+        _exec(
+            admin_engine,
+            "INSERT INTO patient_service.parked_registrations (id, parked_at, reason, topic, partition,"
+            " \"offset\", value_sha256)"
+            " VALUES (:id, :at, 'bad_signature', 'retention-test', 0, :offset, 'x')",
+            id=parked[age],
+            at=at,
+            offset=uuid.uuid4().int % 1_000_000_000,
+        )
     affected = _run_twice(job_for("patient_service"))
     assert affected["published_outbox"] >= 1 and affected["processed_events"] >= 1
+    assert affected["parked_registrations"] >= 1
     _assert_common(admin_engine, "patient_service", ids, consumes=True)
+    assert not _exists(admin_engine, "patient_service.parked_registrations", "id", parked["old"])
+    assert _exists(admin_engine, "patient_service.parked_registrations", "id", parked["recent"])
 
 
 def _search(engine: Engine, status: str, updated_at: datetime) -> uuid.UUID:

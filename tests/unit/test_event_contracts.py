@@ -50,6 +50,7 @@ from therapy_platform.matching.domain.read_models import ProfileKind
 from therapy_platform.matching.use_cases.bundles import send_bundle
 from therapy_platform.matching.use_cases.changes import Changes, status_changed
 from therapy_platform.patients.domain import patient as patient_domain
+from therapy_platform.patients.registration_intake import self_registered_payload
 from therapy_platform.platform.events import TOPIC_BY_PREFIX, new_envelope, topic_for
 from therapy_platform.platform.geography.locations import Location, LocationPrecision, TravelMode
 from therapy_platform.therapists.domain import therapist as therapist_domain
@@ -512,6 +513,9 @@ def producer_payloads() -> dict[str, list[Payload]]:
         "patient.updated": [revised.event_payload()],
         "patient.deleted": [
             patient_domain.PatientDeleted(id=_id("patient"), erased_at=LATER).model_dump(mode="json")
+        ],
+        "patient.self_registered": [
+            self_registered_payload(_id("patient"), _id("registration"), NOW)  # the Kafka intake's
         ],
         "therapist.created": [therapist["created"].event_payload()],
         "therapist.imported": [therapist["imported"].event_payload()],

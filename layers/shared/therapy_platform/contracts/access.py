@@ -55,6 +55,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("PATCH", f"{P}/patients/{{patient_id}}"): STAFF,
     ("DELETE", f"{P}/patients/{{patient_id}}"): ADMIN,  # GDPR erasure: cannot be undone
     ("GET", f"{P}/patients/{{patient_id}}/export"): ADMIN,  # GDPR export: everything, every service
+    ("GET", f"{P}/registration-intake/parked"): STAFF,  # website registrations that became no patient
     # therapists
     ("POST", f"{P}/therapists"): STAFF,
     ("GET", f"{P}/therapists"): AUDITOR,

@@ -22,7 +22,7 @@ from therapy_platform.contracts.communication import (
     PhoneCallCompleted,
     PhoneCallScheduled,
 )
-from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
+from therapy_platform.contracts.patients import PatientDeleted, PatientSelfRegistered, PatientSnapshot
 from therapy_platform.contracts.searches import SearchSnapshot, SearchStatusChanged
 from therapy_platform.contracts.therapists import TherapistDeleted, TherapistSnapshot
 
@@ -30,6 +30,7 @@ EVENT_PAYLOADS: Final[dict[str, type[EventPayload]]] = {
     "patient.created": PatientSnapshot,
     "patient.updated": PatientSnapshot,
     "patient.deleted": PatientDeleted,
+    "patient.self_registered": PatientSelfRegistered,
     "therapist.created": TherapistSnapshot,
     "therapist.imported": TherapistSnapshot,
     "therapist.updated": TherapistSnapshot,

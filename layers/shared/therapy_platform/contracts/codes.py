@@ -299,6 +299,19 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "failed": _L("fehlgeschlagen", "failed"),
         },
     ),
+    # ------------------------------------------------------------------ self-registration intake
+    "ParkReason": Vocabulary(
+        "Why a registration from the website did not become a patient",
+        {
+            "unsigned": _L("ohne Signatur", "unsigned"),
+            "bad_signature": _L(
+                "Signatur ungültig (gefälscht oder verändert)", "bad signature (forged or altered)"
+            ),
+            "malformed": _L("unlesbar (kein JSON-Objekt)", "malformed (no JSON object)"),
+            "invalid": _L("Angaben ungültig", "invalid fields"),
+            "intake_paused": _L("Annahme pausiert", "intake paused"),
+        },
+    ),
     # ------------------------------------------------------------------ communication
     "EmailKind": Vocabulary(
         "What an email is (its template)",
@@ -308,6 +321,9 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "withdrawal_notice": _L("Rückzug einer Person aus einer Anfrage", "withdrawal notice"),
             "patient_search_started": _L("Patient*in: Suche begonnen", "patient: search started"),
             "patient_place_found": _L("Patient*in: Platz gefunden", "patient: place found"),
+            "patient_registration_confirmed": _L(
+                "Patient*in: Anmeldung bestätigt", "patient: registration confirmed"
+            ),
             "staff_conflict_alert": _L("Hinweis an das Team: Konflikt", "staff alert: conflict"),
             "staff_unknown_location_alert": _L(
                 "Hinweis an das Team: Standort unbekannt", "staff alert: location unknown"

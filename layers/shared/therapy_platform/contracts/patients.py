@@ -123,3 +123,15 @@ class PatientDeleted(EventPayload):
 
     id: uuid.UUID
     erased_at: datetime
+
+
+class PatientSelfRegistered(EventPayload):
+    """Payload of `patient.self_registered`: a patient registered themselves on the website
+    (a Kafka record of `patient-registrations` became this patient). Ids and the time only:
+    the communication service looks the contact up and sends the German confirmation. Written
+    in the same transaction as the patient's `patient.created`. Produced by the patient
+    service's registration intake; consumed by the communication service and Kafka."""
+
+    id: uuid.UUID = Field(description="The patient's id")
+    registration_id: uuid.UUID = Field(description="The website's id of the registration")
+    registered_at: datetime

@@ -19,8 +19,10 @@ from sqlalchemy import Engine
 
 from therapy_platform.contracts.personal_data import InvokedParts
 from therapy_platform.patients.adapters.field_cipher import default_field_cipher
+from therapy_platform.patients.adapters.parked_registrations import SqlParkedRegistrations
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
 from therapy_platform.patients.adapters.tables import PATIENT_SCHEMA
+from therapy_platform.patients.intake_settings import IntakeSettings
 from therapy_platform.patients.ports import FieldCipher, PatientUnitOfWork
 from therapy_platform.patients.settings import PatientSettings
 from therapy_platform.patients.use_cases import PatientService, follow_search_status
@@ -107,3 +109,21 @@ def search_events_consumer(
 def idempotency_keys() -> SqlIdempotencyStore:
     """The `Idempotency-Key`s of this service's creating POSTs (table `idempotency_keys` in its schema)."""
     return SqlIdempotencyStore(default_engine, PATIENT_SCHEMA)
+
+
+def parked_registrations() -> SqlParkedRegistrations:
+    """Self-registrations that did not become a patient (`patient_service.parked_registrations`)."""
+    return SqlParkedRegistrations(default_engine)
+
+
+def registration_secret(settings: IntakeSettings) -> Callable[[], bytes]:
+    """The HMAC key of the website's signatures, read from Secrets Manager when first needed
+    (Powertools caches it for REGISTRATION_SECRET_MAX_AGE seconds)."""
+
+    def read() -> bytes:
+        from aws_lambda_powertools.utilities import parameters  # boto3 only when it is used
+
+        value = parameters.get_secret(settings.secret_arn, max_age=settings.secret_max_age)
+        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+    return read

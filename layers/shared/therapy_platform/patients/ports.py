@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from therapy_platform.patients.domain.patient import Patient, PatientQuery
+from therapy_platform.patients.domain.registration import ParkedRegistration
 from therapy_platform.patients.domain.statistics import PatientStatistics
 from therapy_platform.platform.ports import ProcessedEvents, UnitOfWork
 
@@ -122,4 +123,16 @@ class PatientUnitOfWork(UnitOfWork, Protocol):
     @property
     def processed_events(self) -> ProcessedEvents:
         """The events the service's consumers have handled (claimed in this transaction)."""
+        ...
+
+
+class ParkedRegistrations(Protocol):
+    """Self-registrations that did not become a patient, for staff (adapters/parked_registrations.py)."""
+
+    def park(self, parked: ParkedRegistration) -> bool:
+        """Stores it; False when the same record (topic, partition, offset) was parked before."""
+        ...
+
+    def recent(self, *, limit: int, offset: int) -> tuple[list[ParkedRegistration], int]:
+        """Newest first, and how many there are."""
         ...

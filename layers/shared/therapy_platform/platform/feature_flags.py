@@ -64,8 +64,10 @@ CATALOG: Final[dict[Flag, FlagInfo]] = {
         fallback=False,
     ),
     Flag.SELF_REGISTRATION_INTAKE: FlagInfo(
-        "patients' self-registrations from the website over Kafka (not built yet)",
-        wired=False,
+        "patients' self-registrations from the website over Kafka become patients; off, each is "
+        "parked as intake_paused for staff (RegistrationIntakeFunction)",
+        wired=True,
+        # Off until the website goes live; a store outage parks registrations, it creates nobody unchecked.
         fallback=False,
     ),
 }

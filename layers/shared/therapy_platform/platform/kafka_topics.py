@@ -90,7 +90,12 @@ TOPICS: Final[tuple[KafkaTopic, ...]] = (
     KafkaTopic("search-events", partitions=3, retention=WEEK, key="search id"),
     KafkaTopic("bundle-events", partitions=3, retention=WEEK, key="bundle id (cooling: therapist id)"),
     KafkaTopic("communication-events", partitions=3, retention=WEEK, key="email or phone call id"),
+    # Inbound: the public website's self-registrations (RegistrationIntakeFunction consumes them;
+    # docs/registration-intake.md). A week: parked records can be found again by their offset.
+    KafkaTopic("patient-registrations", partitions=3, retention=WEEK, key="registration id"),
 )
+# Topics the platform reads but the bridge never writes (declared above all the same).
+INBOUND_TOPICS: Final = frozenset({"patient-registrations"})
 
 
 @dataclass(frozen=True)

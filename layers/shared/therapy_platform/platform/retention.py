@@ -29,7 +29,8 @@ class RetentionPeriods(EnvModel):
     ended_searches_days: int = Field(default=730, ge=30, le=3650, alias="RETENTION_ENDED_SEARCHES_DAYS")
     # communication: bodies of sent or failed emails, of stored replies, call notes.
     email_bodies_days: int = Field(default=365, ge=30, le=3650, alias="RETENTION_EMAIL_BODIES_DAYS")
-    # communication: replies nobody could assign (the staff review list).
+    # staff review lists: replies nobody could assign (communication), self-registrations that
+    # became no patient (patients' parked_registrations).
     reply_reviews_days: int = Field(default=90, ge=7, le=3650, alias="RETENTION_REPLY_REVIEWS_DAYS")
     # every service: published outbox rows (the relay purges them after OUTBOX_RETENTION_DAYS
     # already; this is the backstop for a relay that was configured longer or did not run).
@@ -78,7 +79,13 @@ def _common(schema_has_consumers: bool) -> tuple[RetentionRule, ...]:
 
 # The rules each service's job applies, by the schema it owns (the job reaches only that schema).
 RULES: Final[dict[str, tuple[RetentionRule, ...]]] = {
-    "patient_service": _common(schema_has_consumers=True),
+    "patient_service": (
+        # A staff review list like the unassigned replies (no content kept: docs/registration-intake.md).
+        RetentionRule(
+            "parked_registrations", "reply_reviews_days", "delete", "parked self-registrations (review list)"
+        ),
+        *_common(schema_has_consumers=True),
+    ),
     "therapist_service": (
         RetentionRule("published_outbox", "published_outbox_days", "delete", "published outbox rows"),
         RetentionRule("idempotency_keys", "idempotency_keys_days", "delete", "Idempotency-Key answers"),

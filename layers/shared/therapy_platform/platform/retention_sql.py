@@ -82,6 +82,8 @@ STATEMENTS: Final[dict[str, SqlRule]] = {
         set="outcome_notes = NULL",
     ),
     "reply_reviews": SqlRule("reply_reviews", "t.received_at < :cutoff"),
+    # patient_service: parked self-registrations (reason, offset, fingerprint; never content)
+    "parked_registrations": SqlRule("parked_registrations", "t.parked_at < :cutoff"),
     # therapist_service: the per-entry report of an import (names of skipped entries); the
     # import's own row with its counts stays.
     "import_reports": SqlRule(

@@ -382,6 +382,16 @@ class PatientSearchStarted(EmailContent):
     max_travel_km: int = Field(ge=1, le=500)
 
 
+class PatientRegistrationConfirmed(EmailContent):
+    """The confirmation of a patient's own registration on the website (patient.self_registered)."""
+
+    kind: ClassVar[EmailKind] = EmailKind.PATIENT_REGISTRATION_CONFIRMED
+
+    patient: Person
+    registered_on: date
+    max_travel_km: int = Field(ge=1, le=500)
+
+
 class TherapistContact(Person):
     """A therapist as a placed patient needs them: how to get in touch."""
 

@@ -69,6 +69,7 @@ class EmailKind(StrEnum):
     WITHDRAWAL_NOTICE = "withdrawal_notice"
     PATIENT_SEARCH_STARTED = "patient_search_started"
     PATIENT_PLACE_FOUND = "patient_place_found"
+    PATIENT_REGISTRATION_CONFIRMED = "patient_registration_confirmed"
     STAFF_CONFLICT_ALERT = "staff_conflict_alert"
     STAFF_UNKNOWN_LOCATION_ALERT = "staff_unknown_location_alert"
     STAFF_SEND_FAILED_ALERT = "staff_send_failed_alert"

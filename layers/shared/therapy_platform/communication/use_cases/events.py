@@ -9,6 +9,7 @@
 | `search.status_changed` | withdrawal notice per sent bundle the patient left (email or call, |
 | | only bundles this service sent); `placed`: "place found" email to the patient |
 | `patient.created/updated` | staff alert once per patient whose location is unknown |
+| `patient.self_registered` | German confirmation email to a patient who registered on the website |
 | `patient.deleted` | erasure (use_cases/patient_erasure.py): emails to the patient cancelled/blanked, |
 | | their values scrubbed everywhere, stored reply mails naming them deleted |
 | `therapist.deleted` | erased: emails, replies, calls scrubbed, queued emails cancelled |
@@ -48,6 +49,7 @@ from therapy_platform.communication.domain.email_content import (
     ConflictAlert,
     EmailContent,
     PatientPlaceFound,
+    PatientRegistrationConfirmed,
     PatientSearchStarted,
     TherapistContact,
     UnknownLocationAlert,
@@ -81,7 +83,7 @@ from therapy_platform.contracts.bundles import (
     BundleStatus,
     Withdrawal,
 )
-from therapy_platform.contracts.patients import PatientDeleted, PatientSnapshot
+from therapy_platform.contracts.patients import PatientDeleted, PatientSelfRegistered, PatientSnapshot
 from therapy_platform.contracts.searches import SearchSnapshot, SearchStatus, SearchStatusChanged
 from therapy_platform.contracts.therapists import TherapistDeleted
 from therapy_platform.platform.clock import platform_today
@@ -402,6 +404,26 @@ def on_search_created(actions: Actions, envelope: EventEnvelope) -> None:
     )
 
 
+def on_patient_self_registered(actions: Actions, envelope: EventEnvelope) -> None:
+    registered = payload_as(PatientSelfRegistered, envelope)
+    patient = _patient(actions, registered.id)
+    if patient is None or patient.email is None:
+        return
+    content = PatientRegistrationConfirmed(
+        patient=patient.person,
+        registered_on=platform_today(registered.registered_at),
+        max_travel_km=patient.max_travel_km,
+    )
+    actions.email(
+        content,
+        recipient=patient.email,
+        recipient_type=RecipientType.PATIENT,
+        recipient_name=patient.person.full_name,
+        recipient_id=patient.id,
+        key=f"registration-confirmed:{registered.registration_id}",
+    )
+
+
 def _withdraw(actions: Actions, bundle_id: uuid.UUID, withdrawals: list[Withdrawal]) -> None:
     first = withdrawals[0]
     bundles = actions.uow.bundles
@@ -533,6 +555,7 @@ REACTIONS: Final[dict[str, Reaction]] = {
     "patient.created": on_patient_changed,
     "patient.updated": on_patient_changed,
     "patient.deleted": on_patient_deleted,
+    "patient.self_registered": on_patient_self_registered,
     "therapist.deleted": on_therapist_deleted,  # therapist erasure
 }
 HANDLED_EVENT_TYPES: Final = frozenset(REACTIONS)

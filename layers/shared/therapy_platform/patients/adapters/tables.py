@@ -10,6 +10,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    Integer,
     SmallInteger,
     String,
     Table,
@@ -103,5 +104,23 @@ patient_audit_log = Table(
     Column("before", JSONB(none_as_null=True)),
     Column("after", JSONB(none_as_null=True)),
     Column("reason", Text),
+    schema=PATIENT_SCHEMA,
+)
+
+# Kafka records of `patient-registrations` that did not become a patient (migration 0023): where
+# the record lies, its fingerprint, the reason, field paths with codes; never its content.
+parked_registrations = Table(
+    "parked_registrations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+    Column("reason", String(20), nullable=False),
+    Column("registration_id", Uuid),
+    Column("topic", String(249), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("record_timestamp", DateTime(timezone=True)),
+    Column("value_sha256", String(64), nullable=False),
+    Column("problems", ARRAY(Text), nullable=False),
     schema=PATIENT_SCHEMA,
 )
