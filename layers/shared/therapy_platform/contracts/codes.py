@@ -445,6 +445,14 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
         "How travel time is estimated",
         {"car": _L("Auto", "car"), "transit": _L("öffentliche Verkehrsmittel", "public transport")},
     ),
+    "AreaDensity": Vocabulary(
+        "How built-up the area a trip starts in is (travel-time estimates)",
+        {
+            "urban": _L("Großstadt", "urban"),
+            "suburban": _L("Stadt und Umland", "suburban"),
+            "rural": _L("ländlich", "rural"),
+        },
+    ),
     "HealthStatus": Vocabulary(
         "The platform's health",
         {"ok": _L("in Ordnung", "ok"), "degraded": _L("eingeschränkt", "degraded")},
