@@ -272,13 +272,20 @@ def _losses(
     if not unplaced:
         return soft, other
     for slot, applied in bundled:
+        if not unplaced:
+            break
+        crowded_out = []
         for position in unplaced.intersection(candidates[slot]):
             key = search_key[position]
             rejecting = next((name for name, predicate in applied if not predicate(position)), None)
             if rejecting is None:
                 other[key] += 1
+                crowded_out.append(position)
             else:
                 soft.setdefault(key, []).append(rejecting)
+        # One loss of another kind settles `not_chosen`: such a search is not looked at again
+        # (a national round leaves tens of thousands of searches out).
+        unplaced.difference_update(crowded_out)
     return soft, other
 
 
