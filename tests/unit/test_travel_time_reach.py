@@ -413,3 +413,28 @@ def test_every_reason_has_both_labels() -> None:
     labels = VOCABULARIES["Reason"].labels if "Reason" in VOCABULARIES else {}
     for reason in SOFT_FILTER_REASONS.values():
         assert reason.value in labels or any(reason.value in v.labels for v in VOCABULARIES.values())
+
+
+def test_the_inquiry_card_claims_nothing_about_reach_for_a_minutes_limit() -> None:
+    from therapy_platform.matching.domain.profiles import PatientProfile, TherapistProfile
+    from therapy_platform.matching.use_cases.bundles import patient_summary
+
+    postcodes = postcode_directory()
+    practice = TherapistProfile.from_payload(
+        {
+            "id": str(uuid.uuid4()),
+            "status": "active",
+            "postcode": NEAR,
+            "location": postcodes.centroid(NEAR).model_dump(),
+        }
+    )
+    base = {
+        "id": str(uuid.uuid4()),
+        "postcode": PATIENT_POSTCODE,
+        "location": postcodes.centroid(PATIENT_POSTCODE).model_dump(),
+    }
+    by_km = PatientProfile.from_payload({**base, "max_travel_km": 1})
+    by_minutes = PatientProfile.from_payload({**base, "max_travel_km": 1, "max_travel_minutes": 30})
+    assert by_minutes.max_travel_minutes == 30
+    assert patient_summary(by_km, practice, "P1", TODAY).within_reach is False  # 3.6 km > 1 km
+    assert patient_summary(by_minutes, practice, "P1", TODAY).within_reach is None

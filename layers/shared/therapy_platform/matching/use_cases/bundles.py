@@ -245,7 +245,11 @@ def patient_summary(
         group_only=profile.group_only,
         availability=profile.availability,
         distance_band=distance_band(km),
-        within_reach=None if km is None or profile.max_travel_km is None else km <= profile.max_travel_km,
+        # A patient limited in minutes was matched by the travel-time estimate (or, with the
+        # feature flag off, by km): the card claims nothing rather than compare the wrong limit.
+        within_reach=None
+        if km is None or profile.max_travel_km is None or profile.max_travel_minutes is not None
+        else km <= profile.max_travel_km,
     )
 
 
