@@ -48,6 +48,7 @@ from therapy_platform.matching.domain.searches import (
 from therapy_platform.matching.use_cases.searches import create_search
 from therapy_platform.platform.errors import ConflictError
 from therapy_platform.platform.events import EventEnvelope
+from therapy_platform.platform.geography.locations import MAX_GEODESIC_KM_PER_MINUTE
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.unit_of_work import AfterCommitHooks, RecordingOutbox
 
@@ -479,7 +480,11 @@ def _in_box(patient: dict[str, Any], box: tuple[float, float, float, float]) -> 
     if latitude is None or longitude is None:
         return False  # SQL: a NULL comparison never passes
     south, north, west, east = box
-    reach = float(patient.get("max_travel_km") or 25.0)
+    # As the SQL reader: the km limit, or a minutes limit's search radius when larger.
+    reach = max(
+        float(patient.get("max_travel_km") or 25.0),
+        float(patient.get("max_travel_minutes") or 0.0) * MAX_GEODESIC_KM_PER_MINUTE,
+    )
     lat, lon = float(latitude), float(longitude)
     return (
         south - reach * _DEG_LAT_PER_KM <= lat <= north + reach * _DEG_LAT_PER_KM

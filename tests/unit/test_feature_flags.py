@@ -169,7 +169,8 @@ def test_the_admin_view_evaluates_every_flag_for_a_subject() -> None:
     assert set(by_name) == {flag.value for flag in Flag}
     assert by_name[FLAG.value].enabled and not by_name[Flag.AUTOMATIC_ROUNDS.value].enabled
     assert view.roles == ["auditor", "staff"] and view.region == "12"
-    assert by_name[Flag.TRAVEL_TIME_REACH.value].wired is False
+    assert by_name[Flag.TRAVEL_TIME_REACH.value].wired is True
+    assert by_name[Flag.PREFERENCE_AWARE_ORDERING.value].wired is False
 
 
 def test_the_admin_route_needs_the_admin_role_and_answers_503_without_a_store(

@@ -170,7 +170,8 @@ def test_distance_aachen_berlin(handler: Handler) -> None:
     request = {"from": {"postcode": "52062"}, "to": {"postcode": "10115"}, "mode": "car"}
     status, body = call(handler, api_event("POST", "/api/v2/geocoding/distance", request))
     assert status == 200
-    assert set(body) == {"from", "to", "mode", "km", "minutes"}
+    assert set(body) == {"from", "to", "mode", "area", "km", "minutes"}
+    assert body["area"] == "suburban"  # Aachen-Mitte 52062: 12 postcode centroids within 10 km
     result = DistanceResult.model_validate(body)
     assert 500 <= result.km <= 650 and result.minutes > 0
     assert body["from"]["kind"] == "postcode" and body["to"]["location"]["precision"] == "postcode"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import date
 
@@ -43,7 +43,8 @@ from therapy_platform.matching.domain import (
 )
 from therapy_platform.matching.domain import round as round_module
 from therapy_platform.matching.domain.compact import grid_cell, grid_window
-from therapy_platform.matching.domain.rules import LearnedPreference
+from therapy_platform.matching.domain.models import SoftFilter
+from therapy_platform.matching.domain.rules import LearnedPreference, not_chosen_reason
 from therapy_platform.platform.geography.locations import Location, LocationPrecision
 
 World = tuple[list[TherapistCandidate], list[SearchCandidate]]
@@ -117,6 +118,7 @@ def reference_plan_round(
         key=lambda i: (not practices[i].owner.potentially_available, len(candidates[i]), practices[i].key),
     )
     bundles: list[PlannedBundle] = []
+    bundled: list[tuple[int, list[tuple[SoftFilter, Callable[[SearchCandidate], bool]]]]] = []
     in_a_bundle: set[uuid.UUID] = set()
     for index in order:
         practice = practices[index]
@@ -142,6 +144,8 @@ def reference_plan_round(
             available, soft_filters_for(practice.owner, config, today, learned), config.min_bundle_size
         )
         chosen = filtered.kept[: config.max_bundle_size]
+        filters = soft_filters_for(practice.owner, config, today, learned)
+        bundled.append((index, [(name, test) for name, test in filters if name in filtered.applied]))
         for search in chosen:
             slots[search.id] -= 1
             in_a_bundle.add(search.id)
@@ -167,7 +171,18 @@ def reference_plan_round(
         if search.id in in_a_bundle:
             continue
         if search.id in matched_somewhere:
-            searches_left_out[search.id] = Reason.NOT_CHOSEN
+            # At every bundle it was a candidate of: the first applied soft preference that
+            # rejects it, or a loss of another kind.
+            rejections: list[SoftFilter] = []
+            other = 0
+            for index, applied in bundled:
+                if any(candidate is search for candidate in candidates[index]):
+                    rejecting = [name for name, test in applied if not test(search)]
+                    if rejecting:
+                        rejections.append(rejecting[0])
+                    else:
+                        other += 1
+            searches_left_out[search.id] = not_chosen_reason(rejections, other)
         elif search.id in failed_other_than_distance:
             searches_left_out[search.id] = Reason.NO_MATCHING_THERAPIST
         else:

@@ -78,6 +78,7 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
         {
             "male": _L("Therapeut", "male therapist"),
             "female": _L("Therapeutin", "female therapist"),
+            "diverse": _L("Therapeut*in diversen Geschlechts", "diverse therapist"),
             "any": _L("egal", "no preference"),
         },
     ),
@@ -242,6 +243,26 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
             "no_matching_therapist": _L("keine passende Praxis", "no matching therapist"),
             "not_chosen": _L(
                 "nicht ausgewählt (länger Wartende gingen vor)", "not chosen (longer waiters first)"
+            ),
+            "not_chosen_availability": _L(
+                "nicht ausgewählt: Zeiten passen nicht zu den Arbeitszeiten",
+                "not chosen: availability does not fit the working hours",
+            ),
+            "not_chosen_symptom_preferences": _L(
+                "nicht ausgewählt: Beschwerden nicht unter den bevorzugten",
+                "not chosen: symptoms not among the therapist's preferences",
+            ),
+            "not_chosen_age_band": _L(
+                "nicht ausgewählt: Alter außerhalb der bevorzugten Altersgruppe",
+                "not chosen: age outside the preferred age band",
+            ),
+            "not_chosen_group_preference": _L(
+                "nicht ausgewählt: nicht offen für Gruppentherapie",
+                "not chosen: not open to group therapy",
+            ),
+            "not_chosen_learned_preferences": _L(
+                "nicht ausgewählt: passt nicht zu den erlernten Vorlieben",
+                "not chosen: does not fit the learned preferences",
             ),
             "out_of_reach": _L("außer Reichweite", "out of reach"),
             "excluded_by_patient": _L("von der Person ausgeschlossen", "excluded by the patient"),
@@ -439,6 +460,14 @@ VOCABULARIES: Final[dict[str, Vocabulary]] = {
     "TravelMode": Vocabulary(
         "How travel time is estimated",
         {"car": _L("Auto", "car"), "transit": _L("öffentliche Verkehrsmittel", "public transport")},
+    ),
+    "AreaDensity": Vocabulary(
+        "How built-up the area a trip starts in is (travel-time estimates)",
+        {
+            "urban": _L("Großstadt", "urban"),
+            "suburban": _L("Stadt und Umland", "suburban"),
+            "rural": _L("ländlich", "rural"),
+        },
     ),
     "HealthStatus": Vocabulary(
         "The platform's health",

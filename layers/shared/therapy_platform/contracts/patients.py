@@ -52,6 +52,7 @@ class TherapistGenderPreference(StrEnum):
 
     MALE = "male"
     FEMALE = "female"
+    DIVERSE = "diverse"
     ANY = "any"
 
 
@@ -90,6 +91,9 @@ class PatientSnapshot(EventPayload):
     needs_shared_language: bool | None = None
     max_travel_km: int = 25
     travel_mode: TravelMode = TravelMode.TRANSIT
+    max_travel_minutes: int | None = Field(
+        default=None, description="Limit in estimated minutes by travel_mode (null: km only)"
+    )
     availability: dict[Weekday, list[str]] = Field(default_factory=dict)
     excluded_therapist_ids: list[uuid.UUID] = Field(default_factory=list)
     status: PatientStatus

@@ -6,15 +6,15 @@ Locating is the chain of therapy_platform.platform.geography.locator with the ca
 the nearest postcode centroid within REVERSE_POSTCODE_RADIUS_KM and the address Nominatim gives
 for the point, cached the same way; Nominatim down answers `address_lookup: unavailable`.
 
-Distances are geodesic km with a travel-time estimate per mode (car, transit):
-  route km  = geodesic km x detour factor (car 1.3, transit 1.4);
-  minutes   = fixed minutes (car 5: to and from the car; transit 10: walk to the stop and wait)
-              + the route through speed bands: car 25 km/h for the first 5 route km, 50 km/h
-                up to 20 km, 90 km/h beyond; transit 15 / 30 / 60 km/h over the same bands;
+Distances are geodesic km with a travel-time estimate per mode (car, transit) and the origin's
+area class (urban / suburban / rural, from the density of postcode centroids around it):
+  route km  = geodesic km x detour factor;
+  minutes   = fixed minutes (to and from the car; walk to the stop and wait)
+              + the route through three speed bands (first 5 route km, up to 20, beyond);
               rounded up; 0 km is 0 minutes.
-(the factors live in platform/geography/locations.py TRAVEL_PROFILES; docs/geocoding.md explains
-the choice). An unknown location on either side is refused (UnknownLocationSideError, HTTP 422
-naming the side): a distance is never invented.
+(the factors live in platform/geography/locations.py TRAVEL_PROFILES_BY_AREA; docs/geocoding.md
+and docs/matching.md explain the choice; matching uses the same function). An unknown location
+on either side is refused (UnknownLocationSideError, HTTP 422 naming the side): a distance is never invented.
 
 The service changes no entity of the platform, so its outcomes carry no events.
 """
@@ -53,6 +53,7 @@ from therapy_platform.platform.geography.addresses import (
 from therapy_platform.platform.geography.locations import estimate_travel
 from therapy_platform.platform.geography.locator import AddressLocator, CacheTtl, read_cache, write_cache
 from therapy_platform.platform.geography.ports import AddressGeocoder, PostcodeLookup
+from therapy_platform.platform.geography.postcodes import area_density_of
 from therapy_platform.platform.outcome import Outcome
 from therapy_platform.platform.problems import FieldError
 
@@ -214,12 +215,15 @@ class GeocodingService:
                     for side, why in unknown
                 ],
             )
-        estimate = estimate_travel(origin.location, destination.location, request.mode)
+        # The origin's area class, as matching uses the patient's (domain/travel.py).
+        area = area_density_of(origin.location)
+        estimate = estimate_travel(origin.location, destination.location, request.mode, area)
         return Outcome(
             DistanceResult(
                 origin=origin,
                 destination=destination,
                 mode=request.mode,
+                area=estimate.area,
                 km=estimate.km,
                 minutes=estimate.minutes,
             )

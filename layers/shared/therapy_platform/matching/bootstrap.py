@@ -8,6 +8,7 @@ Deployed units of work publish the events they committed right after the commit 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,8 @@ from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import Handled, QueueConsumer, bus_consumer, once_per_event
 from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.events import BusMessage, EventEnvelope
+from therapy_platform.platform.feature_flag_store import flags_from_env
+from therapy_platform.platform.feature_flags import FlagEvaluator
 from therapy_platform.platform.idempotency import SqlIdempotencyStore
 from therapy_platform.platform.metrics import FlushedMetrics, RecordingMetrics, measured_after_commit
 from therapy_platform.platform.metrics_emf import EmfMetrics
@@ -44,6 +47,9 @@ class MatchingService:
     clock: Callable[[], datetime] = utc_now
     send_round_immediately: bool = False  # what a scheduled round does with its bundles
     metrics: FlushedMetrics = field(default_factory=RecordingMetrics)  # handlers flush it
+    # Feature flags the API's rounds and staff bundles ask (travel_time_reach); None: every
+    # flag's fallback (the function has no flag store configured).
+    flags: FlagEvaluator | None = None
 
 
 def matching_config(settings: MatchingSettings) -> MatchingConfig:
@@ -74,6 +80,7 @@ def build(settings: MatchingSettings = SETTINGS) -> MatchingService:
             reminder_after_days=settings.reminder_after_days, expire_after_days=settings.expire_after_days
         ),
         send_round_immediately=settings.send_round_immediately,
+        flags=flags_from_env() if os.environ.get("FEATURE_FLAGS_STORE") else None,
     )
 
 

@@ -59,8 +59,8 @@ CATALOG: Final[dict[Flag, FlagInfo]] = {
         fallback=False,
     ),
     Flag.TRAVEL_TIME_REACH: FlagInfo(
-        "a patient's reach in minutes by car or public transport (not built yet)",
-        wired=False,
+        "a patient's reach in minutes by car or public transport (off: the km limit applies)",
+        wired=True,
         fallback=False,
     ),
     Flag.SELF_REGISTRATION_INTAKE: FlagInfo(

@@ -17,7 +17,7 @@ from therapy_platform.platform.geography.addresses import (
     Postcode,
     ReverseAddress,
 )
-from therapy_platform.platform.geography.locations import Location, TravelMode
+from therapy_platform.platform.geography.locations import AreaDensity, Location, TravelMode
 from therapy_platform.platform.validation import FieldRuleError
 
 # A point further than this from every postcode centroid is not in Germany as far as the
@@ -127,5 +127,9 @@ class DistanceResult(BaseModel):
     origin: ResolvedPlace = Field(alias="from")
     destination: ResolvedPlace = Field(alias="to")
     mode: TravelMode
+    area: AreaDensity = Field(
+        default=AreaDensity.SUBURBAN,
+        description="The origin's area class the minutes were estimated for (postcode density)",
+    )
     km: float = Field(ge=0, description="Geodesic km, rounded to 10 m")
     minutes: int = Field(ge=0, description="Estimated door-to-door travel minutes for the mode")

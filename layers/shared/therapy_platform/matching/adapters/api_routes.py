@@ -232,6 +232,7 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
             now=s.clock(),
             config=s.config,
             metrics=s.metrics,
+            flags=s.flags,
         ).value
         return _json(200 if request.dry_run else 201, result)
 
@@ -384,7 +385,13 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
         del idempotency_key  # the resolver answers a repeated key (platform/idempotency.py)
         s = service()
         result = bundle_cases.staff_bundle(
-            s.unit_of_work(), therapist_id, request, actor=actor(), now=s.clock(), config=s.config
+            s.unit_of_work(),
+            therapist_id,
+            request,
+            actor=actor(),
+            now=s.clock(),
+            config=s.config,
+            flags=s.flags,
         ).value
         if result.bundle is not None and result.bundle.bundle_id is not None:  # written: where it lives
             return created(result, f"{BUNDLES}/{result.bundle.bundle_id}")

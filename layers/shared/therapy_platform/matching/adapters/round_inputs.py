@@ -36,6 +36,7 @@ from therapy_platform.matching.domain.candidates import (
     therapist_candidate,
 )
 from therapy_platform.matching.domain.models import SearchCandidate, TherapistCandidate
+from therapy_platform.platform.geography.locations import MAX_GEODESIC_KM_PER_MINUTE
 
 # Degrees per km, conservative so a bounding box never cuts off a reachable patient.
 _DEG_LAT_PER_KM: Final = 1 / 110.5
@@ -56,6 +57,8 @@ _PATIENT_MATCH_FIELDS: Final = (
     "group_only",
     "max_travel_km",
     "travel_mode",
+    "max_travel_minutes",
+    "postcode",  # its two-digit region only (feature flag travel_time_reach)
     "availability",
     "symptoms",
     "excluded_therapist_ids",
@@ -226,7 +229,13 @@ class SqlRoundInputs:
             conditions.append(searches.c.id.in_(list(search_ids)))
         if box is not None:
             south, north, west, east = box
-            reach = func.coalesce(cast(patient_profiles.c.data["max_travel_km"].astext, Float), 25.0)
+            # The km limit, or a minutes limit's search radius when larger (domain/travel.py):
+            # whether the minutes count is the round's decision (feature flag), so read both.
+            reach = func.greatest(
+                func.coalesce(cast(patient_profiles.c.data["max_travel_km"].astext, Float), 25.0),
+                func.coalesce(cast(patient_profiles.c.data["max_travel_minutes"].astext, Float), 0.0)
+                * MAX_GEODESIC_KM_PER_MINUTE,
+            )
             lat, lon = _lat(patient_profiles), _lon(patient_profiles)
             conditions += [
                 lat.between(south - reach * _DEG_LAT_PER_KM, north + reach * _DEG_LAT_PER_KM),

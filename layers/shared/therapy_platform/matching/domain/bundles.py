@@ -260,6 +260,8 @@ class ProposedMember(BaseModel):
     search_id: uuid.UUID
     patient_id: uuid.UUID
     position: int
+    # With the patient's minutes limit in force: "≈ 24 min by public transport (limit 30)"
+    reach: str | None = None
 
 
 class ProposedBundle(BaseModel):
@@ -288,6 +290,8 @@ class PairReason(BaseModel):
     search_id: uuid.UUID
     reason: Reason
     soft_filter: SoftFilter | None = None
+    # With the patient's minutes limit in force: "≈ 42 min by public transport (limit 30)"
+    reach: str | None = None
 
 
 class RoundResult(BaseModel):

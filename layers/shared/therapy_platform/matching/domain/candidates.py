@@ -25,7 +25,8 @@ from therapy_platform.matching.domain.models import (
     solo_practice_key,
 )
 from therapy_platform.platform.feature_flags import region_of
-from therapy_platform.platform.geography.locations import Location, LocationPrecision, TravelMode
+from therapy_platform.platform.geography.locations import AreaDensity, Location, LocationPrecision, TravelMode
+from therapy_platform.platform.geography.postcodes import area_density_of
 
 Profile = Mapping[str, Any]
 # Dictionary lookups instead of Enum(value) calls: a national round converts half a million values.
@@ -161,7 +162,13 @@ class SearchState:
     excluded_therapist_ids: frozenset[uuid.UUID] = frozenset()
 
 
+def _minutes(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
+    """The engine's view of one search. The patient's minutes limit is carried as given; a
+    round applies the feature flag `travel_time_reach` to it (domain/travel.py)."""
     wish = patient.get("preferred_therapist_gender") or TherapistGenderWish.ANY
     shared = patient.get("shared_language_required")
     languages = _frozen(tuple(patient.get("languages") or ("de",)))
@@ -169,11 +176,13 @@ def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
         shared = patient.get("needs_shared_language")
     if shared is None:
         shared = "de" not in languages
+    location = location_of(patient)
+    max_minutes = _minutes(patient.get("max_travel_minutes"))
     return SearchCandidate(
         id=search.id,
         patient_id=search.patient_id,
         created_at=search.created_at,
-        location=location_of(patient),
+        location=location,
         status=search.status,
         birth_date=latest_birth_date(patient.get("birth_month")),
         gender=_gender(patient.get("gender")),
@@ -185,6 +194,10 @@ def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
         group_only=bool(patient.get("group_only")),
         max_travel_km=float(patient.get("max_travel_km") or 25),
         travel_mode=TravelMode(patient.get("travel_mode") or TravelMode.TRANSIT),
+        max_travel_minutes=max_minutes,
+        # Only a minutes limit needs the area (a national round classifies few points).
+        travel_area=area_density_of(location) if max_minutes is not None else AreaDensity.SUBURBAN,
+        region=region_of(patient.get("postcode")),
         availability=_schedule(patient.get("availability")),
         symptoms=_frozen(tuple(patient.get("symptoms") or ())),
         patient_excluded_therapist_ids=frozenset(

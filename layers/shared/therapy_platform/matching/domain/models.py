@@ -17,7 +17,7 @@ from typing import Final
 
 from therapy_platform.contracts.schedule import Weekday, Window
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
-from therapy_platform.platform.geography.locations import Location, TravelMode
+from therapy_platform.platform.geography.locations import AreaDensity, Location, TravelMode
 
 Schedule = Mapping[Weekday, tuple[Window, ...]]  # minutes after midnight, as windows_in_minutes gives
 
@@ -34,6 +34,7 @@ class TherapistGenderWish(StrEnum):
 
     MALE = "male"
     FEMALE = "female"
+    DIVERSE = "diverse"
     ANY = "any"
 
 
@@ -118,7 +119,12 @@ class SearchCandidate:
     group_only: bool = False
     max_travel_km: float = 25.0
     travel_mode: TravelMode = TravelMode.TRANSIT
+    # A limit in estimated minutes for `travel_mode` (matching/domain/travel.py): only set when
+    # the feature flag `travel_time_reach` is on for the search; `max_travel_km` is then the
+    # minutes' search radius (reach_bound_km), no limit of its own.
     max_travel_minutes: int | None = None
+    travel_area: AreaDensity = AreaDensity.SUBURBAN  # the patient's area class (postcode density)
+    region: str | None = None  # the patient's two-digit postcode region (feature flags)
     availability: Schedule = field(default_factory=dict)
     symptoms: frozenset[str] = frozenset()
     patient_excluded_therapist_ids: frozenset[uuid.UUID] = frozenset()
@@ -151,6 +157,12 @@ class Reason(StrEnum):
     NO_THERAPIST_IN_REACH = "no_therapist_in_reach"
     NO_MATCHING_THERAPIST = "no_matching_therapist"
     NOT_CHOSEN = "not_chosen"  # matched somewhere but every bundle was filled by longer waiters
+    # matched somewhere, but everywhere a soft preference left it out (the one that decided it)
+    NOT_CHOSEN_AVAILABILITY = "not_chosen_availability"
+    NOT_CHOSEN_SYMPTOM_PREFERENCES = "not_chosen_symptom_preferences"
+    NOT_CHOSEN_AGE_BAND = "not_chosen_age_band"
+    NOT_CHOSEN_GROUP_PREFERENCE = "not_chosen_group_preference"
+    NOT_CHOSEN_LEARNED_PREFERENCES = "not_chosen_learned_preferences"
     # hard constraints per pair
     OUT_OF_REACH = "out_of_reach"
     EXCLUDED_BY_PATIENT = "excluded_by_patient"

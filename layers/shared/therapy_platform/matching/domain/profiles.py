@@ -51,6 +51,8 @@ class PatientProfile:
     group_only: bool = False
     availability: dict[str, list[str]] = field(default_factory=dict)
     max_travel_km: float | None = None  # the patient's limit: the inquiry says whether it holds
+    # A limit in minutes (domain/travel.py): the inquiry then claims nothing about reach.
+    max_travel_minutes: int | None = None
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> PatientProfile:
@@ -69,6 +71,9 @@ class PatientProfile:
             group_only=bool(payload.get("group_only")),
             availability=_schedule(payload.get("availability")),
             max_travel_km=_km(payload.get("max_travel_km")),
+            max_travel_minutes=(
+                None if payload.get("max_travel_minutes") is None else int(payload["max_travel_minutes"])
+            ),
         )
 
     def readiness_problems(self) -> list[str]:

@@ -52,6 +52,7 @@ from therapy_platform.matching.domain.rules import (
     decide_practice,
     group_into_practices,
     hard_constraint_failure,
+    not_chosen_reason,
     progressive_filter,
     remaining_slots,
     search_ineligibility,
@@ -184,6 +185,7 @@ def plan_round(
     )
     in_a_bundle = bytearray(len(eligible))
     bundles: list[PlannedBundle] = []
+    bundled: list[tuple[int, list[tuple[SoftFilter, Callable[[int], Any]]]]] = []  # slot, applied filters
     by_slot = index.practices
     order = sorted(
         range(index.size),
@@ -208,6 +210,7 @@ def plan_round(
             therapists_left_out.append(TherapistDecision(owner_id, Reason.TOO_FEW_CANDIDATES))
             continue
         chosen, applied, skipped = chosen_or_none
+        bundled.append((slot, [(name, predicate) for name, predicate in filters if name in applied]))
         for position in chosen:
             key = search_key[position]
             slots[key] -= 1
@@ -228,12 +231,13 @@ def plan_round(
             )
         )
 
+    soft_rejections, other_losses = _losses(bundled, candidates, search_key, in_a_bundle)
     for position, search in enumerate(eligible):
         key = search_key[position]
         if in_a_bundle[key]:
             continue
         if candidates.matched_somewhere[key]:
-            searches_left_out[search.id] = Reason.NOT_CHOSEN
+            searches_left_out[search.id] = not_chosen_reason(soft_rejections.get(key, ()), other_losses[key])
         elif candidates.failed_other_than_distance[key]:
             searches_left_out[search.id] = Reason.NO_MATCHING_THERAPIST
         else:
@@ -247,6 +251,42 @@ def plan_round(
         ),
         pairs=tuple(pairs),
     )
+
+
+def _losses(
+    bundled: Sequence[tuple[int, Sequence[tuple[SoftFilter, Callable[[int], Any]]]]],
+    candidates: Candidates,
+    search_key: Sequence[int],
+    in_a_bundle: bytearray,
+) -> tuple[dict[int, list[SoftFilter]], Counter[int]]:
+    """For every search (by key) matched somewhere but in no bundle: per bundle it was a
+    candidate of, the first applied soft preference rejecting it there, or a loss of another
+    kind (`rules.not_chosen_reason`). Only the few unplaced searches are looked at."""
+    soft: dict[int, list[SoftFilter]] = {}
+    other: Counter[int] = Counter()
+    unplaced = {
+        position
+        for position, key in enumerate(search_key)
+        if not in_a_bundle[key] and candidates.matched_somewhere[key]
+    }
+    if not unplaced:
+        return soft, other
+    for slot, applied in bundled:
+        if not unplaced:
+            break
+        crowded_out = []
+        for position in unplaced.intersection(candidates[slot]):
+            key = search_key[position]
+            rejecting = next((name for name, predicate in applied if not predicate(position)), None)
+            if rejecting is None:
+                other[key] += 1
+                crowded_out.append(position)
+            else:
+                soft.setdefault(key, []).append(rejecting)
+        # One loss of another kind settles `not_chosen`: such a search is not looked at again
+        # (a national round leaves tens of thousands of searches out).
+        unplaced.difference_update(crowded_out)
+    return soft, other
 
 
 def _on_search(

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Final
 
 from therapy_platform.contracts.schedule import overlap_minutes, total_minutes
 from therapy_platform.matching.domain.models import (
@@ -184,6 +185,7 @@ def in_reach(therapist: TherapistCandidate, search: SearchCandidate) -> bool:
         search.max_travel_km,
         search.travel_mode,
         max_minutes=search.max_travel_minutes,
+        area=search.travel_area,
     )
 
 
@@ -260,6 +262,35 @@ def progressive_filter(
         else:
             skipped.append(name)
     return FilterOutcome(tuple(kept), tuple(applied), tuple(skipped), tuple(dropped))
+
+
+# A search matched somewhere but in no bundle, left out by a soft preference: its own reason.
+SOFT_FILTER_REASONS: Final[dict[SoftFilter, Reason]] = {
+    SoftFilter.AVAILABILITY: Reason.NOT_CHOSEN_AVAILABILITY,
+    SoftFilter.SYMPTOM_PREFERENCES: Reason.NOT_CHOSEN_SYMPTOM_PREFERENCES,
+    SoftFilter.AGE_BAND: Reason.NOT_CHOSEN_AGE_BAND,
+    SoftFilter.GROUP_PREFERENCE: Reason.NOT_CHOSEN_GROUP_PREFERENCE,
+    SoftFilter.LEARNED_PREFERENCES: Reason.NOT_CHOSEN_LEARNED_PREFERENCES,
+}
+_FILTER_ORDER: Final = {name: number for number, name in enumerate(SoftFilter)}
+
+
+def not_chosen_reason(soft_rejections: Sequence[SoftFilter], other_losses: int) -> Reason:
+    """Why a search that passed every hard constraint somewhere is in no bundle.
+
+    `soft_rejections`: for each bundle it was a candidate of, rejected there by one of the
+    bundle's applied soft preferences, the first such preference (progressive filtering's
+    order); `other_losses`: the bundles it was a candidate of that no applied preference
+    rejected it from (longer waiters took the places). When soft preferences decided at every
+    such bundle, the search gets the soft preference's own reason (the most frequent, ties in
+    filtering order); otherwise, and when no practice it matched got a bundle, `not_chosen`."""
+    if other_losses or not soft_rejections:
+        return Reason.NOT_CHOSEN
+    counts: dict[SoftFilter, int] = {}
+    for name in soft_rejections:
+        counts[name] = counts.get(name, 0) + 1
+    deciding = min(counts, key=lambda name: (-counts[name], _FILTER_ORDER[name]))
+    return SOFT_FILTER_REASONS[deciding]
 
 
 def waiting_order(search: SearchCandidate) -> tuple[datetime, str]:

@@ -47,7 +47,12 @@ from therapy_platform.matching.domain.bundles import (
     Withdrawal,
     distance_band,
 )
-from therapy_platform.matching.domain.models import DEFAULT_CONFIG, MatchingConfig
+from therapy_platform.matching.domain.models import (
+    DEFAULT_CONFIG,
+    MatchingConfig,
+    SearchCandidate,
+    TherapistCandidate,
+)
 from therapy_platform.matching.domain.monitoring import round_measurements
 from therapy_platform.matching.domain.profiles import PatientProfile, TherapistProfile
 from therapy_platform.matching.domain.records import RoundRecord
@@ -69,6 +74,7 @@ from therapy_platform.matching.domain.rules import (
 )
 from therapy_platform.matching.domain.search import Acceptance, Search
 from therapy_platform.matching.domain.searches import Exclusion
+from therapy_platform.matching.domain.travel import apply_travel_time_reach, reach_detail
 from therapy_platform.matching.ports import MatchingUnitOfWork, ProfileRepository
 from therapy_platform.matching.use_cases.changes import (
     Changes,
@@ -117,7 +123,42 @@ class _PhaseClock:
         self._last = now
 
 
-def _proposed(plan: PlannedBundle, stored: BundleRecord | None = None) -> ProposedBundle:
+class _Reach:
+    """The dry run's travel-time words per (therapist, search) pair (domain/travel.py): only
+    for searches whose minutes limit is in force, so a round without any costs nothing."""
+
+    def __init__(self, therapists: Sequence[TherapistCandidate], searches: Sequence[SearchCandidate]) -> None:
+        self._searches = {s.id: s for s in searches if s.max_travel_minutes is not None}
+        self._therapists = {t.id: t for t in therapists} if self._searches else {}
+
+    def __call__(self, therapist_id: uuid.UUID, search_id: uuid.UUID) -> str | None:
+        search = self._searches.get(search_id)
+        therapist = self._therapists.get(therapist_id)
+        return None if search is None or therapist is None else reach_detail(therapist, search)
+
+
+_NO_REACH: Final = _Reach((), ())
+
+
+def _travel_time_reach(
+    searches: Sequence[SearchCandidate], flags: FlagEvaluator | None
+) -> list[SearchCandidate]:
+    """The feature flag `travel_time_reach` per search with a minutes limit (subject: the search,
+    region: the patient's); without an evaluator the flag's fallback (off) holds."""
+    if flags is None:
+        return apply_travel_time_reach(searches, lambda search: False)
+    evaluator = flags
+    return apply_travel_time_reach(
+        searches,
+        lambda search: evaluator.enabled(
+            Flag.TRAVEL_TIME_REACH, FlagSubject(subject=str(search.id), region=search.region)
+        ),
+    )
+
+
+def _proposed(
+    plan: PlannedBundle, stored: BundleRecord | None = None, reach: _Reach = _NO_REACH
+) -> ProposedBundle:
     # Built without validation: the values come from the planner and the store (a national
     # round returns 20,000 of these).
     return ProposedBundle.model_construct(
@@ -125,7 +166,10 @@ def _proposed(plan: PlannedBundle, stored: BundleRecord | None = None) -> Propos
         practice_key=plan.practice_key,
         members=[
             ProposedMember.model_construct(
-                search_id=m.search_id, patient_id=m.patient_id, position=m.position
+                search_id=m.search_id,
+                patient_id=m.patient_id,
+                position=m.position,
+                reach=reach(plan.therapist_id, m.search_id),
             )
             for m in plan.members
         ],
@@ -137,10 +181,14 @@ def _proposed(plan: PlannedBundle, stored: BundleRecord | None = None) -> Propos
     )
 
 
-def _pairs(pairs: Sequence[PairDecision]) -> list[PairReason]:
+def _pairs(pairs: Sequence[PairDecision], reach: _Reach = _NO_REACH) -> list[PairReason]:
     return [
         PairReason(
-            therapist_id=p.therapist_id, search_id=p.search_id, reason=p.reason, soft_filter=p.soft_filter
+            therapist_id=p.therapist_id,
+            search_id=p.search_id,
+            reason=p.reason,
+            soft_filter=p.soft_filter,
+            reach=reach(p.therapist_id, p.search_id),
         )
         for p in pairs
     ]
@@ -197,7 +245,11 @@ def patient_summary(
         group_only=profile.group_only,
         availability=profile.availability,
         distance_band=distance_band(km),
-        within_reach=None if km is None or profile.max_travel_km is None else km <= profile.max_travel_km,
+        # A patient limited in minutes was matched by the travel-time estimate (or, with the
+        # feature flag off, by km): the card claims nothing rather than compare the wrong limit.
+        within_reach=None
+        if km is None or profile.max_travel_km is None or profile.max_travel_minutes is not None
+        else km <= profile.max_travel_km,
     )
 
 
@@ -287,6 +339,8 @@ def run_round(
                 lambda region: evaluator.enabled(Flag.AUTOMATIC_ROUNDS, FlagSubject(region=region)),
             )
             therapists, paused = gate.therapists, gate.paused_regions
+        searches = _travel_time_reach(searches, flags)
+        reach = _Reach(therapists, searches) if request.dry_run else _NO_REACH
         clock.lap("read")
         # Explaining every pair of a national round would be tens of millions of decisions: only
         # rounds limited to therapists or a region explain theirs.
@@ -297,7 +351,7 @@ def run_round(
         result = RoundResult(
             run_date=today,
             dry_run=request.dry_run,
-            bundles=[_proposed(b) for b in plan.bundles],
+            bundles=[_proposed(b, reach=reach) for b in plan.bundles],
             therapists_left_out=[
                 LeftOutTherapist(therapist_id=d.therapist_id, reason=d.reason)
                 for d in plan.therapists_left_out
@@ -305,7 +359,7 @@ def run_round(
             searches_left_out=[
                 LeftOutSearch(search_id=d.search_id, reason=d.reason) for d in plan.searches_left_out
             ],
-            pairs=_pairs(plan.pairs[:MAX_EXPLAINED_PAIRS]),
+            pairs=_pairs(plan.pairs[:MAX_EXPLAINED_PAIRS], reach),
             pairs_explained=explain,
             pairs_truncated=len(plan.pairs) > MAX_EXPLAINED_PAIRS,
             therapists_considered=len(therapists),
@@ -372,7 +426,9 @@ def staff_bundle(
     actor: str,
     now: datetime,
     config: MatchingConfig = DEFAULT_CONFIG,
+    flags: FlagEvaluator | None = None,
 ) -> Outcome[StaffBundleResult]:
+    """`flags`: the feature flag `travel_time_reach` (domain/travel.py), as in a round."""
     today = platform_today(now)
     with uow:
         if not request.dry_run:
@@ -384,6 +440,8 @@ def staff_bundle(
         if not chosen:
             raise NotFoundError(f"therapist {therapist_id} is not known to the matching service")
         practice = [t for t in therapists if t.practice == chosen[0].practice]
+        searches = _travel_time_reach(searches, flags)
+        reach = _Reach(practice, searches)
         if request.search_ids is not None:
             found = {s.id for s in searches}
             missing = [str(s) for s in request.search_ids if s not in found]
@@ -403,7 +461,7 @@ def staff_bundle(
                         dry_run=True,
                         bundle=None,
                         therapist_reason=plan.therapist_reason,
-                        pairs=_pairs(plan.pairs),
+                        pairs=_pairs(plan.pairs, reach),
                     )
                 )
             reason = plan.therapist_reason
@@ -413,7 +471,9 @@ def staff_bundle(
             )
         if request.dry_run:
             return Outcome(
-                StaffBundleResult(dry_run=True, bundle=_proposed(plan.bundle), pairs=_pairs(plan.pairs))
+                StaffBundleResult(
+                    dry_run=True, bundle=_proposed(plan.bundle, reach=reach), pairs=_pairs(plan.pairs, reach)
+                )
             )
         changes = Changes(now, actor)
         [stored] = _create_drafts(uow, changes, [plan.bundle], kind=BundleKind.STAFF, notes=request.notes)

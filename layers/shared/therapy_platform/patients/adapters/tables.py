@@ -54,6 +54,7 @@ patients = Table(
     Column("needs_shared_language", Boolean),
     Column("max_travel_km", SmallInteger, nullable=False),
     Column("travel_mode", String(10), nullable=False),
+    Column("max_travel_minutes", SmallInteger),
     Column("availability", JSONB(none_as_null=True)),
     Column("excluded_therapist_ids", ARRAY(Uuid)),
     Column("notes", Text),

@@ -72,6 +72,8 @@ MIN_AGE_YEARS: Final = 18
 MAX_AGE_YEARS: Final = 120
 DEFAULT_MAX_TRAVEL_KM: Final = 25
 MAX_TRAVEL_KM: Final = 200
+MIN_TRAVEL_MINUTES: Final = 5
+MAX_TRAVEL_MINUTES: Final = 240  # four hours: beyond that a travel-time limit means nothing
 MAX_WINDOWS_PER_DAY: Final = 12
 MAX_EXCLUSIONS: Final = 500
 MAX_LANGUAGES: Final = 10
@@ -202,12 +204,14 @@ PastDate = Annotated[date, AfterValidator(_not_in_future)]
 Symptoms = Annotated[list[Symptom], Len(MIN_SYMPTOMS, MAX_SYMPTOMS), AfterValidator(_unique)]
 Languages = Annotated[list[LanguageCode], Len(1, MAX_LANGUAGES), AfterValidator(_unique)]
 TravelKm = Annotated[int, Field(ge=1, le=MAX_TRAVEL_KM)]
+TravelMinutes = Annotated[int, Field(ge=MIN_TRAVEL_MINUTES, le=MAX_TRAVEL_MINUTES)]
 Exclusions = Annotated[list[uuid.UUID], Len(0, MAX_EXCLUSIONS), AfterValidator(_unique)]
 
 
 class TherapistGenderPreference(StrEnum):
     MALE = "male"
     FEMALE = "female"
+    DIVERSE = "diverse"
     ANY = "any"
 
 
@@ -275,6 +279,11 @@ class PatientDraft(BaseModel):
     )
     max_travel_km: TravelKm = DEFAULT_MAX_TRAVEL_KM
     travel_mode: TravelMode = TravelMode.TRANSIT
+    max_travel_minutes: TravelMinutes | None = Field(
+        default=None,
+        description="Limit in estimated minutes by `travel_mode` (feature flag travel_time_reach; "
+        "docs/matching.md); replaces max_travel_km in matching when set",
+    )
     availability: Availability = Field(
         default_factory=dict, description='Weekly windows, e.g. {"mon": ["08:00-12:00"]}'
     )
@@ -351,6 +360,7 @@ class PatientPatch(BaseModel):
     needs_shared_language: bool | None = None
     max_travel_km: TravelKm | None = None
     travel_mode: TravelMode | None = None
+    max_travel_minutes: TravelMinutes | None = None
     availability: Availability | None = None
     excluded_therapist_ids: Exclusions | None = None
     notes: Notes | None = None
@@ -402,6 +412,7 @@ class Patient(BaseModel):
     needs_shared_language: bool | None = None
     max_travel_km: int = DEFAULT_MAX_TRAVEL_KM
     travel_mode: TravelMode = TravelMode.TRANSIT
+    max_travel_minutes: int | None = None
     availability: dict[Weekday, list[str]] = Field(default_factory=dict)
     excluded_therapist_ids: list[uuid.UUID] = Field(default_factory=list)
     notes: str | None = None

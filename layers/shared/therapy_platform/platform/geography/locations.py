@@ -125,32 +125,104 @@ class TravelProfile:
     bands: tuple[SpeedBand, ...]
 
 
-TRAVEL_PROFILES: Final[dict[TravelMode, TravelProfile]] = {
-    # Walk to the car, park and walk to the practice: 5 min. First 5 route km in town at
-    # 25 km/h (lights, junctions), the next 15 km on arterials and country roads at 50 km/h,
-    # anything further mostly on motorways at 90 km/h average.
-    TravelMode.CAR: TravelProfile(
-        detour_factor=1.3,
-        fixed_minutes=5.0,
-        bands=(SpeedBand(5.0, 25.0), SpeedBand(20.0, 50.0), SpeedBand(math.inf, 90.0)),
-    ),
-    # Walk to the stop and wait (half a 20-minute headway): 10 min. Bus or tram with frequent
-    # stops at 15 km/h for the first 5 route km, S-Bahn / regional bus at 30 km/h up to 20 km,
-    # regional and long-distance rail at 60 km/h average including changes beyond that.
-    TravelMode.TRANSIT: TravelProfile(
-        detour_factor=1.4,
-        fixed_minutes=10.0,
-        bands=(SpeedBand(5.0, 15.0), SpeedBand(20.0, 30.0), SpeedBand(math.inf, 60.0)),
-    ),
+class AreaDensity(StrEnum):
+    """How built-up the area around the trip's origin is (postcodes.py `area_density` derives it
+    from the density of postcode centroids, a proxy for population density: German postcode
+    areas are cut to similar delivery volumes, so a city has many small ones)."""
+
+    URBAN = "urban"  # a large city: slow streets, frequent public transport
+    SUBURBAN = "suburban"  # towns and their surroundings (the profile used before areas existed)
+    RURAL = "rural"  # countryside: faster roads, rare buses
+
+
+# The profiles per area. SUBURBAN keeps the single profile the estimate had before areas
+# (docs/geocoding.md, "Travel time"); URBAN is slower by car and has shorter waits for
+# public transport, RURAL is faster by car and waits longer (hourly buses).
+TRAVEL_PROFILES_BY_AREA: Final[dict[AreaDensity, dict[TravelMode, TravelProfile]]] = {
+    AreaDensity.SUBURBAN: {
+        # Walk to the car, park and walk to the practice: 5 min. First 5 route km in town at
+        # 25 km/h (lights, junctions), the next 15 km on arterials and country roads at
+        # 50 km/h, anything further mostly on motorways at 90 km/h average.
+        TravelMode.CAR: TravelProfile(
+            detour_factor=1.3,
+            fixed_minutes=5.0,
+            bands=(SpeedBand(5.0, 25.0), SpeedBand(20.0, 50.0), SpeedBand(math.inf, 90.0)),
+        ),
+        # Walk to the stop and wait (half a 20-minute headway): 10 min. Bus or tram with
+        # frequent stops at 15 km/h for the first 5 route km, S-Bahn / regional bus at 30 km/h
+        # up to 20 km, regional and long-distance rail at 60 km/h including changes beyond.
+        TravelMode.TRANSIT: TravelProfile(
+            detour_factor=1.4,
+            fixed_minutes=10.0,
+            bands=(SpeedBand(5.0, 15.0), SpeedBand(20.0, 30.0), SpeedBand(math.inf, 60.0)),
+        ),
+    },
+    AreaDensity.URBAN: {
+        # Finding a parking space takes longer (8 min); city streets 20 km/h, urban arterials
+        # 40 km/h, then motorway 80 km/h (congested city rings).
+        TravelMode.CAR: TravelProfile(
+            detour_factor=1.3,
+            fixed_minutes=8.0,
+            bands=(SpeedBand(5.0, 20.0), SpeedBand(20.0, 40.0), SpeedBand(math.inf, 80.0)),
+        ),
+        # A dense network: a short walk and half a 10-minute headway (8 min); U-Bahn, tram and
+        # bus 18 km/h, S-Bahn 30 km/h, regional rail 60 km/h; lines run straighter (1.3).
+        TravelMode.TRANSIT: TravelProfile(
+            detour_factor=1.3,
+            fixed_minutes=8.0,
+            bands=(SpeedBand(5.0, 18.0), SpeedBand(20.0, 30.0), SpeedBand(math.inf, 60.0)),
+        ),
+    },
+    AreaDensity.RURAL: {
+        # Parking at the door (3 min); village roads 35 km/h, country roads 60 km/h, then
+        # 90 km/h; roads wind more between villages (1.35).
+        TravelMode.CAR: TravelProfile(
+            detour_factor=1.35,
+            fixed_minutes=3.0,
+            bands=(SpeedBand(5.0, 35.0), SpeedBand(20.0, 60.0), SpeedBand(math.inf, 90.0)),
+        ),
+        # A longer walk to the stop and half an hourly headway (20 min); regional buses wind
+        # through villages (1.5) at 15 km/h for the first km, 30 km/h, then rail at 50 km/h.
+        TravelMode.TRANSIT: TravelProfile(
+            detour_factor=1.5,
+            fixed_minutes=20.0,
+            bands=(SpeedBand(5.0, 15.0), SpeedBand(20.0, 30.0), SpeedBand(math.inf, 50.0)),
+        ),
+    },
 }
+# The area-independent profile (suburban): what callers that know no area get.
+TRAVEL_PROFILES: Final[dict[TravelMode, TravelProfile]] = TRAVEL_PROFILES_BY_AREA[AreaDensity.SUBURBAN]
 
 
-def route_km(geodesic: float, mode: TravelMode) -> float:
+def _fastest_geodesic_km_per_minute() -> float:
+    """The most geodesic km any profile covers per minute (its fastest band over its detour)."""
+    return max(
+        band.km_per_hour / 60.0 / profile.detour_factor
+        for profiles in TRAVEL_PROFILES_BY_AREA.values()
+        for profile in profiles.values()
+        for band in profile.bands
+    )
+
+
+# No estimate of `m` minutes, in any area and mode, is longer than m x this many geodesic km:
+# the bound by which a minutes limit becomes a search radius (matching's grid and its SQL).
+MAX_GEODESIC_KM_PER_MINUTE: Final = _fastest_geodesic_km_per_minute()
+
+
+def reach_bound_km(max_minutes: int) -> float:
+    """A geodesic radius no trip of at most `max_minutes` estimated minutes leaves (any area,
+    any mode): the minutes limit's search radius."""
+    if max_minutes < 0:
+        raise ValueError("max_minutes must not be negative")
+    return max_minutes * MAX_GEODESIC_KM_PER_MINUTE
+
+
+def route_km(geodesic: float, mode: TravelMode, area: AreaDensity = AreaDensity.SUBURBAN) -> float:
     """Estimated length of the route actually travelled."""
-    return geodesic * TRAVEL_PROFILES[mode].detour_factor
+    return geodesic * TRAVEL_PROFILES_BY_AREA[area][mode].detour_factor
 
 
-def estimate_minutes(geodesic: float, mode: TravelMode) -> int:
+def estimate_minutes(geodesic: float, mode: TravelMode, area: AreaDensity = AreaDensity.SUBURBAN) -> int:
     """Estimated door-to-door travel minutes for a geodesic distance, rounded up.
 
     0 km is 0 minutes (the same place). The model is tuned for the distances matching cares
@@ -161,8 +233,8 @@ def estimate_minutes(geodesic: float, mode: TravelMode) -> int:
         raise ValueError(f"distance must be a finite, non-negative number of km, not {geodesic!r}")
     if geodesic == 0:
         return 0
-    profile = TRAVEL_PROFILES[mode]
-    remaining = route_km(geodesic, mode)
+    profile = TRAVEL_PROFILES_BY_AREA[area][mode]
+    remaining = route_km(geodesic, mode, area)
     minutes = profile.fixed_minutes
     band_start = 0.0
     for band in profile.bands:
@@ -180,14 +252,20 @@ class TravelEstimate(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     mode: TravelMode
+    area: AreaDensity = Field(
+        default=AreaDensity.SUBURBAN, description="The origin's area class the minutes were estimated for"
+    )
     km: float = Field(ge=0, description="Geodesic distance in km, rounded to 10 m")
     minutes: int = Field(ge=0, description="Estimated door-to-door travel time, rounded up")
 
 
-def estimate_travel(a: Location, b: Location, mode: TravelMode) -> TravelEstimate:
-    """Distance and travel time between two known locations (UnknownLocationError otherwise)."""
+def estimate_travel(
+    a: Location, b: Location, mode: TravelMode, area: AreaDensity = AreaDensity.SUBURBAN
+) -> TravelEstimate:
+    """Distance and travel time between two known locations (UnknownLocationError otherwise);
+    `area` is the origin's area class (postcodes.py `area_density`)."""
     km = distance_km(a, b)
-    return TravelEstimate(mode=mode, km=round(km, 2), minutes=estimate_minutes(km, mode))
+    return TravelEstimate(mode=mode, area=area, km=round(km, 2), minutes=estimate_minutes(km, mode, area))
 
 
 def spherical_reach_limits(max_km: float, *, has_minutes: bool) -> tuple[float, float]:
@@ -206,13 +284,14 @@ def within_reach(
     mode: TravelMode,
     *,
     max_minutes: int | None = None,
+    area: AreaDensity = AreaDensity.SUBURBAN,
 ) -> bool:
     """Whether a therapist is close enough for a patient.
 
     `max_km` bounds the geodesic distance (the "radius" patients know from directory searches
     and the km the API shows). `max_minutes`, when given, additionally bounds the estimated
-    travel time for the patient's `mode`. False whenever either location is unknown: an
-    unlocated record must never be matched on distance.
+    travel time for the patient's `mode` in the patient's `area`. False whenever either
+    location is unknown: an unlocated record must never be matched on distance.
     """
     if math.isnan(max_km):
         raise ValueError("max_km must be a number")
@@ -232,4 +311,4 @@ def within_reach(
     km = geodesic_km(a.latitude, a.longitude, b.latitude, b.longitude)
     if km > max_km:
         return False
-    return max_minutes is None or estimate_minutes(km, mode) <= max_minutes
+    return max_minutes is None or estimate_minutes(km, mode, area) <= max_minutes
