@@ -39,6 +39,7 @@ from typing import Any
 
 from datagen import DataGenerator
 
+from therapy_platform.contracts.practices import hashed_practice_key, owner_name_rank, title_rank
 from therapy_platform.contracts.schedule import windows_in_minutes
 from therapy_platform.contracts.therapy import Gender, TherapyProcedure
 from therapy_platform.matching.domain import (
@@ -84,13 +85,12 @@ def build_world(
         therapists.append(
             TherapistCandidate(
                 id=tid,
-                last_name=data["last_name"],
-                title=data["title"],
                 created_at=created + timedelta(hours=n),
                 status=state["status"],
                 location=directory.centroid(data["postcode"]),
-                email=data["email"],
-                practice_key=data["email"].casefold() if data["email"] else None,
+                practice_key=hashed_practice_key(data["email"]),
+                owner_name_rank=owner_name_rank(data["last_name"], data["email"]),
+                title_rank=title_rank(data["title"]),
                 gender=Gender(data["gender"]),
                 next_contact_allowed_on=date.fromisoformat(state["next_contact_allowed_on"])
                 if state["next_contact_allowed_on"]

@@ -78,6 +78,7 @@ from therapy_platform.matching.use_cases.changes import (
     withdraw_pending,
 )
 from therapy_platform.platform.clock import platform_today
+from therapy_platform.platform.collector import collector_paused
 from therapy_platform.platform.errors import BadRequestError, ConflictError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.feature_flags import Flag, FlagEvaluator, FlagSubject
@@ -273,7 +274,9 @@ def run_round(
     today = platform_today(now)
     started = time.perf_counter()
     clock = _PhaseClock(phases)
-    with uow:
+    # The round's objects live until it ends: scanning them over and over cost more than the
+    # round's work at national scale (platform/collector.py).
+    with collector_paused(), uow:
         if not request.dry_run:
             uow.lock_bundle_creation()
         therapists, searches = uow.queries.round_inputs(
