@@ -2,20 +2,37 @@
 handful of set-based queries (national scale: 35,000 therapists, 100,000 searches).
 
 Only the fields the engine needs leave the database (a JSON subset of each profile, never
-names, addresses or contacts); timestamps travel as text because `datetime.fromisoformat` is
-far faster than pg8000's parsing per row; lists are aggregated into one string and split here
-because pg8000 parses array columns character by character.
+names, addresses or contacts). Each input set arrives as ONE JSON document (`json_agg` of one
+array per row, `_json_rows`) parsed by one `json.loads`: pg8000's decoding per row and per
+value (its timestamp parser above all) cost more than the database's work at national scale.
+Timestamps travel as ISO text (`datetime.fromisoformat`); lists are aggregated into one string
+and split here.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Float, Text, and_, cast, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 
 from therapy_platform.matching.adapters.bundles import OPEN
 from therapy_platform.matching.adapters.tables import (
@@ -95,6 +112,22 @@ def _subset(table: Any, fields: Sequence[str]) -> ColumnElement[Any]:
     return func.jsonb_build_object(*pairs)
 
 
+def _json_rows(connection: Connection, statement: Select[Any]) -> list[list[Any]]:
+    """The rows of `statement` as JSON arrays, fetched as one text value and parsed at once
+    (uuids and timestamps arrive as their text forms)."""
+    rows = statement.subquery()
+    document = connection.execute(
+        select(
+            cast(
+                func.coalesce(func.json_agg(func.json_build_array(*rows.c)), literal_column("'[]'::json")),
+                Text,
+            )
+        ).select_from(rows)
+    ).scalar_one()
+    found: list[list[Any]] = json.loads(document)
+    return found
+
+
 def _lat(table: Any) -> ColumnElement[float]:
     return cast(table.c.data["location"]["latitude"].astext, Float)
 
@@ -120,7 +153,14 @@ def contact_counts(
     was not discarded; an open bundle one in which the search is still pending."""
     if not search_ids:
         return {}
-    rows = connection.execute(
+    return _counts(
+        connection,
+        _counts_statement().where(bundle_members.c.search_id.in_(list(search_ids))),
+    )
+
+
+def _counts_statement() -> Select[Any]:
+    return (
         select(
             bundle_members.c.search_id,
             func.count().filter(bundles.c.status != BundleStatus.DISCARDED),
@@ -129,10 +169,12 @@ def contact_counts(
             ),
         )
         .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
-        .where(bundle_members.c.search_id.in_(list(search_ids)))
         .group_by(bundle_members.c.search_id)
     )
-    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _counts(connection: Connection, statement: Select[Any]) -> dict[uuid.UUID, tuple[int, int]]:
+    return {uuid.UUID(row[0]): (row[1], row[2]) for row in _json_rows(connection, statement)}
 
 
 class SqlRoundInputs:
@@ -182,37 +224,43 @@ class SqlRoundInputs:
             )
         else:
             conditions.append(active)
-        rows = self._connection.execute(
+        # A cooling period matching started counts when it is newer than the read model's update.
+        newer_cooling = case(
+            (
+                therapist_cooling.c.set_at > therapist_profiles.c.source_timestamp,
+                therapist_cooling.c.next_contact_allowed_on,
+            ),
+            else_=None,
+        )
+        rows = _json_rows(
+            self._connection,
             select(
                 therapist_profiles.c.id,
                 _subset(therapist_profiles, _THERAPIST_MATCH_FIELDS).label("data"),
-                therapist_profiles.c.source_timestamp,
-                therapist_cooling.c.next_contact_allowed_on,
-                therapist_cooling.c.set_at,
+                newer_cooling.label("cooling"),
             )
             .select_from(
                 therapist_profiles.outerjoin(
                     therapist_cooling, therapist_cooling.c.therapist_id == therapist_profiles.c.id
                 )
             )
-            .where(*conditions)
-        ).all()
-        open_rows = self._connection.execute(
-            select(bundles.c.therapist_id, bundles.c.practice_key).where(bundles.c.status.in_(OPEN))
-        ).all()
-        open_therapists = {row.therapist_id for row in open_rows}
-        open_practices = {row.practice_key for row in open_rows}
+            .where(*conditions),
+        )
+        open_rows = _json_rows(
+            self._connection,
+            select(bundles.c.therapist_id, bundles.c.practice_key).where(bundles.c.status.in_(OPEN)),
+        )
+        open_therapists = {uuid.UUID(therapist_id) for therapist_id, _ in open_rows}
+        open_practices = {practice for _, practice in open_rows}
         candidates = []
-        for row in rows:
-            practice = effective_practice_key(row.id, row.data.get("practice_key"))
-            newer_cooling = (
-                row.next_contact_allowed_on if row.set_at and row.set_at > row.source_timestamp else None
-            )
+        for raw_id, data, cooling in rows:
+            therapist_id = uuid.UUID(raw_id)
+            practice = effective_practice_key(therapist_id, data.get("practice_key"))
             state = TherapistState(
-                has_open_bundle=row.id in open_therapists or practice in open_practices,
-                cooling_until=newer_cooling,
+                has_open_bundle=therapist_id in open_therapists or practice in open_practices,
+                cooling_until=None if cooling is None else date.fromisoformat(cooling),
             )
-            candidates.append(therapist_candidate(row.data, state))
+            candidates.append(therapist_candidate(data, state))
         return candidates
 
     def _search_candidates(
@@ -232,58 +280,54 @@ class SqlRoundInputs:
                 lat.between(south - reach * _DEG_LAT_PER_KM, north + reach * _DEG_LAT_PER_KM),
                 lon.between(west - reach * _DEG_LON_PER_KM, east + reach * _DEG_LON_PER_KM),
             ]
-        rows = self._connection.execute(
+        rows = _json_rows(
+            self._connection,
             select(
                 searches.c.id,
                 searches.c.patient_id,
                 searches.c.status,
-                cast(searches.c.created_at, Text).label("created_at"),
+                searches.c.created_at,
                 searches.c.total_requested_contacts,
                 _subset(patient_profiles, _PATIENT_MATCH_FIELDS).label("data"),
             )
             .join(patient_profiles, patient_profiles.c.id == searches.c.patient_id)
-            .where(*conditions)
-        ).all()
+            .where(*conditions),
+        )
         if not rows:
             return []
-        ids = [row.id for row in rows]
+        ids = [uuid.UUID(row[0]) for row in rows]
+        patient_ids = [uuid.UUID(row[1]) for row in rows]
         everything = len(ids) >= _EVERYTHING_FROM
         counts = self._all_contact_counts() if everything else contact_counts(self._connection, ids)
-        practices = self._contacted_practices([row.patient_id for row in rows], everything=everything)
+        practices = self._contacted_practices(patient_ids, everything=everything)
         exclusions = self._exclusion_ids(ids, everything=everything)
         candidates = []
-        for row in rows:
-            used, open_count = counts.get(row.id, (0, 0))
+        for search_id, patient_id, (_, _, status, created_at, budget, data) in zip(
+            ids, patient_ids, rows, strict=True
+        ):
+            used, open_count = counts.get(search_id, (0, 0))
             state = SearchState(
-                id=row.id,
-                patient_id=row.patient_id,
-                status=row.status,
-                created_at=datetime.fromisoformat(row.created_at),
-                contact_budget=row.total_requested_contacts,
+                id=search_id,
+                patient_id=patient_id,
+                status=status,
+                created_at=datetime.fromisoformat(created_at),
+                contact_budget=budget,
                 contacts_used=used,
                 open_bundle_count=open_count,
-                contacted_practices=practices.get(row.patient_id, frozenset()),
-                excluded_therapist_ids=exclusions.get(row.id, frozenset()),
+                contacted_practices=practices.get(patient_id, frozenset()),
+                excluded_therapist_ids=exclusions.get(search_id, frozenset()),
             )
-            candidates.append(search_candidate(state, row.data))
+            candidates.append(search_candidate(state, data))
         return candidates
 
     def _all_contact_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
         """The national round's variant: one pass over every membership of active searches."""
-        rows = self._connection.execute(
-            select(
-                bundle_members.c.search_id,
-                func.count().filter(bundles.c.status != BundleStatus.DISCARDED),
-                func.count().filter(
-                    and_(bundles.c.status.in_(OPEN), bundle_members.c.status == MemberStatus.PENDING)
-                ),
-            )
-            .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
+        return _counts(
+            self._connection,
+            _counts_statement()
             .join(searches, searches.c.id == bundle_members.c.search_id)
-            .where(searches.c.status == "active")
-            .group_by(bundle_members.c.search_id)
+            .where(searches.c.status == "active"),
         )
-        return {row[0]: (row[1], row[2]) for row in rows}
 
     def _contacted_practices(
         self, patient_ids: Sequence[uuid.UUID], *, everything: bool
@@ -298,7 +342,10 @@ class SqlRoundInputs:
         )
         if not everything:
             statement = statement.where(bundle_members.c.patient_id.in_(list(set(patient_ids))))
-        return {row[0]: frozenset(row[1].split("\x1e")) for row in self._connection.execute(statement)}
+        return {
+            uuid.UUID(patient_id): frozenset(joined.split("\x1e"))
+            for patient_id, joined in _json_rows(self._connection, statement)
+        }
 
     def _exclusion_ids(
         self, search_ids: Sequence[uuid.UUID], *, everything: bool
@@ -306,7 +353,7 @@ class SqlRoundInputs:
         statement = select(search_exclusions.c.search_id, search_exclusions.c.therapist_id)
         if not everything:
             statement = statement.where(search_exclusions.c.search_id.in_(list(search_ids)))
-        found: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-        for row in self._connection.execute(statement):
-            found[row[0]].add(row[1])
-        return {key: frozenset(value) for key, value in found.items()}
+        found: dict[str, set[uuid.UUID]] = defaultdict(set)
+        for search_id, therapist_id in _json_rows(self._connection, statement):
+            found[search_id].add(uuid.UUID(therapist_id))
+        return {uuid.UUID(key): frozenset(value) for key, value in found.items()}
