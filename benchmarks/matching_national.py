@@ -85,6 +85,16 @@ def create_database(name: str) -> None:
     engine.dispose()
 
 
+def upgrade_database(name: str) -> None:
+    from runner import upgrade
+
+    engine = create_engine(postgres.admin_url(name))
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
 def database_exists(name: str) -> bool:
     server = _server()
     with server.connect() as connection:
@@ -337,6 +347,9 @@ from therapy_platform.matching.use_cases.bundles import run_round
 from datetime import datetime
 from therapy_platform.platform.database import make_engine
 engine = make_engine({url!r})
+if {warm!r}:  # a warm function: modules imported, caches filled by a dry run of the same round
+    run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
+              actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))
 phases = {{}}
 started = time.perf_counter()
 request = RoundRequest.model_validate({request!r})
@@ -350,12 +363,17 @@ print(json.dumps({{"wall_s": round(wall, 3), "phases": phases, "bundles": len(re
 """
 
 
-def measure(request: dict[str, Any], template: str, profile: Path | None = None) -> dict[str, Any]:
-    """One round in a fresh subprocess on a fresh copy of the seeded database."""
+def measure(
+    request: dict[str, Any], template: str, profile: Path | None = None, *, warm: bool = False
+) -> dict[str, Any]:
+    """One round in a fresh subprocess on a fresh copy of the seeded database; `warm`: after an
+    untimed dry run of the same round in that process (a warm Lambda container)."""
     database = f"{template}_run"
     copy_database(template, database)
     paths = [str(ROOT / p) for p in ("layers/shared",)]
-    code = CHILD.format(paths=paths, url=postgres.admin_url(database), request=request, now=NOW.isoformat())
+    code = CHILD.format(
+        paths=paths, url=postgres.admin_url(database), request=request, now=NOW.isoformat(), warm=warm
+    )
     command = [sys.executable, "-c", code]
     if profile is not None:
         script = profile.with_suffix(".py")
@@ -400,6 +418,7 @@ def main() -> None:
         template = f"{DATABASE}_{int(fraction * 100)}"
         started = time.perf_counter()
         if args.reuse and database_exists(template):
+            upgrade_database(template)  # migrations added since it was seeded (indexes)
             counts = seeded_counts(template)
         else:
             create_database(template)
@@ -412,7 +431,9 @@ def main() -> None:
         if fraction == 1.0:
             profile = dumps / "region_10.prof" if dumps else None
             run["region_10"] = measure({"postcode_prefix": "10"}, template, profile)
-            print(f"region 10 (Berlin): {run['region_10']}", flush=True)
+            print(f"region 10 (Berlin), cold process: {run['region_10']}", flush=True)
+            run["region_10_warm"] = measure({"postcode_prefix": "10"}, template, warm=True)
+            print(f"region 10 (Berlin), warm process: {run['region_10_warm']}", flush=True)
         profile = dumps / f"national_{int(fraction * 100)}.prof" if dumps else None
         run["national"] = measure({}, template, profile)
         runs.append(run)

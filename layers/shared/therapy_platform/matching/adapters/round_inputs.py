@@ -21,9 +21,9 @@ from typing import Any, Final
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Float,
     Select,
     Text,
+    TextClause,
     and_,
     case,
     cast,
@@ -32,6 +32,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
 )
 
 from therapy_platform.matching.adapters.bundles import OPEN
@@ -54,9 +55,18 @@ from therapy_platform.matching.domain.candidates import (
 )
 from therapy_platform.matching.domain.models import SearchCandidate, TherapistCandidate
 
-# Degrees per km, conservative so a bounding box never cuts off a reachable patient.
-_DEG_LAT_PER_KM: Final = 1 / 110.5
-_DEG_LON_PER_KM: Final = 1 / 60.0  # cos(57 deg) * 111.3: Germany lies south of 55.1 N
+# A patient's reach box: location +/- their travel limit (25 km when unset) in degrees, with km
+# per degree conservative so the box never cuts off a reachable patient: 110.5 km per degree of
+# latitude, 60 per degree of longitude (cos(57 deg) * 111.3: Germany lies south of 55.1 N).
+# Exactly the expression of the GiST index patient_profiles_reach (migration 0023): PostgreSQL
+# uses an expression index only for the same expression.
+_LAT: Final = "((patient_profiles.data -> 'location' ->> 'latitude')::double precision)"
+_LON: Final = "((patient_profiles.data -> 'location' ->> 'longitude')::double precision)"
+_REACH: Final = "coalesce((patient_profiles.data ->> 'max_travel_km')::double precision, 25.0)"
+REACH_BOX: Final = (
+    f"box(point({_LON} - {_REACH} / 60.0, {_LAT} - {_REACH} / 110.5), "
+    f"point({_LON} + {_REACH} / 60.0, {_LAT} + {_REACH} / 110.5))"
+)
 _EVERYTHING_FROM: Final = 5000  # searches from which one pass over all rows beats an IN list
 
 # The patient fields matching reads from the read model (never names, addresses or contacts).
@@ -126,14 +136,6 @@ def _json_rows(connection: Connection, statement: Select[Any]) -> list[list[Any]
     ).scalar_one()
     found: list[list[Any]] = json.loads(document)
     return found
-
-
-def _lat(table: Any) -> ColumnElement[float]:
-    return cast(table.c.data["location"]["latitude"].astext, Float)
-
-
-def _lon(table: Any) -> ColumnElement[float]:
-    return cast(table.c.data["location"]["longitude"].astext, Float)
 
 
 def bounding_box(therapists: Sequence[TherapistCandidate]) -> tuple[float, float, float, float] | None:
@@ -266,7 +268,7 @@ class SqlRoundInputs:
     def _search_candidates(
         self, box: tuple[float, float, float, float] | None, search_ids: Sequence[uuid.UUID] | None
     ) -> list[SearchCandidate]:
-        conditions: list[ColumnElement[bool]] = [
+        conditions: list[ColumnElement[bool] | TextClause] = [
             searches.c.status == "active",
             patient_profiles.c.data.is_not(None),
         ]
@@ -274,12 +276,14 @@ class SqlRoundInputs:
             conditions.append(searches.c.id.in_(list(search_ids)))
         if box is not None:
             south, north, west, east = box
-            reach = func.coalesce(cast(patient_profiles.c.data["max_travel_km"].astext, Float), 25.0)
-            lat, lon = _lat(patient_profiles), _lon(patient_profiles)
-            conditions += [
-                lat.between(south - reach * _DEG_LAT_PER_KM, north + reach * _DEG_LAT_PER_KM),
-                lon.between(west - reach * _DEG_LON_PER_KM, east + reach * _DEG_LON_PER_KM),
-            ]
+            # The patient's reach box overlaps the region's: the index patient_profiles_reach
+            # (migration 0023) answers it, and it holds exactly when the patient lies within
+            # their own travel limit of the box.
+            conditions.append(
+                text(f"{REACH_BOX} && box(point(:west, :south), point(:east, :north))").bindparams(
+                    south=south, north=north, west=west, east=east
+                )
+            )
         rows = _json_rows(
             self._connection,
             select(
