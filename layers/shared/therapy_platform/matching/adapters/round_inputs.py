@@ -155,10 +155,8 @@ def contact_counts(
     was not discarded; an open bundle one in which the search is still pending."""
     if not search_ids:
         return {}
-    return _counts(
-        connection,
-        _counts_statement().where(bundle_members.c.search_id.in_(list(search_ids))),
-    )
+    counts = _counts(connection, _counts_statement().where(bundle_members.c.search_id.in_(list(search_ids))))
+    return {uuid.UUID(key): value for key, value in counts.items()}
 
 
 def _counts_statement() -> Select[Any]:
@@ -175,8 +173,9 @@ def _counts_statement() -> Select[Any]:
     )
 
 
-def _counts(connection: Connection, statement: Select[Any]) -> dict[uuid.UUID, tuple[int, int]]:
-    return {uuid.UUID(row[0]): (row[1], row[2]) for row in _json_rows(connection, statement)}
+def _counts(connection: Connection, statement: Select[Any]) -> dict[str, tuple[int, int]]:
+    """Keyed by the search id's text form, as the round's reads look them up."""
+    return {row[0]: (row[1], row[2]) for row in _json_rows(connection, statement)}
 
 
 class SqlRoundInputs:
@@ -302,14 +301,20 @@ class SqlRoundInputs:
         ids = [uuid.UUID(row[0]) for row in rows]
         patient_ids = [uuid.UUID(row[1]) for row in rows]
         everything = len(ids) >= _EVERYTHING_FROM
-        counts = self._all_contact_counts() if everything else contact_counts(self._connection, ids)
+        # Looked up by the ids' text forms, as PostgreSQL wrote them (no parsing per lookup).
+        counts = _counts(
+            self._connection,
+            self._all_contact_counts()
+            if everything
+            else _counts_statement().where(bundle_members.c.search_id.in_(ids)),
+        )
         practices = self._contacted_practices(patient_ids, everything=everything)
         exclusions = self._exclusion_ids(ids, everything=everything)
         candidates = []
-        for search_id, patient_id, (_, _, status, created_at, budget, data) in zip(
+        for search_id, patient_id, (search_key, patient_key, status, created_at, budget, data) in zip(
             ids, patient_ids, rows, strict=True
         ):
-            used, open_count = counts.get(search_id, (0, 0))
+            used, open_count = counts.get(search_key, (0, 0))
             state = SearchState(
                 id=search_id,
                 patient_id=patient_id,
@@ -318,24 +323,23 @@ class SqlRoundInputs:
                 contact_budget=budget,
                 contacts_used=used,
                 open_bundle_count=open_count,
-                contacted_practices=practices.get(patient_id, frozenset()),
-                excluded_therapist_ids=exclusions.get(search_id, frozenset()),
+                contacted_practices=practices.get(patient_key, frozenset()),
+                excluded_therapist_ids=exclusions.get(search_key, frozenset()),
             )
             candidates.append(search_candidate(state, data))
         return candidates
 
-    def _all_contact_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
+    def _all_contact_counts(self) -> Select[Any]:
         """The national round's variant: one pass over every membership of active searches."""
-        return _counts(
-            self._connection,
+        return (
             _counts_statement()
             .join(searches, searches.c.id == bundle_members.c.search_id)
-            .where(searches.c.status == "active"),
+            .where(searches.c.status == "active")
         )
 
     def _contacted_practices(
         self, patient_ids: Sequence[uuid.UUID], *, everything: bool
-    ) -> dict[uuid.UUID, frozenset[str]]:
+    ) -> dict[str, frozenset[str]]:
         statement = (
             select(
                 bundle_members.c.patient_id, func.string_agg(func.distinct(bundles.c.practice_key), "\x1e")
@@ -347,17 +351,17 @@ class SqlRoundInputs:
         if not everything:
             statement = statement.where(bundle_members.c.patient_id.in_(list(set(patient_ids))))
         return {
-            uuid.UUID(patient_id): frozenset(joined.split("\x1e"))
+            patient_id: frozenset(joined.split("\x1e"))
             for patient_id, joined in _json_rows(self._connection, statement)
         }
 
     def _exclusion_ids(
         self, search_ids: Sequence[uuid.UUID], *, everything: bool
-    ) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+    ) -> dict[str, frozenset[uuid.UUID]]:
         statement = select(search_exclusions.c.search_id, search_exclusions.c.therapist_id)
         if not everything:
             statement = statement.where(search_exclusions.c.search_id.in_(list(search_ids)))
         found: dict[str, set[uuid.UUID]] = defaultdict(set)
         for search_id, therapist_id in _json_rows(self._connection, statement):
             found[search_id].add(uuid.UUID(therapist_id))
-        return {uuid.UUID(key): frozenset(value) for key, value in found.items()}
+        return {key: frozenset(value) for key, value in found.items()}
