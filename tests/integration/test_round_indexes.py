@@ -57,7 +57,7 @@ def _plans(connection: Connection, **read: Any) -> dict[str, str]:
     sent: list[tuple[str, Any]] = []
 
     def remember(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             sent.append((statement, parameters))
 
     event.listen(connection, "before_cursor_execute", remember)
@@ -81,7 +81,9 @@ def _plan_of(plans: dict[str, str], table: str) -> str:
 def test_a_region_round_finds_its_therapists_and_patients_through_the_indexes(connection: Connection) -> None:
     _therapist(connection, "10115")
     plans = _plans(connection, postcode_prefix="10")
-    assert "therapist_profiles_postcode" in _plan_of(plans, "therapist_profiles")
+    therapists = _plan_of(plans, "therapist_profiles")
+    assert "therapist_profiles_postcode" in therapists
+    assert "therapist_profiles_practice" in therapists, therapists  # the chosen ones' colleagues
     assert "patient_profiles_reach" in _plan_of(plans, "searches"), _plan_of(plans, "searches")
 
 

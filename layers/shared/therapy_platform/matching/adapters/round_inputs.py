@@ -30,9 +30,9 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    or_,
     select,
     text,
+    union,
 )
 
 from therapy_platform.matching.adapters.bundles import OPEN
@@ -214,13 +214,21 @@ class SqlRoundInputs:
                 chosen = chosen.where(
                     therapist_profiles.c.data["postcode"].astext.startswith(postcode_prefix), active
                 )
-            picked = chosen.subquery()
+            picked = chosen.cte("picked")
+            colleague = therapist_profiles.alias("colleague")
+            # The chosen and their colleagues as one id set (a semi-join the planner answers
+            # through the postcode, practice-key and primary-key indexes; an OR of the two
+            # conditions made it read every profile).
             conditions.append(
-                or_(
-                    therapist_profiles.c.id.in_(select(picked.c.id)),
-                    therapist_profiles.c.data["practice_key"].astext.in_(
-                        select(picked.c.pk).where(picked.c.pk.is_not(None))
-                    ),
+                therapist_profiles.c.id.in_(
+                    union(
+                        select(picked.c.id),
+                        select(colleague.c.id).where(
+                            colleague.c.data["practice_key"].astext.in_(
+                                select(picked.c.pk).where(picked.c.pk.is_not(None))
+                            )
+                        ),
+                    )
                 )
             )
         else:
