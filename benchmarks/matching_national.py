@@ -9,12 +9,14 @@ and reports wall time per phase and the subprocess's peak memory (max RSS). At f
 also times a one-region round (postcode prefix 10, Berlin) before the national one.
 
     .venv/bin/python benchmarks/matching_national.py [--fractions 0.1 0.25 0.5 1.0] [--reuse]
-        [--profile DIR]
+        [--profile DIR] [--baseline COMMIT]
 
 Each size is seeded once into `<BENCH_DATABASE>_<percent>` (kept; `--reuse` measures again
 without seeding) and every round runs on a fresh copy of it (CREATE DATABASE ... TEMPLATE), so
 the region and the national round see the same data. The machine's calibration (the pure
 planning benchmark at 25 %, benchmarks/matching_round.py) is recorded with the figures.
+`--baseline COMMIT` times the same rounds on the same data with that commit's layer as well
+(before/after under the same machine load).
 
 Prints the figures and writes benchmarks/results/matching_national.json.
 """
@@ -27,6 +29,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -364,13 +367,19 @@ print(json.dumps({{"wall_s": round(wall, 3), "phases": phases, "bundles": len(re
 
 
 def measure(
-    request: dict[str, Any], template: str, profile: Path | None = None, *, warm: bool = False
+    request: dict[str, Any],
+    template: str,
+    profile: Path | None = None,
+    *,
+    warm: bool = False,
+    code_root: Path = ROOT,
 ) -> dict[str, Any]:
     """One round in a fresh subprocess on a fresh copy of the seeded database; `warm`: after an
-    untimed dry run of the same round in that process (a warm Lambda container)."""
+    untimed dry run of the same round in that process (a warm Lambda container); `code_root`:
+    whose layer runs the round (a baseline commit's, see --baseline)."""
     database = f"{template}_run"
     copy_database(template, database)
-    paths = [str(ROOT / p) for p in ("layers/shared",)]
+    paths = [str(code_root / p) for p in ("layers/shared",)]
     code = CHILD.format(
         paths=paths, url=postgres.admin_url(database), request=request, now=NOW.isoformat(), warm=warm
     )
@@ -387,6 +396,16 @@ def measure(
         raise SystemExit(f"the round failed:\n{done.stderr}")
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
+
+
+def _checkout(commit: str) -> Path:
+    """The layer of `commit` in a temporary folder (git archive)."""
+    folder = Path(tempfile.mkdtemp(prefix="matching_baseline_"))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit, "layers/shared"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def calibration() -> dict[str, Any]:
@@ -408,7 +427,11 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep a seeded database of an earlier run")
     parser.add_argument("--profile", type=Path, help="folder for cProfile dumps of each round")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--baseline", metavar="COMMIT", help="also time the rounds with this commit's layer, same data"
+    )
     args = parser.parse_args()
+    baseline_root = _checkout(args.baseline) if args.baseline else None
     if not postgres.is_healthy():
         postgres.start()
     runs: list[dict[str, Any]] = []
@@ -436,8 +459,16 @@ def main() -> None:
             print(f"region 10 (Berlin), warm process: {run['region_10_warm']}", flush=True)
         profile = dumps / f"national_{int(fraction * 100)}.prof" if dumps else None
         run["national"] = measure({}, template, profile)
-        runs.append(run)
         print(f"{int(fraction * 100):>3} %  {counts}  national: {run['national']}", flush=True)
+        if baseline_root is not None:
+            baseline: dict[str, Any] = {"commit": args.baseline}
+            if fraction == 1.0:
+                baseline["region_10"] = measure({"postcode_prefix": "10"}, template, code_root=baseline_root)
+                print(f"  baseline region 10: {baseline['region_10']}", flush=True)
+            baseline["national"] = measure({}, template, code_root=baseline_root)
+            print(f"  baseline national: {baseline['national']}", flush=True)
+            run["baseline"] = baseline
+        runs.append(run)
     report = {
         "benchmark": "matching_national",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

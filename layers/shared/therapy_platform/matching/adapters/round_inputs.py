@@ -1,8 +1,8 @@
 """A round's inputs read from the read models and the matching service's own tables in a
 handful of set-based queries (national scale: 35,000 therapists, 100,000 searches).
 
-Only the fields the engine needs leave the database (a JSON subset of each profile, never
-names, addresses or contacts). Each input set arrives as ONE JSON document (`json_agg` of one
+Only the fields the engine needs leave the database (each a column of its own, never names,
+addresses or contacts). Each input set arrives as ONE JSON document (`json_agg` of one
 array per row, `_json_rows`) parsed by one `json.loads`: pg8000's decoding per row and per
 value (its timestamp parser above all) cost more than the database's work at national scale.
 Timestamps travel as ISO text (`datetime.fromisoformat`); lists are aggregated into one string
@@ -28,7 +28,6 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal,
     literal_column,
     select,
     text,
@@ -115,11 +114,14 @@ _THERAPIST_MATCH_FIELDS: Final = (
 )
 
 
-def _subset(table: Any, fields: Sequence[str]) -> ColumnElement[Any]:
-    pairs: list[Any] = []
-    for name in fields:
-        pairs.extend([literal(name), table.c.data[name]])
-    return func.jsonb_build_object(*pairs)
+def _fields(table: Any, fields: Sequence[str]) -> list[ColumnElement[Any]]:
+    """The read model's fields as columns of their own: the rows' arrays carry values only (no
+    key repeated per row), zipped back into a mapping by `_profile`."""
+    return [table.c.data[name].label(f"f_{name}") for name in fields]
+
+
+def _profile(fields: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(fields, values, strict=True))
 
 
 def _json_rows(connection: Connection, statement: Select[Any]) -> list[list[Any]]:
@@ -245,8 +247,8 @@ class SqlRoundInputs:
             self._connection,
             select(
                 therapist_profiles.c.id,
-                _subset(therapist_profiles, _THERAPIST_MATCH_FIELDS).label("data"),
                 newer_cooling.label("cooling"),
+                *_fields(therapist_profiles, _THERAPIST_MATCH_FIELDS),
             )
             .select_from(
                 therapist_profiles.outerjoin(
@@ -262,7 +264,8 @@ class SqlRoundInputs:
         open_therapists = {uuid.UUID(therapist_id) for therapist_id, _ in open_rows}
         open_practices = {practice for _, practice in open_rows}
         candidates = []
-        for raw_id, data, cooling in rows:
+        for raw_id, cooling, *values in rows:
+            data = _profile(_THERAPIST_MATCH_FIELDS, values)
             therapist_id = uuid.UUID(raw_id)
             practice = effective_practice_key(therapist_id, data.get("practice_key"))
             state = TherapistState(
@@ -299,7 +302,7 @@ class SqlRoundInputs:
                 searches.c.status,
                 searches.c.created_at,
                 searches.c.total_requested_contacts,
-                _subset(patient_profiles, _PATIENT_MATCH_FIELDS).label("data"),
+                *_fields(patient_profiles, _PATIENT_MATCH_FIELDS),
             )
             .join(patient_profiles, patient_profiles.c.id == searches.c.patient_id)
             .where(*conditions),
@@ -319,9 +322,10 @@ class SqlRoundInputs:
         practices = self._contacted_practices(patient_ids, everything=everything)
         exclusions = self._exclusion_ids(ids, everything=everything)
         candidates = []
-        for search_id, patient_id, (search_key, patient_key, status, created_at, budget, data) in zip(
+        for search_id, patient_id, (search_key, patient_key, status, created_at, budget, *values) in zip(
             ids, patient_ids, rows, strict=True
         ):
+            data = _profile(_PATIENT_MATCH_FIELDS, values)
             used, open_count = counts.get(search_key, (0, 0))
             state = SearchState(
                 id=search_id,
