@@ -131,10 +131,12 @@ def seeded_counts(name: str) -> dict[str, int]:
     with engine.connect() as connection:
         row = connection.execute(
             text(
-                "SELECT (SELECT count(*) FROM therapist_profiles), "
-                "(SELECT count(DISTINCT coalesce(data->>'practice_key', id::text)) FROM therapist_profiles), "
-                "(SELECT count(*) FROM searches), (SELECT count(*) FROM bundles), "
-                "(SELECT count(*) FROM bundle_members)"
+                "SELECT (SELECT count(*) FROM matching_service.therapist_profiles), "
+                "(SELECT count(DISTINCT coalesce(data->>'practice_key', id::text)) "
+                "FROM matching_service.therapist_profiles), "
+                "(SELECT count(*) FROM matching_service.searches), "
+                "(SELECT count(*) FROM matching_service.bundles), "
+                "(SELECT count(*) FROM matching_service.bundle_members)"
             )
         ).one()
     engine.dispose()
