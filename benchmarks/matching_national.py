@@ -353,6 +353,7 @@ from datetime import datetime
 from therapy_platform.platform.database import make_engine
 engine = make_engine({url!r})
 if {warm!r}:  # a warm function: modules imported, caches filled by a dry run of the same round
+    import therapy_platform.matching.domain.bulk  # the NumPy pair search (a dry run explains instead)
     run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
               actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))
 phases = {{}}

@@ -300,7 +300,8 @@ def run_round(
         result = RoundResult(
             run_date=today,
             dry_run=request.dry_run,
-            bundles=[_proposed(b) for b in plan.bundles],
+            # A written round answers with the stored bundles (below): built once, not twice.
+            bundles=[_proposed(b) for b in plan.bundles] if request.dry_run else [],
             therapists_left_out=[
                 LeftOutTherapist(therapist_id=d.therapist_id, reason=d.reason)
                 for d in plan.therapists_left_out
