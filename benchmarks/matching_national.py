@@ -8,7 +8,15 @@ case (`logic.bundles.run_round`, the code `BundleRoundFunction` runs) in a fresh
 and reports wall time per phase and the subprocess's peak memory (max RSS). At full size it
 also times a one-region round (postcode prefix 10, Berlin) before the national one.
 
-    .venv/bin/python benchmarks/matching_national.py [--fractions 0.1 0.25 0.5 1.0]
+    .venv/bin/python benchmarks/matching_national.py [--fractions 0.1 0.25 0.5 1.0] [--reuse]
+        [--profile DIR] [--baseline COMMIT]
+
+Each size is seeded once into `<BENCH_DATABASE>_<percent>` (kept; `--reuse` measures again
+without seeding) and every round runs on a fresh copy of it (CREATE DATABASE ... TEMPLATE), so
+the region and the national round see the same data. The machine's calibration (the pure
+planning benchmark at 25 %, benchmarks/matching_round.py) is recorded with the figures.
+`--baseline COMMIT` times the same rounds on the same data with that commit's layer as well
+(before/after under the same machine load).
 
 Prints the figures and writes benchmarks/results/matching_national.json.
 """
@@ -17,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +44,11 @@ from datagen import DataGenerator  # noqa: E402
 from sqlalchemy import Engine, create_engine, insert, text  # noqa: E402
 
 from localcloud import postgres  # noqa: E402
+from therapy_platform.contracts.practices import (  # noqa: E402
+    hashed_practice_key,
+    owner_name_rank,
+    title_rank,
+)
 from therapy_platform.matching.adapters.tables import (  # noqa: E402
     bundle_members,
     bundles,
@@ -44,7 +59,7 @@ from therapy_platform.matching.adapters.tables import (  # noqa: E402
 )
 from therapy_platform.platform.geography.postcodes import postcode_directory  # noqa: E402
 
-DATABASE = "platform_bench_matching"
+DATABASE = os.environ.get("BENCH_DATABASE", "platform_bench_matching")
 RESULTS = ROOT / "benchmarks" / "results" / "matching_national.json"
 THERAPISTS, PRACTICES, SEARCHES = 35_000, 20_000, 100_000
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday, the scheduled round's hour
@@ -56,30 +71,86 @@ def _chunks(rows: list[dict[str, Any]], size: int = 2000) -> Any:
         yield rows[start : start + size]
 
 
-def _engine() -> Engine:
-    return create_engine(postgres.admin_url(DATABASE))
+def _server() -> Engine:
+    return create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
 
 
-def create_database() -> None:
+def create_database(name: str) -> None:
     from runner import upgrade
 
-    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
+    server = _server()
     with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
     server.dispose()
-    engine = _engine()
+    engine = create_engine(postgres.admin_url(name))
     upgrade(engine)
     engine.dispose()
 
 
-def seed(fraction: float) -> dict[str, int]:
+def upgrade_database(name: str) -> None:
+    from runner import upgrade
+
+    engine = create_engine(postgres.admin_url(name))
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def database_exists(name: str) -> bool:
+    server = _server()
+    with server.connect() as connection:
+        found = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+    server.dispose()
+    return found is not None
+
+
+def copy_database(template: str, name: str) -> None:
+    """A fresh copy of the seeded database for one measured round (file-level, a few seconds)."""
+    server = _server()
+    with server.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    server.dispose()
+    engine = create_engine(postgres.admin_url(name))
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def drop_database(name: str) -> None:
+    server = _server()
+    with server.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    server.dispose()
+
+
+def seeded_counts(name: str) -> dict[str, int]:
+    engine = create_engine(postgres.admin_url(name))
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT (SELECT count(*) FROM matching_service.therapist_profiles), "
+                "(SELECT count(DISTINCT coalesce(data->>'practice_key', id::text)) "
+                "FROM matching_service.therapist_profiles), "
+                "(SELECT count(*) FROM matching_service.searches), "
+                "(SELECT count(*) FROM matching_service.bundles), "
+                "(SELECT count(*) FROM matching_service.bundle_members)"
+            )
+        ).one()
+    engine.dispose()
+    keys = ("therapists", "practices", "searches", "existing_bundles", "existing_members")
+    return dict(zip(keys, (int(v) for v in row), strict=True))
+
+
+def seed(fraction: float, database: str) -> dict[str, int]:
     """Fill the matching tables for `fraction` of the national size; returns row counts."""
     generator = DataGenerator(seed=7)
     directory = postcode_directory()
     therapist_count = int(THERAPISTS * fraction)
     search_count = int(SEARCHES * fraction)
-    engine = _engine()
+    engine = create_engine(postgres.admin_url(database))
     therapist_rows: list[dict[str, Any]] = []
     practice_of: list[str] = []
     open_bundle_practices: dict[str, uuid.UUID] = {}
@@ -87,7 +158,9 @@ def seed(fraction: float) -> dict[str, int]:
         state = generator.therapist_state(TODAY)
         therapist_id = uuid.UUID(int=n + 1)
         location = directory.centroid(draft["postcode"])
-        practice = (draft["email"] or f"therapist:{therapist_id}").lower()
+        # The read model holds the hashed practice key (contracts/practices.py), never the address.
+        hashed = hashed_practice_key(draft["email"])
+        practice = hashed or f"therapist:{therapist_id}"
         practice_of.append(practice)
         data = {
             **draft,
@@ -102,7 +175,9 @@ def seed(fraction: float) -> dict[str, int]:
             "staff_edited_fields": [],
             "location": location.model_dump(mode="json"),
             "location_flagged": not location.is_known,
-            "practice_key": draft["email"].lower() if draft["email"] else None,
+            "practice_key": hashed,
+            "owner_name_rank": owner_name_rank(draft["last_name"], draft["email"]),
+            "title_rank": title_rank(draft.get("title")),
             "created_at": (NOW - timedelta(days=3000 - n % 3000)).isoformat(),
             "updated_at": (NOW - timedelta(days=2)).isoformat(),
         }
@@ -277,6 +352,10 @@ from therapy_platform.matching.use_cases.bundles import run_round
 from datetime import datetime
 from therapy_platform.platform.database import make_engine
 engine = make_engine({url!r})
+if {warm!r}:  # a warm function: modules imported, caches filled by a dry run of the same round
+    import therapy_platform.matching.domain.bulk  # the NumPy pair search (a dry run explains instead)
+    run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
+              actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))
 phases = {{}}
 started = time.perf_counter()
 request = RoundRequest.model_validate({request!r})
@@ -290,12 +369,57 @@ print(json.dumps({{"wall_s": round(wall, 3), "phases": phases, "bundles": len(re
 """
 
 
-def measure(request: dict[str, Any]) -> dict[str, Any]:
-    paths = [str(ROOT / p) for p in ("layers/shared",)]
-    code = CHILD.format(paths=paths, url=postgres.admin_url(DATABASE), request=request, now=NOW.isoformat())
-    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+def measure(
+    request: dict[str, Any],
+    template: str,
+    profile: Path | None = None,
+    *,
+    warm: bool = False,
+    code_root: Path = ROOT,
+) -> dict[str, Any]:
+    """One round in a fresh subprocess on a fresh copy of the seeded database; `warm`: after an
+    untimed dry run of the same round in that process (a warm Lambda container); `code_root`:
+    whose layer runs the round (a baseline commit's, see --baseline)."""
+    database = f"{template}_run"
+    copy_database(template, database)
+    paths = [str(code_root / p) for p in ("layers/shared",)]
+    code = CHILD.format(
+        paths=paths, url=postgres.admin_url(database), request=request, now=NOW.isoformat(), warm=warm
+    )
+    command = [sys.executable, "-c", code]
+    if profile is not None:
+        script = profile.with_suffix(".py")
+        script.write_text(code)
+        command = [sys.executable, "-m", "cProfile", "-o", str(profile), str(script)]
+    try:
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+    finally:
+        drop_database(database)
+    if done.returncode != 0:
+        raise SystemExit(f"the round failed:\n{done.stderr}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
+
+
+def _checkout(commit: str) -> Path:
+    """The layer of `commit` in a temporary folder (git archive)."""
+    folder = Path(tempfile.mkdtemp(prefix="matching_baseline_"))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit, "layers/shared"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def calibration() -> dict[str, Any]:
+    """The machine's speed in this run: the pure planning benchmark (no database) at 25 %."""
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "matching_round.py"),
+        "--case", "national:0.25", "--repeats", "1", "--no-trace",
+    ]  # fmt: skip
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"pure_plan_national_0_25_s": figures["wall_s_best"], "benchmark": "matching_round.py"}
 
 
 def main() -> None:
@@ -303,32 +427,62 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
+    parser.add_argument("--reuse", action="store_true", help="keep a seeded database of an earlier run")
+    parser.add_argument("--profile", type=Path, help="folder for cProfile dumps of each round")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--baseline", metavar="COMMIT", help="also time the rounds with this commit's layer, same data"
+    )
     args = parser.parse_args()
+    baseline_root = _checkout(args.baseline) if args.baseline else None
     if not postgres.is_healthy():
         postgres.start()
     runs: list[dict[str, Any]] = []
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), **calibration()}
+    print(f"calibration: {machine}", flush=True)
     for fraction in args.fractions:
-        create_database()
+        template = f"{DATABASE}_{int(fraction * 100)}"
         started = time.perf_counter()
-        counts = seed(fraction)
+        if args.reuse and database_exists(template):
+            upgrade_database(template)  # migrations added since it was seeded (indexes)
+            counts = seeded_counts(template)
+        else:
+            create_database(template)
+            counts = seed(fraction, template)
         seeded_s = round(time.perf_counter() - started, 1)
         run: dict[str, Any] = {"fraction": fraction, "data": counts, "seed_s": seeded_s}
+        dumps = args.profile
+        if dumps is not None:
+            dumps.mkdir(parents=True, exist_ok=True)
         if fraction == 1.0:
-            run["region_10"] = measure({"postcode_prefix": "10"})
-            print(f"region 10 (Berlin): {run['region_10']}", flush=True)
-        run["national"] = measure({})
-        runs.append(run)
+            profile = dumps / "region_10.prof" if dumps else None
+            run["region_10"] = measure({"postcode_prefix": "10"}, template, profile)
+            print(f"region 10 (Berlin), cold process: {run['region_10']}", flush=True)
+            run["region_10_warm"] = measure({"postcode_prefix": "10"}, template, warm=True)
+            print(f"region 10 (Berlin), warm process: {run['region_10_warm']}", flush=True)
+        profile = dumps / f"national_{int(fraction * 100)}.prof" if dumps else None
+        run["national"] = measure({}, template, profile)
         print(f"{int(fraction * 100):>3} %  {counts}  national: {run['national']}", flush=True)
+        if baseline_root is not None:
+            baseline: dict[str, Any] = {"commit": args.baseline}
+            if fraction == 1.0:
+                baseline["region_10"] = measure({"postcode_prefix": "10"}, template, code_root=baseline_root)
+                print(f"  baseline region 10: {baseline['region_10']}", flush=True)
+            baseline["national"] = measure({}, template, code_root=baseline_root)
+            print(f"  baseline national: {baseline['national']}", flush=True)
+            run["baseline"] = baseline
+        runs.append(run)
     report = {
         "benchmark": "matching_national",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": 2, "python": platform.python_version()},
-        "targets": {"national_wall_s": 30, "national_peak_rss_mb": 1536, "region_wall_s": 1},
+        "machine": machine,
+        "note": "2 cores shared with other work: figures are noisy; one run each",
+        "targets": {"national_wall_s": 15, "national_peak_rss_mb": 1024, "region_wall_s": 0.3},
         "runs": runs,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2))
+    print(f"written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,11 @@ _DIALECT: Final = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _as_text(value: Any) -> str | None:
+    kind = type(value)
+    if kind is str:  # most cells: no isinstance chain (hundreds of thousands per national round)
+        return value  # type: ignore[no-any-return]
+    if kind is uuid.UUID:
+        return str(value)
     if value is None:
         return None
     if isinstance(value, bool):

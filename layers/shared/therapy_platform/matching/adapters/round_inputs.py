@@ -1,21 +1,38 @@
 """A round's inputs read from the read models and the matching service's own tables in a
 handful of set-based queries (national scale: 35,000 therapists, 100,000 searches).
 
-Only the fields the engine needs leave the database (a JSON subset of each profile, never
-names, addresses or contacts); timestamps travel as text because `datetime.fromisoformat` is
-far faster than pg8000's parsing per row; lists are aggregated into one string and split here
-because pg8000 parses array columns character by character.
+Only the fields the engine needs leave the database (each a column of its own, never names,
+addresses or contacts). Each input set arrives as ONE JSON document (`json_agg` of one
+array per row, `_json_rows`) parsed by one `json.loads`: pg8000's decoding per row and per
+value (its timestamp parser above all) cost more than the database's work at national scale.
+Timestamps travel as ISO text (`datetime.fromisoformat`); lists are aggregated into one string
+and split here.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Float, Text, and_, cast, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Text,
+    TextClause,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+    union,
+)
 
 from therapy_platform.matching.adapters.bundles import OPEN
 from therapy_platform.matching.adapters.tables import (
@@ -36,11 +53,26 @@ from therapy_platform.matching.domain.candidates import (
     therapist_candidate,
 )
 from therapy_platform.matching.domain.models import SearchCandidate, TherapistCandidate
-from therapy_platform.platform.geography.locations import MAX_GEODESIC_KM_PER_MINUTE
 
-# Degrees per km, conservative so a bounding box never cuts off a reachable patient.
-_DEG_LAT_PER_KM: Final = 1 / 110.5
-_DEG_LON_PER_KM: Final = 1 / 60.0  # cos(57 deg) * 111.3: Germany lies south of 55.1 N
+# A patient's reach box: location +/- their travel limit (25 km when unset) in degrees, with km
+# per degree conservative so the box never cuts off a reachable patient: 110.5 km per degree of
+# latitude, 60 per degree of longitude (cos(57 deg) * 111.3: Germany lies south of 55.1 N).
+# Exactly the expression of the GiST index patient_profiles_reach (migration 0024): PostgreSQL
+# uses an expression index only for the same expression.
+_LAT: Final = "((patient_profiles.data -> 'location' ->> 'latitude')::double precision)"
+_LON: Final = "((patient_profiles.data -> 'location' ->> 'longitude')::double precision)"
+# A minutes limit's search radius uses KM_PER_MINUTE_BOUND (SQL text, rounded up from
+# MAX_GEODESIC_KM_PER_MINUTE: a unit test keeps it at least that; the index has the same literal).
+KM_PER_MINUTE_BOUND: Final = "1.154"
+_REACH: Final = (
+    "greatest(coalesce((patient_profiles.data ->> 'max_travel_km')::double precision, 25.0), "
+    "coalesce((patient_profiles.data ->> 'max_travel_minutes')::double precision, 0.0) * "
+    f"{KM_PER_MINUTE_BOUND})"
+)
+REACH_BOX: Final = (
+    f"box(point({_LON} - {_REACH} / 60.0, {_LAT} - {_REACH} / 110.5), "
+    f"point({_LON} + {_REACH} / 60.0, {_LAT} + {_REACH} / 110.5))"
+)
 _EVERYTHING_FROM: Final = 5000  # searches from which one pass over all rows beats an IN list
 
 # The patient fields matching reads from the read model (never names, addresses or contacts).
@@ -91,19 +123,30 @@ _THERAPIST_MATCH_FIELDS: Final = (
 )
 
 
-def _subset(table: Any, fields: Sequence[str]) -> ColumnElement[Any]:
-    pairs: list[Any] = []
-    for name in fields:
-        pairs.extend([literal(name), table.c.data[name]])
-    return func.jsonb_build_object(*pairs)
+def _fields(table: Any, fields: Sequence[str]) -> list[ColumnElement[Any]]:
+    """The read model's fields as columns of their own: the rows' arrays carry values only (no
+    key repeated per row), zipped back into a mapping by `_profile`."""
+    return [table.c.data[name].label(f"f_{name}") for name in fields]
 
 
-def _lat(table: Any) -> ColumnElement[float]:
-    return cast(table.c.data["location"]["latitude"].astext, Float)
+def _profile(fields: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(fields, values, strict=True))
 
 
-def _lon(table: Any) -> ColumnElement[float]:
-    return cast(table.c.data["location"]["longitude"].astext, Float)
+def _json_rows(connection: Connection, statement: Select[Any]) -> list[list[Any]]:
+    """The rows of `statement` as JSON arrays, fetched as one text value and parsed at once
+    (uuids and timestamps arrive as their text forms)."""
+    rows = statement.subquery()
+    document = connection.execute(
+        select(
+            cast(
+                func.coalesce(func.json_agg(func.json_build_array(*rows.c)), literal_column("'[]'::json")),
+                Text,
+            )
+        ).select_from(rows)
+    ).scalar_one()
+    found: list[list[Any]] = json.loads(document)
+    return found
 
 
 def bounding_box(therapists: Sequence[TherapistCandidate]) -> tuple[float, float, float, float] | None:
@@ -123,7 +166,12 @@ def contact_counts(
     was not discarded; an open bundle one in which the search is still pending."""
     if not search_ids:
         return {}
-    rows = connection.execute(
+    counts = _counts(connection, _counts_statement().where(bundle_members.c.search_id.in_(list(search_ids))))
+    return {uuid.UUID(key): value for key, value in counts.items()}
+
+
+def _counts_statement() -> Select[Any]:
+    return (
         select(
             bundle_members.c.search_id,
             func.count().filter(bundles.c.status != BundleStatus.DISCARDED),
@@ -132,10 +180,13 @@ def contact_counts(
             ),
         )
         .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
-        .where(bundle_members.c.search_id.in_(list(search_ids)))
         .group_by(bundle_members.c.search_id)
     )
-    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _counts(connection: Connection, statement: Select[Any]) -> dict[str, tuple[int, int]]:
+    """Keyed by the search id's text form, as the round's reads look them up."""
+    return {row[0]: (row[1], row[2]) for row in _json_rows(connection, statement)}
 
 
 class SqlRoundInputs:
@@ -174,54 +225,69 @@ class SqlRoundInputs:
                 chosen = chosen.where(
                     therapist_profiles.c.data["postcode"].astext.startswith(postcode_prefix), active
                 )
-            picked = chosen.subquery()
+            picked = chosen.cte("picked")
+            colleague = therapist_profiles.alias("colleague")
+            # The chosen and their colleagues as one id set (a semi-join the planner answers
+            # through the postcode, practice-key and primary-key indexes; an OR of the two
+            # conditions made it read every profile).
             conditions.append(
-                or_(
-                    therapist_profiles.c.id.in_(select(picked.c.id)),
-                    therapist_profiles.c.data["practice_key"].astext.in_(
-                        select(picked.c.pk).where(picked.c.pk.is_not(None))
-                    ),
+                therapist_profiles.c.id.in_(
+                    union(
+                        select(picked.c.id),
+                        select(colleague.c.id).where(
+                            colleague.c.data["practice_key"].astext.in_(
+                                select(picked.c.pk).where(picked.c.pk.is_not(None))
+                            )
+                        ),
+                    )
                 )
             )
         else:
             conditions.append(active)
-        rows = self._connection.execute(
+        # A cooling period matching started counts when it is newer than the read model's update.
+        newer_cooling = case(
+            (
+                therapist_cooling.c.set_at > therapist_profiles.c.source_timestamp,
+                therapist_cooling.c.next_contact_allowed_on,
+            ),
+            else_=None,
+        )
+        rows = _json_rows(
+            self._connection,
             select(
                 therapist_profiles.c.id,
-                _subset(therapist_profiles, _THERAPIST_MATCH_FIELDS).label("data"),
-                therapist_profiles.c.source_timestamp,
-                therapist_cooling.c.next_contact_allowed_on,
-                therapist_cooling.c.set_at,
+                newer_cooling.label("cooling"),
+                *_fields(therapist_profiles, _THERAPIST_MATCH_FIELDS),
             )
             .select_from(
                 therapist_profiles.outerjoin(
                     therapist_cooling, therapist_cooling.c.therapist_id == therapist_profiles.c.id
                 )
             )
-            .where(*conditions)
-        ).all()
-        open_rows = self._connection.execute(
-            select(bundles.c.therapist_id, bundles.c.practice_key).where(bundles.c.status.in_(OPEN))
-        ).all()
-        open_therapists = {row.therapist_id for row in open_rows}
-        open_practices = {row.practice_key for row in open_rows}
+            .where(*conditions),
+        )
+        open_rows = _json_rows(
+            self._connection,
+            select(bundles.c.therapist_id, bundles.c.practice_key).where(bundles.c.status.in_(OPEN)),
+        )
+        open_therapists = {uuid.UUID(therapist_id) for therapist_id, _ in open_rows}
+        open_practices = {practice for _, practice in open_rows}
         candidates = []
-        for row in rows:
-            practice = effective_practice_key(row.id, row.data.get("practice_key"))
-            newer_cooling = (
-                row.next_contact_allowed_on if row.set_at and row.set_at > row.source_timestamp else None
-            )
+        for raw_id, cooling, *values in rows:
+            data = _profile(_THERAPIST_MATCH_FIELDS, values)
+            therapist_id = uuid.UUID(raw_id)
+            practice = effective_practice_key(therapist_id, data.get("practice_key"))
             state = TherapistState(
-                has_open_bundle=row.id in open_therapists or practice in open_practices,
-                cooling_until=newer_cooling,
+                has_open_bundle=therapist_id in open_therapists or practice in open_practices,
+                cooling_until=None if cooling is None else date.fromisoformat(cooling),
             )
-            candidates.append(therapist_candidate(row.data, state))
+            candidates.append(therapist_candidate(data, state))
         return candidates
 
     def _search_candidates(
         self, box: tuple[float, float, float, float] | None, search_ids: Sequence[uuid.UUID] | None
     ) -> list[SearchCandidate]:
-        conditions: list[ColumnElement[bool]] = [
+        conditions: list[ColumnElement[bool] | TextClause] = [
             searches.c.status == "active",
             patient_profiles.c.data.is_not(None),
         ]
@@ -229,74 +295,73 @@ class SqlRoundInputs:
             conditions.append(searches.c.id.in_(list(search_ids)))
         if box is not None:
             south, north, west, east = box
-            # The km limit, or a minutes limit's search radius when larger (domain/travel.py):
-            # whether the minutes count is the round's decision (feature flag), so read both.
-            reach = func.greatest(
-                func.coalesce(cast(patient_profiles.c.data["max_travel_km"].astext, Float), 25.0),
-                func.coalesce(cast(patient_profiles.c.data["max_travel_minutes"].astext, Float), 0.0)
-                * MAX_GEODESIC_KM_PER_MINUTE,
+            # The patient's reach box overlaps the region's: the index patient_profiles_reach
+            # (migration 0024) answers it, and it holds exactly when the patient lies within
+            # their own travel limit of the box (the km limit, or a minutes limit's search
+            # radius when larger: whether the minutes count is the round's decision, by flag).
+            conditions.append(
+                text(f"{REACH_BOX} && box(point(:west, :south), point(:east, :north))").bindparams(
+                    south=south, north=north, west=west, east=east
+                )
             )
-            lat, lon = _lat(patient_profiles), _lon(patient_profiles)
-            conditions += [
-                lat.between(south - reach * _DEG_LAT_PER_KM, north + reach * _DEG_LAT_PER_KM),
-                lon.between(west - reach * _DEG_LON_PER_KM, east + reach * _DEG_LON_PER_KM),
-            ]
-        rows = self._connection.execute(
+        rows = _json_rows(
+            self._connection,
             select(
                 searches.c.id,
                 searches.c.patient_id,
                 searches.c.status,
-                cast(searches.c.created_at, Text).label("created_at"),
+                searches.c.created_at,
                 searches.c.total_requested_contacts,
-                _subset(patient_profiles, _PATIENT_MATCH_FIELDS).label("data"),
+                *_fields(patient_profiles, _PATIENT_MATCH_FIELDS),
             )
             .join(patient_profiles, patient_profiles.c.id == searches.c.patient_id)
-            .where(*conditions)
-        ).all()
+            .where(*conditions),
+        )
         if not rows:
             return []
-        ids = [row.id for row in rows]
+        ids = [uuid.UUID(row[0]) for row in rows]
+        patient_ids = [uuid.UUID(row[1]) for row in rows]
         everything = len(ids) >= _EVERYTHING_FROM
-        counts = self._all_contact_counts() if everything else contact_counts(self._connection, ids)
-        practices = self._contacted_practices([row.patient_id for row in rows], everything=everything)
+        # Looked up by the ids' text forms, as PostgreSQL wrote them (no parsing per lookup).
+        counts = _counts(
+            self._connection,
+            self._all_contact_counts()
+            if everything
+            else _counts_statement().where(bundle_members.c.search_id.in_(ids)),
+        )
+        practices = self._contacted_practices(patient_ids, everything=everything)
         exclusions = self._exclusion_ids(ids, everything=everything)
         candidates = []
-        for row in rows:
-            used, open_count = counts.get(row.id, (0, 0))
+        for search_id, patient_id, (search_key, patient_key, status, created_at, budget, *values) in zip(
+            ids, patient_ids, rows, strict=True
+        ):
+            data = _profile(_PATIENT_MATCH_FIELDS, values)
+            used, open_count = counts.get(search_key, (0, 0))
             state = SearchState(
-                id=row.id,
-                patient_id=row.patient_id,
-                status=row.status,
-                created_at=datetime.fromisoformat(row.created_at),
-                contact_budget=row.total_requested_contacts,
+                id=search_id,
+                patient_id=patient_id,
+                status=status,
+                created_at=datetime.fromisoformat(created_at),
+                contact_budget=budget,
                 contacts_used=used,
                 open_bundle_count=open_count,
-                contacted_practices=practices.get(row.patient_id, frozenset()),
-                excluded_therapist_ids=exclusions.get(row.id, frozenset()),
+                contacted_practices=practices.get(patient_key, frozenset()),
+                excluded_therapist_ids=exclusions.get(search_key, frozenset()),
             )
-            candidates.append(search_candidate(state, row.data))
+            candidates.append(search_candidate(state, data))
         return candidates
 
-    def _all_contact_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
+    def _all_contact_counts(self) -> Select[Any]:
         """The national round's variant: one pass over every membership of active searches."""
-        rows = self._connection.execute(
-            select(
-                bundle_members.c.search_id,
-                func.count().filter(bundles.c.status != BundleStatus.DISCARDED),
-                func.count().filter(
-                    and_(bundles.c.status.in_(OPEN), bundle_members.c.status == MemberStatus.PENDING)
-                ),
-            )
-            .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
+        return (
+            _counts_statement()
             .join(searches, searches.c.id == bundle_members.c.search_id)
             .where(searches.c.status == "active")
-            .group_by(bundle_members.c.search_id)
         )
-        return {row[0]: (row[1], row[2]) for row in rows}
 
     def _contacted_practices(
         self, patient_ids: Sequence[uuid.UUID], *, everything: bool
-    ) -> dict[uuid.UUID, frozenset[str]]:
+    ) -> dict[str, frozenset[str]]:
         statement = (
             select(
                 bundle_members.c.patient_id, func.string_agg(func.distinct(bundles.c.practice_key), "\x1e")
@@ -307,15 +372,18 @@ class SqlRoundInputs:
         )
         if not everything:
             statement = statement.where(bundle_members.c.patient_id.in_(list(set(patient_ids))))
-        return {row[0]: frozenset(row[1].split("\x1e")) for row in self._connection.execute(statement)}
+        return {
+            patient_id: frozenset(joined.split("\x1e"))
+            for patient_id, joined in _json_rows(self._connection, statement)
+        }
 
     def _exclusion_ids(
         self, search_ids: Sequence[uuid.UUID], *, everything: bool
-    ) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+    ) -> dict[str, frozenset[uuid.UUID]]:
         statement = select(search_exclusions.c.search_id, search_exclusions.c.therapist_id)
         if not everything:
             statement = statement.where(search_exclusions.c.search_id.in_(list(search_ids)))
-        found: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-        for row in self._connection.execute(statement):
-            found[row[0]].add(row[1])
+        found: dict[str, set[uuid.UUID]] = defaultdict(set)
+        for search_id, therapist_id in _json_rows(self._connection, statement):
+            found[search_id].add(uuid.UUID(therapist_id))
         return {key: frozenset(value) for key, value in found.items()}

@@ -73,7 +73,13 @@ def latest_birth_date(birth_month: Any) -> date | None:
     day never makes a patient older than they are (an age rule is never passed too early)."""
     if not birth_month:
         return None
-    year, month = (int(part) for part in str(birth_month).split("-")[:2])
+    return _month_end(str(birth_month))
+
+
+@lru_cache(maxsize=4096)
+def _month_end(birth_month: str) -> date:
+    # About a thousand distinct months among 100,000 patients: each parsed once.
+    year, month = (int(part) for part in birth_month.split("-")[:2])
     return date(year, month, calendar.monthrange(year, month)[1])
 
 

@@ -84,6 +84,7 @@ from therapy_platform.matching.use_cases.changes import (
     withdraw_pending,
 )
 from therapy_platform.platform.clock import platform_today
+from therapy_platform.platform.collector import collector_paused
 from therapy_platform.platform.errors import BadRequestError, ConflictError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.feature_flags import Flag, FlagEvaluator, FlagSubject
@@ -325,7 +326,9 @@ def run_round(
     today = platform_today(now)
     started = time.perf_counter()
     clock = _PhaseClock(phases)
-    with uow:
+    # The round's objects live until it ends: scanning them over and over cost more than the
+    # round's work at national scale (platform/collector.py).
+    with collector_paused(), uow:
         if not request.dry_run:
             uow.lock_bundle_creation()
         therapists, searches = uow.queries.round_inputs(
@@ -351,7 +354,8 @@ def run_round(
         result = RoundResult(
             run_date=today,
             dry_run=request.dry_run,
-            bundles=[_proposed(b, reach=reach) for b in plan.bundles],
+            # A written round answers with the stored bundles (below): built once, not twice.
+            bundles=[_proposed(b, reach=reach) for b in plan.bundles] if request.dry_run else [],
             therapists_left_out=[
                 LeftOutTherapist(therapist_id=d.therapist_id, reason=d.reason)
                 for d in plan.therapists_left_out

@@ -108,7 +108,7 @@ patient_audit_log = Table(
     schema=PATIENT_SCHEMA,
 )
 
-# Kafka records of `patient-registrations` that did not become a patient (migration 0023): where
+# Kafka records of `patient-registrations` that did not become a patient (migration 0022): where
 # the record lies, its fingerprint, the reason, field paths with codes; never its content.
 parked_registrations = Table(
     "parked_registrations",
