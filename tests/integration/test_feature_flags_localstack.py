@@ -99,8 +99,10 @@ def test_the_templates_document_stored_in_ssm_evaluates_as_catalogued(
     value = template()["Resources"]["FeatureFlagsParameter"]["Properties"]["Value"]
     flags = flags_at(parameter(json.loads(value)))
     assert flags.document().keys() == {flag.value for flag in Flag}
+    # The deployed document's defaults are the catalogue's fallbacks: built features that must be
+    # switched on deliberately (travel time, self-registration) start off like unbuilt ones.
     for flag, info in CATALOG.items():
-        assert flags.enabled(flag, FlagSubject(subject="staff@team.example", region="10")) is info.wired
+        assert flags.enabled(flag, FlagSubject(subject="staff@team.example", region="10")) is info.fallback
 
 
 def test_a_missing_parameter_answers_each_flags_fallback(localstack_server: None) -> None:

@@ -454,7 +454,13 @@ def _migration_module(name: str = "0005_patients_full") -> Any:
 def test_erasure_columns_agree_between_migration_and_adapter() -> None:
     # 0005 empties the personal columns; 0016 also the ones a live record needs (a tombstone).
     tombstone = _migration_module("0018_perasure")
-    emptied = {*_migration_module().PERSONAL_COLUMNS, *tombstone.REQUIRED_WHEN_LIVE, "birth_year"}
+    # Columns added since (0023: the minutes limit, a preference) are personal too.
+    emptied = {
+        *_migration_module().PERSONAL_COLUMNS,
+        *tombstone.REQUIRED_WHEN_LIVE,
+        "birth_year",
+        "max_travel_minutes",
+    }
     assert emptied == set(PERSONAL_COLUMNS)
 
 
