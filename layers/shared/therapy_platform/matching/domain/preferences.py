@@ -79,6 +79,28 @@ def member_features(therapist: TherapistCandidate, search: SearchCandidate, toda
     return frozenset(features)
 
 
+@dataclass(frozen=True)
+class PresentedAnswers:
+    """The informative answers one therapist gave about one patient presented on one day
+    (what the read path gathers from bundle members and the patient read model)."""
+
+    therapist: TherapistCandidate
+    features: frozenset[str]  # `member_features` of the pair on the day the bundle was sent
+    accepted: int
+    answered: int  # accepted + rejected_unsuitable + rejected_other
+
+
+@dataclass(frozen=True)
+class FeatureEstimate:
+    """One therapist's learned acceptance for patients with one feature."""
+
+    feature: str  # e.g. `symptom:F32`, `age:30-44`, `km:<5`, `procedure:...`, `language:shared`, `overall`
+    accepted: int
+    answered: int  # informative answers: accepted + rejected_unsuitable + rejected_other
+    prior: float  # the region's rate the therapist's is shrunk towards
+    posterior: float  # the therapist's shrunk rate (the model's estimate)
+
+
 @dataclass
 class _Counts:
     accepted: int = 0
@@ -167,6 +189,56 @@ class PreferenceModel:
         baseline = self.therapist_rate(therapist, OVERALL)
         return self.propensity(therapist, features) >= self.threshold * baseline
 
+    # ------------------------------------------------------------------ counts read in bulk
+
+    def observe_counts(
+        self, therapist: TherapistCandidate, features: Iterable[str], accepted: int, answered: int
+    ) -> None:
+        """Learn `answered` informative answers at once (`accepted` of them acceptances) about
+        patients with these features: the same as that many `observe` calls."""
+        if answered <= 0:
+            return
+        if not 0 <= accepted <= answered:
+            raise ValueError("accepted must lie in [0, answered]")
+        region = region_of(therapist.location)
+        self._region_of_therapist[therapist.id] = region
+        for feature in (OVERALL, *features):
+            for counts in (
+                self._population.setdefault(feature, _Counts()),
+                self._regions.setdefault((region, feature), _Counts()),
+                self._therapists.setdefault((therapist.id, feature), _Counts()),
+            ):
+                counts.accepted += accepted
+                counts.answered += answered
+
+    def estimates(self, therapist_id: uuid.UUID) -> list[FeatureEstimate]:
+        """What the model holds about one therapist: per feature they answered about, their
+        own counts, the prior they are shrunk to (their region's rate) and the posterior."""
+        region = self._region_of_therapist.get(therapist_id)
+        if region is None:
+            return []
+        rows = []
+        for (owner, feature), counts in self._therapists.items():
+            if owner != therapist_id:
+                continue
+            prior = self.region_rate(region, feature)
+            posterior = (self.therapist_strength * prior + counts.accepted) / (
+                self.therapist_strength + counts.answered
+            )
+            rows.append(FeatureEstimate(feature, counts.accepted, counts.answered, prior, posterior))
+        return sorted(rows, key=lambda row: (row.feature != OVERALL, row.feature))
+
     def preference(self, now: datetime) -> LearnedPreference:
         """The predicate a round plans with (a snapshot of nothing: it reads the live counts)."""
         return lambda therapist, search: self.keeps(therapist, search, now)
+
+
+def model_from_answers(
+    answers: Iterable[PresentedAnswers], model: PreferenceModel | None = None
+) -> PreferenceModel:
+    """A model learned from every answer given so far (built fresh whenever a round reads its
+    inputs, so it reflects every response event up to that moment; nothing is cached)."""
+    model = model if model is not None else PreferenceModel()
+    for answer in answers:
+        model.observe_counts(answer.therapist, answer.features, answer.accepted, answer.answered)
+    return model
