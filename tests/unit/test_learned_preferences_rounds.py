@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
-from tests.unit.matching_fakes import MatchingWorld
+from matching_fakes import MatchingWorld
+
 from therapy_platform.matching.domain.bundles import RoundRequest, RoundResult
 from therapy_platform.matching.domain.models import Reason, SearchCandidate, SoftFilter, TherapistCandidate
 from therapy_platform.matching.domain.preferences import (
@@ -223,4 +224,4 @@ def test_a_written_round_records_how_many_therapists_used_it() -> None:
     assert result.round_id is not None and result.learned_preferences_therapists == 1
     assert len(members(result)) == 3
     [record] = world.database.rounds.values()
-    assert record.summary["learned_preferences_therapists"] == 1
+    assert record.summary is not None and record.summary["learned_preferences_therapists"] == 1

@@ -400,8 +400,9 @@ def run_round(
             "searches_considered": len(searches),
             "sent": request.send_immediately,
             "regions_paused": list(paused),
-            "learned_preferences_therapists": learned_for,
         }
+        if learned_for:  # preference_aware_ordering was on for these therapists
+            record.summary["learned_preferences_therapists"] = learned_for
         uow.rounds.finish(record)
         changes.record(
             "round.completed", "round", record.id, after={**record.summary, "parameters": parameters}

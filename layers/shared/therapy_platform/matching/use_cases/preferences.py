@@ -17,12 +17,21 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from therapy_platform.matching.domain.models import SearchCandidate, TherapistCandidate
 from therapy_platform.matching.domain.preferences import PreferenceModel, model_from_answers
 from therapy_platform.matching.domain.rules import LearnedPreference
 from therapy_platform.matching.ports import PreferenceAnswers
 from therapy_platform.platform.feature_flags import Flag, FlagEvaluator, FlagSubject
+
+# The configuration the simulator measured as its `learned` policy (docs/simulation.md): keep a
+# search unless its propensity is below 0.85 x the therapist's baseline; 60-day bound.
+THRESHOLD: Final = 0.85
+
+
+def deployed_model() -> PreferenceModel:
+    return PreferenceModel(threshold=THRESHOLD)
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,7 @@ def flagged_therapists(
 
 def learned_model(source: PreferenceAnswers, model: PreferenceModel | None = None) -> PreferenceModel:
     """The model over every answer given so far, computed now from the current data."""
-    return model_from_answers(source.answers(), model)
+    return model_from_answers(source.answers(), model if model is not None else deployed_model())
 
 
 def learned_for_round(
