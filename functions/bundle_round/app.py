@@ -67,6 +67,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "searches_considered": result.searches_considered,
         "events_written": len(outcome.events),
         "regions_paused": result.regions_paused,  # automatic_rounds off: no inquiries there
+        "learned_preferences_therapists": result.learned_preferences_therapists,
         "seconds": round((service.clock() - started).total_seconds(), 3),
         "phases": phases,
     }

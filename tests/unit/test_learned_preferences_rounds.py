@@ -9,8 +9,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
+import pytest
 from matching_fakes import MatchingWorld
 
+from support import FakeLambdaContext, load_function
 from therapy_platform.matching.domain.bundles import RoundRequest, RoundResult
 from therapy_platform.matching.domain.models import Reason, SearchCandidate, SoftFilter, TherapistCandidate
 from therapy_platform.matching.domain.preferences import (
@@ -225,3 +227,23 @@ def test_a_written_round_records_how_many_therapists_used_it() -> None:
     assert len(members(result)) == 3
     [record] = world.database.rounds.values()
     assert record.summary is not None and record.summary["learned_preferences_therapists"] == 1
+
+
+def test_the_scheduled_function_passes_the_answers_and_says_how_many_used_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = MatchingWorld()
+    _, source = a_therapist_who_declines_anxious_older_patients(world)
+    app = load_function("bundle_round")
+    monkeypatch.setattr(app, "service", world.service(preferences=source))
+    monkeypatch.setattr(app, "flags", FixedFlags())
+    answer = app.lambda_handler(
+        {"source": "aws.events", "detail-type": "Scheduled Event"}, FakeLambdaContext()
+    )
+    assert answer["learned_preferences_therapists"] == 1 and answer["members"] == 3
+    assert source.reads == 1
+    monkeypatch.setattr(app, "flags", FixedFlags(off=set(FLAG_OFF)))
+    answer = app.lambda_handler(
+        {"source": "aws.events", "detail-type": "Scheduled Event"}, FakeLambdaContext()
+    )
+    assert answer["learned_preferences_therapists"] == 0 and source.reads == 1

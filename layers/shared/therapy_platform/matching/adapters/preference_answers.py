@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, text
@@ -73,29 +73,32 @@ def read_answers(connection: Connection) -> list[PresentedAnswers]:
     patients: dict[str, dict[str, Any]] = {
         row.id: row.profile for row in connection.execute(_PATIENTS, {"ids": patient_ids})
     }
+    # One candidate per patient (the features' patient facts do not depend on the day; the age
+    # is taken on the day the bundle was sent).
+    candidates = {
+        patient_id: search_candidate(_state(patient_id), profile) for patient_id, profile in patients.items()
+    }
     answers = []
     for row in rows:
         therapist = therapists.get(row.therapist_id)
         if therapist is None:
             continue
-        patient = patients.get(row.patient_id)
+        search = candidates.get(row.patient_id)
         features: frozenset[str] = frozenset()
-        if patient is not None:
-            sent_on = date.fromisoformat(row.sent_on)
-            search = search_candidate(_state(row.patient_id, sent_on), patient)
-            features = member_features(therapist, search, sent_on)
+        if search is not None:
+            features = member_features(therapist, search, date.fromisoformat(row.sent_on))
         answers.append(PresentedAnswers(therapist, features, int(row.accepted), int(row.answered)))
     return answers
 
 
-def _state(patient_id: str, sent_on: date) -> SearchState:
+def _state(patient_id: str) -> SearchState:
     # Only the patient's fields matter to the features; the search's own are placeholders.
     patient = uuid.UUID(patient_id)
     return SearchState(
         id=patient,
         patient_id=patient,
         status="active",
-        created_at=datetime.combine(sent_on, time(), tzinfo=UTC),
+        created_at=_EPOCH,
         contact_budget=0,
     )
 
