@@ -10,15 +10,19 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from matching_fakes import MatchingWorld
 
 from support import FakeLambdaContext, load_function
 from therapy_platform.matching.domain.bundles import RoundRequest, RoundResult
 from therapy_platform.matching.domain.models import Reason, SearchCandidate, SoftFilter, TherapistCandidate
 from therapy_platform.matching.domain.preferences import (
+    DISTANCE_BANDS,
     OVERALL,
     PreferenceModel,
     PresentedAnswers,
+    distance_band,
     member_features,
     model_from_answers,
 )
@@ -27,6 +31,7 @@ from therapy_platform.matching.use_cases import bundles as bundle_cases
 from therapy_platform.matching.use_cases.preferences import NOT_USED, flagged_therapists, learned_for_round
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.feature_flags import CATALOG, FixedFlags, Flag
+from therapy_platform.platform.geography.locations import Location, LocationPrecision, distance_km
 
 LEARNED = Reason.NOT_CHOSEN_LEARNED_PREFERENCES
 FLAG_OFF = {(Flag.PREFERENCE_AWARE_ORDERING, None)}
@@ -247,3 +252,25 @@ def test_the_scheduled_function_passes_the_answers_and_says_how_many_used_them(
         {"source": "aws.events", "detail-type": "Scheduled Event"}, FakeLambdaContext()
     )
     assert answer["learned_preferences_therapists"] == 0 and source.reads == 1
+
+
+# ------------------------------------------------------------------ the distance band
+
+
+@given(
+    st.floats(47.3, 55.0),
+    st.floats(6.0, 15.0),
+    st.floats(-0.3, 0.3),
+    st.floats(-0.4, 0.4),
+)
+def test_the_fast_distance_band_is_the_geodesics(lat: float, lon: float, dlat: float, dlon: float) -> None:
+    a = Location.at(lat, lon, LocationPrecision.POSTCODE)
+    b = Location.at(lat + dlat, lon + dlon, LocationPrecision.POSTCODE)
+    km = distance_km(a, b)
+    assert distance_band(a, b) == next(label for limit, label in DISTANCE_BANDS if km < limit)
+
+
+def test_an_unknown_location_has_no_distance_band() -> None:
+    known = Location.at(52.5, 13.4, LocationPrecision.POSTCODE)
+    assert distance_band(known, Location.unknown()) is None
+    assert distance_band(Location.unknown(), known) is None
