@@ -147,6 +147,7 @@ class PreferenceModel:
     # therapist_rate's answers until the next observation (a round asks the same few thousand
     # (therapist, feature) rates for hundreds of thousands of pairs)
     _rates: dict[tuple[uuid.UUID, str], float] = field(default_factory=dict)
+    _features_of: dict[uuid.UUID, set[str]] = field(default_factory=dict)  # what each has answered about
 
     def __post_init__(self) -> None:
         if self.region_strength <= 0 or self.therapist_strength <= 0:
@@ -162,6 +163,7 @@ class PreferenceModel:
         region = region_of(therapist.location)
         self._region_of_therapist[therapist.id] = region
         self._rates.clear()
+        self._features_of.setdefault(therapist.id, set()).update((OVERALL, *features))
         for feature in (OVERALL, *features):
             self._population.setdefault(feature, _Counts()).add(accepted)
             self._regions.setdefault((region, feature), _Counts()).add(accepted)
@@ -232,6 +234,7 @@ class PreferenceModel:
         region = region_of(therapist.location)
         self._region_of_therapist[therapist.id] = region
         self._rates.clear()
+        self._features_of.setdefault(therapist.id, set()).update((OVERALL, *features))
         for feature in (OVERALL, *features):
             for counts in (
                 self._population.setdefault(feature, _Counts()),
@@ -248,9 +251,8 @@ class PreferenceModel:
         if region is None:
             return []
         rows = []
-        for (owner, feature), counts in self._therapists.items():
-            if owner != therapist_id:
-                continue
+        for feature in self._features_of.get(therapist_id, ()):
+            counts = self._therapists[therapist_id, feature]
             prior = self.region_rate(region, feature)
             posterior = (self.therapist_strength * prior + counts.accepted) / (
                 self.therapist_strength + counts.answered
