@@ -33,13 +33,16 @@ S: Final = "matching_service"
 _INFORMATIVE: Final = tuple(outcome.value for outcome in INFORMATIVE)
 _ACCEPTED: Final = MemberOutcome.ACCEPTED.value
 
+# The members with an informative answer, of bundles that reached the therapist. The profile
+# reads repeat this condition rather than send 100,000 ids back as a parameter.
+_ANSWERED: Final = f"""FROM {S}.bundle_members m
+  JOIN {S}.bundles b ON b.id = m.bundle_id
+ WHERE b.sent_at IS NOT NULL AND m.outcome = ANY(:informative)"""
 _ANSWERS: Final = text(f"""
 SELECT b.therapist_id::text AS therapist_id, m.patient_id::text AS patient_id,
        to_char((b.sent_at AT TIME ZONE '{PLATFORM_TIMEZONE}')::date, 'YYYY-MM-DD') AS sent_on,
        count(*) FILTER (WHERE m.outcome = :accepted) AS accepted, count(*) AS answered
-  FROM {S}.bundle_members m
-  JOIN {S}.bundles b ON b.id = m.bundle_id
- WHERE b.sent_at IS NOT NULL AND m.outcome = ANY(:informative)
+  {_ANSWERED}
  GROUP BY 1, 2, 3
 """)
 _THERAPISTS: Final = text(f"""
@@ -47,31 +50,30 @@ SELECT jsonb_build_object('id', t.id::text, 'created_at', t.data -> 'created_at'
        'status', t.data -> 'status', 'location', t.data -> 'location',
        'procedures', t.data -> 'procedures', 'languages', t.data -> 'languages') AS profile
   FROM {S}.therapist_profiles t
- WHERE t.data IS NOT NULL AND t.id = ANY(CAST(:ids AS uuid[]))
+ WHERE t.data IS NOT NULL AND t.id IN (SELECT b.therapist_id {_ANSWERED})
 """)
 _PATIENTS: Final = text(f"""
 SELECT p.id::text AS id, jsonb_build_object('location', p.data -> 'location',
        'birth_month', p.data -> 'birth_month', 'therapy_procedures', p.data -> 'therapy_procedures',
        'languages', p.data -> 'languages', 'symptoms', p.data -> 'symptoms') AS profile
   FROM {S}.patient_profiles p
- WHERE p.data IS NOT NULL AND p.id = ANY(CAST(:ids AS uuid[]))
+ WHERE p.data IS NOT NULL AND p.id IN (SELECT m.patient_id {_ANSWERED})
 """)
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def read_answers(connection: Connection) -> list[PresentedAnswers]:
-    rows = connection.execute(_ANSWERS, {"accepted": _ACCEPTED, "informative": list(_INFORMATIVE)}).all()
+    params = {"accepted": _ACCEPTED, "informative": list(_INFORMATIVE)}
+    rows = connection.execute(_ANSWERS, params).all()
     if not rows:
         return []
-    therapist_ids = sorted({row.therapist_id for row in rows})
-    patient_ids = sorted({row.patient_id for row in rows})
     therapists: dict[str, TherapistCandidate] = {}
-    for (profile,) in connection.execute(_THERAPISTS, {"ids": therapist_ids}):
+    for (profile,) in connection.execute(_THERAPISTS, params):
         if profile.get("created_at") is None:
             profile = {**profile, "created_at": _EPOCH.isoformat()}
         therapists[profile["id"]] = therapist_candidate(profile)
     patients: dict[str, dict[str, Any]] = {
-        row.id: row.profile for row in connection.execute(_PATIENTS, {"ids": patient_ids})
+        row.id: row.profile for row in connection.execute(_PATIENTS, params)
     }
     # One candidate per patient (the features' patient facts do not depend on the day; the age
     # is taken on the day the bundle was sent).
