@@ -77,7 +77,7 @@ def main() -> None:
     keeps = model.preference(now)
     pairs = [(rng.choice(therapists), rng.choice(searches)) for _ in range(PAIRS)]
     kept, decide_s = _timed(lambda: sum(keeps(t, s) for t, s in pairs))
-    query = PreferenceQuery(period(date(2025, 12, 1), date(2026, 11, 30)), limit=50)
+    query = PreferenceQuery(period(date(2025, 12, 1), date(2026, 11, 30)), limit=50, learned=True)
     page, page_s = _timed(lambda: cases.therapist_preferences(SqlAnalytics(lambda: engine), query).value)
     engine.dispose()
     figures = {

@@ -159,7 +159,9 @@ def test_the_analytics_route_shows_the_posterior_beside_the_counts(world: World)
     therapist_id, bundle_id, history = _history(world)
     reader = SqlAnalytics(lambda: world.engine)
     query = PreferenceQuery(
-        period((world.now - timedelta(days=120)).date(), world.now.date()), therapist_id=therapist_id
+        period((world.now - timedelta(days=120)).date(), world.now.date()),
+        therapist_id=therapist_id,
+        learned=True,
     )
     [before] = cases.therapist_preferences(reader, query).value.items
     assert before.learned == []  # no answer yet

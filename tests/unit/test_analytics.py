@@ -341,7 +341,9 @@ def test_therapist_preferences_show_the_learned_posterior_beside_the_counts(api:
         PresentedAnswers(therapist, frozenset({"symptom:ocd"}), 2, 3),
         PresentedAnswers(therapist, frozenset({"symptom:depression"}), 0, 1),
     ]
-    status, _, body = api.get("therapist-preferences", PERIOD)
+    _, _, body = api.get("therapist-preferences", PERIOD)
+    assert json.loads(body)["items"][0]["learned"] == []  # only when asked for
+    status, _, body = api.get("therapist-preferences", {**PERIOD, "learned": "true"})
     [item] = json.loads(body)["items"]
     learned = {row["feature"]: row for row in item["learned"]}
     assert status == 200 and list(learned) == ["overall", "symptom:depression", "symptom:ocd"]
@@ -349,11 +351,11 @@ def test_therapist_preferences_show_the_learned_posterior_beside_the_counts(api:
     assert (ocd["accepted"], ocd["answered"]) == (2, 3)
     # Three answers: shrunk towards the prior, between it and the raw 2/3.
     assert ocd["prior"] < ocd["posterior"] < 2 / 3
-    status, _, text = api.get("therapist-preferences", {**PERIOD, "format": "csv"})
+    status, _, text = api.get("therapist-preferences", {**PERIOD, "format": "csv", "learned": "true"})
     rows = list(csv.DictReader(io.StringIO(text)))
     [row] = [r for r in rows if r["dimension"] == "learned" and r["value"] == "symptom:ocd"]
     assert (row["accepted"], row["informative_answers"]) == ("2", "3")
     assert float(row["posterior"]) == ocd["posterior"] and float(row["prior"]) == ocd["prior"]
     # Grouped by region there is no learned part.
-    _, _, body = api.get("therapist-preferences", {**PERIOD, "by": "region"})
+    _, _, body = api.get("therapist-preferences", {**PERIOD, "by": "region", "learned": "true"})
     assert json.loads(body)["items"][0]["learned"] == []

@@ -165,6 +165,7 @@ class PreferenceQuery:
     therapist_id: uuid.UUID | None = None
     page: int = 1
     limit: int = 50
+    learned: bool = False  # add each therapist's learned estimates (reads every answer: slower)
 
     @property
     def offset(self) -> int:

@@ -35,7 +35,7 @@ def therapist_preferences(
 ) -> Outcome[Page[PreferenceGroup]]:
     total, tallies = queries.preference_tallies(query)
     groups = preference_groups(query, tallies)
-    if query.grouping is PreferenceGrouping.THERAPIST and groups:
+    if query.learned and query.grouping is PreferenceGrouping.THERAPIST and groups:
         # The model over every answer so far, computed now (as a round computes it).
         model = model_from_answers(queries.preference_answers())
         groups = [
