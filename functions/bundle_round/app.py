@@ -3,7 +3,8 @@ from events/bundle_round/). A scheduled EventBridge event runs a full round; an 
 event may carry the fields of POST /api/v2/bundles/create (dry_run, therapist_ids,
 postcode_prefix, send_immediately). The round's unit of work publishes its events after the
 commit (up to 500; the scheduled relay sweeps a national round's). A scheduled round skips the
-regions whose `automatic_rounds` feature flag is off and names them (docs/feature-flags.md)."""
+regions whose `automatic_rounds` feature flag is off and names them; therapists whose
+`preference_aware_ordering` flag is on get the learned soft filter (docs/feature-flags.md)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         phases=phases,
         metrics=service.metrics,
         flags=flags,
+        preferences=service.preferences,
     )
     result = outcome.value
     summary: dict[str, Any] = {
@@ -65,6 +67,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "searches_considered": result.searches_considered,
         "events_written": len(outcome.events),
         "regions_paused": result.regions_paused,  # automatic_rounds off: no inquiries there
+        "learned_preferences_therapists": result.learned_preferences_therapists,
         "seconds": round((service.clock() - started).total_seconds(), 3),
         "phases": phases,
     }

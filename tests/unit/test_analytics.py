@@ -37,6 +37,9 @@ from therapy_platform.matching.domain.analytics import (
     preferences_csv,
     to_csv,
 )
+from therapy_platform.matching.domain.models import TherapistCandidate
+from therapy_platform.matching.domain.preferences import PresentedAnswers
+from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.validation import FieldValidationError
 
 NOV = period(date(2026, 11, 1), date(2026, 11, 30))
@@ -201,6 +204,7 @@ class FakeAnalytics:
     """Answers fixed counts and remembers the queries it was asked."""
 
     asked: list[Any] = field(default_factory=list)
+    answers: list[PresentedAnswers] = field(default_factory=list)
 
     def bundle_counts(self, query: BundleEfficiencyQuery) -> list[BundleCounts]:
         self.asked.append(query)
@@ -223,6 +227,9 @@ class FakeAnalytics:
 
     def waiting_longest(self, query: PlacementQuery) -> list[WaitingRow]:
         return []
+
+    def preference_answers(self) -> list[PresentedAnswers]:
+        return list(self.answers)
 
 
 @dataclass
@@ -321,3 +328,34 @@ def test_placements_json(api: Api) -> None:
     answer = json.loads(body)
     assert status == 200 and answer["total"]["contacts_per_placement"] == 3.0
     assert (answer["region"], answer["region_digits"], answer["waiting_longest"]) == ("8", 1, [])
+
+
+def test_therapist_preferences_show_the_learned_posterior_beside_the_counts(api: Api) -> None:
+    therapist = TherapistCandidate(
+        id=uuid.UUID(int=5),
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        status="active",
+        location=postcode_directory().centroid("10115"),
+    )
+    api.queries.answers = [
+        PresentedAnswers(therapist, frozenset({"symptom:ocd"}), 2, 3),
+        PresentedAnswers(therapist, frozenset({"symptom:depression"}), 0, 1),
+    ]
+    _, _, body = api.get("therapist-preferences", PERIOD)
+    assert json.loads(body)["items"][0]["learned"] == []  # only when asked for
+    status, _, body = api.get("therapist-preferences", {**PERIOD, "learned": "true"})
+    [item] = json.loads(body)["items"]
+    learned = {row["feature"]: row for row in item["learned"]}
+    assert status == 200 and list(learned) == ["overall", "symptom:depression", "symptom:ocd"]
+    ocd = learned["symptom:ocd"]
+    assert (ocd["accepted"], ocd["answered"]) == (2, 3)
+    # Three answers: shrunk towards the prior, between it and the raw 2/3.
+    assert ocd["prior"] < ocd["posterior"] < 2 / 3
+    status, _, text = api.get("therapist-preferences", {**PERIOD, "format": "csv", "learned": "true"})
+    rows = list(csv.DictReader(io.StringIO(text)))
+    [row] = [r for r in rows if r["dimension"] == "learned" and r["value"] == "symptom:ocd"]
+    assert (row["accepted"], row["informative_answers"]) == ("2", "3")
+    assert float(row["posterior"]) == ocd["posterior"] and float(row["prior"]) == ocd["prior"]
+    # Grouped by region there is no learned part.
+    _, _, body = api.get("therapist-preferences", {**PERIOD, "by": "region", "learned": "true"})
+    assert json.loads(body)["items"][0]["learned"] == []

@@ -6,6 +6,7 @@ scheduled round per region and reminder emails (tests/unit/test_bundle_reminders
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -151,13 +152,16 @@ def test_the_templates_document_is_valid_and_defines_every_catalogued_flag() -> 
     SchemaValidator(document).validate()
     assert set(document) == {flag.value for flag in Flag}
     flags = evaluator(document)
-    # As deployed: rounds and reminders on everywhere, the features not built yet off.
+    # As deployed: rounds and reminders on everywhere, the features that fall back to off are off
+    # (learned preferences too: the simulator measured no gain, docs/simulation.md).
     for region in ("01", "10", "99"):
         assert flags.enabled(Flag.AUTOMATIC_ROUNDS, FlagSubject(region=region))
     assert flags.enabled(Flag.REMINDER_EMAILS)
-    unbuilt = [flag for flag, info in CATALOG.items() if not info.wired]
-    assert unbuilt and not any(
-        flags.enabled(flag, FlagSubject(subject="staff@team.example")) for flag in unbuilt
+    off_by_default = [flag for flag, info in CATALOG.items() if not info.fallback]
+    assert Flag.PREFERENCE_AWARE_ORDERING in off_by_default
+    assert not any(flags.enabled(flag, FlagSubject(subject="staff@team.example")) for flag in off_by_default)
+    assert not flags.enabled(
+        Flag.PREFERENCE_AWARE_ORDERING, FlagSubject(subject=str(uuid.uuid4()), region="10")
     )
 
 
@@ -170,7 +174,7 @@ def test_the_admin_view_evaluates_every_flag_for_a_subject() -> None:
     assert by_name[FLAG.value].enabled and not by_name[Flag.AUTOMATIC_ROUNDS.value].enabled
     assert view.roles == ["auditor", "staff"] and view.region == "12"
     assert by_name[Flag.TRAVEL_TIME_REACH.value].wired is True
-    assert by_name[Flag.PREFERENCE_AWARE_ORDERING.value].wired is False
+    assert by_name[Flag.PREFERENCE_AWARE_ORDERING.value].wired is True
 
 
 def test_the_admin_route_needs_the_admin_role_and_answers_503_without_a_store(

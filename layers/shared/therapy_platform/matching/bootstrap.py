@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from therapy_platform.matching.adapters.analytics import SqlAnalytics
+from therapy_platform.matching.adapters.preference_answers import SqlPreferenceAnswers
 from therapy_platform.matching.adapters.tables import MATCHING_SCHEMA
 from therapy_platform.matching.adapters.unit_of_work import SqlMatchingUnitOfWork
 from therapy_platform.matching.domain.models import MatchingConfig
 from therapy_platform.matching.domain.monitoring import committed_event_measurements
 from therapy_platform.matching.domain.read_models import PROFILE_EVENT_TYPES
-from therapy_platform.matching.ports import AnalyticsQueries, MatchingUnitOfWork
+from therapy_platform.matching.ports import AnalyticsQueries, MatchingUnitOfWork, PreferenceAnswers
 from therapy_platform.matching.settings import MatchingSettings
 from therapy_platform.matching.use_cases.bundles import BundleTimings
 from therapy_platform.matching.use_cases.profile_events import apply_profile_event
@@ -50,6 +51,8 @@ class MatchingService:
     # Feature flags the API's rounds and staff bundles ask (travel_time_reach); None: every
     # flag's fallback (the function has no flag store configured).
     flags: FlagEvaluator | None = None
+    # The answers learned preferences are computed from (feature flag preference_aware_ordering).
+    preferences: PreferenceAnswers | None = None
 
 
 def matching_config(settings: MatchingSettings) -> MatchingConfig:
@@ -81,6 +84,7 @@ def build(settings: MatchingSettings = SETTINGS) -> MatchingService:
         ),
         send_round_immediately=settings.send_round_immediately,
         flags=flags_from_env() if os.environ.get("FEATURE_FLAGS_STORE") else None,
+        preferences=SqlPreferenceAnswers(default_engine),
     )
 
 

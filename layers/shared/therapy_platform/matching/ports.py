@@ -26,6 +26,7 @@ from therapy_platform.matching.domain.analytics import (
 from therapy_platform.matching.domain.bundle import BundleRecord
 from therapy_platform.matching.domain.bundles import Bundle, BundleQuery, StaffAlert
 from therapy_platform.matching.domain.models import SearchCandidate, TherapistCandidate
+from therapy_platform.matching.domain.preferences import PresentedAnswers
 from therapy_platform.matching.domain.profiles import PatientProfile, TherapistProfile
 from therapy_platform.matching.domain.read_models import ProfileChange
 from therapy_platform.matching.domain.records import AuditEntry, RoundRecord
@@ -218,6 +219,16 @@ class PatientErasure(Protocol):
         ...
 
 
+class PreferenceAnswers(Protocol):
+    """The answers learned therapist preferences are computed from (read only;
+    `adapters/preference_answers.py`)."""
+
+    def answers(self) -> list[PresentedAnswers]:
+        """Every informative answer (accepted, rejected_unsuitable, rejected_other) of a sent
+        bundle's member, grouped by therapist, patient and day sent, with the pair's features."""
+        ...
+
+
 class AnalyticsQueries(Protocol):
     """Figures over the service's own data (read only; `adapters/analytics.py`)."""
 
@@ -234,3 +245,7 @@ class AnalyticsQueries(Protocol):
         ...
 
     def waiting_longest(self, query: PlacementQuery) -> list[WaitingRow]: ...
+
+    def preference_answers(self) -> list[PresentedAnswers]:
+        """What learned preferences are computed from (as `PreferenceAnswers.answers`)."""
+        ...

@@ -54,8 +54,10 @@ CATALOG: Final[dict[Flag, FlagInfo]] = {
         fallback=True,
     ),
     Flag.PREFERENCE_AWARE_ORDERING: FlagInfo(
-        "order a bundle's candidates by the therapist's learned preferences (not built yet)",
-        wired=False,
+        "the learned soft filter in a therapist's bundles: searches the therapist's learned "
+        "acceptance is low for are left out, never past 60 days of waiting (context: subject = "
+        "therapist id, region); off by default: the simulator measured no gain",
+        wired=True,
         fallback=False,
     ),
     Flag.TRAVEL_TIME_REACH: FlagInfo(

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, text
 
+from therapy_platform.matching.adapters.preference_answers import read_answers
 from therapy_platform.matching.domain.analytics import (
     AGE_BANDS,
     DISTANCE_BANDS,
@@ -32,6 +33,7 @@ from therapy_platform.matching.domain.analytics import (
     WaitingRow,
     age_band_label,
 )
+from therapy_platform.matching.domain.preferences import PresentedAnswers
 from therapy_platform.platform.clock import PLATFORM_TIMEZONE
 
 S: Final = "matching_service"
@@ -290,6 +292,11 @@ banded AS (
 
         result: tuple[int, list[OutcomeTally]] = self._read(work)
         return result
+
+    def preference_answers(self) -> list[PresentedAnswers]:
+        """Every informative answer, for the learned estimates (adapters/preference_answers.py)."""
+        answers: list[PresentedAnswers] = self._read(read_answers)
+        return answers
 
     # ------------------------------------------------------------------ placements
 

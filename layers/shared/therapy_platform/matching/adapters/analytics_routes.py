@@ -128,6 +128,13 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], Analytics
         page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         format: Format = AnalyticsFormat.JSON,
+        learned: Annotated[
+            bool,
+            Query(
+                description="by=therapist: add each therapist's learned acceptance per feature "
+                "(posterior, prior, counts) from every answer so far; slower (reads every answer)"
+            ),
+        ] = False,
     ) -> Response[Any]:
         query = PreferenceQuery(
             period(date_from, to),
@@ -137,6 +144,7 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], Analytics
             therapist_id=therapist_id,
             page=page,
             limit=limit,
+            learned=learned,
         )
         answer = cases.therapist_preferences(service().queries, query).value
         return _answer(answer, format, lambda: preferences_csv(answer.items))

@@ -233,6 +233,7 @@ def register_routes(app: APIGatewayRestResolver, service: Callable[[], MatchingS
             config=s.config,
             metrics=s.metrics,
             flags=s.flags,
+            preferences=s.preferences,
         ).value
         return _json(200 if request.dry_run else 201, result)
 

@@ -165,6 +165,7 @@ class PreferenceQuery:
     therapist_id: uuid.UUID | None = None
     page: int = 1
     limit: int = 50
+    learned: bool = False  # add each therapist's learned estimates (reads every answer: slower)
 
     @property
     def offset(self) -> int:
@@ -336,6 +337,28 @@ class AttributeCounts(AnswerCounts):
     value: str = Field(description="A catalogue code, an age or distance band, or `unknown`")
 
 
+class LearnedEstimate(BaseModel):
+    """What the learned-preferences model (matching/domain/preferences.py) holds about one
+    therapist and one patient feature, over every answer so far (not only the period's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature: str = Field(
+        description="`overall` (the baseline), `symptom:<code>`, `age:<band>`, `km:<band>`, "
+        "`procedure:<code>` or `language:shared`"
+    )
+    accepted: int = Field(ge=0, description="The therapist's acceptances of patients with the feature")
+    answered: int = Field(
+        ge=0,
+        description="Their answers that say something about the patient: accepted, "
+        "declined as unsuitable or for other reasons (not for capacity, not unanswered)",
+    )
+    prior: float = Field(ge=0, le=1, description="The region's rate the estimate is shrunk towards")
+    posterior: float = Field(
+        ge=0, le=1, description="The therapist's learned acceptance (shrunk: few answers stay near the prior)"
+    )
+
+
 class PreferenceGroup(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -343,6 +366,11 @@ class PreferenceGroup(BaseModel):
     region: str | None = Field(description="Set when grouped by region (therapists' postcode prefix)")
     totals: AnswerCounts
     attributes: list[AttributeCounts] = Field(description="By dimension, then value")
+    learned: list[LearnedEstimate] = Field(
+        default_factory=list,
+        description="By therapist only: the learned acceptance per feature (posterior beside the "
+        "counts and the prior), `overall` first; empty for a therapist without informative answers",
+    )
 
 
 def _answer_counts(tally: OutcomeTally) -> dict[str, object]:
@@ -550,11 +578,14 @@ def bundle_efficiency_csv(answer: BundleEfficiency) -> str:
 
 
 _ANSWER_COLUMNS: Final = tuple(AnswerCounts.model_fields)
+_LEARNED_COLUMNS: Final = ("informative_answers", "prior", "posterior")
 
 
 def preferences_csv(groups: Sequence[PreferenceGroup]) -> str:
-    """One row per group and attribute value, the group's totals first (dimension `all`)."""
-    header = ("therapist_id", "region", "dimension", "value", *_ANSWER_COLUMNS)
+    """One row per group and attribute value, the group's totals first (dimension `all`), then
+    per learned feature a row with dimension `learned` (its acceptances, informative answers,
+    prior and posterior; the other count columns empty)."""
+    header = ("therapist_id", "region", "dimension", "value", *_ANSWER_COLUMNS, *_LEARNED_COLUMNS)
     rows: list[list[object]] = []
     for group in groups:
         rows.append(
@@ -575,6 +606,19 @@ def preferences_csv(groups: Sequence[PreferenceGroup]) -> str:
                 *(getattr(a, c) for c in _ANSWER_COLUMNS),
             ]
             for a in group.attributes
+        )
+        rows.extend(
+            [
+                group.therapist_id,
+                group.region,
+                "learned",
+                e.feature,
+                *(e.accepted if c == "accepted" else None for c in _ANSWER_COLUMNS),
+                e.answered,
+                e.prior,
+                e.posterior,
+            ]
+            for e in group.learned
         )
     return to_csv(header, rows)
 

@@ -312,6 +312,9 @@ class RoundResult(BaseModel):
     # A scheduled round: the postcode regions whose `automatic_rounds` flag was off (their
     # therapists got no inquiry). docs/feature-flags.md
     regions_paused: list[str] = Field(default_factory=list)
+    # How many therapists' bundles used the learned soft filter (`preference_aware_ordering`
+    # on); a dry run's `pairs` name the searches it left out (`not_chosen_learned_preferences`).
+    learned_preferences_therapists: int = 0
 
 
 class StaffBundleResult(BaseModel):

@@ -75,7 +75,7 @@ from therapy_platform.matching.domain.rules import (
 from therapy_platform.matching.domain.search import Acceptance, Search
 from therapy_platform.matching.domain.searches import Exclusion
 from therapy_platform.matching.domain.travel import apply_travel_time_reach, reach_detail
-from therapy_platform.matching.ports import MatchingUnitOfWork, ProfileRepository
+from therapy_platform.matching.ports import MatchingUnitOfWork, PreferenceAnswers, ProfileRepository
 from therapy_platform.matching.use_cases.changes import (
     Changes,
     discard_draft,
@@ -83,6 +83,7 @@ from therapy_platform.matching.use_cases.changes import (
     status_changed,
     withdraw_pending,
 )
+from therapy_platform.matching.use_cases.preferences import learned_for_round
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.collector import collector_paused
 from therapy_platform.platform.errors import BadRequestError, ConflictError, NotFoundError
@@ -316,13 +317,16 @@ def run_round(
     metrics: MetricsSink | None = None,
     flags: FlagEvaluator | None = None,
     learned: LearnedPreference | None = None,
+    preferences: PreferenceAnswers | None = None,
 ) -> Outcome[RoundResult]:
     """`phases`, when given, receives the seconds spent reading, planning and writing (for the
     function's log and the benchmark); `metrics` the measurements of a written round once it
     has committed (docs/metrics.md). `flags`: a scheduled round (trigger `schedule`) leaves out
     the therapists of every region whose `automatic_rounds` flag is off (matching/domain/regions.py);
     rounds staff or operators start are not automatic and are never gated. `learned`: the learned
-    soft preference, when one is used (the simulator's; no deployed function passes one)."""
+    soft preference given by the caller (the simulator's). `preferences`: the answers the deployed
+    rounds learn from; with it, the therapists whose `preference_aware_ordering` flag is on get
+    the learned soft filter, computed from the current answers (use_cases/preferences.py)."""
     today = platform_today(now)
     started = time.perf_counter()
     clock = _PhaseClock(phases)
@@ -344,6 +348,10 @@ def run_round(
             therapists, paused = gate.therapists, gate.paused_regions
         searches = _travel_time_reach(searches, flags)
         reach = _Reach(therapists, searches) if request.dry_run else _NO_REACH
+        learned_for = 0
+        if learned is None:
+            chosen = learned_for_round(preferences, therapists, flags, now)
+            learned, learned_for = chosen.preference, len(chosen.therapist_ids)
         clock.lap("read")
         # Explaining every pair of a national round would be tens of millions of decisions: only
         # rounds limited to therapists or a region explain theirs.
@@ -369,6 +377,7 @@ def run_round(
             therapists_considered=len(therapists),
             searches_considered=len(searches),
             regions_paused=list(paused),
+            learned_preferences_therapists=learned_for,
         )
         if request.dry_run:
             return Outcome(result)  # nothing written: leaving the block rolls back
@@ -396,6 +405,8 @@ def run_round(
             "sent": request.send_immediately,
             "regions_paused": list(paused),
         }
+        if learned_for:  # preference_aware_ordering was on for these therapists
+            record.summary["learned_preferences_therapists"] = learned_for
         uow.rounds.finish(record)
         changes.record(
             "round.completed", "round", record.id, after={**record.summary, "parameters": parameters}
