@@ -36,7 +36,10 @@ def intake_on(deployed: stack.StackInfo) -> Iterator[None]:
     document = json.loads(original)
     document["self_registration_intake"] = {"default": True}
     ssm.put_parameter(Name=PARAMETER, Value=json.dumps(document), Type="String", Overwrite=True)
-    kafka_source.start()  # started by `localcloud up`; a no-op when it runs
+    # Started by `localcloud up`; restarted here so it joins the topic as it is now (a stand-in
+    # that lived through earlier tests' topic declarations may hold a stale fetch position).
+    kafka_source.stop()
+    kafka_source.start()
     yield
     ssm.put_parameter(Name=PARAMETER, Value=original, Type="String", Overwrite=True)
 
