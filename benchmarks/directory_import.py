@@ -126,12 +126,15 @@ def last_report(url: str) -> dict[str, Any]:
 
 
 def main() -> int:
+    global DATABASE
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--entries", type=int, default=35_000)
     parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--database", default=DATABASE, help="database of this benchmark (dropped, created)")
     args = parser.parse_args()
+    DATABASE = args.database
 
     url = fresh_database()
     data = DirectoryDataGenerator(args.seed).dataset(args.entries)

@@ -5,9 +5,12 @@ losses must both be zero. Prints the figures and writes benchmarks/results/email
 
     .venv/bin/python benchmarks/email_delivery.py [--emails 10000] [--workers 3] [--outage 30]
 
-Uses the local cloud of the environment (LOCALCLOUD_STATE_DIR, PG_PORT, SMTP_PORT; starts
-PostgreSQL and the SMTP server if they are not running, stops what it started) and a database
-of its own (`email_bench`). The queue is an in-process stand-in with SQS standard-queue
+Uses the local cloud's PostgreSQL (LOCALCLOUD_STATE_DIR, PG_PORT; started if it is not running,
+stopped if started here) with a database of its own (`--database`, default `email_bench`), and
+an SMTP server of its own: a private instance of localcloud.smtp_server on a free port with its
+own Maildir under /tmp, which the outage variant stops and starts (the shared local SMTP server
+is never stopped; `--shared-smtp` uses that one instead, without the outage variant).
+The queue is an in-process stand-in with SQS standard-queue
 semantics, shared by the worker processes: at-least-once delivery, visibility timeout, per-
 message visibility changes (the sender's backoff), receive counts, a dead-letter limit, and
 a share of messages deliberately delivered twice at the same time (`--duplicate-rate`), as SQS
@@ -25,8 +28,12 @@ import os
 import platform
 import random
 import re
+import shutil
+import smtplib
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -64,6 +71,76 @@ from therapy_platform.platform.database import make_engine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "email_delivery.json"
 DATABASE = "email_bench"
+
+
+class PrivateSmtp:
+    """A private SMTP sink (localcloud.smtp_server) on a free port, with its own Maildir."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="email-bench-smtp-"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self._port = int(probe.getsockname()[1])
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def port(self) -> int:
+        return self._port
+
+    def maildir_path(self) -> Path:
+        return self.root / "maildir"
+
+    def is_healthy(self, timeout_s: float = 2.0) -> bool:
+        try:
+            with smtplib.SMTP("127.0.0.1", self._port, timeout=timeout_s) as client:
+                return client.noop()[0] == 250
+        except (OSError, smtplib.SMTPException):
+            return False
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "infra"), env.get("PYTHONPATH", "")) if p)
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "localcloud.smtp_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self._port),
+                "--maildir",
+                str(self.maildir_path()),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not self.is_healthy(0.5):
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                raise RuntimeError("the private SMTP server did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> bool:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return False
+        process.terminate()
+        process.wait(timeout=10)
+        return True
+
+    def clear(self) -> None:
+        for folder in ("new", "cur"):  # the folders stay: the running server writes into them
+            for path in (self.maildir_path() / folder).glob("*"):
+                path.unlink()
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# The SMTP server the run talks to: `smtp` (the shared local one) or a PrivateSmtp.
+SMTP_SERVER: Any = smtp
 QUEUE_ARN = "arn:aws:sqs:eu-central-1:000000000000:therapy-platform-bench-emails"
 VISIBILITY_TIMEOUT = 60
 MAX_RECEIVES = 20
@@ -214,7 +291,7 @@ def _context(database_url: str, sqs: Any, *, tcp_nodelay: bool = False) -> Sende
         _disable_nagle(engine)
     return SenderContext(
         unit_of_work=lambda: SqlCommunicationUnitOfWork(engine),
-        transport=SmtpTransport("127.0.0.1", smtp.port(), timeout_seconds=10, starttls=False),
+        transport=SmtpTransport("127.0.0.1", SMTP_SERVER.port(), timeout_seconds=10, starttls=False),
         queue=SimulatedQueuePort(sqs),
         renderer=EmailRenderer(LEGAL),
         addressing=ADDRESSING,
@@ -237,10 +314,18 @@ class SimulatedQueueControl:
 
 
 def worker(
-    address: tuple[str, int], authkey: bytes, database_url: str, stop_when_idle_s: float, tcp_nodelay: bool
+    address: tuple[str, int],
+    authkey: bytes,
+    database_url: str,
+    stop_when_idle_s: float,
+    tcp_nodelay: bool,
+    smtp_port: int,
 ) -> None:
     """One warm Lambda environment: receive a batch, call the handler, delete what succeeded."""
     import logging
+
+    global SMTP_SERVER
+    SMTP_SERVER = type("_Port", (), {"port": staticmethod(lambda: smtp_port)})()
 
     from support import FakeLambdaContext, load_function
 
@@ -290,7 +375,7 @@ _HEADER = re.compile(rb"^X-Email-Id: ([0-9a-f-]{36})", re.MULTILINE)
 
 def maildir_counts() -> Counter[str]:
     counts: Counter[str] = Counter()
-    root = smtp.maildir_path()
+    root = SMTP_SERVER.maildir_path()
     for folder in ("new", "cur"):
         for path in (root / folder).glob("*"):
             match = _HEADER.search(path.read_bytes()[:4096])
@@ -325,7 +410,7 @@ def run(
     emails: int, workers: int, outage_s: float, duplicate_rate: float, tcp_nodelay: bool
 ) -> dict[str, Any]:
     database_url = _fresh_database()
-    smtp.clear()
+    SMTP_SERVER.clear()
     sqs = SimulatedSqs(duplicate_rate=duplicate_rate)
     QueueManager.register("sqs", callable=lambda: sqs)
     manager = QueueManager(address=("127.0.0.1", 0), authkey=b"email-bench")
@@ -372,7 +457,10 @@ def run(
     outage: dict[str, float] = {}
     started = time.perf_counter()
     processes = [
-        multiprocessing.Process(target=worker, args=(address, b"email-bench", database_url, 3.0, tcp_nodelay))
+        multiprocessing.Process(
+            target=worker,
+            args=(address, b"email-bench", database_url, 3.0, tcp_nodelay, SMTP_SERVER.port()),
+        )
         for _ in range(workers)
     ]
     for process in processes:
@@ -382,7 +470,7 @@ def run(
         elapsed = time.perf_counter() - started
         timeline.append((round(elapsed, 1), sent))
         if outage_s and "stopped_at_s" not in outage and sent >= emails * 0.3:
-            smtp.stop()
+            SMTP_SERVER.stop()
             outage["stopped_at_s"] = elapsed
             outage["sent_when_stopped"] = sent
         if (
@@ -390,7 +478,7 @@ def run(
             and "restarted_at_s" not in outage
             and elapsed - outage["stopped_at_s"] >= outage_s
         ):
-            smtp.start()
+            SMTP_SERVER.start()
             outage["restarted_at_s"] = time.perf_counter() - started
             outage["sent_while_stopped"] = sent - outage["sent_when_stopped"]
         time.sleep(0.5)
@@ -456,6 +544,7 @@ def run(
 
 
 def main() -> int:
+    global DATABASE, SMTP_SERVER
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--emails", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=3)
@@ -464,10 +553,21 @@ def main() -> int:
     )
     parser.add_argument("--duplicate-rate", type=float, default=0.01)
     parser.add_argument("--tcp-nodelay", action="store_true", help="turn Nagle off on the database sockets")
+    parser.add_argument("--database", default=DATABASE, help="database of this benchmark (dropped, created)")
+    parser.add_argument(
+        "--shared-smtp", action="store_true", help="use the shared local SMTP server (no outage variant)"
+    )
     args = parser.parse_args()
+    DATABASE = args.database
+    private = None if args.shared_smtp else PrivateSmtp()
+    if private is None:
+        args.outage = 0  # never stop the shared SMTP server
+    else:
+        private.start()
+        SMTP_SERVER = private
 
     started_here = []
-    for module in (postgres, smtp):
+    for module in (postgres,) if private else (postgres, smtp):
         if not (
             read_pid(getattr(module, "SERVICE", None) or module.NAME) is not None and module.is_healthy()
         ):
@@ -482,8 +582,8 @@ def main() -> int:
             )
             print(json.dumps(runs["smtp_outage"], indent=2))
     finally:
-        if not smtp.is_healthy() and smtp not in started_here:
-            smtp.start()
+        if private is not None:
+            private.remove()
         for module in started_here:
             module.stop()
     report = {

@@ -11,7 +11,9 @@ procedures), comma or semicolon separated, UTF-8 (a BOM is fine). Blank cells me
 lists as "VT, TP"; schedules as JSON text ({"mon": ["08:00-09:00"]}); flags true/false or ja/nein.
 JSON: a list of objects with the same keys, or {"<kind>": [...]}.
 
-Each row is its own transaction: a rejected row never undoes others. Rows that change something
+Each row is its own savepoint in a transaction per chunk of 500 rows (its own transaction in a
+dry run): a rejected row never undoes others; an interrupted load keeps the chunks committed
+before (the report counts only those; loading the file again picks up the rest). Rows that change something
 write their events to the service's outbox; the scheduled outbox relay publishes them. Exit code:
 0 all rows loaded, 1 some rows rejected, 2 the file or arguments are unusable, 3 interrupted.
 
@@ -40,6 +42,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine
 
+from therapy_platform.patients.adapters.field_cipher import default_field_cipher
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
 from therapy_platform.patients.use_cases import BULK_COLUMNS as PATIENT_BULK_COLUMNS
 from therapy_platform.patients.use_cases import PatientService
@@ -48,6 +51,7 @@ from therapy_platform.platform.bulk_load import BulkLoadInterruptedError, BulkRe
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.errors import DomainError
 from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.unit_of_work import SharedTransaction
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.domain.therapist import TherapistImportRow
 from therapy_platform.therapists.use_cases import bulk_upsert
@@ -81,17 +85,28 @@ class _DryRunTherapistUnitOfWork(SqlTherapistUnitOfWork):
 
 
 def _load_therapists(rows: Iterable[object], run: LoadRun) -> BulkReport:
-    unit_of_work = (_DryRunTherapistUnitOfWork if run.dry_run else SqlTherapistUnitOfWork)(run.engine)
-    return bulk_upsert(
-        unit_of_work,
-        # Offline postcode centroids: fast and never rate-limited, right for thousands of rows.
-        postcode_directory(),
-        rows,
-        actor=run.actor,
-        now=run.now,
-        first_row_number=run.first_row_number,
-        on_progress=run.on_progress,
-    ).value
+    unit_of_work: SqlTherapistUnitOfWork
+    shared: SharedTransaction | None = None
+    if run.dry_run:
+        unit_of_work = _DryRunTherapistUnitOfWork(run.engine)
+    else:
+        shared = SharedTransaction(run.engine)
+        unit_of_work = SqlTherapistUnitOfWork(run.engine, shared=shared)
+    try:
+        return bulk_upsert(
+            unit_of_work,
+            # Offline postcode centroids: fast and never rate-limited, right for thousands of rows.
+            postcode_directory(),
+            rows,
+            actor=run.actor,
+            now=run.now,
+            first_row_number=run.first_row_number,
+            on_progress=run.on_progress,
+            chunks=shared,
+        ).value
+    finally:
+        if shared is not None:
+            shared.close()
 
 
 class _DryRunPatientUnitOfWork(SqlPatientUnitOfWork):
@@ -102,19 +117,29 @@ class _DryRunPatientUnitOfWork(SqlPatientUnitOfWork):
 
 
 def _load_patients(rows: Iterable[object], run: LoadRun) -> BulkReport:
-    unit_of_work = _DryRunPatientUnitOfWork if run.dry_run else SqlPatientUnitOfWork
+    shared = None if run.dry_run else SharedTransaction(run.engine)
+    cipher = default_field_cipher()
+
+    def unit_of_work() -> SqlPatientUnitOfWork:
+        if shared is None:
+            return _DryRunPatientUnitOfWork(run.engine, cipher=cipher)
+        return SqlPatientUnitOfWork(run.engine, cipher=cipher, shared=shared)
+
     # No after-commit hook: the scheduled outbox relay publishes the rows' events. Offline
     # postcode centroids: fast and never rate-limited, right for thousands of rows.
-    service = PatientService(
-        unit_of_work=lambda: unit_of_work(run.engine), geocoder=postcode_directory(), clock=lambda: run.now
-    )
-    return bulk_upsert_patients(
-        service,
-        cast(Iterable[Mapping[str, Any]], rows),  # non-objects are rejected per row
-        actor=run.actor,
-        first_row_number=run.first_row_number,
-        on_progress=run.on_progress,
-    )
+    service = PatientService(unit_of_work=unit_of_work, geocoder=postcode_directory(), clock=lambda: run.now)
+    try:
+        return bulk_upsert_patients(
+            service,
+            cast(Iterable[Mapping[str, Any]], rows),  # non-objects are rejected per row
+            actor=run.actor,
+            first_row_number=run.first_row_number,
+            on_progress=run.on_progress,
+            chunks=shared,
+        )
+    finally:
+        if shared is not None:
+            shared.close()
 
 
 LOADERS: dict[str, Loader] = {

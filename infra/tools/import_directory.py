@@ -33,6 +33,7 @@ from rich.table import Table
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.unit_of_work import SharedTransaction
 from therapy_platform.therapists.imports.adapters.store import (
     SqlDirectoryImportUnitOfWork,
     SqlImportReportStore,
@@ -116,7 +117,10 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
         console.print(f"error: no such file: {', '.join(map(str, missing or args.paths))}", style="red")
         return EXIT_UNUSABLE
     actor = args.actor or f"operator:{getpass.getuser()}"
-    engine = make_engine(_database_url())
+    # Entries commit in chunks, each entry in its own savepoint (imports/use_cases.py); the
+    # chunk's transaction holds one connection, the import report is written on the other.
+    engine = make_engine(_database_url(), pool_size=2)
+    shared = SharedTransaction(engine)
     worst = EXIT_OK
     try:
         for path in files:
@@ -135,7 +139,7 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
                     bar.update(task_id, completed=done, total=total)
 
                 result = import_directory_file(
-                    SqlDirectoryImportUnitOfWork(engine),
+                    SqlDirectoryImportUnitOfWork(engine, shared=shared),
                     SqlImportReportStore(engine),
                     postcode_directory(),
                     data,
@@ -144,6 +148,7 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
                     now=datetime.now(UTC),
                     clock=lambda: datetime.now(UTC),
                     on_progress=advance,
+                    chunks=shared,
                 ).value
             print_report(console, path, result.report, result.items)
             if result.report.status is ImportStatus.FAILED:
@@ -154,6 +159,7 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
         console.print(f"error: {error.message}", style="red", markup=False)
         return EXIT_INTERRUPTED
     finally:
+        shared.close()
         engine.dispose()
     return worst
 

@@ -4,6 +4,7 @@ client and moto), the SQS email queue (moto)."""
 from __future__ import annotations
 
 import json
+import smtplib
 import socket
 import uuid
 from collections.abc import Iterator
@@ -185,6 +186,51 @@ def test_smtp_reconnects_when_the_server_dropped_an_idle_connection(
     transport.send(_email())
     transport.close()
     assert len(handler.messages) == 2
+
+
+def test_smtp_reuses_one_connection_without_a_round_trip_per_email(
+    smtp_server: tuple[_Handler, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Emails of a batch share one connection and nothing but the message is said per email."""
+    handler, port = smtp_server
+    commands: list[str] = []
+    original = smtplib.SMTP.putcmd
+
+    def recording(client: smtplib.SMTP, cmd: str, args: str = "") -> None:
+        commands.append(cmd.lower())
+        original(client, cmd, args)
+
+    monkeypatch.setattr(smtplib.SMTP, "putcmd", recording)
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5, starttls=False)
+    for index in range(3):
+        transport.send(_email(f"praxis{index}@example.org"))
+    transport.close()
+    assert len(handler.messages) == 3
+    assert commands.count("ehlo") == 1  # one connection
+    assert "noop" not in commands and "rset" not in commands
+    assert commands.count("mail") == commands.count("data") == 3
+
+
+def test_smtp_reconnects_when_the_server_closed_the_connection_meanwhile() -> None:
+    """The server went away between two emails of a batch and came back: the second email is
+    sent on a new connection, not failed on the dead one."""
+    handler, port = _Handler(), _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    transport = SmtpTransport("127.0.0.1", port, timeout_seconds=5, starttls=False)
+    transport.send(_email())
+    controller.stop()  # closes the open connection too
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        transport.send(_email("zweite@example.org"))
+        transport.close()
+    finally:
+        controller.stop()
+    assert [recipients for _, recipients, _ in handler.messages] == [
+        ["praxis@example.org"],
+        ["zweite@example.org"],
+    ]
 
 
 # --------------------------------------------------------------------------- SES

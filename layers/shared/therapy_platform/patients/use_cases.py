@@ -52,7 +52,7 @@ from therapy_platform.patients.domain.patient import (
 from therapy_platform.patients.domain.statistics import statistics_row
 from therapy_platform.patients.ports import PatientAuditAction as Action
 from therapy_platform.patients.ports import PatientAuditEntry, PatientUnitOfWork
-from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
+from therapy_platform.platform.bulk_load import BulkReport, Chunks, RowOutcome, load_rows
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import PoisonMessageError
 from therapy_platform.platform.errors import ConflictError, NotFoundError
@@ -366,6 +366,7 @@ def bulk_upsert(
     actor: str = "bulk-load",
     first_row_number: int = 1,
     on_progress: Callable[[int], None] | None = None,
+    chunks: Chunks | None = None,
 ) -> BulkReport:
     """Create or update many patients (operators' bulk load, infra/tools/bulk_load.py). Rows
     are numbered from `first_row_number` in the report.
@@ -380,14 +381,17 @@ def bulk_upsert(
     staff to merge). Each change is audited (`reason` "bulk load row N") and emits its event
     through the outbox; the scheduled relay publishes them. If the database goes away the load
     stops with BulkLoadInterruptedError carrying the report so far. Every row is stamped with
-    the time the load started.
+    the time the load started. With `chunks` (the service's units of work joining that shared
+    transaction), rows commit a chunk at a time, each row still in its own savepoints.
     """
     now = service.clock()
 
     def load_row(number: int, raw: Mapping[str, Any]) -> tuple[RowOutcome, tuple[EventEnvelope, ...]]:
         return _upsert_row(service, raw, number, now=now, actor=actor)
 
-    return load_rows(rows, load_row, first_row_number=first_row_number, on_progress=on_progress)
+    return load_rows(
+        rows, load_row, first_row_number=first_row_number, on_progress=on_progress, chunks=chunks
+    )
 
 
 def _upsert_row(

@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import ClassVar, Self
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Transaction
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from therapy_platform.platform.database import connect
+from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.outbox import SqlOutbox, SqlProcessedEvents
 from therapy_platform.platform.ports import AfterCommit, Outbox
@@ -96,16 +98,29 @@ class SqlUnitOfWork(AfterCommitHooks):
     schema: ClassVar[str]
     processed_events: SqlProcessedEvents
 
-    def __init__(self, engine: Engine, *, publish: AfterCommit | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        publish: AfterCommit | None = None,
+        shared: SharedTransaction | None = None,
+    ) -> None:
         self._engine = engine
         self.publish = publish
+        self._shared = shared
 
     def _bind(self, connection: Connection) -> None:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self._connection = connect(self._engine)
-        self._transaction = self._connection.begin()
+        self._transaction: Transaction
+        if self._shared is not None:
+            # A savepoint in the shared transaction: commit releases it, leaving rolls back to it.
+            self._connection = self._shared.connection()
+            self._transaction = self._connection.begin_nested()
+        else:
+            self._connection = connect(self._engine)
+            self._transaction = self._connection.begin()
         self.outbox = RecordingOutbox(SqlOutbox(self._connection, self.schema))
         self.processed_events = SqlProcessedEvents(self._connection, self.schema)
         self._reset_hooks()
@@ -115,13 +130,26 @@ class SqlUnitOfWork(AfterCommitHooks):
     def commit(self) -> None:
         self._transaction.commit()
         self._mark_committed()
-        # Later work in the same block runs in a new transaction (rounds commit in steps).
-        if not self._connection.closed and not self._connection.in_transaction():
+        # Later work in the same block runs in a new transaction (rounds commit in steps); in a
+        # shared transaction it joins that one directly (no savepoint of its own: the units of
+        # work of a bulk load commit last, and two round trips per row are saved).
+        if self._shared is None and not self._connection.closed and not self._connection.in_transaction():
             self._transaction = self._connection.begin()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._shared is not None:
+            try:
+                if self._transaction.is_active:
+                    self._transaction.rollback()
+            finally:
+                self._discard_uncommitted()
+            # Durable only when the shared transaction commits: its hooks run then.
+            events, self._committed_events = self._committed_events, []
+            callbacks, self._committed_callbacks = self._committed_callbacks, []
+            self._shared.defer(self.publish, events, callbacks)
+            return
         try:
             if self._transaction.is_active:
                 self._transaction.rollback()
@@ -131,3 +159,74 @@ class SqlUnitOfWork(AfterCommitHooks):
         # The connection is back in the pool: now publish what committed (even if the block
         # raised after a commit: those events are durable).
         self._run_after_commit()
+
+
+class SharedTransaction:
+    """One connection and one transaction that many units of work join, each as a savepoint
+    (`SqlUnitOfWork(engine, shared=...)`): what one of them commits is released into the shared
+    transaction, what fails rolls back to its savepoint and leaves the others' work alone.
+    Nothing is durable until `commit()`; the units' after-commit hooks (publishing, callbacks)
+    run then, and are dropped by `rollback()`. Used by the operators' bulk loads to commit a
+    chunk of rows at a time (platform/bulk_load.py)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+        self._transaction: Transaction | None = None
+        self._deferred: list[tuple[AfterCommit | None, list[EventEnvelope], list[Callable[[], object]]]] = []
+
+    def connection(self) -> Connection:
+        """The shared connection, in its transaction (begun on first use)."""
+        if self._connection is None:
+            self._connection = connect(self._engine)
+        if self._transaction is None or not self._transaction.is_active:
+            self._transaction = self._connection.begin()
+        return self._connection
+
+    def defer(
+        self, publish: AfterCommit | None, events: list[EventEnvelope], callbacks: list[Callable[[], object]]
+    ) -> None:
+        if events or callbacks:
+            self._deferred.append((publish, events, callbacks))
+
+    def commit(self) -> None:
+        """Commit what the units released so far, then run their after-commit hooks. A lost
+        connection becomes DependencyUnavailableError; nothing of this transaction is kept."""
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None and transaction.is_active:
+            try:
+                transaction.commit()
+            except (OperationalError, InterfaceError) as error:
+                self._deferred = []
+                self.close()
+                raise DependencyUnavailableError("the database connection was lost") from error
+        deferred, self._deferred = self._deferred, []
+        for publish, events, callbacks in deferred:
+            if events and publish is not None:
+                try:
+                    publish(events)
+                except Exception:
+                    LOGGER.warning("publishing after commit failed; the scheduled relay will", exc_info=True)
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    LOGGER.warning("an after-commit step failed", exc_info=True)
+
+    def rollback(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        self._deferred = []
+        if transaction is not None and transaction.is_active:
+            try:
+                transaction.rollback()
+            except (OperationalError, InterfaceError):
+                LOGGER.warning("rolling back the shared transaction failed", exc_info=True)
+
+    def close(self) -> None:
+        self.rollback()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except (OperationalError, InterfaceError):
+                LOGGER.warning("closing the shared connection failed", exc_info=True)

@@ -18,7 +18,7 @@ from therapy_platform.contracts.personal_data import (
     PersonalDataParts,
     PersonalDataRequest,
 )
-from therapy_platform.platform.bulk_load import BulkReport, RowOutcome, load_rows
+from therapy_platform.platform.bulk_load import BulkReport, Chunks, RowOutcome, load_rows
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
@@ -483,18 +483,21 @@ def bulk_upsert(
     now: datetime,
     first_row_number: int = 1,
     on_progress: Callable[[int], None] | None = None,
+    chunks: Chunks | None = None,
 ) -> Outcome[BulkReport]:
     """Create or update therapists from operator rows, one transaction per row so a bad row
     never undoes good ones. Rows are numbered from `first_row_number` in the report.
     Events go to the outbox (the unit of work's hook, if any, publishes them; else the
     scheduled relay). The report lists their ids; the outcome does not repeat the events (a
-    load may write tens of thousands)."""
+    load may write tens of thousands). With `chunks` (the unit of work joining that shared
+    transaction), rows commit a chunk at a time, each row still in its own savepoint."""
     return Outcome(
         load_rows(
             rows,
             lambda _, raw: _upsert_row(uow, geocoder, raw, actor=actor, now=now),
             first_row_number=first_row_number,
             on_progress=on_progress,
+            chunks=chunks,
         )
     )
 

@@ -42,7 +42,7 @@ from therapy_platform.platform.idempotency import redact_stored_answers
 from therapy_platform.platform.ports import AfterCommit
 from therapy_platform.platform.sql_records import json_records
 from therapy_platform.platform.tables import outbox_table
-from therapy_platform.platform.unit_of_work import SqlUnitOfWork
+from therapy_platform.platform.unit_of_work import SharedTransaction, SqlUnitOfWork
 
 # Everything an erasure empties: every column not kept for statistics.
 PERSONAL_COLUMNS = tuple(column.name for column in patients.columns if column.name not in STATISTICS_FIELDS)
@@ -315,9 +315,14 @@ class SqlPatientUnitOfWork(SqlUnitOfWork):
     audit: SqlAuditLog
 
     def __init__(
-        self, engine: Engine, *, publish: AfterCommit | None = None, cipher: FieldCipher | None = None
+        self,
+        engine: Engine,
+        *,
+        publish: AfterCommit | None = None,
+        cipher: FieldCipher | None = None,
+        shared: SharedTransaction | None = None,
     ) -> None:
-        super().__init__(engine, publish=publish)
+        super().__init__(engine, publish=publish, shared=shared)
         # Without a cipher: this function's (FIELD_ENCRYPTION_KEY_ID; plaintext when unset locally).
         self._cipher = cipher if cipher is not None else default_field_cipher()
 

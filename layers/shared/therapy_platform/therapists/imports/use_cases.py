@@ -31,6 +31,7 @@ from therapy_platform.contracts.directory_files import (
     is_raw_object_key,
     read_raw_document,
 )
+from therapy_platform.platform.bulk_load import Chunks
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.geography.locations import Location
@@ -95,6 +96,9 @@ class _SkipError(Exception):
         self.message = message
 
 
+CHUNK_SIZE: Final = 500  # entries per transaction when the import runs in chunks
+
+
 @dataclass
 class _Progress:
     counts: Counter[str] = field(default_factory=Counter)
@@ -102,6 +106,7 @@ class _Progress:
     items: list[ImportItem] = field(default_factory=list)
     event_ids: list[uuid.UUID] = field(default_factory=list)
     warnings: int = 0
+    committed: _Mark | None = None  # as of the last chunk that committed
 
     def item(self, **values: object) -> None:
         self.items.append(ImportItem.model_validate({"seq": len(self.items) + 1, **values}))
@@ -120,6 +125,31 @@ class _Progress:
 
     def report_counts(self) -> ImportCounts:
         return ImportCounts.model_validate(dict(self.counts))
+
+    def mark(self) -> _Mark:
+        """How far the progress is now (to go back to if what follows is not committed)."""
+        return _Mark(
+            Counter(self.counts),
+            Counter(self.skip_reasons),
+            len(self.items),
+            len(self.event_ids),
+            self.warnings,
+        )
+
+    def restore(self, mark: _Mark) -> None:
+        self.counts, self.skip_reasons = Counter(mark.counts), Counter(mark.skip_reasons)
+        del self.items[mark.items :]
+        del self.event_ids[mark.event_ids :]
+        self.warnings = mark.warnings
+
+
+@dataclass(frozen=True)
+class _Mark:
+    counts: Counter[str]
+    skip_reasons: Counter[str]
+    items: int
+    event_ids: int
+    warnings: int
 
 
 def _summary(
@@ -163,13 +193,18 @@ def import_directory_file(
     clock: Callable[[], datetime] | None = None,
     once_per_version: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    chunks: Chunks | None = None,
 ) -> Outcome[ImportResult]:
     """Import one raw file; see the module docstring. `now` stamps the records; `clock` (default:
     `now`) stamps the report's end. With `once_per_version`, a version already imported returns
     its report and does nothing (a redelivered S3 event). A file that is not usable at all gives
     a failed report; DependencyUnavailableError (database gone) is re-raised after the report
     says how far the import got (every committed entry is complete). Each entry's event is
-    published by the unit of work's after-commit hook; the result lists the events' ids."""
+    published by the unit of work's after-commit hook; the result lists the events' ids.
+
+    With `chunks` (the shared transaction `uow` joins, platform/unit_of_work.SharedTransaction)
+    the entries commit CHUNK_SIZE at a time, each entry still in its own savepoint, so a refused
+    entry is skipped alone; if the database goes away the report counts the committed chunks."""
     if once_per_version and source.version is not None:
         done = reports.find_finished(source.name, source.version)
         if done is not None:
@@ -202,7 +237,15 @@ def import_directory_file(
     reports.start(summary(run, ImportStatus.RUNNING))
     try:
         _import_entries(
-            uow, geocoder, run, progress, report_id=report_id, actor=actor, now=now, on_progress=on_progress
+            uow,
+            geocoder,
+            run,
+            progress,
+            report_id=report_id,
+            actor=actor,
+            now=now,
+            on_progress=on_progress,
+            chunks=chunks,
         )
     except DependencyUnavailableError as error:
         reports.finish(summary(run, ImportStatus.FAILED, error=f"stopped: {error.message}"), progress.items)
@@ -256,7 +299,34 @@ def _import_entries(
     actor: str,
     now: datetime,
     on_progress: Callable[[int, int], None] | None,
+    chunks: Chunks | None = None,
 ) -> None:
+    committed = progress.mark()
+    try:
+        _import_entries_in_chunks(uow, geocoder, run, progress, report_id, actor, now, on_progress, chunks)
+    except DependencyUnavailableError:
+        if chunks is not None:
+            chunks.rollback()
+            progress.restore(progress.committed or committed)
+        raise
+
+
+def _import_entries_in_chunks(
+    uow: DirectoryImportUnitOfWork,
+    geocoder: Geocoder,
+    run: RawRun,
+    progress: _Progress,
+    report_id: uuid.UUID,
+    actor: str,
+    now: datetime,
+    on_progress: Callable[[int, int], None] | None,
+    chunks: Chunks | None,
+) -> None:
+    def commit_chunk() -> None:
+        if chunks is not None:
+            chunks.commit()
+            progress.committed = progress.mark()
+
     with uow:
         listings = uow.listings.snapshot()
         suppressed = uow.erasures.suppressed_keys()
@@ -290,11 +360,14 @@ def _import_entries(
                     actor,
                     now,
                 )
+        if chunks is not None and done % CHUNK_SIZE == 0:
+            commit_chunk()
         if on_progress is not None:
             on_progress(done, len(entries))
     _record_back(uow, back, progress, actor=actor, now=now)
     if run.complete and run.region is not None:
         _mark_vanished(uow, run, listings, set(seen), progress, actor=actor, now=now)
+    commit_chunk()
 
 
 def _is_erased(suppressed: frozenset[str], record: DirectoryRecord) -> bool:
