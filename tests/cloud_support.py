@@ -12,7 +12,7 @@ from localcloud import kafka
 from localcloud.aws import client
 from localcloud.identity import BearerSession as ApiCaller
 
-__all__ = ["ApiCaller", "consume_until", "drain_queue", "eventually"]
+__all__ = ["ApiCaller", "consume_until", "drain_queue", "eventually", "start_search_for_new_patient"]
 
 
 def eventually(probe: Callable[[], Any], *, timeout_s: float = 90, every: float = 1.0) -> Any:
@@ -24,6 +24,24 @@ def eventually(probe: Callable[[], Any], *, timeout_s: float = 90, every: float 
         if value or time.monotonic() > deadline:
             return value
         time.sleep(every)
+
+
+def start_search_for_new_patient(base_url: str, caller: ApiCaller, patient: dict[str, Any]) -> str:
+    """Register `patient` through the API and start their search once the matching read model
+    knows them (a moment after registration); returns the search id."""
+    registered = caller.post(f"{base_url}/api/v2/patients", json=patient, timeout=60)
+    assert registered.status_code == 201, registered.text
+    patient_id = registered.json()["id"]
+
+    def start() -> Any:
+        response = caller.post(
+            f"{base_url}/api/v2/patient-searches", json={"patient_id": patient_id}, timeout=60
+        )
+        return None if response.status_code == 404 else response  # the read model is a moment behind
+
+    created = eventually(start)
+    assert created is not None and created.status_code == 201, created.text if created else "never known"
+    return str(created.json()["id"])
 
 
 def drain_queue(queue_url: str, expected: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from cloud_support import ApiCaller, eventually
+from cloud_support import ApiCaller, eventually, start_search_for_new_patient
 
 pytestmark = pytest.mark.e2e
 
@@ -51,32 +51,18 @@ def town(base_url: str) -> Iterator[dict[str, Any]]:
 
 
 def _search(base_url: str, town: dict[str, Any], n: int, symptoms: list[str]) -> str:
-    patient = STAFF.post(
-        f"{base_url}/api/v2/patients",
-        json={
-            "first_name": "Jana",
-            "last_name": f"Gelernt{n}",
-            "postcode": town["postcode"],
-            "birth_date": "1988-03-09",
-            "gender": "female",
-            "symptoms": symptoms,
-            "insurance_type": "statutory",
-        },
-        timeout=60,
-    )
-    assert patient.status_code == 201, patient.text
-    patient_id = patient.json()["id"]
-
-    def start() -> requests.Response | None:
-        response = STAFF.post(
-            f"{base_url}/api/v2/patient-searches", json={"patient_id": patient_id}, timeout=60
-        )
-        return None if response.status_code == 404 else response  # the read model is a moment behind
-
-    created = _eventually(start)
-    assert created is not None and created.status_code == 201, created.text if created else "never known"
-    town["searches"].append(created.json()["id"])
-    return str(created.json()["id"])
+    patient = {
+        "first_name": "Jana",
+        "last_name": f"Gelernt{n}",
+        "postcode": town["postcode"],
+        "birth_date": "1988-03-09",
+        "gender": "female",
+        "symptoms": symptoms,
+        "insurance_type": "statutory",
+    }
+    search_id = start_search_for_new_patient(base_url, STAFF, patient)
+    town["searches"].append(search_id)
+    return search_id
 
 
 def _preferences(base_url: str, therapist_id: str, **params: str) -> requests.Response:

@@ -190,6 +190,18 @@ class Actions:
             content, recipient=recipient, recipient_type=RecipientType.STAFF, key=key, bundle_id=bundle_id
         )
 
+    def email_patient(self, patient: PatientContact, content: EmailContent, *, key: str) -> Email:
+        """An email to the patient (the caller checked that they have an address)."""
+        assert patient.email is not None
+        return self.email(
+            content,
+            recipient=patient.email,
+            recipient_type=RecipientType.PATIENT,
+            recipient_name=patient.person.full_name,
+            recipient_id=patient.id,
+            key=key,
+        )
+
     def email_therapist(self, bundle: TrackedBundle, content: EmailContent, *, key: str) -> Email:
         """An email about `bundle` to its therapist (the caller checked `writes_by_email`)."""
         assert bundle.therapist is not None
@@ -394,14 +406,7 @@ def on_search_created(actions: Actions, envelope: EventEnvelope) -> None:
         started_on=platform_today(search.created_at),
         max_travel_km=patient.max_travel_km,
     )
-    actions.email(
-        content,
-        recipient=patient.email,
-        recipient_type=RecipientType.PATIENT,
-        recipient_name=patient.person.full_name,
-        recipient_id=patient.id,
-        key=f"search-started:{search.id}",
-    )
+    actions.email_patient(patient, content, key=f"search-started:{search.id}")
 
 
 def on_patient_self_registered(actions: Actions, envelope: EventEnvelope) -> None:
@@ -414,14 +419,7 @@ def on_patient_self_registered(actions: Actions, envelope: EventEnvelope) -> Non
         registered_on=platform_today(registered.registered_at),
         max_travel_km=patient.max_travel_km,
     )
-    actions.email(
-        content,
-        recipient=patient.email,
-        recipient_type=RecipientType.PATIENT,
-        recipient_name=patient.person.full_name,
-        recipient_id=patient.id,
-        key=f"registration-confirmed:{registered.registration_id}",
-    )
+    actions.email_patient(patient, content, key=f"registration-confirmed:{registered.registration_id}")
 
 
 def _withdraw(actions: Actions, bundle_id: uuid.UUID, withdrawals: list[Withdrawal]) -> None:
@@ -494,14 +492,7 @@ def on_search_status_changed(actions: Actions, envelope: EventEnvelope) -> None:
             search_reference=search_reference(change.id),
             contact_within_days=actions.context.follow_up.contact_within_days,
         )
-        actions.email(
-            content,
-            recipient=patient.email,
-            recipient_type=RecipientType.PATIENT,
-            recipient_name=patient.person.full_name,
-            recipient_id=patient.id,
-            key=f"place-found:{change.id}:{envelope.event_id}",
-        )
+        actions.email_patient(patient, content, key=f"place-found:{change.id}:{envelope.event_id}")
 
 
 # --------------------------------------------------------------------------- people
