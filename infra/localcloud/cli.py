@@ -8,6 +8,7 @@ localcloud invoke F  invoke function F (logical id from template.yaml) with an e
 localcloud logs F    the function's recent CloudWatch Logs lines (--follow: until Ctrl-C)
 localcloud dlq peek Q  a dead-letter queue's messages, left in the queue
 localcloud redrive Q   move a dead-letter queue's messages back to their queue
+localcloud check-ports  every local port the deployed functions name is one of this cloud's servers
 localcloud token     a bearer token of the local identity provider (--role staff|admin|auditor)
 localcloud demo      up + seed + drive a request through the skeleton + summary
 localcloud publish-registration FILE  sign a website registration and produce it to Kafka
@@ -183,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down", help="stop every server the project started")
     commands.add_parser("status", help="health of each server and the API URL")
     commands.add_parser("deploy", help="sam build + deploy to LocalStack + migrate")
+    commands.add_parser(
+        "check-ports", help="the deployed functions name no local port but this cloud's servers'"
+    )
     invoke_parser = commands.add_parser("invoke", help="invoke a function with an event file")
     invoke_parser.add_argument("function", help="logical id in template.yaml, e.g. PatientsApiFunction")
     invoke_parser.add_argument("--event", "-e", help="JSON file (path, name under events/, or - for stdin)")
@@ -254,6 +258,20 @@ def dlq_peek_command(queue: str, max_messages: int) -> int:
     return 0
 
 
+def check_ports_command() -> int:
+    """A second local cloud on moved ports (README) must not reach the first one's servers."""
+    from localcloud import ports
+
+    servers = ports.server_ports()
+    _say("  " + ", ".join(f"{name} {port}" for name, port in servers.items()))
+    environments = ports.deployed_environments(client("lambda"))
+    strays = ports.stray_ports(environments, servers.values())
+    for stray in strays:
+        _say(f"  {stray.function}: {stray.variable} names port {stray.port}, no server of this cloud's")
+    _say(f"  {len(environments)} functions, {len(strays)} stray port(s)")
+    return 1 if strays or not environments else 0
+
+
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "up":
         _say("Starting the local cloud (state in .state/, logs in .state/logs/) ...")
@@ -268,6 +286,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         info = stack.deploy()
         _say(f"API base URL: {info.api_base_url}")
         return 0
+    if args.command == "check-ports":
+        return check_ports_command()
     if args.command == "invoke":
         return invoke_command(args.function, args.event)
     if args.command == "logs":

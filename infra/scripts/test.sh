@@ -34,3 +34,6 @@ $bin/localcloud up
 
 echo "== pytest (unit, integration, end-to-end; thorough Hypothesis profile)"
 $bin/python -m pytest tests --hypothesis-profile=thorough "$@"
+
+echo "== a second local cloud beside the first, every port moved: the demo and its emails (about 4 min)"
+infra/scripts/second_stack.sh

@@ -53,3 +53,28 @@ def test_every_function_gets_the_ports_the_servers_run_on(monkeypatch: pytest.Mo
     assert environments["PatientsApiFunction"]["DB_PORT"] == str(MOVED["PG_PORT"])
     assert str(MOVED["KAFKA_PORT"]) in environments["KafkaBridgeFunction"]["KAFKA_BOOTSTRAP_SERVERS"]
     assert str(MOVED["DIRECTORY_PORT"]) in environments["DirectoryScraperFunction"]["DIRECTORY_BASE_URL"]
+
+
+def test_stray_ports_names_every_local_port_no_server_of_this_cloud_uses() -> None:
+    from localcloud.ports import StrayPort, stray_ports
+
+    environments = {
+        "EmailSender": {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525", "DB_PORT": "15433"},
+        "Scraper": {"DIRECTORY_BASE_URL": "http://127.0.0.1:8117/api", "AWS_REGION": "eu-central-1"},
+        "Bridge": {"KAFKA_BOOTSTRAP_SERVERS": "localhost:19993,[::1]:19092"},
+        "Aurora": {"DB_HOST": "proxy.example", "DB_PORT": "15433", "NOTE": "rds.example:5432"},
+    }
+    assert stray_ports(environments, {15433, 19993, 2626, 8227}) == [
+        StrayPort("Bridge", "KAFKA_BOOTSTRAP_SERVERS", 19092),
+        StrayPort("EmailSender", "SMTP_PORT", 2525),
+        StrayPort("Scraper", "DIRECTORY_BASE_URL", 8117),
+    ]
+    assert stray_ports(environments, {15433, 19993, 19092, 2525, 8117}) == []
+
+
+def test_server_ports_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localcloud.ports import server_ports
+
+    for name, port in {**MOVED, "LOCALSTACK_PORT": 4666}.items():
+        monkeypatch.setenv(name, str(port))
+    assert sorted(server_ports().values()) == sorted([*MOVED.values(), 4666])
