@@ -1,7 +1,8 @@
 """LocalStack plugin entry points: `LAMBDA_RUNTIME_EXECUTOR=subprocess` selects this executor; a
 start-up hook adds Lambda TOKEN authorizers to the community API Gateway (authorizers.py), another
-makes it answer the API's configured gateway responses (gateway_responses.py), and a resource
-provider runs Lambda-backed CloudFormation custom resources (custom_resources.py).
+makes it answer the API's configured gateway responses (gateway_responses.py), a third lets
+CloudFormation update Lambda aliases in place (alias_updates.py), and a resource provider runs
+Lambda-backed CloudFormation custom resources (custom_resources.py).
 
 Kept import-light: LocalStack loads every plugin class of the namespace to read its name.
 """
@@ -36,6 +37,14 @@ def register_lambda_authorizers() -> None:
 def register_gateway_responses() -> None:
     """LocalStack's community API Gateway ignores the gateway responses' bodies and headers: apply them."""
     from localstack_subprocess_executor.gateway_responses import register_gateway_responses as register
+
+    register()
+
+
+@hooks.on_infra_start()
+def register_alias_updates() -> None:
+    """LocalStack's CloudFormation replaces a Lambda alias whose function changed, and fails: update it."""
+    from localstack_subprocess_executor.alias_updates import register_alias_updates as register
 
     register()
 
