@@ -28,6 +28,9 @@ LOGGER = logging.getLogger(__name__)
 # publishing them at once would hold the function.
 PUBLISH_NOW_LIMIT: Final = 500
 PURGE_BATCH_SIZE: Final = 1000
+# The scheduled relay claims no new batch with less than this left before its timeout (a batch
+# of 500 rows takes a few seconds; one cut off would be published again by the next run).
+RELAY_MIN_TIME_LEFT_S: Final = 15.0
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,19 @@ def relay_outbox(
     event_ids: Sequence[uuid.UUID] | None = None,
     policy: OutboxRetryPolicy | None = None,
     clock: Callable[[], datetime] = utc_now,
+    time_left_s: Callable[[], float] | None = None,
+    min_time_left_s: float = 0.0,
 ) -> RelayReport:
+    """Claim up to `batch_size` due rows at a time (one statement), publish them, mark them, for
+    at most `max_batches` batches. With `time_left_s` (a Lambda's remaining time), no new batch
+    is claimed once less than `min_time_left_s` is left: a batch cut off by the timeout would be
+    published but not marked, and published again by the next run (duplicates on the bus)."""
     policy = policy or OutboxRetryPolicy()
     published = failed = parked = 0
     errors: list[str] = []
     for _ in range(max_batches):
+        if time_left_s is not None and time_left_s() < min_time_left_s:
+            break
         now = clock()
         with store.claim(batch_size, due_at=now, event_ids=event_ids) as batch:
             if not batch.records:
