@@ -41,6 +41,19 @@ _PYENV_313 = Path("/root/.pyenv/versions/3.13.0/bin/python")
 DEFAULT_PORT = 4566
 # Environments idle this long are stopped; each one is a Python process holding the function's imports.
 DEFAULT_KEEPALIVE_MS = 300_000
+# How the emulator moves events (measured by benchmarks/event_throughput.py, docs/events.md):
+# - IN_MEMORY_CLIENT: LocalStack's own service-to-service calls (a bus rule's SendMessage to each
+#   target queue, the SQS poller's ReceiveMessage/DeleteMessageBatch, Lambda's internals) stay in
+#   the process instead of each being an HTTP request to its own gateway;
+# - the SQS -> Lambda poller sleeps LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC (default 1 s)
+#   after every batch, which caps a mapping at one batch per second plus the invocation (AWS's
+#   pollers do not wait); after an empty poll it backs off up to ..._MAX_BACKOFF_ON_EMPTY_POLL_SEC
+#   (default 10 s), which delays the first batch after a quiet spell by up to that.
+THROUGHPUT_SETTINGS: dict[str, str] = {
+    "IN_MEMORY_CLIENT": "1",
+    "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.1",
+    "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "2",
+}
 
 
 class LocalStackInstallError(RuntimeError):
@@ -205,6 +218,7 @@ def daemon_env() -> dict[str, str]:
                 {LAMBDA_RUNTIME: str(venv_python(LAMBDA_RUNTIME_VENV))}
             ),
             "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", str(DEFAULT_KEEPALIVE_MS)),
+            **THROUGHPUT_SETTINGS,
         }
     )
     # The caller's AWS settings are for clients, not for the emulator itself.
@@ -220,10 +234,13 @@ def _started_with() -> Path:
 
 def start(*, timeout_s: float = 90.0) -> DaemonInfo:
     """Start LocalStack on 127.0.0.1 (idempotent); installs first if needed. A LocalStack running
-    from an older install (the project's plugin changed since, or it predates this record) is
-    restarted: the running process would keep the old plugin code. `up` deploys the stack again."""
+    from an older install (the project's plugin changed since, or it predates this record) or
+    with other THROUGHPUT_SETTINGS is restarted: the running process would keep the old plugin
+    code and settings. `up` deploys the stack again."""
     install()
     installed = (LOCALSTACK_VENV / _STAMP).read_text() if (LOCALSTACK_VENV / _STAMP).exists() else ""
+    # Started with other settings: restarted too (the running process keeps the ones it read).
+    installed += json.dumps(THROUGHPUT_SETTINGS, sort_keys=True)
     marker = _started_with()
     if is_running() and (not marker.exists() or marker.read_text() != installed):
         stop()
