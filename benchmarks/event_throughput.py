@@ -13,13 +13,19 @@ Needs the local stack up (`localcloud up`). What it does:
 4. keeps reading `--grace` seconds after the last arrival, then counts per eventId: lost (never
    arrived) and duplicated (arrived more than once).
 
+`--leg bridge` measures the second half alone: the seeded rows are marked published (the relay
+leaves them) and their bus messages go straight into the bridge's SQS queue (SendMessageBatch,
+10 a call, 8 calls at once, shaped as the bus rule delivers them); timed from the first send to
+the last event on Kafka. Together with the relay's own rate (outbox -> bus) it shows which leg
+limits the whole path.
+
 The path measured is the whole deployed one: the relay function (claim, PutEvents), LocalStack's
 EventBridge rule to the bridge's SQS queue, LocalStack's SQS -> Lambda poller, the bridge function
 (decode, produce with acks=all), the broker. The same events also reach the matching read-model
 queue (its rule takes `patient.*`), as they would in production: that consumer shares the cores.
 
     PYTHONPATH=layers/shared:infra:. .venv/bin/python benchmarks/event_throughput.py \
-        [--events 5000] [--relays 1] [--grace 10] [--label text]
+        [--events 5000] [--relays 1] [--leg all|bridge] [--grace 10] [--label text]
 
 Calibration (this machine has 2 cores shared with other work): cores, the load average before
 and after, and `--label` (say what else ran) are written with the figures.
@@ -138,6 +144,54 @@ def seed_outbox(count: int, workers: int = 4) -> set[str]:
     return {row[0] for row in rows}
 
 
+def take_from_outbox(event_ids: set[str]) -> list[dict[str, Any]]:
+    """The seeded rows' bus messages, the rows marked published so no relay sends them too."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres.admin_url())
+    with engine.begin() as connection:
+        rows = connection.execute(
+            text(
+                "UPDATE patient_service.outbox SET published_at = now() "
+                "WHERE event_id::text = ANY(:ids) AND published_at IS NULL "
+                "RETURNING aggregate_key, envelope"
+            ),
+            {"ids": sorted(event_ids)},
+        ).all()
+    engine.dispose()
+    return [{"key": row.aggregate_key, "envelope": row.envelope} for row in rows]
+
+
+def send_to_bridge_queue(messages: list[dict[str, Any]]) -> None:
+    """As the bus rule delivers them: the EventBridge event (detail = the bus message) as body."""
+    from botocore.config import Config
+
+    sqs = client("sqs", config=Config(max_pool_connections=8))
+    url = sqs.get_queue_url(QueueName=f"{stack.queue_prefix()}kafka-bridge")["QueueUrl"]
+
+    def body(message: dict[str, Any]) -> str:
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": message["envelope"]["eventType"],
+            "source": "therapy-platform.patient-service",
+            "time": message["envelope"]["timestamp"],
+            "resources": [],
+            "detail": message,
+        }
+        return json.dumps(event)
+
+    def send(chunk: list[dict[str, Any]]) -> None:
+        entries = [{"Id": str(index), "MessageBody": body(m)} for index, m in enumerate(chunk)]
+        answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        if answer.get("Failed"):
+            raise RuntimeError(f"SendMessageBatch refused {len(answer['Failed'])} messages")
+
+    chunks = [messages[start : start + 10] for start in range(0, len(messages), 10)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, chunks))
+
+
 def queue_depths() -> dict[str, int]:
     sqs = client("sqs")
     prefix = stack.queue_prefix()
@@ -153,7 +207,7 @@ def queue_depths() -> dict[str, int]:
     return depths
 
 
-def run(events: int, relays: int, grace_s: float, timeout_s: float) -> dict[str, Any]:
+def run(events: int, relays: int, grace_s: float, timeout_s: float, leg: str) -> dict[str, Any]:
     seed_started = time.perf_counter()
     event_ids = seed_outbox(events)
     seed_s = time.perf_counter() - seed_started
@@ -169,6 +223,7 @@ def run(events: int, relays: int, grace_s: float, timeout_s: float) -> dict[str,
     if already:
         raise RuntimeError(f"{already} events were on Kafka before the relay ran")
 
+    bus_messages = take_from_outbox(event_ids) if leg == "bridge" else []
     started = time.monotonic()
     relay_answers: list[Any] = []
 
@@ -176,7 +231,14 @@ def run(events: int, relays: int, grace_s: float, timeout_s: float) -> dict[str,
         result = stack.invoke("PatientOutboxRelayFunction", {"batch_size": 500, "max_batches": 1000})
         relay_answers.append((time.monotonic() - started, result.error, result.payload))
 
-    threads = [threading.Thread(target=relay) for _ in range(relays)]
+    def to_bridge_queue() -> None:
+        send_to_bridge_queue(bus_messages)
+        relay_answers.append((time.monotonic() - started, None, {"published": len(bus_messages)}))
+
+    if leg == "bridge":
+        threads = [threading.Thread(target=to_bridge_queue)]
+    else:
+        threads = [threading.Thread(target=relay) for _ in range(relays)]
     for thread in threads:
         thread.start()
     progress: list[tuple[float, int]] = []
@@ -200,6 +262,7 @@ def run(events: int, relays: int, grace_s: float, timeout_s: float) -> dict[str,
     relayed = [answer for answer in relay_answers if not answer[1]]
     published = sum(int(answer[2].get("published", 0)) for answer in relayed)
     return {
+        "leg": "bridge only (SQS -> bridge -> Kafka)" if leg == "bridge" else "all (outbox -> Kafka)",
         "events": len(event_ids),
         "arrived": len(arrived),
         "lost": lost,
@@ -226,6 +289,7 @@ def main() -> int:
     )
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--relays", type=int, default=1, help="relay invocations at once")
+    parser.add_argument("--leg", choices=("all", "bridge"), default="all")
     parser.add_argument("--grace", type=float, default=10.0, help="seconds to wait for late duplicates")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--label", default="", help="what this run is (before/after, what else ran)")
@@ -233,7 +297,7 @@ def main() -> int:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
-    figures = run(args.events, args.relays, args.grace, args.timeout)
+    figures = run(args.events, args.relays, args.grace, args.timeout, args.leg)
     load_after = os.getloadavg()
     met = figures["events_per_s"] >= TARGET_EVENTS_PER_S and not figures["lost"] and not figures["duplicated"]
     result: dict[str, Any] = {
