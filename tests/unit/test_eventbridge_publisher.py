@@ -50,7 +50,8 @@ class SlowBus:
                 raise ConnectionError("bus unreachable")
             return {
                 "Entries": [
-                    {"ErrorCode": "ValidationException", "ErrorMessage": "no"} if key in self.refused
+                    {"ErrorCode": "ValidationException", "ErrorMessage": "no"}
+                    if key in self.refused
                     else {"EventId": f"bus-{key}"}
                     for key in keys
                 ]

@@ -354,9 +354,8 @@ def test_the_relay_claims_no_batch_once_its_time_runs_short() -> None:
     database, bus = InMemoryDatabase(), FakeBus()
     _pending(database, 30)
     remaining = iter([60.0, 40.0, 10.0, 60.0])  # seconds left before each claim
-    report = relay_outbox(
-        InMemoryOutboxStore(database), bus, batch_size=10, time_left_s=lambda: next(remaining), min_time_left_s=15
-    )
+    store = InMemoryOutboxStore(database)
+    report = relay_outbox(store, bus, batch_size=10, time_left_s=lambda: next(remaining), min_time_left_s=15)
     # Two batches published and marked; the third is left whole for the next run, not cut off.
     assert report.published == 20
     assert [row.published for row in database.outbox] == [True] * 20 + [False] * 10
