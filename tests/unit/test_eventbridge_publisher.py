@@ -31,7 +31,9 @@ class SlowBus:
     entries whose key is in `refused`, fails whole calls containing a key in `unreachable`, and
     records how many calls were in flight at once."""
 
-    def __init__(self, refused: set[str] = frozenset(), unreachable: set[str] = frozenset()) -> None:
+    def __init__(
+        self, refused: frozenset[str] = frozenset(), unreachable: frozenset[str] = frozenset()
+    ) -> None:
         self.refused, self.unreachable = refused, unreachable
         self.calls: list[list[str]] = []
         self.in_flight = self.most_in_flight = 0
@@ -63,7 +65,7 @@ class SlowBus:
 
 def test_many_records_go_in_calls_of_ten_at_once_and_answer_in_order() -> None:
     records = _records(95)
-    bus = SlowBus(refused={records[13].message.key, records[94].message.key})
+    bus = SlowBus(refused=frozenset({records[13].message.key, records[94].message.key}))
     outcomes = EventBridgePublisher(bus, "bus", "therapy-platform.test", parallel_calls=4).publish(records)
     assert [outcome.record_id for outcome in outcomes] == [record.id for record in records]
     assert [index for index, outcome in enumerate(outcomes) if outcome.error] == [13, 94]
@@ -74,7 +76,7 @@ def test_many_records_go_in_calls_of_ten_at_once_and_answer_in_order() -> None:
 
 def test_a_failed_call_fails_only_its_own_records_as_transient() -> None:
     records = _records(30)
-    bus = SlowBus(unreachable={records[15].message.key})
+    bus = SlowBus(unreachable=frozenset({records[15].message.key}))
     outcomes = EventBridgePublisher(bus, "bus", "therapy-platform.test").publish(records)
     failed = [index for index, outcome in enumerate(outcomes) if outcome.error]
     assert failed == list(range(10, 20))
