@@ -4,12 +4,14 @@ benchmarks/results/event_throughput.json.
 
 Needs the local stack up (`localcloud up`). What it does:
 1. writes `--events` patients with their `patient.created` outbox rows straight into the stack's
-   database (as the API would, minus the immediate publish, so the rows wait for the relay);
+   database (as the API would, minus the immediate publish), in one transaction, the rows held
+   back until the measurement starts (else the scheduled relay, every minute, takes some early);
 2. starts a Kafka reader on `patient-events` (from the beginning; old records are skipped by
    eventId) and waits until it has caught up;
-3. invokes `PatientOutboxRelayFunction` (`--relays` invocations at once; they share the rows by
-   FOR UPDATE SKIP LOCKED) and times outbox -> bus (the relay's answer) and outbox -> Kafka (the
-   last of the events read back from the topic);
+3. releases the rows and invokes `PatientOutboxRelayFunction` (`--relays` invocations at once;
+   they, and a scheduled run that happens to start, share the rows by FOR UPDATE SKIP LOCKED)
+   and times outbox -> bus (the relay's answer) and outbox -> Kafka (the last of the events read
+   back from the topic);
 4. keeps reading `--grace` seconds after the last arrival, then counts per eventId: lost (never
    arrived) and duplicated (arrived more than once).
 
@@ -110,9 +112,10 @@ class TopicReader(threading.Thread):
         self._stop.set()
 
 
-def seed_outbox(count: int, workers: int = 4) -> set[str]:
-    """`count` patients registered through the use case (patient row, audit, outbox) without
-    publishing: returns the eventIds of their outbox rows."""
+def seed_outbox(count: int) -> set[str]:
+    """`count` patients registered through the use case (patient row, audit, outbox), in one
+    transaction, their outbox rows held back (`next_attempt_at` an hour ahead, so the scheduled
+    relay leaves them until `release`): returns their eventIds."""
     from sqlalchemy import create_engine, text
 
     from therapy_platform.contracts.symptoms import Symptom
@@ -120,28 +123,47 @@ def seed_outbox(count: int, workers: int = 4) -> set[str]:
     from therapy_platform.patients.domain.patient import PatientDraft
     from therapy_platform.patients.use_cases import PatientService, register_patient
     from therapy_platform.platform.geography.postcodes import postcode_directory
+    from therapy_platform.platform.unit_of_work import SharedTransaction
 
-    engine = create_engine(postgres.admin_url(), pool_size=workers)
-    service = PatientService(unit_of_work=lambda: SqlPatientUnitOfWork(engine), geocoder=postcode_directory())
-
-    def one(index: int) -> str:
+    engine = create_engine(postgres.admin_url())
+    shared = SharedTransaction(engine)
+    service = PatientService(
+        unit_of_work=lambda: SqlPatientUnitOfWork(engine, shared=shared), geocoder=postcode_directory()
+    )
+    keys = []
+    for index in range(count):
         draft = PatientDraft(
             first_name=f"Durchsatz{index}", last_name="Schäfer", postcode="50667", symptoms=[Symptom.BURNOUT]
         )
-        return str(register_patient(service, draft, actor="benchmark").value.id)
-
-    with ThreadPoolExecutor(workers) as pool:
-        keys = list(pool.map(one, range(count)))
-    with engine.connect() as connection:
-        rows = connection.execute(
+        keys.append(str(register_patient(service, draft, actor="benchmark").value.id))
+    rows = (
+        shared.connection()
+        .execute(
             text(
-                "SELECT event_id::text FROM patient_service.outbox "
-                "WHERE aggregate_key = ANY(:keys) AND published_at IS NULL"
+                "UPDATE patient_service.outbox SET next_attempt_at = now() + interval '1 hour' "
+                "WHERE aggregate_key = ANY(:keys) AND published_at IS NULL RETURNING event_id::text"
             ),
             {"keys": keys},
-        ).all()
+        )
+        .all()
+    )
+    shared.commit()
+    shared.close()
     engine.dispose()
     return {row[0] for row in rows}
+
+
+def release(event_ids: set[str]) -> None:
+    """Make the held-back rows due now (what a committed request's rows are)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres.admin_url())
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE patient_service.outbox SET next_attempt_at = NULL WHERE event_id::text = ANY(:ids)"),
+            {"ids": sorted(event_ids)},
+        )
+    engine.dispose()
 
 
 def take_from_outbox(event_ids: set[str]) -> list[dict[str, Any]]:
@@ -224,6 +246,8 @@ def run(events: int, relays: int, grace_s: float, timeout_s: float, leg: str) ->
         raise RuntimeError(f"{already} events were on Kafka before the relay ran")
 
     bus_messages = take_from_outbox(event_ids) if leg == "bridge" else []
+    if leg != "bridge":
+        release(event_ids)
     started = time.monotonic()
     relay_answers: list[Any] = []
 
@@ -319,7 +343,7 @@ def main() -> int:
         existing: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         runs = [*existing.get("runs", []), result]
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"latest": result, "runs": runs}, indent=2) + "\n")
+        RESULTS.write_text(json.dumps({**existing, "latest": result, "runs": runs}, indent=2) + "\n")
         print(f"written to {RESULTS.relative_to(ROOT)}")
     return 0
 
