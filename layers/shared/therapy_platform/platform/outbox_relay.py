@@ -154,7 +154,10 @@ class PublishNow:
         if not events or len(events) > self.limit:
             return
         try:
-            report = relay_outbox(self.store(), self.publisher(), event_ids=[e.event_id for e in events])
+            # One claim for all of them (up to `limit`): PutEvents calls go out in parallel.
+            report = relay_outbox(
+                self.store(), self.publisher(), event_ids=[e.event_id for e in events], batch_size=len(events)
+            )
         except Exception:
             self.logger.warning("immediate publish failed; the scheduled relay will retry", exc_info=True)
             return
