@@ -1,8 +1,7 @@
 """Outbox relay (scheduled, and invokable by operators): publishes a service's due outbox rows
-to the EventBridge bus, parks rows the bus keeps refusing and purges old published rows. Which
-service is set by DB_SCHEMA and the database role. Operators may also list the parked rows
-(`{"action": "parked"}`: ids, type and reason, no payload) and re-queue them
-(`{"action": "requeue", "event_ids": [...]}`)."""
+to the EventBridge bus, parks rows the bus keeps refusing, purges old published rows (DB_SCHEMA
+and the role say which service). Operators may also list the parked rows (`{"action": "parked"}`:
+ids, type and reason, no payload) and re-queue them (`{"action": "requeue", "event_ids": [...]}`)."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from therapy_platform.platform import bootstrap
 from therapy_platform.platform.metrics import Unit
 from therapy_platform.platform.metrics_emf import flushed
 from therapy_platform.platform.outbox_relay import (
+    RELAY_MIN_TIME_LEFT_S,
     outbox_lag_seconds,
     parked_rows_as_json,
     purge_published,
@@ -34,7 +34,7 @@ class RelayRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     action: Literal["relay", "parked", "requeue"] = "relay"
-    batch_size: int = Field(default=100, ge=1, le=500)
+    batch_size: int = Field(default=500, ge=1, le=500)
     max_batches: int = Field(default=50, ge=1, le=1000)
     limit: int = Field(default=100, ge=1, le=1000)  # parked rows listed
     event_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)  # parked rows re-queued
@@ -67,6 +67,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         max_batches=request.max_batches,
         policy=service.policy,
         clock=service.clock,
+        time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,  # no batch near the timeout
+        min_time_left_s=RELAY_MIN_TIME_LEFT_S,
     )
     purged = purge_published(store, retention=service.retention, clock=service.clock)
     # One line per run with the parked total: a metric filter or alarm keys on outbox_parked_total.

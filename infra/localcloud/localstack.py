@@ -41,6 +41,26 @@ _PYENV_313 = Path("/root/.pyenv/versions/3.13.0/bin/python")
 DEFAULT_PORT = 4566
 # Environments idle this long are stopped; each one is a Python process holding the function's imports.
 DEFAULT_KEEPALIVE_MS = 300_000
+# Opt-in (LOCALCLOUD_THROUGHPUT_SETTINGS=1 when LocalStack starts; a running LocalStack keeps
+# what it started with): how the emulator moves events. Measured in docs/events.md (the bus leg
+# alone about doubles); not the default until the e2e suite has run on it.
+# - IN_MEMORY_CLIENT: LocalStack's own service-to-service calls (a bus rule's SendMessage to each
+#   target queue, the SQS poller's ReceiveMessage/DeleteMessageBatch, the gateway's Lambda
+#   invocations, per-invocation CloudWatch metrics) stay in the process instead of each being an
+#   HTTP request to its own gateway;
+# - the SQS -> Lambda poller sleeps LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC (default 1 s)
+#   after every batch, which caps a mapping at one batch per second plus the invocation (AWS's
+#   pollers do not wait); after an empty poll it backs off up to ..._MAX_BACKOFF_ON_EMPTY_POLL_SEC
+#   (default 10 s), which delays the first batch after a quiet spell by up to that.
+THROUGHPUT_SETTINGS: dict[str, str] = {
+    "IN_MEMORY_CLIENT": "1",
+    "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.1",
+    "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "2",
+}
+
+
+def throughput_settings() -> dict[str, str]:
+    return dict(THROUGHPUT_SETTINGS) if os.environ.get("LOCALCLOUD_THROUGHPUT_SETTINGS") == "1" else {}
 
 
 class LocalStackInstallError(RuntimeError):
@@ -205,6 +225,7 @@ def daemon_env() -> dict[str, str]:
                 {LAMBDA_RUNTIME: str(venv_python(LAMBDA_RUNTIME_VENV))}
             ),
             "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", str(DEFAULT_KEEPALIVE_MS)),
+            **throughput_settings(),
         }
     )
     # The caller's AWS settings are for clients, not for the emulator itself.

@@ -95,3 +95,15 @@ def test_publish_now_is_best_effort_and_leaves_large_batches_to_the_relay() -> N
     hook(events)  # the store fails: logged, not raised
     hook([*events, envelope()])  # over the limit: not even tried
     assert store.asked == [[e.event_id for e in events]]
+
+
+def test_publish_now_sends_every_event_of_a_transaction_up_to_its_limit() -> None:
+    from fakes import FakeBus, InMemoryDatabase, InMemoryOutboxStore, StoredEvent
+
+    database, bus = InMemoryDatabase(), FakeBus()
+    events = [envelope() for _ in range(250)]
+    for event in events:
+        database.outbox.append(StoredEvent(len(database.outbox) + 1, str(uuid.uuid4()), event))
+    PublishNow(store=lambda: InMemoryOutboxStore(database), publisher=lambda: bus)(events)
+    assert {message.envelope.event_id for message in bus.messages} == {e.event_id for e in events}
+    assert all(row.published for row in database.outbox)

@@ -305,6 +305,8 @@ def test_the_producer_uses_the_sign_in_options(monkeypatch: pytest.MonkeyPatch) 
     assert error is not None
     assert (seen["security_protocol"], seen["sasl_mechanism"]) == ("SASL_SSL", "AWS_MSK_IAM")
     assert seen["acks"] == "all"
+    # Batching for whole SQS batches (one flush each) without giving up acks=all.
+    assert seen["compression_type"] == "gzip" and seen["linger_ms"] > 0 and seen["batch_size"] >= 65536
 
 
 def test_an_erasure_is_followed_by_a_tombstone_keyed_by_the_patient_id() -> None:

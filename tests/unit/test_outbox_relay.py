@@ -348,3 +348,33 @@ def test_the_relay_function_lists_parked_rows_without_payload_and_requeues_them(
     requeue = {"action": "requeue", "event_ids": [listed[0]["event_id"]]}
     assert handler.lambda_handler(requeue, FakeLambdaContext())["requeued"] == 1
     assert database.outbox[0].parked_at is None and database.outbox[0].attempts == 0
+
+
+def test_the_relay_claims_no_batch_once_its_time_runs_short() -> None:
+    database, bus = InMemoryDatabase(), FakeBus()
+    _pending(database, 30)
+    remaining = iter([60.0, 40.0, 10.0, 60.0])  # seconds left before each claim
+    store = InMemoryOutboxStore(database)
+    report = relay_outbox(store, bus, batch_size=10, time_left_s=lambda: next(remaining), min_time_left_s=15)
+    # Two batches published and marked; the third is left whole for the next run, not cut off.
+    assert report.published == 20
+    assert [row.published for row in database.outbox] == [True] * 20 + [False] * 10
+    assert relay_outbox(InMemoryOutboxStore(database), bus).published == 10
+    assert len({message.envelope.event_id for message in bus.messages}) == len(bus.messages) == 30
+
+
+def test_running_out_of_time_mid_batch_sends_no_further_slice_and_leaves_the_rest_untouched() -> None:
+    database, bus = InMemoryDatabase(), FakeBus()
+    _pending(database, 200)
+    remaining = iter([60.0, 40.0, 10.0])  # before the claim, before slice 2, before slice 3
+    store = InMemoryOutboxStore(database)
+    report = relay_outbox(
+        store, bus, batch_size=200, slice_size=50, time_left_s=lambda: next(remaining), min_time_left_s=15
+    )
+    assert (report.published, report.failed) == (100, 0)
+    assert len(bus.messages) == 100
+    rest = database.outbox[100:]
+    assert not any(row.published for row in rest)
+    assert all(row.attempts == 0 and row.last_error is None for row in rest)  # no fault of theirs
+    assert relay_outbox(InMemoryOutboxStore(database), bus, batch_size=200).published == 100
+    assert len({message.envelope.event_id for message in bus.messages}) == len(bus.messages) == 200

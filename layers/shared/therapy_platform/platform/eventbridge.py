@@ -1,9 +1,15 @@
-"""Publishes outbox records to the EventBridge bus (10 entries per PutEvents call)."""
+"""Publishes outbox records to the EventBridge bus: 10 entries per PutEvents call (the API's
+maximum), several calls at once (a bounded thread pool) when a relay batch holds more than ten.
+A PutEvents call is a network round trip the bus answers per entry; calls for different chunks
+are independent, so their latency overlaps. The pool is bounded (`PUT_EVENTS_PARALLEL_CALLS`) so a
+relay never floods the bus (EventBridge throttles per account and Region) and the boto3 client's
+connection pool is sized to match."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -11,6 +17,8 @@ from therapy_platform.platform.ports import OutboxRecord, PublishOutcome
 from therapy_platform.platform.settings import EventPublisherSettings
 
 PUT_EVENTS_MAX_ENTRIES = 10
+# PutEvents calls in flight at once for one relay batch (500 rows: 50 calls, 8 at a time).
+PUT_EVENTS_PARALLEL_CALLS = 8
 # Entry errors that say the bus is busy or failing, not that the entry is wrong: no attempt counts.
 TRANSIENT_ENTRY_ERRORS = frozenset(
     {"InternalFailure", "InternalException", "ThrottlingException", "MissingResult"}
@@ -18,10 +26,13 @@ TRANSIENT_ENTRY_ERRORS = frozenset(
 
 
 class EventBridgePublisher:
-    def __init__(self, client: Any, bus_name: str, source: str) -> None:
+    def __init__(
+        self, client: Any, bus_name: str, source: str, *, parallel_calls: int = PUT_EVENTS_PARALLEL_CALLS
+    ) -> None:
         self._client = client
         self._bus_name = bus_name
         self._source = source
+        self._parallel_calls = max(1, parallel_calls)
 
     @classmethod
     def from_settings(cls, bus_name: str, source: str) -> EventBridgePublisher:
@@ -30,15 +41,26 @@ class EventBridgePublisher:
 
         # Short timeouts and few retries: an unreachable bus must not hold an API request;
         # the unpublished rows stay in the outbox and the scheduled relay retries them.
-        config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+        # boto3 clients are thread-safe; one pooled connection per parallel call.
+        config = Config(
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"max_attempts": 2, "mode": "standard"},
+            max_pool_connections=PUT_EVENTS_PARALLEL_CALLS,
+        )
         return cls(boto3.client("events", config=config), bus_name, source)
 
     def publish(self, records: Sequence[OutboxRecord]) -> list[PublishOutcome]:
-        outcomes: list[PublishOutcome] = []
-        for start in range(0, len(records), PUT_EVENTS_MAX_ENTRIES):
-            chunk = records[start : start + PUT_EVENTS_MAX_ENTRIES]
-            outcomes.extend(self._publish_chunk(chunk))
-        return outcomes
+        """One outcome per record, in the records' order (each chunk answers for its own)."""
+        chunks = [
+            records[start : start + PUT_EVENTS_MAX_ENTRIES]
+            for start in range(0, len(records), PUT_EVENTS_MAX_ENTRIES)
+        ]
+        if len(chunks) <= 1 or self._parallel_calls == 1:
+            return [outcome for chunk in chunks for outcome in self._publish_chunk(chunk)]
+        with ThreadPoolExecutor(min(self._parallel_calls, len(chunks))) as pool:
+            answers = list(pool.map(self._publish_chunk, chunks))
+        return [outcome for answer in answers for outcome in answer]
 
     def _publish_chunk(self, chunk: Sequence[OutboxRecord]) -> list[PublishOutcome]:
         entries = [

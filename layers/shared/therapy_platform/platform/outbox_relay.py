@@ -17,6 +17,7 @@ from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.outbox_retry import DEFAULT_RETENTION, OutboxRetryPolicy
 from therapy_platform.platform.ports import (
     EventPublisher,
+    OutboxRecord,
     OutboxStore,
     OutboxUpkeep,
     ParkedRow,
@@ -28,6 +29,12 @@ LOGGER = logging.getLogger(__name__)
 # publishing them at once would hold the function.
 PUBLISH_NOW_LIMIT: Final = 500
 PURGE_BATCH_SIZE: Final = 1000
+# The scheduled relay sends nothing more with less than this left before its timeout: one slice
+# in flight then still ends in time (a PutEvents call: 5 s read timeout, one retry), and the
+# accepted rows are marked. A batch cut off would be published again by the next run.
+RELAY_MIN_TIME_LEFT_S: Final = 15.0
+# Rows sent between two looks at the clock: the publisher's parallel calls' worth (8 x 10).
+PUBLISH_SLICE: Final = 80
 
 
 @dataclass(frozen=True)
@@ -56,22 +63,45 @@ def relay_outbox(
     event_ids: Sequence[uuid.UUID] | None = None,
     policy: OutboxRetryPolicy | None = None,
     clock: Callable[[], datetime] = utc_now,
+    time_left_s: Callable[[], float] | None = None,
+    min_time_left_s: float = 0.0,
+    slice_size: int = PUBLISH_SLICE,
 ) -> RelayReport:
+    """Claim up to `batch_size` due rows at a time (one statement), publish them `slice_size` at
+    a time, mark the accepted ones, for at most `max_batches` batches.
+
+    With `time_left_s` (a Lambda's remaining time), once less than `min_time_left_s` is left no
+    batch is claimed and no further slice of a claimed batch is sent: its unsent rows stay due,
+    untouched, for the next run. A batch cut off by the timeout instead would be on the bus but
+    not marked, and published again by the next run (duplicates downstream)."""
     policy = policy or OutboxRetryPolicy()
     published = failed = parked = 0
     errors: list[str] = []
+
+    def out_of_time() -> bool:
+        return time_left_s is not None and time_left_s() < min_time_left_s
+
     for _ in range(max_batches):
+        if out_of_time():
+            break
         now = clock()
         with store.claim(batch_size, due_at=now, event_ids=event_ids) as batch:
             if not batch.records:
                 break
-            outcomes = {outcome.record_id: outcome for outcome in publisher.publish(batch.records)}
-            for record in batch.records:  # no answer for a row: try it again, no fault of its own
+            sent: list[OutboxRecord] = []
+            outcomes: dict[int, PublishOutcome] = {}
+            for start in range(0, len(batch.records), max(1, slice_size)):
+                if start and out_of_time():
+                    break
+                part = batch.records[start : start + max(1, slice_size)]
+                outcomes.update((outcome.record_id, outcome) for outcome in publisher.publish(part))
+                sent.extend(part)
+            for record in sent:  # no answer for a row: try it again, no fault of its own
                 outcomes.setdefault(record.id, PublishOutcome(record.id, "MissingResult", transient=True))
-            accepted = [record.id for record in batch.records if outcomes[record.id].error is None]
+            accepted = [record.id for record in sent if outcomes[record.id].error is None]
             refused = [
                 policy.after_failure(record, outcomes[record.id], now)
-                for record in batch.records
+                for record in sent
                 if outcomes[record.id].error is not None
             ]
             batch.mark_published(accepted, now)
@@ -80,9 +110,10 @@ def relay_outbox(
         failed += len(refused)
         parked += sum(1 for failure in refused if failure.parked_at is not None)
         errors.extend(failure.last_error for failure in refused[:3])
-        # Nothing got through (the bus is in trouble) or we only had specific events to send:
-        # stop; the next run retries. A refused row among accepted ones waits out its backoff.
-        if (refused and not accepted) or event_ids is not None:
+        # Nothing got through (the bus is in trouble), we only had specific events to send, or
+        # the time ran out mid-batch: stop; the next run goes on. A refused row among accepted
+        # ones waits out its backoff.
+        if (refused and not accepted) or event_ids is not None or len(sent) < len(batch.records):
             break
     return RelayReport(published, failed, tuple(errors[:5]), parked)
 
@@ -123,7 +154,10 @@ class PublishNow:
         if not events or len(events) > self.limit:
             return
         try:
-            report = relay_outbox(self.store(), self.publisher(), event_ids=[e.event_id for e in events])
+            # One claim for all of them (up to `limit`): PutEvents calls go out in parallel.
+            report = relay_outbox(
+                self.store(), self.publisher(), event_ids=[e.event_id for e in events], batch_size=len(events)
+            )
         except Exception:
             self.logger.warning("immediate publish failed; the scheduled relay will retry", exc_info=True)
             return
