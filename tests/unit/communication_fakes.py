@@ -12,7 +12,13 @@ from typing import Self
 
 from fakes import InMemoryOutbox
 from therapy_platform.communication.domain.email_content import LegalNotice
-from therapy_platform.communication.domain.emails import Addressing, DeliveryPolicy, Email, EmailStatus
+from therapy_platform.communication.domain.emails import (
+    DELIVERABLE_FROM,
+    Addressing,
+    DeliveryPolicy,
+    Email,
+    EmailStatus,
+)
 from therapy_platform.communication.ports import AttemptOutcome, DeliveryError, StartedAttempt
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import SenderContext
@@ -89,6 +95,17 @@ class InMemoryEmails:
     def update_many(self, emails: Sequence[Email]) -> None:
         for email in emails:
             self.update(email)
+
+    def store_delivered(self, sent: Email, claim_token: uuid.UUID) -> Email | None:
+        self._unit.attempts.finished(claim_token, "sent", sent.updated_at)
+        current = self._all()[sent.id]
+        if current.status not in DELIVERABLE_FROM:
+            return None
+        stored = sent.model_copy(
+            update={"attempts": current.attempts, "interrupted_attempts": current.interrupted_attempts}
+        )
+        self.update(stored)
+        return stored
 
     def mark_enqueued(self, email_ids: Sequence[uuid.UUID], at: datetime) -> None:
         for email_id in email_ids:

@@ -56,6 +56,13 @@ class EmailRepository(Protocol):
         """`update` for many emails at once (one statement)."""
         ...
 
+    def store_delivered(self, sent: Email, claim_token: uuid.UUID) -> Email | None:
+        """Record a successful send in one statement: finish the attempt of `claim_token` as
+        sent, and store `sent` (the sender's claimed copy, delivered) if the stored email is
+        still in one of `DELIVERABLE_FROM`. Returns `sent` with the attempt counts as stored,
+        or None when another sender had finished the email meanwhile (nothing stored)."""
+        ...
+
     def mark_enqueued(self, email_ids: Sequence[uuid.UUID], at: datetime) -> None:
         """Remember when an email was last offered to the queue (the sweeper skips recent ones)."""
         ...

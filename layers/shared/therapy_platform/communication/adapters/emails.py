@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 
 from therapy_platform.communication.adapters.tables import delivery_attempts, emails
-from therapy_platform.communication.domain.emails import Email, EmailStatus
+from therapy_platform.communication.domain.emails import DELIVERABLE_FROM, Email, EmailStatus
 from therapy_platform.communication.ports import AttemptOutcome, StartedAttempt
 
 # What changes after an email is stored: its delivery state. Content and addressing are fixed
@@ -35,6 +35,12 @@ _DELIVERY_STATE: Final = frozenset(
         "failed_at",
         "updated_at",
     }
+)
+
+
+# What a successful send changes (Email.delivered); the attempt counts stay as stored.
+_DELIVERED: Final = frozenset(
+    {"status", "sent_at", "provider_message_id", "last_error", "claim_token", "lease_until", "updated_at"}
 )
 
 
@@ -99,6 +105,27 @@ class SqlEmailRepository:
             return
         rows = [{"id": str(email.id), **_to_row(email, include=set(_DELIVERY_STATE))} for email in many]
         self._connection.execute(_UPDATE_MANY, {"rows": json.dumps(rows, default=_json_value)})
+
+    def store_delivered(self, sent: Email, claim_token: uuid.UUID) -> Email | None:
+        finished = (
+            update(delivery_attempts)
+            .where(delivery_attempts.c.claim_token == claim_token)
+            .values(finished_at=sent.updated_at, outcome="sent", error=None)
+            .cte("finished")
+        )
+        values = _to_row(sent, include=set(_DELIVERED))
+        row = self._connection.execute(
+            update(emails)
+            .add_cte(finished)
+            .where(emails.c.id == sent.id, emails.c.status.in_([status.value for status in DELIVERABLE_FROM]))
+            .values(**values)
+            .returning(emails.c.attempts, emails.c.interrupted_attempts)
+        ).first()
+        if row is None:
+            return None
+        return sent.model_copy(
+            update={"attempts": row.attempts, "interrupted_attempts": row.interrupted_attempts}
+        )
 
     def mark_enqueued(self, email_ids: Sequence[uuid.UUID], at: datetime) -> None:
         if email_ids:

@@ -279,23 +279,22 @@ def _with_retries(context: SenderContext, step: Step) -> Outcome[SendOutcome]:
 
 
 def _mark_sent(
-    context: SenderContext, token: uuid.UUID, email_id: uuid.UUID, provider_id: str | None
+    context: SenderContext, token: uuid.UUID, claimed: Email, provider_id: str | None
 ) -> Outcome[SendOutcome]:
+    """One short transaction right after the send (the at-least-once window stays one email):
+    the attempt finished and the email `sent` in one statement, its email.sent event beside it.
+    Another sender may have reclaimed the email after our lease ran out (and sent it too, or put
+    it back in the queue); it is sent either way, and email.sent is recorded once."""
+
     def step() -> Outcome[SendOutcome]:
-        now = context.clock()
+        sent = claimed.delivered(context.clock(), provider_id)
         events: tuple[EventEnvelope, ...] = ()
         with context.unit_of_work() as uow:
-            email = uow.emails.get_for_update(email_id)
-            assert email is not None
-            uow.attempts.finished(token, "sent", now)
-            # Another sender may have reclaimed it after our lease ran out (and sent it too, or
-            # put it back in the queue); it is sent either way, and email.sent is recorded once.
-            if email.status in (EmailStatus.SENDING, EmailStatus.QUEUED):
-                sent = email.delivered(now, provider_id)
-                uow.emails.update(sent)
-                events = (_record(uow, sent),)
+            stored = uow.emails.store_delivered(sent, token)
+            if stored is not None:
+                events = (_record(uow, stored),)
             uow.commit()
-        return Outcome(SendOutcome(SendResult.SENT, email_id), events=events)
+        return Outcome(SendOutcome(SendResult.SENT, claimed.id), events=events)
 
     return _with_retries(context, step)
 
@@ -375,7 +374,7 @@ def _deliver(context: SenderContext, email: Email, token: uuid.UUID) -> Outcome[
         return _record_failure(
             context, token, email.id, DeliveryError(f"{type(error).__name__}: {error}", permanent=False)
         )
-    return _mark_sent(context, token, email.id, provider_id)
+    return _mark_sent(context, token, email, provider_id)
 
 
 def send_emails(
