@@ -319,7 +319,8 @@ def test_a_late_success_is_recorded_once_with_the_attempts_as_stored(engine: Eng
         }
         uow.commit()
     assert stored[finished] is None
-    assert stored[requeued] is not None and stored[requeued].attempts == 2
+    requeued_state = stored[requeued]
+    assert requeued_state is not None and requeued_state.attempts == 2
     assert _status(engine, requeued) == ("sent", 2, 0)
     assert _status(engine, finished)[0] == "sent"
     assert _attempt_outcomes(engine, requeued) == ["sent"]

@@ -157,11 +157,13 @@ def _json_value(value: object) -> str:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+_DIALECT: Final = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
 def _update_many_statement() -> TextClause:
     columns = sorted(_DELIVERY_STATE)
     record = ", ".join(
-        ["id uuid"]
-        + [f"{name} {emails.c[name].type.compile(dialect=postgresql.dialect())}" for name in columns]
+        ["id uuid"] + [f"{name} {emails.c[name].type.compile(dialect=_DIALECT)}" for name in columns]
     )
     assignments = ", ".join(f"{name} = v.{name}" for name in columns)
     return text(
