@@ -34,7 +34,14 @@ from therapy_platform.communication.domain.email_content import (
     DistanceBand,
     Person,
 )
-from therapy_platform.communication.domain.emails import DeliveryPolicy, EmailKind, EmailStatus, RecipientType
+from therapy_platform.communication.domain.emails import (
+    DeliveryPolicy,
+    Email,
+    EmailKind,
+    EmailStatus,
+    RecipientType,
+)
+from therapy_platform.communication.ports import StartedAttempt
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import (
     SenderContext,
@@ -42,6 +49,7 @@ from therapy_platform.communication.use_cases.emails import (
     compose,
     queue_email,
     send_email,
+    send_emails,
 )
 from therapy_platform.contracts.symptoms import Symptom
 from therapy_platform.contracts.therapy import Gender
@@ -51,6 +59,7 @@ pytestmark = pytest.mark.integration
 
 SCHEMA = "communication_service"
 LEASE_SECONDS = 2
+DEAD_SENDER_LEASE_SECONDS = 10
 CHILD = Path(__file__).with_name("email_sender_child.py")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -227,8 +236,99 @@ def test_two_senders_racing_over_the_same_messages_send_each_email_once(
     assert total[SendResult.ALREADY_DONE] + total[SendResult.RETRY] == len(ids)
 
 
+def test_two_senders_claiming_overlapping_batches_send_each_email_once(
+    engine: Engine, mailbox: Callable[[], list[EmailMessage]]
+) -> None:
+    """Batches lock their rows in id order: two senders over the same emails in different
+    orders neither deadlock nor send a second copy."""
+    seed = _context(engine)
+    ids = [_queue(seed, 650 + index) for index in range(40)]
+    barrier = threading.Barrier(2)
+    results: list[Counter[SendResult]] = []
+
+    def worker(order: list[uuid.UUID]) -> None:
+        context = _context(engine)
+        counts: Counter[SendResult] = Counter()
+        barrier.wait()
+        for start in range(0, len(order), 10):
+            for outcome in send_emails(context, order[start : start + 10]).values():
+                counts[outcome.value.result] += 1
+        context.transport.close()
+        results.append(counts)
+
+    orders = [list(ids), random.Random(11).sample(ids, len(ids))]
+    threads = [threading.Thread(target=worker, args=(order,)) for order in orders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 2
+    assert _copies(mailbox()) == {str(email_id): 1 for email_id in ids}
+    total = sum(results, Counter())
+    assert total[SendResult.SENT] == len(ids)
+    assert total[SendResult.ALREADY_DONE] + total[SendResult.RETRY] == len(ids)
+
+
+def _claim_by_hand(context: SenderContext, email_id: uuid.UUID, token: uuid.UUID) -> Email:
+    with context.unit_of_work() as uow:
+        email = uow.emails.get_many_for_update([email_id])[email_id]
+        claimed = email.claimed(context.clock(), token, LEASE_SECONDS)
+        uow.emails.update_many([claimed])
+        uow.attempts.started_many([StartedAttempt(email_id, claimed.attempts, token, context.clock())])
+        uow.commit()
+    return claimed
+
+
+def _attempt_outcomes(engine: Engine, email_id: uuid.UUID) -> list[str | None]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(f"SELECT outcome FROM {SCHEMA}.delivery_attempts WHERE email_id = :id ORDER BY attempt"),
+            {"id": email_id},
+        )
+        return [row.outcome for row in rows]
+
+
+def test_a_late_success_is_recorded_once_with_the_attempts_as_stored(engine: Engine) -> None:
+    """A sender whose lease ran out reports success: stored as sent if another sender had put
+    the email back in the queue (with the attempt count that sender stored), not at all if
+    another sender had finished it; its attempt is finished as sent either way."""
+    context = _context(engine)
+    requeued, finished = _queue(context, 660), _queue(context, 661)
+    late = {email_id: _claim_by_hand(context, email_id, uuid.uuid4()) for email_id in (requeued, finished)}
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"UPDATE {SCHEMA}.emails SET status = 'queued', attempts = 2, claim_token = NULL,"
+                " lease_until = NULL WHERE id = :id"
+            ),
+            {"id": requeued},
+        )
+        connection.execute(
+            text(
+                f"UPDATE {SCHEMA}.emails SET status = 'sent', sent_at = now(), claim_token = NULL,"
+                " lease_until = NULL WHERE id = :id"
+            ),
+            {"id": finished},
+        )
+    with context.unit_of_work() as uow:
+        tokens = {email_id: late[email_id].claim_token for email_id in late}
+        stored = {
+            email_id: uow.emails.store_delivered(late[email_id].delivered(context.clock(), "p-1"), token)
+            for email_id, token in tokens.items()
+            if token is not None
+        }
+        uow.commit()
+    assert stored[finished] is None
+    requeued_state = stored[requeued]
+    assert requeued_state is not None and requeued_state.attempts == 2
+    assert _status(engine, requeued) == ("sent", 2, 0)
+    assert _status(engine, finished)[0] == "sent"
+    assert _attempt_outcomes(engine, requeued) == ["sent"]
+    assert _attempt_outcomes(engine, finished) == ["sent"]
+
+
 def _run_child(
-    database_url: str, kill_at: int, when: str, ids: list[uuid.UUID]
+    database_url: str, kill_at: int, when: str, ids: list[uuid.UUID], *, lease_seconds: int = LEASE_SECONDS
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -241,7 +341,7 @@ def _run_child(
         "REPLY_DOMAIN": ADDRESSING.reply_domain,
         "STAFF_ALERT_EMAIL": "alarm@vermittlung.test",
         "EMAIL_QUEUE_URL": "http://127.0.0.1:1/000000000000/emails",
-        "EMAIL_CLAIM_LEASE_SECONDS": str(LEASE_SECONDS),
+        "EMAIL_CLAIM_LEASE_SECONDS": str(lease_seconds),
         "AWS_DEFAULT_REGION": "eu-central-1",
         "LEGAL_ORGANISATION": LEGAL.organisation,
         "LEGAL_STREET": LEGAL.street,
@@ -267,24 +367,28 @@ def test_a_sender_killed_after_claiming_loses_nothing_and_duplicates_nothing(
 ) -> None:
     context = _context(engine)
     ids = [_queue(context, 700 + index) for index in range(8)]
-    child = _run_child(database_url, 4, "after_claim", ids)
+    # The dead sender's lease must outlive its three sends and the first redelivery below,
+    # which checks that its claims are respected (the batch was claimed before the sends).
+    child = _run_child(database_url, 4, "after_claim", ids, lease_seconds=DEAD_SENDER_LEASE_SECONDS)
     assert child.returncode == -9, child.stderr
-    # Three went out; the fourth is claimed by a dead sender; the rest were never touched.
+    # Three went out; the dead sender had claimed its whole batch in one transaction, so the
+    # fourth (being sent) and the rest (not yet sent) are all `sending` under its lease.
     assert set(_copies(mailbox())) == {str(email_id) for email_id in ids[:3]}
-    assert _status(engine, ids[3]) == ("sending", 1, 0)
-    assert {_status(engine, email_id)[0] for email_id in ids[4:]} == {"queued"}
+    assert {_status(engine, email_id) for email_id in ids[3:]} == {("sending", 1, 0)}
 
     # SQS offers the unacknowledged batch again. While the dead sender's lease is live, its
-    # email waits (reported as a batch item failure); everything else goes out.
+    # emails wait (reported as batch item failures); the ones sent are acknowledged.
     app = _handler(monkeypatch, context)
     first = app.lambda_handler(event := sqs_event(ids), FakeLambdaContext())
-    assert first == {"batchItemFailures": [{"itemIdentifier": event["Records"][3]["messageId"]}]}  # type: ignore[index]
-    time.sleep(LEASE_SECONDS + 0.5)
-    assert app.lambda_handler(sqs_event(ids[3:4]), FakeLambdaContext()) == {"batchItemFailures": []}
+    waiting = [{"itemIdentifier": record["messageId"]} for record in event["Records"][3:]]  # type: ignore[index]
+    assert first == {"batchItemFailures": waiting}
+    assert set(_copies(mailbox())) == {str(email_id) for email_id in ids[:3]}
+    time.sleep(DEAD_SENDER_LEASE_SECONDS + 0.5)
+    assert app.lambda_handler(sqs_event(ids[3:]), FakeLambdaContext()) == {"batchItemFailures": []}
 
     assert _copies(mailbox()) == {str(email_id): 1 for email_id in ids}
-    assert _status(engine, ids[3]) == ("sent", 2, 1)
-    assert {_status(engine, email_id)[:2] for email_id in ids[:3] + ids[4:]} == {("sent", 1)}
+    assert {_status(engine, email_id) for email_id in ids[3:]} == {("sent", 2, 1)}
+    assert {_status(engine, email_id)[:2] for email_id in ids[:3]} == {("sent", 1)}
 
 
 def test_a_sender_killed_after_the_server_accepted_resends_with_the_same_message_id(

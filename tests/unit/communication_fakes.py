@@ -12,8 +12,14 @@ from typing import Self
 
 from fakes import InMemoryOutbox
 from therapy_platform.communication.domain.email_content import LegalNotice
-from therapy_platform.communication.domain.emails import Addressing, DeliveryPolicy, Email, EmailStatus
-from therapy_platform.communication.ports import AttemptOutcome, DeliveryError
+from therapy_platform.communication.domain.emails import (
+    DELIVERABLE_FROM,
+    Addressing,
+    DeliveryPolicy,
+    Email,
+    EmailStatus,
+)
+from therapy_platform.communication.ports import AttemptOutcome, DeliveryError, StartedAttempt
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import SenderContext
 from therapy_platform.platform.errors import DependencyUnavailableError
@@ -79,8 +85,27 @@ class InMemoryEmails:
     def find_by_idempotency_key(self, key: str) -> Email | None:
         return next((email for email in self._all().values() if email.idempotency_key == key), None)
 
+    def get_many_for_update(self, email_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Email]:
+        found = self._all()
+        return {email_id: found[email_id] for email_id in email_ids if email_id in found}
+
     def update(self, email: Email) -> None:
         self._unit.staged[email.id] = email
+
+    def update_many(self, emails: Sequence[Email]) -> None:
+        for email in emails:
+            self.update(email)
+
+    def store_delivered(self, sent: Email, claim_token: uuid.UUID) -> Email | None:
+        self._unit.attempts.finished(claim_token, "sent", sent.updated_at)
+        current = self._all()[sent.id]
+        if current.status not in DELIVERABLE_FROM:
+            return None
+        stored = sent.model_copy(
+            update={"attempts": current.attempts, "interrupted_attempts": current.interrupted_attempts}
+        )
+        self.update(stored)
+        return stored
 
     def mark_enqueued(self, email_ids: Sequence[uuid.UUID], at: datetime) -> None:
         for email_id in email_ids:
@@ -110,6 +135,10 @@ class InMemoryAttempts:
 
     def started(self, email_id: uuid.UUID, attempt: int, claim_token: uuid.UUID, at: datetime) -> None:
         self._unit.staged_attempts[claim_token] = Attempt(email_id, attempt, at)
+
+    def started_many(self, attempts: Sequence[StartedAttempt]) -> None:
+        for attempt in attempts:
+            self.started(attempt.email_id, attempt.attempt, attempt.claim_token, attempt.at)
 
     def finished(
         self, claim_token: uuid.UUID, outcome: AttemptOutcome, at: datetime, error: str | None = None

@@ -10,7 +10,15 @@ from functools import cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from communication_fakes import ADDRESSING, LEGAL, World, permanent, transient, world
+from communication_fakes import (
+    ADDRESSING,
+    LEGAL,
+    Attempt,
+    World,
+    permanent,
+    transient,
+    world,
+)
 from therapy_platform.communication.domain.email_content import (
     BundleInquiry,
     BundlePatient,
@@ -24,6 +32,7 @@ from therapy_platform.communication.domain.emails import (
     OutgoingEmail,
     RecipientType,
 )
+from therapy_platform.communication.ports import EmailUnitOfWork
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.communication.use_cases.emails import (
     SendResult,
@@ -31,6 +40,7 @@ from therapy_platform.communication.use_cases.emails import (
     queue_email,
     requeue_stale_emails,
     send_email,
+    send_emails,
 )
 from therapy_platform.contracts.symptoms import Symptom
 from therapy_platform.contracts.therapy import Gender
@@ -314,3 +324,50 @@ def test_an_email_with_the_longest_subject_still_gets_its_failure_alert() -> Non
     alert = send_email(w.context, email_id).value.alert
     assert alert is not None and alert.subject.startswith("[Versand fehlgeschlagen] ÄÄÄ")
     assert len(alert.subject) <= 300
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def test_a_batch_is_claimed_in_one_transaction_and_answered_per_email_in_order() -> None:
+    w = world()
+    first, done, flaky = _queue(w), _queue(w), _queue(w)
+    send_email(w.context, done)
+    missing = uuid.uuid4()
+    units = 0
+    make_unit = w.context.unit_of_work
+
+    def counted() -> EmailUnitOfWork:
+        nonlocal units
+        units += 1
+        return make_unit()
+
+    w.context.unit_of_work = counted
+    w.transport.errors = [transient()]  # the first send of the batch: `flaky` comes first
+    outcomes = send_emails(w.context, [flaky, first, missing, done, first])
+    assert list(outcomes) == [flaky, first, missing, done]  # an id named twice is answered once
+    assert {email_id: outcome.value.result for email_id, outcome in outcomes.items()} == {
+        flaky: SendResult.RETRY,
+        first: SendResult.SENT,
+        missing: SendResult.MISSING,
+        done: SendResult.ALREADY_DONE,
+    }
+    assert units == 3  # one claim for the batch, then one per outcome recorded (retry, sent)
+    assert w.transport.copies_of(first) == 1 and w.transport.copies_of(done) == 1
+    assert [attempt.outcome for attempt in w.database.attempts.values()] == ["sent", "retry", "sent"]
+
+
+def test_a_late_success_after_another_sender_finished_records_no_second_event() -> None:
+    w = world(DeliveryPolicy(lease_seconds=5, retry_base_seconds=10, retry_max_seconds=600))
+    email_id = _queue(w)
+    token = uuid.uuid4()
+    late = w.database.emails[email_id].claimed(w.clock(), token, lease_seconds=5)
+    w.database.emails[email_id] = late
+    w.database.attempts[token] = Attempt(email_id, late.attempts, w.clock())
+    w.clock.advance(seconds=6)
+    assert send_email(w.context, email_id).value.result is SendResult.SENT  # the other sender
+    with w.context.unit_of_work() as uow:
+        assert uow.emails.store_delivered(late.delivered(w.clock(), None), token) is None
+        uow.commit()
+    assert w.database.event_types().count("email.sent") == 1
+    assert w.database.emails[email_id].attempts == 2

@@ -19,7 +19,7 @@ Every deployed unit of work publishes the events it committed at once (after-com
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -60,7 +60,7 @@ from therapy_platform.communication.use_cases.staff_emails import StaffEmailCont
 from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import (
-    Handler,
+    BatchHandler,
     QueueConsumer,
     QueueControl,
     bus_consumer,
@@ -219,21 +219,21 @@ def build_sender(settings: SenderSettings | None = None) -> SenderContext:
 
 
 def sender_consumer(
-    send: Handler[SendRequest],
+    send: BatchHandler[SendRequest],
     *,
     settings: ConsumerSettings | None = None,
     queues: Callable[[], QueueControl] | None = queue_control,
     logger: logging.Logger | Any = LOGGER,
 ) -> QueueConsumer[SendRequest]:
-    """The email queue: one `SendRequest` per message; a body that is none goes to the
-    dead-letter queue; `send` raises RetryLaterError(seconds=...) for an email to try later."""
+    """The email queue: one `SendRequest` per message, the whole batch handed to `send` at once
+    (one claim for the batch); a body that is none goes to the dead-letter queue; `send` answers
+    RetryLaterError(seconds=...) for the message of an email to try later."""
     settings = settings or ConsumerSettings.from_env()
-    handlers: Mapping[str, Handler[SendRequest]] = {SEND: send}
     return QueueConsumer(
         name=SENDER_CONSUMER,
         decode=json_body(SendRequest),
         kind_of=lambda _: SEND,
-        handlers=handlers,
+        batch_handler=send,
         queues=queues,
         dead_letter_queue_url=settings.dead_letter_queue_url,
         logger=logger,

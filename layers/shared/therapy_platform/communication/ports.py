@@ -45,7 +45,23 @@ class EmailRepository(Protocol):
 
     def find_by_idempotency_key(self, key: str) -> Email | None: ...
 
+    def get_many_for_update(self, email_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Email]:
+        """Read and lock the rows of the emails that exist (in id order, so two senders over
+        overlapping batches cannot deadlock), by id."""
+        ...
+
     def update(self, email: Email) -> None: ...
+
+    def update_many(self, emails: Sequence[Email]) -> None:
+        """`update` for many emails at once (one statement)."""
+        ...
+
+    def store_delivered(self, sent: Email, claim_token: uuid.UUID) -> Email | None:
+        """Record a successful send in one statement: finish the attempt of `claim_token` as
+        sent, and store `sent` (the sender's claimed copy, delivered) if the stored email is
+        still in one of `DELIVERABLE_FROM`. Returns `sent` with the attempt counts as stored,
+        or None when another sender had finished the email meanwhile (nothing stored)."""
+        ...
 
     def mark_enqueued(self, email_ids: Sequence[uuid.UUID], at: datetime) -> None:
         """Remember when an email was last offered to the queue (the sweeper skips recent ones)."""
@@ -57,10 +73,22 @@ class EmailRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StartedAttempt:
+    email_id: uuid.UUID
+    attempt: int
+    claim_token: uuid.UUID
+    at: datetime
+
+
 class DeliveryAttemptLog(Protocol):
     """One row per attempt to hand an email to the transport (who, when, what came of it)."""
 
     def started(self, email_id: uuid.UUID, attempt: int, claim_token: uuid.UUID, at: datetime) -> None: ...
+
+    def started_many(self, attempts: Sequence[StartedAttempt]) -> None:
+        """`started` for many attempts at once (one statement)."""
+        ...
 
     def finished(
         self, claim_token: uuid.UUID, outcome: AttemptOutcome, at: datetime, error: str | None = None

@@ -108,6 +108,12 @@ ALLOWED_TRANSITIONS: Final[dict[EmailStatus, frozenset[EmailStatus]]] = {
 }
 
 
+# The states a sender's successful send is recorded from: its own claim (`sending`), or
+# `queued` when its lease ran out and another sender put the email back in the queue. From
+# `sent` or `failed` (another sender finished it) nothing is recorded again.
+DELIVERABLE_FROM: Final = frozenset({EmailStatus.SENDING, EmailStatus.QUEUED})
+
+
 class EmailStatusConflictError(ConflictError):
     pass
 

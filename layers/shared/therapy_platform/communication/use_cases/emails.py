@@ -45,6 +45,7 @@ from therapy_platform.communication.ports import (
     EmailQueue,
     EmailUnitOfWork,
     MailTransport,
+    StartedAttempt,
 )
 from therapy_platform.communication.rendering.renderer import EmailRenderer
 from therapy_platform.platform.errors import DependencyUnavailableError
@@ -230,22 +231,39 @@ class SenderContext:
     bookkeeping_pauses: tuple[float, ...] = (0.2, 1.0, 3.0)
 
 
-def _claim(context: SenderContext, email_id: uuid.UUID, token: uuid.UUID) -> Email | SendOutcome:
+def _claim(
+    context: SenderContext, email_ids: Sequence[uuid.UUID]
+) -> tuple[list[tuple[Email, uuid.UUID]], dict[uuid.UUID, SendOutcome]]:
+    """Claim every email of a batch in one transaction (rows locked in id order, so two senders
+    over overlapping batches never deadlock): the claimed emails with their tokens, and the
+    outcome of each email that may not be sent now."""
     now = context.clock()
+    claimed: list[tuple[Email, uuid.UUID]] = []
+    refused: dict[uuid.UUID, SendOutcome] = {}
     with context.unit_of_work() as uow:
-        email = uow.emails.get_for_update(email_id)
-        if email is None:
-            return SendOutcome(SendResult.MISSING, email_id)
-        refusal = email.claim_refusal(now)
-        if refusal in (ClaimRefusal.DONE, ClaimRefusal.NOT_QUEUED):
-            return SendOutcome(SendResult.ALREADY_DONE, email_id)
-        if refusal is not None:
-            return SendOutcome(SendResult.RETRY, email_id, retry_in_seconds=email.wait_seconds(now))
-        claimed = email.claimed(now, token, context.policy.lease_seconds)
-        uow.emails.update(claimed)
-        uow.attempts.started(email_id, claimed.attempts, token, now)
-        uow.commit()
-        return claimed
+        found = uow.emails.get_many_for_update(email_ids)
+        for email_id in email_ids:
+            email = found.get(email_id)
+            if email is None:
+                refused[email_id] = SendOutcome(SendResult.MISSING, email_id)
+                continue
+            refusal = email.claim_refusal(now)
+            if refusal in (ClaimRefusal.DONE, ClaimRefusal.NOT_QUEUED):
+                refused[email_id] = SendOutcome(SendResult.ALREADY_DONE, email_id)
+            elif refusal is not None:
+                refused[email_id] = SendOutcome(
+                    SendResult.RETRY, email_id, retry_in_seconds=email.wait_seconds(now)
+                )
+            else:
+                token = uuid.uuid4()
+                claimed.append((email.claimed(now, token, context.policy.lease_seconds), token))
+        if claimed:
+            uow.emails.update_many([email for email, _ in claimed])
+            uow.attempts.started_many(
+                [StartedAttempt(email.id, email.attempts, token, now) for email, token in claimed]
+            )
+            uow.commit()
+    return claimed, refused
 
 
 Step = Callable[[], Outcome[SendOutcome]]
@@ -261,23 +279,22 @@ def _with_retries(context: SenderContext, step: Step) -> Outcome[SendOutcome]:
 
 
 def _mark_sent(
-    context: SenderContext, token: uuid.UUID, email_id: uuid.UUID, provider_id: str | None
+    context: SenderContext, token: uuid.UUID, claimed: Email, provider_id: str | None
 ) -> Outcome[SendOutcome]:
+    """One short transaction right after the send (the at-least-once window stays one email):
+    the attempt finished and the email `sent` in one statement, its email.sent event beside it.
+    Another sender may have reclaimed the email after our lease ran out (and sent it too, or put
+    it back in the queue); it is sent either way, and email.sent is recorded once."""
+
     def step() -> Outcome[SendOutcome]:
-        now = context.clock()
+        sent = claimed.delivered(context.clock(), provider_id)
         events: tuple[EventEnvelope, ...] = ()
         with context.unit_of_work() as uow:
-            email = uow.emails.get_for_update(email_id)
-            assert email is not None
-            uow.attempts.finished(token, "sent", now)
-            # Another sender may have reclaimed it after our lease ran out (and sent it too, or
-            # put it back in the queue); it is sent either way, and email.sent is recorded once.
-            if email.status in (EmailStatus.SENDING, EmailStatus.QUEUED):
-                sent = email.delivered(now, provider_id)
-                uow.emails.update(sent)
-                events = (_record(uow, sent),)
+            stored = uow.emails.store_delivered(sent, token)
+            if stored is not None:
+                events = (_record(uow, stored),)
             uow.commit()
-        return Outcome(SendOutcome(SendResult.SENT, email_id), events=events)
+        return Outcome(SendOutcome(SendResult.SENT, claimed.id), events=events)
 
     return _with_retries(context, step)
 
@@ -348,21 +365,37 @@ def _record_failure(
     return _with_retries(context, step)
 
 
-def send_email(context: SenderContext, email_id: uuid.UUID) -> Outcome[SendOutcome]:
-    """Deliver one queued email at most once per claim (see the module doc)."""
-    token = uuid.uuid4()
-    claimed = _claim(context, email_id, token)
-    if isinstance(claimed, SendOutcome):
-        return Outcome(claimed)
+def _deliver(context: SenderContext, email: Email, token: uuid.UUID) -> Outcome[SendOutcome]:
     try:
-        provider_id = context.transport.send(claimed)
+        provider_id = context.transport.send(email)
     except DeliveryError as error:
-        return _record_failure(context, token, email_id, error)
+        return _record_failure(context, token, email.id, error)
     except Exception as error:  # an unexpected transport bug must not strand the claim
         return _record_failure(
-            context, token, email_id, DeliveryError(f"{type(error).__name__}: {error}", permanent=False)
+            context, token, email.id, DeliveryError(f"{type(error).__name__}: {error}", permanent=False)
         )
-    return _mark_sent(context, token, email_id, provider_id)
+    return _mark_sent(context, token, email, provider_id)
+
+
+def send_emails(
+    context: SenderContext, email_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Outcome[SendOutcome]]:
+    """Deliver a batch of queued emails, each at most once per claim (see the module doc): one
+    transaction claims them all, then each goes to the transport and its outcome is recorded at
+    once, before the next is sent. An id named twice is handled once. Answers per email id."""
+    unique = list(dict.fromkeys(email_ids))
+    claimed, refused = _claim(context, unique)
+    outcomes: dict[uuid.UUID, Outcome[SendOutcome]] = {
+        email_id: Outcome(outcome) for email_id, outcome in refused.items()
+    }
+    for email, token in claimed:
+        outcomes[email.id] = _deliver(context, email, token)
+    return {email_id: outcomes[email_id] for email_id in unique}
+
+
+def send_email(context: SenderContext, email_id: uuid.UUID) -> Outcome[SendOutcome]:
+    """Deliver one queued email at most once per claim (a batch of one)."""
+    return send_emails(context, [email_id])[email_id]
 
 
 # --------------------------------------------------------------------------- sweeping
