@@ -352,9 +352,10 @@ from therapy_platform.matching.domain.bundles import RoundRequest
 from therapy_platform.matching.use_cases.bundles import run_round
 from datetime import datetime
 from therapy_platform.platform.database import make_engine
+from therapy_platform.matching.domain.round import numpy_pair_search
+numpy_pair_search()  # as functions/bundle_round does at init (the import is not the round's)
 engine = make_engine({url!r})
 if {warm!r}:  # a warm function: modules imported, caches filled by a dry run of the same round
-    import therapy_platform.matching.domain.bulk  # the NumPy pair search (a dry run explains instead)
     run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
               actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))
 phases = {{}}

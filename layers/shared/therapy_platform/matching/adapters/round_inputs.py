@@ -25,10 +25,12 @@ from sqlalchemy import (
     Text,
     TextClause,
     and_,
+    any_,
     case,
     cast,
     func,
     literal_column,
+    or_,
     select,
     text,
     union,
@@ -194,16 +196,26 @@ def contact_counts(
 
 def _counts_statement() -> Select[Any]:
     return (
-        select(
-            bundle_members.c.search_id,
-            func.count().filter(bundles.c.status != BundleStatus.DISCARDED),
-            func.count().filter(
-                and_(bundles.c.status.in_(OPEN), bundle_members.c.status == MemberStatus.PENDING)
-            ),
-        )
+        _counts_of(bundle_members.c.search_id, bundles.c.status, bundle_members.c.status)
         .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
         .group_by(bundle_members.c.search_id)
     )
+
+
+def _counts_of(search_id: Any, bundle_status: Any, member_status: Any) -> Select[Any]:
+    """search id, contacts used (memberships in bundles not discarded), open bundles (pending
+    in a draft or sent bundle)."""
+    return select(
+        search_id,
+        func.count().filter(bundle_status != BundleStatus.DISCARDED),
+        func.count().filter(and_(bundle_status.in_(OPEN), member_status == MemberStatus.PENDING)),
+    )
+
+
+def _ids_of(column: Any) -> ColumnElement[Any]:
+    """All values of a CTE's column as one array, for `= ANY(...)`: an index condition (an IN
+    subquery in an OR could not use the index)."""
+    return func.coalesce(select(func.array_agg(column)).scalar_subquery(), literal_column("'{}'"))
 
 
 class SqlRoundInputs:
@@ -340,11 +352,37 @@ class SqlRoundInputs:
         # the database (a CTE), never by thousands of ids sent back as parameters (compiling and
         # binding those cost more than the database's work for a region).
         found = chosen.cte("found")
+        # The memberships of the chosen searches and of their patients (earlier searches
+        # included: the practices that contacted a patient), each joined to its bundle once.
+        contacts = (
+            select(
+                bundle_members.c.search_id,
+                bundle_members.c.patient_id,
+                bundle_members.c.status.label("member_status"),
+                bundles.c.status.label("bundle_status"),
+                bundles.c.practice_key,
+            )
+            .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
+            .where(
+                or_(
+                    bundle_members.c.search_id == any_(_ids_of(found.c.id)),
+                    bundle_members.c.patient_id == any_(_ids_of(found.c.patient_id)),
+                )
+            )
+            .cte("contacts")
+        )
         rows, counts, practices, exclusions = _json_documents(
             self._connection,
             select(found),
-            _counts_statement().where(bundle_members.c.search_id.in_(select(found.c.id))),
-            _practices_statement().where(bundle_members.c.patient_id.in_(select(found.c.patient_id))),
+            _counts_of(contacts.c.search_id, contacts.c.bundle_status, contacts.c.member_status)
+            .where(contacts.c.search_id.in_(select(found.c.id)))
+            .group_by(contacts.c.search_id),
+            select(contacts.c.patient_id, _joined_practices(contacts.c.practice_key))
+            .where(
+                contacts.c.bundle_status != BundleStatus.DISCARDED,
+                contacts.c.patient_id.in_(select(found.c.patient_id)),
+            )
+            .group_by(contacts.c.patient_id),
             _exclusions_statement().where(search_exclusions.c.search_id.in_(select(found.c.id))),
         )
         return _search_candidates_of(
@@ -392,11 +430,15 @@ class SqlRoundInputs:
 def _practices_statement() -> Select[Any]:
     """patient id -> the practices that contacted them (in bundles not discarded), joined."""
     return (
-        select(bundle_members.c.patient_id, func.string_agg(func.distinct(bundles.c.practice_key), "\x1e"))
+        select(bundle_members.c.patient_id, _joined_practices(bundles.c.practice_key))
         .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
         .where(bundles.c.status != BundleStatus.DISCARDED)
         .group_by(bundle_members.c.patient_id)
     )
+
+
+def _joined_practices(practice_key: Any) -> ColumnElement[Any]:
+    return func.string_agg(func.distinct(practice_key), "\x1e")
 
 
 def _exclusions_statement() -> Select[Any]:
