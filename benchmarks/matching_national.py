@@ -359,12 +359,13 @@ if {warm!r}:  # a warm function: modules imported, caches filled by a dry run of
     run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
               actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))
 phases = {{}}
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 request = RoundRequest.model_validate({request!r})
 result = run_round(SqlMatchingUnitOfWork(engine), request, actor="system:bench", trigger="operator",
                    now=datetime.fromisoformat({now!r}), phases=phases)
-wall = time.perf_counter() - started
-print(json.dumps({{"wall_s": round(wall, 3), "phases": phases, "bundles": len(result.value.bundles),
+wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+print(json.dumps({{"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "phases": phases,
+    "bundles": len(result.value.bundles),
     "members": sum(len(b.members) for b in result.value.bundles), "events": len(result.events),
     "therapists_read": result.value.therapists_considered, "searches_read": result.value.searches_considered,
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}))
@@ -403,22 +404,27 @@ def measure(
     return figures
 
 
-def region(
-    template: str, repeats: int, *, profile: Path | None = None, warm: bool = False, code_root: Path = ROOT
-) -> dict[str, Any]:
-    """The Berlin round (postcode prefix 10) `repeats` times; the median run's figures, with
-    every run's wall time."""
-    results = [
-        measure(
-            {"postcode_prefix": "10"}, template, profile if n == 0 else None, warm=warm, code_root=code_root
-        )
-        for n in range(repeats)
-    ]
-    ordered = sorted(results, key=lambda figures: float(figures["wall_s"]))
-    median = dict(ordered[len(ordered) // 2])
-    if repeats > 1:
-        median["wall_s_runs"] = [figures["wall_s"] for figures in results]
-    return median
+def regions(
+    template: str, repeats: int, roots: dict[str, Path], *, profile: Path | None = None, warm: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The Berlin round (postcode prefix 10) `repeats` times with each layer of `roots` (this
+    tree's, a baseline's), the layers taking turns so that both meet the same machine load; per
+    layer the median run's figures, with every run's wall time."""
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in roots}
+    for n in range(repeats):
+        for name, root in roots.items():
+            dump = profile if n == 0 and root == ROOT else None
+            results[name].append(
+                measure({"postcode_prefix": "10"}, template, dump, warm=warm, code_root=root)
+            )
+    medians = {}
+    for name, runs in results.items():
+        ordered = sorted(runs, key=lambda figures: float(figures["wall_s"]))
+        median = dict(ordered[len(ordered) // 2])
+        if repeats > 1:
+            median["wall_s_runs"] = [figures["wall_s"] for figures in runs]
+        medians[name] = median
+    return medians
 
 
 def _merged_region(earlier: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
@@ -501,28 +507,27 @@ def main() -> None:
         dumps = args.profile
         if dumps is not None:
             dumps.mkdir(parents=True, exist_ok=True)
+        baseline: dict[str, Any] = {"commit": args.baseline}
         if fraction == 1.0:
+            roots = {"current": ROOT, **({"baseline": baseline_root} if baseline_root else {})}
             profile = dumps / "region_10.prof" if dumps else None
-            run["region_10"] = region(template, args.region_repeats, profile=profile)
-            print(f"region 10 (Berlin), cold process: {run['region_10']}", flush=True)
-            run["region_10_warm"] = region(template, args.region_repeats, warm=True)
-            print(f"region 10 (Berlin), warm process: {run['region_10_warm']}", flush=True)
+            for key, warm in (("region_10", False), ("region_10_warm", True)):
+                measured = regions(
+                    template, args.region_repeats, roots, profile=None if warm else profile, warm=warm
+                )
+                run[key] = measured["current"]
+                print(f"region 10 (Berlin), {'warm' if warm else 'cold'} process: {run[key]}", flush=True)
+                if "baseline" in measured:
+                    baseline[key] = measured["baseline"]
+                    print(f"  baseline: {baseline[key]}", flush=True)
         if not args.region_only:
             profile = dumps / f"national_{int(fraction * 100)}.prof" if dumps else None
             run["national"] = measure({}, template, profile)
             print(f"{int(fraction * 100):>3} %  {counts}  national: {run['national']}", flush=True)
-        if baseline_root is not None:
-            baseline: dict[str, Any] = {"commit": args.baseline}
-            if fraction == 1.0:
-                baseline["region_10"] = region(template, args.region_repeats, code_root=baseline_root)
-                print(f"  baseline region 10: {baseline['region_10']}", flush=True)
-                baseline["region_10_warm"] = region(
-                    template, args.region_repeats, warm=True, code_root=baseline_root
-                )
-                print(f"  baseline region 10 warm: {baseline['region_10_warm']}", flush=True)
-            if not args.region_only:
+            if baseline_root is not None:
                 baseline["national"] = measure({}, template, code_root=baseline_root)
                 print(f"  baseline national: {baseline['national']}", flush=True)
+        if baseline_root is not None:
             run["baseline"] = baseline
         runs.append(run)
     report = {
