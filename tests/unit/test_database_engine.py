@@ -7,6 +7,7 @@ import ssl
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 from therapy_platform.platform import database
 
@@ -14,11 +15,10 @@ from therapy_platform.platform import database
 @pytest.fixture
 def connect_args(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     captured: dict[str, Any] = {}
-    original = database.create_engine
 
     def create_engine(url: Any, **options: Any) -> Any:
         captured.update(options["connect_args"])
-        return original(url, **options)
+        return sqlalchemy.create_engine(url, **options)
 
     monkeypatch.setattr(database, "create_engine", create_engine)
     return captured
