@@ -16,8 +16,12 @@ without seeding) and every round runs on a fresh copy of it (CREATE DATABASE ...
 the region and the national round see the same data. The machine's calibration (the pure
 planning benchmark at 25 %, benchmarks/matching_round.py) is recorded with the figures.
 `--baseline COMMIT` times the same rounds on the same data with that commit's layer as well
-(before/after under the same machine load). `--region-only` times only the region rounds (at
-100 %) and keeps the national figures of the results file as they were.
+(before/after under the same machine load; the region rounds of both layers take turns).
+`--region-only` times only the region rounds (at 100 %) and keeps the national figures of the
+results file as they were; `--region-repeats N` runs each region variant N times and keeps the
+median run. Every round reports its wall and CPU seconds (`cpu_s`, the round process's own:
+less sensitive to other work on the machine than the wall time, which also waits for the
+database).
 
 Prints the figures and writes benchmarks/results/matching_national.json.
 """
