@@ -441,6 +441,7 @@ def _merged_region(earlier: dict[str, Any], report: dict[str, Any]) -> dict[str,
             run.update({key: fresh[key] for key in region_keys})
             run["region_measured_at"] = report["measured_at"]
             run["region_machine"] = report["machine"]
+            run["region_note"] = report["note"]
             if "baseline" in fresh:  # the region's baseline commit may differ from the national's
                 baseline = run.setdefault("baseline", {})
                 baseline.update({key: fresh["baseline"][key] for key in region_keys})
@@ -538,7 +539,12 @@ def main() -> None:
         "benchmark": "matching_national",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
-        "note": "2 cores shared with other work: figures are noisy; one run each",
+        "note": "2 cores shared with other work: figures are noisy; "
+        + (
+            f"region rounds: the median of {args.region_repeats} runs, this tree and a baseline taking turns"
+            if args.region_repeats > 1
+            else "one run each"
+        ),
         "targets": {"national_wall_s": 15, "national_peak_rss_mb": 1024, "region_wall_s": 0.3},
         "runs": runs,
     }
