@@ -6,7 +6,9 @@ addresses or contacts). Each input set arrives as ONE JSON document (`json_agg` 
 array per row, `_json_rows`) parsed by one `json.loads`: pg8000's decoding per row and per
 value (its timestamp parser above all) cost more than the database's work at national scale.
 Timestamps travel as ISO text (`datetime.fromisoformat`); lists are aggregated into one string
-and split here.
+and split here. A limited round (a region, chosen therapists) reads its searches and all their
+bookkeeping in one statement whose parts share CTEs (`_json_documents`; docs/matching.md, "Speed
+of a region round").
 """
 
 from __future__ import annotations
