@@ -9,14 +9,19 @@ and reports wall time per phase and the subprocess's peak memory (max RSS). At f
 also times a one-region round (postcode prefix 10, Berlin) before the national one.
 
     .venv/bin/python benchmarks/matching_national.py [--fractions 0.1 0.25 0.5 1.0] [--reuse]
-        [--profile DIR] [--baseline COMMIT]
+        [--profile DIR] [--baseline COMMIT] [--region-only]
 
 Each size is seeded once into `<BENCH_DATABASE>_<percent>` (kept; `--reuse` measures again
 without seeding) and every round runs on a fresh copy of it (CREATE DATABASE ... TEMPLATE), so
 the region and the national round see the same data. The machine's calibration (the pure
 planning benchmark at 25 %, benchmarks/matching_round.py) is recorded with the figures.
 `--baseline COMMIT` times the same rounds on the same data with that commit's layer as well
-(before/after under the same machine load).
+(before/after under the same machine load; the region rounds of both layers take turns).
+`--region-only` times only the region rounds (at 100 %) and keeps the national figures of the
+results file as they were; `--region-repeats N` runs each region variant N times and keeps the
+median run. Every round reports its wall and CPU seconds (`cpu_s`, the round process's own:
+less sensitive to other work on the machine than the wall time, which also waits for the
+database).
 
 Prints the figures and writes benchmarks/results/matching_national.json.
 """
@@ -351,18 +356,20 @@ from therapy_platform.matching.domain.bundles import RoundRequest
 from therapy_platform.matching.use_cases.bundles import run_round
 from datetime import datetime
 from therapy_platform.platform.database import make_engine
+from therapy_platform.matching.domain.round import numpy_pair_search
+numpy_pair_search()  # as functions/bundle_round does at init (the import is not the round's)
 engine = make_engine({url!r})
 if {warm!r}:  # a warm function: modules imported, caches filled by a dry run of the same round
-    import therapy_platform.matching.domain.bulk  # the NumPy pair search (a dry run explains instead)
     run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
               actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))
 phases = {{}}
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 request = RoundRequest.model_validate({request!r})
 result = run_round(SqlMatchingUnitOfWork(engine), request, actor="system:bench", trigger="operator",
                    now=datetime.fromisoformat({now!r}), phases=phases)
-wall = time.perf_counter() - started
-print(json.dumps({{"wall_s": round(wall, 3), "phases": phases, "bundles": len(result.value.bundles),
+wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+print(json.dumps({{"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "phases": phases,
+    "bundles": len(result.value.bundles),
     "members": sum(len(b.members) for b in result.value.bundles), "events": len(result.events),
     "therapists_read": result.value.therapists_considered, "searches_read": result.value.searches_considered,
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}))
@@ -401,6 +408,49 @@ def measure(
     return figures
 
 
+def regions(
+    template: str, repeats: int, roots: dict[str, Path], *, profile: Path | None = None, warm: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The Berlin round (postcode prefix 10) `repeats` times with each layer of `roots` (this
+    tree's, a baseline's), the layers taking turns so that both meet the same machine load; per
+    layer the median run's figures, with every run's wall time."""
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in roots}
+    for n in range(repeats):
+        for name, root in roots.items():
+            dump = profile if n == 0 and root == ROOT else None
+            results[name].append(
+                measure({"postcode_prefix": "10"}, template, dump, warm=warm, code_root=root)
+            )
+    medians = {}
+    for name, runs in results.items():
+        ordered = sorted(runs, key=lambda figures: float(figures["wall_s"]))
+        median = dict(ordered[len(ordered) // 2])
+        if repeats > 1:
+            median["wall_s_runs"] = [figures["wall_s"] for figures in runs]
+        medians[name] = median
+    return medians
+
+
+def _merged_region(earlier: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """`--region-only`: the earlier results with the 100 % run's region figures replaced (and
+    their own measuring time and calibration), the national figures kept as they were."""
+    fresh = report["runs"][0]
+    region_keys = ("region_10", "region_10_warm")
+    for run in earlier.get("runs", []):
+        if run.get("fraction") == 1.0:
+            run.update({key: fresh[key] for key in region_keys})
+            run["region_measured_at"] = report["measured_at"]
+            run["region_machine"] = report["machine"]
+            run["region_note"] = report["note"]
+            if "baseline" in fresh:  # the region's baseline commit may differ from the national's
+                baseline = run.setdefault("baseline", {})
+                baseline.update({key: fresh["baseline"][key] for key in region_keys})
+                baseline["region_commit"] = fresh["baseline"]["commit"]
+            return earlier
+    earlier.setdefault("runs", []).append(fresh)
+    return earlier
+
+
 def _checkout(commit: str) -> Path:
     """The layer of `commit` in a temporary folder (git archive)."""
     folder = Path(tempfile.mkdtemp(prefix="matching_baseline_"))
@@ -433,7 +483,15 @@ def main() -> None:
     parser.add_argument(
         "--baseline", metavar="COMMIT", help="also time the rounds with this commit's layer, same data"
     )
+    parser.add_argument(
+        "--region-only", action="store_true", help="only the region rounds (100 %%); national figures kept"
+    )
+    parser.add_argument(
+        "--region-repeats", type=int, default=1, help="region rounds per variant (the median run is kept)"
+    )
     args = parser.parse_args()
+    if args.region_only:
+        args.fractions = [1.0]
     baseline_root = _checkout(args.baseline) if args.baseline else None
     if not postgres.is_healthy():
         postgres.start()
@@ -454,32 +512,44 @@ def main() -> None:
         dumps = args.profile
         if dumps is not None:
             dumps.mkdir(parents=True, exist_ok=True)
+        baseline: dict[str, Any] = {"commit": args.baseline}
         if fraction == 1.0:
+            roots = {"current": ROOT, **({"baseline": baseline_root} if baseline_root else {})}
             profile = dumps / "region_10.prof" if dumps else None
-            run["region_10"] = measure({"postcode_prefix": "10"}, template, profile)
-            print(f"region 10 (Berlin), cold process: {run['region_10']}", flush=True)
-            run["region_10_warm"] = measure({"postcode_prefix": "10"}, template, warm=True)
-            print(f"region 10 (Berlin), warm process: {run['region_10_warm']}", flush=True)
-        profile = dumps / f"national_{int(fraction * 100)}.prof" if dumps else None
-        run["national"] = measure({}, template, profile)
-        print(f"{int(fraction * 100):>3} %  {counts}  national: {run['national']}", flush=True)
+            for key, warm in (("region_10", False), ("region_10_warm", True)):
+                measured = regions(
+                    template, args.region_repeats, roots, profile=None if warm else profile, warm=warm
+                )
+                run[key] = measured["current"]
+                print(f"region 10 (Berlin), {'warm' if warm else 'cold'} process: {run[key]}", flush=True)
+                if "baseline" in measured:
+                    baseline[key] = measured["baseline"]
+                    print(f"  baseline: {baseline[key]}", flush=True)
+        if not args.region_only:
+            profile = dumps / f"national_{int(fraction * 100)}.prof" if dumps else None
+            run["national"] = measure({}, template, profile)
+            print(f"{int(fraction * 100):>3} %  {counts}  national: {run['national']}", flush=True)
+            if baseline_root is not None:
+                baseline["national"] = measure({}, template, code_root=baseline_root)
+                print(f"  baseline national: {baseline['national']}", flush=True)
         if baseline_root is not None:
-            baseline: dict[str, Any] = {"commit": args.baseline}
-            if fraction == 1.0:
-                baseline["region_10"] = measure({"postcode_prefix": "10"}, template, code_root=baseline_root)
-                print(f"  baseline region 10: {baseline['region_10']}", flush=True)
-            baseline["national"] = measure({}, template, code_root=baseline_root)
-            print(f"  baseline national: {baseline['national']}", flush=True)
             run["baseline"] = baseline
         runs.append(run)
     report = {
         "benchmark": "matching_national",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
-        "note": "2 cores shared with other work: figures are noisy; one run each",
+        "note": "2 cores shared with other work: figures are noisy; "
+        + (
+            f"region rounds: the median of {args.region_repeats} runs, this tree and a baseline taking turns"
+            if args.region_repeats > 1
+            else "one run each"
+        ),
         "targets": {"national_wall_s": 15, "national_peak_rss_mb": 1024, "region_wall_s": 0.3},
         "runs": runs,
     }
+    if args.region_only and args.output.exists():
+        report = _merged_region(json.loads(args.output.read_text()), report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"written to {args.output}")

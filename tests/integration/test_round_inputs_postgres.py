@@ -1,6 +1,7 @@
-"""A round's inputs as the set-based reads deliver them (one JSON document per input set): the
-bookkeeping each candidate carries comes out right, whether the searches are few (looked up by
-id) or many (one pass over everything). Runs in a transaction that is rolled back."""
+"""A round's inputs as the set-based reads deliver them (one JSON document per input set; a
+limited round's searches and bookkeeping in one statement): the bookkeeping each candidate
+carries comes out right, whether the round is limited, or national with few searches (looked up
+by id) or many (one pass over everything). Runs in a transaction that is rolled back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, insert
+from sqlalchemy import Connection, cast, create_engine, insert, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from therapy_platform.matching.adapters import round_inputs
 from therapy_platform.matching.adapters.round_inputs import SqlRoundInputs
@@ -70,11 +72,13 @@ def _bundle(connection: Connection, therapist_id: uuid.UUID, practice: str, stat
     return bundle_id
 
 
-@pytest.mark.parametrize("many", [False, True], ids=["by-id", "one-pass"])
+@pytest.mark.parametrize("variant", ["limited", "national-by-id", "national-one-pass"])
 def test_candidates_carry_cooling_open_bundles_contacts_practices_and_exclusions(
-    connection: Connection, monkeypatch: pytest.MonkeyPatch, many: bool
+    connection: Connection, monkeypatch: pytest.MonkeyPatch, variant: str
 ) -> None:
-    if many:  # the national variant without seeding 5,000 searches
+    """A limited round reads its searches and their bookkeeping in one statement; a national
+    one by id lists or, from 5,000 searches, in one pass over everything."""
+    if variant == "national-one-pass":  # without seeding 5,000 searches
         monkeypatch.setattr(round_inputs, "_EVERYTHING_FROM", 1)
     practice = f"p:{uuid.uuid4().hex}"
     fresh, stale, busy = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -142,10 +146,20 @@ def test_candidates_carry_cooling_open_bundles_contacts_practices_and_exclusions
             )
         )
 
-    therapists, found = SqlRoundInputs(connection).read(therapist_ids=[fresh, stale, busy])
+    chosen = [fresh, stale, busy]
+    if variant != "limited":  # a national round reads every active row: other tests' are set aside
+        connection.execute(update(searches).where(searches.c.id != search).values(status="paused"))
+        connection.execute(
+            update(therapist_profiles)
+            .where(therapist_profiles.c.id.not_in(chosen))
+            .values(data=therapist_profiles.c.data.op("||")(cast({"status": "inactive"}, JSONB)))
+        )
+    therapists, found = SqlRoundInputs(connection).read(
+        therapist_ids=chosen if variant == "limited" else None
+    )
 
     by_id = {t.id: t for t in therapists}
-    assert set(by_id) == {fresh, stale, busy}
+    assert set(by_id) == set(chosen)
     assert by_id[fresh].next_contact_allowed_on == date(2027, 1, 4)
     assert by_id[stale].next_contact_allowed_on == date(2026, 12, 1)
     assert by_id[busy].has_open_bundle and not by_id[fresh].has_open_bundle

@@ -6,7 +6,9 @@ addresses or contacts). Each input set arrives as ONE JSON document (`json_agg` 
 array per row, `_json_rows`) parsed by one `json.loads`: pg8000's decoding per row and per
 value (its timestamp parser above all) cost more than the database's work at national scale.
 Timestamps travel as ISO text (`datetime.fromisoformat`); lists are aggregated into one string
-and split here.
+and split here. A limited round (a region, chosen therapists) reads its searches and all their
+bookkeeping in one statement whose parts share CTEs (`_json_documents`; docs/matching.md, "Speed
+of a region round").
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from sqlalchemy import (
     Text,
     TextClause,
     and_,
+    any_,
     case,
     cast,
     func,
     literal_column,
+    or_,
     select,
     text,
     union,
@@ -149,6 +153,26 @@ def _json_rows(connection: Connection, statement: Select[Any]) -> list[list[Any]
     return found
 
 
+def _json_array(statement: Select[Any]) -> ColumnElement[Any]:
+    """The rows of `statement` as one JSON array of arrays (a scalar subquery)."""
+    rows = statement.subquery()
+    return (
+        select(func.coalesce(func.json_agg(func.json_build_array(*rows.c)), literal_column("'[]'::json")))
+        .select_from(rows)
+        .scalar_subquery()
+    )
+
+
+def _json_documents(connection: Connection, *statements: Select[Any]) -> list[list[list[Any]]]:
+    """The rows of several statements in one round trip and one document (a CTE they share is
+    computed once: PostgreSQL materialises a CTE named more than once)."""
+    document = connection.execute(
+        select(cast(func.json_build_array(*(_json_array(s) for s in statements)), Text))
+    ).scalar_one()
+    found: list[list[list[Any]]] = json.loads(document)
+    return found
+
+
 def bounding_box(therapists: Sequence[TherapistCandidate]) -> tuple[float, float, float, float] | None:
     """South, north, west, east of the active located therapists (None: there are none)."""
     located = [t.location for t in therapists if t.status == "active" and t.location.is_known]
@@ -166,27 +190,34 @@ def contact_counts(
     was not discarded; an open bundle one in which the search is still pending."""
     if not search_ids:
         return {}
-    counts = _counts(connection, _counts_statement().where(bundle_members.c.search_id.in_(list(search_ids))))
+    counts = _counts_by_search(
+        _json_rows(connection, _counts_statement().where(bundle_members.c.search_id.in_(list(search_ids))))
+    )
     return {uuid.UUID(key): value for key, value in counts.items()}
 
 
 def _counts_statement() -> Select[Any]:
     return (
-        select(
-            bundle_members.c.search_id,
-            func.count().filter(bundles.c.status != BundleStatus.DISCARDED),
-            func.count().filter(
-                and_(bundles.c.status.in_(OPEN), bundle_members.c.status == MemberStatus.PENDING)
-            ),
-        )
+        _counts_of(bundle_members.c.search_id, bundles.c.status, bundle_members.c.status)
         .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
         .group_by(bundle_members.c.search_id)
     )
 
 
-def _counts(connection: Connection, statement: Select[Any]) -> dict[str, tuple[int, int]]:
-    """Keyed by the search id's text form, as the round's reads look them up."""
-    return {row[0]: (row[1], row[2]) for row in _json_rows(connection, statement)}
+def _counts_of(search_id: Any, bundle_status: Any, member_status: Any) -> Select[Any]:
+    """search id, contacts used (memberships in bundles not discarded), open bundles (pending
+    in a draft or sent bundle)."""
+    return select(
+        search_id,
+        func.count().filter(bundle_status != BundleStatus.DISCARDED),
+        func.count().filter(and_(bundle_status.in_(OPEN), member_status == MemberStatus.PENDING)),
+    )
+
+
+def _ids_of(column: Any) -> ColumnElement[Any]:
+    """All values of a CTE's column as one array, for `= ANY(...)`: an index condition (an IN
+    subquery in an OR could not use the index)."""
+    return func.coalesce(select(func.array_agg(column)).scalar_subquery(), literal_column("'{}'"))
 
 
 class SqlRoundInputs:
@@ -304,8 +335,7 @@ class SqlRoundInputs:
                     south=south, north=north, west=west, east=east
                 )
             )
-        rows = _json_rows(
-            self._connection,
+        chosen = (
             select(
                 searches.c.id,
                 searches.c.patient_id,
@@ -315,41 +345,80 @@ class SqlRoundInputs:
                 *_fields(patient_profiles, _PATIENT_MATCH_FIELDS),
             )
             .join(patient_profiles, patient_profiles.c.id == searches.c.patient_id)
-            .where(*conditions),
+            .where(*conditions)
         )
+        if box is None and search_ids is None:
+            return self._national_search_candidates(chosen)
+        # A limited round (a region, chosen therapists or searches): the searches and their
+        # bookkeeping in ONE statement, the bookkeeping restricted to the chosen searches inside
+        # the database (a CTE), never by thousands of ids sent back as parameters (compiling and
+        # binding those cost more than the database's work for a region).
+        found = chosen.cte("found")
+        # The memberships of the chosen searches and of their patients (earlier searches
+        # included: the practices that contacted a patient), each joined to its bundle once.
+        contacts = (
+            select(
+                bundle_members.c.search_id,
+                bundle_members.c.patient_id,
+                bundle_members.c.status.label("member_status"),
+                bundles.c.status.label("bundle_status"),
+                bundles.c.practice_key,
+            )
+            .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
+            .where(
+                or_(
+                    bundle_members.c.search_id == any_(_ids_of(found.c.id)),
+                    bundle_members.c.patient_id == any_(_ids_of(found.c.patient_id)),
+                )
+            )
+            .cte("contacts")
+        )
+        rows, counts, practices, exclusions = _json_documents(
+            self._connection,
+            select(found),
+            _counts_of(contacts.c.search_id, contacts.c.bundle_status, contacts.c.member_status)
+            .where(contacts.c.search_id.in_(select(found.c.id)))
+            .group_by(contacts.c.search_id),
+            select(contacts.c.patient_id, _joined_practices(contacts.c.practice_key))
+            .where(
+                contacts.c.bundle_status != BundleStatus.DISCARDED,
+                contacts.c.patient_id.in_(select(found.c.patient_id)),
+            )
+            .group_by(contacts.c.patient_id),
+            _exclusions_statement().where(search_exclusions.c.search_id.in_(select(found.c.id))),
+        )
+        return _search_candidates_of(
+            rows,
+            _counts_by_search(counts),
+            _practices_by_patient(practices),
+            _exclusions_by_search(exclusions),
+        )
+
+    def _national_search_candidates(self, chosen: Select[Any]) -> list[SearchCandidate]:
+        rows = _json_rows(self._connection, chosen)
         if not rows:
             return []
-        ids = [uuid.UUID(row[0]) for row in rows]
-        patient_ids = [uuid.UUID(row[1]) for row in rows]
+        ids = [row[0] for row in rows]
         everything = len(ids) >= _EVERYTHING_FROM
-        # Looked up by the ids' text forms, as PostgreSQL wrote them (no parsing per lookup).
-        counts = _counts(
+        counts = _json_rows(
             self._connection,
             self._all_contact_counts()
             if everything
-            else _counts_statement().where(bundle_members.c.search_id.in_(ids)),
+            else _counts_statement().where(bundle_members.c.search_id.in_([uuid.UUID(i) for i in ids])),
         )
-        practices = self._contacted_practices(patient_ids, everything=everything)
-        exclusions = self._exclusion_ids(ids, everything=everything)
-        candidates = []
-        for search_id, patient_id, (search_key, patient_key, status, created_at, budget, *values) in zip(
-            ids, patient_ids, rows, strict=True
-        ):
-            data = _profile(_PATIENT_MATCH_FIELDS, values)
-            used, open_count = counts.get(search_key, (0, 0))
-            state = SearchState(
-                id=search_id,
-                patient_id=patient_id,
-                status=status,
-                created_at=datetime.fromisoformat(created_at),
-                contact_budget=budget,
-                contacts_used=used,
-                open_bundle_count=open_count,
-                contacted_practices=practices.get(patient_key, frozenset()),
-                excluded_therapist_ids=exclusions.get(search_key, frozenset()),
+        practices = _practices_statement()
+        exclusions = _exclusions_statement()
+        if not everything:
+            practices = practices.where(
+                bundle_members.c.patient_id.in_(list({uuid.UUID(row[1]) for row in rows}))
             )
-            candidates.append(search_candidate(state, data))
-        return candidates
+            exclusions = exclusions.where(search_exclusions.c.search_id.in_([uuid.UUID(i) for i in ids]))
+        return _search_candidates_of(
+            rows,
+            _counts_by_search(counts),
+            _practices_by_patient(_json_rows(self._connection, practices)),
+            _exclusions_by_search(_json_rows(self._connection, exclusions)),
+        )
 
     def _all_contact_counts(self) -> Select[Any]:
         """The national round's variant: one pass over every membership of active searches."""
@@ -359,31 +428,63 @@ class SqlRoundInputs:
             .where(searches.c.status == "active")
         )
 
-    def _contacted_practices(
-        self, patient_ids: Sequence[uuid.UUID], *, everything: bool
-    ) -> dict[str, frozenset[str]]:
-        statement = (
-            select(
-                bundle_members.c.patient_id, func.string_agg(func.distinct(bundles.c.practice_key), "\x1e")
-            )
-            .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
-            .where(bundles.c.status != BundleStatus.DISCARDED)
-            .group_by(bundle_members.c.patient_id)
-        )
-        if not everything:
-            statement = statement.where(bundle_members.c.patient_id.in_(list(set(patient_ids))))
-        return {
-            patient_id: frozenset(joined.split("\x1e"))
-            for patient_id, joined in _json_rows(self._connection, statement)
-        }
 
-    def _exclusion_ids(
-        self, search_ids: Sequence[uuid.UUID], *, everything: bool
-    ) -> dict[str, frozenset[uuid.UUID]]:
-        statement = select(search_exclusions.c.search_id, search_exclusions.c.therapist_id)
-        if not everything:
-            statement = statement.where(search_exclusions.c.search_id.in_(list(search_ids)))
-        found: dict[str, set[uuid.UUID]] = defaultdict(set)
-        for search_id, therapist_id in _json_rows(self._connection, statement):
-            found[search_id].add(uuid.UUID(therapist_id))
-        return {key: frozenset(value) for key, value in found.items()}
+def _practices_statement() -> Select[Any]:
+    """patient id -> the practices that contacted them (in bundles not discarded), joined."""
+    return (
+        select(bundle_members.c.patient_id, _joined_practices(bundles.c.practice_key))
+        .join(bundles, bundles.c.id == bundle_members.c.bundle_id)
+        .where(bundles.c.status != BundleStatus.DISCARDED)
+        .group_by(bundle_members.c.patient_id)
+    )
+
+
+def _joined_practices(practice_key: Any) -> ColumnElement[Any]:
+    return func.string_agg(func.distinct(practice_key), "\x1e")
+
+
+def _exclusions_statement() -> Select[Any]:
+    return select(search_exclusions.c.search_id, search_exclusions.c.therapist_id)
+
+
+def _counts_by_search(rows: list[list[Any]]) -> dict[str, tuple[int, int]]:
+    """Keyed by the search id's text form, as the round's reads look them up."""
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _practices_by_patient(rows: list[list[Any]]) -> dict[str, frozenset[str]]:
+    return {patient_id: frozenset(joined.split("\x1e")) for patient_id, joined in rows}
+
+
+def _exclusions_by_search(rows: list[list[Any]]) -> dict[str, frozenset[uuid.UUID]]:
+    found: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for search_id, therapist_id in rows:
+        found[search_id].add(uuid.UUID(therapist_id))
+    return {key: frozenset(value) for key, value in found.items()}
+
+
+def _search_candidates_of(
+    rows: list[list[Any]],
+    counts: dict[str, tuple[int, int]],
+    practices: dict[str, frozenset[str]],
+    exclusions: dict[str, frozenset[uuid.UUID]],
+) -> list[SearchCandidate]:
+    """The candidates from the search rows and their bookkeeping, looked up by the ids' text
+    forms as PostgreSQL wrote them (no parsing per lookup)."""
+    candidates = []
+    for search_key, patient_key, status, created_at, budget, *values in rows:
+        data = _profile(_PATIENT_MATCH_FIELDS, values)
+        used, open_count = counts.get(search_key, (0, 0))
+        state = SearchState(
+            id=uuid.UUID(search_key),
+            patient_id=uuid.UUID(patient_key),
+            status=status,
+            created_at=datetime.fromisoformat(created_at),
+            contact_budget=budget,
+            contacts_used=used,
+            open_bundle_count=open_count,
+            contacted_practices=practices.get(patient_key, frozenset()),
+            excluded_therapist_ids=exclusions.get(search_key, frozenset()),
+        )
+        candidates.append(search_candidate(state, data))
+    return candidates

@@ -32,6 +32,10 @@ Profile = Mapping[str, Any]
 # Dictionary lookups instead of Enum(value) calls: a national round converts half a million values.
 _WEEKDAYS: Final = {day.value: day for day in Weekday}
 _GENDERS: Final = {gender.value: gender for gender in Gender}
+_TRAVEL_MODES: Final = {mode.value: mode for mode in TravelMode}
+_NO_IDS: Final[frozenset[uuid.UUID]] = frozenset()
+# About a thousand distinct postcodes per region, each matched against the pattern once.
+_region_of: Final = lru_cache(maxsize=65_536)(region_of)
 
 
 def location_of(profile: Profile) -> Location:
@@ -149,7 +153,7 @@ def therapist_candidate(profile: Profile, state: TherapistState = TherapistState
         symptom_preferences=_frozen(tuple(profile.get("symptom_preferences") or ())),
         potentially_available=bool(profile.get("potentially_available")),
         contact_opt_out=bool(profile.get("contact_opt_out")),
-        region=region_of(profile.get("postcode")),
+        region=_region_of(profile.get("postcode")),
     )
 
 
@@ -184,6 +188,8 @@ def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
         shared = "de" not in languages
     location = location_of(patient)
     max_minutes = _minutes(patient.get("max_travel_minutes"))
+    mode = patient.get("travel_mode") or TravelMode.TRANSIT
+    excluded = patient.get("excluded_therapist_ids")
     return SearchCandidate(
         id=search.id,
         patient_id=search.patient_id,
@@ -199,16 +205,16 @@ def search_candidate(search: SearchState, patient: Profile) -> SearchCandidate:
         open_to_group_therapy=bool(patient.get("open_to_group_therapy")),
         group_only=bool(patient.get("group_only")),
         max_travel_km=float(patient.get("max_travel_km") or 25),
-        travel_mode=TravelMode(patient.get("travel_mode") or TravelMode.TRANSIT),
+        travel_mode=_TRAVEL_MODES.get(mode) or TravelMode(mode),
         max_travel_minutes=max_minutes,
         # Only a minutes limit needs the area (a national round classifies few points).
         travel_area=area_density_of(location) if max_minutes is not None else AreaDensity.SUBURBAN,
-        region=region_of(patient.get("postcode")),
+        region=_region_of(patient.get("postcode")),
         availability=_schedule(patient.get("availability")),
         symptoms=_frozen(tuple(patient.get("symptoms") or ())),
-        patient_excluded_therapist_ids=frozenset(
-            uuid.UUID(str(t)) for t in patient.get("excluded_therapist_ids") or ()
-        ),
+        patient_excluded_therapist_ids=frozenset(uuid.UUID(str(t)) for t in excluded)
+        if excluded
+        else _NO_IDS,
         search_excluded_therapist_ids=search.excluded_therapist_ids,
         contacts_used=search.contacts_used,
         contact_budget=search.contact_budget,
