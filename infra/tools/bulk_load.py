@@ -52,6 +52,7 @@ from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.errors import DomainError
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.unit_of_work import SharedTransaction
+from therapy_platform.therapists.adapters.staging import TherapistStage
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.domain.therapist import TherapistImportRow
 from therapy_platform.therapists.use_cases import bulk_upsert
@@ -103,6 +104,8 @@ def _load_therapists(rows: Iterable[object], run: LoadRun) -> BulkReport:
             first_row_number=run.first_row_number,
             on_progress=run.on_progress,
             chunks=shared,
+            # Set-based chunks: one read and one statement per table for 500 rows.
+            staging=None if shared is None else TherapistStage(shared),
         ).value
     finally:
         if shared is not None:

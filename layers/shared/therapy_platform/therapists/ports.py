@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any, Protocol
 
@@ -77,3 +77,24 @@ class TherapistUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def erasures(self) -> TherapistErasures: ...
+
+
+class TherapistStaging(Protocol):
+    """Set-based chunks of bulk writes (platform/bulk_load.ChunkStaging): `begin_keys` reads and
+    locks every therapist with one of these ids, directory ids, practice keys or postcodes, and
+    makes the units of work of the shared transaction answer from that (and from the rows staged
+    since) and hold their writes; `flush` writes them, one statement per table (ConflictError: the
+    database refused a value); `end` returns to savepoints."""
+
+    def begin_keys(
+        self,
+        *,
+        ids: Collection[uuid.UUID] = (),
+        directory_ids: Collection[str] = (),
+        practice_keys: Collection[str] = (),
+        postcodes: Collection[str] = (),
+    ) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def end(self) -> None: ...

@@ -45,8 +45,9 @@ from therapy_platform.therapists.domain.therapist import (
     TherapistValidationError,
     check_cooling_date,
     field_values,
+    practice_key,
 )
-from therapy_platform.therapists.ports import TherapistRepository, TherapistUnitOfWork
+from therapy_platform.therapists.ports import TherapistRepository, TherapistStaging, TherapistUnitOfWork
 
 EVENT_BY_ACTION: Final = {
     TherapistAction.BLOCK: "therapist.blocked",
@@ -484,13 +485,16 @@ def bulk_upsert(
     first_row_number: int = 1,
     on_progress: Callable[[int], None] | None = None,
     chunks: Chunks | None = None,
+    staging: TherapistStaging | None = None,
 ) -> Outcome[BulkReport]:
     """Create or update therapists from operator rows, one transaction per row so a bad row
     never undoes good ones. Rows are numbered from `first_row_number` in the report.
     Events go to the outbox (the unit of work's hook, if any, publishes them; else the
     scheduled relay). The report lists their ids; the outcome does not repeat the events (a
     load may write tens of thousands). With `chunks` (the unit of work joining that shared
-    transaction), rows commit a chunk at a time, each row still in its own savepoint."""
+    transaction), rows commit a chunk at a time, each row still in its own savepoint. With
+    `staging` as well, each chunk is matched with one read and written with one statement per
+    table; only a chunk the database refuses runs row by row (platform/bulk_load.load_rows)."""
     return Outcome(
         load_rows(
             rows,
@@ -498,8 +502,37 @@ def bulk_upsert(
             first_row_number=first_row_number,
             on_progress=on_progress,
             chunks=chunks,
+            staging=None if staging is None or chunks is None else _BulkStaging(staging),
         )
     )
+
+
+class _BulkStaging:
+    """A chunk of operator rows staged by what they may match: directory ids and practices."""
+
+    def __init__(self, staging: TherapistStaging) -> None:
+        self._staging = staging
+
+    def begin(self, rows: Sequence[object]) -> None:
+        directory_ids: set[str] = set()
+        practices: set[str] = set()
+        for raw in rows:
+            try:
+                row = validate_as(TherapistImportRow, raw, TherapistValidationError)
+            except TherapistValidationError:
+                continue  # rejected when its turn comes
+            if row.directory_id is not None:
+                directory_ids.add(row.directory_id)
+            key = practice_key(row.email)
+            if key is not None:
+                practices.add(key)
+        self._staging.begin_keys(directory_ids=directory_ids, practice_keys=practices)
+
+    def flush(self) -> None:
+        self._staging.flush()
+
+    def end(self) -> None:
+        self._staging.end()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from therapy_platform.platform.database import transaction
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
+from therapy_platform.platform.unit_of_work import ChunkStage
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.imports.adapters.tables import (
     directory_import_items,
@@ -98,6 +99,11 @@ class SqlDirectoryImportUnitOfWork(SqlTherapistUnitOfWork):
     def _bind(self, connection: Connection) -> None:
         super()._bind(connection)
         self.listings = SqlDirectoryListingRepository(connection)
+
+    def _bind_stage(self, stage: ChunkStage) -> None:
+        super()._bind_stage(stage)
+        staged: Any = stage
+        self.listings = staged.listings
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
