@@ -81,7 +81,8 @@ class TherapistUnitOfWork(UnitOfWork, Protocol):
 
 class TherapistStaging(Protocol):
     """Set-based chunks of bulk writes (platform/bulk_load.ChunkStaging): `begin_keys` reads and
-    locks every therapist with one of these ids, directory ids, practice keys or postcodes, and
+    locks every therapist with one of these ids, directory ids or practice keys (or, without a
+    directory id, postcodes), and
     makes the units of work of the shared transaction answer from that (and from the rows staged
     since) and hold their writes; `flush` writes them, one statement per table (ConflictError: the
     database refused a value); `end` returns to savepoints."""
@@ -92,8 +93,10 @@ class TherapistStaging(Protocol):
         ids: Collection[uuid.UUID] = (),
         directory_ids: Collection[str] = (),
         practice_keys: Collection[str] = (),
-        postcodes: Collection[str] = (),
-    ) -> None: ...
+        unlisted_postcodes: Collection[str] = (),
+    ) -> None:
+        """`unlisted_postcodes`: therapists without a directory id there (matched by name)."""
+        ...
 
     def flush(self) -> None: ...
 

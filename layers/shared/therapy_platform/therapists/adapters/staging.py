@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, Uuid, any_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Connection, String, Uuid, and_, any_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from therapy_platform.platform.sql_bulk import bulk_insert, bulk_update
@@ -163,7 +163,9 @@ class StagedListingRepository:
 class TherapistStage(ChunkStage):
     """A chunk of therapist rows, staged (see the module docstring). `begin` takes what the
     rows may match by: therapist ids, directory ids, practice keys (normalised emails) and
-    postcodes (name matches); every therapist with any of them is read and locked."""
+    postcodes where a therapist without a directory id is looked for by name (an import's
+    match); every therapist with any of them is read and locked. (So `find_by_name` of a staged
+    chunk answers only therapists without a directory id, the only ones an import matches by name.)"""
 
     def __init__(self, shared: SharedTransaction) -> None:
         super().__init__(shared, THERAPIST_SCHEMA)
@@ -183,19 +185,22 @@ class TherapistStage(ChunkStage):
         ids: Collection[uuid.UUID] = (),
         directory_ids: Collection[str] = (),
         practice_keys: Collection[str] = (),
-        postcodes: Collection[str] = (),
+        unlisted_postcodes: Collection[str] = (),
     ) -> None:
         connection = self._start()
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         table = therapists.c
         for column, values, kind in (
             (table.id, ids, Uuid()),
             (table.directory_id, directory_ids, String()),
             (table.practice_key, practice_keys, String()),
-            (table.postcode, postcodes, String()),
+            (table.postcode, unlisted_postcodes, String()),
         ):
             if values:
-                conditions.append(column == any_(bindparam(None, list(set(values)), type_=ARRAY(kind))))
+                condition = column == any_(bindparam(None, list(set(values)), type_=ARRAY(kind)))
+                if column is table.postcode:
+                    condition = and_(condition, table.directory_id.is_(None))
+                conditions.append(condition)
         if not conditions:
             return
         rows = connection.execute(select(therapists).where(or_(*conditions)).with_for_update()).mappings()
