@@ -91,6 +91,18 @@ class AfterCommitHooks:
         self._run_after_commit()
 
 
+def refusal(error: DBAPIError) -> str:
+    """Why the database refused a statement, without the values (they may be personal data):
+    the violated constraint's name, else the SQLSTATE code. (pg8000 puts the server's error
+    fields in args[0].)"""
+    details = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    if isinstance(details, dict) and details.get("n"):
+        return f"the database refused the values (constraint {details['n']})"
+    if isinstance(details, dict) and details.get("C"):
+        return f"the database refused a value (SQLSTATE {details['C']})"
+    return "the database refused the values (a constraint)"
+
+
 class SqlUnitOfWork(AfterCommitHooks):
     """A service's subclass names its schema (whose outbox it writes) and binds its repositories
     to the block's connection in `_bind`."""
@@ -173,6 +185,14 @@ class SqlUnitOfWork(AfterCommitHooks):
             events, self._committed_events = self._committed_events, []
             callbacks, self._committed_callbacks = self._committed_callbacks, []
             self._shared.defer(self.publish, events, callbacks)
+            if (
+                self._stage is None
+                and isinstance(exc, DBAPIError)
+                and not isinstance(exc, (OperationalError, InterfaceError))
+            ):
+                # A row of a bulk write the database refused (a constraint, a value it cannot
+                # store): its savepoint is rolled back; the row is rejected, the others go on.
+                raise ConflictError(refusal(exc)) from exc
             return
         try:
             if self._transaction is not None and self._transaction.is_active:
