@@ -123,7 +123,10 @@ def test_a_staged_chunk_rejects_only_its_bad_rows_and_reports_as_row_by_row(
     staged = _load_therapists(therapist_engine, _therapist_rows(), staged=True)
     stored = _counts(admin_engine, "therapist_service", "therapists")
     assert staged.created == 6 and staged.updated == 1
-    assert [(row.number, row.code) for row in staged.rejections] == [(4, "conflict"), (6, "validation_failed")]
+    assert [(row.number, row.code) for row in staged.rejections] == [
+        (4, "conflict"),
+        (6, "validation_failed"),
+    ]
     assert "SQLSTATE" in staged.rejections[0].reason and "Han" not in staged.rejections[0].reason
     assert stored == {"therapists": 6, "audit_log": 7, "outbox": 7}
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
+from functools import lru_cache
 from itertools import pairwise
 from typing import Annotated, Final
 
@@ -53,8 +54,10 @@ def _minutes(clock: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+@lru_cache(maxsize=8192)
 def parse_window(text: str) -> Window:
-    """ "HH:MM-HH:MM" -> (start, end) in minutes after midnight; start must be before end."""
+    """ "HH:MM-HH:MM" -> (start, end) in minutes after midnight; start must be before end.
+    (Cached: a bulk load validates the same few windows hundreds of thousands of times.)"""
     match = _WINDOW.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a time window HH:MM-HH:MM (00:00 to 24:00)")
@@ -64,10 +67,12 @@ def parse_window(text: str) -> Window:
     return start, end
 
 
+@lru_cache(maxsize=8192)
 def format_window(start: int, end: int) -> str:
     return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
 
 
+@lru_cache(maxsize=8192)
 def _normalised_window(text: str) -> str:
     return format_window(*parse_window(text))
 

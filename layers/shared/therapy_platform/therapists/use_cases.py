@@ -434,8 +434,16 @@ def _match_existing(repository: TherapistRepository, row: TherapistImportRow) ->
 
 
 def _upsert_row(
-    uow: TherapistUnitOfWork, geocoder: Geocoder, raw: object, *, actor: str, now: datetime
+    uow: TherapistUnitOfWork,
+    geocoder: Geocoder,
+    raw: object,
+    *,
+    actor: str,
+    now: datetime,
+    validated: TherapistImportRow | None = None,
 ) -> tuple[RowOutcome, list[EventEnvelope]]:
+    if validated is not None:
+        return _upsert_valid_row(uow, geocoder, validated, actor=actor, now=now)
     if not isinstance(raw, Mapping):
         raise TherapistValidationError.for_fields(
             {
@@ -445,6 +453,12 @@ def _upsert_row(
             }
         )
     row = validate_as(TherapistImportRow, raw, TherapistValidationError)
+    return _upsert_valid_row(uow, geocoder, row, actor=actor, now=now)
+
+
+def _upsert_valid_row(
+    uow: TherapistUnitOfWork, geocoder: Geocoder, row: TherapistImportRow, *, actor: str, now: datetime
+) -> tuple[RowOutcome, list[EventEnvelope]]:
     provided = row.provided()
     with uow:
         match = _match_existing(uow.therapists, row)
@@ -495,14 +509,22 @@ def bulk_upsert(
     transaction), rows commit a chunk at a time, each row still in its own savepoint. With
     `staging` as well, each chunk is matched with one read and written with one statement per
     table; only a chunk the database refuses runs row by row (platform/bulk_load.load_rows)."""
+    staged = None if staging is None or chunks is None else _BulkStaging(staging)
     return Outcome(
         load_rows(
             rows,
-            lambda _, raw: _upsert_row(uow, geocoder, raw, actor=actor, now=now),
+            lambda _, raw: _upsert_row(
+                uow,
+                geocoder,
+                raw,
+                actor=actor,
+                now=now,
+                validated=None if staged is None else staged.validated(raw),
+            ),
             first_row_number=first_row_number,
             on_progress=on_progress,
             chunks=chunks,
-            staging=None if staging is None or chunks is None else _BulkStaging(staging),
+            staging=staged,
         )
     )
 
@@ -512,15 +534,25 @@ class _BulkStaging:
 
     def __init__(self, staging: TherapistStaging) -> None:
         self._staging = staging
+        self._valid: dict[int, tuple[object, TherapistImportRow]] = {}
+
+    def validated(self, raw: object) -> TherapistImportRow | None:
+        """The row as `begin` validated it (None: invalid, or not of this chunk)."""
+        found = self._valid.get(id(raw))
+        return found[1] if found is not None and found[0] is raw else None
 
     def begin(self, rows: Sequence[object]) -> None:
         directory_ids: set[str] = set()
         practices: set[str] = set()
+        self._valid = {}
         for raw in rows:
+            if not isinstance(raw, Mapping):
+                continue  # rejected when its turn comes
             try:
                 row = validate_as(TherapistImportRow, raw, TherapistValidationError)
             except TherapistValidationError:
-                continue  # rejected when its turn comes
+                continue  # rejected (validated again for the report) when its turn comes
+            self._valid[id(raw)] = (raw, row)
             if row.directory_id is not None:
                 directory_ids.add(row.directory_id)
             key = practice_key(row.email)
@@ -532,6 +564,7 @@ class _BulkStaging:
         self._staging.flush()
 
     def end(self) -> None:
+        self._valid = {}
         self._staging.end()
 
 
