@@ -130,7 +130,7 @@ class SqlUnitOfWork(AfterCommitHooks):
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self._transaction: Transaction | None  # type: ignore[no-redef]
+        self._transaction: Transaction | None
         self._stage = self._shared.stage if self._shared is not None else None
         if self._stage is not None:
             # A staged chunk (ChunkStage): no savepoint; writes are held in memory.

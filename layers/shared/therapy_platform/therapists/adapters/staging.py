@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from therapy_platform.therapists.imports.adapters.tables import directory_listin
 from therapy_platform.therapists.imports.domain.listings import Listing
 
 
-def _order(found: list[Therapist]) -> list[Therapist]:
+def _order(found: Iterable[Therapist]) -> list[Therapist]:
     return sorted(found, key=lambda therapist: (therapist.created_at, str(therapist.id)))
 
 
@@ -83,7 +83,7 @@ class StagedTherapistRepository:
         found = self._by_directory_id.get(directory_id)
         return None if found is None else self._by_id[found]
 
-    def _at(self, postcode: str) -> list[Therapist]:
+    def _at(self, postcode: str) -> Sequence[Therapist]:
         return [self._by_id[therapist_id] for therapist_id in self._by_postcode.get(postcode, ())]
 
     def find_by_contact(self, *, email: str, last_name: str, postcode: str) -> Sequence[Therapist]:
