@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Date, Text, any_, bindparam, func, select
+from sqlalchemy import Connection, Date, Text, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from therapy_platform.patients.adapters.store import (
@@ -137,17 +137,24 @@ class PatientStage(ChunkStage):
         connection = self._start()
         if not identities:
             return
-        names = sorted({name.lower() for name, _ in identities})
-        births = sorted({birth for _, birth in identities})
+        pairs = sorted({(name.lower(), birth) for name, birth in identities})
+        wanted = func.unnest(
+            bindparam(None, [name for name, _ in pairs], type_=ARRAY(Text())),
+            bindparam(None, [birth for _, birth in pairs], type_=ARRAY(Date())),
+        ).table_valued("name", "birth").render_derived()
+        # Exact (last name, birth date) pairs: the patients_identity index answers each.
         rows = (
             connection.execute(
                 select(patients)
-                .where(
-                    func.lower(patients.c.last_name) == any_(bindparam(None, names, type_=ARRAY(Text()))),
-                    patients.c.birth_date == any_(bindparam(None, births, type_=ARRAY(Date()))),
-                    patients.c.erased_at.is_(None),
+                .join(
+                    wanted,
+                    and_(
+                        func.lower(patients.c.last_name) == wanted.c.name,
+                        patients.c.birth_date == wanted.c.birth,
+                    ),
                 )
-                .with_for_update()
+                .where(patients.c.erased_at.is_(None))
+                .with_for_update(of=patients)
             )
             .mappings()
             .all()
