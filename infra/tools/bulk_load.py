@@ -19,9 +19,9 @@ before (the report counts only those; loading the file again picks up the rest).
 write their events to the service's outbox; the scheduled outbox relay publishes them. Exit code:
 0 all rows loaded, 1 some rows rejected, 2 the file or arguments are unusable, 3 interrupted.
 
-Adding a kind: write its use case on `logic.bulk_load.load_rows` (one transaction per row, the
-shared `BulkReport`, `BulkLoadInterruptedError` when the database goes away), and register a
-`Loader` in `LOADERS` below.
+Adding a kind: write its use case on `platform.bulk_load.load_rows` (one transaction per row,
+the shared `BulkReport`, `BulkLoadInterruptedError` when the database goes away; for speed a
+`ChunkStaging` backed by the service's `ChunkStage`), and register a `Loader` in `LOADERS` below.
 """
 
 from __future__ import annotations
