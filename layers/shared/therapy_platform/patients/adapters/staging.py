@@ -138,10 +138,14 @@ class PatientStage(ChunkStage):
         if not identities:
             return
         pairs = sorted({(name.lower(), birth) for name, birth in identities})
-        wanted = func.unnest(
-            bindparam(None, [name for name, _ in pairs], type_=ARRAY(Text())),
-            bindparam(None, [birth for _, birth in pairs], type_=ARRAY(Date())),
-        ).table_valued("name", "birth").render_derived()
+        wanted = (
+            func.unnest(
+                bindparam(None, [name for name, _ in pairs], type_=ARRAY(Text())),
+                bindparam(None, [birth for _, birth in pairs], type_=ARRAY(Date())),
+            )
+            .table_valued("name", "birth")
+            .render_derived()
+        )
         # Exact (last name, birth date) pairs: the patients_identity index answers each.
         rows = (
             connection.execute(

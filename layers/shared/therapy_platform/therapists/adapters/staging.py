@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, Uuid, and_, any_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, String, Uuid, and_, any_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from therapy_platform.platform.sql_bulk import bulk_insert, bulk_update
@@ -24,30 +24,42 @@ from therapy_platform.therapists.imports.adapters.tables import directory_listin
 from therapy_platform.therapists.imports.domain.listings import Listing
 
 
-def _order(found: Iterable[Therapist]) -> list[Therapist]:
-    return sorted(found, key=lambda therapist: (therapist.created_at, str(therapist.id)))
-
-
 class StagedTherapistRepository:
-    """The therapists a chunk may match (read once, locked) plus those its rows staged."""
+    """The therapists a chunk may match (read once, locked) plus those its rows staged. Rows
+    read are turned into Therapist records only when a row matches them (most never are)."""
 
     def __init__(self, stage: ChunkStage) -> None:
         self._stage = stage
         self.clear()
 
     def clear(self) -> None:
+        self._read: dict[uuid.UUID, RowMapping] = {}  # as read, until asked for
         self._by_id: dict[uuid.UUID, Therapist] = {}
         self._by_directory_id: dict[str, uuid.UUID] = {}
         self._by_postcode: defaultdict[str, set[uuid.UUID]] = defaultdict(set)
         self.inserted: dict[uuid.UUID, Therapist] = {}
         self.updated: dict[uuid.UUID, Therapist] = {}
 
-    def load(self, found: Collection[Therapist]) -> None:
-        for therapist in found:
-            self._index(therapist)
+    def load(self, rows: Collection[RowMapping]) -> None:
+        for row in rows:
+            therapist_id = row["id"]
+            self._read[therapist_id] = row
+            self._by_postcode[row["postcode"]].add(therapist_id)
+            if row["directory_id"] is not None:
+                self._by_directory_id[row["directory_id"]] = therapist_id
 
-    def _index(self, therapist: Therapist) -> None:
-        before = self._by_id.get(therapist.id)
+    def _get(self, therapist_id: uuid.UUID) -> Therapist | None:
+        found = self._by_id.get(therapist_id)
+        if found is None and therapist_id in self._read:
+            found = self._by_id[therapist_id] = _from_row(self._read.pop(therapist_id))
+        return found
+
+    def _field(self, therapist_id: uuid.UUID, name: str) -> Any:
+        row = self._read.get(therapist_id)
+        return row[name] if row is not None else getattr(self._by_id[therapist_id], name)
+
+    def _store(self, therapist: Therapist, *, new: bool) -> None:
+        before = self._get(therapist.id)
         if before is not None:
             self._by_postcode[before.postcode].discard(before.id)
             if before.directory_id is not None:
@@ -56,9 +68,6 @@ class StagedTherapistRepository:
         self._by_postcode[therapist.postcode].add(therapist.id)
         if therapist.directory_id is not None:
             self._by_directory_id[therapist.directory_id] = therapist.id
-
-    def _store(self, therapist: Therapist, *, new: bool) -> None:
-        self._index(therapist)
         if new or therapist.id in self.inserted:
             self.inserted[therapist.id] = therapist
         else:
@@ -71,40 +80,44 @@ class StagedTherapistRepository:
         self._stage.later(lambda: self._store(therapist, new=False))
 
     def get(self, therapist_id: uuid.UUID) -> Therapist | None:
-        return self._by_id.get(therapist_id)
+        return self._get(therapist_id)
 
     def get_for_update(self, therapist_id: uuid.UUID) -> Therapist | None:
-        return self._by_id.get(therapist_id)  # read with FOR UPDATE when the chunk began
-
-    def list(self, query: TherapistQuery, *, today: date) -> tuple[Sequence[Therapist], int]:
-        raise NotImplementedError("a staged chunk does not list")
+        return self._get(therapist_id)  # read with FOR UPDATE when the chunk began
 
     def find_by_directory_id(self, directory_id: str) -> Therapist | None:
         found = self._by_directory_id.get(directory_id)
-        return None if found is None else self._by_id[found]
+        return None if found is None else self._get(found)
 
-    def _at(self, postcode: str) -> Sequence[Therapist]:
-        return [self._by_id[therapist_id] for therapist_id in self._by_postcode.get(postcode, ())]
+    def _matching(self, postcode: str, **wanted: str) -> list[Therapist]:
+        """Therapists at the postcode whose fields equal `wanted`: the practice key exactly,
+        names case-folded (like the SQL repository); oldest first."""
+        found: list[Therapist] = []
+        for therapist_id in self._by_postcode.get(postcode, ()):
+            if all(self._equal(therapist_id, name, value) for name, value in wanted.items()):
+                therapist = self._get(therapist_id)
+                assert therapist is not None
+                found.append(therapist)
+        return sorted(found, key=lambda therapist: (therapist.created_at, str(therapist.id)))
+
+    def _equal(self, therapist_id: uuid.UUID, name: str, wanted: str) -> bool:
+        value = self._field(therapist_id, name)
+        if value is None:
+            return False
+        return bool(value == wanted if name == "practice_key" else value.casefold() == wanted)
 
     def find_by_contact(self, *, email: str, last_name: str, postcode: str) -> Sequence[Therapist]:
-        key, wanted = email.strip().lower(), last_name.strip().casefold()
-        return _order(
-            [
-                therapist
-                for therapist in self._at(postcode)
-                if therapist.practice_key == key and therapist.last_name.casefold() == wanted
-            ]
+        return self._matching(
+            postcode, practice_key=email.strip().lower(), last_name=last_name.strip().casefold()
         )
 
     def find_by_name(self, *, first_name: str, last_name: str, postcode: str) -> Sequence[Therapist]:
-        first, last = first_name.strip().casefold(), last_name.strip().casefold()
-        return _order(
-            [
-                therapist
-                for therapist in self._at(postcode)
-                if therapist.first_name.casefold() == first and therapist.last_name.casefold() == last
-            ]
+        return self._matching(
+            postcode, first_name=first_name.strip().casefold(), last_name=last_name.strip().casefold()
         )
+
+    def list(self, query: TherapistQuery, *, today: date) -> tuple[Sequence[Therapist], int]:
+        raise NotImplementedError("a staged chunk does not list")
 
 
 class StagedTherapistAuditLog:
@@ -204,7 +217,7 @@ class TherapistStage(ChunkStage):
         if not conditions:
             return
         rows = connection.execute(select(therapists).where(or_(*conditions)).with_for_update()).mappings()
-        self.therapists.load([_from_row(row) for row in rows])
+        self.therapists.load(rows.all())
 
     def _write(self, connection: Connection) -> None:
         inserted = [_to_row(therapist) for therapist in self.therapists.inserted.values()]
