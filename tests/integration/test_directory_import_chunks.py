@@ -200,3 +200,31 @@ def test_the_operator_command_imports_in_chunks(
     assert len(first["therapists"]) > 100
     assert main([str(tmp_path / "52.json")], console=Console(record=True)) == EXIT_SKIPPED
     assert _stored(admin_engine) == first
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["savepoints", "staged"])
+def test_an_entry_finds_a_therapist_without_directory_id_by_name(
+    therapist_engine: Engine, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch, staged: bool
+) -> None:
+    data = _data()
+    monkeypatch.setattr(use_cases, "CHUNK_SIZE", 20)
+    _import(therapist_engine, data, chunked=True, staged=staged)
+    with admin_engine.begin() as connection:
+        known = connection.execute(
+            text(f"SELECT id, directory_id FROM {THERAPISTS}.therapists ORDER BY directory_id LIMIT 1")
+        ).one()
+        connection.execute(
+            text(f"DELETE FROM {THERAPISTS}.directory_listings WHERE directory_id = :d"),
+            {"d": known.directory_id},
+        )
+        connection.execute(
+            text(f"UPDATE {THERAPISTS}.therapists SET directory_id = NULL WHERE id = :i"), {"i": known.id}
+        )
+    again = _import(therapist_engine, data, chunked=True, staged=staged)
+    assert (again.report.counts.new, again.report.counts.updated) == (0, 1)
+    with admin_engine.connect() as connection:
+        directory_id = connection.execute(
+            text(f"SELECT directory_id FROM {THERAPISTS}.therapists WHERE id = :i"), {"i": known.id}
+        ).scalar_one()
+    assert directory_id == known.directory_id
+    assert len(_stored(admin_engine)["therapists"]) == again.report.counts.unchanged + 1
