@@ -389,8 +389,11 @@ def bulk_upsert(
     """
     now = service.clock()
 
+    staged = None if staging is None or chunks is None else _BulkStaging(staging)
+
     def load_row(number: int, raw: Mapping[str, Any]) -> tuple[RowOutcome, tuple[EventEnvelope, ...]]:
-        return _upsert_row(service, raw, number, now=now, actor=actor)
+        checked = None if staged is None else staged.checked(raw)
+        return _upsert_row(service, raw, number, now=now, actor=actor, checked=checked)
 
     return load_rows(
         rows,
@@ -398,7 +401,7 @@ def bulk_upsert(
         first_row_number=first_row_number,
         on_progress=on_progress,
         chunks=chunks,
-        staging=None if staging is None or chunks is None else _BulkStaging(staging),
+        staging=staged,
     )
 
 
@@ -407,16 +410,26 @@ class _BulkStaging:
 
     def __init__(self, staging: PatientStaging) -> None:
         self._staging = staging
+        self._checked: dict[int, tuple[object, tuple[dict[str, Any], PatientPatch]]] = {}
+
+    def checked(self, raw: object) -> tuple[dict[str, Any], PatientPatch] | None:
+        """The row's values and patch as `begin` validated them (None: invalid, or not of this
+        chunk)."""
+        found = self._checked.get(id(raw))
+        return found[1] if found is not None and found[0] is raw else None
 
     def begin(self, rows: Sequence[Mapping[str, Any]]) -> None:
         identities: set[tuple[str, date]] = set()
+        self._checked = {}
         for raw in rows:
             if not isinstance(raw, Mapping):
                 continue
+            values = _from_flat(raw)
             try:
-                patch = validated(PatientPatch, _from_flat(raw))
+                patch = validated(PatientPatch, values)
             except PatientValidationError:
-                continue  # rejected when its turn comes
+                continue  # rejected (validated again for the report) when its turn comes
+            self._checked[id(raw)] = (raw, (values, patch))
             if patch.last_name is not None and patch.birth_date is not None:
                 identities.add((patch.last_name, patch.birth_date))
         self._staging.begin_identities(identities)
@@ -425,18 +438,29 @@ class _BulkStaging:
         self._staging.flush()
 
     def end(self) -> None:
+        self._checked = {}
         self._staging.end()
 
 
 def _upsert_row(
-    service: PatientService, raw: Mapping[str, Any], number: int, *, now: datetime, actor: str
+    service: PatientService,
+    raw: Mapping[str, Any],
+    number: int,
+    *,
+    now: datetime,
+    actor: str,
+    checked: tuple[dict[str, Any], PatientPatch] | None = None,
 ) -> tuple[RowOutcome, tuple[EventEnvelope, ...]]:
-    if not isinstance(raw, Mapping):
+    """`checked`: the row's values and patch, when a staged chunk validated them already."""
+    if checked is not None:
+        values, patch = checked
+    elif not isinstance(raw, Mapping):
         raise PatientValidationError.for_fields(
             {"row": FieldRuleError("not_an_object", "eine Zeile muss ein Objekt mit Patientenfeldern sein")}
         )
-    values = _from_flat(raw)
-    patch = validated(PatientPatch, values)
+    else:
+        values = _from_flat(raw)
+        patch = validated(PatientPatch, values)
     unmatched = [name for name in ("email", "last_name", "birth_date") if getattr(patch, name) is None]
     if unmatched:
         raise PatientValidationError.for_fields(
