@@ -1,6 +1,8 @@
 """What the operators' bulk loads (infra/tools/bulk_load.py) share: each row in its own
 transaction, or, for speed, in its own savepoint of a chunk's transaction (`Chunks`), so a bad
-row is reported and never undoes the others; one report shape, whose rejected rows carry the
+row is reported and never undoes the others; faster still, a chunk staged (`ChunkStaging`):
+matched with one read and written with one statement per table, and run again row by row in
+savepoints only when the database refuses it; one report shape, whose rejected rows carry the
 API's problem codes and German field messages (platform/problems.py), so a row is refused in the
 same words as the same record sent to the API; and a clean stop, with the report so far, when
 the database goes away."""

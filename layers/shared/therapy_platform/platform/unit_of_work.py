@@ -349,6 +349,8 @@ class ChunkStage:
         except (OperationalError, InterfaceError) as error:
             raise DependencyUnavailableError("the database connection was lost") from error
         except DBAPIError as error:
+            # Rare (a value only the database checks); the chunk then runs row by row.
+            LOGGER.warning("a staged chunk was refused, loading it row by row: %s", refusal(error))
             raise ConflictError("the database refused a value of the chunk") from error
 
     def end(self) -> None:
