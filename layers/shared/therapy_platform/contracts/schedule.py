@@ -78,11 +78,17 @@ def _normalised_window(text: str) -> str:
 
 
 def _sorted_disjoint(windows: list[str]) -> list[str]:
+    return list(_sorted_disjoint_windows(tuple(windows)))
+
+
+@lru_cache(maxsize=8192)
+def _sorted_disjoint_windows(windows: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached: a bulk load validates the same few days' windows hundreds of thousands of times.
     spans = sorted(parse_window(window) for window in windows)
     for earlier, later in pairwise(spans):
         if later[0] < earlier[1]:
             raise ValueError(f"windows {format_window(*earlier)} and {format_window(*later)} overlap")
-    return [format_window(*span) for span in spans]
+    return tuple(format_window(*span) for span in spans)
 
 
 def in_week_order(schedule: dict[Weekday, list[str]]) -> dict[Weekday, list[str]]:
