@@ -50,36 +50,46 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
 
 
-def fresh_database() -> str:
+def fresh_database(name: str | None = None) -> str:
+    name = name or DATABASE
     postgres.start()
     server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
     server.dispose()
-    url = postgres.admin_url(DATABASE)
+    url = postgres.admin_url(name)
     engine = create_engine(url)
     upgrade(engine)
     engine.dispose()
     return url
 
 
-def bulk_load(kind: str, rows: list[dict[str, Any]], url: str) -> dict[str, float]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bulk_load(kind: str, rows: list[dict[str, Any]], url: str, root: Path = ROOT) -> dict[str, float]:
+    """Load `rows` with the operators' command of the checkout at `root` (another checkout's
+    code gives a before figure)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
         json.dump(rows, handle, ensure_ascii=False)
         path = handle.name
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers' / 'shared'}"}
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": f"{root / 'infra'}:{root / 'layers' / 'shared'}"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-m", "tools.bulk_load", kind, path, "--actor", "benchmark"],
-        cwd=ROOT / "infra",
+        cwd=root / "infra",
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     elapsed = time.perf_counter() - started
+    cpu = _children_cpu() - cpu_before
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     Path(path).unlink(missing_ok=True)
     if completed.returncode != 0:
@@ -90,6 +100,10 @@ def bulk_load(kind: str, rows: list[dict[str, Any]], url: str) -> dict[str, floa
         "rows": len(rows),
         "seconds": elapsed,
         "rows_per_s": len(rows) / elapsed,
+        # The command's own CPU time (start-up included; PostgreSQL's not): on a busy machine the
+        # wall time is mostly waiting for a core, and rows per CPU second says what one core does.
+        "cpu_seconds": round(cpu, 2),
+        "rows_per_cpu_s": round(len(rows) / cpu, 1) if cpu else None,
         # ru_maxrss of children is the largest child so far: a new maximum means this load set it.
         "peak_rss_mb": max(after, before) / 1024,
     }
@@ -169,6 +183,14 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database", default=DATABASE, help="database of this benchmark (dropped, created)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. `git archive main`): its bulk loads run right after, on the first"
+        " --before-rows rows of each kind in a database of their own, for a before/after figure",
+    )
+    parser.add_argument("--before-rows", type=int, default=5_000)
     args = parser.parse_args()
     DATABASE = args.database
 
@@ -189,12 +211,31 @@ def main() -> int:
         print(f"measuring handler latency ({args.requests} requests per operation) ...", flush=True)
         handler_latency = latency(url, args.requests, generator)
 
+    before: dict[str, Any] = {}
+    if args.before is not None:
+        # Per-row work does not grow with the table, so a sample gives the old rate.
+        print(f"before: {args.before}, {args.before_rows} rows of each kind ...", flush=True)
+        before_url = fresh_database(f"{DATABASE}_before")
+        before = {
+            "code": str(args.before),
+            "bulk_load_therapists": bulk_load(
+                "therapists", therapists[: args.before_rows], before_url, args.before
+            ),
+            "bulk_load_patients": bulk_load(
+                "patients", patients[: args.before_rows], before_url, args.before
+            ),
+            "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        }
+        print(json.dumps(before), flush=True)
+
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count()},
+        # Other work on the machine slows the loads (CPU-bound): the load average says how much.
+        "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]},
         "bulk_load_therapists": therapist_load,
         "bulk_load_patients": patient_load,
         "handler_latency": handler_latency,
+        "before": before,
         "run_id": str(uuid.uuid4()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -45,14 +46,15 @@ ENTRY_TABLES = ("therapists", "audit_log", "outbox", "directory_listings")
 REPORT_TABLES = ("directory_imports", "directory_import_items")
 
 
-def fresh_database() -> str:
+def fresh_database(name: str | None = None) -> str:
+    name = name or DATABASE
     postgres.start()
     server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
     server.dispose()
-    url = postgres.admin_url(DATABASE)
+    url = postgres.admin_url(name)
     engine = create_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -75,13 +77,21 @@ def rows_written(url: str) -> dict[str, int]:
     return {row.relname: int(row.written) for row in rows}
 
 
-def run_import(path: Path, url: str) -> dict[str, Any]:
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers' / 'shared'}"}
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_import(path: Path, url: str, root: Path = ROOT) -> dict[str, Any]:
+    """Import `path` with the operators' command of the checkout at `root` (another checkout's
+    code gives a before figure)."""
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": f"{root / 'infra'}:{root / 'layers' / 'shared'}"}
     before = rows_written(url)
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.import_directory", str(path), "--actor", "benchmark"],
-        cwd=ROOT / "infra",
+        cwd=root / "infra",
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -97,6 +107,8 @@ def run_import(path: Path, url: str) -> dict[str, Any]:
             break
         time.sleep(0.2)
     elapsed = time.perf_counter() - started
+    process.wait()
+    cpu = _children_cpu() - cpu_before
     output.append(process.stdout.read() if process.stdout else "")
     if process.returncode not in (0, 1):  # 1: some entries skipped, as the data intends
         raise RuntimeError(f"import failed ({process.returncode}):\n{''.join(output)[-3000:]}")
@@ -105,6 +117,9 @@ def run_import(path: Path, url: str) -> dict[str, Any]:
     written = {table: after.get(table, 0) - before.get(table, 0) for table in after}
     return {
         "seconds": round(elapsed, 2),
+        # The command's own CPU time (start-up and reading the file included; PostgreSQL's not):
+        # on a busy machine the wall time is mostly waiting for a core.
+        "cpu_seconds": round(cpu, 2),
         "peak_rss_mb": round(peak / 2**20, 1),
         "rows_written": sum(written.get(table, 0) for table in ENTRY_TABLES),
         "rows_written_by_table": {table: written.get(table, 0) for table in ENTRY_TABLES},
@@ -133,6 +148,14 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=35_000)
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--database", default=DATABASE, help="database of this benchmark (dropped, created)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. `git archive main`): its first import of --before-entries entries"
+        " runs right after, in a database of its own, for a before/after figure",
+    )
+    parser.add_argument("--before-entries", type=int, default=5_000)
     args = parser.parse_args()
     DATABASE = args.database
 
@@ -152,14 +175,41 @@ def main() -> int:
     print(json.dumps(second), flush=True)
     path.unlink(missing_ok=True)
 
+    before: dict[str, Any] = {}
+    if args.before is not None:
+        # Per-entry work does not grow with the tables, so a smaller file gives the old rate.
+        sample = DirectoryDataGenerator(args.seed).dataset(args.before_entries)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
+            json.dump(answers(sample), handle, ensure_ascii=False)
+            sample_path = Path(handle.name)
+        print(f"before: {args.before}, first import of {len(sample['entries'])} entries ...", flush=True)
+        old = run_import(sample_path, fresh_database(f"{DATABASE}_before"), args.before)
+        sample_path.unlink(missing_ok=True)
+        before = {
+            "code": str(args.before),
+            "entries": len(sample["entries"]),
+            "first_import": {
+                **old,
+                "entries_per_s": round(len(sample["entries"]) / old["seconds"], 1),
+                "entries_per_cpu_s": round(len(sample["entries"]) / old["cpu_seconds"], 1),
+            },
+            "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        }
+        print(json.dumps(before), flush=True)
+
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         # Other work on the machine slows the first import (CPU-bound per-entry transactions).
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]},
         "entries": len(data["entries"]),
         "file_mb": round(size_mb, 1),
-        "first_import": {**first, "entries_per_s": round(len(data["entries"]) / first["seconds"], 1)},
+        "first_import": {
+            **first,
+            "entries_per_s": round(len(data["entries"]) / first["seconds"], 1),
+            "entries_per_cpu_s": round(len(data["entries"]) / first["cpu_seconds"], 1),
+        },
         "second_import": second,
+        "before": before,
         "run_id": str(uuid.uuid4()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -11,15 +11,17 @@ procedures), comma or semicolon separated, UTF-8 (a BOM is fine). Blank cells me
 lists as "VT, TP"; schedules as JSON text ({"mon": ["08:00-09:00"]}); flags true/false or ja/nein.
 JSON: a list of objects with the same keys, or {"<kind>": [...]}.
 
-Each row is its own savepoint in a transaction per chunk of 500 rows (its own transaction in a
-dry run): a rejected row never undoes others; an interrupted load keeps the chunks committed
+Rows load in chunks of 500, one transaction each (a dry run: each row its own transaction): a
+chunk reads what its rows may match with one query and writes with one statement per table;
+should the database refuse any of it, the chunk runs again with each row in its own savepoint,
+so a rejected row never undoes others; an interrupted load keeps the chunks committed
 before (the report counts only those; loading the file again picks up the rest). Rows that change something
 write their events to the service's outbox; the scheduled outbox relay publishes them. Exit code:
 0 all rows loaded, 1 some rows rejected, 2 the file or arguments are unusable, 3 interrupted.
 
-Adding a kind: write its use case on `logic.bulk_load.load_rows` (one transaction per row, the
-shared `BulkReport`, `BulkLoadInterruptedError` when the database goes away), and register a
-`Loader` in `LOADERS` below.
+Adding a kind: write its use case on `platform.bulk_load.load_rows` (one transaction per row,
+the shared `BulkReport`, `BulkLoadInterruptedError` when the database goes away; for speed a
+`ChunkStaging` backed by the service's `ChunkStage`), and register a `Loader` in `LOADERS` below.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from therapy_platform.patients.adapters.field_cipher import default_field_cipher
+from therapy_platform.patients.adapters.staging import PatientStage
 from therapy_platform.patients.adapters.store import SqlPatientUnitOfWork
 from therapy_platform.patients.use_cases import BULK_COLUMNS as PATIENT_BULK_COLUMNS
 from therapy_platform.patients.use_cases import PatientService
@@ -52,6 +55,7 @@ from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.errors import DomainError
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.unit_of_work import SharedTransaction
+from therapy_platform.therapists.adapters.staging import TherapistStage
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.domain.therapist import TherapistImportRow
 from therapy_platform.therapists.use_cases import bulk_upsert
@@ -103,6 +107,8 @@ def _load_therapists(rows: Iterable[object], run: LoadRun) -> BulkReport:
             first_row_number=run.first_row_number,
             on_progress=run.on_progress,
             chunks=shared,
+            # Set-based chunks: one read and one statement per table for 500 rows.
+            staging=None if shared is None else TherapistStage(shared),
         ).value
     finally:
         if shared is not None:
@@ -136,6 +142,8 @@ def _load_patients(rows: Iterable[object], run: LoadRun) -> BulkReport:
             first_row_number=run.first_row_number,
             on_progress=run.on_progress,
             chunks=shared,
+            # Set-based chunks: one read and one statement per table for 500 rows.
+            staging=None if shared is None else PatientStage(shared, cipher),
         )
     finally:
         if shared is not None:

@@ -34,6 +34,7 @@ from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.unit_of_work import SharedTransaction
+from therapy_platform.therapists.adapters.staging import TherapistStage
 from therapy_platform.therapists.imports.adapters.store import (
     SqlDirectoryImportUnitOfWork,
     SqlImportReportStore,
@@ -117,8 +118,10 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
         console.print(f"error: no such file: {', '.join(map(str, missing or args.paths))}", style="red")
         return EXIT_UNUSABLE
     actor = args.actor or f"operator:{getpass.getuser()}"
-    # Entries commit in chunks, each entry in its own savepoint (imports/use_cases.py); the
-    # chunk's transaction holds one connection, the import report is written on the other.
+    # Entries commit in chunks, staged: one read of what a chunk's entries may match, one
+    # statement per table; a chunk the database refuses runs again entry by entry in savepoints
+    # (imports/use_cases.py). The chunk's transaction holds one connection, the import report
+    # is written on the other.
     engine = make_engine(_database_url(), pool_size=2)
     shared = SharedTransaction(engine)
     worst = EXIT_OK
@@ -149,6 +152,8 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
                     clock=lambda: datetime.now(UTC),
                     on_progress=advance,
                     chunks=shared,
+                    # Set-based chunks: one read and one statement per table for 500 entries.
+                    staging=TherapistStage(shared),
                 ).value
             print_report(console, path, result.report, result.items)
             if result.report.status is ImportStatus.FAILED:

@@ -19,6 +19,7 @@ from localcloud.directory_data import DirectoryDataGenerator, answers
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.unit_of_work import SharedTransaction
+from therapy_platform.therapists.adapters.staging import TherapistStage
 from therapy_platform.therapists.imports import use_cases
 from therapy_platform.therapists.imports.adapters.store import (
     SqlDirectoryImportUnitOfWork,
@@ -60,7 +61,7 @@ def _data() -> bytes:
     return json.dumps(answers(dataset)).encode()
 
 
-def _import(engine: Engine, data: bytes, *, chunked: bool) -> ImportResult:
+def _import(engine: Engine, data: bytes, *, chunked: bool, staged: bool = False) -> ImportResult:
     shared = SharedTransaction(engine) if chunked else None
     try:
         return import_directory_file(
@@ -71,6 +72,7 @@ def _import(engine: Engine, data: bytes, *, chunked: bool) -> ImportResult:
             source=ImportSource("/operator/52.json"),
             now=NOW,
             chunks=shared,
+            staging=TherapistStage(shared) if staged and shared is not None else None,
         ).value
     finally:
         if shared is not None:
@@ -98,12 +100,13 @@ def _report(result: ImportResult) -> tuple[Any, ...]:
     return (result.report.counts, result.report.skip_reasons, result.report.warnings, items)
 
 
+@pytest.mark.parametrize("staged", [False, True], ids=["savepoints", "staged"])
 def test_chunked_import_reports_and_stores_what_an_entry_by_entry_import_does(
-    therapist_engine: Engine, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    therapist_engine: Engine, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch, staged: bool
 ) -> None:
     data = _data()
     monkeypatch.setattr(use_cases, "CHUNK_SIZE", 7)  # several chunks and a partial last one
-    chunked = _import(therapist_engine, data, chunked=True)
+    chunked = _import(therapist_engine, data, chunked=True, staged=staged)
     stored = _stored(admin_engine)
     assert chunked.report.counts.new > 100 and chunked.report.counts.skipped > 0
     assert len(chunked.event_ids) == stored["outbox"] == chunked.report.counts.new
@@ -114,7 +117,7 @@ def test_chunked_import_reports_and_stores_what_an_entry_by_entry_import_does(
     assert _report(single) == _report(chunked)
     assert _stored(admin_engine) == stored
 
-    again = _import(therapist_engine, data, chunked=True)
+    again = _import(therapist_engine, data, chunked=True, staged=staged)
     assert (again.report.counts.new, again.report.counts.updated) == (0, 0)
     assert _stored(admin_engine) == stored
 
@@ -145,6 +148,44 @@ def test_an_entry_the_database_refuses_is_skipped_alone(
     assert stored["listings"] == result.report.counts.new
 
 
+def test_a_value_the_database_refuses_in_a_staged_chunk_skips_that_entry_alone(
+    therapist_engine: Engine, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staged chunk's statements fail; the chunk runs again entry by entry in savepoints,
+    which skips the one entry (as `conflict`) and reports what a row-by-row import reports."""
+    data = _data()
+    original = use_cases._audit
+    refused: dict[str, object] = {"new": 0}
+
+    def refusing_third_new(*args: Any, **kwargs: Any) -> Any:
+        after = kwargs.get("after")
+        if after is not None and args[2] == use_cases.ACTION_NEW:
+            refused["new"] = int(str(refused["new"])) + 1
+            if refused["new"] == 3:
+                refused["directory_id"] = after["directory_id"]
+            if after["directory_id"] == refused.get("directory_id"):
+                # PostgreSQL's jsonb cannot hold a NUL character: only the database refuses it.
+                kwargs["after"] = {**after, "refused": "\x00"}
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(use_cases, "_audit", refusing_third_new)
+    monkeypatch.setattr(use_cases, "CHUNK_SIZE", 50)
+    staged = _import(therapist_engine, data, chunked=True, staged=True)
+    assert staged.report.skip_reasons.get("conflict") == 1
+    skipped = [item for item in staged.items if item.reason == "conflict"]
+    assert [item.directory_id for item in skipped] == [refused["directory_id"]]
+    stored = _stored(admin_engine)
+    assert stored["outbox"] == staged.report.counts.new == len(stored["therapists"]) == stored["listings"]
+    assert refused["directory_id"] not in {directory_id for directory_id, _, _ in stored["therapists"]}
+
+    with admin_engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(f'{THERAPISTS}.{t}' for t in TABLES)} CASCADE"))
+    refused["new"] = 0
+    row_by_row = _import(therapist_engine, data, chunked=True)
+    assert _report(row_by_row) == _report(staged)
+    assert _stored(admin_engine) == stored
+
+
 def test_the_operator_command_imports_in_chunks(
     tmp_path: Path, service_url: Callable[[str], str], admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,3 +200,31 @@ def test_the_operator_command_imports_in_chunks(
     assert len(first["therapists"]) > 100
     assert main([str(tmp_path / "52.json")], console=Console(record=True)) == EXIT_SKIPPED
     assert _stored(admin_engine) == first
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["savepoints", "staged"])
+def test_an_entry_finds_a_therapist_without_directory_id_by_name(
+    therapist_engine: Engine, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch, staged: bool
+) -> None:
+    data = _data()
+    monkeypatch.setattr(use_cases, "CHUNK_SIZE", 20)
+    _import(therapist_engine, data, chunked=True, staged=staged)
+    with admin_engine.begin() as connection:
+        known = connection.execute(
+            text(f"SELECT id, directory_id FROM {THERAPISTS}.therapists ORDER BY directory_id LIMIT 1")
+        ).one()
+        connection.execute(
+            text(f"DELETE FROM {THERAPISTS}.directory_listings WHERE directory_id = :d"),
+            {"d": known.directory_id},
+        )
+        connection.execute(
+            text(f"UPDATE {THERAPISTS}.therapists SET directory_id = NULL WHERE id = :i"), {"i": known.id}
+        )
+    again = _import(therapist_engine, data, chunked=True, staged=staged)
+    assert (again.report.counts.new, again.report.counts.updated) == (0, 1)
+    with admin_engine.connect() as connection:
+        directory_id = connection.execute(
+            text(f"SELECT directory_id FROM {THERAPISTS}.therapists WHERE id = :i"), {"i": known.id}
+        ).scalar_one()
+    assert directory_id == known.directory_id
+    assert len(_stored(admin_engine)["therapists"]) == again.report.counts.unchanged + 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -26,6 +27,7 @@ PRACTICE_KEY_PREFIX = "p:"
 PRACTICE_KEY_PATTERN = r"^p:[0-9a-f]{32}$"
 
 
+@lru_cache(maxsize=16384)
 def fold_name(text: str) -> str:
     """Lower case, German umlauts spelled out (ä->ae, ö->oe, ü->ue, ß->ss), other accents
     dropped, only letters and digits kept: how a name is written in an email address."""

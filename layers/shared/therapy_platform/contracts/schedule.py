@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
+from functools import lru_cache
 from itertools import pairwise
 from typing import Annotated, Final
 
@@ -53,8 +54,10 @@ def _minutes(clock: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+@lru_cache(maxsize=8192)
 def parse_window(text: str) -> Window:
-    """ "HH:MM-HH:MM" -> (start, end) in minutes after midnight; start must be before end."""
+    """ "HH:MM-HH:MM" -> (start, end) in minutes after midnight; start must be before end.
+    (Cached: a bulk load validates the same few windows hundreds of thousands of times.)"""
     match = _WINDOW.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a time window HH:MM-HH:MM (00:00 to 24:00)")
@@ -64,20 +67,28 @@ def parse_window(text: str) -> Window:
     return start, end
 
 
+@lru_cache(maxsize=8192)
 def format_window(start: int, end: int) -> str:
     return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
 
 
+@lru_cache(maxsize=8192)
 def _normalised_window(text: str) -> str:
     return format_window(*parse_window(text))
 
 
 def _sorted_disjoint(windows: list[str]) -> list[str]:
+    return list(_sorted_disjoint_windows(tuple(windows)))
+
+
+@lru_cache(maxsize=8192)
+def _sorted_disjoint_windows(windows: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached: a bulk load validates the same few days' windows hundreds of thousands of times.
     spans = sorted(parse_window(window) for window in windows)
     for earlier, later in pairwise(spans):
         if later[0] < earlier[1]:
             raise ValueError(f"windows {format_window(*earlier)} and {format_window(*later)} overlap")
-    return [format_window(*span) for span in spans]
+    return tuple(format_window(*span) for span in spans)
 
 
 def in_week_order(schedule: dict[Weekday, list[str]]) -> dict[Weekday, list[str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -136,3 +136,18 @@ class ParkedRegistrations(Protocol):
     def recent(self, *, limit: int, offset: int) -> tuple[list[ParkedRegistration], int]:
         """Newest first, and how many there are."""
         ...
+
+
+class PatientStaging(Protocol):
+    """Set-based chunks of the bulk load (platform/bulk_load.ChunkStaging): `begin_identities`
+    reads and locks every live patient with one of these (last name, birth date) pairs (last
+    names compared case-insensitively) and makes the units of work of the shared transaction
+    answer from that (and from the rows staged since) and hold their writes; `flush` writes
+    them, one statement per table (ConflictError: the database refused a value); `end` returns
+    to savepoints."""
+
+    def begin_identities(self, identities: Collection[tuple[str, date]]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def end(self) -> None: ...

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
@@ -51,7 +51,7 @@ from therapy_platform.patients.domain.patient import (
 )
 from therapy_platform.patients.domain.statistics import statistics_row
 from therapy_platform.patients.ports import PatientAuditAction as Action
-from therapy_platform.patients.ports import PatientAuditEntry, PatientUnitOfWork
+from therapy_platform.patients.ports import PatientAuditEntry, PatientStaging, PatientUnitOfWork
 from therapy_platform.platform.bulk_load import BulkReport, Chunks, RowOutcome, load_rows
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import PoisonMessageError
@@ -367,6 +367,7 @@ def bulk_upsert(
     first_row_number: int = 1,
     on_progress: Callable[[int], None] | None = None,
     chunks: Chunks | None = None,
+    staging: PatientStaging | None = None,
 ) -> BulkReport:
     """Create or update many patients (operators' bulk load, infra/tools/bulk_load.py). Rows
     are numbered from `first_row_number` in the report.
@@ -382,27 +383,84 @@ def bulk_upsert(
     through the outbox; the scheduled relay publishes them. If the database goes away the load
     stops with BulkLoadInterruptedError carrying the report so far. Every row is stamped with
     the time the load started. With `chunks` (the service's units of work joining that shared
-    transaction), rows commit a chunk at a time, each row still in its own savepoints.
+    transaction), rows commit a chunk at a time, each row still in its own savepoints. With
+    `staging` as well, each chunk is matched with one read and written with one statement per
+    table; only a chunk the database refuses runs row by row (platform/bulk_load.load_rows).
     """
     now = service.clock()
 
+    staged = None if staging is None or chunks is None else _BulkStaging(staging)
+
     def load_row(number: int, raw: Mapping[str, Any]) -> tuple[RowOutcome, tuple[EventEnvelope, ...]]:
-        return _upsert_row(service, raw, number, now=now, actor=actor)
+        checked = None if staged is None else staged.checked(raw)
+        return _upsert_row(service, raw, number, now=now, actor=actor, checked=checked)
 
     return load_rows(
-        rows, load_row, first_row_number=first_row_number, on_progress=on_progress, chunks=chunks
+        rows,
+        load_row,
+        first_row_number=first_row_number,
+        on_progress=on_progress,
+        chunks=chunks,
+        staging=staged,
     )
 
 
+class _BulkStaging:
+    """A chunk of operator rows staged by what they match: last name and birth date."""
+
+    def __init__(self, staging: PatientStaging) -> None:
+        self._staging = staging
+        self._checked: dict[int, tuple[object, tuple[dict[str, Any], PatientPatch]]] = {}
+
+    def checked(self, raw: object) -> tuple[dict[str, Any], PatientPatch] | None:
+        """The row's values and patch as `begin` validated them (None: invalid, or not of this
+        chunk)."""
+        found = self._checked.get(id(raw))
+        return found[1] if found is not None and found[0] is raw else None
+
+    def begin(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        identities: set[tuple[str, date]] = set()
+        self._checked = {}
+        for raw in rows:
+            if not isinstance(raw, Mapping):
+                continue
+            values = _from_flat(raw)
+            try:
+                patch = validated(PatientPatch, values)
+            except PatientValidationError:
+                continue  # rejected (validated again for the report) when its turn comes
+            self._checked[id(raw)] = (raw, (values, patch))
+            if patch.last_name is not None and patch.birth_date is not None:
+                identities.add((patch.last_name, patch.birth_date))
+        self._staging.begin_identities(identities)
+
+    def flush(self) -> None:
+        self._staging.flush()
+
+    def end(self) -> None:
+        self._checked = {}
+        self._staging.end()
+
+
 def _upsert_row(
-    service: PatientService, raw: Mapping[str, Any], number: int, *, now: datetime, actor: str
+    service: PatientService,
+    raw: Mapping[str, Any],
+    number: int,
+    *,
+    now: datetime,
+    actor: str,
+    checked: tuple[dict[str, Any], PatientPatch] | None = None,
 ) -> tuple[RowOutcome, tuple[EventEnvelope, ...]]:
-    if not isinstance(raw, Mapping):
+    """`checked`: the row's values and patch, when a staged chunk validated them already."""
+    if checked is not None:
+        values, patch = checked
+    elif not isinstance(raw, Mapping):
         raise PatientValidationError.for_fields(
             {"row": FieldRuleError("not_an_object", "eine Zeile muss ein Objekt mit Patientenfeldern sein")}
         )
-    values = _from_flat(raw)
-    patch = validated(PatientPatch, values)
+    else:
+        values = _from_flat(raw)
+        patch = validated(PatientPatch, values)
     unmatched = [name for name in ("email", "last_name", "birth_date") if getattr(patch, name) is None]
     if unmatched:
         raise PatientValidationError.for_fields(

@@ -1,6 +1,8 @@
 """What the operators' bulk loads (infra/tools/bulk_load.py) share: each row in its own
 transaction, or, for speed, in its own savepoint of a chunk's transaction (`Chunks`), so a bad
-row is reported and never undoes the others; one report shape, whose rejected rows carry the
+row is reported and never undoes the others; faster still, a chunk staged (`ChunkStaging`):
+matched with one read and written with one statement per table, and run again row by row in
+savepoints only when the database refuses it; one report shape, whose rejected rows carry the
 API's problem codes and German field messages (platform/problems.py), so a row is refused in the
 same words as the same record sent to the API; and a clean stop, with the report so far, when
 the database goes away."""
@@ -10,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Literal, Protocol, TypeVar
 
 from therapy_platform.platform.errors import ConflictError, DomainError, NotFoundError
@@ -19,6 +22,7 @@ from therapy_platform.platform.validation import FieldValidationError
 
 RowOutcome = Literal["created", "updated", "unchanged"]
 Row = TypeVar("Row")
+Row_contra = TypeVar("Row_contra", contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,19 @@ def _merge(report: BulkReport, chunk: BulkReport) -> None:
     report.event_ids.extend(chunk.event_ids)
 
 
+class ChunkStaging(Protocol[Row_contra]):
+    """Set-based chunks (platform.unit_of_work.ChunkStage behind a service's use case):
+    `begin` reads at once what the chunk's rows may match and makes the rows' units of work
+    write to memory; `flush` writes what the rows committed, one statement per table
+    (ConflictError: the database refused a value); `end` goes back to savepoints."""
+
+    def begin(self, rows: Sequence[Row_contra]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def end(self) -> None: ...
+
+
 def load_rows(
     rows: Iterable[Row],
     load_row: Callable[[int, Row], tuple[RowOutcome, Sequence[EventEnvelope]]],
@@ -104,6 +121,7 @@ def load_rows(
     on_progress: Callable[[int], None] | None = None,
     chunks: Chunks | None = None,
     chunk_size: int = 500,
+    staging: ChunkStaging[Row] | None = None,
 ) -> BulkReport:
     """Run `load_row(number, row)` for each row (numbered from `first_row_number`, as the
     operator sees them in the file). Invalid rows and rows that clash (ambiguous match, record
@@ -114,33 +132,30 @@ def load_rows(
     rejected row still undoes only itself). The report counts a row as created or updated once
     its chunk has committed: an interrupted load reports the chunks that committed, plus the
     rejections of the chunk that did not (its other rows are not written; loading the file
-    again picks them up, since rows are matched to what is stored)."""
+    again picks them up, since rows are matched to what is stored).
+
+    With `staging` as well, a chunk first runs staged: its rows are matched against what one
+    query read for the whole chunk and written with one statement per table. Should the
+    database refuse any of that, the chunk is rolled back and runs again row by row in
+    savepoints, so the refused row is rejected alone and the report is the same either way."""
     report = BulkReport()
-    pending = BulkReport() if chunks is not None else report
-    in_chunk = 0
+    if chunks is None:
+        _load_chunk(report, report, list(enumerate(rows, start=first_row_number)), load_row, on_progress)
+        return report
+    numbered = enumerate(rows, start=first_row_number)
+    pending = BulkReport()
     try:
-        for number, row in enumerate(rows, start=first_row_number):
-            try:
-                outcome, events = load_row(number, row)
-            except (FieldValidationError, ConflictError, NotFoundError) as error:
-                pending.rejections.append(RejectedRow.from_error(number, error))
-            except DomainError as error:
-                pending.rejections.append(RejectedRow.from_error(number, error))
-                raise BulkLoadInterruptedError(report, error.message) from error
-            else:
-                pending.count(outcome)
-                pending.event_ids.extend(event.event_id for event in events)
-            if chunks is not None:
-                in_chunk += 1
-                if in_chunk >= chunk_size:
-                    chunks.commit()  # a DomainError here is handled below
-                    _merge(report, pending)
-                    pending, in_chunk = BulkReport(), 0
-            if on_progress is not None:
-                on_progress(number)
-        if chunks is not None:
-            chunks.commit()
+        while chunk := list(islice(numbered, chunk_size)):
+            pending = BulkReport()
+            if staging is None or not _staged_chunk(report, pending, chunk, load_row, chunks, staging):
+                pending = BulkReport()
+                _load_chunk(report, pending, chunk, load_row, None)
+                chunks.commit()  # a DomainError here is handled below
             _merge(report, pending)
+            pending = BulkReport()
+            if on_progress is not None:
+                for number, _ in chunk:
+                    on_progress(number)
     except BulkLoadInterruptedError:
         _interrupted(report, pending, chunks)
         raise
@@ -148,6 +163,51 @@ def load_rows(
         _interrupted(report, pending, chunks)
         raise BulkLoadInterruptedError(report, error.message) from error
     return report
+
+
+def _staged_chunk(
+    report: BulkReport,
+    pending: BulkReport,
+    chunk: list[tuple[int, Row]],
+    load_row: Callable[[int, Row], tuple[RowOutcome, Sequence[EventEnvelope]]],
+    chunks: Chunks,
+    staging: ChunkStaging[Row],
+) -> bool:
+    """Run the chunk staged and commit it; False (rolled back) when the database refused a
+    value of it."""
+    try:
+        staging.begin([row for _, row in chunk])
+        _load_chunk(report, pending, chunk, load_row, None)
+        staging.flush()
+    except ConflictError:
+        chunks.rollback()
+        return False
+    finally:
+        staging.end()
+    chunks.commit()
+    return True
+
+
+def _load_chunk(
+    report: BulkReport,
+    pending: BulkReport,
+    chunk: list[tuple[int, Row]],
+    load_row: Callable[[int, Row], tuple[RowOutcome, Sequence[EventEnvelope]]],
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    for number, row in chunk:
+        try:
+            outcome, events = load_row(number, row)
+        except (FieldValidationError, ConflictError, NotFoundError) as error:
+            pending.rejections.append(RejectedRow.from_error(number, error))
+        except DomainError as error:
+            pending.rejections.append(RejectedRow.from_error(number, error))
+            raise BulkLoadInterruptedError(report, error.message) from error
+        else:
+            pending.count(outcome)
+            pending.event_ids.extend(event.event_id for event in events)
+        if on_progress is not None:
+            on_progress(number)
 
 
 def _interrupted(report: BulkReport, pending: BulkReport, chunks: Chunks | None) -> None:

@@ -52,43 +52,75 @@ def bulk_insert(
     rows: Sequence[Mapping[str, Any]],
     *,
     returning: Sequence[str] = (),
+    on_conflict: str | None = None,
+    keep: Sequence[str] = (),
 ) -> list[Any]:
-    """Insert `rows` (all with the same keys); returns the RETURNING rows, in no set order."""
+    """Insert `rows` (all with the same keys); returns the RETURNING rows, in no set order.
+    With `on_conflict` (a unique column), a row whose key exists updates that row instead,
+    every column but the key and `keep` (no two rows of one call may share a key)."""
     if not rows:
         return []
     columns = list(rows[0].keys())
     returned: list[Any] = []
+    target = _target(table)
+    names = ", ".join(f'"{name}"' for name in columns)
     for start in range(0, len(rows), _BATCH):
-        batch = rows[start : start + _BATCH]
-        params: dict[str, Any] = {}
-        selects: list[str] = []
-        for index, name in enumerate(columns):
-            column = table.c[name]
-            key = f"c{index}"
-            values = [row[name] for row in batch]
-            if isinstance(column.type, ARRAY):
-                params[key] = [None if v is None else _SEPARATOR.join(map(str, v)) for v in values]
-                element = column.type.item_type.compile(dialect=_DIALECT)
-                selects.append(f"CAST(string_to_array(u.{key}, chr(31)) AS {element}[])")
-            elif isinstance(column.type, JSONB):
-                params[key] = [None if v is None else json.dumps(v, default=str) for v in values]
-                selects.append(f"CAST(u.{key} AS jsonb)")
-            else:
-                params[key] = [_as_text(v) for v in values]
-                selects.append(f"CAST(u.{key} AS {column.type.compile(dialect=_DIALECT)})")
-        arrays = ", ".join(_column_array(key, values, params) for key, values in list(params.items()))
-        target = f'{table.schema}."{table.name}"' if table.schema else f'"{table.name}"'
-        names = ", ".join(f'"{name}"' for name in columns)
-        statement = (
-            f"INSERT INTO {target} ({names}) SELECT {', '.join(selects)} "
-            f"FROM unnest({arrays}) AS u({', '.join(params)})"
-        )
+        select, params = _unnested(table, columns, rows[start : start + _BATCH])
+        statement = f"INSERT INTO {target} ({names}) {select}"
+        if on_conflict is not None:
+            changed = [name for name in columns if name != on_conflict and name not in keep]
+            updates = ", ".join(f'"{name}" = EXCLUDED."{name}"' for name in changed)
+            statement += f' ON CONFLICT ("{on_conflict}") DO UPDATE SET {updates}'
         if returning:
             statement += " RETURNING " + ", ".join(f'"{name}"' for name in returning)
         result = connection.execute(text(statement), params)
         if returning:
             returned.extend(result.all())
     return returned
+
+
+def bulk_update(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str) -> None:
+    """Update the rows of `table` whose `key` column equals a row's: each to that row's other
+    values (all rows with the same keys, no key twice), in one UPDATE ... FROM per batch."""
+    if not rows:
+        return
+    columns = list(rows[0].keys())
+    target = _target(table)
+    updates = ", ".join(f'"{name}" = v."{name}"' for name in columns if name != key)
+    for start in range(0, len(rows), _BATCH):
+        select, params = _unnested(table, columns, rows[start : start + _BATCH])
+        connection.execute(
+            text(f'UPDATE {target} AS t SET {updates} FROM ({select}) AS v WHERE t."{key}" = v."{key}"'),
+            params,
+        )
+
+
+def _target(table: Table) -> str:
+    return f'{table.schema}."{table.name}"' if table.schema else f'"{table.name}"'
+
+
+def _unnested(
+    table: Table, columns: Sequence[str], batch: Sequence[Mapping[str, Any]]
+) -> tuple[str, dict[str, Any]]:
+    """`SELECT ... FROM unnest(...)`: the batch as rows of the table's column types."""
+    params: dict[str, Any] = {}
+    selects: list[str] = []
+    for index, name in enumerate(columns):
+        column = table.c[name]
+        key = f"c{index}"
+        values = [row[name] for row in batch]
+        if isinstance(column.type, ARRAY):
+            params[key] = [None if v is None else _SEPARATOR.join(map(str, v)) for v in values]
+            element = column.type.item_type.compile(dialect=_DIALECT)
+            selects.append(f'CAST(string_to_array(u.{key}, chr(31)) AS {element}[]) AS "{name}"')
+        elif isinstance(column.type, JSONB):
+            params[key] = [None if v is None else json.dumps(v, default=str) for v in values]
+            selects.append(f'CAST(u.{key} AS jsonb) AS "{name}"')
+        else:
+            params[key] = [_as_text(v) for v in values]
+            selects.append(f'CAST(u.{key} AS {column.type.compile(dialect=_DIALECT)}) AS "{name}"')
+    arrays = ", ".join(_column_array(key, values, params) for key, values in list(params.items()))
+    return f"SELECT {', '.join(selects)} FROM unnest({arrays}) AS u({', '.join(params)})", params
 
 
 def _column_array(key: str, values: list[str | None], params: dict[str, Any]) -> str:

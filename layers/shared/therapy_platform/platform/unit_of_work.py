@@ -16,10 +16,10 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from sqlalchemy import Connection, Engine, Transaction
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from therapy_platform.platform.database import connect
-from therapy_platform.platform.errors import DependencyUnavailableError
+from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
 from therapy_platform.platform.events import EventEnvelope
 from therapy_platform.platform.outbox import SqlOutbox, SqlProcessedEvents
 from therapy_platform.platform.ports import AfterCommit, Outbox
@@ -91,6 +91,18 @@ class AfterCommitHooks:
         self._run_after_commit()
 
 
+def refusal(error: DBAPIError) -> str:
+    """Why the database refused a statement, without the values (they may be personal data):
+    the violated constraint's name, else the SQLSTATE code. (pg8000 puts the server's error
+    fields in args[0].)"""
+    details = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    if isinstance(details, dict) and details.get("n"):
+        return f"the database refused the values (constraint {details['n']})"
+    if isinstance(details, dict) and details.get("C"):
+        return f"the database refused a value (SQLSTATE {details['C']})"
+    return "the database refused the values (a constraint)"
+
+
 class SqlUnitOfWork(AfterCommitHooks):
     """A service's subclass names its schema (whose outbox it writes) and binds its repositories
     to the block's connection in `_bind`."""
@@ -112,8 +124,25 @@ class SqlUnitOfWork(AfterCommitHooks):
     def _bind(self, connection: Connection) -> None:
         raise NotImplementedError
 
+    def _bind_stage(self, stage: ChunkStage) -> None:
+        """Replace the repositories `_bind` bound with the stage's (a service with a stage
+        overrides this)."""
+        raise NotImplementedError
+
     def __enter__(self) -> Self:
-        self._transaction: Transaction
+        self._transaction: Transaction | None
+        self._stage = self._shared.stage if self._shared is not None else None
+        if self._stage is not None:
+            # A staged chunk (ChunkStage): no savepoint; writes are held in memory.
+            assert self._shared is not None
+            self._connection = self._shared.connection()
+            self._transaction = None
+            self.outbox = RecordingOutbox(self._stage.outbox)
+            self.processed_events = SqlProcessedEvents(self._connection, self.schema)
+            self._reset_hooks()
+            self._bind(self._connection)
+            self._bind_stage(self._stage)
+            return self
         if self._shared is not None:
             # A savepoint in the shared transaction: commit releases it, leaving rolls back to it.
             self._connection = self._shared.connection()
@@ -128,6 +157,11 @@ class SqlUnitOfWork(AfterCommitHooks):
         return self
 
     def commit(self) -> None:
+        if self._stage is not None:
+            self._stage.commit_row()
+            self._mark_committed()
+            return
+        assert self._transaction is not None
         self._transaction.commit()
         self._mark_committed()
         # Later work in the same block runs in a new transaction (rounds commit in steps); in a
@@ -141,7 +175,9 @@ class SqlUnitOfWork(AfterCommitHooks):
     ) -> None:
         if self._shared is not None:
             try:
-                if self._transaction.is_active:
+                if self._stage is not None:
+                    self._stage.discard_row()
+                elif self._transaction is not None and self._transaction.is_active:
                     self._transaction.rollback()
             finally:
                 self._discard_uncommitted()
@@ -149,9 +185,17 @@ class SqlUnitOfWork(AfterCommitHooks):
             events, self._committed_events = self._committed_events, []
             callbacks, self._committed_callbacks = self._committed_callbacks, []
             self._shared.defer(self.publish, events, callbacks)
+            if (
+                self._stage is None
+                and isinstance(exc, DBAPIError)
+                and not isinstance(exc, (OperationalError, InterfaceError))
+            ):
+                # A row of a bulk write the database refused (a constraint, a value it cannot
+                # store): its savepoint is rolled back; the row is rejected, the others go on.
+                raise ConflictError(refusal(exc)) from exc
             return
         try:
-            if self._transaction.is_active:
+            if self._transaction is not None and self._transaction.is_active:
                 self._transaction.rollback()
         finally:
             self._connection.close()
@@ -174,6 +218,7 @@ class SharedTransaction:
         self._connection: Connection | None = None
         self._transaction: Transaction | None = None
         self._deferred: list[tuple[AfterCommit | None, list[EventEnvelope], list[Callable[[], object]]]] = []
+        self.stage: ChunkStage | None = None  # while set, joining units of work write to it
 
     def connection(self) -> Connection:
         """The shared connection, in its transaction (begun on first use)."""
@@ -230,3 +275,86 @@ class SharedTransaction:
                 connection.close()
             except (OperationalError, InterfaceError):
                 LOGGER.warning("closing the shared connection failed", exc_info=True)
+
+
+class StagedOutbox:
+    """The outbox of a staged chunk: a row's events, kept when the row commits."""
+
+    def __init__(self, stage: ChunkStage) -> None:
+        self._stage = stage
+
+    def add(self, key: str, envelope: EventEnvelope) -> None:
+        self._stage.later(lambda: self._stage.events.append((key, envelope)))
+
+    def add_many(self, events: Sequence[tuple[str, EventEnvelope]]) -> None:
+        kept = list(events)
+        self._stage.later(lambda: self._stage.events.extend(kept))
+
+
+class ChunkStage:
+    """The writes of a chunk of bulk-loaded rows, held in memory and written set-based at the
+    chunk's end (one statement per table) instead of several statements per row.
+
+    While a SharedTransaction's `stage` is set, the units of work joining it bind the stage's
+    repositories (`SqlUnitOfWork._bind_stage`): reads answer from what `begin` fetched for the
+    whole chunk at once (a service's stage reads every record the chunk's rows may match, and
+    sees the rows staged before), writes are recorded per row: kept when the row's unit of work
+    commits (`commit_row`), dropped when it does not (`discard_row`), as a savepoint would.
+    `flush` writes the kept rows; if the database refuses any of it (ConflictError), the caller
+    rolls the chunk back and loads it again row by row with savepoints, which finds the row."""
+
+    def __init__(self, shared: SharedTransaction, schema: str) -> None:
+        self.shared = shared
+        self.schema = schema
+        self.outbox = StagedOutbox(self)
+        self.events: list[tuple[str, EventEnvelope]] = []
+        self._row: list[Callable[[], None]] = []
+
+    def later(self, apply: Callable[[], None]) -> None:
+        """Apply when the current row commits."""
+        self._row.append(apply)
+
+    def commit_row(self) -> None:
+        applies, self._row = self._row, []
+        for apply in applies:
+            apply()
+
+    def discard_row(self) -> None:
+        self._row = []
+
+    def _clear(self) -> None:
+        """Forget the chunk (a service's stage clears its own records too)."""
+        self.events = []
+        self._row = []
+
+    def _start(self) -> Connection:
+        """Forget the last chunk and join the shared transaction: its units of work stage."""
+        self._clear()
+        self.shared.stage = self
+        return self.shared.connection()
+
+    def _write(self, connection: Connection) -> None:
+        """The service's tables, then `_write_events`."""
+        self._write_events(connection)
+
+    def _write_events(self, connection: Connection) -> None:
+        if self.events:
+            SqlOutbox(connection, self.schema).add_many(self.events)
+
+    def flush(self) -> None:
+        """Write what the chunk's rows committed. ConflictError: the database refused a value
+        (the transaction is then unusable: roll back); DependencyUnavailableError: it is gone."""
+        try:
+            self._write(self.shared.connection())
+        except (OperationalError, InterfaceError) as error:
+            raise DependencyUnavailableError("the database connection was lost") from error
+        except DBAPIError as error:
+            # Rare (a value only the database checks); the chunk then runs row by row.
+            LOGGER.warning("a staged chunk was refused, loading it row by row: %s", refusal(error))
+            raise ConflictError("the database refused a value of the chunk") from error
+
+    def end(self) -> None:
+        """Stop staging: the shared transaction's units of work use savepoints again."""
+        if self.shared.stage is self:
+            self.shared.stage = None
+        self._clear()

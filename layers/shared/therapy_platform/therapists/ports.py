@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any, Protocol
 
@@ -77,3 +77,27 @@ class TherapistUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def erasures(self) -> TherapistErasures: ...
+
+
+class TherapistStaging(Protocol):
+    """Set-based chunks of bulk writes (platform/bulk_load.ChunkStaging): `begin_keys` reads and
+    locks every therapist with one of these ids, directory ids or practice keys (or, without a
+    directory id, postcodes), and
+    makes the units of work of the shared transaction answer from that (and from the rows staged
+    since) and hold their writes; `flush` writes them, one statement per table (ConflictError: the
+    database refused a value); `end` returns to savepoints."""
+
+    def begin_keys(
+        self,
+        *,
+        ids: Collection[uuid.UUID] = (),
+        directory_ids: Collection[str] = (),
+        practice_keys: Collection[str] = (),
+        unlisted_postcodes: Collection[str] = (),
+    ) -> None:
+        """`unlisted_postcodes`: therapists without a directory id there (matched by name)."""
+        ...
+
+    def flush(self) -> None: ...
+
+    def end(self) -> None: ...

@@ -45,8 +45,9 @@ from therapy_platform.therapists.domain.therapist import (
     TherapistValidationError,
     check_cooling_date,
     field_values,
+    practice_key,
 )
-from therapy_platform.therapists.ports import TherapistRepository, TherapistUnitOfWork
+from therapy_platform.therapists.ports import TherapistRepository, TherapistStaging, TherapistUnitOfWork
 
 EVENT_BY_ACTION: Final = {
     TherapistAction.BLOCK: "therapist.blocked",
@@ -433,8 +434,16 @@ def _match_existing(repository: TherapistRepository, row: TherapistImportRow) ->
 
 
 def _upsert_row(
-    uow: TherapistUnitOfWork, geocoder: Geocoder, raw: object, *, actor: str, now: datetime
+    uow: TherapistUnitOfWork,
+    geocoder: Geocoder,
+    raw: object,
+    *,
+    actor: str,
+    now: datetime,
+    validated: TherapistImportRow | None = None,
 ) -> tuple[RowOutcome, list[EventEnvelope]]:
+    if validated is not None:
+        return _upsert_valid_row(uow, geocoder, validated, actor=actor, now=now)
     if not isinstance(raw, Mapping):
         raise TherapistValidationError.for_fields(
             {
@@ -444,6 +453,12 @@ def _upsert_row(
             }
         )
     row = validate_as(TherapistImportRow, raw, TherapistValidationError)
+    return _upsert_valid_row(uow, geocoder, row, actor=actor, now=now)
+
+
+def _upsert_valid_row(
+    uow: TherapistUnitOfWork, geocoder: Geocoder, row: TherapistImportRow, *, actor: str, now: datetime
+) -> tuple[RowOutcome, list[EventEnvelope]]:
     provided = row.provided()
     with uow:
         match = _match_existing(uow.therapists, row)
@@ -484,22 +499,73 @@ def bulk_upsert(
     first_row_number: int = 1,
     on_progress: Callable[[int], None] | None = None,
     chunks: Chunks | None = None,
+    staging: TherapistStaging | None = None,
 ) -> Outcome[BulkReport]:
     """Create or update therapists from operator rows, one transaction per row so a bad row
     never undoes good ones. Rows are numbered from `first_row_number` in the report.
     Events go to the outbox (the unit of work's hook, if any, publishes them; else the
     scheduled relay). The report lists their ids; the outcome does not repeat the events (a
     load may write tens of thousands). With `chunks` (the unit of work joining that shared
-    transaction), rows commit a chunk at a time, each row still in its own savepoint."""
+    transaction), rows commit a chunk at a time, each row still in its own savepoint. With
+    `staging` as well, each chunk is matched with one read and written with one statement per
+    table; only a chunk the database refuses runs row by row (platform/bulk_load.load_rows)."""
+    staged = None if staging is None or chunks is None else _BulkStaging(staging)
     return Outcome(
         load_rows(
             rows,
-            lambda _, raw: _upsert_row(uow, geocoder, raw, actor=actor, now=now),
+            lambda _, raw: _upsert_row(
+                uow,
+                geocoder,
+                raw,
+                actor=actor,
+                now=now,
+                validated=None if staged is None else staged.validated(raw),
+            ),
             first_row_number=first_row_number,
             on_progress=on_progress,
             chunks=chunks,
+            staging=staged,
         )
     )
+
+
+class _BulkStaging:
+    """A chunk of operator rows staged by what they may match: directory ids and practices."""
+
+    def __init__(self, staging: TherapistStaging) -> None:
+        self._staging = staging
+        self._valid: dict[int, tuple[object, TherapistImportRow]] = {}
+
+    def validated(self, raw: object) -> TherapistImportRow | None:
+        """The row as `begin` validated it (None: invalid, or not of this chunk)."""
+        found = self._valid.get(id(raw))
+        return found[1] if found is not None and found[0] is raw else None
+
+    def begin(self, rows: Sequence[object]) -> None:
+        directory_ids: set[str] = set()
+        practices: set[str] = set()
+        self._valid = {}
+        for raw in rows:
+            if not isinstance(raw, Mapping):
+                continue  # rejected when its turn comes
+            try:
+                row = validate_as(TherapistImportRow, raw, TherapistValidationError)
+            except TherapistValidationError:
+                continue  # rejected (validated again for the report) when its turn comes
+            self._valid[id(raw)] = (raw, row)
+            if row.directory_id is not None:
+                directory_ids.add(row.directory_id)
+            key = practice_key(row.email)
+            if key is not None:
+                practices.add(key)
+        self._staging.begin_keys(directory_ids=directory_ids, practice_keys=practices)
+
+    def flush(self) -> None:
+        self._staging.flush()
+
+    def end(self) -> None:
+        self._valid = {}
+        self._staging.end()
 
 
 # ---------------------------------------------------------------------------------------------

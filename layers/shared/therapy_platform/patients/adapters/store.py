@@ -42,7 +42,7 @@ from therapy_platform.platform.idempotency import redact_stored_answers
 from therapy_platform.platform.ports import AfterCommit
 from therapy_platform.platform.sql_records import json_records
 from therapy_platform.platform.tables import outbox_table
-from therapy_platform.platform.unit_of_work import SharedTransaction, SqlUnitOfWork
+from therapy_platform.platform.unit_of_work import ChunkStage, SharedTransaction, SqlUnitOfWork
 
 # Everything an erasure empties: every column not kept for statistics.
 PERSONAL_COLUMNS = tuple(column.name for column in patients.columns if column.name not in STATISTICS_FIELDS)
@@ -265,6 +265,23 @@ def _open_values(values: Any, cipher: FieldCipher, record_id: uuid.UUID) -> Any:
     return open_fields(values, cipher, record_id)
 
 
+def audit_rows(entries: Sequence[PatientAuditEntry], cipher: FieldCipher) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": entry.at,
+            "actor": _printable(entry.actor)[:200] or "unknown",
+            "action": str(entry.action),
+            "entity_type": entry.entity_type,
+            "entity_id": entry.entity_id,
+            # The audit keeps the changed values: the sealed fields are sealed here too.
+            "before": _seal_values(entry.before, cipher, entry.entity_id),
+            "after": _seal_values(entry.after, cipher, entry.entity_id),
+            "reason": entry.reason,
+        }
+        for entry in entries
+    ]
+
+
 class SqlAuditLog:
     def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
         self._connection = connection
@@ -273,23 +290,7 @@ class SqlAuditLog:
     def record(self, entries: Sequence[PatientAuditEntry]) -> None:
         if not entries:
             return
-        self._connection.execute(
-            patient_audit_log.insert(),
-            [
-                {
-                    "at": entry.at,
-                    "actor": _printable(entry.actor)[:200] or "unknown",
-                    "action": str(entry.action),
-                    "entity_type": entry.entity_type,
-                    "entity_id": entry.entity_id,
-                    # The audit keeps the changed values: the sealed fields are sealed here too.
-                    "before": _seal_values(entry.before, self._cipher, entry.entity_id),
-                    "after": _seal_values(entry.after, self._cipher, entry.entity_id),
-                    "reason": entry.reason,
-                }
-                for entry in entries
-            ],
-        )
+        self._connection.execute(patient_audit_log.insert(), audit_rows(entries, self._cipher))
 
     def redact(self, entity_id: uuid.UUID) -> None:
         self._connection.execute(_REDACT, {"entity_id": entity_id})
@@ -329,3 +330,9 @@ class SqlPatientUnitOfWork(SqlUnitOfWork):
     def _bind(self, connection: Connection) -> None:
         self.patients = SqlPatientRepository(connection, self._cipher)
         self.audit = SqlAuditLog(connection, self._cipher)
+
+    def _bind_stage(self, stage: ChunkStage) -> None:
+        # A PatientStage (adapters/staging.py): its repositories answer and record the chunk.
+        staged: Any = stage
+        self.patients = staged.patients
+        self.audit = staged.audit

@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from therapy_platform.platform.geography.locations import Location
 from therapy_platform.platform.sql_records import json_records
-from therapy_platform.platform.unit_of_work import SqlUnitOfWork
+from therapy_platform.platform.unit_of_work import ChunkStage, SqlUnitOfWork
 from therapy_platform.therapists.adapters.erasure import SqlTherapistErasures
 from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA, therapist_audit_log, therapists
 from therapy_platform.therapists.domain.therapist import (
@@ -200,3 +200,9 @@ class SqlTherapistUnitOfWork(SqlUnitOfWork):
         self.therapists = SqlTherapistRepository(connection)
         self.audit = SqlTherapistAuditLog(connection)
         self.erasures = SqlTherapistErasures(connection)
+
+    def _bind_stage(self, stage: ChunkStage) -> None:
+        # A TherapistStage (adapters/staging.py): its repositories answer and record the chunk.
+        staged: Any = stage
+        self.therapists = staged.therapists
+        self.audit = staged.audit

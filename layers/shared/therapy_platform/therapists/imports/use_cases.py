@@ -52,6 +52,7 @@ from therapy_platform.therapists.imports.domain.entries import (
     DIRECTORY_ACTOR,
     DirectoryRecord,
     EntrySkip,
+    PositionedEntry,
     SkipReason,
     entries_of,
     normalise_entry,
@@ -80,6 +81,7 @@ from therapy_platform.therapists.imports.ports import (
     ImportReportStore,
     RawFileReader,
 )
+from therapy_platform.therapists.ports import TherapistStaging
 
 EVENT_NEW: Final = "therapist.imported"
 EVENT_CHANGED: Final = "therapist.updated"
@@ -194,6 +196,7 @@ def import_directory_file(
     once_per_version: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     chunks: Chunks | None = None,
+    staging: TherapistStaging | None = None,
 ) -> Outcome[ImportResult]:
     """Import one raw file; see the module docstring. `now` stamps the records; `clock` (default:
     `now`) stamps the report's end. With `once_per_version`, a version already imported returns
@@ -204,7 +207,9 @@ def import_directory_file(
 
     With `chunks` (the shared transaction `uow` joins, platform/unit_of_work.SharedTransaction)
     the entries commit CHUNK_SIZE at a time, each entry still in its own savepoint, so a refused
-    entry is skipped alone; if the database goes away the report counts the committed chunks."""
+    entry is skipped alone; if the database goes away the report counts the committed chunks.
+    With `staging` as well, a chunk reads what its entries may match at once and writes with one
+    statement per table; only a chunk the database refuses runs entry by entry."""
     if once_per_version and source.version is not None:
         done = reports.find_finished(source.name, source.version)
         if done is not None:
@@ -246,6 +251,7 @@ def import_directory_file(
             now=now,
             on_progress=on_progress,
             chunks=chunks,
+            staging=staging,
         )
     except DependencyUnavailableError as error:
         reports.finish(summary(run, ImportStatus.FAILED, error=f"stopped: {error.message}"), progress.items)
@@ -300,10 +306,13 @@ def _import_entries(
     now: datetime,
     on_progress: Callable[[int, int], None] | None,
     chunks: Chunks | None = None,
+    staging: TherapistStaging | None = None,
 ) -> None:
     committed = progress.mark()
     try:
-        _import_entries_in_chunks(uow, geocoder, run, progress, report_id, actor, now, on_progress, chunks)
+        _import_entries_in_chunks(
+            uow, geocoder, run, progress, report_id, actor, now, on_progress, chunks, staging
+        )
     except DependencyUnavailableError:
         if chunks is not None:
             chunks.rollback()
@@ -321,6 +330,7 @@ def _import_entries_in_chunks(
     now: datetime,
     on_progress: Callable[[int, int], None] | None,
     chunks: Chunks | None,
+    staging: TherapistStaging | None = None,
 ) -> None:
     def commit_chunk() -> None:
         if chunks is not None:
@@ -333,41 +343,103 @@ def _import_entries_in_chunks(
     entries = list(entries_of(run))
     seen: dict[str, tuple[str, str]] = {}  # directory id -> (content hash, position)
     back: list[Listing] = []
-    for done, entry in enumerate(entries, start=1):
-        if isinstance(entry, EntrySkip):
-            progress.skip(entry)
-        else:
-            progress.counts["entries"] += 1
-            raw_id = entry.raw.get("id") if isinstance(entry.raw, dict) else None
-            result = normalise_entry(entry.raw, entry.position, run.enrichment.get(str(raw_id)))
-            if isinstance(result, EntrySkip):
-                progress.skip(result)
-            elif _is_erased(suppressed, result):
-                # An erased therapist (GDPR Art. 17) is never re-created; only counted, the
-                # report names nobody (therapists/domain/erasure.py).
-                progress.counts["suppressed"] += 1
-            else:
-                _one_entry(
-                    uow,
-                    geocoder,
-                    result,
-                    entry.position,
-                    listings,
-                    seen,
-                    back,
-                    progress,
-                    report_id,
-                    actor,
-                    now,
-                )
-        if chunks is not None and done % CHUNK_SIZE == 0:
-            commit_chunk()
+    size = CHUNK_SIZE if chunks is not None else len(entries) or 1
+    for start in range(0, len(entries), size):
+        chunk = [(entry, _normalised(run, entry)) for entry in entries[start : start + size]]
+
+        def import_chunk(
+            chunk: list[tuple[PositionedEntry | EntrySkip, DirectoryRecord | EntrySkip]] = chunk,
+        ) -> None:
+            for entry, result in chunk:
+                if not isinstance(entry, EntrySkip):
+                    progress.counts["entries"] += 1
+                if isinstance(result, EntrySkip):
+                    progress.skip(result)
+                elif _is_erased(suppressed, result):
+                    # An erased therapist (GDPR Art. 17) is never re-created; only counted, the
+                    # report names nobody (therapists/domain/erasure.py).
+                    progress.counts["suppressed"] += 1
+                else:
+                    _one_entry(
+                        uow,
+                        geocoder,
+                        result,
+                        entry.position,
+                        listings,
+                        seen,
+                        back,
+                        progress,
+                        report_id,
+                        actor,
+                        now,
+                    )
+
+        if (
+            chunks is None
+            or staging is None
+            or not _staged(chunk, import_chunk, staging, chunks, listings, progress, seen, back)
+        ):
+            import_chunk()
+        commit_chunk()
         if on_progress is not None:
-            on_progress(done, len(entries))
+            for done in range(start + 1, start + len(chunk) + 1):
+                on_progress(done, len(entries))
     _record_back(uow, back, progress, actor=actor, now=now)
     if run.complete and run.region is not None:
         _mark_vanished(uow, run, listings, set(seen), progress, actor=actor, now=now)
     commit_chunk()
+
+
+def _normalised(run: RawRun, entry: PositionedEntry | EntrySkip) -> DirectoryRecord | EntrySkip:
+    if isinstance(entry, EntrySkip):
+        return entry
+    raw_id = entry.raw.get("id") if isinstance(entry.raw, dict) else None
+    return normalise_entry(entry.raw, entry.position, run.enrichment.get(str(raw_id)))
+
+
+def _staged(
+    chunk: Sequence[tuple[PositionedEntry | EntrySkip, DirectoryRecord | EntrySkip]],
+    import_chunk: Callable[[], None],
+    staging: TherapistStaging,
+    chunks: Chunks,
+    listings: dict[str, Listing],
+    progress: _Progress,
+    seen: dict[str, tuple[str, str]],
+    back: list[Listing],
+) -> bool:
+    """Import the chunk staged (one read of what its entries may match, one statement per
+    table); False, with the chunk rolled back and its progress undone, when the database
+    refused a value (the chunk then runs entry by entry in savepoints, which skips that entry)."""
+    ids: set[uuid.UUID] = set()
+    directory_ids: set[str] = set()
+    postcodes: set[str] = set()
+    for _, record in chunk:
+        if isinstance(record, EntrySkip):
+            continue
+        listing = listings.get(record.directory_id)
+        if listing is not None and listing.content_hash == record.content_hash:
+            continue  # unchanged: costs nothing
+        if listing is not None:
+            ids.add(listing.therapist_id)
+        directory_ids.add(record.directory_id)
+        postcodes.add(str(record.values.get("postcode", "")))
+    mark, seen_before, back_before = progress.mark(), dict(seen), len(back)
+    try:
+        if directory_ids:
+            staging.begin_keys(ids=ids, directory_ids=directory_ids, unlisted_postcodes=postcodes)
+        import_chunk()
+        if directory_ids:
+            staging.flush()
+    except ConflictError:
+        chunks.rollback()
+        progress.restore(mark)
+        seen.clear()
+        seen.update(seen_before)
+        del back[back_before:]
+        return False
+    finally:
+        staging.end()
+    return True
 
 
 def _is_erased(suppressed: frozenset[str], record: DirectoryRecord) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from therapy_platform.platform.database import transaction
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
+from therapy_platform.platform.unit_of_work import ChunkStage, refusal
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.imports.adapters.tables import (
     directory_import_items,
@@ -99,22 +100,19 @@ class SqlDirectoryImportUnitOfWork(SqlTherapistUnitOfWork):
         super()._bind(connection)
         self.listings = SqlDirectoryListingRepository(connection)
 
+    def _bind_stage(self, stage: ChunkStage) -> None:
+        super()._bind_stage(stage)
+        staged: Any = stage
+        self.listings = staged.listings
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         super().__exit__(exc_type, exc, tb)
         if isinstance(exc, IntegrityError):
-            raise ConflictError(f"the database refused the values ({_constraint(exc)})") from exc
+            raise ConflictError(refusal(exc)) from exc
         if isinstance(exc, (OperationalError, InterfaceError)):
             raise DependencyUnavailableError("the database connection was lost") from exc
-
-
-def _constraint(error: IntegrityError) -> str:
-    """The violated constraint's name (pg8000 puts the server's error fields in args[0])."""
-    details = error.orig.args[0] if error.orig is not None and error.orig.args else None
-    if isinstance(details, dict) and details.get("n"):
-        return f"constraint {details['n']}"
-    return "a constraint"
 
 
 def _summary(row: Any) -> ImportReportSummary:

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property, lru_cache
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -228,13 +229,21 @@ def _window_texts(value: object) -> list[str]:
     return texts
 
 
+@lru_cache(maxsize=4096)
+def _weekday_of_date(datum: str) -> Weekday | None:
+    # A national file repeats the same few weeks' dates ~100,000 times; strptime is slow.
+    try:
+        return _WEEKDAYS[datetime.strptime(datum.strip(), "%d.%m.%Y").weekday()]
+    except ValueError:
+        return None
+
+
 def _day_of(day: Mapping[str, Any]) -> Weekday | None:
     datum = day.get("datum") or day.get("d")
     if isinstance(datum, str):
-        try:
-            return _WEEKDAYS[datetime.strptime(datum.strip(), "%d.%m.%Y").weekday()]
-        except ValueError:
-            pass
+        weekday = _weekday_of_date(datum)
+        if weekday is not None:
+            return weekday
     name = day.get("tag") or day.get("t")
     return weekday_from_german(name) if isinstance(name, str) else None
 
@@ -302,9 +311,9 @@ class DirectoryRecord(BaseModel):
     def display_name(self) -> str:
         return f"{self.values.get('first_name', '')} {self.values.get('last_name', '')}".strip()
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
-        return content_hash(self)
+        return content_hash(self)  # the record is frozen: computed once
 
 
 def content_hash(record: DirectoryRecord) -> str:
