@@ -13,7 +13,7 @@ import asyncio
 import logging
 import mailbox
 import signal
-from email import message_from_bytes
+from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
@@ -29,19 +29,32 @@ class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
         self.maildir = mailbox.Maildir(maildir, create=True)
 
+    def _store(self, message: bytes) -> None:
+        # Two threads may draw the same unique name (mailbox's counter is not thread-safe); the
+        # exclusive create refuses the second, which simply draws again.
+        for attempt in range(5):
+            try:
+                self.maildir.add(message)
+                return
+            except mailbox.ExternalClashError:
+                if attempt == 4:
+                    raise
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         # Maildir files use plain LF line endings; SMTP delivers CRLF.
         content = (envelope.original_content or b"").replace(b"\r\n", b"\n")
         # The envelope is not in the headers (Bcc!), so keep it the way local MTAs do.
         recipients = ", ".join(envelope.rcpt_tos)
         trace = f"Return-Path: <{envelope.mail_from or ''}>\nX-Original-To: {recipients}\n".encode()
-        self.maildir.add(trace + content)
-        parsed = message_from_bytes(content, policy=default_policy)
+        # Stored (and fsynced by mailbox) before the 250, like a real MTA; in a thread, so that
+        # one session's disk write does not hold up every other session on the event loop.
+        await asyncio.to_thread(self._store, trace + content)
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(content)
         log.info(
             "received from=%s to=%s subject=%r",
             envelope.mail_from,
             recipients,
-            str(parsed.get("Subject", "")),
+            str(headers.get("Subject", "")),
         )
         return "250 Message accepted for delivery"
 

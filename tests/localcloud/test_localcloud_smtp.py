@@ -6,6 +6,7 @@ import mailbox
 import smtplib
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
@@ -52,6 +53,23 @@ def test_german_mail_round_trip_without_auth() -> None:
     assert stored["X-Original-To"] == "juergen@example.de, akte@example.de"
     assert stored["Return-Path"] == "<praxis@example.de>"
     assert smtp.maildir_path().is_dir()
+
+
+def test_concurrent_sessions_each_store_every_message() -> None:
+    # Messages are written to disk off the event loop, several sessions at once: none may be
+    # lost or stored twice (mailbox's unique names are drawn again on a clash).
+    tokens = [uuid.uuid4().hex for _ in range(8)]
+
+    def deliver(token: str) -> None:
+        with smtplib.SMTP("127.0.0.1", smtp.port(), timeout=10) as client:
+            for number in range(5):
+                client.send_message(german_message(f"{token}-{number}"))
+
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        list(pool.map(deliver, tokens))
+    for token in tokens:
+        for number in range(5):
+            assert len(find(f"{token}-{number}")) == 1
 
 
 def test_any_login_is_accepted() -> None:
