@@ -136,7 +136,7 @@ def latency(url: str, requests: int, generator: DataGenerator) -> dict[str, Any]
         if hasattr(module, "deps"):
             module.deps.publisher = lambda: FakeBus()
         else:  # a handler on its service's composition root
-            module.service = module.build(publisher=FakeBus)
+            module.service = module.bootstrap.build(publisher=FakeBus)
         with engine.connect() as connection:
             ids = [
                 str(row[0])
@@ -153,7 +153,13 @@ def latency(url: str, requests: int, generator: DataGenerator) -> dict[str, Any]
                 ("create", api_event("POST", f"/api/v2/{resource_name}", make_body())),
                 (
                     "update",
-                    api_event("PATCH", f"/api/v2/{resource_name}/{ids[index % len(ids)]}", patch_body),
+                    # If-Match * : any current version (the staff frontend sends the ETag it read).
+                    api_event(
+                        "PATCH",
+                        f"/api/v2/{resource_name}/{ids[index % len(ids)]}",
+                        patch_body,
+                        headers={"If-Match": "*"},
+                    ),
                 ),
             ):
                 started = time.perf_counter()
