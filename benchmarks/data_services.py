@@ -1,8 +1,10 @@
 """Figures for the patient and therapist services at national scale.
 
 1. Bulk-load 35,000 therapists (about 20,000 practices) with the operators' command
-   (`python -m tools.bulk_load therapists FILE.json`): wall time and peak memory (max RSS).
-2. Bulk-load 100,000 patients the same way (wall time, peak memory).
+   (`python -m tools.bulk_load therapists FILE.json`, its default processes side by side, or
+   `--jobs N`): wall time, CPU time of all its processes, peak memory (largest process).
+2. Bulk-load 100,000 patients the same way. With `--also-one-process`, both loads run again
+   with `--jobs 1` in a database of their own: the one-process figure of the same moment.
 3. With both loaded: p50/p95 handler latency of list, read, create and update for both APIs,
    calling the Lambda handlers in-process against the same PostgreSQL (so the figure is the
    handler + database; the EventBridge publish is replaced by an in-memory bus to keep
@@ -12,6 +14,7 @@ Runs against a separate database (`platform_bench`) on the local PostgreSQL, whi
 needed. Prints the figures and writes benchmarks/results/data_services.json.
 
     .venv/bin/python benchmarks/data_services.py [--therapists 35000] [--patients 100000] [--requests 200]
+        [--jobs N] [--also-one-process]
 """
 
 from __future__ import annotations
@@ -70,9 +73,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bulk_load(kind: str, rows: list[dict[str, Any]], url: str, root: Path = ROOT) -> dict[str, float]:
+def bulk_load(
+    kind: str, rows: list[dict[str, Any]], url: str, root: Path = ROOT, jobs: int | None = None
+) -> dict[str, Any]:
     """Load `rows` with the operators' command of the checkout at `root` (another checkout's
-    code gives a before figure)."""
+    code gives a before figure), with `--jobs` if given."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
         json.dump(rows, handle, ensure_ascii=False)
         path = handle.name
@@ -81,7 +86,16 @@ def bulk_load(kind: str, rows: list[dict[str, Any]], url: str, root: Path = ROOT
     cpu_before = _children_cpu()
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-m", "tools.bulk_load", kind, path, "--actor", "benchmark"],
+        [
+            sys.executable,
+            "-m",
+            "tools.bulk_load",
+            kind,
+            path,
+            "--actor",
+            "benchmark",
+            *(["--jobs", str(jobs)] if jobs is not None else []),
+        ],
         cwd=root / "infra",
         env=env,
         capture_output=True,
@@ -98,13 +112,16 @@ def bulk_load(kind: str, rows: list[dict[str, Any]], url: str, root: Path = ROOT
         )
     return {
         "rows": len(rows),
+        "jobs": jobs if jobs is not None else "default",
         "seconds": elapsed,
         "rows_per_s": len(rows) / elapsed,
-        # The command's own CPU time (start-up included; PostgreSQL's not): on a busy machine the
-        # wall time is mostly waiting for a core, and rows per CPU second says what one core does.
+        # The command's own CPU time, all its processes (start-up included; PostgreSQL's not): on
+        # a busy machine the wall time is mostly waiting for a core, and rows per CPU second says
+        # what one core does.
         "cpu_seconds": round(cpu, 2),
         "rows_per_cpu_s": round(len(rows) / cpu, 1) if cpu else None,
-        # ru_maxrss of children is the largest child so far: a new maximum means this load set it.
+        # ru_maxrss of children is the largest child (or its side-by-side process) so far: a new
+        # maximum means this load set it. Side by side, each process holds its part only.
         "peak_rss_mb": max(after, before) / 1024,
     }
 
@@ -197,6 +214,12 @@ def main() -> int:
         " --before-rows rows of each kind in a database of their own, for a before/after figure",
     )
     parser.add_argument("--before-rows", type=int, default=5_000)
+    parser.add_argument("--jobs", type=int, default=None, help="the bulk loads' --jobs (default: theirs)")
+    parser.add_argument(
+        "--also-one-process",
+        action="store_true",
+        help="load both files again with --jobs 1 (a database of their own) for a paired figure",
+    )
     args = parser.parse_args()
     DATABASE = args.database
 
@@ -206,16 +229,26 @@ def main() -> int:
     for number, row in enumerate(therapists):
         row["directory_id"] = f"bench-{number}"
     print(f"bulk-loading {len(therapists)} therapists ...", flush=True)
-    therapist_load = bulk_load("therapists", therapists, url)
+    therapist_load = bulk_load("therapists", therapists, url, jobs=args.jobs)
     print(json.dumps(therapist_load), flush=True)
     patients = list(generator.patients(args.patients))
     print(f"bulk-loading {len(patients)} patients ...", flush=True)
-    patient_load = bulk_load("patients", patients, url)
+    patient_load = bulk_load("patients", patients, url, jobs=args.jobs)
     print(json.dumps(patient_load), flush=True)
     handler_latency: dict[str, Any] = {}
     if args.requests:  # --requests 0: the bulk loads only
         print(f"measuring handler latency ({args.requests} requests per operation) ...", flush=True)
         handler_latency = latency(url, args.requests, generator)
+
+    one_process: dict[str, Any] = {}
+    if args.also_one_process:
+        print("the same loads in one process ...", flush=True)
+        one_url = fresh_database(f"{DATABASE}_one_process")
+        one_process = {
+            "bulk_load_therapists": bulk_load("therapists", therapists, one_url, jobs=1),
+            "bulk_load_patients": bulk_load("patients", patients, one_url, jobs=1),
+        }
+        print(json.dumps(one_process), flush=True)
 
     before: dict[str, Any] = {}
     if args.before is not None:
@@ -241,6 +274,7 @@ def main() -> int:
         "bulk_load_therapists": therapist_load,
         "bulk_load_patients": patient_load,
         "handler_latency": handler_latency,
+        "one_process": one_process,
         "before": before,
         "run_id": str(uuid.uuid4()),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,64 @@ def test_csv_load_is_idempotent_reports_rows_and_audits(
         )
     assert audit[0] == ("operator:test", "create", "bulk load row 2")
     assert events == ["patient.created"]  # the unchanged second load emitted nothing
+
+
+def test_side_by_side_load_ends_as_a_one_process_load(
+    tmp_path: Path,
+    admin_engine: Engine,
+    service_url: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three processes (`--jobs 3`) store, audit and report what one process does, for a file in
+    which people come back in later rows with their name and email in other letter cases."""
+    monkeypatch.setenv("DATABASE_URL", service_url("patient_service"))
+
+    def load(jobs: int) -> tuple[int, str, list[tuple[object, ...]], list[str]]:
+        marker = uuid.uuid4().hex[:8]
+        rows = []
+        for family, name in enumerate(["Weiß", "Müller", "Öztürk", "Lang", "Vogel", "Fuchs"]):
+            email = f"{family}-{marker}@example.org"
+            same_email = f"{family}-{marker}@Example.ORG"
+            rows += [
+                f"Anna;{name};1980-01-0{family + 1};{email};10115;depression;VT;nein;",
+                f"Ben;{name};1990-02-0{family + 1};b{email};52062;anxiety;TP;nein;",
+                f"Anna;{name.upper()};1980-01-0{family + 1};{same_email};10117;depression, sleep;VT;ja;",
+                f"Kaputt;{name};1970-01-01;k{email};10115;;;;",
+            ]
+        path = tmp_path / f"patients-{jobs}.csv"
+        path.write_text(_csv(rows), encoding="utf-8")
+        code, printed = _run(path, "--jobs", str(jobs))
+        stored = [
+            (
+                row["last_name"],
+                row["birth_date"],
+                str(row["email"]).replace(marker, "M"),
+                row["postcode"],
+                row["symptoms"],
+            )
+            for row in _patients(admin_engine, marker)
+        ]
+        with admin_engine.connect() as connection:
+            actions = connection.execute(
+                text(
+                    "SELECT action FROM patient_service.audit_log WHERE entity_id IN "
+                    "(SELECT id FROM patient_service.patients WHERE email LIKE :m) ORDER BY action"
+                ),
+                {"m": f"%{marker}%"},
+            ).scalars()
+            return (
+                code,
+                printed[printed.index("patients: bulk load") :],
+                sorted(stored, key=str),
+                list(actions),
+            )
+
+    one = load(1)
+    three = load(3)
+    assert three == one
+    code, summary, stored, actions = three
+    assert code == 1 and all(f"row {number}:" in summary for number in range(5, 26, 4)), summary
+    # "WEISS" is not "Weiß" to the matcher (lower case): a new patient, as in one process.
+    assert len(stored) == 13, summary
+    assert actions == ["create"] * 13 + ["update"] * 5, actions
+    assert ("MÜLLER", date(1980, 1, 2), "1-M@Example.ORG", "10117", ["depression", "sleep"]) in stored

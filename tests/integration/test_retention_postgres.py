@@ -133,7 +133,7 @@ def test_patient_service(admin_engine: Engine, job_for: Callable[[str], Retentio
         _exec(
             admin_engine,
             "INSERT INTO patient_service.parked_registrations (id, parked_at, reason, topic, partition,"
-            " \"offset\", value_sha256)"
+            ' "offset", value_sha256)'
             " VALUES (:id, :at, 'bad_signature', 'retention-test', 0, :offset, 'x')",
             id=parked[age],
             at=at,

@@ -33,10 +33,14 @@ def therapist_engine(service_url: Callable[[str], str]) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def empty_tables(admin_engine: Engine) -> None:
+def _empty(admin_engine: Engine) -> None:
     with admin_engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {SCHEMA}.therapists, {SCHEMA}.audit_log, {SCHEMA}.outbox"))
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(admin_engine: Engine) -> None:
+    _empty(admin_engine)
 
 
 def _all(admin_engine: Engine, sql: str) -> list[Any]:
@@ -160,3 +164,84 @@ def test_cli_dry_run_writes_nothing(
     assert "dry run" in console.export_text()
     for table in ("therapists", "audit_log", "outbox"):
         assert _all(admin_engine, f"SELECT * FROM {SCHEMA}.{table}") == []
+
+
+def _therapist_file_rows() -> list[dict[str, Any]]:
+    """45 rows over 9 surnames: each person's second row updates the first (by directory id or
+    by email + last name + postcode), and one row per surname is invalid."""
+    rows: list[dict[str, Any]] = []
+    for family in range(9):
+        name = ["Schäfer", "Weiß", "Öztürk", "Meier", "Lang", "Kurz", "Vogel", "Fuchs", "Wolf"][family]
+        postcode = f"{10115 + family * 17}"
+        rows += [
+            {"directory_id": f"D-{family}", "first_name": "Hanna", "last_name": name, "postcode": postcode},
+            {
+                "first_name": "Paul",
+                "last_name": name,
+                "postcode": postcode,
+                "email": f"p{family}@example.org",
+            },
+            {
+                "directory_id": f"D-{family}",
+                "first_name": "Hanna",
+                "last_name": name,
+                "phone": f"0241 {family}",
+            },
+            {
+                "first_name": "Paul",
+                "last_name": name.upper(),
+                "postcode": postcode,
+                "email": f"P{family}@example.org",
+                "city": "Neu",
+            },
+            {"directory_id": f"X-{family}", "first_name": "Kaputt", "last_name": name, "postcode": "1"},
+        ]
+    return rows
+
+
+def _stored_state(admin_engine: Engine) -> dict[str, Any]:
+    columns = "directory_id, first_name, last_name, postcode, email, phone, city"
+    return {
+        "therapists": sorted(
+            map(tuple, _all(admin_engine, f"SELECT {columns} FROM {SCHEMA}.therapists")), key=str
+        ),
+        "audit": sorted(row.action for row in _all(admin_engine, f"SELECT action FROM {SCHEMA}.audit_log")),
+        "events": sorted(
+            row.event_type for row in _all(admin_engine, f"SELECT event_type FROM {SCHEMA}.outbox")
+        ),
+    }
+
+
+def test_cli_side_by_side_loads_as_one_process_does(
+    tmp_path: Path, service_url: Callable[[str], str], admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from therapy_platform.platform import bulk_load
+
+    monkeypatch.setenv("DATABASE_URL", service_url(SCHEMA))
+    path = tmp_path / "therapists.json"
+    path.write_text(json.dumps(_therapist_file_rows()), encoding="utf-8")
+    parts: list[int] = []
+    partition_rows = bulk_load.partition_rows
+
+    def recorded_partition(*args: Any) -> Any:
+        split = partition_rows(*args)
+        parts.append(len(split))
+        return split
+
+    def load(jobs: int) -> tuple[int, str, dict[str, Any]]:
+        console = Console(record=True, width=200)
+        code = main(["therapists", str(path), "--jobs", str(jobs)], console=console)
+        output = console.export_text()
+        state = _stored_state(admin_engine)
+        _empty(admin_engine)
+        return code, output[output.index("therapists: bulk load") :], state
+
+    one = load(1)
+    monkeypatch.setattr("tools.bulk_load.partition_rows", recorded_partition)  # as the tool imports it
+    three = load(3)
+    assert parts == [3]  # the second load did run in three processes
+    assert three == one
+    code, summary, state = three
+    assert code == EXIT_REJECTED and [f"row {n}:" in summary for n in range(5, 46, 5)] == [True] * 9
+    assert len(state["therapists"]) == 18 and state["audit"].count("bulk_update") == 18
+    assert ("D-3", "Hanna", "Meier", "10166", None, "0241 3", None) in state["therapists"]

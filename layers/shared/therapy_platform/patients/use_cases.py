@@ -52,7 +52,7 @@ from therapy_platform.patients.domain.patient import (
 from therapy_platform.patients.domain.statistics import statistics_row
 from therapy_platform.patients.ports import PatientAuditAction as Action
 from therapy_platform.patients.ports import PatientAuditEntry, PatientStaging, PatientUnitOfWork
-from therapy_platform.platform.bulk_load import BulkReport, Chunks, RowOutcome, load_rows
+from therapy_platform.platform.bulk_load import BulkReport, Chunks, RowOutcome, load_rows, loose_text
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import PoisonMessageError
 from therapy_platform.platform.errors import ConflictError, NotFoundError
@@ -368,9 +368,11 @@ def bulk_upsert(
     on_progress: Callable[[int], None] | None = None,
     chunks: Chunks | None = None,
     staging: PatientStaging | None = None,
+    row_numbers: Iterable[int] | None = None,
 ) -> BulkReport:
     """Create or update many patients (operators' bulk load, infra/tools/bulk_load.py). Rows
-    are numbered from `first_row_number` in the report.
+    are numbered from `first_row_number` in the report (or by `row_numbers`: a part of a file,
+    split by `bulk_partition_keys`).
 
     Each row is a patient's fields (as in POST, plus an optional `status`) and is stored in its
     own transaction, so a bad row is reported and the others still load. Matching: a row
@@ -402,7 +404,18 @@ def bulk_upsert(
         on_progress=on_progress,
         chunks=chunks,
         staging=staged,
+        row_numbers=row_numbers,
     )
+
+
+def bulk_partition_keys(raw: object) -> tuple[str, ...]:
+    """What two operator rows describing the same patient share: the last name (matching also
+    needs email and birth date), so rows with different last names may load side by side
+    (platform/bulk_load.partition_rows)."""
+    if not isinstance(raw, Mapping):
+        return ()
+    name = loose_text(raw.get("last_name"))
+    return (name,) if name else ()
 
 
 class _BulkStaging:

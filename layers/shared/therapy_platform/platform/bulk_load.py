@@ -4,15 +4,18 @@ row is reported and never undoes the others; faster still, a chunk staged (`Chun
 matched with one read and written with one statement per table, and run again row by row in
 savepoints only when the database refuses it; one report shape, whose rejected rows carry the
 API's problem codes and German field messages (platform/problems.py), so a row is refused in the
-same words as the same record sent to the API; and a clean stop, with the report so far, when
-the database goes away."""
+same words as the same record sent to the API; a clean stop, with the report so far, when
+the database goes away; and the split of a file into parts that load side by side
+(`partition_rows`), such that rows which may describe the same person stay in one part, in file
+order."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import count, islice
 from typing import Literal, Protocol, TypeVar
 
 from therapy_platform.platform.errors import ConflictError, DomainError, NotFoundError
@@ -92,6 +95,15 @@ class Chunks(Protocol):
     def rollback(self) -> None: ...
 
 
+def combined(reports: Iterable[BulkReport]) -> BulkReport:
+    """One report of parts of a file that loaded side by side, rejections in row order."""
+    report = BulkReport()
+    for part in reports:
+        _merge(report, part)
+    report.rejections.sort(key=lambda row: row.number)
+    return report
+
+
 def _merge(report: BulkReport, chunk: BulkReport) -> None:
     report.created += chunk.created
     report.updated += chunk.updated
@@ -122,11 +134,13 @@ def load_rows(
     chunks: Chunks | None = None,
     chunk_size: int = 500,
     staging: ChunkStaging[Row] | None = None,
+    row_numbers: Iterable[int] | None = None,
 ) -> BulkReport:
     """Run `load_row(number, row)` for each row (numbered from `first_row_number`, as the
-    operator sees them in the file). Invalid rows and rows that clash (ambiguous match, record
-    gone) are rejected with their reason; any other domain error (the database is unreachable)
-    stops the load with BulkLoadInterruptedError.
+    operator sees them in the file, or by `row_numbers`, one per row, for a part of a file).
+    Invalid rows and rows that clash (ambiguous match, record gone) are rejected with their
+    reason; any other domain error (the database is unreachable) stops the load with
+    BulkLoadInterruptedError.
 
     With `chunks`, every `chunk_size` rows commit together (each row in its own savepoint, so a
     rejected row still undoes only itself). The report counts a row as created or updated once
@@ -139,10 +153,11 @@ def load_rows(
     database refuse any of that, the chunk is rolled back and runs again row by row in
     savepoints, so the refused row is rejected alone and the report is the same either way."""
     report = BulkReport()
+    numbers = count(first_row_number) if row_numbers is None else row_numbers
+    numbered: Iterator[tuple[int, Row]] = zip(numbers, rows, strict=row_numbers is not None)
     if chunks is None:
-        _load_chunk(report, report, list(enumerate(rows, start=first_row_number)), load_row, on_progress)
+        _load_chunk(report, report, list(numbered), load_row, on_progress)
         return report
-    numbered = enumerate(rows, start=first_row_number)
     pending = BulkReport()
     try:
         while chunk := list(islice(numbered, chunk_size)):
@@ -215,3 +230,48 @@ def _interrupted(report: BulkReport, pending: BulkReport, chunks: Chunks | None)
         return
     chunks.rollback()
     report.rejections.extend(pending.rejections)
+
+
+def partition_rows(
+    numbered: Sequence[tuple[int, Row]], keys: Callable[[Row], Iterable[Hashable]], parts: int
+) -> list[list[tuple[int, Row]]]:
+    """Split numbered rows into at most `parts` lists that can load side by side: rows sharing
+    any key (e.g. a normalized last name, a directory id: whatever two rows describing the same
+    person must share) land in the same list, so a file's second row for a person still sees
+    the first, as in a load one row after the other. Groups go to the lightest part, largest
+    first; each part keeps file order."""
+    parent = list(range(len(numbered)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    owner: dict[Hashable, int] = {}
+    for index, (_, row) in enumerate(numbered):
+        for key in keys(row):
+            if key in owner:
+                parent[root(index)] = root(owner[key])
+            else:
+                owner[key] = index
+    groups: dict[int, list[int]] = {}
+    for index in range(len(numbered)):
+        groups.setdefault(root(index), []).append(index)
+    loads = [0] * max(1, parts)
+    assigned: list[list[int]] = [[] for _ in loads]
+    for members in sorted(groups.values(), key=len, reverse=True):
+        lightest = loads.index(min(loads))
+        assigned[lightest].extend(members)
+        loads[lightest] += len(members)
+    return [[numbered[index] for index in sorted(members)] for members in assigned if members]
+
+
+def loose_text(value: object) -> str | None:
+    """A text cell reduced to its letters and digits, case-folded (Unicode NFKC first): equal
+    for any two cells a matching rule would call equal ignoring case and spacing, so usable as a
+    `partition_rows` key. None for a blank or non-text cell."""
+    if not isinstance(value, str):
+        return None
+    folded = "".join(ch for ch in unicodedata.normalize("NFKC", value).casefold() if ch.isalnum())
+    return folded or None

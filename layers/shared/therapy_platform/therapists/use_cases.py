@@ -18,7 +18,7 @@ from therapy_platform.contracts.personal_data import (
     PersonalDataParts,
     PersonalDataRequest,
 )
-from therapy_platform.platform.bulk_load import BulkReport, Chunks, RowOutcome, load_rows
+from therapy_platform.platform.bulk_load import BulkReport, Chunks, RowOutcome, load_rows, loose_text
 from therapy_platform.platform.clock import platform_today
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError, NotFoundError
 from therapy_platform.platform.events import EventEnvelope
@@ -500,9 +500,11 @@ def bulk_upsert(
     on_progress: Callable[[int], None] | None = None,
     chunks: Chunks | None = None,
     staging: TherapistStaging | None = None,
+    row_numbers: Iterable[int] | None = None,
 ) -> Outcome[BulkReport]:
     """Create or update therapists from operator rows, one transaction per row so a bad row
-    never undoes good ones. Rows are numbered from `first_row_number` in the report.
+    never undoes good ones. Rows are numbered from `first_row_number` in the report (or by
+    `row_numbers`: a part of a file, split by `bulk_partition_keys`).
     Events go to the outbox (the unit of work's hook, if any, publishes them; else the
     scheduled relay). The report lists their ids; the outcome does not repeat the events (a
     load may write tens of thousands). With `chunks` (the unit of work joining that shared
@@ -525,8 +527,20 @@ def bulk_upsert(
             on_progress=on_progress,
             chunks=chunks,
             staging=staged,
+            row_numbers=row_numbers,
         )
     )
+
+
+def bulk_partition_keys(raw: object) -> tuple[str, ...]:
+    """What two operator rows describing the same therapist share (`_match_existing`): the
+    directory id, or else the last name (with email and postcode), so rows with neither key in
+    common may load side by side (platform/bulk_load.partition_rows)."""
+    if not isinstance(raw, Mapping):
+        return ()
+    keys = [f"directory:{text}" for text in [loose_text(raw.get("directory_id"))] if text]
+    keys += [f"name:{text}" for text in [loose_text(raw.get("last_name"))] if text]
+    return tuple(keys)
 
 
 class _BulkStaging:
