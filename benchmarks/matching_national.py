@@ -6,7 +6,9 @@ matching service's own tables exactly as production holds them (read-model paylo
 searches, historic and open bundles, cooling periods, exclusions), then runs the round use
 case (`logic.bundles.run_round`, the code `BundleRoundFunction` runs) in a fresh subprocess
 and reports wall time per phase and the subprocess's peak memory (max RSS). At full size it
-also times a one-region round (postcode prefix 10, Berlin) before the national one.
+also times a one-region round (postcode prefix 10, Berlin) before the national one, three ways
+(REGION_VARIANTS): a new process on a copy nobody has read, a new process on a database that
+has served the same reads before (another process's dry run), and a warm process.
 
     .venv/bin/python benchmarks/matching_national.py [--fractions 0.1 0.25 0.5 1.0] [--reuse]
         [--profile DIR] [--baseline COMMIT] [--region-only]
@@ -362,6 +364,10 @@ engine = make_engine({url!r})
 if {warm!r}:  # a warm function: modules imported, caches filled by a dry run of the same round
     run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
               actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))
+if {dry_run_only!r}:  # another client reading the same data first: the database is in use
+    run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
+              actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))
+    sys.exit(0)
 phases = {{}}
 started, cpu_started = time.perf_counter(), time.process_time()
 request = RoundRequest.model_validate({request!r})
@@ -382,17 +388,31 @@ def measure(
     profile: Path | None = None,
     *,
     warm: bool = False,
+    database_in_use: bool = False,
     code_root: Path = ROOT,
 ) -> dict[str, Any]:
     """One round in a fresh subprocess on a fresh copy of the seeded database; `warm`: after an
-    untimed dry run of the same round in that process (a warm Lambda container); `code_root`:
-    whose layer runs the round (a baseline commit's, see --baseline)."""
+    untimed dry run of the same round in that process (a warm Lambda container);
+    `database_in_use`: after that dry run in another process (a new container, a database that
+    has served reads before: PostgreSQL's buffers hold the region's pages, as in production,
+    where a copy nobody has read yet does not exist); `code_root`: whose layer runs the round (a
+    baseline commit's, see --baseline)."""
     database = f"{template}_run"
     copy_database(template, database)
     paths = [str(code_root / p) for p in ("layers/shared",)]
-    code = CHILD.format(
-        paths=paths, url=postgres.admin_url(database), request=request, now=NOW.isoformat(), warm=warm
-    )
+    settings = {
+        "paths": paths,
+        "url": postgres.admin_url(database),
+        "request": request,
+        "now": NOW.isoformat(),
+    }
+    code = CHILD.format(**settings, warm=warm, dry_run_only=False)
+    if database_in_use:
+        subprocess.run(
+            [sys.executable, "-c", CHILD.format(**settings, warm=False, dry_run_only=True)],
+            check=True,
+            capture_output=True,
+        )
     command = [sys.executable, "-c", code]
     if profile is not None:
         script = profile.with_suffix(".py")
@@ -408,8 +428,24 @@ def measure(
     return figures
 
 
+# (results key, warm process, database in use): a never-read copy in a new process (the first
+# figure recorded), a new process on a database that has served reads (a new Lambda container in
+# production), a warm process (a warm container).
+REGION_VARIANTS = (
+    ("region_10", False, False),
+    ("region_10_cold_process", False, True),
+    ("region_10_warm", True, False),
+)
+
+
 def regions(
-    template: str, repeats: int, roots: dict[str, Path], *, profile: Path | None = None, warm: bool = False
+    template: str,
+    repeats: int,
+    roots: dict[str, Path],
+    *,
+    profile: Path | None = None,
+    warm: bool = False,
+    database_in_use: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """The Berlin round (postcode prefix 10) `repeats` times with each layer of `roots` (this
     tree's, a baseline's), the layers taking turns so that both meet the same machine load; per
@@ -419,7 +455,14 @@ def regions(
         for name, root in roots.items():
             dump = profile if n == 0 and root == ROOT else None
             results[name].append(
-                measure({"postcode_prefix": "10"}, template, dump, warm=warm, code_root=root)
+                measure(
+                    {"postcode_prefix": "10"},
+                    template,
+                    dump,
+                    warm=warm,
+                    database_in_use=database_in_use,
+                    code_root=root,
+                )
             )
     medians = {}
     for name, runs in results.items():
@@ -435,7 +478,7 @@ def _merged_region(earlier: dict[str, Any], report: dict[str, Any]) -> dict[str,
     """`--region-only`: the earlier results with the 100 % run's region figures replaced (and
     their own measuring time and calibration), the national figures kept as they were."""
     fresh = report["runs"][0]
-    region_keys = ("region_10", "region_10_warm")
+    region_keys = tuple(key for key, _, _ in REGION_VARIANTS)
     for run in earlier.get("runs", []):
         if run.get("fraction") == 1.0:
             run.update({key: fresh[key] for key in region_keys})
@@ -516,12 +559,19 @@ def main() -> None:
         if fraction == 1.0:
             roots = {"current": ROOT, **({"baseline": baseline_root} if baseline_root else {})}
             profile = dumps / "region_10.prof" if dumps else None
-            for key, warm in (("region_10", False), ("region_10_warm", True)):
+            for key, warm, in_use in REGION_VARIANTS:
                 measured = regions(
-                    template, args.region_repeats, roots, profile=None if warm else profile, warm=warm
+                    template,
+                    args.region_repeats,
+                    roots,
+                    profile=None if warm or in_use else profile,
+                    warm=warm,
+                    database_in_use=in_use,
                 )
                 run[key] = measured["current"]
-                print(f"region 10 (Berlin), {'warm' if warm else 'cold'} process: {run[key]}", flush=True)
+                print(
+                    f"{key} (Berlin; warm process {warm}, database in use {in_use}): {run[key]}", flush=True
+                )
                 if "baseline" in measured:
                     baseline[key] = measured["baseline"]
                     print(f"  baseline: {baseline[key]}", flush=True)
