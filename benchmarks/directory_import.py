@@ -7,6 +7,10 @@
    PostgreSQL itself (pg_stat_user_tables) for the therapist tables, listings, audit log and
    outbox. Target: zero. The import report itself (one row plus its skipped items) is counted
    apart: it is the record that the import ran.
+3. The deployed function's way (`--function-path`, on by default): the same file as an S3 event
+   names it, imported by `therapists.bootstrap.import_file` with the function's set-based chunks
+   and after-commit publishing, in a fresh database. The raw file is read from disk instead of
+   S3 and the events go to an in-memory bus (LocalStack's EventBridge would measure LocalStack).
 
 Runs against a separate database (`platform_bench_directory`) on the local PostgreSQL, which it
 starts if needed. Prints the figures and writes benchmarks/results/directory_import.json.
@@ -82,15 +86,21 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_import(path: Path, url: str, root: Path = ROOT) -> dict[str, Any]:
+def run_import(
+    path: Path,
+    url: str,
+    root: Path = ROOT,
+    command: list[str] | None = None,
+    ok_codes: tuple[int, ...] = (0, 1),  # the command's 1: some entries skipped, as the data intends
+) -> dict[str, Any]:
     """Import `path` with the operators' command of the checkout at `root` (another checkout's
-    code gives a before figure)."""
+    code gives a before figure), or with `command`."""
     env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": f"{root / 'infra'}:{root / 'layers' / 'shared'}"}
     before = rows_written(url)
     cpu_before = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools.import_directory", str(path), "--actor", "benchmark"],
+        command or [sys.executable, "-m", "tools.import_directory", str(path), "--actor", "benchmark"],
         cwd=root / "infra",
         env=env,
         stdout=subprocess.PIPE,
@@ -110,7 +120,7 @@ def run_import(path: Path, url: str, root: Path = ROOT) -> dict[str, Any]:
     process.wait()
     cpu = _children_cpu() - cpu_before
     output.append(process.stdout.read() if process.stdout else "")
-    if process.returncode not in (0, 1):  # 1: some entries skipped, as the data intends
+    if process.returncode not in ok_codes:
         raise RuntimeError(f"import failed ({process.returncode}):\n{''.join(output)[-3000:]}")
     time.sleep(1.5)  # statistics of the finished backend reach the shared counters
     after = rows_written(url)
@@ -125,6 +135,54 @@ def run_import(path: Path, url: str, root: Path = ROOT) -> dict[str, Any]:
         "rows_written_by_table": {table: written.get(table, 0) for table in ENTRY_TABLES},
         "report_rows_written": sum(written.get(table, 0) for table in REPORT_TABLES),
     }
+
+
+FUNCTION_CHILD = """
+import os, sys
+sys.path[:0] = {paths!r}
+os.environ.setdefault("EVENT_BUS_NAME", "benchmark-bus")  # the module reads its settings at import
+from datetime import UTC, datetime
+from pathlib import Path
+from fakes import FakeBus
+from therapy_platform.platform.database import make_engine
+from therapy_platform.platform.geography.postcodes import postcode_directory
+from therapy_platform.platform.outbox import SqlOutboxStore
+from therapy_platform.platform.outbox_relay import PublishNow
+from therapy_platform.therapists.bootstrap import DirectoryImportService, chunked_import, import_file
+from therapy_platform.therapists.imports.adapters.store import (
+    SqlDirectoryImportUnitOfWork, SqlImportReportStore,
+)
+from therapy_platform.therapists.imports.domain.reports import ImportResult, StoredFile
+from therapy_platform.therapists.imports.ports import RawFile
+
+body = Path({path!r}).read_bytes()
+engine = make_engine({url!r}, pool_size=2)  # as the function's import engine
+bus = FakeBus()
+publish = PublishNow(store=lambda: SqlOutboxStore(engine, "therapist_service"), publisher=lambda: bus)
+
+class LocalRawFiles:
+    def get(self, key):
+        return RawFile(body, "benchmark-1")
+
+service = DirectoryImportService(
+    unit_of_work=lambda: SqlDirectoryImportUnitOfWork(engine, publish=publish),
+    reports=lambda: SqlImportReportStore(engine),
+    raw_files=lambda bucket: LocalRawFiles(),
+    geocoder=postcode_directory,
+    chunked=(lambda: chunked_import(engine, publish)) if {chunked!r} else None,
+)
+result = import_file(service, StoredFile("bench-raw", "raw/2026-11-22/de.json", "benchmark-1"))
+assert isinstance(result, ImportResult), result
+print("published", len(bus.messages))
+"""
+
+
+def run_function_import(path: Path, url: str, *, chunked: bool = True) -> dict[str, Any]:
+    """Import `path` the way the deployed function does (FUNCTION_CHILD), in a subprocess;
+    `chunked=False`: entry by entry, as the function did before it took chunks."""
+    paths = [str(ROOT / extra) for extra in ("layers/shared", "tests/unit")]
+    code = FUNCTION_CHILD.format(paths=paths, path=str(path), url=url, chunked=chunked)
+    return run_import(path, url, command=[sys.executable, "-c", code], ok_codes=(0,))
 
 
 def last_report(url: str) -> dict[str, Any]:
@@ -156,6 +214,12 @@ def main() -> int:
         " runs right after, in a database of its own, for a before/after figure",
     )
     parser.add_argument("--before-entries", type=int, default=5_000)
+    parser.add_argument(
+        "--no-function-path",
+        dest="function_path",
+        action="store_false",
+        help="skip the import the deployed function's way",
+    )
     args = parser.parse_args()
     DATABASE = args.database
 
@@ -173,6 +237,28 @@ def main() -> int:
     second = run_import(path, url)
     second["report"] = last_report(url)
     print(json.dumps(second), flush=True)
+    function_path: dict[str, Any] = {}
+    if args.function_path:
+        print("first import the deployed function's way ...", flush=True)
+        function_url = fresh_database(f"{DATABASE}_function")
+        function_path = run_function_import(path, function_url)
+        function_path["report"] = last_report(function_url)
+        function_path["entries_per_s"] = round(len(data["entries"]) / function_path["seconds"], 1)
+        print(json.dumps(function_path), flush=True)
+        # The same moment's figure of the function entry by entry (its way before), on a sample.
+        sample = DirectoryDataGenerator(args.seed).dataset(args.before_entries)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
+            json.dump(answers(sample), handle, ensure_ascii=False)
+            sample_path = Path(handle.name)
+        print(f"the function entry by entry, {len(sample['entries'])} entries ...", flush=True)
+        entry_by_entry = run_function_import(
+            sample_path, fresh_database(f"{DATABASE}_function_entries"), chunked=False
+        )
+        sample_path.unlink(missing_ok=True)
+        entry_by_entry["entries"] = len(sample["entries"])
+        entry_by_entry["entries_per_s"] = round(len(sample["entries"]) / entry_by_entry["seconds"], 1)
+        function_path["entry_by_entry_before"] = entry_by_entry
+        print(json.dumps(entry_by_entry), flush=True)
     path.unlink(missing_ok=True)
 
     before: dict[str, Any] = {}
@@ -209,6 +295,7 @@ def main() -> int:
             "entries_per_cpu_s": round(len(data["entries"]) / first["cpu_seconds"], 1),
         },
         "second_import": second,
+        "function_first_import": function_path,
         "before": before,
         "run_id": str(uuid.uuid4()),
     }

@@ -5,10 +5,10 @@ receives) -> this function, one object per message. The import is idempotent: a 
 event of an object version imported before does nothing, and any re-import of unchanged
 entries writes nothing (content hashes). A message that names no file goes to the dead-letter
 queue with the reason; a file that cannot be read at all gets a failed report and is not
-retried; storage or a database outage: the message is offered again after a backoff. Each
-entry's event is published right after its transaction commits (the scheduled relay sends
-whatever that misses). Operators may invoke the function with `{"bucket": ..., "key": ...}`
-and get the report back.
+retried; storage or a database outage: the message is offered again after a backoff. Entries
+commit 500 at a time, set-based (as the operators' command imports); each chunk's events are
+published right after it commits (the scheduled relay sends whatever that misses). Operators
+may invoke the function with `{"bucket": ..., "key": ...}` and get the report back.
 """
 
 from __future__ import annotations

@@ -142,3 +142,37 @@ def test_an_interrupted_load_keeps_and_reports_the_chunks_that_committed(
         shared.close()
     assert (again.created, again.unchanged, again.rejected) == (4, 2, [])
     assert _directory_ids(admin_engine) == {f"D-{number}" for number in range(1, 7)}
+
+
+def test_a_committed_chunk_publishes_its_rows_events_in_one_call_and_a_rolled_back_one_none(
+    therapist_engine: Engine,
+) -> None:
+    """The after-commit hook runs once per chunk with every row's event in row order (one outbox
+    claim for the chunk, as the directory import function publishes), callbacks still run."""
+    calls: list[list[Any]] = []
+    done: list[str] = []
+    written: list[Any] = []
+
+    def publish(events: Any) -> None:
+        calls.append([event.event_id for event in events])
+
+    shared = SharedTransaction(therapist_engine)
+    uow = SqlTherapistUnitOfWork(therapist_engine, publish=publish, shared=shared)
+    try:
+        for number in range(3):
+            outcome, events = _upsert_row(uow, FakeGeocoder(), _row(number), actor="operator:test", now=NOW)
+            assert outcome == "created"
+            written += [event.event_id for event in events]
+        with uow:
+            uow.on_commit(lambda: done.append("callback"))
+            uow.commit()
+        assert calls == []  # nothing before the chunk commits
+        shared.commit()
+        assert len(written) == 3 and calls == [written] and done == ["callback"]
+
+        _upsert_row(uow, FakeGeocoder(), _row(3), actor="operator:test", now=NOW)
+        shared.rollback()
+        shared.commit()
+        assert calls == [written]
+    finally:
+        shared.close()

@@ -39,7 +39,7 @@ from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.outbox import SqlOutboxStore
 from therapy_platform.platform.outbox_relay import PublishNow
-from therapy_platform.therapists.bootstrap import DirectoryImportService
+from therapy_platform.therapists.bootstrap import DirectoryImportService, chunked_import
 from therapy_platform.therapists.domain.therapist import TherapistPatch
 from therapy_platform.therapists.imports.adapters.raw_files import S3RawFileReader
 from therapy_platform.therapists.imports.adapters.store import (
@@ -208,7 +208,7 @@ def importer(
     module = load_function("directory_import")
     bus, _ = event_bus
     publisher = EventBridgePublisher(client("events"), bus, "therapy-platform.therapist-service")
-    # As deployed: each entry's event is published right after its transaction commits.
+    # As deployed: set-based chunks, each chunk's events published right after it commits.
     publish = PublishNow(
         store=lambda: SqlOutboxStore(therapist_engine, THERAPISTS), publisher=lambda: publisher
     )
@@ -217,6 +217,7 @@ def importer(
         reports=lambda: SqlImportReportStore(therapist_engine),
         raw_files=lambda bucket: S3RawFileReader(client("s3"), bucket),
         geocoder=postcode_directory,
+        chunked=lambda: chunked_import(therapist_engine, publish),
     )
     monkeypatch.setattr(module, "service", service)
     return module

@@ -210,7 +210,8 @@ class SharedTransaction:
     (`SqlUnitOfWork(engine, shared=...)`): what one of them commits is released into the shared
     transaction, what fails rolls back to its savepoint and leaves the others' work alone.
     Nothing is durable until `commit()`; the units' after-commit hooks (publishing, callbacks)
-    run then, and are dropped by `rollback()`. Used by the operators' bulk loads to commit a
+    run then (each publish hook once, with the events of every unit that used it, in order), and
+    are dropped by `rollback()`. Used by the operators' bulk loads to commit a
     chunk of rows at a time (platform/bulk_load.py)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -246,12 +247,21 @@ class SharedTransaction:
                 self.close()
                 raise DependencyUnavailableError("the database connection was lost") from error
         deferred, self._deferred = self._deferred, []
-        for publish, events, callbacks in deferred:
+        # One publish per hook for the whole chunk (one outbox claim, PutEvents in parallel), not
+        # one per unit of work: per row, the claims cost more than the chunk's writes.
+        batches: list[tuple[AfterCommit, list[EventEnvelope]]] = []
+        for publish, events, _ in deferred:
             if events and publish is not None:
-                try:
-                    publish(events)
-                except Exception:
-                    LOGGER.warning("publishing after commit failed; the scheduled relay will", exc_info=True)
+                if batches and batches[-1][0] is publish:
+                    batches[-1][1].extend(events)
+                else:
+                    batches.append((publish, list(events)))
+        for publish, events in batches:
+            try:
+                publish(events)
+            except Exception:
+                LOGGER.warning("publishing after commit failed; the scheduled relay will", exc_info=True)
+        for _, _, callbacks in deferred:
             for callback in callbacks:
                 try:
                     callback()

@@ -202,8 +202,9 @@ def import_directory_file(
     `now`) stamps the report's end. With `once_per_version`, a version already imported returns
     its report and does nothing (a redelivered S3 event). A file that is not usable at all gives
     a failed report; DependencyUnavailableError (database gone) is re-raised after the report
-    says how far the import got (every committed entry is complete). Each entry's event is
-    published by the unit of work's after-commit hook; the result lists the events' ids.
+    says how far the import got (every committed entry is complete). The events are published
+    by the unit of work's after-commit hook (with `chunks`: once per chunk); the result lists
+    the events' ids.
 
     With `chunks` (the shared transaction `uow` joins, platform/unit_of_work.SharedTransaction)
     the entries commit CHUNK_SIZE at a time, each entry still in its own savepoint, so a refused
@@ -269,11 +270,14 @@ def import_stored_file(
     stored: StoredFile,
     *,
     clock: Callable[[], datetime],
+    chunks: Chunks | None = None,
+    staging: TherapistStaging | None = None,
 ) -> Outcome[ImportResult | FileNotImported]:
     """The raw file an S3 event (or an operator) names, imported once per object version with
     the directory's actor. A key outside `raw/YYYY-MM-DD/<region>.json` is not a raw file; a
     file deleted before the import got to it has nothing to import. DependencyUnavailableError
-    (storage or database unreachable) is raised: the message should be tried again later."""
+    (storage or database unreachable) is raised: the message should be tried again later.
+    `chunks` and `staging`: as for `import_directory_file` (the deployed function's way)."""
     if not is_raw_object_key(stored.key):
         return Outcome(FileNotImported("not a raw directory file"))
     try:
@@ -291,6 +295,8 @@ def import_stored_file(
         now=clock(),
         clock=clock,
         once_per_version=True,
+        chunks=chunks,
+        staging=staging,
     )
     return Outcome(imported.value, imported.events)
 
