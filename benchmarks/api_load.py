@@ -53,10 +53,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-for extra in ("infra", "layers/shared"):
+for extra in ("infra", "layers/shared", "benchmarks"):
     sys.path.insert(0, str(ROOT / extra))
 
 import psutil  # noqa: E402
+from calibration import pure_planning  # noqa: E402
 
 from localcloud import identity, stack  # noqa: E402
 
@@ -229,6 +230,7 @@ def main() -> int:
     if not 1 <= args.clients <= 100 or not 0 < args.duration <= 600:
         parser.error("1-100 clients, at most 600 s")
 
+    machine_speed = pure_planning()  # before the run, on the same machine state
     load_before = os.getloadavg()
     figures = run(args.clients, args.duration, args.warmup, args.seed)
     load_after = os.getloadavg()
@@ -240,6 +242,7 @@ def main() -> int:
         "met": met,
         "figures": figures,
         "calibration": {
+            **machine_speed,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "load_average_before": [round(value, 2) for value in load_before],

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 for extra in ("infra", "infra/migrations", "layers/shared", "tests", "tests/unit", "benchmarks"):
     sys.path.insert(0, str(ROOT / extra))
 
+from calibration import pure_planning  # noqa: E402
 from datagen import DataGenerator  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
@@ -223,6 +224,7 @@ def main() -> int:
     args = parser.parse_args()
     DATABASE = args.database
 
+    machine_speed = pure_planning()  # before the loads, on the same machine state
     generator = DataGenerator(seed=20261122)
     url = fresh_database()
     therapists = list(generator.therapists(args.therapists, practices=args.practices))
@@ -271,6 +273,7 @@ def main() -> int:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         # Other work on the machine slows the loads (CPU-bound): the load average says how much.
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]},
+        "calibration": machine_speed,
         "bulk_load_therapists": therapist_load,
         "bulk_load_patients": patient_load,
         "handler_latency": handler_latency,

@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for extra in ("infra", "infra/migrations", "layers/shared"):
+for extra in ("infra", "infra/migrations", "layers/shared", "benchmarks"):
     sys.path.insert(0, str(ROOT / extra))
 
 import psutil  # type: ignore[import-untyped]  # noqa: E402
+from calibration import pure_planning  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from localcloud import postgres  # noqa: E402
@@ -223,6 +224,7 @@ def main() -> int:
     args = parser.parse_args()
     DATABASE = args.database
 
+    machine_speed = pure_planning()  # before the imports, on the same machine state
     url = fresh_database()
     data = DirectoryDataGenerator(args.seed).dataset(args.entries)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
@@ -287,6 +289,7 @@ def main() -> int:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         # Other work on the machine slows the first import (CPU-bound per-entry transactions).
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]},
+        "calibration": machine_speed,
         "entries": len(data["entries"]),
         "file_mb": round(size_mb, 1),
         "first_import": {

@@ -45,9 +45,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for extra in ("infra", "infra/migrations", "layers/shared", "tests", "tests/unit"):
+for extra in ("infra", "infra/migrations", "layers/shared", "tests", "tests/unit", "benchmarks"):
     sys.path.insert(0, str(ROOT / extra))
 
+from calibration import pure_planning  # noqa: E402
 from sqlalchemy import create_engine, event, text  # noqa: E402
 
 from localcloud import postgres, smtp  # noqa: E402
@@ -574,6 +575,7 @@ def main() -> int:
         "--shared-smtp", action="store_true", help="use the shared local SMTP server (no outage variant)"
     )
     args = parser.parse_args()
+    machine_speed = pure_planning()  # before the runs, on the same machine state
     load_at_start = [round(value, 2) for value in os.getloadavg()]
     DATABASE = args.database
     private = None if args.shared_smtp else PrivateSmtp()
@@ -611,6 +613,7 @@ def main() -> int:
             "load_average_1_5_15_at_start": load_at_start,
             "load_average_1_5_15_at_end": [round(value, 2) for value in os.getloadavg()],
         },
+        "calibration": machine_speed,
         "workers": args.workers,
         "emails": args.emails,
         "settings": {

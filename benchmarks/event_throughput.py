@@ -49,8 +49,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for extra in ("infra", "layers/shared", "tests"):
+for extra in ("infra", "layers/shared", "tests", "benchmarks"):
     sys.path.insert(0, str(ROOT / extra))
+
+from calibration import pure_planning  # noqa: E402
 
 from localcloud import kafka, postgres, stack  # noqa: E402
 from localcloud.aws import client  # noqa: E402
@@ -320,6 +322,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
 
+    machine_speed = pure_planning()  # before the run, on the same machine state
     load_before = os.getloadavg()
     figures = run(args.events, args.relays, args.grace, args.timeout, args.leg)
     load_after = os.getloadavg()
@@ -331,6 +334,7 @@ def main() -> int:
         "met": met,
         "figures": figures,
         "calibration": {
+            **machine_speed,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "load_average_before": [round(value, 2) for value in load_before],

@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 for extra in ("infra", "infra/migrations", "layers/shared", "benchmarks"):
     sys.path.insert(0, str(ROOT / extra))
 
+from calibration import pure_planning  # noqa: E402
 from datagen import DataGenerator  # noqa: E402
 from sqlalchemy import Engine, create_engine, insert, text  # noqa: E402
 
@@ -504,17 +505,6 @@ def _checkout(commit: str) -> Path:
     return folder
 
 
-def calibration() -> dict[str, Any]:
-    """The machine's speed in this run: the pure planning benchmark (no database) at 25 %."""
-    command = [
-        sys.executable, str(ROOT / "benchmarks" / "matching_round.py"),
-        "--case", "national:0.25", "--repeats", "1", "--no-trace",
-    ]  # fmt: skip
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"pure_plan_national_0_25_s": figures["wall_s_best"], "benchmark": "matching_round.py"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -539,7 +529,7 @@ def main() -> None:
     if not postgres.is_healthy():
         postgres.start()
     runs: list[dict[str, Any]] = []
-    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), **calibration()}
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), **pure_planning()}
     print(f"calibration: {machine}", flush=True)
     for fraction in args.fractions:
         template = f"{DATABASE}_{int(fraction * 100)}"
