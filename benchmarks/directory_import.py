@@ -149,7 +149,8 @@ from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.outbox import SqlOutboxStore
 from therapy_platform.platform.outbox_relay import PublishNow
-from therapy_platform.therapists.bootstrap import DirectoryImportService, chunked_import, import_file
+from therapy_platform.therapists.bootstrap import DirectoryImportService, import_file
+from therapy_platform.therapists.imports.adapters.store import chunked_import
 from therapy_platform.therapists.imports.adapters.store import (
     SqlDirectoryImportUnitOfWork, SqlImportReportStore,
 )

@@ -15,13 +15,14 @@ Rows load in chunks of 500, one transaction each (a dry run: each row its own tr
 chunk reads what its rows may match with one query and writes with one statement per table;
 should the database refuse any of it, the chunk runs again with each row in its own savepoint,
 so a rejected row never undoes others; an interrupted load keeps the chunks committed
-before (the report counts only those; loading the file again picks up the rest). A file of more
-than 1,000 rows loads in up to `--jobs` processes side by side (default: one per CPU, at most 4),
-each with its own connection and chunks: rows that may describe the same person (same last name,
-or same directory id) always go to the same process, in file order, so the outcome is that of
-loading the rows one after the other; the report merges the processes' reports. Rows that change something
-write their events to the service's outbox; the scheduled outbox relay publishes them. Exit code:
-0 all rows loaded, 1 some rows rejected, 2 the file or arguments are unusable, 3 interrupted.
+before (the report counts only those; loading the file again picks up the rest). A file of at
+least 1,000 rows loads in up to `--jobs` processes side by side (default: one per CPU, at most 4,
+at least 500 rows each), each with its own connection and chunks: rows that may describe the
+same person (same last name, or same directory id) always go to the same process, in file
+order, so the outcome is that of loading the rows one after the other; the report merges the
+processes' reports. Rows that change something write their events to the service's outbox;
+the scheduled outbox relay publishes them. Exit code: 0 all rows loaded, 1 some rows rejected,
+2 the file or arguments are unusable, 3 interrupted.
 
 Adding a kind: write its use case on `platform.bulk_load.load_rows` (one transaction per row,
 the shared `BulkReport`, `BulkLoadInterruptedError` when the database goes away; for speed a

@@ -33,11 +33,9 @@ from rich.table import Table
 from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.geography.postcodes import postcode_directory
-from therapy_platform.platform.unit_of_work import SharedTransaction
-from therapy_platform.therapists.adapters.staging import TherapistStage
 from therapy_platform.therapists.imports.adapters.store import (
-    SqlDirectoryImportUnitOfWork,
     SqlImportReportStore,
+    chunked_import,
 )
 from therapy_platform.therapists.imports.domain.reports import (
     ImportItem,
@@ -123,48 +121,49 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
     # (imports/use_cases.py). The chunk's transaction holds one connection, the import report
     # is written on the other.
     engine = make_engine(_database_url(), pool_size=2)
-    shared = SharedTransaction(engine)
     worst = EXIT_OK
     try:
-        for path in files:
-            data = path.read_bytes()
-            progress = Progress(
-                TextColumn(f"importing {path.name}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-            )
-            with progress:
-                task = progress.add_task("import", total=None)
+        with chunked_import(engine) as chunked:
+            for path in files:
+                data = path.read_bytes()
+                progress = Progress(
+                    TextColumn(f"importing {path.name}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    console=console,
+                )
+                with progress:
+                    task = progress.add_task("import", total=None)
 
-                def advance(done: int, total: int, task_id: TaskID = task, bar: Progress = progress) -> None:
-                    bar.update(task_id, completed=done, total=total)
+                    def advance(
+                        done: int, total: int, task_id: TaskID = task, bar: Progress = progress
+                    ) -> None:
+                        bar.update(task_id, completed=done, total=total)
 
-                result = import_directory_file(
-                    SqlDirectoryImportUnitOfWork(engine, shared=shared),
-                    SqlImportReportStore(engine),
-                    postcode_directory(),
-                    data,
-                    source=ImportSource(str(path.resolve()), hashlib.sha256(data).hexdigest()[:32]),
-                    actor=actor,
-                    now=datetime.now(UTC),
-                    clock=lambda: datetime.now(UTC),
-                    on_progress=advance,
-                    chunks=shared,
-                    # Set-based chunks: one read and one statement per table for 500 entries.
-                    staging=TherapistStage(shared),
-                ).value
-            print_report(console, path, result.report, result.items)
-            if result.report.status is ImportStatus.FAILED:
-                worst = max(worst, EXIT_UNUSABLE)
-            elif result.report.counts.skipped:
-                worst = max(worst, EXIT_SKIPPED)
+                    result = import_directory_file(
+                        chunked.unit_of_work,
+                        SqlImportReportStore(engine),
+                        postcode_directory(),
+                        data,
+                        source=ImportSource(str(path.resolve()), hashlib.sha256(data).hexdigest()[:32]),
+                        actor=actor,
+                        now=datetime.now(UTC),
+                        clock=lambda: datetime.now(UTC),
+                        on_progress=advance,
+                        chunks=chunked.chunks,
+                        # Set-based chunks: one read and one statement per table for 500 entries.
+                        staging=chunked.staging,
+                    ).value
+                print_report(console, path, result.report, result.items)
+                if result.report.status is ImportStatus.FAILED:
+                    worst = max(worst, EXIT_UNUSABLE)
+                elif result.report.counts.skipped:
+                    worst = max(worst, EXIT_SKIPPED)
     except DependencyUnavailableError as error:
         console.print(f"error: {error.message}", style="red", markup=False)
         return EXIT_INTERRUPTED
     finally:
-        shared.close()
         engine.dispose()
     return worst
 

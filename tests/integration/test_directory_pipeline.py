@@ -39,12 +39,13 @@ from therapy_platform.platform.database import make_engine
 from therapy_platform.platform.geography.postcodes import postcode_directory
 from therapy_platform.platform.outbox import SqlOutboxStore
 from therapy_platform.platform.outbox_relay import PublishNow
-from therapy_platform.therapists.bootstrap import DirectoryImportService, chunked_import
+from therapy_platform.therapists.bootstrap import DirectoryImportService
 from therapy_platform.therapists.domain.therapist import TherapistPatch
 from therapy_platform.therapists.imports.adapters.raw_files import S3RawFileReader
 from therapy_platform.therapists.imports.adapters.store import (
     SqlDirectoryImportUnitOfWork,
     SqlImportReportStore,
+    chunked_import,
 )
 from therapy_platform.therapists.imports.domain.reports import ImportResult, ImportSource
 from therapy_platform.therapists.imports.use_cases import import_directory_file

@@ -80,9 +80,10 @@ def _no_delay(dbapi_connection: Any, _record: Any) -> None:
 
 
 @cache
-def default_engine() -> Engine:
+def default_engine(pool_size: int = 1) -> Engine:
+    """The function's engine from its settings, one per pool size (a directory import needs 2)."""
     settings = database_settings()
-    return make_engine(database_url(settings), use_ssl=settings.ssl)
+    return make_engine(database_url(settings), use_ssl=settings.ssl, pool_size=pool_size)
 
 
 def connect(engine: Engine) -> Connection:

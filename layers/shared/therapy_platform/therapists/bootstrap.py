@@ -15,21 +15,19 @@ Everything else (engines, clients, the postcode table) is made on first use.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine
 
 from therapy_platform.contracts.bundles import CoolingPeriodStarted
 from therapy_platform.contracts.communication import OptOutReceived
 from therapy_platform.contracts.personal_data import InvokedParts, NoOtherServices, PersonalDataParts
 from therapy_platform.platform.bootstrap import publish_after_commit, sqs_queues
-from therapy_platform.platform.bulk_load import Chunks
 from therapy_platform.platform.clock import utc_now
 from therapy_platform.platform.consumer import (
     Handled,
@@ -40,7 +38,7 @@ from therapy_platform.platform.consumer import (
     RetryPolicy,
     bus_consumer,
 )
-from therapy_platform.platform.database import database_url, default_engine, make_engine
+from therapy_platform.platform.database import default_engine
 from therapy_platform.platform.errors import DependencyUnavailableError
 from therapy_platform.platform.eventbridge import default_publisher
 from therapy_platform.platform.events import BusMessage
@@ -51,10 +49,8 @@ from therapy_platform.platform.idempotency import SqlIdempotencyStore
 from therapy_platform.platform.lambda_invoke import default_functions
 from therapy_platform.platform.metrics import FlushedMetrics, RecordingMetrics, add_all
 from therapy_platform.platform.metrics_emf import EmfMetrics
-from therapy_platform.platform.ports import AfterCommit, EventPublisher
-from therapy_platform.platform.settings import PersonalDataSettings, database_settings
-from therapy_platform.platform.unit_of_work import SharedTransaction
-from therapy_platform.therapists.adapters.staging import TherapistStage
+from therapy_platform.platform.ports import EventPublisher
+from therapy_platform.platform.settings import PersonalDataSettings
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.adapters.tables import THERAPIST_SCHEMA
 from therapy_platform.therapists.imports.adapters.raw_files import (
@@ -63,8 +59,10 @@ from therapy_platform.therapists.imports.adapters.raw_files import (
     stored_file_of,
 )
 from therapy_platform.therapists.imports.adapters.store import (
+    ChunkedImport,
     SqlDirectoryImportUnitOfWork,
     SqlImportReportStore,
+    chunked_import,
 )
 from therapy_platform.therapists.imports.domain.reports import (
     FileNotImported,
@@ -78,7 +76,7 @@ from therapy_platform.therapists.imports.ports import (
     RawFileReader,
 )
 from therapy_platform.therapists.imports.use_cases import import_stored_file
-from therapy_platform.therapists.ports import TherapistStaging, TherapistUnitOfWork
+from therapy_platform.therapists.ports import TherapistUnitOfWork
 from therapy_platform.therapists.settings import TherapistSettings
 from therapy_platform.therapists.use_cases import apply_matching_cooling, apply_opt_out_reply
 
@@ -116,35 +114,9 @@ class DirectoryImportService:
     metrics: FlushedMetrics = field(default_factory=RecordingMetrics)  # the import function flushes
     # Set-based chunks for a file (as the operators' command imports): one read of what 500
     # entries may match, one statement per table, one commit. None: entry by entry (fakes).
+    # The engine needs a pool of 2: the chunk's transaction holds one connection while the
+    # report is written on the other.
     chunked: Callable[[], AbstractContextManager[ChunkedImport]] | None = None
-
-
-@dataclass(frozen=True)
-class ChunkedImport:
-    """A unit of work joining one shared transaction that commits a chunk at a time, and the
-    chunk stage its units write to (imports/use_cases.import_directory_file)."""
-
-    unit_of_work: DirectoryImportUnitOfWork
-    chunks: Chunks
-    staging: TherapistStaging
-
-
-@contextmanager
-def chunked_import(engine: Engine, publish: AfterCommit) -> Iterator[ChunkedImport]:
-    shared = SharedTransaction(engine)
-    try:
-        unit_of_work = SqlDirectoryImportUnitOfWork(engine, publish=publish, shared=shared)
-        yield ChunkedImport(unit_of_work, shared, TherapistStage(shared))
-    finally:
-        shared.close()
-
-
-@cache
-def _import_engine() -> Engine:
-    """The import's own pool: a chunk's transaction holds one connection while the report is
-    written on the other."""
-    settings = database_settings()
-    return make_engine(database_url(settings), use_ssl=settings.ssl, pool_size=2)
 
 
 def build(
@@ -166,15 +138,15 @@ def _invoke(function_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
 def build_directory_import(settings: TherapistSettings = SETTINGS) -> DirectoryImportService:
     publish = publish_after_commit(THERAPIST_SCHEMA)
     return DirectoryImportService(
-        unit_of_work=lambda: SqlDirectoryImportUnitOfWork(_import_engine(), publish=publish),
-        reports=lambda: SqlImportReportStore(_import_engine()),
+        unit_of_work=lambda: SqlDirectoryImportUnitOfWork(default_engine(pool_size=2), publish=publish),
+        reports=lambda: SqlImportReportStore(default_engine(pool_size=2)),
         raw_files=S3RawFileReader.connect,
         # Imports locate by the directory's coordinates, else the shipped postcode table
         # (offline, never rate-limited): right for thousands of entries.
         geocoder=postcode_directory,
         metrics=EmfMetrics(THERAPIST_SCHEMA),
         # Each chunk's events are published right after it commits (the relay sends what fails).
-        chunked=lambda: chunked_import(_import_engine(), publish),
+        chunked=lambda: chunked_import(default_engine(pool_size=2), publish),
     )
 
 

@@ -1,10 +1,13 @@
 """The therapist service's side of directory imports in PostgreSQL: listings (content hashes,
-provenance, review marks), the import's unit of work, and the import reports."""
+provenance, review marks), the import's unit of work (alone, or joining a shared transaction that
+commits a chunk at a time: `chunked_import`), and the import reports."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -15,7 +18,9 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from therapy_platform.platform.database import transaction
 from therapy_platform.platform.errors import ConflictError, DependencyUnavailableError
-from therapy_platform.platform.unit_of_work import ChunkStage, refusal
+from therapy_platform.platform.ports import AfterCommit
+from therapy_platform.platform.unit_of_work import ChunkStage, SharedTransaction, refusal
+from therapy_platform.therapists.adapters.staging import TherapistStage
 from therapy_platform.therapists.adapters.store import SqlTherapistUnitOfWork
 from therapy_platform.therapists.imports.adapters.tables import (
     directory_import_items,
@@ -113,6 +118,28 @@ class SqlDirectoryImportUnitOfWork(SqlTherapistUnitOfWork):
             raise ConflictError(refusal(exc)) from exc
         if isinstance(exc, (OperationalError, InterfaceError)):
             raise DependencyUnavailableError("the database connection was lost") from exc
+
+
+@dataclass(frozen=True)
+class ChunkedImport:
+    """A unit of work joining one shared transaction that commits a chunk at a time, and the
+    chunk stage its units write to (imports/use_cases.import_directory_file)."""
+
+    unit_of_work: SqlDirectoryImportUnitOfWork
+    chunks: SharedTransaction
+    staging: TherapistStage
+
+
+@contextmanager
+def chunked_import(engine: Engine, publish: AfterCommit | None = None) -> Iterator[ChunkedImport]:
+    """Set-based chunks for the import function and the operators' command alike. `publish`:
+    the after-commit hook, run once per chunk (None: the scheduled relay publishes)."""
+    shared = SharedTransaction(engine)
+    try:
+        unit_of_work = SqlDirectoryImportUnitOfWork(engine, publish=publish, shared=shared)
+        yield ChunkedImport(unit_of_work, shared, TherapistStage(shared))
+    finally:
+        shared.close()
 
 
 def _summary(row: Any) -> ImportReportSummary:
