@@ -13,9 +13,9 @@ import contextlib
 import select
 import smtplib
 import ssl
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import formatdate, parseaddr
 from typing import Any, Final
 
@@ -36,8 +36,49 @@ def _recipient(email: Email) -> Address | str:
     return Address(display_name=email.recipient_name, username=local, domain=domain)
 
 
-def mime_message(email: Email) -> EmailMessage:
-    message = EmailMessage(policy=SMTP)
+class ReusedHeaders(HeaderRegistry):
+    """The stdlib's header factory, building each header once. The stock registry creates a new
+    class on every lookup and parses every value anew, about a third of the sender's CPU per
+    email; most of an email's ~18 headers are the same in every email (the parts' Content-Type
+    and Content-Transfer-Encoding, MIME-Version, From). Header objects are immutable, so the
+    same one serves every message: the bytes sent do not change (a unit test compares them with
+    the stock policy's)."""
+
+    # Values that repeat from email to email; the others (Subject, To, Date, ids, a multipart's
+    # boundary) are built as before and not kept.
+    REPEATING: Final = frozenset(
+        {"from", "mime-version", "content-type", "content-transfer-encoding", "auto-submitted"}
+    )
+    KEPT_AT_MOST: Final = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+        self._built: dict[tuple[str, str], BaseHeader] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._classes.get(name.lower())
+        if made is None:
+            made = self._classes[name.lower()] = super().__getitem__(name)
+        return made
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        if not isinstance(value, str) or name.lower() not in self.REPEATING or "boundary=" in value:
+            return super().__call__(name, value)
+        key = (name, value)
+        header = self._built.get(key)
+        if header is None:
+            header = super().__call__(name, value)
+            if len(self._built) < self.KEPT_AT_MOST:
+                self._built[key] = header
+        return header
+
+
+MIME_POLICY: Final[EmailPolicy[EmailMessage]] = SMTP.clone(header_factory=ReusedHeaders())
+
+
+def mime_message(email: Email, *, policy: EmailPolicy[EmailMessage] = MIME_POLICY) -> EmailMessage:
+    message = EmailMessage(policy=policy)
     message["From"] = email.sender
     message["To"] = _recipient(email)
     message["Subject"] = email.subject
