@@ -361,7 +361,7 @@ from datetime import datetime
 from therapy_platform.platform.database import make_engine
 from therapy_platform.matching.domain.round import numpy_pair_search
 numpy_pair_search()  # as functions/bundle_round does at init (the import is not the round's)
-engine = make_engine({url!r})
+engine = make_engine({url!r}, pool_size=2)  # as functions/bundle_round builds it
 if {warm!r}:  # a warm function: modules imported, caches filled by a dry run of the same round
     run_round(SqlMatchingUnitOfWork(engine), RoundRequest.model_validate({{**{request!r}, "dry_run": True}}),
               actor="system:bench", trigger="operator", now=datetime.fromisoformat({now!r}))

@@ -23,7 +23,7 @@ from therapy_platform.platform.feature_flags import FlagEvaluator
 from therapy_platform.platform.metrics_emf import flushed
 
 logger = Logger(service="bundle-round")
-service = bootstrap.build()
+service = bootstrap.build(pool_size=2)  # a national round reads its searches on a second connection
 flags: FlagEvaluator = flags_from_env()
 numpy_pair_search()  # NumPy imported at init, not by the first round planned (~0.1 s of it)
 

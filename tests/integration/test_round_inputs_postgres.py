@@ -170,3 +170,109 @@ def test_candidates_carry_cooling_open_bundles_contacts_practices_and_exclusions
     assert candidate.contacted_practices == frozenset({practice, earlier})
     assert candidate.search_excluded_therapist_ids == frozenset({stale})
     assert candidate.max_travel_km == 10
+
+
+def _seed_committed(engine: Any) -> tuple[list[uuid.UUID], list[uuid.UUID], list[uuid.UUID]]:
+    """Three therapists and three searches (one with a contact and an exclusion), committed."""
+    therapist_ids, search_ids, patient_ids = [], [], []
+    with engine.begin() as connection:
+        for number in range(3):
+            therapist_id, patient_id, search_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            _profile(
+                therapist_profiles,
+                connection,
+                therapist_id,
+                {
+                    "status": "active",
+                    "postcode": f"1011{number}",
+                    "created_at": NOW.isoformat(),
+                    "location": BERLIN,
+                },
+            )
+            _profile(patient_profiles, connection, patient_id, {"location": BERLIN, "max_travel_km": 10})
+            connection.execute(
+                insert(searches).values(
+                    id=search_id,
+                    patient_id=patient_id,
+                    status="active",
+                    created_at=NOW - timedelta(days=number),
+                    updated_at=NOW,
+                    total_requested_contacts=12,
+                )
+            )
+            therapist_ids.append(therapist_id)
+            search_ids.append(search_id)
+            patient_ids.append(patient_id)
+        bundle_id = _bundle(connection, therapist_ids[0], f"p:{uuid.uuid4().hex}", "sent")
+        connection.execute(
+            insert(bundle_members).values(
+                id=uuid.uuid4(),
+                bundle_id=bundle_id,
+                search_id=search_ids[0],
+                patient_id=patient_ids[0],
+                position=1,
+                status="pending",
+            )
+        )
+        connection.execute(
+            insert(search_exclusions).values(
+                search_id=search_ids[1],
+                therapist_id=therapist_ids[2],
+                reason="test",
+                excluded_at=NOW,
+                excluded_by="test",
+            )
+        )
+    return therapist_ids, search_ids, patient_ids
+
+
+def test_a_national_read_beside_a_second_connection_equals_the_read_on_one(
+    service_url: Callable[[str], str], admin_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pool of two, a national round reads its searches on a second connection while the
+    first reads the therapists: the same candidates as on one connection. Not while the round's
+    transaction has written anything, which the second connection could not see."""
+    one = create_engine(service_url("matching_service"), pool_size=1, max_overflow=0)
+    two = create_engine(service_url("matching_service"), pool_size=2, max_overflow=0)
+    beside = []
+    original = SqlRoundInputs._national_side_by_side
+
+    def counted(self: SqlRoundInputs) -> Any:
+        beside.append(True)
+        return original(self)
+
+    monkeypatch.setattr(SqlRoundInputs, "_national_side_by_side", counted)
+    therapist_ids, search_ids, patient_ids = _seed_committed(two)
+    try:
+        with one.connect() as connection, connection.begin():
+            alone = SqlRoundInputs(connection).read()
+        assert not beside
+        with two.connect() as connection, connection.begin():
+            side_by_side = SqlRoundInputs(connection).read()
+        assert beside == [True]
+        assert sorted(side_by_side[0], key=lambda t: t.id) == sorted(alone[0], key=lambda t: t.id)
+        assert sorted(side_by_side[1], key=lambda s: s.id) == sorted(alone[1], key=lambda s: s.id)
+        mine = {s.id: s for s in side_by_side[1] if s.id in search_ids}
+        assert set(mine) == set(search_ids)
+        assert mine[search_ids[0]].open_bundle_count == 1
+        assert mine[search_ids[1]].search_excluded_therapist_ids == frozenset({therapist_ids[2]})
+
+        # A transaction that has written reads on its own connection, and sees its own writes.
+        with two.connect() as connection, connection.begin() as transaction:
+            connection.execute(update(searches).where(searches.c.id == search_ids[2]).values(status="paused"))
+            _, found = SqlRoundInputs(connection).read()
+            transaction.rollback()
+        assert beside == [True]
+        assert search_ids[2] not in {s.id for s in found}
+    finally:
+        with admin_engine.begin() as connection:
+            connection.execute(bundle_members.delete().where(bundle_members.c.search_id.in_(search_ids)))
+            connection.execute(
+                search_exclusions.delete().where(search_exclusions.c.search_id.in_(search_ids))
+            )
+            connection.execute(bundles.delete().where(bundles.c.therapist_id.in_(therapist_ids)))
+            connection.execute(searches.delete().where(searches.c.id.in_(search_ids)))
+            connection.execute(therapist_profiles.delete().where(therapist_profiles.c.id.in_(therapist_ids)))
+            connection.execute(patient_profiles.delete().where(patient_profiles.c.id.in_(patient_ids)))
+        one.dispose()
+        two.dispose()

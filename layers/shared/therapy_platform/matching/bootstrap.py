@@ -64,7 +64,9 @@ def matching_config(settings: MatchingSettings) -> MatchingConfig:
     )
 
 
-def build(settings: MatchingSettings = SETTINGS) -> MatchingService:
+def build(settings: MatchingSettings = SETTINGS, *, pool_size: int = 1) -> MatchingService:
+    """`pool_size` 2 for the round function: a national round reads its searches on a second
+    connection while it decodes the therapists (adapters/round_inputs.py)."""
     metrics = EmfMetrics(MATCHING_SCHEMA)
     # Every committed bundle event is counted (sent, answered, expired, placements), whichever
     # function's use case wrote it; see docs/metrics.md.
@@ -73,7 +75,7 @@ def build(settings: MatchingSettings = SETTINGS) -> MatchingService:
     )
 
     def sql_unit_of_work() -> SqlMatchingUnitOfWork:
-        return SqlMatchingUnitOfWork(default_engine(), publish=after_commit)
+        return SqlMatchingUnitOfWork(default_engine(pool_size), publish=after_commit)
 
     return MatchingService(
         unit_of_work=sql_unit_of_work,

@@ -17,6 +17,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -37,6 +38,7 @@ from sqlalchemy import (
     text,
     union,
 )
+from sqlalchemy.pool import QueuePool
 
 from therapy_platform.matching.adapters.bundles import OPEN
 from therapy_platform.matching.adapters.tables import (
@@ -234,12 +236,42 @@ class SqlRoundInputs:
         """Limited rounds (therapist ids, a postcode region) read the chosen therapists' whole
         practices (colleagues' open bundles and cooling count) and only the searches whose
         patients live within their own travel limit of the region's bounding box."""
-        therapists = self._therapist_candidates(therapist_ids, postcode_prefix)
         limited = therapist_ids is not None or postcode_prefix is not None
+        if not limited and search_ids is None and self._may_read_beside():
+            return self._national_side_by_side()
+        therapists = self._therapist_candidates(therapist_ids, postcode_prefix)
         box = bounding_box(therapists) if limited else None
         if limited and box is None:
             return therapists, []
         return therapists, self._search_candidates(box, search_ids)
+
+    def _may_read_beside(self) -> bool:
+        """Whether a second connection of the engine's pool reads what this one would: only
+        while this transaction has written nothing (no transaction id yet) and reads at READ
+        COMMITTED, where every statement sees what is committed when it starts, on either
+        connection. A round takes its lock and then reads, before it writes anything."""
+        pool = self._connection.engine.pool
+        if not isinstance(pool, QueuePool) or pool.size() < 2:
+            return False
+        written, isolation = self._connection.execute(
+            select(func.pg_current_xact_id_if_assigned(), func.current_setting("transaction_isolation"))
+        ).one()
+        return written is None and isolation == "read committed"
+
+    def _national_side_by_side(self) -> tuple[list[TherapistCandidate], list[SearchCandidate]]:
+        """A national round's searches are read on a second connection while this one reads and
+        decodes the therapists: PostgreSQL builds the searches' document (over a second of its
+        time at national scale) while Python works, on a machine with two cores or more."""
+        engine = self._connection.engine
+
+        def searches() -> list[SearchCandidate]:
+            with engine.connect() as beside:
+                return SqlRoundInputs(beside)._search_candidates(None, None)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="round-searches") as worker:
+            found = worker.submit(searches)
+            therapists = self._therapist_candidates(None, None)
+            return therapists, found.result()
 
     def _therapist_candidates(
         self, therapist_ids: Sequence[uuid.UUID] | None, postcode_prefix: str | None
