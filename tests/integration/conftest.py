@@ -10,6 +10,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -81,6 +82,30 @@ def service_url(admin_engine: Engine) -> Callable[[str], str]:
             url = make_url(postgres.admin_url(TEST_DATABASE)).set(username=username, password=password)
             made[schema] = url.render_as_string(hide_password=False)
         return made[schema]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def scratch_database(admin_engine: Engine) -> Callable[[str], AbstractContextManager[Engine]]:
+    """`with scratch_database("suffix") as engine`: an empty database of its own beside the test
+    database (`<test database>_<suffix>`), dropped afterwards."""
+
+    @contextmanager
+    def make(suffix: str) -> Iterator[Engine]:
+        name = f"{admin_engine.url.database}_{suffix}"
+        server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
+        with server.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            connection.execute(text(f"CREATE DATABASE {name}"))
+        engine = create_engine(postgres.admin_url(name))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+            with server.connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            server.dispose()
 
     return make
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, text
 
-from localcloud import postgres
 from runner import HERE, upgrade
 from therapy_platform.contracts.contacts import ContactState
 from therapy_platform.contracts.practices import hashed_practice_key
@@ -153,20 +153,9 @@ def test_a_therapist_travels_with_booleans_and_a_hashed_practice_key(
 
 
 @pytest.fixture
-def fresh_database(admin_engine: Engine) -> Iterator[Engine]:
-    name = f"{make_url(str(admin_engine.url)).database}_events_0016"
-    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine = create_engine(postgres.admin_url(name))
-    try:
+def fresh_database(scratch_database: Callable[[str], AbstractContextManager[Engine]]) -> Iterator[Engine]:
+    with scratch_database("events_0016") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()
 
 
 RICH_PATIENT = {

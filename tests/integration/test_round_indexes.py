@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, event, insert, text
+from sqlalchemy import Connection, Engine, event, insert, text
 
-from localcloud import postgres
 from runner import upgrade
 from therapy_platform.matching.adapters.round_inputs import SqlRoundInputs
 from therapy_platform.matching.adapters.tables import patient_profiles, searches, therapist_profiles
@@ -96,26 +96,15 @@ def _fill(connection: Connection) -> None:
 
 
 @pytest.fixture(scope="module")
-def plans_engine(admin_engine: Engine) -> Iterator[Engine]:
+def plans_engine(scratch_database: Callable[[str], AbstractContextManager[Engine]]) -> Iterator[Engine]:
     """A migrated database of its own (beside the test database), filled and analysed once."""
-    database = f"{admin_engine.url.database}_plans"
-    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {database}"))
-    engine = create_engine(postgres.admin_url(database))
-    try:
+    with scratch_database("plans") as engine:
         upgrade(engine)
         with engine.begin() as connection:
             _fill(connection)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
         yield engine
-    finally:
-        engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        server.dispose()
 
 
 @pytest.fixture
