@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, text
 
-from localcloud import postgres
 from runner import HERE, upgrade
 from therapy_platform.platform.database import transaction
 from therapy_platform.platform.events import new_envelope
@@ -145,34 +145,30 @@ def test_the_purge_deletes_only_published_rows_past_the_retention_in_batches(
     assert left == {*recent, parked, waiting} and not left & set(old)
 
 
-def test_migration_0015_is_idempotent_and_reverts(admin_engine: Engine) -> None:
-    name = f"{make_url(str(admin_engine.url)).database}_outbox_0015"
-    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine = create_engine(postgres.admin_url(name))
-    config = Config()
-    config.set_main_option("script_location", str(HERE))
+def test_migration_0015_is_idempotent_and_reverts(
+    scratch_database: Callable[[str], AbstractContextManager[Engine]],
+) -> None:
+    with scratch_database("outbox_0015") as engine:
+        config = Config()
+        config.set_main_option("script_location", str(HERE))
 
-    def alembic(action: Callable[..., None], revision: str) -> None:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            action(config, revision)
+        def alembic(action: Callable[..., None], revision: str) -> None:
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                action(config, revision)
 
-    def outbox_columns() -> set[str]:
-        with engine.connect() as connection:
-            return {
-                column
-                for (column,) in connection.execute(
-                    text(
-                        "SELECT column_name FROM information_schema.columns"
-                        " WHERE table_schema = 'matching_service' AND table_name = 'outbox'"
+        def outbox_columns() -> set[str]:
+            with engine.connect() as connection:
+                return {
+                    column
+                    for (column,) in connection.execute(
+                        text(
+                            "SELECT column_name FROM information_schema.columns"
+                            " WHERE table_schema = 'matching_service' AND table_name = 'outbox'"
+                        )
                     )
-                )
-            }
+                }
 
-    try:
         upgrade(engine, "0014")
         assert "parked_at" not in outbox_columns()
         assert upgrade(engine, "0015") == "0015"
@@ -182,8 +178,3 @@ def test_migration_0015_is_idempotent_and_reverts(admin_engine: Engine) -> None:
         alembic(command.downgrade, "0014")
         assert "parked_at" not in outbox_columns() and "attempts" in outbox_columns()
         assert upgrade(engine, "0015") == "0015"
-    finally:
-        engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()

@@ -7,16 +7,16 @@ from __future__ import annotations
 import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from fakes import FakeBus
-from localcloud import postgres
 from support import ROOT, api_event, call, least_roles, load_function, with_if_match
 from therapy_platform.contracts.patients import PatientSnapshot
 from therapy_platform.patients.adapters.store import PERSONAL_COLUMNS, SqlPatientUnitOfWork
@@ -464,19 +464,15 @@ def test_erasure_columns_agree_between_migration_and_adapter() -> None:
     assert emptied == set(PERSONAL_COLUMNS)
 
 
-def test_skeleton_rows_survive_the_migration_and_it_reverts(admin_engine: Engine) -> None:
+def test_skeleton_rows_survive_the_migration_and_it_reverts(
+    scratch_database: Callable[[str], AbstractContextManager[Engine]],
+) -> None:
     from alembic import command
     from alembic.config import Config
 
     from runner import HERE, upgrade
 
-    name = f"{make_url(str(admin_engine.url)).database}_legacy"
-    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine = create_engine(postgres.admin_url(name))
-    try:
+    with scratch_database("legacy") as engine:
         upgrade(engine, "0004")
         legacy_id = uuid.uuid4()
         with engine.begin() as connection:
@@ -518,8 +514,3 @@ def test_skeleton_rows_survive_the_migration_and_it_reverts(admin_engine: Engine
                 )
             }
         assert "symptoms" not in columns and "first_name" in columns
-    finally:
-        engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()

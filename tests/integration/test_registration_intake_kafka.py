@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -228,32 +229,26 @@ def test_staff_list_parked_records_newest_first_through_the_patient_role(intake:
     assert page.total >= 3 and canary not in page.model_dump_json()
 
 
-def test_migration_0023_reverts_and_applies_again(admin_engine: Engine) -> None:
+def test_migration_0023_reverts_and_applies_again(
+    scratch_database: Callable[[str], AbstractContextManager[Engine]],
+) -> None:
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import create_engine, make_url
 
-    from localcloud import postgres
     from runner import HERE, upgrade
 
-    name = f"{make_url(str(admin_engine.url)).database}_intake_0023"
-    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine = create_engine(postgres.admin_url(name))
-    config = Config()
-    config.set_main_option("script_location", str(HERE))
+    with scratch_database("intake_0023") as engine:
+        config = Config()
+        config.set_main_option("script_location", str(HERE))
 
-    def parked_table() -> bool:
-        with engine.connect() as connection:
-            return bool(
-                connection.execute(
-                    text("SELECT to_regclass('patient_service.parked_registrations')")
-                ).scalar()
-            )
+        def parked_table() -> bool:
+            with engine.connect() as connection:
+                return bool(
+                    connection.execute(
+                        text("SELECT to_regclass('patient_service.parked_registrations')")
+                    ).scalar()
+                )
 
-    try:
         upgrade(engine, "0022_registration_intake")
         assert parked_table()
         with engine.begin() as connection:
@@ -261,8 +256,3 @@ def test_migration_0023_reverts_and_applies_again(admin_engine: Engine) -> None:
             command.downgrade(config, "0021_encryption")
         assert not parked_table()
         assert upgrade(engine, "0022_registration_intake") == "0022_registration_intake" and parked_table()
-    finally:
-        engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()

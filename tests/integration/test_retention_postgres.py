@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -413,35 +414,31 @@ def test_an_earlier_clock_erases_less(admin_engine: Engine, job_for: Callable[[s
     assert not _exists(admin_engine, "scraping_service.runs", "id", runs)
 
 
-def test_migration_0016_retention_is_idempotent_and_reverts(admin_engine: Engine) -> None:
+def test_migration_0016_retention_is_idempotent_and_reverts(
+    scratch_database: Callable[[str], AbstractContextManager[Engine]],
+) -> None:
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import make_url
 
-    from localcloud import postgres
     from runner import HERE, upgrade
 
-    name = f"{make_url(str(admin_engine.url)).database}_retention_0016"
-    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine = create_engine(postgres.admin_url(name))
-    config = Config()
-    config.set_main_option("script_location", str(HERE))
+    with scratch_database("retention_0016") as engine:
+        config = Config()
+        config.set_main_option("script_location", str(HERE))
 
-    def alembic(action: Callable[..., None], revision: str) -> None:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            action(config, revision)
+        def alembic(action: Callable[..., None], revision: str) -> None:
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                action(config, revision)
 
-    def indexes() -> set[str]:
-        return {
-            str(index)
-            for index in _all(engine, "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%processed_at'")
-        }
+        def indexes() -> set[str]:
+            return {
+                str(index)
+                for index in _all(
+                    engine, "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%processed_at'"
+                )
+            }
 
-    try:
         upgrade(engine, "0015")
         assert indexes() == set()
         assert upgrade(engine, "0016_retention") == "0016_retention"
@@ -454,11 +451,6 @@ def test_migration_0016_retention_is_idempotent_and_reverts(admin_engine: Engine
         assert upgrade(engine, "0016_retention") == "0016_retention"
         alembic(command.downgrade, "0015")
         assert indexes() == set()
-    finally:
-        engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()
 
 
 def _all(engine: Engine, sql: str) -> list[Any]:
