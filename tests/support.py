@@ -218,3 +218,17 @@ def chromium() -> str:
     if found:
         return found
     unavailable("chromium is not installed (infra/scripts/install_chromium.sh installs Debian's package)")
+
+
+def migrate(engine: Any, action: Any, revision: str) -> None:
+    """One Alembic command (`command.downgrade`, `command.stamp`, ...) on `engine`'s database,
+    for the tests that take a migration back and forth (`runner.upgrade` brings it up)."""
+    from alembic.config import Config
+
+    from runner import HERE
+
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        action(config, revision)

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 
-from runner import HERE, upgrade
+from runner import upgrade
+from support import migrate
 from therapy_platform.contracts.contacts import ContactState
 from therapy_platform.contracts.practices import hashed_practice_key
 from therapy_platform.contracts.symptoms import Symptom
@@ -176,13 +176,6 @@ RICH_THERAPIST = {
 
 def test_migration_0016_makes_existing_rows_minimal_and_reverts(fresh_database: Engine) -> None:
     engine = fresh_database
-    config = Config()
-    config.set_main_option("script_location", str(HERE))
-
-    def alembic(action: Callable[..., None], revision: str) -> None:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            action(config, revision)
 
     def tables(schema: str) -> set[str]:
         with engine.connect() as connection:
@@ -312,6 +305,6 @@ def test_migration_0016_makes_existing_rows_minimal_and_reverts(fresh_database: 
     assert all("health_insurer" not in m["patient"] for m in kept_members)
     assert {"patient_contacts", "therapist_contacts"}.isdisjoint(tables("communication_service"))
 
-    alembic(command.downgrade, "0019_rights")
+    migrate(engine, command.downgrade, "0019_rights")
     assert {"patient_contacts", "therapist_contacts"} <= tables("communication_service")
     assert upgrade(engine, "0020_events") == "0020_events"

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 
-from runner import HERE, upgrade
+from runner import upgrade
+from support import migrate
 from therapy_platform.platform.database import transaction
 from therapy_platform.platform.events import new_envelope
 from therapy_platform.platform.outbox import SqlOutbox, SqlOutboxStore
@@ -149,13 +149,6 @@ def test_migration_0015_is_idempotent_and_reverts(
     scratch_database: Callable[[str], AbstractContextManager[Engine]],
 ) -> None:
     with scratch_database("outbox_0015") as engine:
-        config = Config()
-        config.set_main_option("script_location", str(HERE))
-
-        def alembic(action: Callable[..., None], revision: str) -> None:
-            with engine.begin() as connection:
-                config.attributes["connection"] = connection
-                action(config, revision)
 
         def outbox_columns() -> set[str]:
             with engine.connect() as connection:
@@ -173,8 +166,8 @@ def test_migration_0015_is_idempotent_and_reverts(
         assert "parked_at" not in outbox_columns()
         assert upgrade(engine, "0015") == "0015"
         assert {"attempts", "last_error", "next_attempt_at", "parked_at"} <= outbox_columns()
-        alembic(command.stamp, "0014")  # as if 0015 had not run: running it again changes nothing
+        migrate(engine, command.stamp, "0014")  # as if 0015 had not run: running it again changes nothing
         assert upgrade(engine, "0015") == "0015"
-        alembic(command.downgrade, "0014")
+        migrate(engine, command.downgrade, "0014")
         assert "parked_at" not in outbox_columns() and "attempts" in outbox_columns()
         assert upgrade(engine, "0015") == "0015"

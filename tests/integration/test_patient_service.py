@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from fakes import FakeBus
-from support import ROOT, api_event, call, least_roles, load_function, with_if_match
+from support import ROOT, api_event, call, least_roles, load_function, migrate, with_if_match
 from therapy_platform.contracts.patients import PatientSnapshot
 from therapy_platform.patients.adapters.store import PERSONAL_COLUMNS, SqlPatientUnitOfWork
 from therapy_platform.patients.bootstrap import build
@@ -468,9 +468,8 @@ def test_skeleton_rows_survive_the_migration_and_it_reverts(
     scratch_database: Callable[[str], AbstractContextManager[Engine]],
 ) -> None:
     from alembic import command
-    from alembic.config import Config
 
-    from runner import HERE, upgrade
+    from runner import upgrade
 
     with scratch_database("legacy") as engine:
         upgrade(engine, "0004")
@@ -498,11 +497,7 @@ def test_skeleton_rows_survive_the_migration_and_it_reverts(
 
         assert patient_from_row(row).location_flagged  # readable; staff complete it on the next save
 
-        config = Config()
-        config.set_main_option("script_location", str(HERE))
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0004")
+        migrate(engine, command.downgrade, "0004")
         with engine.connect() as connection:
             columns = {
                 value

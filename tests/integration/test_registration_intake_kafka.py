@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from localcloud import kafka
 from localcloud.kafka_source import KafkaEventSource, consumer_for
 from localcloud.registrations import publish, signed_record
-from support import FakeLambdaContext, load_function
+from support import FakeLambdaContext, load_function, migrate
 from therapy_platform.patients.bootstrap import build
 from therapy_platform.patients.registration_intake import INTAKE_CONSUMER
 from therapy_platform.platform.database import make_engine
@@ -233,13 +233,10 @@ def test_migration_0023_reverts_and_applies_again(
     scratch_database: Callable[[str], AbstractContextManager[Engine]],
 ) -> None:
     from alembic import command
-    from alembic.config import Config
 
-    from runner import HERE, upgrade
+    from runner import upgrade
 
     with scratch_database("intake_0023") as engine:
-        config = Config()
-        config.set_main_option("script_location", str(HERE))
 
         def parked_table() -> bool:
             with engine.connect() as connection:
@@ -251,8 +248,6 @@ def test_migration_0023_reverts_and_applies_again(
 
         upgrade(engine, "0022_registration_intake")
         assert parked_table()
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0021_encryption")
+        migrate(engine, command.downgrade, "0021_encryption")
         assert not parked_table()
         assert upgrade(engine, "0022_registration_intake") == "0022_registration_intake" and parked_table()

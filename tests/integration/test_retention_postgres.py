@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from support import migrate
 from therapy_platform.platform.retention import RetentionPeriods
 from therapy_platform.platform.retention_sql import RetentionJob
 
@@ -418,18 +419,10 @@ def test_migration_0016_retention_is_idempotent_and_reverts(
     scratch_database: Callable[[str], AbstractContextManager[Engine]],
 ) -> None:
     from alembic import command
-    from alembic.config import Config
 
-    from runner import HERE, upgrade
+    from runner import upgrade
 
     with scratch_database("retention_0016") as engine:
-        config = Config()
-        config.set_main_option("script_location", str(HERE))
-
-        def alembic(action: Callable[..., None], revision: str) -> None:
-            with engine.begin() as connection:
-                config.attributes["connection"] = connection
-                action(config, revision)
 
         def indexes() -> set[str]:
             return {
@@ -447,9 +440,9 @@ def test_migration_0016_retention_is_idempotent_and_reverts(
             int(_scalar(engine, "SELECT count(*) FROM pg_indexes WHERE indexname = 'searches_ended_updated'"))
             == 1
         )
-        alembic(command.stamp, "0015")  # as if it had not run: running it again changes nothing
+        migrate(engine, command.stamp, "0015")  # as if it had not run: running it again changes nothing
         assert upgrade(engine, "0016_retention") == "0016_retention"
-        alembic(command.downgrade, "0015")
+        migrate(engine, command.downgrade, "0015")
         assert indexes() == set()
 
 

@@ -9,22 +9,20 @@ import itertools
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from fakes import FakeBus
-from localcloud import postgres
-from runner import HERE as MIGRATIONS_DIR
 from runner import upgrade
 from schemas import SERVICE_SCHEMAS
-from support import api_event, call, least_roles, load_function, with_if_match
+from support import api_event, call, least_roles, load_function, migrate, with_if_match
 from therapist_fakes import FakeGeocoder
 from therapy_platform.contracts.therapists import TherapistSnapshot
 from therapy_platform.platform.clock import platform_today
@@ -484,19 +482,12 @@ def test_directory_ids_are_unique(api: Api, admin_engine: Engine) -> None:
         )
 
 
-def test_the_migration_downgrades_and_upgrades_again(admin_engine: Engine) -> None:
-    scratch = f"therapist_migration_{uuid.uuid4().hex[:8]}"
-    server = create_engine(postgres.admin_url("postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {scratch}"))
-    engine = create_engine(postgres.admin_url(scratch))
-    try:
+def test_the_migration_downgrades_and_upgrades_again(
+    scratch_database: Callable[[str], AbstractContextManager[Engine]],
+) -> None:
+    with scratch_database("therapist_migration") as engine:
         upgrade(engine, "0004")
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0003")
+        migrate(engine, command.downgrade, "0003")
         with engine.connect() as connection:
             tables = set(
                 connection.execute(
@@ -506,11 +497,6 @@ def test_the_migration_downgrades_and_upgrades_again(admin_engine: Engine) -> No
             )
         assert tables == {"outbox"}
         assert upgrade(engine, "0004") == "0004"
-    finally:
-        engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
-        server.dispose()
 
 
 def test_concurrent_status_changes_are_serialised(api: Api, therapist_engine: Engine) -> None:
